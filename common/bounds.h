@@ -1,0 +1,49 @@
+/* Every bound of the service in one place: buffers, queues, batch sizes,
+ * deadlines. A value that is also configurable is the default here. */
+#ifndef TS_COMMON_BOUNDS_H
+#define TS_COMMON_BOUNDS_H
+
+/* HTTP */
+#define TS_MAX_BODY_BYTES (6u * 1024u * 1024u) /* Lambda's 6 MB payload limit */
+#define TS_MAX_URL_BYTES 4096u                 /* path + query, else 414 */
+#define TS_MAX_CONNECTIONS 1024u
+#define TS_CONNECTION_TIMEOUT_S 30u            /* idle connection */
+#define TS_DEFAULT_THREADS 8                   /* MHD worker threads */
+#define TS_MAX_THREADS 256u
+#define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
+
+/* Ingestion */
+#define TS_MAX_RECORDS_PER_BATCH 10000u        /* a Pipe's BatchSize maximum */
+#define TS_MAX_PLAYER_BYTES 1024u              /* DynamoDB keys allow 2048 */
+#define TS_MAX_EVENT_ID_BYTES 256u
+#define TS_MAX_REASON_BYTES 512u
+#define TS_INGEST_DEADLINE_MS 4000u            /* well inside a Pipe's 5 s */
+#define TS_RETRY_AFTER_S 1u                    /* Retry-After on 503 */
+
+/* Exactly-once: the stream keeps a record 24 h; applied eventIDs are kept
+ * longer so that any resend within the retention is recognised. */
+#define TS_DEDUP_RETENTION_S (26u * 3600u)
+
+/* Scores: at most this many digits after the point, and magnitude below
+ * 10^TS_SCORE_MAX_INT_DIGITS, so that sums of up to ~10^11 games stay
+ * exact in a 128-bit coefficient (< 10^38, DynamoDB's precision). */
+#define TS_SCORE_MAX_SCALE 12
+#define TS_SCORE_MAX_INT_DIGITS 15
+#define TS_DECIMAL_MAX_DIGITS 38               /* any stored decimal */
+
+/* Queries */
+#define TS_LIST_DEFAULT_LIMIT 50u
+#define TS_LIST_MAX_LIMIT 1000u
+#define TS_MAX_CURSOR_BYTES 4096u
+
+/* Store */
+#define TS_SQLITE_BUSY_TIMEOUT_MS 250u         /* per attempt; the runner retries */
+#define TS_TX_MAX_ATTEMPTS 8u
+#define TS_TX_BACKOFF_BASE_MS 5u
+#define TS_TX_BACKOFF_CAP_MS 200u
+
+/* Responses */
+#define TS_MAX_REPLY_BYTES (8u * 1024u * 1024u)
+#define TS_MAX_LOG_LINE_BYTES 8192u
+
+#endif /* TS_COMMON_BOUNDS_H */

@@ -1,0 +1,863 @@
+/* Decoding a request body of DynamoDB Streams records into per-player
+ * deltas, and aggregating the store's per-entry verdicts into per-record
+ * outcomes. See batch.h for the life cycle and PRODUCT.md "Ingestion" for
+ * the rules. */
+#include "batch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/bounds.h"
+
+/* A SequenceNumber longer than this is not used as the itemIdentifier
+ * (DynamoDB's are 21 to 40 digits); the eventID stands in for it. */
+#define MAX_ITEM_IDENTIFIER_BYTES TS_MAX_EVENT_ID_BYTES
+
+/* A value quoted in a reason is cut to this many bytes (plus "..."), so a
+ * reason always fits TS_MAX_REASON_BYTES. Escaping can double it. */
+#define QUOTE_MAX_BYTES 64u
+#define QUOTE_BUF_BYTES (2u * QUOTE_MAX_BYTES + 6u)
+
+_Static_assert(TS_MAX_RECORDS_PER_BATCH == 10000u,
+               "update the too-large detail text below");
+
+const struct record_names record_names_default = {
+    .player = "player", .score = "score", .winner = "winner"};
+
+struct entry_slot {
+  struct batch_entry e;
+  enum entry_outcome outcome;
+  char *reason; /* ENTRY_REJECTED: `player "x": store's reason`; owned */
+};
+
+struct player {
+  char *name;
+  struct entry_slot *entries;
+  size_t n, cap;
+};
+
+struct entry_ref {
+  size_t player, entry;
+};
+
+struct rec {
+  json_t *json;             /* reference to the record object as received */
+  char *event_id;           /* NULL when missing or unusable */
+  char *item_id;            /* SequenceNumber, else eventID, else NULL */
+  char *poison;             /* why the record is undecodable, else NULL */
+  bool duplicate;           /* its eventID appeared earlier in this batch */
+  struct entry_ref refs[2]; /* at most: old player and new player */
+  size_t n_refs;
+  char *json_text; /* compact JSON, made on demand by batch_rejected() */
+};
+
+/* Records whose outcome is RECORD_REJECTED, in record order. A cache that
+ * the const accessors rebuild after the outcomes changed; its array is
+ * allocated with the batch, so rebuilding cannot fail. */
+struct rejected_index {
+  bool valid;
+  size_t n;
+  size_t *records;
+};
+
+struct batch {
+  struct rec *recs;
+  size_t n_recs;
+  struct player *players;
+  size_t n_players, cap_players;
+  size_t modify_without_old, remove_without_old;
+  struct rejected_index *rejected;
+};
+
+/* ---- text helpers ---- */
+
+/* Length of the valid UTF-8 sequence at p (at most avail bytes), or 0. */
+static size_t utf8_sequence(const unsigned char *p, size_t avail) {
+  unsigned char c = p[0];
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0)
+      lo = 0xA0; /* overlong */
+    else if (c == 0xED)
+      hi = 0x9F; /* surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0)
+      lo = 0x90; /* overlong */
+    else if (c == 0xF4)
+      hi = 0x8F; /* above U+10FFFF */
+  } else
+    return 0;
+  if (avail < n || p[1] < lo || p[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if (p[i] < 0x80 || p[i] > 0xBF)
+      return 0;
+  return n;
+}
+
+static bool utf8_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_sequence(p + i, len - i);
+    if (n == 0)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+/* A heap copy of text for a reason: at most TS_MAX_REASON_BYTES - 1 bytes,
+ * cut on a character boundary, invalid UTF-8 and control bytes replaced by
+ * '?', so that it can always go into a JSON string. NULL on NOMEM. */
+static char *reason_dup(const char *text) {
+  size_t len = strlen(text);
+  char *out = malloc(TS_MAX_REASON_BYTES);
+  if (!out)
+    return NULL;
+  const unsigned char *p = (const unsigned char *)text;
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_sequence(p + i, len - i);
+    if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7F))) {
+      if (o + 1 > TS_MAX_REASON_BYTES - 1)
+        break;
+      out[o++] = '?';
+      i++;
+      continue;
+    }
+    if (o + n > TS_MAX_REASON_BYTES - 1)
+      break;
+    memcpy(out + o, p + i, n);
+    o += n;
+    i += n;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* Writes s as a short quoted excerpt for a reason: "..." with '"' and '\'
+ * escaped, cut after QUOTE_MAX_BYTES on a character boundary. */
+static void quote(char dst[QUOTE_BUF_BYTES], const char *s, size_t len) {
+  size_t cut = len;
+  bool truncated = false;
+  if (cut > QUOTE_MAX_BYTES) {
+    cut = QUOTE_MAX_BYTES;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+      cut--;
+    truncated = true;
+  }
+  size_t o = 0;
+  dst[o++] = '"';
+  for (size_t i = 0; i < cut; i++) {
+    if (s[i] == '"' || s[i] == '\\')
+      dst[o++] = '\\';
+    dst[o++] = s[i];
+  }
+  if (truncated) {
+    memcpy(dst + o, "...", 3);
+    o += 3;
+  }
+  dst[o++] = '"';
+  dst[o] = '\0';
+}
+
+static char *copy_n(const char *s, size_t len) {
+  char *out = malloc(len + 1);
+  if (out) {
+    memcpy(out, s, len);
+    out[len] = '\0';
+  }
+  return out;
+}
+
+static bool equals_ascii_nocase(const char *s, size_t len, const char *word) {
+  size_t wlen = strlen(word);
+  if (len != wlen)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (c != word[i])
+      return false;
+  }
+  return true;
+}
+
+static bool equals(const char *s, size_t len, const char *word) {
+  return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+/* ---- decoding one image ---- */
+
+/* One game as an image describes it. */
+struct game {
+  char player[TS_MAX_PLAYER_BYTES + 1];
+  size_t player_len;
+  struct stats contribution; /* (1, 0|1, score) */
+};
+
+/* A poison reason being built; fail() fills it. */
+struct why {
+  char text[TS_MAX_REASON_BYTES];
+};
+
+__attribute__((format(printf, 2, 3))) static bool fail(struct why *why,
+                                                       const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  /* The analyzer misreads ap as unstarted here. */
+  // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+  vsnprintf(why->text, sizeof why->text, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+/* A DynamoDB attribute value has exactly one member, named by its type. */
+static bool is_attribute_value(const json_t *attr) {
+  return json_is_object(attr) && json_object_size(attr) == 1;
+}
+
+static bool decode_player(const json_t *image, const char *img,
+                          const char *name, struct game *g, struct why *why) {
+  const json_t *attr = json_object_get(image, name);
+  if (!attr)
+    return fail(why, "%s: %s is missing", img, name);
+  if (!is_attribute_value(attr))
+    return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
+  const json_t *v;
+  if ((v = json_object_get(attr, "S"))) {
+    if (!json_is_string(v))
+      return fail(why, "%s: %s S value is not a string", img, name);
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (len == 0)
+      return fail(why, "%s: %s is empty", img, name);
+    if (len > TS_MAX_PLAYER_BYTES)
+      return fail(why, "%s: %s is longer than %u bytes", img, name,
+                  TS_MAX_PLAYER_BYTES);
+    if (memchr(s, '\0', len))
+      return fail(why, "%s: %s contains a NUL character", img, name);
+    if (!utf8_valid(s, len))
+      return fail(why, "%s: %s is not valid UTF-8", img, name);
+    memcpy(g->player, s, len);
+    g->player[len] = '\0';
+    g->player_len = len;
+    return true;
+  }
+  if ((v = json_object_get(attr, "N"))) {
+    if (!json_is_string(v))
+      return fail(why, "%s: %s N value is not a string", img, name);
+    struct decimal d;
+    char q[QUOTE_BUF_BYTES];
+    quote(q, json_string_value(v), json_string_length(v));
+    switch (decimal_parse(json_string_value(v), json_string_length(v), &d)) {
+    case TS_OK: break;
+    case TS_ERR_RANGE:
+      return fail(why, "%s: %s N %s is out of range", img, name, q);
+    default: return fail(why, "%s: %s N %s is not a number", img, name, q);
+    }
+    /* The canonical text, so that 42, 42.0 and 4.2e1 are one player. */
+    g->player_len = decimal_format(d, g->player);
+    return true;
+  }
+  return fail(why, "%s: %s must be S or N", img, name);
+}
+
+static bool decode_score(const json_t *image, const char *img, const char *name,
+                         struct decimal *score, struct why *why) {
+  const json_t *attr = json_object_get(image, name);
+  if (!attr)
+    return fail(why, "%s: %s is missing", img, name);
+  if (!is_attribute_value(attr))
+    return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
+  const json_t *v = json_object_get(attr, "N");
+  if (!v)
+    return fail(why, "%s: %s must be N", img, name);
+  if (!json_is_string(v))
+    return fail(why, "%s: %s N value is not a string", img, name);
+  const char *s = json_string_value(v);
+  size_t len = json_string_length(v);
+  char q[QUOTE_BUF_BYTES];
+  quote(q, s, len);
+  struct decimal d;
+  enum ts_status st = decimal_parse(s, len, &d);
+  if (st == TS_ERR_RANGE)
+    return fail(why, "%s: %s %s is out of range", img, name, q);
+  if (st != TS_OK)
+    return fail(why, "%s: %s %s is not a number", img, name, q);
+  if (decimal_parse_score(s, len, score) != TS_OK) {
+    if (d.scale > TS_SCORE_MAX_SCALE)
+      return fail(why, "%s: %s %s has more than %d decimal places", img, name,
+                  q, TS_SCORE_MAX_SCALE);
+    return fail(why, "%s: %s %s has more than %d integer digits", img, name, q,
+                TS_SCORE_MAX_INT_DIGITS);
+  }
+  return true;
+}
+
+/* winner: absent, BOOL false, NULL, N 0, S "" and S "false" (any case) are
+ * not a win; any other present value is. A malformed typed value (BOOL not
+ * a boolean, N not a number, ...) is unusable, hence poison. */
+static bool decode_winner(const json_t *image, const char *img,
+                          const char *name, bool *win, struct why *why) {
+  const json_t *attr = json_object_get(image, name);
+  *win = false;
+  if (!attr)
+    return true;
+  if (!is_attribute_value(attr))
+    return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
+  const json_t *v;
+  if ((v = json_object_get(attr, "BOOL"))) {
+    if (!json_is_boolean(v))
+      return fail(why, "%s: %s BOOL value is not a boolean", img, name);
+    *win = json_is_true(v);
+    return true;
+  }
+  if (json_object_get(attr, "NULL"))
+    return true;
+  if ((v = json_object_get(attr, "N"))) {
+    if (!json_is_string(v))
+      return fail(why, "%s: %s N value is not a string", img, name);
+    struct decimal d;
+    enum ts_status st =
+        decimal_parse(json_string_value(v), json_string_length(v), &d);
+    if (st == TS_ERR_INVALID) {
+      char q[QUOTE_BUF_BYTES];
+      quote(q, json_string_value(v), json_string_length(v));
+      return fail(why, "%s: %s N %s is not a number", img, name, q);
+    }
+    /* Out of range means too large or too precise, and so not zero. */
+    *win = st == TS_ERR_RANGE || !decimal_is_zero(d);
+    return true;
+  }
+  if ((v = json_object_get(attr, "S"))) {
+    if (!json_is_string(v))
+      return fail(why, "%s: %s S value is not a string", img, name);
+    size_t len = json_string_length(v);
+    *win = len != 0 && !equals_ascii_nocase(json_string_value(v), len, "false");
+    return true;
+  }
+  *win = true; /* L, M, SS, B, ...: present and not false */
+  return true;
+}
+
+static bool decode_image(const json_t *image, const char *img,
+                         const struct record_names *names, struct game *g,
+                         struct why *why) {
+  struct decimal score;
+  bool win;
+  if (!decode_player(image, img, names->player, g, why) ||
+      !decode_score(image, img, names->score, &score, why) ||
+      !decode_winner(image, img, names->winner, &win, why))
+    return false;
+  g->contribution = (struct stats){1, win ? 1 : 0, score};
+  return true;
+}
+
+/* ---- folding into players and entries ---- */
+
+static struct stats negated(const struct stats *s) {
+  return (struct stats){-s->games, -s->wins, decimal_neg(s->total_score)};
+}
+
+/* Appends r's entry for player name with delta, unless the delta is zero.
+ * player_index maps a name to its index in b->players. */
+static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
+                                const char *name, size_t len,
+                                const struct stats *delta,
+                                json_t *player_index) {
+  if (stats_is_zero(delta))
+    return TS_OK;
+  size_t p;
+  const json_t *known = json_object_getn(player_index, name, len);
+  if (known) {
+    p = (size_t)json_integer_value(known);
+  } else {
+    if (b->n_players == b->cap_players) {
+      size_t cap = b->cap_players ? 2 * b->cap_players : 8;
+      struct player *grown = realloc(b->players, cap * sizeof *grown);
+      if (!grown)
+        return TS_ERR_NOMEM;
+      b->players = grown;
+      b->cap_players = cap;
+    }
+    p = b->n_players;
+    struct player *pl = &b->players[p];
+    *pl = (struct player){0};
+    if (!(pl->name = copy_n(name, len)))
+      return TS_ERR_NOMEM;
+    b->n_players++;
+    if (json_object_setn_new(player_index, name, len,
+                             json_integer((json_int_t)p)) != 0)
+      return TS_ERR_NOMEM;
+  }
+  struct player *pl = &b->players[p];
+  if (pl->n == pl->cap) {
+    size_t cap = pl->cap ? 2 * pl->cap : 4;
+    struct entry_slot *grown = realloc(pl->entries, cap * sizeof *grown);
+    if (!grown)
+      return TS_ERR_NOMEM;
+    pl->entries = grown;
+    pl->cap = cap;
+  }
+  pl->entries[pl->n] = (struct entry_slot){
+      .e = {.record = record, .event_id = r->event_id, .delta = *delta},
+      .outcome = ENTRY_PENDING,
+      .reason = NULL};
+  r->refs[r->n_refs++] = (struct entry_ref){p, pl->n};
+  pl->n++;
+  return TS_OK;
+}
+
+/* An image member of dynamodb: NULL when absent or JSON null. */
+static bool get_image(const json_t *ddb, const char *key, const json_t **out,
+                      struct why *why) {
+  const json_t *v = json_object_get(ddb, key);
+  *out = NULL;
+  if (!v || json_is_null(v))
+    return true;
+  if (!json_is_object(v))
+    return fail(why, "dynamodb.%s is not an object", key);
+  *out = v;
+  return true;
+}
+
+enum event_name { EVENT_INSERT, EVENT_MODIFY, EVENT_REMOVE };
+
+/* Validates eventID and, unless it repeats one seen earlier in the batch,
+ * records it in seen. Returns false with why set when it is unusable. */
+static bool decode_event_id(struct rec *r, json_t *seen, struct why *why,
+                            enum ts_status *st) {
+  const json_t *id = json_object_get(r->json, "eventID");
+  if (!id)
+    return fail(why, "missing eventID");
+  if (!json_is_string(id))
+    return fail(why, "eventID is not a string");
+  const char *s = json_string_value(id);
+  size_t len = json_string_length(id);
+  if (len == 0)
+    return fail(why, "eventID is empty");
+  if (len > TS_MAX_EVENT_ID_BYTES)
+    return fail(why, "eventID is longer than %u bytes", TS_MAX_EVENT_ID_BYTES);
+  if (memchr(s, '\0', len))
+    return fail(why, "eventID contains a NUL character");
+  if (!utf8_valid(s, len))
+    return fail(why, "eventID is not valid UTF-8");
+  if (!(r->event_id = copy_n(s, len))) {
+    *st = TS_ERR_NOMEM;
+    return true;
+  }
+  if (json_object_getn(seen, s, len)) {
+    r->duplicate = true;
+    return true;
+  }
+  if (json_object_setn_new(seen, s, len, json_true()) != 0)
+    *st = TS_ERR_NOMEM;
+  return true;
+}
+
+/* Everything after the eventID: returns false with why set for poison. */
+static bool decode_changes(struct batch *b, struct rec *r, size_t index,
+                           const struct record_names *names,
+                           json_t *player_index, struct why *why,
+                           enum ts_status *st) {
+  const json_t *name = json_object_get(r->json, "eventName");
+  if (!name)
+    return fail(why, "missing eventName");
+  if (!json_is_string(name))
+    return fail(why, "eventName is not a string");
+  const char *ns = json_string_value(name);
+  size_t nlen = json_string_length(name);
+  enum event_name ev;
+  if (equals(ns, nlen, "INSERT"))
+    ev = EVENT_INSERT;
+  else if (equals(ns, nlen, "MODIFY"))
+    ev = EVENT_MODIFY;
+  else if (equals(ns, nlen, "REMOVE"))
+    ev = EVENT_REMOVE;
+  else {
+    char q[QUOTE_BUF_BYTES];
+    quote(q, ns, nlen);
+    return fail(why, "eventName %s is not INSERT, MODIFY or REMOVE", q);
+  }
+  const json_t *ddb = json_object_get(r->json, "dynamodb");
+  if (!ddb)
+    return fail(why, "missing dynamodb");
+  if (!json_is_object(ddb))
+    return fail(why, "dynamodb is not an object");
+  const json_t *new_image, *old_image;
+  if (!get_image(ddb, "NewImage", &new_image, why) ||
+      !get_image(ddb, "OldImage", &old_image, why))
+    return false;
+
+  /* Decode first, fold after: a poison record has no entries. */
+  struct game gn, go;
+  bool use_new = ev != EVENT_REMOVE, use_old = ev != EVENT_INSERT && old_image;
+  if (use_new && !new_image)
+    return fail(why, "%s without dynamodb.NewImage",
+                ev == EVENT_INSERT ? "INSERT" : "MODIFY");
+  if (use_new && !decode_image(new_image, "NewImage", names, &gn, why))
+    return false;
+  if (use_old && !decode_image(old_image, "OldImage", names, &go, why))
+    return false;
+
+  if (ev == EVENT_REMOVE && !use_old) {
+    b->remove_without_old++;
+    return true;
+  }
+  if (ev == EVENT_MODIFY && !use_old)
+    b->modify_without_old++;
+  if (use_new && use_old && gn.player_len == go.player_len &&
+      memcmp(gn.player, go.player, gn.player_len) == 0) {
+    struct stats net = {gn.contribution.games - go.contribution.games,
+                        gn.contribution.wins - go.contribution.wins,
+                        {0, 0}};
+    if (decimal_sub(gn.contribution.total_score, go.contribution.total_score,
+                    &net.total_score) != TS_OK)
+      return fail(why, "score difference is out of range");
+    *st = add_entry(b, r, index, gn.player, gn.player_len, &net, player_index);
+    return true;
+  }
+  if (use_old) {
+    struct stats minus = negated(&go.contribution);
+    *st =
+        add_entry(b, r, index, go.player, go.player_len, &minus, player_index);
+    if (*st != TS_OK)
+      return true;
+  }
+  if (use_new)
+    *st = add_entry(b, r, index, gn.player, gn.player_len, &gn.contribution,
+                    player_index);
+  return true;
+}
+
+/* Decodes record `index`. Only allocation failure is an error; unusable
+ * content makes the record poison. */
+static enum ts_status decode_record(struct batch *b, size_t index,
+                                    const struct record_names *names,
+                                    json_t *seen, json_t *player_index) {
+  struct rec *r = &b->recs[index];
+  struct why why = {{0}};
+  enum ts_status st = TS_OK;
+
+  const json_t *ddb = json_object_get(r->json, "dynamodb");
+  const json_t *seq =
+      json_is_object(ddb) ? json_object_get(ddb, "SequenceNumber") : NULL;
+  if (json_is_string(seq) && json_string_length(seq) > 0 &&
+      json_string_length(seq) <= MAX_ITEM_IDENTIFIER_BYTES &&
+      !memchr(json_string_value(seq), '\0', json_string_length(seq)) &&
+      !(r->item_id = copy_n(json_string_value(seq), json_string_length(seq))))
+    return TS_ERR_NOMEM;
+
+  bool ok = decode_event_id(r, seen, &why, &st);
+  if (st != TS_OK)
+    return st;
+  if (ok && !r->item_id &&
+      !(r->item_id = copy_n(r->event_id, strlen(r->event_id))))
+    return TS_ERR_NOMEM;
+  if (ok && !r->duplicate)
+    ok = decode_changes(b, r, index, names, player_index, &why, &st);
+  if (st != TS_OK)
+    return st;
+  if (!ok && !(r->poison = reason_dup(why.text)))
+    return TS_ERR_NOMEM;
+  return TS_OK;
+}
+
+/* ---- life cycle ---- */
+
+static void invalidate_rejected(struct batch *b) { b->rejected->valid = false; }
+
+enum ts_status batch_new(const json_t *body, const struct record_names *names,
+                         struct batch **out, const char **detail) {
+  const char *ignored;
+  if (!detail)
+    detail = &ignored;
+  *out = NULL;
+  *detail = NULL;
+  if (!names)
+    names = &record_names_default;
+
+  const json_t *records = NULL;
+  size_t n;
+  if (json_is_object(body)) {
+    records = json_object_get(body, "Records");
+    if (records && !json_is_array(records)) {
+      *detail = "\"Records\" is not an array";
+      return TS_ERR_INVALID;
+    }
+  } else if (json_is_array(body)) {
+    records = body;
+  } else {
+    *detail = "the body is not a JSON object or array";
+    return TS_ERR_INVALID;
+  }
+  n = records ? json_array_size(records) : 1; /* no Records: one record */
+  if (n > TS_MAX_RECORDS_PER_BATCH) {
+    *detail = "the batch has more than 10000 records";
+    return TS_ERR_TOO_LARGE;
+  }
+  for (size_t i = 0; records && i < n; i++) {
+    if (!json_is_object(json_array_get(records, i))) {
+      *detail = "a record in the batch is not a JSON object";
+      return TS_ERR_INVALID;
+    }
+  }
+
+  enum ts_status st = TS_ERR_NOMEM;
+  json_t *seen = json_object(), *player_index = json_object();
+  struct batch *b = calloc(1, sizeof *b);
+  if (!seen || !player_index || !b)
+    goto fail;
+  b->recs = calloc(n ? n : 1, sizeof *b->recs);
+  b->rejected = calloc(1, sizeof *b->rejected);
+  if (!b->recs || !b->rejected)
+    goto fail;
+  b->rejected->records = calloc(n ? n : 1, sizeof *b->rejected->records);
+  if (!b->rejected->records)
+    goto fail;
+  for (size_t i = 0; i < n; i++) {
+    /* The batch keeps a reference to each record for the dead-letter text;
+     * jansson's reference count is not const-qualified. */
+    b->recs[i].json =
+        json_incref(records ? json_array_get(records, i) : (json_t *)body);
+    b->n_recs = i + 1;
+    st = decode_record(b, i, names, seen, player_index);
+    if (st != TS_OK)
+      goto fail;
+  }
+  st = TS_OK;
+  *out = b;
+  b = NULL;
+fail:
+  if (st != TS_OK)
+    *detail = "out of memory";
+  batch_free(b);
+  json_decref(seen);
+  json_decref(player_index);
+  return st;
+}
+
+void batch_free(struct batch *b) {
+  if (!b)
+    return;
+  for (size_t i = 0; i < b->n_recs; i++) {
+    struct rec *r = &b->recs[i];
+    json_decref(r->json);
+    free(r->event_id);
+    free(r->item_id);
+    free(r->poison);
+    free(r->json_text);
+  }
+  free(b->recs);
+  for (size_t p = 0; p < b->n_players; p++) {
+    for (size_t e = 0; e < b->players[p].n; e++)
+      free(b->players[p].entries[e].reason);
+    free(b->players[p].entries);
+    free(b->players[p].name);
+  }
+  free(b->players);
+  if (b->rejected)
+    free(b->rejected->records);
+  free(b->rejected);
+  free(b);
+}
+
+/* ---- accessors ---- */
+
+size_t batch_record_count(const struct batch *b) { return b->n_recs; }
+
+size_t batch_player_count(const struct batch *b) { return b->n_players; }
+
+const char *batch_player_name(const struct batch *b, size_t player) {
+  return player < b->n_players ? b->players[player].name : NULL;
+}
+
+size_t batch_entry_count(const struct batch *b, size_t player) {
+  return player < b->n_players ? b->players[player].n : 0;
+}
+
+const struct batch_entry *batch_entry(const struct batch *b, size_t player,
+                                      size_t entry) {
+  if (player >= b->n_players || entry >= b->players[player].n)
+    return NULL;
+  return &b->players[player].entries[entry].e;
+}
+
+void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
+                             enum entry_outcome outcome, const char *reason) {
+  if (player >= b->n_players || entry >= b->players[player].n)
+    return;
+  struct entry_slot *slot = &b->players[player].entries[entry];
+  free(slot->reason);
+  slot->reason = NULL;
+  slot->outcome = outcome;
+  invalidate_rejected(b);
+  if (outcome != ENTRY_REJECTED)
+    return;
+  /* `player "bob": <reason>`; on NOMEM the reason stays NULL and
+   * batch_rejected() reports a fixed text instead. */
+  char q[QUOTE_BUF_BYTES], text[TS_MAX_REASON_BYTES];
+  const char *name = b->players[player].name;
+  quote(q, name, strlen(name));
+  snprintf(text, sizeof text, "player %s: %s", q,
+           reason ? reason : "rejected by the store");
+  slot->reason = reason_dup(text);
+}
+
+void batch_reset_outcomes(struct batch *b) {
+  for (size_t p = 0; p < b->n_players; p++) {
+    for (size_t e = 0; e < b->players[p].n; e++) {
+      struct entry_slot *slot = &b->players[p].entries[e];
+      free(slot->reason);
+      slot->reason = NULL;
+      slot->outcome = ENTRY_PENDING;
+    }
+  }
+  invalidate_rejected(b);
+}
+
+static const struct entry_slot *slot_of(const struct batch *b,
+                                        struct entry_ref ref) {
+  return &b->players[ref.player].entries[ref.entry];
+}
+
+enum record_outcome batch_record_outcome(const struct batch *b, size_t record) {
+  if (record >= b->n_recs)
+    return RECORD_SKIPPED;
+  const struct rec *r = &b->recs[record];
+  if (r->poison)
+    return RECORD_REJECTED;
+  size_t duplicates = 0;
+  for (size_t i = 0; i < r->n_refs; i++) {
+    enum entry_outcome o = slot_of(b, r->refs[i])->outcome;
+    if (o == ENTRY_REJECTED)
+      return RECORD_REJECTED;
+    duplicates += o == ENTRY_DUPLICATE;
+  }
+  if (r->duplicate)
+    return RECORD_DUPLICATE;
+  if (r->n_refs == 0)
+    return RECORD_SKIPPED;
+  if (duplicates == r->n_refs)
+    return RECORD_DUPLICATE;
+  return RECORD_APPLIED;
+}
+
+/* Rebuilds the rejected-records cache if outcomes changed since. Writes
+ * through the const batch into memory the batch owns (a cache). */
+static const struct rejected_index *rejected_index(const struct batch *b) {
+  struct rejected_index *x = b->rejected;
+  if (!x->valid) {
+    x->n = 0;
+    for (size_t i = 0; i < b->n_recs; i++)
+      if (batch_record_outcome(b, i) == RECORD_REJECTED)
+        x->records[x->n++] = i;
+    x->valid = true;
+  }
+  return x;
+}
+
+size_t batch_rejected_count(const struct batch *b) {
+  return rejected_index(b)->n;
+}
+
+/* The fields of the i-th rejected record; false when there is none. */
+static bool rejected_fields(const struct batch *b, size_t i,
+                            struct rec **record, const char **reason) {
+  const struct rejected_index *x = rejected_index(b);
+  if (i >= x->n)
+    return false;
+  struct rec *r = &b->recs[x->records[i]];
+  *record = r;
+  *reason = r->poison;
+  for (size_t k = 0; !*reason && k < r->n_refs; k++) {
+    const struct entry_slot *slot = slot_of(b, r->refs[k]);
+    if (slot->outcome == ENTRY_REJECTED)
+      *reason = slot->reason
+                    ? slot->reason
+                    : "rejected by the store (reason lost: out of memory)";
+  }
+  return true;
+}
+
+void batch_rejected(const struct batch *b, size_t i, const char **event_id,
+                    const char **item_identifier, const char **reason,
+                    const char **record_json) {
+  struct rec *r;
+  if (!rejected_fields(b, i, &r, reason)) {
+    *event_id = *item_identifier = *reason = *record_json = NULL;
+    return;
+  }
+  *event_id = r->event_id;
+  *item_identifier = r->item_id;
+  if (!r->json_text)
+    r->json_text = json_dumps(r->json, JSON_COMPACT); /* NULL on NOMEM */
+  *record_json = r->json_text;
+}
+
+void batch_counts(const struct batch *b, struct batch_counts *out) {
+  *out = (struct batch_counts){.received = b->n_recs,
+                               .modify_without_old = b->modify_without_old,
+                               .remove_without_old = b->remove_without_old};
+  for (size_t i = 0; i < b->n_recs; i++) {
+    switch (batch_record_outcome(b, i)) {
+    case RECORD_APPLIED: out->applied++; break;
+    case RECORD_DUPLICATE: out->duplicates++; break;
+    case RECORD_SKIPPED: out->skipped++; break;
+    case RECORD_REJECTED: out->rejected++; break;
+    }
+  }
+}
+
+static int set_text(json_t *obj, const char *key, const char *text) {
+  return json_object_set_new(obj, key, text ? json_string(text) : json_null());
+}
+
+json_t *batch_summary_json(const struct batch *b) {
+  struct batch_counts c;
+  batch_counts(b, &c);
+  json_t *summary = json_object(), *rejected = json_array();
+  if (!summary || !rejected)
+    goto fail;
+  if (json_object_set_new(summary, "received",
+                          json_integer((json_int_t)c.received)) ||
+      json_object_set_new(summary, "applied",
+                          json_integer((json_int_t)c.applied)) ||
+      json_object_set_new(summary, "duplicates",
+                          json_integer((json_int_t)c.duplicates)) ||
+      json_object_set_new(summary, "skipped",
+                          json_integer((json_int_t)c.skipped)))
+    goto fail;
+  size_t n = batch_rejected_count(b);
+  for (size_t i = 0; i < n; i++) {
+    struct rec *r;
+    const char *reason;
+    if (!rejected_fields(b, i, &r, &reason))
+      break;
+    json_t *one = json_object();
+    if (!one || json_array_append_new(rejected, one) ||
+        set_text(one, "eventID", r->event_id) ||
+        set_text(one, "itemIdentifier", r->item_id) ||
+        set_text(one, "reason", reason))
+      goto fail;
+  }
+  if (json_object_set(summary, "rejected", rejected))
+    goto fail;
+  json_decref(rejected);
+  return summary;
+fail:
+  json_decref(rejected);
+  json_decref(summary);
+  return NULL;
+}

@@ -1,0 +1,113 @@
+/* A batch of DynamoDB Streams records, decoded and folded into per-player
+ * deltas, plus the outcome of each record once a store has applied it.
+ *
+ * Life cycle (one per POST):
+ *   batch_new()            envelope check, record decode, in-batch dedupe,
+ *                          fold into players -> entries
+ *   store_apply(batch)     for each player and entry: batch_entry_set_outcome()
+ *                          (a retried transaction calls batch_reset_outcomes()
+ *                          first)
+ *   batch_summary_json()   the 200 answer's counts and rejected list
+ *   batch_free()
+ *
+ * An "entry" is one record's share for one player: a MODIFY that moves a
+ * game from A to B has an entry for A (-old) and one for B (+new); a MODIFY
+ * that keeps the player has one entry (new - old). Entries whose delta is
+ * zero are dropped. Exactly-once is per (player, eventID): an entry is
+ * applied at most once. */
+#ifndef TS_DOMAIN_BATCH_H
+#define TS_DOMAIN_BATCH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/status.h"
+#include "stats.h"
+
+/* Attribute names read from an image (configurable; defaults below). */
+struct record_names {
+  const char *player; /* "player" */
+  const char *score;  /* "score" */
+  const char *winner; /* "winner" */
+};
+extern const struct record_names record_names_default;
+
+enum entry_outcome {
+  ENTRY_PENDING = 0, /* not yet decided by the store */
+  ENTRY_APPLIED,     /* added to the player's stats now */
+  ENTRY_DUPLICATE,   /* (player, eventID) was applied before */
+  ENTRY_REJECTED,    /* would break an invariant (e.g. games < 0) */
+};
+
+enum record_outcome {
+  RECORD_APPLIED,   /* at least one entry applied, none rejected */
+  RECORD_DUPLICATE, /* every entry a duplicate, or eventID repeated in batch */
+  RECORD_SKIPPED,   /* nothing to count (REMOVE without OldImage, no-op) */
+  RECORD_REJECTED,  /* poison: undecodable, or an entry rejected */
+};
+
+struct batch_entry {
+  size_t record;        /* index of the record in the batch */
+  const char *event_id; /* borrowed from the batch */
+  struct stats delta;
+};
+
+struct batch;
+
+/* Decodes a request body: {"Records":[...]}, [...], or one record object.
+ * Returns TS_OK with *out owned by the caller; TS_ERR_INVALID when the
+ * envelope is wrong (not an object or array, Records not an array, an
+ * element not an object), TS_ERR_TOO_LARGE over TS_MAX_RECORDS_PER_BATCH;
+ * then *detail (static text) says what is wrong and *out is NULL.
+ * A record whose content is unusable is NOT an error: it is poison and
+ * reported through the summary. body is not modified; the batch keeps a
+ * reference (json_incref) to each record object of body until
+ * batch_free(), for the record_json of batch_rejected(). */
+enum ts_status batch_new(const json_t *body, const struct record_names *names,
+                         struct batch **out, const char **detail) TS_WARN_UNUSED;
+void batch_free(struct batch *b);
+
+size_t batch_record_count(const struct batch *b);
+
+/* Players with at least one entry, in first-seen order. */
+size_t batch_player_count(const struct batch *b);
+const char *batch_player_name(const struct batch *b, size_t player);
+size_t batch_entry_count(const struct batch *b, size_t player);
+const struct batch_entry *batch_entry(const struct batch *b, size_t player,
+                                      size_t entry);
+
+/* The store's verdict on one entry. reason (copied) is required for
+ * ENTRY_REJECTED and ignored otherwise. */
+void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
+                             enum entry_outcome outcome, const char *reason);
+void batch_reset_outcomes(struct batch *b);
+
+/* Per-record outcome, valid once every entry has an outcome. */
+enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
+
+/* Rejected records (poison or with a rejected entry), in record order, for
+ * the dead-letter store. Strings are borrowed; record_json is the compact
+ * JSON text of the record as received (NULL if it could not be serialised).
+ * event_id and item_identifier may be NULL when the record had none.
+ * These two (and batch_summary_json) fill caches inside the batch: like
+ * every function here, do not call them concurrently on one batch. */
+size_t batch_rejected_count(const struct batch *b);
+void batch_rejected(const struct batch *b, size_t i, const char **event_id,
+                    const char **item_identifier, const char **reason,
+                    const char **record_json);
+
+/* Counters of decode-time observations, for logs and metrics. */
+struct batch_counts {
+  size_t received, applied, duplicates, skipped, rejected;
+  size_t modify_without_old; /* MODIFY with no OldImage: new counted */
+  size_t remove_without_old; /* REMOVE with no OldImage: skipped */
+};
+void batch_counts(const struct batch *b, struct batch_counts *out);
+
+/* The 200 answer: {"received":n,"applied":n,"duplicates":n,"skipped":n,
+ * "rejected":[{"eventID":..,"itemIdentifier":..,"reason":..}]}.
+ * Returns a new reference, or NULL on allocation failure. */
+json_t *batch_summary_json(const struct batch *b);
+
+#endif /* TS_DOMAIN_BATCH_H */

@@ -1,0 +1,59 @@
+/* POST /v1/stream-records: decode a batch, fold it, apply it exactly once,
+ * answer the counts. A 4xx leaves the store untouched because nothing is
+ * written before the whole envelope has been checked. */
+#include <stdlib.h>
+
+#include "../server/errors.h"
+#include "../server/log.h"
+#include "handlers.h"
+
+void handle_stream_records(struct request *req, struct reply *rep) {
+  struct batch *b = NULL;
+  const char *detail = NULL;
+  enum ts_status st = batch_new(req->body, &req->app->names, &b, &detail);
+  if (st == TS_ERR_TOO_LARGE) {
+    error_reply(rep, TS_E_TOO_MANY_RECORDS, "%s",
+                detail ? detail : "too many records in one batch");
+    goto out;
+  }
+  if (st == TS_ERR_INVALID) {
+    error_reply(rep, TS_E_BAD_ENVELOPE, "%s",
+                detail ? detail : "not a batch of stream records");
+    goto out;
+  }
+  if (st != TS_OK) {
+    error_reply(rep, TS_E_INTERNAL, "could not decode the batch (%s)",
+                ts_status_name(st));
+    goto out;
+  }
+
+  st = store_apply(req->app->store, b);
+  if (st != TS_OK) {
+    enum ts_error e = error_from_status(st);
+    log_event(e == TS_E_STORE_UNAVAILABLE ? LOG_WARN : LOG_ERROR,
+              "batch not applied", "{s:s, s:i}", "status", ts_status_name(st),
+              "records", (int)batch_record_count(b));
+    error_reply(rep, e, "the batch was not applied (%s); send it again",
+                ts_status_name(st));
+    goto out;
+  }
+
+  struct batch_counts c;
+  batch_counts(b, &c);
+  if (c.rejected || c.modify_without_old || c.remove_without_old)
+    log_event(LOG_INFO, "batch applied", "{s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+              "received", (int)c.received, "applied", (int)c.applied,
+              "duplicates", (int)c.duplicates, "skipped", (int)c.skipped,
+              "rejected", (int)c.rejected, "modify_without_old_image",
+              (int)c.modify_without_old, "remove_without_old_image",
+              (int)c.remove_without_old);
+  for (size_t i = 0; i < batch_rejected_count(b); i++) {
+    const char *event_id, *item, *reason, *json;
+    batch_rejected(b, i, &event_id, &item, &reason, &json);
+    log_event(LOG_WARN, "record rejected", "{s:s?, s:s?, s:s}", "eventID",
+              event_id, "itemIdentifier", item, "reason", reason);
+  }
+  reply_json_take(rep, 200, batch_summary_json(b));
+out:
+  batch_free(b);
+}

@@ -1,0 +1,167 @@
+/* GET /v1/players/{player}/stats and GET /v1/players (paged). Numbers are
+ * written as exact decimal text, which jansson's double-based reals cannot
+ * do, so these bodies are built with the bounded buffer writer. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/bounds.h"
+#include "../server/buf.h"
+#include "../server/errors.h"
+#include "../server/urlcode.h"
+#include "handlers.h"
+
+#define CURSOR_PREFIX "p1:"
+
+static void write_stats(struct buf *b, const struct player_row *row) {
+  char total[DECIMAL_TEXT_MAX], avg[DECIMAL_TEXT_MAX], pct[DECIMAL_TEXT_MAX];
+  struct decimal avg_d, pct_d;
+  if (stats_derive(&row->stats, &avg_d, &pct_d) != TS_OK) {
+    avg_d = decimal_from_int(0);
+    pct_d = decimal_from_int(0);
+  }
+  decimal_format(row->stats.total_score, total);
+  decimal_format(avg_d, avg);
+  decimal_format(pct_d, pct);
+  buf_adds(b, "{\"player\":");
+  buf_add_json_string(b, row->player);
+  buf_addf(b, ",\"games\":%lld,\"wins\":%lld,\"losses\":%lld,"
+              "\"total_score\":%s,\"avg_score\":%s,\"win_percent\":%s,"
+              "\"updated_at\":",
+           (long long)row->stats.games, (long long)row->stats.wins,
+           (long long)(row->stats.games - row->stats.wins), total, avg, pct);
+  buf_add_json_string(b, row->updated_at);
+  buf_adds(b, "}");
+}
+
+void handle_player_stats(struct request *req, struct reply *rep) {
+  const char *player = req->params[0];
+  if (strlen(player) > TS_MAX_PLAYER_BYTES) {
+    error_reply(rep, TS_E_BAD_PLAYER_NAME, "player names are at most %u bytes",
+                TS_MAX_PLAYER_BYTES);
+    return;
+  }
+  struct player_row row = {0};
+  enum ts_status st = store_get_player(req->app->store, player, &row);
+  if (st == TS_ERR_NOT_FOUND) {
+    error_reply(rep, TS_E_PLAYER_NOT_FOUND, "no stats for this player yet");
+    return;
+  }
+  if (st != TS_OK) {
+    error_reply(rep, error_from_status(st), "could not read the player (%s)",
+                ts_status_name(st));
+    return;
+  }
+  struct buf b;
+  buf_init(&b, TS_MAX_REPLY_BYTES);
+  write_stats(&b, &row);
+  player_row_clear(&row);
+  reply_buf_take(rep, 200, &b);
+}
+
+/* limit: absent -> default; else an integer 1..TS_LIST_MAX_LIMIT. */
+static enum ts_status parse_limit(const char *text, size_t *out) {
+  *out = TS_LIST_DEFAULT_LIMIT;
+  if (!text)
+    return TS_OK;
+  if (!*text || strlen(text) > 9)
+    return TS_ERR_INVALID;
+  for (const char *p = text; *p; p++)
+    if (*p < '0' || *p > '9')
+      return TS_ERR_INVALID;
+  unsigned long v = strtoul(text, NULL, 10);
+  if (v < 1 || v > TS_LIST_MAX_LIMIT)
+    return TS_ERR_INVALID;
+  *out = v;
+  return TS_OK;
+}
+
+/* The cursor is base64url("p1:" + last player): opaque to clients, and a
+ * version prefix lets its form change later. */
+static enum ts_status cursor_decode(const char *text, char **after) {
+  *after = NULL;
+  if (!text)
+    return TS_OK;
+  if (strlen(text) > TS_MAX_CURSOR_BYTES)
+    return TS_ERR_INVALID;
+  char *raw = NULL;
+  size_t len = 0;
+  enum ts_status st = b64url_decode(text, strlen(text), &raw, &len);
+  if (st != TS_OK)
+    return st;
+  size_t pl = strlen(CURSOR_PREFIX);
+  if (len <= pl || memcmp(raw, CURSOR_PREFIX, pl) != 0 ||
+      memchr(raw, '\0', len) || !utf8_valid(raw + pl, len - pl)) {
+    free(raw);
+    return TS_ERR_INVALID;
+  }
+  memmove(raw, raw + pl, len - pl + 1);
+  *after = raw;
+  return TS_OK;
+}
+
+static enum ts_status cursor_encode(const char *player, char **out) {
+  struct buf b;
+  buf_init(&b, TS_MAX_CURSOR_BYTES);
+  buf_adds(&b, CURSOR_PREFIX);
+  buf_adds(&b, player);
+  enum ts_status st = buf_status(&b);
+  if (st == TS_OK)
+    st = b64url_encode(b.data, b.len, out);
+  buf_free(&b);
+  return st;
+}
+
+void handle_players_list(struct request *req, struct reply *rep) {
+  char *limit_text = NULL, *cursor_text = NULL, *after = NULL, *next = NULL;
+  struct player_row *rows = NULL;
+  size_t n = 0, limit = 0;
+  bool more = false;
+  struct buf b;
+  buf_init(&b, TS_MAX_REPLY_BYTES);
+
+  if (request_query(req, "limit", &limit_text) != TS_OK ||
+      parse_limit(limit_text, &limit) != TS_OK) {
+    error_reply(rep, TS_E_BAD_PARAMETER,
+                "limit must be an integer from 1 to %u", TS_LIST_MAX_LIMIT);
+    goto out;
+  }
+  if (request_query(req, "cursor", &cursor_text) != TS_OK ||
+      cursor_decode(cursor_text, &after) != TS_OK) {
+    error_reply(rep, TS_E_BAD_CURSOR,
+                "cursor must be a next_cursor value from an earlier page");
+    goto out;
+  }
+  enum ts_status st =
+      store_list_players(req->app->store, after, limit, &rows, &n, &more);
+  if (st != TS_OK) {
+    error_reply(rep, error_from_status(st), "could not list players (%s)",
+                ts_status_name(st));
+    goto out;
+  }
+  buf_adds(&b, "{\"players\":[");
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      buf_adds(&b, ",");
+    write_stats(&b, &rows[i]);
+  }
+  buf_adds(&b, "],\"next_cursor\":");
+  if (more && n > 0) {
+    if (cursor_encode(rows[n - 1].player, &next) != TS_OK) {
+      error_reply(rep, TS_E_INTERNAL, "could not build the cursor");
+      goto out;
+    }
+    buf_add_json_string(&b, next);
+  } else {
+    buf_adds(&b, "null");
+  }
+  buf_adds(&b, "}");
+  reply_buf_take(rep, 200, &b);
+out:
+  buf_free(&b);
+  player_rows_free(rows, n);
+  free(limit_text);
+  free(cursor_text);
+  free(after);
+  free(next);
+}

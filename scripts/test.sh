@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Fresh Debian 12 machine -> every test: installs what the tests need,
+# builds the service twice (plain, and with AddressSanitizer + UBSan) and
+# runs the unit and end-to-end suites against each build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+
+echo "== build (RelWithDebInfo)"
+./scripts/build.sh build
+echo "== tests (RelWithDebInfo)"
+(cd build && ctest --output-on-failure)
+
+echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer)"
+./scripts/build.sh build-san -DCMAKE_BUILD_TYPE=Debug -DTS_ASAN=ON -DTS_UBSAN=ON
+echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
+(cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure)
+echo "all tests passed"

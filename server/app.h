@@ -1,0 +1,17 @@
+/* Process-wide state handed to every handler: configuration, the store,
+ * and the record attribute names. Created once in main(), read-only after
+ * the server starts (the store is itself thread-safe). */
+#ifndef TS_SERVER_APP_H
+#define TS_SERVER_APP_H
+
+#include "../domain/batch.h"
+#include "../store/store.h"
+#include "config.h"
+
+struct app {
+  const struct config *cfg;
+  struct store *store;
+  struct record_names names;
+};
+
+#endif /* TS_SERVER_APP_H */

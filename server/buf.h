@@ -1,0 +1,35 @@
+/* A growable byte buffer with a hard maximum (curl's dynbuf idea): going
+ * over the maximum is an error, not a realloc. After any failed append the
+ * buffer is empty and stays failed, so callers check once at the end. */
+#ifndef TS_SERVER_BUF_H
+#define TS_SERVER_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/status.h"
+
+struct buf {
+  char *data; /* NUL-terminated while not failed */
+  size_t len;
+  size_t cap;
+  size_t max;
+  bool failed;
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);
+void buf_add(struct buf *b, const void *data, size_t len);
+void buf_adds(struct buf *b, const char *s);
+void buf_addf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal with quotes, escaping what JSON
+ * requires. s must be valid UTF-8 (our inputs are validated before). */
+void buf_add_json_string(struct buf *b, const char *s);
+/* TS_OK, or TS_ERR_TOO_LARGE / TS_ERR_NOMEM if an append failed. */
+enum ts_status buf_status(const struct buf *b);
+/* Hands the data to the caller (who frees it) and resets the buffer.
+ * Returns NULL if the buffer failed. */
+char *buf_take(struct buf *b, size_t *len);
+
+#endif /* TS_SERVER_BUF_H */

@@ -1,0 +1,213 @@
+/* Configuration from environment variables and flags. The one table below
+ * is the list of settings: parsing, defaults and --help all come from it. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/bounds.h"
+
+enum kind { K_STR, K_PORT, K_THREADS };
+
+struct setting {
+  const char *env;
+  const char *flag;
+  enum kind kind;
+  const char *def; /* NULL: unset */
+  size_t offset;
+  const char *help;
+};
+
+#define OFF(field) offsetof(struct config, field)
+#define STRINGIFY2(x) #x
+#define STRINGIFY(x) STRINGIFY2(x)
+
+static const struct setting settings[] = {
+    {"TS_BIND", "bind", K_STR, "0.0.0.0", OFF(bind), "listen address"},
+    {"TS_PORT", "port", K_PORT, "8080", OFF(port),
+     "listen port; 0 picks a free port and logs it"},
+    {"TS_STORE", "store", K_STR, "sqlite", OFF(store), "sqlite or dynamodb"},
+    {"TS_SQLITE_PATH", "sqlite-path", K_STR, "./data/tourney-stats.db",
+     OFF(sqlite_path), "embedded store file"},
+    {"TS_TABLE", "table", K_STR, "TaTourneyStats", OFF(table),
+     "DynamoDB stats table"},
+    {"TS_INGEST_API_KEY", "ingest-api-key", K_STR, NULL, OFF(ingest_api_key),
+     "when set, POST needs it in x-api-key (or as Basic password)"},
+    {"TS_THREADS", "threads", K_THREADS, STRINGIFY(TS_DEFAULT_THREADS),
+     OFF(threads), "HTTP worker threads"},
+    {"TS_ATTR_PLAYER", "attr-player", K_STR, "player", OFF(attr_player),
+     "image attribute holding the player (S or N)"},
+    {"TS_ATTR_SCORE", "attr-score", K_STR, "score", OFF(attr_score),
+     "image attribute holding the score (N)"},
+    {"TS_ATTR_WINNER", "attr-winner", K_STR, "winner", OFF(attr_winner),
+     "image attribute marking a win"},
+    {"TS_LOG_LEVEL", "log-level", K_STR, "info", OFF(log_level),
+     "debug, info, warn or error"},
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: tourney-stats [options]\n"
+               "       tourney-stats --help | --version\n\n"
+               "Aggregates DynamoDB Streams game records into per-player "
+               "stats and serves them over HTTP.\n"
+               "Every option can also be set by its environment variable; "
+               "a flag wins.\n\n");
+  for (size_t i = 0; i < N_SETTINGS; i++) {
+    const struct setting *s = &settings[i];
+    fprintf(out, "  --%-16s %-18s %s", s->flag, s->env, s->help);
+    if (s->def)
+      fprintf(out, " (default %s)", s->def);
+    fputc('\n', out);
+  }
+  fprintf(out, "  --%-16s %-18s %s\n", "help", "", "print this and exit");
+  fprintf(out, "  --%-16s %-18s %s\n", "version", "", "print the version");
+  fprintf(out, "\nAWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ACCESS_KEY_ID, ... "
+               "have their AWS SDK meaning.\n");
+}
+
+static bool parse_uint(const char *text, unsigned long max, unsigned long *out) {
+  if (!text || !*text)
+    return false;
+  for (const char *p = text; *p; p++)
+    if (*p < '0' || *p > '9')
+      return false;
+  errno = 0;
+  char *end = NULL;
+  unsigned long v = strtoul(text, &end, 10);
+  if (errno || *end || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+static enum ts_status set_value(struct config *cfg, const struct setting *s,
+                                const char *value, FILE *err) {
+  char *base = (char *)cfg;
+  unsigned long v = 0;
+  switch (s->kind) {
+  case K_STR: {
+    char **slot = (char **)(base + s->offset);
+    char *copy = strdup(value);
+    if (!copy)
+      return TS_ERR_NOMEM;
+    free(*slot);
+    *slot = copy;
+    return TS_OK;
+  }
+  case K_PORT:
+    if (!parse_uint(value, 65535, &v)) {
+      fprintf(err, "tourney-stats: %s / --%s must be a port 0..65535, got "
+                   "\"%s\"\n", s->env, s->flag, value);
+      return TS_ERR_INVALID;
+    }
+    *(uint16_t *)(base + s->offset) = (uint16_t)v;
+    return TS_OK;
+  case K_THREADS:
+    if (!parse_uint(value, TS_MAX_THREADS, &v) || v == 0) {
+      fprintf(err, "tourney-stats: %s / --%s must be 1..%u, got \"%s\"\n",
+              s->env, s->flag, TS_MAX_THREADS, value);
+      return TS_ERR_INVALID;
+    }
+    *(unsigned *)(base + s->offset) = (unsigned)v;
+    return TS_OK;
+  }
+  return TS_ERR_INVALID;
+}
+
+static enum ts_status check(const struct config *cfg, FILE *err) {
+  if (strcmp(cfg->store, "sqlite") != 0 && strcmp(cfg->store, "dynamodb") != 0) {
+    fprintf(err, "tourney-stats: TS_STORE / --store must be sqlite or "
+                 "dynamodb, got \"%s\"\n", cfg->store);
+    return TS_ERR_INVALID;
+  }
+  const char *levels[] = {"debug", "info", "warn", "error"};
+  bool ok = false;
+  for (size_t i = 0; i < 4; i++)
+    ok = ok || strcmp(cfg->log_level, levels[i]) == 0;
+  if (!ok) {
+    fprintf(err, "tourney-stats: TS_LOG_LEVEL / --log-level must be debug, "
+                 "info, warn or error, got \"%s\"\n", cfg->log_level);
+    return TS_ERR_INVALID;
+  }
+  if (!*cfg->attr_player || !*cfg->attr_score || !*cfg->attr_winner) {
+    fprintf(err, "tourney-stats: attribute names must not be empty\n");
+    return TS_ERR_INVALID;
+  }
+  if (cfg->ingest_api_key && !*cfg->ingest_api_key) {
+    free(cfg->ingest_api_key); /* an empty key means "no key" */
+    ((struct config *)cfg)->ingest_api_key = NULL;
+  }
+  return TS_OK;
+}
+
+enum ts_status config_load(struct config *cfg, int argc, char **argv,
+                           FILE *out, FILE *err, enum config_action *action) {
+  enum ts_status st = TS_OK;
+  struct option longopts[N_SETTINGS + 3];
+  memset(cfg, 0, sizeof *cfg);
+  *action = CONFIG_RUN;
+
+  /* defaults, then the environment */
+  for (size_t i = 0; i < N_SETTINGS; i++) {
+    const char *v = getenv(settings[i].env);
+    if (!v)
+      v = settings[i].def;
+    if (v && (st = set_value(cfg, &settings[i], v, err)) != TS_OK)
+      return st;
+  }
+
+  /* then flags */
+  for (size_t i = 0; i < N_SETTINGS; i++)
+    longopts[i] = (struct option){settings[i].flag, required_argument, NULL,
+                                  (int)(i + 1)};
+  longopts[N_SETTINGS] = (struct option){"help", no_argument, NULL, 'h'};
+  longopts[N_SETTINGS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+  longopts[N_SETTINGS + 2] = (struct option){NULL, 0, NULL, 0};
+  optind = 1;
+  opterr = 0;
+  for (;;) {
+    int c = getopt_long(argc, argv, "hV", longopts, NULL);
+    if (c == -1)
+      break;
+    if (c == 'h') {
+      usage(out);
+      *action = CONFIG_EXIT;
+      return TS_OK;
+    }
+    if (c == 'V') {
+      fprintf(out, "tourney-stats %s\n", TS_VERSION);
+      *action = CONFIG_EXIT;
+      return TS_OK;
+    }
+    if (c >= 1 && (size_t)c <= N_SETTINGS) {
+      if ((st = set_value(cfg, &settings[c - 1], optarg, err)) != TS_OK)
+        return st;
+      continue;
+    }
+    fprintf(err, "tourney-stats: unknown or incomplete option \"%s\" (see "
+                 "--help)\n", argv[optind - 1]);
+    return TS_ERR_INVALID;
+  }
+  if (optind < argc) {
+    fprintf(err, "tourney-stats: unexpected argument \"%s\" (see --help)\n",
+            argv[optind]);
+    return TS_ERR_INVALID;
+  }
+  return check(cfg, err);
+}
+
+void config_clear(struct config *cfg) {
+  if (!cfg)
+    return;
+  for (size_t i = 0; i < N_SETTINGS; i++)
+    if (settings[i].kind == K_STR) {
+      char **slot = (char **)((char *)cfg + settings[i].offset);
+      free(*slot);
+      *slot = NULL;
+    }
+}

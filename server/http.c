@@ -1,0 +1,332 @@
+/* libmicrohttpd glue. Per-request state (struct exchange) is created on
+ * the first access-handler call and freed only in the completion callback.
+ * The router's shared checks run before any handler: URL length, route,
+ * method, auth seam, media type, body size, JSON parsing. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/bounds.h"
+#include "buf.h"
+#include "errors.h"
+#include "log.h"
+#include "reply.h"
+#include "request.h"
+#include "router.h"
+#include "urlcode.h"
+
+struct http_server {
+  struct MHD_Daemon *daemon;
+  struct app *app;
+  atomic_uint in_flight;
+};
+
+struct exchange {
+  struct http_server *srv;
+  struct request req;
+  const struct route *route;
+  struct buf body;
+  struct reply rep;
+  bool replied_early; /* an error reply is set; the body is discarded */
+  struct timespec start;
+};
+
+const char *request_header(const struct request *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+enum ts_status request_query(const struct request *req, const char *name,
+                             char **value) {
+  *value = NULL;
+  const char *raw =
+      MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+  if (!raw)
+    return TS_OK;
+  return url_decode(raw, strlen(raw), true, value);
+}
+
+/* MHD would percent-decode the path before we split it, turning a player
+ * named "a/b" (sent as a%2Fb) into two segments. We decode ourselves, per
+ * segment and per query value, so this callback leaves text as it is. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
+  (void)cls, (void)c;
+  return strlen(s);
+}
+
+static bool media_type_is_json(const char *ct) {
+  if (!ct)
+    return false;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  static const char want[] = "application/json";
+  size_t n = sizeof want - 1;
+  if (strncasecmp(ct, want, n) != 0)
+    return false;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
+/* First call: everything that can be decided from the request line and
+ * headers. Sets an error reply (and replied_early) when the request cannot
+ * proceed. */
+static void begin(struct exchange *ex, struct MHD_Connection *conn,
+                  const char *url, const char *method) {
+  char allow[64];
+  struct reply *rep = &ex->rep;
+  ex->req.conn = conn;
+  ex->req.method = method;
+  ex->req.path = url;
+  ex->req.app = ex->srv->app;
+
+  if (strlen(url) > TS_MAX_URL_BYTES) {
+    error_reply(rep, TS_E_URL_TOO_LONG, "the URL is longer than %u bytes",
+                TS_MAX_URL_BYTES);
+    goto early;
+  }
+  switch (router_match(method, url, &ex->route, ex->req.params,
+                       &ex->req.n_params, allow)) {
+  case ROUTER_MATCH:
+    break;
+  case ROUTER_NOT_FOUND:
+    error_reply(rep, TS_E_NOT_FOUND, "no resource at this path");
+    goto early;
+  case ROUTER_METHOD_NOT_ALLOWED:
+    error_reply(rep, TS_E_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s",
+                method, allow);
+    memcpy(rep->allow, allow, sizeof rep->allow);
+    goto early;
+  case ROUTER_BAD_PARAM:
+    error_reply(rep, TS_E_BAD_PLAYER_NAME,
+                "a path segment is not valid percent-encoded UTF-8 (or holds "
+                "a NUL)");
+    goto early;
+  }
+  if (ex->route->flags & ROUTE_JSON_BODY) {
+    const char *ct = request_header(&ex->req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!media_type_is_json(ct)) {
+      error_reply(rep, TS_E_UNSUPPORTED_MEDIA_TYPE,
+                  "send the body as Content-Type: application/json (got %s)",
+                  ct ? ct : "none");
+      goto early;
+    }
+    const char *cl = request_header(&ex->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > TS_MAX_BODY_BYTES) {
+      error_reply(rep, TS_E_BODY_TOO_LARGE,
+                  "the body is larger than %u bytes", TS_MAX_BODY_BYTES);
+      goto early;
+    }
+  }
+  buf_init(&ex->body, TS_MAX_BODY_BYTES);
+  return;
+early:
+  ex->replied_early = true;
+}
+
+static void run_handler(struct exchange *ex) {
+  if (ex->route->flags & ROUTE_JSON_BODY) {
+    if (buf_status(&ex->body) == TS_ERR_TOO_LARGE) {
+      error_reply(&ex->rep, TS_E_BODY_TOO_LARGE,
+                  "the body is larger than %u bytes", TS_MAX_BODY_BYTES);
+      return;
+    }
+    if (buf_status(&ex->body) != TS_OK) {
+      error_reply(&ex->rep, TS_E_INTERNAL, "out of memory reading the body");
+      return;
+    }
+    if (ex->body.len == 0) {
+      error_reply(&ex->rep, TS_E_MALFORMED_JSON, "the body is empty");
+      return;
+    }
+    json_error_t jerr;
+    ex->req.body = json_loadb(ex->body.data, ex->body.len, 0, &jerr);
+    if (!ex->req.body) {
+      error_reply(&ex->rep, TS_E_MALFORMED_JSON, "%s at line %d, column %d",
+                  jerr.text, jerr.line, jerr.column);
+      return;
+    }
+    buf_free(&ex->body); /* the parsed tree is all we keep */
+  }
+  ex->route->handler(&ex->req, &ex->rep);
+  if (ex->rep.status == 0)
+    error_reply(&ex->rep, TS_E_INTERNAL, "the handler gave no answer");
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn,
+                                  struct exchange *ex) {
+  struct reply *rep = &ex->rep;
+  struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+      rep->len, rep->body, free);
+  if (!resp)
+    return MHD_NO;
+  rep->body = NULL; /* now owned by the response */
+  bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    rep->content_type ? rep->content_type
+                                                      : "application/json");
+  ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                     "no-store");
+  if (rep->retry_after_s) {
+    char v[16];
+    snprintf(v, sizeof v, "%u", rep->retry_after_s);
+    ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+  }
+  if (rep->allow[0])
+    ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+  if (rep->etag)
+    ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rep->etag);
+  enum MHD_Result r = ok ? MHD_queue_response(conn, rep->status, resp) : MHD_NO;
+  MHD_destroy_response(resp);
+  return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+  (void)version;
+  struct exchange *ex = *con_cls;
+  if (!ex) {
+    ex = calloc(1, sizeof *ex);
+    if (!ex)
+      return MHD_NO;
+    ex->srv = cls;
+    clock_gettime(CLOCK_MONOTONIC, &ex->start);
+    atomic_fetch_add(&ex->srv->in_flight, 1);
+    *con_cls = ex;
+    begin(ex, conn, url, method);
+    /* An early error is answered now; MHD then closes the connection
+     * instead of reading a body nobody wants. */
+    if (ex->replied_early)
+      return send_reply(conn, ex);
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    if (!ex->replied_early && ex->route &&
+        (ex->route->flags & ROUTE_JSON_BODY))
+      buf_add(&ex->body, upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (ex->replied_early)
+    return MHD_YES; /* already queued */
+  run_handler(ex);
+  return send_reply(conn, ex);
+}
+
+/* The one place per-request state is freed. */
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe) {
+  (void)cls, (void)conn;
+  struct exchange *ex = *con_cls;
+  if (!ex)
+    return;
+  struct timespec end;
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  double ms = (double)(end.tv_sec - ex->start.tv_sec) * 1e3 +
+              (double)(end.tv_nsec - ex->start.tv_nsec) / 1e6;
+  enum log_level lvl = ex->rep.status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
+                           ? LOG_WARN
+                           : LOG_DEBUG;
+  if (log_enabled(lvl))
+    log_event(lvl, "request", "{s:s, s:s, s:i, s:f, s:b}", "method",
+              ex->req.method ? ex->req.method : "", "route",
+              ex->route ? ex->route->name : "-", "status", (int)ex->rep.status,
+              "ms", ms, "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+  atomic_fetch_sub(&ex->srv->in_flight, 1);
+  for (size_t i = 0; i < ex->req.n_params; i++)
+    free(ex->req.params[i]);
+  json_decref(ex->req.body);
+  buf_free(&ex->body);
+  reply_clear(&ex->rep);
+  free(ex);
+  *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char text[512];
+  vsnprintf(text, sizeof text, fmt, ap);
+  size_t n = strlen(text);
+  while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+    text[--n] = '\0';
+  log_event(LOG_WARN, "libmicrohttpd", "{s:s}", "detail", text);
+}
+
+enum ts_status http_server_start(struct app *app, struct http_server **out,
+                                 uint16_t *port) {
+  *out = NULL;
+  struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICHOST |
+                                       AI_NUMERICSERV,
+                           .ai_socktype = SOCK_STREAM};
+  struct addrinfo *ai = NULL;
+  char portstr[8];
+  snprintf(portstr, sizeof portstr, "%u", (unsigned)app->cfg->port);
+  int gai = getaddrinfo(app->cfg->bind, portstr, &hints, &ai);
+  if (gai != 0) {
+    log_event(LOG_ERROR, "bad bind address", "{s:s, s:s}", "bind",
+              app->cfg->bind, "error", gai_strerror(gai));
+    return TS_ERR_INVALID;
+  }
+  struct http_server *srv = calloc(1, sizeof *srv);
+  if (!srv) {
+    freeaddrinfo(ai);
+    return TS_ERR_NOMEM;
+  }
+  srv->app = app;
+  atomic_init(&srv->in_flight, 0);
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG;
+  if (ai->ai_family == AF_INET6)
+    flags |= MHD_USE_IPv6;
+  srv->daemon = MHD_start_daemon(
+      flags, app->cfg->port, NULL, NULL, on_request, srv,
+      /* the logger must come first to catch messages about later options */
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+      MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg->threads,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)TS_MAX_CONNECTIONS,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TS_CONNECTION_TIMEOUT_S,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+      MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+      MHD_OPTION_END);
+  freeaddrinfo(ai);
+  if (!srv->daemon) {
+    log_event(LOG_ERROR, "could not listen", "{s:s, s:i}", "bind",
+              app->cfg->bind, "port", (int)app->cfg->port);
+    free(srv);
+    return TS_ERR_IO;
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  *port = info ? info->port : app->cfg->port;
+  *out = srv;
+  return TS_OK;
+}
+
+void http_server_stop(struct http_server *srv, unsigned grace_ms) {
+  if (!srv)
+    return;
+  int fd = MHD_quiesce_daemon(srv->daemon); /* stop accepting */
+  if (fd >= 0)
+    close(fd);
+  for (unsigned waited = 0; waited < grace_ms; waited += 10) {
+    if (atomic_load(&srv->in_flight) == 0)
+      break;
+    usleep(10 * 1000);
+  }
+  unsigned left = atomic_load(&srv->in_flight);
+  if (left)
+    log_event(LOG_WARN, "stopping with requests in flight", "{s:i}", "count",
+              (int)left);
+  MHD_stop_daemon(srv->daemon);
+  free(srv);
+}

@@ -1,0 +1,20 @@
+/* Structured logs: one JSON object per line on stdout, e.g.
+ *   {"ts":"2026-11-27T09:17:02.123Z","level":"info","msg":"listening","port":8080}
+ * Safe from any thread; a line is written with one write. */
+#ifndef TS_SERVER_LOG_H
+#define TS_SERVER_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* Sets the lowest level written ("debug".."error"); unknown keeps info. */
+void log_set_level(const char *name);
+bool log_enabled(enum log_level level);
+
+/* Writes one line: msg plus the fields built by jansson's json_pack `fmt`
+ * (an object format such as "{s:s, s:i}", or NULL for no fields). A field
+ * that cannot be packed is replaced by "log_error". */
+void log_event(enum log_level level, const char *msg, const char *fmt, ...);
+
+#endif /* TS_SERVER_LOG_H */

@@ -1,0 +1,79 @@
+/* tourney-stats: process start-up, signal handling and shutdown.
+ *
+ * SIGTERM or SIGINT: stop accepting, let in-flight requests finish (up to
+ * TS_SHUTDOWN_GRACE_MS), close the store, exit 0. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../common/bounds.h"
+#include "../store/store.h"
+#include "app.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+
+int main(int argc, char **argv) {
+  struct config cfg;
+  enum config_action action;
+  struct store *store = NULL;
+  struct http_server *srv = NULL;
+  int rc = 1;
+
+  /* Signals are taken synchronously by sigwait below; every thread the
+   * process starts inherits this mask. SIGPIPE is ignored: a client that
+   * hangs up must not kill the server. */
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (config_load(&cfg, argc, argv, stdout, stderr, &action) != TS_OK) {
+    rc = 2;
+    goto out;
+  }
+  if (action == CONFIG_EXIT) {
+    rc = 0;
+    goto out;
+  }
+  log_set_level(cfg.log_level);
+
+  struct store_options sopt = {.kind = cfg.store,
+                               .sqlite_path = cfg.sqlite_path,
+                               .table = cfg.table};
+  enum ts_status st = store_open(&sopt, &store);
+  if (st != TS_OK) {
+    log_event(LOG_ERROR, "could not open the store", "{s:s, s:s}", "store",
+              cfg.store, "status", ts_status_name(st));
+    goto out;
+  }
+
+  struct app app = {.cfg = &cfg,
+                    .store = store,
+                    .names = {.player = cfg.attr_player,
+                              .score = cfg.attr_score,
+                              .winner = cfg.attr_winner}};
+  uint16_t port = 0;
+  if (http_server_start(&app, &srv, &port) != TS_OK)
+    goto out;
+  log_event(LOG_INFO, "listening", "{s:s, s:i, s:s, s:s, s:i}", "bind",
+            cfg.bind, "port", (int)port, "store", cfg.store, "version",
+            TS_VERSION, "threads", (int)cfg.threads);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log_event(LOG_INFO, "stopping", "{s:s}", "signal",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  http_server_stop(srv, TS_SHUTDOWN_GRACE_MS);
+  srv = NULL;
+  log_event(LOG_INFO, "stopped", NULL);
+  rc = 0;
+out:
+  http_server_stop(srv, 0);
+  store_free(store);
+  config_clear(&cfg);
+  return rc;
+}

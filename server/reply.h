@@ -1,0 +1,28 @@
+/* What a handler produces: status, body and the few headers we send. The
+ * HTTP layer turns it into an MHD response and frees it. */
+#ifndef TS_SERVER_REPLY_H
+#define TS_SERVER_REPLY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct buf;
+
+struct reply {
+  unsigned status;          /* 0 until a handler set it */
+  const char *content_type; /* static string */
+  char *body;               /* owned, may be NULL */
+  size_t len;
+  unsigned retry_after_s;   /* > 0: send Retry-After */
+  char allow[64];           /* sent as Allow when not empty (405) */
+  char *etag;               /* owned; sent as ETag */
+};
+
+void reply_clear(struct reply *rep);
+/* Sets status and a JSON body from `value`, which is taken (decref'd). */
+void reply_json_take(struct reply *rep, unsigned status, json_t *value);
+/* Sets status and takes the buffer's text as an application/json body;
+ * a failed buffer becomes a 500 problem. */
+void reply_buf_take(struct reply *rep, unsigned status, struct buf *b);
+
+#endif /* TS_SERVER_REPLY_H */

@@ -1,0 +1,39 @@
+/* The route table and its matching. Patterns are literal segments and
+ * "{}" for one captured segment. */
+#ifndef TS_SERVER_ROUTER_H
+#define TS_SERVER_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../handlers/handlers.h"
+
+enum route_flags {
+  ROUTE_JSON_BODY = 1 << 0,   /* needs an application/json body */
+  ROUTE_INGEST_AUTH = 1 << 1, /* needs TS_INGEST_API_KEY when set */
+};
+
+struct route {
+  const char *method;  /* "GET" also answers HEAD */
+  const char *pattern; /* e.g. "/v1/players/{}/stats" */
+  handler_fn handler;
+  unsigned flags;
+  const char *name;    /* for logs and metrics */
+};
+
+enum router_result {
+  ROUTER_MATCH,
+  ROUTER_NOT_FOUND,
+  ROUTER_METHOD_NOT_ALLOWED, /* *allow lists the methods the path has */
+  ROUTER_BAD_PARAM,          /* a captured segment is not valid UTF-8 */
+};
+
+/* Matches method + raw path. On ROUTER_MATCH *route is set and params[]
+ * hold newly allocated, percent-decoded captures (caller frees).
+ * allow must hold 64 bytes. */
+enum router_result router_match(const char *method, const char *path,
+                                const struct route **route,
+                                char *params[REQUEST_MAX_PARAMS],
+                                size_t *n_params, char allow[64]);
+
+#endif /* TS_SERVER_ROUTER_H */

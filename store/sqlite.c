@@ -1,0 +1,927 @@
+/* The embedded store: one SQLite file in WAL mode.
+ *
+ * Connections: one write connection behind a mutex (SQLite allows one
+ * writer at a time anyway) and a small pool of read connections, so that
+ * reads proceed while a batch is being written (WAL readers never wait for
+ * the writer). Every connection caches its prepared statements. Another
+ * process may open the same file: its write lock shows up here as
+ * SQLITE_BUSY, which becomes TS_ERR_RETRY and goes through store_run_tx.
+ *
+ * Environment:
+ *   TS_SQLITE_SYNC  "full" (default) or "normal". FULL makes every commit
+ *                   durable before store_apply returns, which the 200 answer
+ *                   promises; NORMAL may lose the last commits on power loss
+ *                   (not on a process crash) and is faster.
+ *
+ * Schema version 1 (PRAGMA user_version):
+ *   players         one row per player; total_score is exact decimal text
+ *   applied_events  (player, eventID) pairs applied, for exactly-once
+ *   dead_letters    rejected records, kept once per (eventID, reason) */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../common/bounds.h"
+#include "store_impl.h"
+#include "store_test.h"
+
+/* Read connections in the pool: reads are short single statements, so a
+ * few serve the server's default 8 threads. */
+#define SQ_READERS 4u
+/* Deadline of a read (get, list, ping) including its retries; a read waits
+ * only on the rare WAL-index busy, so this is generous. */
+#define SQ_READ_DEADLINE_MS 2000u
+/* Expired applied_events are purged at most this often, and at most this
+ * many rows per pass, so that one write transaction stays short. */
+#define SQ_PURGE_INTERVAL_MS 60000u
+#define SQ_PURGE_MAX_ROWS 2000
+
+#define SQ_SCHEMA_VERSION 1
+
+static const char schema_v1[] =
+    "CREATE TABLE players("
+    "  player TEXT PRIMARY KEY,"
+    "  games INTEGER NOT NULL,"
+    "  wins INTEGER NOT NULL,"
+    "  total_score TEXT NOT NULL," /* exact decimal text */
+    "  version INTEGER NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE applied_events("
+    "  player TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  applied_at INTEGER NOT NULL," /* unix seconds */
+    "  PRIMARY KEY(player, event_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX applied_events_by_time ON applied_events(applied_at);"
+    "CREATE TABLE dead_letters("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id TEXT,"
+    "  item_identifier TEXT,"
+    "  reason TEXT NOT NULL,"
+    "  record TEXT,"
+    "  received_at TEXT NOT NULL,"
+    "  UNIQUE(event_id, reason)"
+    ");"
+    "PRAGMA user_version = 1;";
+
+enum stmt_id {
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_GET_PLAYER,
+  ST_IS_APPLIED,
+  ST_ADD_APPLIED,
+  ST_PUT_PLAYER,
+  ST_ADD_DEAD,
+  ST_PURGE,
+  ST_LIST_FIRST,
+  ST_LIST_AFTER,
+  ST_PING,
+  ST_COUNT_DEAD,
+  ST_COUNT_APPLIED,
+  ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_GET_PLAYER] = "SELECT player, games, wins, total_score, updated_at "
+                      "FROM players WHERE player = ?1",
+    [ST_IS_APPLIED] =
+        "SELECT 1 FROM applied_events WHERE player = ?1 AND event_id = ?2",
+    [ST_ADD_APPLIED] = "INSERT INTO applied_events(player, event_id, "
+                       "applied_at) VALUES(?1, ?2, ?3)",
+    [ST_PUT_PLAYER] =
+        "INSERT INTO players(player, games, wins, total_score, version, "
+        "updated_at) VALUES(?1, ?2, ?3, ?4, 1, ?5) "
+        "ON CONFLICT(player) DO UPDATE SET games = excluded.games, "
+        "wins = excluded.wins, total_score = excluded.total_score, "
+        "version = players.version + 1, updated_at = excluded.updated_at",
+    [ST_ADD_DEAD] = "INSERT OR IGNORE INTO dead_letters(event_id, "
+                    "item_identifier, reason, record, received_at) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_PURGE] = "DELETE FROM applied_events WHERE (player, event_id) IN "
+                 "(SELECT player, event_id FROM applied_events "
+                 "WHERE applied_at < ?1 ORDER BY applied_at LIMIT ?2)",
+    [ST_LIST_FIRST] = "SELECT player, games, wins, total_score, updated_at "
+                      "FROM players ORDER BY player LIMIT ?1",
+    [ST_LIST_AFTER] = "SELECT player, games, wins, total_score, updated_at "
+                      "FROM players WHERE player > ?2 ORDER BY player "
+                      "LIMIT ?1",
+    [ST_PING] = "SELECT 1 FROM players LIMIT 1",
+    [ST_COUNT_DEAD] = "SELECT count(*) FROM dead_letters",
+    [ST_COUNT_APPLIED] = "SELECT count(*) FROM applied_events",
+};
+
+static const char reason_below_zero[] =
+    "removes a game that was never counted for this player "
+    "(games or wins would go below zero)";
+static const char reason_range[] = "total_score would exceed 38 digits";
+
+struct conn {
+  sqlite3 *db;
+  sqlite3_stmt *st[ST_COUNT];
+};
+
+struct sq {
+  pthread_mutex_t wmu; /* guards w, purged_once, last_purge_ms */
+  struct conn w;
+  bool purged_once;
+  uint64_t last_purge_ms;
+  atomic_uint_least32_t apply_deadline_ms;
+
+  pthread_mutex_t rmu; /* guards r_busy */
+  pthread_cond_t rcv;
+  struct conn r[SQ_READERS];
+  bool r_busy[SQ_READERS];
+  bool locks_ready;
+};
+
+static enum ts_status from_rc(int rc) {
+  switch (rc & 0xff) {
+  case SQLITE_OK:
+  case SQLITE_ROW:
+  case SQLITE_DONE:
+    return TS_OK;
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return TS_ERR_RETRY;
+  case SQLITE_NOMEM:
+    return TS_ERR_NOMEM;
+  default:
+    return TS_ERR_IO;
+  }
+}
+
+/* The cached statement `id` of c, prepared on first use; NULL with *rc set
+ * when preparing fails. */
+static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id, int *rc) {
+  if (!c->st[id]) {
+    *rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                             &c->st[id], NULL);
+    if (*rc != SQLITE_OK) {
+      sqlite3_finalize(c->st[id]);
+      c->st[id] = NULL;
+      return NULL;
+    }
+  }
+  *rc = SQLITE_OK;
+  return c->st[id];
+}
+
+/* Ends a statement's use so its read transaction (if any) ends too. */
+static void done(sqlite3_stmt *s) {
+  if (s) {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+}
+
+/* Runs a statement without parameters or rows (BEGIN, COMMIT, ...). */
+static int run_plain(struct conn *c, enum stmt_id id) {
+  int rc;
+  sqlite3_stmt *s = stmt(c, id, &rc);
+  if (!s)
+    return rc;
+  rc = sqlite3_step(s);
+  done(s);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *text) {
+  if (!text)
+    return sqlite3_bind_null(s, i);
+  return sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+}
+
+static void conn_close(struct conn *c) {
+  for (size_t i = 0; i < ST_COUNT; i++) {
+    sqlite3_finalize(c->st[i]);
+    c->st[i] = NULL;
+  }
+  sqlite3_close(c->db);
+  c->db = NULL;
+}
+
+static enum ts_status conn_open(struct conn *c, const char *path,
+                                const char *sync, bool read_only) {
+  char pragmas[160];
+  int rc = sqlite3_open_v2(path, &c->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                               SQLITE_OPEN_NOMUTEX,
+                           NULL);
+  if (rc != SQLITE_OK)
+    goto fail;
+  sqlite3_extended_result_codes(c->db, 1);
+  rc = sqlite3_busy_timeout(c->db, (int)TS_SQLITE_BUSY_TIMEOUT_MS);
+  if (rc != SQLITE_OK)
+    goto fail;
+  /* query_only guards the pool against ever writing by mistake. */
+  int len = snprintf(pragmas, sizeof pragmas,
+                     "PRAGMA foreign_keys = OFF; PRAGMA synchronous = %s;"
+                     " PRAGMA query_only = %d;",
+                     sync, read_only ? 1 : 0);
+  if (len < 0 || (size_t)len >= sizeof pragmas) {
+    rc = SQLITE_ERROR;
+    goto fail;
+  }
+  rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+  if (rc != SQLITE_OK)
+    goto fail;
+  return TS_OK;
+fail:
+  conn_close(c);
+  return rc == SQLITE_NOMEM ? TS_ERR_NOMEM : TS_ERR_IO;
+}
+
+/* Creates every missing directory above the file of `path` (mkdir -p of
+ * its dirname). */
+static enum ts_status make_parents(const char *path) {
+  enum ts_status st = TS_OK;
+  char *dir = strdup(path);
+  if (!dir)
+    return TS_ERR_NOMEM;
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+      st = TS_ERR_IO;
+      goto out;
+    }
+    *p = '/';
+  }
+out:
+  free(dir);
+  return st;
+}
+
+/* ---- open: WAL and schema, through the runner ---- */
+
+static enum ts_status setup_attempt(void *cls) {
+  struct conn *c = cls;
+  enum ts_status st = TS_OK;
+  sqlite3_stmt *s = NULL;
+  /* journal_mode is persistent in the file; asking again is harmless. */
+  int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    st = from_rc(rc);
+    goto out;
+  }
+  const unsigned char *mode = sqlite3_column_text(s, 0);
+  if (!mode || strcasecmp((const char *)mode, "wal") != 0) {
+    st = TS_ERR_IO;
+    goto out;
+  }
+  sqlite3_finalize(s);
+  s = NULL;
+
+  rc = run_plain(c, ST_BEGIN);
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto out;
+  }
+  rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    st = from_rc(rc);
+    goto out;
+  }
+  int version = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  s = NULL;
+  if (version == 0) {
+    rc = sqlite3_exec(c->db, schema_v1, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+      st = from_rc(rc);
+      goto out;
+    }
+  } else if (version > SQ_SCHEMA_VERSION) {
+    st = TS_ERR_IO; /* written by a newer release: do not touch it */
+    goto out;
+  }
+  rc = run_plain(c, ST_COMMIT);
+  st = from_rc(rc);
+out:
+  sqlite3_finalize(s);
+  if (!sqlite3_get_autocommit(c->db))
+    (void)run_plain(c, ST_ROLLBACK);
+  return st;
+}
+
+/* ---- the pool ---- */
+
+static struct conn *reader_take(struct sq *sq) {
+  pthread_mutex_lock(&sq->rmu);
+  for (;;) {
+    for (size_t i = 0; i < SQ_READERS; i++) {
+      if (!sq->r_busy[i]) {
+        sq->r_busy[i] = true;
+        pthread_mutex_unlock(&sq->rmu);
+        return &sq->r[i];
+      }
+    }
+    pthread_cond_wait(&sq->rcv, &sq->rmu);
+  }
+}
+
+static void reader_give(struct sq *sq, struct conn *c) {
+  pthread_mutex_lock(&sq->rmu);
+  sq->r_busy[c - sq->r] = false;
+  pthread_cond_signal(&sq->rcv);
+  pthread_mutex_unlock(&sq->rmu);
+}
+
+/* Locks the writer, waiting no later than deadline_ms: a thread queued
+ * behind a long writer gives up in time (TS_ERR_RETRY) instead of
+ * blowing the request's deadline. */
+static enum ts_status writer_lock(struct sq *sq, uint64_t deadline_ms) {
+  uint64_t now = store_now_ms();
+  uint64_t wait = deadline_ms > now ? deadline_ms - now : 0;
+  struct timespec abs;
+  clock_gettime(CLOCK_REALTIME, &abs);
+  abs.tv_sec += (time_t)(wait / 1000u);
+  abs.tv_nsec += (long)(wait % 1000u) * 1000000L;
+  if (abs.tv_nsec >= 1000000000L) {
+    abs.tv_sec++;
+    abs.tv_nsec -= 1000000000L;
+  }
+  int err = pthread_mutex_timedlock(&sq->wmu, &abs);
+  if (err == 0)
+    return TS_OK;
+  return err == ETIMEDOUT ? TS_ERR_RETRY : TS_ERR_IO;
+}
+
+/* ---- rows ---- */
+
+/* Reads games, wins, total_score from columns 1..3 of s. */
+static enum ts_status decode_stats(sqlite3_stmt *s, struct stats *out) {
+  out->games = sqlite3_column_int64(s, 1);
+  out->wins = sqlite3_column_int64(s, 2);
+  const char *text = (const char *)sqlite3_column_text(s, 3);
+  if (!text)
+    return sqlite3_errcode(sqlite3_db_handle(s)) == SQLITE_NOMEM ? TS_ERR_NOMEM
+                                                                 : TS_ERR_IO;
+  size_t len = (size_t)sqlite3_column_bytes(s, 3);
+  /* Stored text came from decimal_format; anything else is corruption. */
+  if (decimal_parse(text, len, &out->total_score) != TS_OK)
+    return TS_ERR_IO;
+  return TS_OK;
+}
+
+/* Fills a player_row from columns player, games, wins, total_score,
+ * updated_at. On error the row is left cleared. */
+static enum ts_status decode_row(sqlite3_stmt *s, struct player_row *row) {
+  enum ts_status st;
+  memset(row, 0, sizeof *row);
+  const char *player = (const char *)sqlite3_column_text(s, 0);
+  const char *updated = (const char *)sqlite3_column_text(s, 4);
+  if (!player || !updated) {
+    st = TS_ERR_IO;
+    goto fail;
+  }
+  size_t ulen = (size_t)sqlite3_column_bytes(s, 4);
+  if (ulen >= sizeof row->updated_at) {
+    st = TS_ERR_IO;
+    goto fail;
+  }
+  memcpy(row->updated_at, updated, ulen + 1);
+  st = decode_stats(s, &row->stats);
+  if (st != TS_OK)
+    goto fail;
+  row->player = strdup(player);
+  if (!row->player) {
+    st = TS_ERR_NOMEM;
+    goto fail;
+  }
+  return TS_OK;
+fail:
+  player_row_clear(row);
+  return st;
+}
+
+/* ---- apply ---- */
+
+/* The player's stored stats, zero when the player has no row. */
+static enum ts_status read_stats(struct conn *c, const char *player,
+                                 struct stats *out) {
+  int rc;
+  enum ts_status st;
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *s = stmt(c, ST_GET_PLAYER, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = bind_text(s, 1, player);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    st = decode_stats(s, out);
+  else if (rc == SQLITE_DONE)
+    st = TS_OK;
+  else
+    st = from_rc(rc);
+  done(s);
+  return st;
+}
+
+static enum ts_status was_applied(struct conn *c, const char *player,
+                                  const char *event_id, bool *seen) {
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_IS_APPLIED, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = bind_text(s, 1, player);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 2, event_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  *seen = rc == SQLITE_ROW;
+  done(s);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
+/* Records (player, event_id) as applied. *dup is set when the pair is
+ * already there (two entries of one batch with the same pair). */
+static enum ts_status mark_applied(struct conn *c, const char *player,
+                                   const char *event_id, int64_t now_s,
+                                   bool *dup) {
+  int rc;
+  *dup = false;
+  sqlite3_stmt *s = stmt(c, ST_ADD_APPLIED, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = bind_text(s, 1, player);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 2, event_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 3, now_s);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  done(s);
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    *dup = true;
+    return TS_OK;
+  }
+  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
+static enum ts_status put_player(struct conn *c, const char *player,
+                                 const struct stats *st, const char *now_utc) {
+  int rc;
+  char total[DECIMAL_TEXT_MAX];
+  size_t len = decimal_format(st->total_score, total);
+  sqlite3_stmt *s = stmt(c, ST_PUT_PLAYER, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = bind_text(s, 1, player);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 2, st->games);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 3, st->wins);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(s, 4, total, (int)len, SQLITE_TRANSIENT);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 5, now_utc);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  done(s);
+  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
+static enum ts_status apply_player(struct conn *c, struct batch *b, size_t p,
+                                   int64_t now_s, const char *now_utc) {
+  const char *player = batch_player_name(b, p);
+  struct stats cur;
+  bool changed = false;
+  enum ts_status st = read_stats(c, player, &cur);
+  if (st != TS_OK)
+    return st;
+  size_t n = batch_entry_count(b, p);
+  for (size_t e = 0; e < n; e++) {
+    const struct batch_entry *en = batch_entry(b, p, e);
+    bool seen = false;
+    st = was_applied(c, player, en->event_id, &seen);
+    if (st != TS_OK)
+      return st;
+    if (seen) {
+      batch_entry_set_outcome(b, p, e, ENTRY_DUPLICATE, NULL);
+      continue;
+    }
+    struct stats next = cur;
+    enum ts_status ast = stats_apply(&next, &en->delta);
+    if (ast == TS_ERR_INVALID) {
+      batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, reason_below_zero);
+      continue;
+    }
+    if (ast == TS_ERR_RANGE) {
+      batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, reason_range);
+      continue;
+    }
+    if (ast != TS_OK)
+      return ast;
+    bool dup = false;
+    st = mark_applied(c, player, en->event_id, now_s, &dup);
+    if (st != TS_OK)
+      return st;
+    if (dup) {
+      batch_entry_set_outcome(b, p, e, ENTRY_DUPLICATE, NULL);
+      continue;
+    }
+    cur = next;
+    changed = true;
+    batch_entry_set_outcome(b, p, e, ENTRY_APPLIED, NULL);
+  }
+  return changed ? put_player(c, player, &cur, now_utc) : TS_OK;
+}
+
+static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
+                                        const char *now_utc) {
+  int rc;
+  size_t n = batch_rejected_count(b);
+  if (n == 0)
+    return TS_OK;
+  sqlite3_stmt *s = stmt(c, ST_ADD_DEAD, &rc);
+  if (!s)
+    return from_rc(rc);
+  for (size_t i = 0; i < n; i++) {
+    const char *event_id, *item, *reason, *record;
+    batch_rejected(b, i, &event_id, &item, &reason, &record);
+    rc = bind_text(s, 1, event_id);
+    if (rc == SQLITE_OK)
+      rc = bind_text(s, 2, item);
+    if (rc == SQLITE_OK)
+      rc = bind_text(s, 3, reason ? reason : "rejected");
+    if (rc == SQLITE_OK)
+      rc = bind_text(s, 4, record);
+    if (rc == SQLITE_OK)
+      rc = bind_text(s, 5, now_utc);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_step(s);
+    done(s);
+    if (rc != SQLITE_DONE)
+      return from_rc(rc);
+  }
+  return TS_OK;
+}
+
+static enum ts_status purge_applied(struct conn *c, int64_t now_s) {
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_PURGE, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = sqlite3_bind_int64(s, 1, now_s - (int64_t)TS_DEDUP_RETENTION_S);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 2, SQ_PURGE_MAX_ROWS);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  done(s);
+  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
+struct apply_ctx {
+  struct sq *sq;
+  struct batch *b;
+  uint64_t deadline_ms;
+};
+
+/* One attempt: the whole batch in one IMMEDIATE transaction, rolled back
+ * on any failure before the writer is unlocked. */
+static enum ts_status apply_attempt(void *cls) {
+  struct apply_ctx *a = cls;
+  struct sq *sq = a->sq;
+  struct conn *c = &sq->w;
+  enum ts_status st = writer_lock(sq, a->deadline_ms);
+  if (st != TS_OK)
+    return st;
+
+  /* Wait for another process's write lock no longer than the deadline. */
+  uint64_t now_ms = store_now_ms();
+  uint64_t left = a->deadline_ms > now_ms ? a->deadline_ms - now_ms : 0;
+  sqlite3_busy_timeout(c->db, (int)(left < TS_SQLITE_BUSY_TIMEOUT_MS
+                                        ? left + 1u
+                                        : TS_SQLITE_BUSY_TIMEOUT_MS));
+  int rc = run_plain(c, ST_BEGIN);
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto out;
+  }
+  batch_reset_outcomes(a->b);
+  char now_utc[32];
+  store_utc_now(now_utc);
+  int64_t now_s = (int64_t)time(NULL);
+  /* Forget expired eventIDs first, so that what counts as "seen" depends
+   * only on the retention, not on when the last purge ran. */
+  bool purge = !sq->purged_once ||
+               now_ms - sq->last_purge_ms >= SQ_PURGE_INTERVAL_MS;
+  if (purge) {
+    st = purge_applied(c, now_s);
+    if (st != TS_OK)
+      goto out;
+  }
+  size_t players = batch_player_count(a->b);
+  for (size_t p = 0; p < players; p++) {
+    st = apply_player(c, a->b, p, now_s, now_utc);
+    if (st != TS_OK)
+      goto out;
+  }
+  st = keep_dead_letters(c, a->b, now_utc);
+  if (st != TS_OK)
+    goto out;
+  rc = run_plain(c, ST_COMMIT);
+  st = from_rc(rc);
+  if (st == TS_OK && purge) {
+    sq->purged_once = true;
+    sq->last_purge_ms = now_ms;
+  }
+out:
+  if (!sqlite3_get_autocommit(c->db))
+    (void)run_plain(c, ST_ROLLBACK);
+  pthread_mutex_unlock(&sq->wmu);
+  return st;
+}
+
+static enum ts_status sq_apply(void *impl, struct batch *b) {
+  struct sq *sq = impl;
+  struct apply_ctx a = {
+      .sq = sq,
+      .b = b,
+      .deadline_ms = store_now_ms() + atomic_load(&sq->apply_deadline_ms),
+  };
+  return store_run_tx("sqlite.apply", apply_attempt, &a, NULL, a.deadline_ms);
+}
+
+/* ---- reads ---- */
+
+struct get_ctx {
+  struct sq *sq;
+  const char *player;
+  struct player_row *out;
+};
+
+static enum ts_status get_attempt(void *cls) {
+  struct get_ctx *g = cls;
+  struct conn *c = reader_take(g->sq);
+  enum ts_status st;
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_GET_PLAYER, &rc);
+  if (!s) {
+    st = from_rc(rc);
+    goto out;
+  }
+  rc = bind_text(s, 1, g->player);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    st = decode_row(s, g->out);
+  else if (rc == SQLITE_DONE)
+    st = TS_ERR_NOT_FOUND;
+  else
+    st = from_rc(rc);
+out:
+  done(s);
+  reader_give(g->sq, c);
+  return st;
+}
+
+static enum ts_status sq_get_player(void *impl, const char *player,
+                                    struct player_row *out) {
+  struct get_ctx g = {.sq = impl, .player = player, .out = out};
+  return store_run_tx("sqlite.get_player", get_attempt, &g, NULL,
+                      store_now_ms() + SQ_READ_DEADLINE_MS);
+}
+
+struct list_ctx {
+  struct sq *sq;
+  const char *after;
+  size_t limit;
+  struct player_row *rows;
+  size_t n, cap;
+  bool more;
+};
+
+static enum ts_status list_push(struct list_ctx *l, sqlite3_stmt *s) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2u : 16u;
+    if (cap > l->limit)
+      cap = l->limit;
+    struct player_row *rows = realloc(l->rows, cap * sizeof *rows);
+    if (!rows)
+      return TS_ERR_NOMEM;
+    l->rows = rows;
+    l->cap = cap;
+  }
+  enum ts_status st = decode_row(s, &l->rows[l->n]);
+  if (st == TS_OK)
+    l->n++;
+  return st;
+}
+
+static enum ts_status list_attempt(void *cls) {
+  struct list_ctx *l = cls;
+  /* Start over from nothing if an earlier attempt got part way. */
+  player_rows_free(l->rows, l->n);
+  l->rows = NULL;
+  l->n = l->cap = 0;
+  l->more = false;
+
+  struct conn *c = reader_take(l->sq);
+  enum ts_status st = TS_OK;
+  int rc;
+  sqlite3_stmt *s = stmt(c, l->after ? ST_LIST_AFTER : ST_LIST_FIRST, &rc);
+  if (!s) {
+    st = from_rc(rc);
+    goto out;
+  }
+  /* One row beyond the page says whether more follow. */
+  sqlite3_int64 lim = l->limit >= (size_t)INT64_MAX ? INT64_MAX
+                                                     : (sqlite3_int64)l->limit + 1;
+  rc = sqlite3_bind_int64(s, 1, lim);
+  if (rc == SQLITE_OK && l->after)
+    rc = bind_text(s, 2, l->after);
+  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW)
+      break;
+    if (l->n == l->limit) {
+      l->more = true;
+      rc = SQLITE_DONE;
+      break;
+    }
+    st = list_push(l, s);
+    if (st != TS_OK)
+      goto out;
+  }
+  st = rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+out:
+  done(s);
+  reader_give(l->sq, c);
+  return st;
+}
+
+static enum ts_status sq_list_players(void *impl, const char *after,
+                                      size_t limit, struct player_row **rows,
+                                      size_t *n, bool *more) {
+  struct list_ctx l = {.sq = impl, .after = after, .limit = limit};
+  enum ts_status st = store_run_tx("sqlite.list_players", list_attempt, &l,
+                                   NULL, store_now_ms() + SQ_READ_DEADLINE_MS);
+  if (st != TS_OK) {
+    player_rows_free(l.rows, l.n);
+    return st;
+  }
+  *rows = l.rows;
+  *n = l.n;
+  *more = l.more;
+  return TS_OK;
+}
+
+static enum ts_status ping_attempt(void *cls) {
+  struct sq *sq = cls;
+  struct conn *c = reader_take(sq);
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_PING, &rc);
+  if (s)
+    rc = sqlite3_step(s);
+  done(s);
+  reader_give(sq, c);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
+static enum ts_status sq_ping(void *impl) {
+  return store_run_tx("sqlite.ping", ping_attempt, impl, NULL,
+                      store_now_ms() + SQ_READ_DEADLINE_MS);
+}
+
+/* ---- open and close ---- */
+
+static void sq_close(void *impl) {
+  struct sq *sq = impl;
+  if (!sq)
+    return;
+  for (size_t i = 0; i < SQ_READERS; i++)
+    conn_close(&sq->r[i]);
+  conn_close(&sq->w); /* last: the final close checkpoints the WAL */
+  if (sq->locks_ready) {
+    pthread_mutex_destroy(&sq->wmu);
+    pthread_mutex_destroy(&sq->rmu);
+    pthread_cond_destroy(&sq->rcv);
+  }
+  free(sq);
+}
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .apply = sq_apply,
+    .get_player = sq_get_player,
+    .list_players = sq_list_players,
+    .ping = sq_ping,
+    .close = sq_close,
+};
+
+enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
+                                 const struct store_ops **ops) {
+  enum ts_status st;
+  struct sq *sq = NULL;
+  *impl = NULL;
+  *ops = NULL;
+  if (!opt->sqlite_path || !*opt->sqlite_path || !sqlite3_threadsafe())
+    return TS_ERR_INVALID;
+
+  const char *sync = "FULL";
+  const char *env = getenv("TS_SQLITE_SYNC");
+  if (env && *env) {
+    if (strcasecmp(env, "normal") == 0)
+      sync = "NORMAL";
+    else if (strcasecmp(env, "full") != 0)
+      return TS_ERR_INVALID;
+  }
+
+  st = make_parents(opt->sqlite_path);
+  if (st != TS_OK)
+    return st;
+  sq = calloc(1, sizeof *sq);
+  if (!sq)
+    return TS_ERR_NOMEM;
+  atomic_init(&sq->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
+  if (pthread_mutex_init(&sq->wmu, NULL) != 0) {
+    free(sq);
+    return TS_ERR_NOMEM;
+  }
+  if (pthread_mutex_init(&sq->rmu, NULL) != 0) {
+    pthread_mutex_destroy(&sq->wmu);
+    free(sq);
+    return TS_ERR_NOMEM;
+  }
+  if (pthread_cond_init(&sq->rcv, NULL) != 0) {
+    pthread_mutex_destroy(&sq->rmu);
+    pthread_mutex_destroy(&sq->wmu);
+    free(sq);
+    return TS_ERR_NOMEM;
+  }
+  sq->locks_ready = true;
+
+  st = conn_open(&sq->w, opt->sqlite_path, sync, false);
+  if (st != TS_OK)
+    goto fail;
+  st = store_run_tx("sqlite.setup", setup_attempt, &sq->w, NULL,
+                    store_now_ms() + TS_INGEST_DEADLINE_MS);
+  if (st != TS_OK)
+    goto fail;
+  for (size_t i = 0; i < SQ_READERS; i++) {
+    st = conn_open(&sq->r[i], opt->sqlite_path, sync, true);
+    if (st != TS_OK)
+      goto fail;
+  }
+  *impl = sq;
+  *ops = &sqlite_ops;
+  return TS_OK;
+fail:
+  sq_close(sq);
+  return st;
+}
+
+/* ---- test seam (store_test.h) ---- */
+
+static struct sq *sq_of(struct store *s) {
+  const struct store_ops *ops;
+  void *impl = store_test_impl(s, &ops);
+  return ops == &sqlite_ops ? impl : NULL;
+}
+
+enum ts_status store_test_sqlite_count(struct store *s,
+                                       enum store_test_table table,
+                                       int64_t *n) {
+  struct sq *sq = sq_of(s);
+  int rc;
+  *n = 0;
+  if (!sq)
+    return TS_ERR_INVALID;
+  pthread_mutex_lock(&sq->wmu);
+  sqlite3_stmt *q = stmt(&sq->w,
+                         table == STORE_TEST_DEAD_LETTERS ? ST_COUNT_DEAD
+                                                          : ST_COUNT_APPLIED,
+                         &rc);
+  if (q)
+    rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW)
+    *n = sqlite3_column_int64(q, 0);
+  done(q);
+  pthread_mutex_unlock(&sq->wmu);
+  return rc == SQLITE_ROW ? TS_OK : from_rc(rc);
+}
+
+void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms) {
+  struct sq *sq = sq_of(s);
+  if (sq)
+    atomic_store(&sq->apply_deadline_ms, ms);
+}

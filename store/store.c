@@ -1,0 +1,169 @@
+/* The store interface: picks a backend by kind and dispatches through its
+ * struct store_ops; plus the transaction runner and clocks every backend
+ * shares. */
+#include "store.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "../common/bounds.h"
+#include "store_impl.h"
+#include "store_test.h"
+
+struct store {
+  const struct store_ops *ops;
+  void *impl;
+};
+
+typedef enum ts_status (*backend_open_fn)(const struct store_options *opt,
+                                          void **impl,
+                                          const struct store_ops **ops);
+
+/* Known kinds. A NULL constructor is a kind that is named but not built
+ * yet: "dynamodb" gets its constructor in the DynamoDB issue. */
+static const struct {
+  const char *kind;
+  backend_open_fn open;
+} backends[] = {
+    {"sqlite", store_sqlite_open},
+    {"dynamodb", NULL},
+};
+
+enum ts_status store_open(const struct store_options *opt, struct store **out) {
+  *out = NULL;
+  if (!opt || !opt->kind)
+    return TS_ERR_INVALID;
+  backend_open_fn open = NULL;
+  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+    if (strcmp(backends[i].kind, opt->kind) == 0)
+      open = backends[i].open;
+  if (!open)
+    return TS_ERR_INVALID;
+
+  struct store *s = calloc(1, sizeof *s);
+  if (!s)
+    return TS_ERR_NOMEM;
+  enum ts_status st = open(opt, &s->impl, &s->ops);
+  if (st != TS_OK) {
+    free(s);
+    return st;
+  }
+  *out = s;
+  return TS_OK;
+}
+
+void store_free(struct store *s) {
+  if (!s)
+    return;
+  s->ops->close(s->impl);
+  free(s);
+}
+
+enum ts_status store_apply(struct store *s, struct batch *b) {
+  return s->ops->apply(s->impl, b);
+}
+
+enum ts_status store_get_player(struct store *s, const char *player,
+                                struct player_row *out) {
+  memset(out, 0, sizeof *out);
+  return s->ops->get_player(s->impl, player, out);
+}
+
+enum ts_status store_list_players(struct store *s, const char *after,
+                                  size_t limit, struct player_row **rows,
+                                  size_t *n, bool *more) {
+  *rows = NULL;
+  *n = 0;
+  *more = false;
+  return s->ops->list_players(s->impl, after, limit, rows, n, more);
+}
+
+enum ts_status store_ping(struct store *s) { return s->ops->ping(s->impl); }
+
+void *store_test_impl(struct store *s, const struct store_ops **ops) {
+  *ops = s->ops;
+  return s->impl;
+}
+
+void player_row_clear(struct player_row *row) {
+  if (!row)
+    return;
+  free(row->player);
+  memset(row, 0, sizeof *row);
+}
+
+void player_rows_free(struct player_row *rows, size_t n) {
+  if (!rows)
+    return;
+  for (size_t i = 0; i < n; i++)
+    player_row_clear(&rows[i]);
+  free(rows);
+}
+
+/* ---- clocks ---- */
+
+uint64_t store_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void store_utc_now(char buf[32]) {
+  time_t now = time(NULL);
+  struct tm tm;
+  if (!gmtime_r(&now, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    memcpy(buf, "1970-01-01T00:00:00Z", sizeof "1970-01-01T00:00:00Z");
+}
+
+/* ---- transaction runner ---- */
+
+/* A per-thread xorshift64* generator, seeded once from getrandom (falling
+ * back to the clock and the generator's own address): jitter only needs to
+ * differ between threads and processes, not to be unpredictable. */
+static _Thread_local uint64_t rng_state;
+
+static uint64_t rng_next(void) {
+  if (rng_state == 0) {
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+      seed = store_now_ms() ^ (uint64_t)(uintptr_t)&rng_state;
+    rng_state = seed ? seed : 0x9e3779b97f4a7c15u;
+  }
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 0x2545f4914f6cdd1du;
+}
+
+static void sleep_ms(uint64_t ms) {
+  struct timespec ts = {.tv_sec = (time_t)(ms / 1000u),
+                        .tv_nsec = (long)(ms % 1000u) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
+                            void (*rollback)(void *cls), uint64_t deadline_ms) {
+  (void)name; /* for logs, once a logger exists below the server */
+  uint64_t cap = TS_TX_BACKOFF_BASE_MS;
+  for (unsigned attempt = 1;; attempt++) {
+    enum ts_status st = fn(cls);
+    if (st != TS_ERR_RETRY)
+      return st;
+    if (rollback)
+      rollback(cls);
+    uint64_t now = store_now_ms();
+    if (attempt >= TS_TX_MAX_ATTEMPTS || now >= deadline_ms)
+      return TS_ERR_UNAVAILABLE;
+    /* Full jitter: a random sleep in [0, cap], never past the deadline. */
+    uint64_t pause = rng_next() % (cap + 1u);
+    if (pause > deadline_ms - now)
+      pause = deadline_ms - now;
+    sleep_ms(pause);
+    cap = cap * 2u > TS_TX_BACKOFF_CAP_MS ? TS_TX_BACKOFF_CAP_MS : cap * 2u;
+  }
+}

@@ -1,0 +1,63 @@
+/* The store interface: where per-player stats, applied eventIDs and dead
+ * letters live. Two backends implement it: SQLite (embedded, the default)
+ * and DynamoDB (production). Callers see only this header.
+ *
+ * Every function is safe to call from several threads at once. */
+#ifndef TS_STORE_STORE_H
+#define TS_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/status.h"
+#include "../domain/batch.h"
+#include "../domain/stats.h"
+
+struct store;
+
+struct store_options {
+  const char *kind;        /* "sqlite" or "dynamodb" */
+  const char *sqlite_path; /* file for the embedded store; parent dirs made */
+  const char *table;       /* DynamoDB stats table */
+};
+
+/* One player's stored aggregate. */
+struct player_row {
+  char *player;        /* owned */
+  struct stats stats;
+  char updated_at[32]; /* RFC 3339 UTC, e.g. "2026-11-27T09:17:02Z" */
+};
+void player_row_clear(struct player_row *row);
+
+/* Opens (and creates or migrates) the store. *out is owned by the caller. */
+enum ts_status store_open(const struct store_options *opt,
+                          struct store **out) TS_WARN_UNUSED;
+void store_free(struct store *s);
+
+/* Applies a batch exactly once and durably, then returns. Sets an outcome
+ * on every entry (batch_entry_set_outcome) and keeps every rejected record
+ * (batch_rejected) in the dead-letter store. All or nothing: on an error
+ * return nothing of the batch is committed (SQLite) or what was committed
+ * is recorded so that a resend counts it as a duplicate (DynamoDB).
+ * Returns TS_OK, TS_ERR_UNAVAILABLE (busy/throttled past the deadline:
+ * answer 503), TS_ERR_IO, TS_ERR_NOMEM. */
+enum ts_status store_apply(struct store *s, struct batch *b) TS_WARN_UNUSED;
+
+/* Reads one player. TS_ERR_NOT_FOUND if the player has no row.
+ * On TS_OK the caller owns *out and clears it with player_row_clear(). */
+enum ts_status store_get_player(struct store *s, const char *player,
+                                struct player_row *out) TS_WARN_UNUSED;
+
+/* A page of players in ascending byte order of the name, strictly after
+ * `after` (NULL for the first page), at most `limit` rows. *more is true
+ * when rows follow the last one returned. The caller frees the rows with
+ * player_rows_free(*rows, *n). */
+enum ts_status store_list_players(struct store *s, const char *after,
+                                  size_t limit, struct player_row **rows,
+                                  size_t *n, bool *more) TS_WARN_UNUSED;
+void player_rows_free(struct player_row *rows, size_t n);
+
+/* Cheap reachability check for /readyz. */
+enum ts_status store_ping(struct store *s) TS_WARN_UNUSED;
+
+#endif /* TS_STORE_STORE_H */

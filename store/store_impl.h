@@ -1,0 +1,44 @@
+/* Backend side of the store interface: the vtable a backend fills in and
+ * the transaction runner every backend's work goes through. Not for
+ * callers outside store/. */
+#ifndef TS_STORE_IMPL_H
+#define TS_STORE_IMPL_H
+
+#include "store.h"
+
+struct store_ops {
+  const char *name;
+  enum ts_status (*apply)(void *impl, struct batch *b);
+  enum ts_status (*get_player)(void *impl, const char *player,
+                               struct player_row *out);
+  enum ts_status (*list_players)(void *impl, const char *after, size_t limit,
+                                 struct player_row **rows, size_t *n,
+                                 bool *more);
+  enum ts_status (*ping)(void *impl);
+  void (*close)(void *impl);
+};
+
+/* One unit of store work. Returns TS_ERR_RETRY for a soft failure
+ * (SQLITE_BUSY, throttling, a failed condition): the runner undoes the
+ * attempt through `rollback` (may be NULL) and tries again. */
+typedef enum ts_status (*store_tx_fn)(void *cls);
+
+/* Runs fn until it returns something other than TS_ERR_RETRY, at most
+ * TS_TX_MAX_ATTEMPTS times and until deadline_ms (monotonic, from
+ * store_now_ms()) passes, sleeping with exponential backoff and full jitter
+ * between attempts. A retry budget exhausted gives TS_ERR_UNAVAILABLE.
+ * `name` is for logs. */
+enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
+                            void (*rollback)(void *cls),
+                            uint64_t deadline_ms) TS_WARN_UNUSED;
+
+uint64_t store_now_ms(void);
+
+/* Current UTC time as RFC 3339 with seconds, into buf[32]. */
+void store_utc_now(char buf[32]);
+
+/* Backend constructors. */
+enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
+                                 const struct store_ops **ops) TS_WARN_UNUSED;
+
+#endif /* TS_STORE_IMPL_H */

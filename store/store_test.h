@@ -1,0 +1,30 @@
+/* A narrow seam for unit tests: lets a test look inside the SQLite backend
+ * and shorten its deadline. Not for production callers. */
+#ifndef TS_STORE_TEST_H
+#define TS_STORE_TEST_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+struct store_ops;
+
+/* The backend behind a store handle (implemented in store.c). */
+void *store_test_impl(struct store *s, const struct store_ops **ops);
+
+enum store_test_table {
+  STORE_TEST_DEAD_LETTERS,
+  STORE_TEST_APPLIED_EVENTS,
+};
+
+/* Rows in one of the SQLite backend's bookkeeping tables.
+ * TS_ERR_INVALID when s is not an SQLite store. */
+enum ts_status store_test_sqlite_count(struct store *s,
+                                       enum store_test_table table,
+                                       int64_t *n) TS_WARN_UNUSED;
+
+/* Replaces TS_INGEST_DEADLINE_MS for this store's store_apply calls, so a
+ * test of the "never released" path runs quickly. */
+void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms);
+
+#endif /* TS_STORE_TEST_H */

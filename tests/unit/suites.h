@@ -1,0 +1,18 @@
+/* Every CUnit suite of the unit-test binary, one line each. A suite file
+ * defines `void suite_<name>(void)` that adds its suite and tests. */
+#ifndef TS_TESTS_UNIT_SUITES_H
+#define TS_TESTS_UNIT_SUITES_H
+
+#define TS_UNIT_SUITES(X)                                                      \
+  X(decimal)                                                                   \
+  X(stats)                                                                     \
+  X(batch)                                                                     \
+  X(store_sqlite)                                                              \
+  X(http_util)                                                                 \
+  X(config)
+
+#define TS_DECLARE_SUITE(name) void suite_##name(void);
+TS_UNIT_SUITES(TS_DECLARE_SUITE)
+#undef TS_DECLARE_SUITE
+
+#endif

@@ -1,0 +1,798 @@
+/* suite_batch: envelopes, record decoding, folding into per-player entries,
+ * and the aggregation of the store's verdicts into record outcomes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bounds.h"
+#include "domain/batch.h"
+#include "unit.h"
+
+/* JSON building blocks (string literal concatenation). */
+#define REC(id, ev, ddb)                                                       \
+  "{\"eventID\":\"" id "\",\"eventName\":\"" ev "\",\"dynamodb\":{" ddb "}}"
+#define NEW(img) "\"NewImage\":{" img "}"
+#define OLD(img) "\"OldImage\":{" img "}"
+#define SEQ(s) "\"SequenceNumber\":\"" s "\""
+#define PS(name) "\"player\":{\"S\":\"" name "\"}"
+#define SC(n) ",\"score\":{\"N\":\"" n "\"}"
+#define WIN ",\"winner\":{\"BOOL\":true}"
+#define LOSS ",\"winner\":{\"BOOL\":false}"
+
+static json_t *parse(const char *text) {
+  json_error_t err;
+  json_t *j = json_loads(text, JSON_DECODE_ANY, &err);
+  TS_CHECK_CASE(j != NULL, text, "fixture is not JSON: %s", err.text);
+  return j;
+}
+
+/* Decodes text as a body that must be accepted. The body is released at
+ * once: the batch must not depend on the caller keeping it. */
+/* A string check that reports instead of crashing on NULL. */
+#define CHECK_STR(got, want)                                                   \
+  do {                                                                         \
+    const char *g_ = (got), *w_ = (want);                                      \
+    TS_CHECK_CASE(g_ &&strcmp(g_, w_) == 0, #got, "got %s, want %s",           \
+                  g_ ? g_ : "(null)", w_);                                     \
+  } while (0)
+
+static struct batch *try_load_named(const char *text,
+                                    const struct record_names *names) {
+  json_t *body = parse(text);
+  struct batch *b = NULL;
+  const char *detail = NULL;
+  enum ts_status st = batch_new(body, names, &b, &detail);
+  TS_CHECK_CASE(st == TS_OK, text, "batch_new: %s (%s)", ts_status_name(st),
+                detail ? detail : "");
+  json_decref(body);
+  return b;
+}
+
+static struct batch *try_load(const char *text) {
+  return try_load_named(text, &record_names_default);
+}
+
+/* As try_load, and ends the test when the body is not accepted. */
+static struct batch *load(const char *text) {
+  struct batch *b = try_load(text);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  return b;
+}
+
+static bool delta_is(const struct batch_entry *e, int64_t games, int64_t wins,
+                     const char *total) {
+  if (!e)
+    return false;
+  char buf[DECIMAL_TEXT_MAX];
+  decimal_format(e->delta.total_score, buf);
+  return e->delta.games == games && e->delta.wins == wins &&
+         strcmp(buf, total) == 0;
+}
+
+/* The reason of the first rejected record, or NULL. */
+static const char *first_reason(const struct batch *b) {
+  if (!b || batch_rejected_count(b) == 0)
+    return NULL;
+  const char *id, *item, *reason, *json;
+  batch_rejected(b, 0, &id, &item, &reason, &json);
+  return reason;
+}
+
+static void set_all(struct batch *b, enum entry_outcome o) {
+  for (size_t p = 0; p < batch_player_count(b); p++)
+    for (size_t e = 0; e < batch_entry_count(b, p); e++)
+      batch_entry_set_outcome(b, p, e, o, NULL);
+}
+
+/* ---- envelopes ---- */
+
+static void test_envelope_accepts_lambda_pipes_batch_and_single_record(void) {
+  static const struct {
+    const char *name, *body;
+    size_t records;
+  } cases[] = {
+      {"empty Records", "{\"Records\":[]}", 0},
+      {"empty array", "[]", 0},
+      {"Lambda event",
+       "{\"Records\":[" REC("a", "INSERT", NEW(PS("x") SC("1"))) "," REC(
+           "b", "INSERT", NEW(PS("y") SC("2"))) "]}",
+       2},
+      {"Pipes batch", "[" REC("a", "INSERT", NEW(PS("x") SC("1"))) "]", 1},
+      {"Pipes API destination", REC("a", "INSERT", NEW(PS("x") SC("1"))), 1},
+      {"object without Records is one (poison) record", "{}", 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct batch *b = try_load(cases[i].body);
+    if (!b)
+      continue;
+    TS_CHECK_CASE(batch_record_count(b) == cases[i].records, cases[i].name,
+                  "%zu records", batch_record_count(b));
+    struct batch_counts c;
+    batch_counts(b, &c);
+    TS_CHECK_CASE(c.received == cases[i].records, cases[i].name, "received %zu",
+                  c.received);
+    batch_free(b);
+  }
+}
+
+static void test_envelope_errors_are_invalid_with_a_detail(void) {
+  static const char *cases[] = {
+      "\"x\"",
+      "42",
+      "null",
+      "true",
+      "{\"Records\":{}}",
+      "{\"Records\":\"x\"}",
+      "{\"Records\":null}",
+      "[1]",
+      "[" REC("a", "INSERT", NEW(PS("x") SC("1"))) ",\"x\"]",
+      "{\"Records\":[" REC("a", "INSERT", NEW(PS("x") SC("1"))) ",null]}",
+      "[[]]",
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *body = parse(cases[i]);
+    struct batch *b = (struct batch *)1;
+    const char *detail = NULL;
+    enum ts_status st = batch_new(body, &record_names_default, &b, &detail);
+    TS_CHECK_CASE(st == TS_ERR_INVALID, cases[i], "status %s",
+                  ts_status_name(st));
+    TS_CHECK_CASE(b == NULL, cases[i], "out not NULL");
+    TS_CHECK_CASE(detail && *detail, cases[i], "no detail");
+    json_decref(body);
+  }
+}
+
+static json_t *array_of_empty_objects(size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < n; i++)
+    json_array_append_new(a, json_object());
+  return a;
+}
+
+static void test_envelope_over_the_record_limit_is_too_large(void) {
+  json_t *body = array_of_empty_objects(TS_MAX_RECORDS_PER_BATCH + 1);
+  struct batch *b = NULL;
+  const char *detail = NULL;
+  CU_ASSERT_EQUAL(batch_new(body, NULL, &b, &detail), TS_ERR_TOO_LARGE);
+  CU_ASSERT_PTR_NULL(b);
+  CU_ASSERT_PTR_NOT_NULL(detail);
+  json_decref(body);
+
+  body = array_of_empty_objects(TS_MAX_RECORDS_PER_BATCH);
+  CU_ASSERT_EQUAL_FATAL(batch_new(body, NULL, &b, &detail), TS_OK);
+  CU_ASSERT_EQUAL(batch_record_count(b), TS_MAX_RECORDS_PER_BATCH);
+  CU_ASSERT_EQUAL(batch_rejected_count(b), TS_MAX_RECORDS_PER_BATCH);
+  batch_free(b);
+  json_decref(body);
+}
+
+/* ---- event names ---- */
+
+static void test_insert_adds_the_new_image_contribution(void) {
+  struct batch *b = load(REC("e1", "INSERT", NEW(PS("bob") SC("10.5") WIN)));
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CHECK_STR(batch_player_name(b, 0), "bob");
+  CU_ASSERT_EQUAL_FATAL(batch_entry_count(b, 0), 1);
+  const struct batch_entry *e = batch_entry(b, 0, 0);
+  CU_ASSERT(delta_is(e, 1, 1, "10.5"));
+  CU_ASSERT_EQUAL(e->record, 0);
+  CHECK_STR(e->event_id, "e1");
+  batch_free(b);
+}
+
+/* Seed defect: MODIFY was counted as a new game. */
+static void test_modify_with_old_image_is_not_a_new_game(void) {
+  struct batch *b =
+      load(REC("e1", "MODIFY",
+               NEW(PS("bob") SC("12.5") WIN) "," OLD(PS("bob") SC("10") LOSS)));
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CU_ASSERT_EQUAL_FATAL(batch_entry_count(b, 0), 1);
+  CU_ASSERT(delta_is(batch_entry(b, 0, 0), 0, 1, "2.5"));
+  struct batch_counts c;
+  batch_counts(b, &c);
+  CU_ASSERT_EQUAL(c.modify_without_old, 0);
+  batch_free(b);
+}
+
+static void test_modify_that_changes_nothing_counted_is_skipped(void) {
+  struct batch *b =
+      load(REC("e1", "MODIFY",
+               NEW(PS("bob") SC("10") ",\"note\":{\"S\":\"b\"}") "," OLD(
+                   PS("bob") SC("10.0"))));
+  CU_ASSERT_EQUAL(batch_player_count(b), 0);
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 0), RECORD_SKIPPED);
+  batch_free(b);
+}
+
+static void test_modify_with_old_image_moves_game_between_players(void) {
+  struct batch *b =
+      load(REC("e1", "MODIFY",
+               NEW(PS("bob") SC("7") WIN) "," OLD(PS("alice") SC("5") WIN)));
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 2);
+  CHECK_STR(batch_player_name(b, 0), "alice");
+  CHECK_STR(batch_player_name(b, 1), "bob");
+  CU_ASSERT(delta_is(batch_entry(b, 0, 0), -1, -1, "-5"));
+  CU_ASSERT(delta_is(batch_entry(b, 1, 0), 1, 1, "7"));
+  batch_free(b);
+}
+
+static void test_modify_without_old_image_adds_new_and_is_counted(void) {
+  struct batch *b = load(REC("e1", "MODIFY", NEW(PS("bob") SC("3"))));
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CU_ASSERT(delta_is(batch_entry(b, 0, 0), 1, 0, "3"));
+  struct batch_counts c;
+  batch_counts(b, &c);
+  CU_ASSERT_EQUAL(c.modify_without_old, 1);
+  batch_free(b);
+}
+
+/* Seed defect: REMOVE was ignored. */
+static void test_remove_with_old_image_subtracts_it(void) {
+  struct batch *b = load(REC("e1", "REMOVE", OLD(PS("bob") SC("4.25") WIN)));
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CU_ASSERT(delta_is(batch_entry(b, 0, 0), -1, -1, "-4.25"));
+  batch_free(b);
+}
+
+static void test_remove_without_old_image_is_skipped_and_counted(void) {
+  struct batch *b = load(REC("e1", "REMOVE", SEQ("1")));
+  CU_ASSERT_EQUAL(batch_player_count(b), 0);
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 0), RECORD_SKIPPED);
+  struct batch_counts c;
+  batch_counts(b, &c);
+  CU_ASSERT_EQUAL(c.remove_without_old, 1);
+  CU_ASSERT_EQUAL(c.skipped, 1);
+  batch_free(b);
+}
+
+static void test_image_given_as_json_null_counts_as_absent(void) {
+  struct batch *b =
+      load(REC("e1", "MODIFY", NEW(PS("bob") SC("3")) ",\"OldImage\":null"));
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CU_ASSERT(delta_is(batch_entry(b, 0, 0), 1, 0, "3"));
+  batch_free(b);
+}
+
+/* ---- winner ---- */
+
+/* Seed defect: `'winner' in keys` made winner=false a win. */
+static void
+test_winner_false_null_zero_empty_and_false_text_are_not_wins(void) {
+  static const struct {
+    const char *winner; /* the attribute, or "" for none */
+    int wins;
+  } cases[] = {
+      {"", 0},
+      {",\"winner\":{\"BOOL\":false}", 0},
+      {",\"winner\":{\"NULL\":true}", 0},
+      {",\"winner\":{\"N\":\"0\"}", 0},
+      {",\"winner\":{\"N\":\"0.00\"}", 0},
+      {",\"winner\":{\"N\":\"-0\"}", 0},
+      {",\"winner\":{\"N\":\"0e5\"}", 0},
+      {",\"winner\":{\"S\":\"\"}", 0},
+      {",\"winner\":{\"S\":\"false\"}", 0},
+      {",\"winner\":{\"S\":\"FALSE\"}", 0},
+      {",\"winner\":{\"S\":\"False\"}", 0},
+      {",\"winner\":{\"BOOL\":true}", 1},
+      {",\"winner\":{\"N\":\"1\"}", 1},
+      {",\"winner\":{\"N\":\"0.5\"}", 1},
+      {",\"winner\":{\"N\":\"-1\"}", 1},
+      {",\"winner\":{\"N\":\"1e999\"}", 1},
+      {",\"winner\":{\"S\":\"yes\"}", 1},
+      {",\"winner\":{\"S\":\"true\"}", 1},
+      {",\"winner\":{\"S\":\"0\"}", 1},
+      {",\"winner\":{\"S\":\"falsey\"}", 1},
+      {",\"winner\":{\"L\":[]}", 1},
+      {",\"winner\":{\"M\":{}}", 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":"
+             "{\"NewImage\":{\"player\":{\"S\":\"p\"},\"score\":{\"N\":\"1\"}"
+             "%s}}}",
+             cases[i].winner);
+    struct batch *b = try_load(body);
+    if (!b)
+      continue;
+    const struct batch_entry *e = batch_entry(b, 0, 0);
+    TS_CHECK_CASE(e && e->delta.wins == cases[i].wins, cases[i].winner,
+                  "wins %lld, want %d", e ? (long long)e->delta.wins : -1LL,
+                  cases[i].wins);
+    batch_free(b);
+  }
+}
+
+static void test_malformed_winner_value_is_poison(void) {
+  static const struct {
+    const char *winner, *reason;
+  } cases[] = {
+      {",\"winner\":{\"BOOL\":\"false\"}",
+       "NewImage: winner BOOL value is not a boolean"},
+      {",\"winner\":{\"N\":\"abc\"}",
+       "NewImage: winner N \"abc\" is not a number"},
+      {",\"winner\":true",
+       "NewImage: winner is not a DynamoDB attribute value"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":"
+             "{\"NewImage\":{\"player\":{\"S\":\"p\"},\"score\":{\"N\":\"1\"}"
+             "%s}}}",
+             cases[i].winner);
+    struct batch *b = try_load(body);
+    if (!b)
+      continue;
+    const char *reason = first_reason(b);
+    TS_CHECK_CASE(reason && strcmp(reason, cases[i].reason) == 0,
+                  cases[i].winner, "reason %s", reason ? reason : "(none)");
+    CU_ASSERT_EQUAL(batch_player_count(b), 0);
+    batch_free(b);
+  }
+}
+
+/* ---- poison ---- */
+
+static void test_poison_reason_names_the_field_and_image(void) {
+  static const struct {
+    const char *record, *reason;
+  } cases[] = {
+      {"{}", "missing eventID"},
+      {"{\"eventID\":5}", "eventID is not a string"},
+      {"{\"eventID\":\"\"}", "eventID is empty"},
+      {"{\"eventID\":\"e\"}", "missing eventName"},
+      {"{\"eventID\":\"e\",\"eventName\":1}", "eventName is not a string"},
+      {REC("e", "UPSERT", NEW(PS("x") SC("1"))),
+       "eventName \"UPSERT\" is not INSERT, MODIFY or REMOVE"},
+      {"{\"eventID\":\"e\",\"eventName\":\"INSERT\"}", "missing dynamodb"},
+      {"{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":[]}",
+       "dynamodb is not an object"},
+      {REC("e", "INSERT", SEQ("1")), "INSERT without dynamodb.NewImage"},
+      {REC("e", "MODIFY", OLD(PS("x") SC("1"))),
+       "MODIFY without dynamodb.NewImage"},
+      {REC("e", "INSERT", "\"NewImage\":\"x\""),
+       "dynamodb.NewImage is not an object"},
+      {REC("e", "INSERT", NEW(PS("x"))), "NewImage: score is missing"},
+      {REC("e", "INSERT", NEW(PS("x") SC("abc"))),
+       "NewImage: score \"abc\" is not a number"},
+      {REC("e", "INSERT", NEW(PS("x") SC(""))),
+       "NewImage: score \"\" is not a number"},
+      {REC("e", "INSERT", NEW(PS("x") ",\"score\":{\"S\":\"1\"}")),
+       "NewImage: score must be N"},
+      {REC("e", "INSERT", NEW(PS("x") ",\"score\":{\"N\":1}")),
+       "NewImage: score N value is not a string"},
+      {REC("e", "INSERT", NEW(PS("x") ",\"score\":1")),
+       "NewImage: score is not a DynamoDB attribute value"},
+      {REC("e", "INSERT", NEW(PS("x") SC("1.0000000000001"))),
+       "NewImage: score \"1.0000000000001\" has more than 12 decimal places"},
+      {REC("e", "INSERT", NEW(PS("x") SC("1e15"))),
+       "NewImage: score \"1e15\" has more than 15 integer digits"},
+      {REC("e", "INSERT", NEW(PS("x") SC("1e99"))),
+       "NewImage: score \"1e99\" is out of range"},
+      {REC("e", "INSERT", NEW("\"score\":{\"N\":\"1\"}")),
+       "NewImage: player is missing"},
+      {REC("e", "INSERT", NEW("\"player\":{\"BOOL\":true}" SC("1"))),
+       "NewImage: player must be S or N"},
+      {REC("e", "MODIFY",
+           NEW(PS("x") SC("1")) "," OLD("\"player\":{\"NULL\":true}" SC("1"))),
+       "OldImage: player must be S or N"},
+      {REC("e", "REMOVE", OLD(PS("x") SC("zz"))),
+       "OldImage: score \"zz\" is not a number"},
+      {REC("e", "INSERT", NEW(PS("") SC("1"))), "NewImage: player is empty"},
+      {REC("e", "INSERT", NEW("\"player\":{\"S\":\"a\\u0000b\"}" SC("1"))),
+       "NewImage: player contains a NUL character"},
+      {REC("e", "INSERT", NEW("\"player\":{\"N\":\"x\"}" SC("1"))),
+       "NewImage: player N \"x\" is not a number"},
+      {REC("e", "INSERT", NEW("\"player\":{\"S\":\"a\",\"N\":\"1\"}" SC("1"))),
+       "NewImage: player is not a DynamoDB attribute value"},
+      {REC("e", "INSERT", NEW(PS("x") SC("\\\"quoted\\\""))),
+       "NewImage: score \"\\\"quoted\\\"\" is not a number"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *body = json_loads(cases[i].record, JSON_ALLOW_NUL, NULL);
+    TS_CHECK_CASE(body != NULL, cases[i].reason, "fixture is not JSON");
+    struct batch *b = NULL;
+    const char *detail;
+    if (!body || batch_new(body, NULL, &b, &detail) != TS_OK) {
+      TS_CHECK_CASE(false, cases[i].reason, "batch_new failed");
+      json_decref(body);
+      continue;
+    }
+    json_decref(body);
+    TS_CHECK_CASE(batch_record_outcome(b, 0) == RECORD_REJECTED,
+                  cases[i].reason, "not rejected");
+    const char *reason = first_reason(b);
+    TS_CHECK_CASE(reason && strcmp(reason, cases[i].reason) == 0,
+                  cases[i].reason, "reason %s", reason ? reason : "(none)");
+    TS_CHECK_CASE(batch_player_count(b) == 0, cases[i].reason,
+                  "a poison record has entries");
+    batch_free(b);
+  }
+}
+
+static void test_overlong_event_id_and_player_are_poison(void) {
+  char id[TS_MAX_EVENT_ID_BYTES + 2], player[TS_MAX_PLAYER_BYTES + 2];
+  memset(id, 'i', sizeof id - 1);
+  id[sizeof id - 1] = '\0';
+  memset(player, 'p', sizeof player - 1);
+  player[sizeof player - 1] = '\0';
+  char *body = malloc(4096);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+
+  snprintf(body, 4096, REC("%s", "INSERT", NEW(PS("x") SC("1"))), id);
+  struct batch *b = load(body);
+  CHECK_STR(first_reason(b), "eventID is longer than 256 bytes");
+  batch_free(b);
+  id[sizeof id - 2] = '\0'; /* exactly the limit: fine */
+  snprintf(body, 4096, REC("%s", "INSERT", NEW(PS("x") SC("1"))), id);
+  b = load(body);
+  CU_ASSERT_EQUAL(batch_rejected_count(b), 0);
+  batch_free(b);
+
+  snprintf(body, 4096, REC("e", "INSERT", NEW(PS("%s") SC("1"))), player);
+  b = load(body);
+  CHECK_STR(first_reason(b), "NewImage: player is longer than 1024 bytes");
+  batch_free(b);
+  player[sizeof player - 2] = '\0';
+  snprintf(body, 4096, REC("e", "INSERT", NEW(PS("%s") SC("1"))), player);
+  b = load(body);
+  CU_ASSERT_EQUAL(batch_player_count(b), 1);
+  batch_free(b);
+  free(body);
+}
+
+static void test_long_values_are_cut_in_reasons(void) {
+  char big[600];
+  memset(big, 'z', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  char body[1024];
+  snprintf(body, sizeof body, REC("e", "%s", NEW(PS("x") SC("1"))), big);
+  struct batch *b = load(body);
+  const char *reason = first_reason(b);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(reason);
+  CU_ASSERT(strlen(reason) < TS_MAX_REASON_BYTES);
+  CU_ASSERT_PTR_NOT_NULL(strstr(reason, "...\" is not INSERT"));
+  batch_free(b);
+}
+
+/* Seed defect: int("abc") crashed the whole batch. */
+static void test_non_numeric_score_rejects_only_that_record(void) {
+  struct batch *b =
+      load("[" REC("e1", "INSERT", NEW(PS("bob") SC("10"))) "," REC(
+          "e2", "INSERT",
+          NEW(PS("bob") SC("abc"))) "," REC("e3", "INSERT",
+                                            NEW(PS("alice") SC("5"))) "]");
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 2);
+  CHECK_STR(batch_player_name(b, 0), "bob");
+  CHECK_STR(batch_player_name(b, 1), "alice");
+  CU_ASSERT_EQUAL(batch_entry_count(b, 0), 1);
+  set_all(b, ENTRY_APPLIED);
+  struct batch_counts c;
+  batch_counts(b, &c);
+  CU_ASSERT_EQUAL(c.received, 3);
+  CU_ASSERT_EQUAL(c.applied, 2);
+  CU_ASSERT_EQUAL(c.rejected, 1);
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 1), RECORD_REJECTED);
+  const char *id, *item, *reason, *json;
+  batch_rejected(b, 0, &id, &item, &reason, &json);
+  CHECK_STR(id, "e2");
+  CHECK_STR(reason, "NewImage: score \"abc\" is not a number");
+  batch_free(b);
+}
+
+/* ---- dedupe, identity, players ---- */
+
+/* Seed defect: at-least-once delivery applied blindly. */
+static void test_event_id_repeated_in_batch_is_folded_once(void) {
+  struct batch *b =
+      load("[" REC("e1", "INSERT", NEW(PS("bob") SC("10"))) "," REC(
+          "e2", "INSERT",
+          NEW(PS("bob") SC("1"))) "," REC("e1", "INSERT",
+                                          NEW(PS("bob") SC("10"))) "]");
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CU_ASSERT_EQUAL_FATAL(batch_entry_count(b, 0), 2);
+  CU_ASSERT_EQUAL(batch_entry(b, 0, 0)->record, 0);
+  CU_ASSERT_EQUAL(batch_entry(b, 0, 1)->record, 1);
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 2), RECORD_DUPLICATE);
+  set_all(b, ENTRY_APPLIED);
+  struct batch_counts c;
+  batch_counts(b, &c);
+  CU_ASSERT_EQUAL(c.applied, 2);
+  CU_ASSERT_EQUAL(c.duplicates, 1);
+  batch_free(b);
+}
+
+static void test_repeat_of_a_poison_event_id_is_a_duplicate(void) {
+  struct batch *b =
+      load("[" REC("e1", "INSERT", NEW(PS("bob") SC("x"))) "," REC(
+          "e1", "INSERT", NEW(PS("bob") SC("x"))) "]");
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 0), RECORD_REJECTED);
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 1), RECORD_DUPLICATE);
+  CU_ASSERT_EQUAL(batch_rejected_count(b), 1);
+  batch_free(b);
+}
+
+static void test_player_number_uses_canonical_text(void) {
+  struct batch *b = load(
+      "[" REC("e1", "INSERT", NEW("\"player\":{\"N\":\"42.0\"}" SC("1"))) "," REC(
+          "e2", "INSERT",
+          NEW("\"player\":{\"N\":\"4.2e1\"}" SC(
+              "2"))) "," REC("e3", "INSERT",
+                             NEW(PS("42") SC(
+                                 "3"))) "," REC("e4", "INSERT",
+                                                NEW("\"player\":{\"N\":\"-0."
+                                                    "50\"}" SC("4"))) "]");
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 2);
+  CHECK_STR(batch_player_name(b, 0), "42");
+  CU_ASSERT_EQUAL(batch_entry_count(b, 0), 3);
+  CHECK_STR(batch_player_name(b, 1), "-0.5");
+  batch_free(b);
+}
+
+static void test_modify_keeping_a_numeric_player_nets_to_one_entry(void) {
+  struct batch *b = load(REC("e1", "MODIFY",
+                             NEW("\"player\":{\"N\":\"7\"}" SC("2")) "," OLD(
+                                 "\"player\":{\"S\":\"7\"}" SC("1"))));
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CU_ASSERT_EQUAL(batch_entry_count(b, 0), 1);
+  CU_ASSERT(delta_is(batch_entry(b, 0, 0), 0, 0, "1"));
+  batch_free(b);
+}
+
+static void test_entries_group_by_player_in_first_seen_order(void) {
+  struct batch *b =
+      load("[" REC("e1", "INSERT", NEW(PS("carol") SC("1"))) "," REC(
+          "e2", "INSERT",
+          NEW(PS("alice") SC("2"))) "," REC("e3", "INSERT",
+                                            NEW(PS("carol") SC(
+                                                "3"))) "," REC("e4", "REMOVE",
+                                                               OLD(PS("bob") SC(
+                                                                   "4"))) "]");
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 3);
+  CHECK_STR(batch_player_name(b, 0), "carol");
+  CHECK_STR(batch_player_name(b, 1), "alice");
+  CHECK_STR(batch_player_name(b, 2), "bob");
+  CU_ASSERT_EQUAL_FATAL(batch_entry_count(b, 0), 2);
+  CHECK_STR(batch_entry(b, 0, 0)->event_id, "e1");
+  CHECK_STR(batch_entry(b, 0, 1)->event_id, "e3");
+  CU_ASSERT_EQUAL(batch_entry(b, 0, 1)->record, 2);
+  CU_ASSERT_PTR_NULL(batch_entry(b, 0, 2));
+  CU_ASSERT_PTR_NULL(batch_player_name(b, 3));
+  batch_free(b);
+}
+
+static void test_attribute_names_are_configurable(void) {
+  const struct record_names names = {"who", "points", "won"};
+  struct batch *b = try_load_named(
+      REC("e1", "INSERT",
+          NEW("\"who\":{\"S\":\"bob\"},\"points\":{\"N\":\"2\"},\"won\":{"
+              "\"BOOL\":true},\"player\":{\"S\":\"nobody\"}")),
+      &names);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
+  CHECK_STR(batch_player_name(b, 0), "bob");
+  CU_ASSERT(delta_is(batch_entry(b, 0, 0), 1, 1, "2"));
+  batch_free(b);
+}
+
+static void test_item_identifier_is_sequence_number_else_event_id(void) {
+  struct batch *b = load(
+      "[" REC("e1", "INSERT", SEQ("111") "," NEW(PS("x") SC("bad"))) "," REC(
+          "e2", "INSERT",
+          NEW(PS("x") SC("bad"))) ",{\"dynamodb\":{" SEQ("333") "}},{}]");
+  CU_ASSERT_EQUAL_FATAL(batch_rejected_count(b), 4);
+  static const char *want_id[] = {"e1", "e2", NULL, NULL};
+  static const char *want_item[] = {"111", "e2", "333", NULL};
+  for (size_t i = 0; i < 4; i++) {
+    const char *id, *item, *reason, *json;
+    batch_rejected(b, i, &id, &item, &reason, &json);
+    CU_ASSERT(want_id[i] ? id && strcmp(id, want_id[i]) == 0 : id == NULL);
+    CU_ASSERT(want_item[i] ? item && strcmp(item, want_item[i]) == 0
+                           : item == NULL);
+  }
+  json_t *summary = batch_summary_json(b);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(summary);
+  json_t *third = json_array_get(json_object_get(summary, "rejected"), 2);
+  CU_ASSERT(json_is_null(json_object_get(third, "eventID")));
+  CHECK_STR(json_string_value(json_object_get(third, "itemIdentifier")), "333");
+  json_decref(summary);
+  batch_free(b);
+}
+
+/* ---- outcomes ---- */
+
+static void test_record_outcome_aggregates_entry_outcomes(void) {
+  static const struct {
+    const char *name;
+    enum entry_outcome old_entry, new_entry;
+    enum record_outcome want;
+  } cases[] = {
+      {"both applied", ENTRY_APPLIED, ENTRY_APPLIED, RECORD_APPLIED},
+      {"both duplicates", ENTRY_DUPLICATE, ENTRY_DUPLICATE, RECORD_DUPLICATE},
+      {"one applied, one duplicate", ENTRY_DUPLICATE, ENTRY_APPLIED,
+       RECORD_APPLIED},
+      {"one rejected", ENTRY_REJECTED, ENTRY_APPLIED, RECORD_REJECTED},
+      {"rejected and duplicate", ENTRY_DUPLICATE, ENTRY_REJECTED,
+       RECORD_REJECTED},
+  };
+  const char *record =
+      REC("e1", "MODIFY",
+          SEQ("9") "," NEW(PS("bob") SC("7")) "," OLD(PS("alice") SC("5")));
+  json_t *want_json = parse(record);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct batch *b = try_load(record);
+    if (!b)
+      continue;
+    batch_entry_set_outcome(b, 0, 0, cases[i].old_entry,
+                            "games would become negative");
+    batch_entry_set_outcome(b, 1, 0, cases[i].new_entry,
+                            "games would become negative");
+    enum record_outcome got = batch_record_outcome(b, 0);
+    TS_CHECK_CASE(got == cases[i].want, cases[i].name, "outcome %d, want %d",
+                  (int)got, (int)cases[i].want);
+    struct batch_counts c;
+    batch_counts(b, &c);
+    TS_CHECK_CASE(c.received ==
+                      c.applied + c.duplicates + c.skipped + c.rejected,
+                  cases[i].name, "counts do not partition");
+    if (cases[i].want == RECORD_REJECTED) {
+      const char *id, *item, *reason, *json;
+      CU_ASSERT_EQUAL(batch_rejected_count(b), 1);
+      batch_rejected(b, 0, &id, &item, &reason, &json);
+      const char *who = cases[i].old_entry == ENTRY_REJECTED ? "alice" : "bob";
+      char want[128];
+      snprintf(want, sizeof want, "player \"%s\": games would become negative",
+               who);
+      TS_CHECK_CASE(reason && strcmp(reason, want) == 0, cases[i].name,
+                    "reason %s", reason ? reason : "(none)");
+      CHECK_STR(id, "e1");
+      CHECK_STR(item, "9");
+      json_t *got_json = json ? json_loads(json, 0, NULL) : NULL;
+      TS_CHECK_CASE(json_equal(got_json, want_json), cases[i].name,
+                    "record_json %s", json ? json : "(null)");
+      CU_ASSERT_PTR_NULL(strchr(json ? json : "", '\n'));
+      json_decref(got_json);
+    } else {
+      CU_ASSERT_EQUAL(batch_rejected_count(b), 0);
+    }
+    batch_free(b);
+  }
+  json_decref(want_json);
+}
+
+static void test_reset_outcomes_forgets_earlier_verdicts(void) {
+  struct batch *b = load(REC("e1", "INSERT", NEW(PS("bob") SC("1"))));
+  batch_entry_set_outcome(b, 0, 0, ENTRY_REJECTED, "x");
+  CU_ASSERT_EQUAL(batch_rejected_count(b), 1);
+  batch_reset_outcomes(b);
+  CU_ASSERT_EQUAL(batch_rejected_count(b), 0);
+  batch_entry_set_outcome(b, 0, 0, ENTRY_DUPLICATE, NULL);
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 0), RECORD_DUPLICATE);
+  batch_entry_set_outcome(b, 0, 0, ENTRY_APPLIED, NULL);
+  CU_ASSERT_EQUAL(batch_record_outcome(b, 0), RECORD_APPLIED);
+  /* Out-of-range indices are ignored. */
+  batch_entry_set_outcome(b, 5, 0, ENTRY_REJECTED, "x");
+  batch_entry_set_outcome(b, 0, 5, ENTRY_REJECTED, "x");
+  CU_ASSERT_EQUAL(batch_rejected_count(b), 0);
+  batch_free(b);
+}
+
+static void test_rejected_are_listed_in_record_order(void) {
+  struct batch *b =
+      load("[" REC("e1", "INSERT", NEW(PS("bob") SC("1"))) "," REC(
+          "e2", "INSERT",
+          NEW(PS("bob") SC("x"))) "," REC("e3", "INSERT",
+                                          NEW(PS("al") SC("1"))) "]");
+  /* The store rejects e3 before e1 (players in any order). */
+  batch_entry_set_outcome(b, 1, 0, ENTRY_REJECTED, "late");
+  batch_entry_set_outcome(b, 0, 0, ENTRY_REJECTED, "early");
+  CU_ASSERT_EQUAL_FATAL(batch_rejected_count(b), 3);
+  static const char *want[] = {"e1", "e2", "e3"};
+  for (size_t i = 0; i < 3; i++) {
+    const char *id, *item, *reason, *json;
+    batch_rejected(b, i, &id, &item, &reason, &json);
+    CHECK_STR(id, want[i]);
+  }
+  const char *id, *item, *reason, *json;
+  batch_rejected(b, 3, &id, &item, &reason, &json);
+  CU_ASSERT_PTR_NULL(reason);
+  batch_free(b);
+}
+
+static void test_summary_counts_partition_the_batch(void) {
+  struct batch *b = load(
+      "{\"Records\":[" REC("e1", "INSERT", NEW(PS("a") SC("1"))) "," REC("e2", "INSERT", NEW(PS("b") SC("1"))) "," REC(
+          "e1", "INSERT",
+          NEW(PS("a") SC(
+              "1"))) "," REC("e3", "REMOVE",
+                             SEQ("5")) "," REC("e4", "INSERT",
+                                               NEW(PS("c") SC(
+                                                   "?"))) "," REC("e5",
+                                                                  "INSERT",
+                                                                  NEW(PS("d") SC(
+                                                                      "1"))) "," REC("e6",
+                                                                                     "INSERT",
+                                                                                     NEW(PS("e") SC(
+                                                                                         "1"))) "]}");
+  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 4);
+  batch_entry_set_outcome(b, 0, 0, ENTRY_APPLIED, NULL);   /* a: e1 */
+  batch_entry_set_outcome(b, 1, 0, ENTRY_DUPLICATE, NULL); /* b: e2 */
+  batch_entry_set_outcome(b, 2, 0, ENTRY_REJECTED, "no");  /* d: e5 */
+  batch_entry_set_outcome(b, 3, 0, ENTRY_APPLIED, NULL);   /* e: e6 */
+  json_t *s = batch_summary_json(b);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+  json_int_t received = json_integer_value(json_object_get(s, "received"));
+  json_int_t applied = json_integer_value(json_object_get(s, "applied"));
+  json_int_t dups = json_integer_value(json_object_get(s, "duplicates"));
+  json_int_t skipped = json_integer_value(json_object_get(s, "skipped"));
+  json_t *rejected = json_object_get(s, "rejected");
+  CU_ASSERT_EQUAL(received, 7);
+  CU_ASSERT_EQUAL(applied, 2);
+  CU_ASSERT_EQUAL(dups, 2);
+  CU_ASSERT_EQUAL(skipped, 1);
+  CU_ASSERT_EQUAL_FATAL(json_array_size(rejected), 2);
+  CU_ASSERT_EQUAL(received, applied + dups + skipped +
+                                (json_int_t)json_array_size(rejected));
+  json_t *r0 = json_array_get(rejected, 0), *r1 = json_array_get(rejected, 1);
+  CHECK_STR(json_string_value(json_object_get(r0, "eventID")), "e4");
+  CHECK_STR(json_string_value(json_object_get(r0, "reason")),
+            "NewImage: score \"?\" is not a number");
+  CHECK_STR(json_string_value(json_object_get(r1, "eventID")), "e5");
+  CHECK_STR(json_string_value(json_object_get(r1, "reason")),
+            "player \"d\": no");
+  CU_ASSERT_EQUAL(json_object_size(r0), 3);
+  CU_ASSERT_EQUAL(json_object_size(s), 5);
+  json_decref(s);
+
+  struct batch_counts c;
+  batch_counts(b, &c);
+  CU_ASSERT_EQUAL(c.rejected, 2);
+  CU_ASSERT_EQUAL(c.remove_without_old, 1);
+  batch_free(b);
+}
+
+static void test_empty_batch_summary_is_all_zero(void) {
+  struct batch *b = load("[]");
+  json_t *s = batch_summary_json(b);
+  json_t *want = parse("{\"received\":0,\"applied\":0,\"duplicates\":0,"
+                       "\"skipped\":0,\"rejected\":[]}");
+  CU_ASSERT(json_equal(s, want));
+  json_decref(s);
+  json_decref(want);
+  batch_free(b);
+  batch_free(NULL);
+}
+
+void suite_batch(void) {
+  TS_SUITE(
+      "batch",
+      TS_TEST(test_envelope_accepts_lambda_pipes_batch_and_single_record),
+      TS_TEST(test_envelope_errors_are_invalid_with_a_detail),
+      TS_TEST(test_envelope_over_the_record_limit_is_too_large),
+      TS_TEST(test_insert_adds_the_new_image_contribution),
+      TS_TEST(test_modify_with_old_image_is_not_a_new_game),
+      TS_TEST(test_modify_that_changes_nothing_counted_is_skipped),
+      TS_TEST(test_modify_with_old_image_moves_game_between_players),
+      TS_TEST(test_modify_without_old_image_adds_new_and_is_counted),
+      TS_TEST(test_remove_with_old_image_subtracts_it),
+      TS_TEST(test_remove_without_old_image_is_skipped_and_counted),
+      TS_TEST(test_image_given_as_json_null_counts_as_absent),
+      TS_TEST(test_winner_false_null_zero_empty_and_false_text_are_not_wins),
+      TS_TEST(test_malformed_winner_value_is_poison),
+      TS_TEST(test_poison_reason_names_the_field_and_image),
+      TS_TEST(test_overlong_event_id_and_player_are_poison),
+      TS_TEST(test_long_values_are_cut_in_reasons),
+      TS_TEST(test_non_numeric_score_rejects_only_that_record),
+      TS_TEST(test_event_id_repeated_in_batch_is_folded_once),
+      TS_TEST(test_repeat_of_a_poison_event_id_is_a_duplicate),
+      TS_TEST(test_player_number_uses_canonical_text),
+      TS_TEST(test_modify_keeping_a_numeric_player_nets_to_one_entry),
+      TS_TEST(test_entries_group_by_player_in_first_seen_order),
+      TS_TEST(test_attribute_names_are_configurable),
+      TS_TEST(test_item_identifier_is_sequence_number_else_event_id),
+      TS_TEST(test_record_outcome_aggregates_entry_outcomes),
+      TS_TEST(test_reset_outcomes_forgets_earlier_verdicts),
+      TS_TEST(test_rejected_are_listed_in_record_order),
+      TS_TEST(test_summary_counts_partition_the_batch),
+      TS_TEST(test_empty_batch_summary_is_all_zero));
+}

@@ -1,0 +1,95 @@
+/* Configuration: defaults, environment, flags winning over environment,
+ * and clear errors for bad values. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/config.h"
+#include "unit.h"
+
+static const char *const vars[] = {"TS_BIND", "TS_PORT", "TS_STORE",
+                                   "TS_SQLITE_PATH", "TS_THREADS",
+                                   "TS_INGEST_API_KEY", "TS_LOG_LEVEL"};
+
+static void clear_env(void) {
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    unsetenv(vars[i]);
+}
+
+static enum ts_status load(struct config *cfg, int argc, char **argv,
+                           enum config_action *action) {
+  FILE *sink = fopen("/dev/null", "w");
+  enum ts_status st = config_load(cfg, argc, argv, sink, sink, action);
+  fclose(sink);
+  return st;
+}
+
+static void test_defaults_match_the_product_contract(void) {
+  clear_env();
+  struct config cfg;
+  enum config_action action;
+  char *argv[] = {"tourney-stats", NULL};
+  CU_ASSERT_EQUAL_FATAL(load(&cfg, 1, argv, &action), TS_OK);
+  CU_ASSERT_EQUAL(action, CONFIG_RUN);
+  CU_ASSERT_STRING_EQUAL(cfg.bind, "0.0.0.0");
+  CU_ASSERT_EQUAL(cfg.port, 8080);
+  CU_ASSERT_STRING_EQUAL(cfg.store, "sqlite");
+  CU_ASSERT_STRING_EQUAL(cfg.sqlite_path, "./data/tourney-stats.db");
+  CU_ASSERT_STRING_EQUAL(cfg.table, "TaTourneyStats");
+  CU_ASSERT_PTR_NULL(cfg.ingest_api_key);
+  config_clear(&cfg);
+}
+
+static void test_flag_wins_over_environment(void) {
+  clear_env();
+  setenv("TS_PORT", "9000", 1);
+  setenv("TS_SQLITE_PATH", "/tmp/env.db", 1);
+  struct config cfg;
+  enum config_action action;
+  char *argv[] = {"tourney-stats", "--port", "0", NULL};
+  CU_ASSERT_EQUAL_FATAL(load(&cfg, 3, argv, &action), TS_OK);
+  CU_ASSERT_EQUAL(cfg.port, 0);
+  CU_ASSERT_STRING_EQUAL(cfg.sqlite_path, "/tmp/env.db");
+  config_clear(&cfg);
+  clear_env();
+}
+
+static void test_bad_values_are_refused(void) {
+  static const struct {
+    const char *name, *flag, *value;
+  } cases[] = {
+      {"port too large", "--port", "65536"},
+      {"port not a number", "--port", "80x"},
+      {"negative port", "--port", "-1"},
+      {"unknown store", "--store", "postgres"},
+      {"zero threads", "--threads", "0"},
+      {"unknown log level", "--log-level", "loud"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    clear_env();
+    struct config cfg;
+    enum config_action action;
+    char *argv[] = {"tourney-stats", (char *)cases[i].flag,
+                    (char *)cases[i].value, NULL};
+    enum ts_status st = load(&cfg, 3, argv, &action);
+    TS_CHECK_CASE(st == TS_ERR_INVALID, cases[i].name, "status %s",
+                  ts_status_name(st));
+    config_clear(&cfg);
+  }
+}
+
+static void test_help_asks_to_exit(void) {
+  clear_env();
+  struct config cfg;
+  enum config_action action;
+  char *argv[] = {"tourney-stats", "--help", NULL};
+  CU_ASSERT_EQUAL(load(&cfg, 2, argv, &action), TS_OK);
+  CU_ASSERT_EQUAL(action, CONFIG_EXIT);
+  config_clear(&cfg);
+}
+
+void suite_config(void) {
+  TS_SUITE("config", TS_TEST(test_defaults_match_the_product_contract),
+           TS_TEST(test_flag_wins_over_environment),
+           TS_TEST(test_bad_values_are_refused),
+           TS_TEST(test_help_asks_to_exit));
+}

@@ -1,0 +1,145 @@
+/* Percent-decoding, UTF-8 checks, base64url cursors, the JSON string
+ * writer and the route table. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/buf.h"
+#include "server/router.h"
+#include "server/urlcode.h"
+#include "unit.h"
+
+static void test_url_decode_decodes_escapes_and_rejects_bad_ones(void) {
+  static const struct {
+    const char *name, *in;
+    bool plus;
+    enum ts_status st;
+    const char *out;
+  } cases[] = {
+      {"plain", "alice", false, TS_OK, "alice"},
+      {"slash escaped stays in one segment", "a%2Fb", false, TS_OK, "a/b"},
+      {"space", "a%20b", false, TS_OK, "a b"},
+      {"plus in path is literal", "a+b", false, TS_OK, "a+b"},
+      {"plus in query is space", "a+b", true, TS_OK, "a b"},
+      {"utf-8 emoji", "%F0%9F%8E%AE", false, TS_OK, "\xF0\x9F\x8E\xAE"},
+      {"lower-case hex", "%c3%a9", false, TS_OK, "\xC3\xA9"},
+      {"truncated escape", "a%2", false, TS_ERR_INVALID, NULL},
+      {"lone percent", "%", false, TS_ERR_INVALID, NULL},
+      {"non-hex escape", "%zz", false, TS_ERR_INVALID, NULL},
+      {"NUL byte", "a%00b", false, TS_ERR_INVALID, NULL},
+      {"invalid utf-8", "%FF", false, TS_ERR_INVALID, NULL},
+      {"overlong utf-8", "%C0%AF", false, TS_ERR_INVALID, NULL},
+      {"surrogate", "%ED%A0%80", false, TS_ERR_INVALID, NULL},
+      {"truncated utf-8", "%E2%82", false, TS_ERR_INVALID, NULL},
+      {"empty", "", false, TS_OK, ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *out = NULL;
+    enum ts_status st =
+        url_decode(cases[i].in, strlen(cases[i].in), cases[i].plus, &out);
+    TS_CHECK_CASE(st == cases[i].st, cases[i].name, "status %s",
+                  ts_status_name(st));
+    if (cases[i].out && out)
+      TS_CHECK_CASE(strcmp(out, cases[i].out) == 0, cases[i].name, "got %s",
+                    out);
+    free(out);
+  }
+}
+
+static void test_b64url_round_trips_and_rejects_non_canonical(void) {
+  const char *inputs[] = {"", "a", "ab", "abc", "abcd", "p1:player/with?odd",
+                          "\xF0\x9F\x8E\xAE"};
+  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+    char *enc = NULL, *dec = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(b64url_encode(inputs[i], strlen(inputs[i]), &enc),
+                          TS_OK);
+    CU_ASSERT(strpbrk(enc, "+/=") == NULL);
+    CU_ASSERT_EQUAL(b64url_decode(enc, strlen(enc), &dec, &len), TS_OK);
+    TS_CHECK_CASE(dec && len == strlen(inputs[i]) &&
+                      memcmp(dec, inputs[i], len) == 0,
+                  inputs[i], "encoded %s", enc);
+    free(enc);
+    free(dec);
+  }
+  const char *bad[] = {"a", "ab=", "a*b", "YR", "YWJjZA=="};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *dec = NULL;
+    size_t len = 0;
+    TS_CHECK_CASE(b64url_decode(bad[i], strlen(bad[i]), &dec, &len) ==
+                      TS_ERR_INVALID,
+                  bad[i], "accepted");
+    free(dec);
+  }
+}
+
+static void test_json_string_writer_escapes_quotes_and_controls(void) {
+  struct buf b;
+  buf_init(&b, 1024);
+  buf_add_json_string(&b, "a\"b\\c\n\x01\xC3\xA9");
+  CU_ASSERT_EQUAL(buf_status(&b), TS_OK);
+  CU_ASSERT_STRING_EQUAL(b.data, "\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\"");
+  buf_free(&b);
+}
+
+static void test_buffer_over_its_maximum_fails_and_stays_failed(void) {
+  struct buf b;
+  buf_init(&b, 8);
+  buf_adds(&b, "12345678");
+  CU_ASSERT_EQUAL(buf_status(&b), TS_OK);
+  buf_adds(&b, "9");
+  CU_ASSERT_EQUAL(buf_status(&b), TS_ERR_TOO_LARGE);
+  buf_adds(&b, "");
+  CU_ASSERT_PTR_NULL(buf_take(&b, NULL));
+  buf_free(&b);
+}
+
+static void test_router_matches_routes_and_reports_404_405(void) {
+  static const struct {
+    const char *name, *method, *path;
+    enum router_result want;
+    const char *param;
+  } cases[] = {
+      {"ingest", "POST", "/v1/stream-records", ROUTER_MATCH, NULL},
+      {"stats with escaped slash", "GET", "/v1/players/a%2Fb/stats",
+       ROUTER_MATCH, "a/b"},
+      {"HEAD answers like GET", "HEAD", "/v1/players", ROUTER_MATCH, NULL},
+      {"list", "GET", "/v1/players", ROUTER_MATCH, NULL},
+      {"unknown path", "GET", "/v2/players", ROUTER_NOT_FOUND, NULL},
+      {"trailing slash is another path", "GET", "/v1/players/",
+       ROUTER_NOT_FOUND, NULL},
+      {"empty capture", "GET", "/v1/players//stats", ROUTER_NOT_FOUND, NULL},
+      {"extra segment", "GET", "/v1/players/a/b/stats", ROUTER_NOT_FOUND,
+       NULL},
+      {"wrong method", "DELETE", "/v1/players", ROUTER_METHOD_NOT_ALLOWED,
+       NULL},
+      {"GET on ingest", "GET", "/v1/stream-records",
+       ROUTER_METHOD_NOT_ALLOWED, NULL},
+      {"bad utf-8 capture", "GET", "/v1/players/%FF/stats", ROUTER_BAD_PARAM,
+       NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const struct route *r = NULL;
+    char *params[REQUEST_MAX_PARAMS] = {0};
+    size_t n = 0;
+    char allow[64];
+    enum router_result got =
+        router_match(cases[i].method, cases[i].path, &r, params, &n, allow);
+    TS_CHECK_CASE(got == cases[i].want, cases[i].name, "got %d", (int)got);
+    if (cases[i].param)
+      TS_CHECK_CASE(n == 1 && strcmp(params[0], cases[i].param) == 0,
+                    cases[i].name, "param %s", n ? params[0] : "(none)");
+    if (got == ROUTER_METHOD_NOT_ALLOWED)
+      TS_CHECK_CASE(strlen(allow) > 0, cases[i].name, "empty Allow");
+    for (size_t k = 0; k < n; k++)
+      free(params[k]);
+  }
+}
+
+void suite_http_util(void) {
+  TS_SUITE("http_util",
+           TS_TEST(test_url_decode_decodes_escapes_and_rejects_bad_ones),
+           TS_TEST(test_b64url_round_trips_and_rejects_non_canonical),
+           TS_TEST(test_json_string_writer_escapes_quotes_and_controls),
+           TS_TEST(test_buffer_over_its_maximum_fails_and_stays_failed),
+           TS_TEST(test_router_matches_routes_and_reports_404_405));
+}

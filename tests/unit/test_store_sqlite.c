@@ -1,0 +1,700 @@
+/* The SQLite store and the transaction runner, against real SQLite files
+ * under a fresh mkdtemp directory. Batches come from JSON text through
+ * batch_new, as the server builds them. */
+#include <ftw.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/bounds.h"
+#include "domain/batch.h"
+#include "store/store.h"
+#include "store/store_impl.h"
+#include "store/store_test.h"
+#include "suites.h"
+#include "unit.h"
+
+/* ---- fixtures ---- */
+
+static char tmp_dir[64];
+static char db_path[128];
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+/* A fresh directory; the database goes two levels below it so that every
+ * test also exercises the creation of parent directories. */
+static void fresh_path(void) {
+  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/ts-store-XXXXXX");
+  CU_ASSERT_FATAL(mkdtemp(tmp_dir) != NULL);
+  snprintf(db_path, sizeof db_path, "%s/data/sub/stats.db", tmp_dir);
+}
+
+static void remove_tmp(void) {
+  nftw(tmp_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct store *open_store(void) {
+  struct store_options opt = {.kind = "sqlite", .sqlite_path = db_path};
+  struct store *s = NULL;
+  CU_ASSERT_FATAL(store_open(&opt, &s) == TS_OK);
+  CU_ASSERT_FATAL(s != NULL);
+  return s;
+}
+
+/* Growable JSON text. */
+struct text {
+  char *p;
+  size_t len, cap;
+};
+
+static void text_add(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void text_add(struct text *t, const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0,
+                      fmt, ap);
+    va_end(ap);
+    CU_ASSERT_FATAL(n >= 0);
+    if (t->p && (size_t)n < t->cap - t->len) {
+      t->len += (size_t)n;
+      return;
+    }
+    size_t cap = (t->cap + (size_t)n + 1) * 2;
+    char *p = realloc(t->p, cap);
+    CU_ASSERT_FATAL(p != NULL);
+    t->p = p;
+    t->cap = cap;
+  }
+}
+
+static void image(struct text *t, const char *player, const char *score,
+                  bool win) {
+  text_add(t,
+           "{\"game\":{\"S\":\"g\"},\"player\":{\"S\":\"%s\"},"
+           "\"score\":{\"N\":\"%s\"},\"winner\":{\"BOOL\":%s}}",
+           player, score, win ? "true" : "false");
+}
+
+/* Appends one stream record; `sep` is "" for the first and "," after. */
+static void rec(struct text *t, const char *sep, const char *event_name,
+                const char *event_id, const char *player, const char *score,
+                bool win) {
+  text_add(t,
+           "%s{\"eventID\":\"%s\",\"eventName\":\"%s\",\"dynamodb\":"
+           "{\"Keys\":{\"game\":{\"S\":\"%s\"}},",
+           sep, event_id, event_name, event_id);
+  if (strcmp(event_name, "REMOVE") == 0) {
+    text_add(t, "\"OldImage\":");
+    image(t, player, score, win);
+  } else {
+    text_add(t, "\"NewImage\":");
+    image(t, player, score, win);
+  }
+  text_add(t, "}}");
+}
+
+/* A MODIFY of one game: old (player, score, win) -> new. */
+static void rec_modify(struct text *t, const char *sep, const char *event_id,
+                       const char *player, const char *old_score,
+                       const char *new_score) {
+  text_add(t,
+           "%s{\"eventID\":\"%s\",\"eventName\":\"MODIFY\",\"dynamodb\":"
+           "{\"Keys\":{\"game\":{\"S\":\"%s\"}},\"OldImage\":",
+           sep, event_id, event_id);
+  image(t, player, old_score, false);
+  text_add(t, ",\"NewImage\":");
+  image(t, player, new_score, false);
+  text_add(t, "}}");
+}
+
+static struct batch *batch_of(const char *records) {
+  char *body = NULL;
+  size_t len = strlen(records) + 16;
+  body = malloc(len);
+  CU_ASSERT_FATAL(body != NULL);
+  snprintf(body, len, "{\"Records\":[%s]}", records);
+  json_error_t err;
+  json_t *j = json_loads(body, 0, &err);
+  free(body);
+  CU_ASSERT_FATAL(j != NULL);
+  struct batch *b = NULL;
+  const char *detail = NULL;
+  enum ts_status st = batch_new(j, &record_names_default, &b, &detail);
+  json_decref(j);
+  if (st != TS_OK)
+    fprintf(stderr, "\n  batch_new: %s\n", detail ? detail : "?");
+  CU_ASSERT_FATAL(st == TS_OK);
+  return b;
+}
+
+static void apply_ok(struct store *s, const char *records) {
+  struct batch *b = batch_of(records);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  batch_free(b);
+}
+
+/* Expects `player` to have these stats; total as canonical text. */
+static void check_player(struct store *s, const char *player, int64_t games,
+                         int64_t wins, const char *total) {
+  struct player_row row;
+  enum ts_status st = store_get_player(s, player, &row);
+  TS_CHECK_CASE(st == TS_OK, player, "get_player gave %d", (int)st);
+  if (st != TS_OK)
+    return;
+  char buf[DECIMAL_TEXT_MAX];
+  decimal_format(row.stats.total_score, buf);
+  TS_CHECK_CASE(strcmp(row.player, player) == 0, player, "name %s",
+                row.player);
+  TS_CHECK_CASE(row.stats.games == games, player, "games %lld want %lld",
+                (long long)row.stats.games, (long long)games);
+  TS_CHECK_CASE(row.stats.wins == wins, player, "wins %lld want %lld",
+                (long long)row.stats.wins, (long long)wins);
+  TS_CHECK_CASE(strcmp(buf, total) == 0, player, "total %s want %s", buf,
+                total);
+  player_row_clear(&row);
+}
+
+static int64_t count(struct store *s, enum store_test_table t) {
+  int64_t n = -1;
+  CU_ASSERT(store_test_sqlite_count(s, t, &n) == TS_OK);
+  return n;
+}
+
+/* ---- store_open ---- */
+
+static void test_open_rejects_dynamodb_and_unknown_kinds(void) {
+  fresh_path();
+  const char *kinds[] = {"dynamodb", "mysql", "", "SQLITE"};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    struct store_options opt = {.kind = kinds[i], .sqlite_path = db_path};
+    struct store *s = (struct store *)&opt; /* must be reset to NULL */
+    TS_CHECK_CASE(store_open(&opt, &s) == TS_ERR_INVALID, kinds[i],
+                  "accepted");
+    TS_CHECK_CASE(s == NULL, kinds[i], "out not NULL");
+  }
+  struct store_options none = {.sqlite_path = db_path};
+  struct store *s = NULL;
+  CU_ASSERT(store_open(&none, &s) == TS_ERR_INVALID);
+  CU_ASSERT(access(db_path, F_OK) != 0); /* nothing was created */
+  remove_tmp();
+}
+
+static void test_open_creates_parent_directories_and_pings(void) {
+  fresh_path();
+  struct store *s = open_store();
+  CU_ASSERT(access(db_path, F_OK) == 0);
+  CU_ASSERT(store_ping(s) == TS_OK);
+  store_free(s);
+  store_free(NULL);
+  remove_tmp();
+}
+
+static void test_open_rejects_unknown_sync_setting(void) {
+  fresh_path();
+  setenv("TS_SQLITE_SYNC", "sometimes", 1);
+  struct store_options opt = {.kind = "sqlite", .sqlite_path = db_path};
+  struct store *s = NULL;
+  CU_ASSERT(store_open(&opt, &s) == TS_ERR_INVALID);
+  setenv("TS_SQLITE_SYNC", "normal", 1);
+  CU_ASSERT(store_open(&opt, &s) == TS_OK);
+  store_free(s);
+  unsetenv("TS_SQLITE_SYNC");
+  remove_tmp();
+}
+
+/* ---- apply ---- */
+
+static void test_batch_applies_and_reads_back(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  rec(&t, "", "INSERT", "e1", "alice", "10", true);
+  rec(&t, ",", "INSERT", "e2", "alice", "5", false);
+  rec(&t, ",", "INSERT", "e3", "bob", "7.5", true);
+  struct batch *b = batch_of(t.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  for (size_t i = 0; i < 3; i++)
+    CU_ASSERT(batch_record_outcome(b, i) == RECORD_APPLIED);
+  batch_free(b);
+
+  check_player(s, "alice", 2, 1, "15");
+  check_player(s, "bob", 1, 1, "7.5");
+  struct player_row row;
+  CU_ASSERT_FATAL(store_get_player(s, "bob", &row) == TS_OK);
+  /* RFC 3339 UTC with seconds: 2026-11-27T09:17:02Z */
+  CU_ASSERT(strlen(row.updated_at) == 20);
+  CU_ASSERT(row.updated_at[10] == 'T' && row.updated_at[19] == 'Z');
+  player_row_clear(&row);
+  CU_ASSERT(store_get_player(s, "carol", &row) == TS_ERR_NOT_FOUND);
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 3);
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 0);
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_resent_batch_is_all_duplicates_and_changes_nothing(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  rec(&t, "", "INSERT", "e1", "alice", "10", false);
+  rec(&t, ",", "INSERT", "e2", "bob", "3", false);
+  rec_modify(&t, ",", "e3", "alice", "10", "12");
+  apply_ok(s, t.p);
+  check_player(s, "alice", 1, 0, "12");
+
+  struct batch *b = batch_of(t.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  for (size_t i = 0; i < 3; i++)
+    TS_CHECK_CASE(batch_record_outcome(b, i) == RECORD_DUPLICATE, "resend",
+                  "record %zu outcome %d", i, (int)batch_record_outcome(b, i));
+  batch_free(b);
+  check_player(s, "alice", 1, 0, "12");
+  check_player(s, "bob", 1, 0, "3");
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 3);
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_remove_below_zero_is_dead_lettered_while_rest_applies(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  rec(&t, "", "INSERT", "e1", "alice", "4", true);
+  rec(&t, ",", "REMOVE", "e2", "bob", "3", true); /* bob never played */
+  rec(&t, ",", "INSERT", "e3", "carol", "2", false);
+  struct batch *b = batch_of(t.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_APPLIED);
+  CU_ASSERT(batch_record_outcome(b, 1) == RECORD_REJECTED);
+  CU_ASSERT(batch_record_outcome(b, 2) == RECORD_APPLIED);
+  CU_ASSERT_FATAL(batch_rejected_count(b) == 1);
+  const char *ev, *item, *reason, *record;
+  batch_rejected(b, 0, &ev, &item, &reason, &record);
+  CU_ASSERT(ev && strcmp(ev, "e2") == 0);
+  CU_ASSERT(reason && strstr(reason, "below zero") != NULL);
+  batch_free(b);
+
+  check_player(s, "alice", 1, 1, "4");
+  check_player(s, "carol", 1, 0, "2");
+  struct player_row row;
+  CU_ASSERT(store_get_player(s, "bob", &row) == TS_ERR_NOT_FOUND);
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 1);
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 2);
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_resent_poison_records_are_dead_lettered_once(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  rec(&t, "", "REMOVE", "e1", "bob", "3", false);
+  /* poison: no score attribute */
+  text_add(&t, ",{\"eventID\":\"e2\",\"eventName\":\"INSERT\",\"dynamodb\":"
+               "{\"Keys\":{\"game\":{\"S\":\"e2\"}},\"NewImage\":"
+               "{\"player\":{\"S\":\"dan\"}}}}");
+  rec(&t, ",", "INSERT", "e3", "erin", "1", false);
+  for (int round = 0; round < 3; round++) {
+    struct batch *b = batch_of(t.p);
+    CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+    CU_ASSERT(batch_rejected_count(b) == 2);
+    CU_ASSERT(batch_record_outcome(b, 2) ==
+              (round == 0 ? RECORD_APPLIED : RECORD_DUPLICATE));
+    batch_free(b);
+    CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 2);
+  }
+  check_player(s, "erin", 1, 0, "1");
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_stats_and_applied_events_survive_close_and_reopen(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  rec(&t, "", "INSERT", "e1", "alice", "1.25", true);
+  rec(&t, ",", "INSERT", "e2", "alice", "2.5", false);
+  apply_ok(s, t.p);
+  store_free(s);
+
+  s = open_store();
+  check_player(s, "alice", 2, 1, "3.75");
+  struct batch *b = batch_of(t.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_DUPLICATE);
+  CU_ASSERT(batch_record_outcome(b, 1) == RECORD_DUPLICATE);
+  batch_free(b);
+  check_player(s, "alice", 2, 1, "3.75");
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_decimal_totals_are_exact(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  char ev[32];
+  for (int i = 0; i < 10; i++) {
+    snprintf(ev, sizeof ev, "tenth-%d", i);
+    rec(&t, i ? "," : "", "INSERT", ev, "tenths", "0.1", false);
+  }
+  apply_ok(s, t.p);
+  check_player(s, "tenths", 10, 0, "1");
+
+  t.len = 0;
+  rec(&t, "", "INSERT", "big-1", "big", "999999999999999.999999999999", true);
+  rec(&t, ",", "INSERT", "big-2", "big", "999999999999999.999999999999", true);
+  apply_ok(s, t.p);
+  check_player(s, "big", 2, 2, "1999999999999999.999999999998");
+
+  /* A correction in a later batch subtracts the old score exactly. */
+  t.len = 0;
+  rec(&t, "", "INSERT", "c-1", "corr", "0.3", false);
+  rec(&t, ",", "INSERT", "c-2", "corr", "0.3", false);
+  rec(&t, ",", "INSERT", "c-3", "corr", "0.3", false);
+  apply_ok(s, t.p);
+  t.len = 0;
+  rec_modify(&t, "", "c-4", "corr", "0.3", "0.1");
+  apply_ok(s, t.p);
+  check_player(s, "corr", 3, 0, "0.7");
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_applied_events_past_retention_are_forgotten(void) {
+  fresh_path();
+  struct store *s = open_store();
+  /* Plant one expired and one fresh applied event behind the store. */
+  sqlite3 *raw = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &raw) == SQLITE_OK);
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO applied_events VALUES('old','ev-old',1),"
+           "('new','ev-new',%lld)",
+           (long long)time(NULL));
+  CU_ASSERT_FATAL(sqlite3_exec(raw, sql, NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(raw);
+
+  struct text t = {0};
+  rec(&t, "", "INSERT", "ev-old", "old", "1", false);
+  rec(&t, ",", "INSERT", "ev-new", "new", "1", false);
+  struct batch *b = batch_of(t.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_APPLIED);
+  CU_ASSERT(batch_record_outcome(b, 1) == RECORD_DUPLICATE);
+  batch_free(b);
+  check_player(s, "old", 1, 0, "1");
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 2);
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+/* ---- list ---- */
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void test_list_pages_cover_every_player_once_in_byte_order(void) {
+  fresh_path();
+  struct store *s = open_store();
+  const char *names[] = {"alice", "Alice", "bob", "b",   "Zed",   "_x",
+                         "0",     "\xc3\xa4", "\xc3\xa9", "~", "bobby"};
+  enum { N = sizeof names / sizeof names[0] };
+  struct text t = {0};
+  char ev[32];
+  for (size_t i = 0; i < N; i++) {
+    snprintf(ev, sizeof ev, "e%zu", i);
+    rec(&t, i ? "," : "", "INSERT", ev, names[i], "1", false);
+  }
+  apply_ok(s, t.p);
+  const char *want[N];
+  memcpy(want, names, sizeof want);
+  qsort(want, N, sizeof want[0], cmp_str);
+
+  const size_t limits[] = {1, 2, 7, N, 100};
+  for (size_t li = 0; li < sizeof limits / sizeof limits[0]; li++) {
+    char case_name[32];
+    snprintf(case_name, sizeof case_name, "limit %zu", limits[li]);
+    size_t seen = 0, pages = 0;
+    char *after = NULL;
+    for (;;) {
+      struct player_row *rows;
+      size_t n;
+      bool more;
+      CU_ASSERT_FATAL(store_list_players(s, after, limits[li], &rows, &n,
+                                         &more) == TS_OK);
+      pages++;
+      TS_CHECK_CASE(n <= limits[li], case_name, "page of %zu", n);
+      for (size_t i = 0; i < n && seen < N; i++, seen++)
+        TS_CHECK_CASE(strcmp(rows[i].player, want[seen]) == 0, case_name,
+                      "row %zu is %s want %s", seen, rows[i].player,
+                      want[seen]);
+      free(after);
+      after = n ? strdup(rows[n - 1].player) : NULL;
+      player_rows_free(rows, n);
+      if (!more)
+        break;
+      TS_CHECK_CASE(n == limits[li], case_name, "short page with more");
+      CU_ASSERT_FATAL(after != NULL && pages <= N);
+    }
+    free(after);
+    TS_CHECK_CASE(seen == N, case_name, "saw %zu of %d", seen, (int)N);
+    TS_CHECK_CASE(pages == (N + limits[li] - 1) / limits[li], case_name,
+                  "%zu pages", pages);
+  }
+
+  /* After the last name: an empty page with nothing more. */
+  struct player_row *rows;
+  size_t n;
+  bool more;
+  CU_ASSERT(store_list_players(s, want[N - 1], 5, &rows, &n, &more) == TS_OK);
+  CU_ASSERT(n == 0 && !more);
+  player_rows_free(rows, n);
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+/* ---- concurrency ---- */
+
+enum { CONC_THREADS = 4, CONC_BATCHES = 25, CONC_PLAYERS = 5 };
+
+struct conc_arg {
+  struct store *s;
+  int thread;
+  size_t applied, duplicates;
+  enum ts_status st;
+};
+
+/* Threads t and t+2 send the same event ids, so half the records race
+ * against an identical record in another thread. */
+static void *conc_worker(void *p) {
+  struct conc_arg *a = p;
+  struct text t = {0};
+  char ev[48], player[16];
+  a->st = TS_OK;
+  for (int k = 0; k < CONC_BATCHES; k++) {
+    t.len = 0;
+    for (int j = 0; j < CONC_PLAYERS; j++) {
+      snprintf(ev, sizeof ev, "g%d-b%d-p%d", a->thread % 2, k, j);
+      snprintf(player, sizeof player, "p%d", j);
+      rec(&t, j ? "," : "", "INSERT", ev, player, "0.1", j % 2 == 1);
+    }
+    struct batch *b = batch_of(t.p);
+    enum ts_status st = store_apply(a->s, b);
+    if (st != TS_OK)
+      a->st = st;
+    for (size_t r = 0; st == TS_OK && r < batch_record_count(b); r++) {
+      enum record_outcome o = batch_record_outcome(b, r);
+      a->applied += o == RECORD_APPLIED;
+      a->duplicates += o == RECORD_DUPLICATE;
+    }
+    batch_free(b);
+  }
+  free(t.p);
+  return NULL;
+}
+
+static void test_concurrent_overlapping_batches_give_exact_totals(void) {
+  fresh_path();
+  struct store *s = open_store();
+  pthread_t th[CONC_THREADS];
+  struct conc_arg args[CONC_THREADS];
+  for (int i = 0; i < CONC_THREADS; i++) {
+    args[i] = (struct conc_arg){.s = s, .thread = i};
+    CU_ASSERT_FATAL(pthread_create(&th[i], NULL, conc_worker, &args[i]) == 0);
+  }
+  size_t applied = 0, duplicates = 0;
+  for (int i = 0; i < CONC_THREADS; i++) {
+    pthread_join(th[i], NULL);
+    CU_ASSERT(args[i].st == TS_OK);
+    applied += args[i].applied;
+    duplicates += args[i].duplicates;
+  }
+  /* Two distinct event sets of CONC_BATCHES x CONC_PLAYERS, each sent
+   * twice: every record applied exactly once. */
+  CU_ASSERT(applied == 2u * CONC_BATCHES * CONC_PLAYERS);
+  CU_ASSERT(duplicates == 2u * CONC_BATCHES * CONC_PLAYERS);
+  char player[16], total[16];
+  snprintf(total, sizeof total, "%d", 2 * CONC_BATCHES / 10);
+  if (2 * CONC_BATCHES % 10)
+    snprintf(total, sizeof total, "%d.%d", 2 * CONC_BATCHES / 10,
+             2 * CONC_BATCHES % 10);
+  for (int j = 0; j < CONC_PLAYERS; j++) {
+    snprintf(player, sizeof player, "p%d", j);
+    check_player(s, player, 2 * CONC_BATCHES, j % 2 ? 2 * CONC_BATCHES : 0,
+                 total);
+  }
+  store_free(s);
+  remove_tmp();
+}
+
+/* ---- another writer on the same file ---- */
+
+struct holder {
+  sqlite3 *db;
+  unsigned release_after_ms;
+};
+
+static void *release_later(void *p) {
+  struct holder *h = p;
+  usleep(h->release_after_ms * 1000u);
+  CU_ASSERT(sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+  return NULL;
+}
+
+static sqlite3 *hold_write_lock(void) {
+  sqlite3 *raw = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &raw) == SQLITE_OK);
+  CU_ASSERT_FATAL(sqlite3_exec(raw, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+                  SQLITE_OK);
+  return raw;
+}
+
+static void test_apply_waits_for_another_writer_then_succeeds(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct holder h = {.db = hold_write_lock(), .release_after_ms = 400};
+  pthread_t th;
+  CU_ASSERT_FATAL(pthread_create(&th, NULL, release_later, &h) == 0);
+  struct text t = {0};
+  rec(&t, "", "INSERT", "e1", "alice", "3", true);
+  uint64_t t0 = store_now_ms();
+  apply_ok(s, t.p);
+  uint64_t waited = store_now_ms() - t0;
+  pthread_join(th, NULL);
+  sqlite3_close(h.db);
+  CU_ASSERT(waited >= 300);
+  CU_ASSERT(waited < TS_INGEST_DEADLINE_MS);
+  check_player(s, "alice", 1, 1, "3");
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_apply_gives_unavailable_when_writer_never_releases(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_apply_deadline_ms(s, 300);
+  sqlite3 *raw = hold_write_lock();
+  struct text t = {0};
+  rec(&t, "", "INSERT", "e1", "alice", "3", true);
+  struct batch *b = batch_of(t.p);
+  uint64_t t0 = store_now_ms();
+  CU_ASSERT(store_apply(s, b) == TS_ERR_UNAVAILABLE);
+  uint64_t took = store_now_ms() - t0;
+  CU_ASSERT(took >= 250 && took < 1000);
+  struct player_row row;
+  CU_ASSERT(store_get_player(s, "alice", &row) == TS_ERR_NOT_FOUND);
+  /* Reads go on while another process writes (WAL). */
+  CU_ASSERT(store_ping(s) == TS_OK);
+  CU_ASSERT(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(raw);
+  /* The resend after the 503 applies. */
+  CU_ASSERT(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_APPLIED);
+  batch_free(b);
+  check_player(s, "alice", 1, 1, "3");
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+/* ---- the transaction runner ---- */
+
+struct tx_probe {
+  unsigned calls, rollbacks, succeed_on; /* 0: never */
+  enum ts_status final;
+};
+
+static enum ts_status probe_fn(void *cls) {
+  struct tx_probe *p = cls;
+  p->calls++;
+  if (p->succeed_on && p->calls >= p->succeed_on)
+    return p->final;
+  return TS_ERR_RETRY;
+}
+
+static void probe_rollback(void *cls) { ((struct tx_probe *)cls)->rollbacks++; }
+
+static void test_run_tx_retries_soft_failures_and_rolls_each_back(void) {
+  struct tx_probe p = {.succeed_on = 3, .final = TS_OK};
+  CU_ASSERT(store_run_tx("t", probe_fn, &p, probe_rollback,
+                         store_now_ms() + 2000) == TS_OK);
+  CU_ASSERT(p.calls == 3);
+  CU_ASSERT(p.rollbacks == 2);
+}
+
+static void test_run_tx_passes_hard_errors_through_without_retry(void) {
+  const enum ts_status hard[] = {TS_ERR_IO, TS_ERR_NOMEM, TS_ERR_NOT_FOUND};
+  for (size_t i = 0; i < sizeof hard / sizeof hard[0]; i++) {
+    struct tx_probe p = {.succeed_on = 1, .final = hard[i]};
+    CU_ASSERT(store_run_tx("t", probe_fn, &p, NULL, store_now_ms() + 2000) ==
+              hard[i]);
+    CU_ASSERT(p.calls == 1);
+  }
+}
+
+static void test_run_tx_gives_unavailable_after_max_attempts(void) {
+  struct tx_probe p = {0};
+  uint64_t t0 = store_now_ms();
+  CU_ASSERT(store_run_tx("t", probe_fn, &p, probe_rollback,
+                         store_now_ms() + 60000) == TS_ERR_UNAVAILABLE);
+  CU_ASSERT(p.calls == TS_TX_MAX_ATTEMPTS);
+  CU_ASSERT(p.rollbacks == TS_TX_MAX_ATTEMPTS);
+  /* Sleeps are bounded by the capped backoff. */
+  CU_ASSERT(store_now_ms() - t0 <=
+            (uint64_t)TS_TX_MAX_ATTEMPTS * TS_TX_BACKOFF_CAP_MS + 100u);
+}
+
+static void test_run_tx_stops_at_the_deadline(void) {
+  struct tx_probe p = {0};
+  uint64_t t0 = store_now_ms();
+  CU_ASSERT(store_run_tx("t", probe_fn, &p, NULL, t0) == TS_ERR_UNAVAILABLE);
+  CU_ASSERT(p.calls == 1);
+  CU_ASSERT(store_now_ms() - t0 < 50);
+}
+
+void suite_store_sqlite(void) {
+  TS_SUITE("store_sqlite",
+           TS_TEST(test_open_rejects_dynamodb_and_unknown_kinds),
+           TS_TEST(test_open_creates_parent_directories_and_pings),
+           TS_TEST(test_open_rejects_unknown_sync_setting),
+           TS_TEST(test_batch_applies_and_reads_back),
+           TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
+           TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
+           TS_TEST(test_resent_poison_records_are_dead_lettered_once),
+           TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
+           TS_TEST(test_decimal_totals_are_exact),
+           TS_TEST(test_applied_events_past_retention_are_forgotten),
+           TS_TEST(test_list_pages_cover_every_player_once_in_byte_order),
+           TS_TEST(test_concurrent_overlapping_batches_give_exact_totals),
+           TS_TEST(test_apply_waits_for_another_writer_then_succeeds),
+           TS_TEST(test_apply_gives_unavailable_when_writer_never_releases),
+           TS_TEST(test_run_tx_retries_soft_failures_and_rolls_each_back),
+           TS_TEST(test_run_tx_passes_hard_errors_through_without_retry),
+           TS_TEST(test_run_tx_gives_unavailable_after_max_attempts),
+           TS_TEST(test_run_tx_stops_at_the_deadline));
+}

@@ -1,0 +1,36 @@
+/* Helpers shared by the unit-test suites. */
+#ifndef TS_TESTS_UNIT_UNIT_H
+#define TS_TESTS_UNIT_UNIT_H
+
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+
+#include "suites.h"
+
+/* Adds a suite with the given tests; aborts the run if CUnit cannot. */
+#define TS_SUITE(name, ...)                                                    \
+  do {                                                                         \
+    CU_pSuite s_ = CU_add_suite(name, NULL, NULL);                             \
+    struct {                                                                   \
+      const char *n;                                                           \
+      CU_TestFunc f;                                                           \
+    } t_[] = {__VA_ARGS__};                                                    \
+    for (size_t i_ = 0; s_ && i_ < sizeof t_ / sizeof t_[0]; i_++)             \
+      CU_add_test(s_, t_[i_].n, t_[i_].f);                                     \
+  } while (0)
+
+/* A test entry: {"name that says the rule", function}. */
+#define TS_TEST(fn) {#fn, fn}
+
+/* Fails with the case name and what differed, for table-driven tests. */
+#define TS_CHECK_CASE(cond, case_name, ...)                                    \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "\n  case %s: ", case_name);                             \
+      fprintf(stderr, __VA_ARGS__);                                            \
+      fprintf(stderr, "\n");                                                   \
+    }                                                                          \
+    CU_ASSERT(cond);                                                           \
+  } while (0)
+
+#endif
