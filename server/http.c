@@ -76,6 +76,21 @@ static bool media_type_is_json(const char *ct) {
   return *ct == '\0' || *ct == ';';
 }
 
+static enum MHD_Result add_arg_length(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value) {
+  (void)kind;
+  size_t *len = cls;
+  *len += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
+  return MHD_YES;
+}
+
+/* MHD hands over the path without its query; the URL bound covers both. */
+static size_t url_length(struct MHD_Connection *conn, const char *path) {
+  size_t len = strlen(path);
+  MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg_length, &len);
+  return len;
+}
+
 /* First call: everything that can be decided from the request line and
  * headers. Sets an error reply (and replied_early) when the request cannot
  * proceed. */
@@ -88,7 +103,7 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
   ex->req.path = url;
   ex->req.app = ex->srv->app;
 
-  if (strlen(url) > TS_MAX_URL_BYTES) {
+  if (url_length(conn, url) > TS_MAX_URL_BYTES) {
     error_reply(rep, TS_E_URL_TOO_LONG, "the URL is longer than %u bytes",
                 TS_MAX_URL_BYTES);
     goto early;
@@ -148,7 +163,8 @@ static void run_handler(struct exchange *ex) {
       return;
     }
     json_error_t jerr;
-    ex->req.body = json_loadb(ex->body.data, ex->body.len, 0, &jerr);
+    ex->req.body =
+        json_loadb(ex->body.data, ex->body.len, JSON_DECODE_ANY, &jerr);
     if (!ex->req.body) {
       error_reply(&ex->rep, TS_E_MALFORMED_JSON, "%s at line %d, column %d",
                   jerr.text, jerr.line, jerr.column);

@@ -16,7 +16,8 @@
  * Schema version 1 (PRAGMA user_version):
  *   players         one row per player; total_score is exact decimal text
  *   applied_events  (player, eventID) pairs applied, for exactly-once
- *   dead_letters    rejected records, kept once per (eventID, reason) */
+ *   dead_letters    rejected records, kept once per (eventID or
+ *                   itemIdentifier, reason) */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -66,9 +67,12 @@ static const char schema_v1[] =
     "  item_identifier TEXT,"
     "  reason TEXT NOT NULL,"
     "  record TEXT,"
-    "  received_at TEXT NOT NULL,"
-    "  UNIQUE(event_id, reason)"
+    "  received_at TEXT NOT NULL"
     ");"
+    /* A resent poison record is kept once. A record without an eventID is
+     * known by its itemIdentifier (its SequenceNumber). */
+    "CREATE UNIQUE INDEX dead_letters_once ON dead_letters("
+    "  coalesce(event_id, item_identifier), reason);"
     "PRAGMA user_version = 1;";
 
 enum stmt_id {

@@ -1,0 +1,1131 @@
+/* End-to-end harness: process control, HTTP client and answer checks. */
+#include "harness.h"
+
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Bounds of the harness itself (not the service's). */
+#define START_TIMEOUT_MS 15000L  /* listening line + /healthz; ASan is slow */
+#define STOP_TIMEOUT_MS 15000L   /* longer than the server's 10 s grace */
+#define MAX_REPLY_BYTES (64u * 1024u * 1024u)
+#define MAX_HEADER_BYTES (64u * 1024u)
+#define LOG_TAIL_LINES 60
+#define MAX_ENV 4096
+
+/* ------------------------------------------------------------------ */
+/* configuration                                                      */
+
+static struct {
+  const char *bin;
+  const char *store;
+  const char *requests;
+  char prefix[64];
+} cfg;
+
+enum ts_status e2e_config_load(void) {
+  cfg.bin = getenv("TS_TEST_BIN");
+  cfg.store = getenv("TS_TEST_STORE");
+  cfg.requests = getenv("TS_TEST_REQUESTS");
+  if (!cfg.store || !*cfg.store)
+    cfg.store = "sqlite";
+  if (strcmp(cfg.store, "sqlite") != 0 && strcmp(cfg.store, "dynamodb") != 0) {
+    fprintf(stderr, "TS_TEST_STORE must be sqlite or dynamodb, not %s\n",
+            cfg.store);
+    return TS_ERR_INVALID;
+  }
+  if (!cfg.bin || !*cfg.bin) {
+    fprintf(stderr, "TS_TEST_BIN is not set (path of build/tourney-stats)\n");
+    return TS_ERR_INVALID;
+  }
+  if (access(cfg.bin, X_OK) != 0) {
+    fprintf(stderr, "TS_TEST_BIN=%s is not executable: %s\n", cfg.bin,
+            strerror(errno));
+    return TS_ERR_INVALID;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  snprintf(cfg.prefix, sizeof cfg.prefix, "e2e-%lld%03ld-%ld-",
+           (long long)now.tv_sec, now.tv_nsec / 1000000L, (long)getpid());
+  return TS_OK;
+}
+
+const char *e2e_store_kind(void) { return cfg.store; }
+bool e2e_store_is_sqlite(void) { return strcmp(cfg.store, "sqlite") == 0; }
+const char *e2e_requests_dir(void) { return cfg.requests; }
+const char *e2e_bin(void) { return cfg.bin; }
+const char *e2e_run_prefix(void) { return cfg.prefix; }
+
+char *e2e_name(char *buf, size_t cap, const char *tag) {
+  snprintf(buf, cap, "%s%s", cfg.prefix, tag);
+  return buf;
+}
+
+void e2e_sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* ------------------------------------------------------------------ */
+/* folders and files                                                  */
+
+enum ts_status e2e_dir_new(char **out) {
+  const char *tmp = getenv("TMPDIR");
+  char path[PATH_MAX];
+  *out = NULL;
+  if (!tmp || !*tmp)
+    tmp = "/tmp";
+  if (snprintf(path, sizeof path, "%s/ts-e2e-XXXXXX", tmp) >= (int)sizeof path)
+    return TS_ERR_TOO_LARGE;
+  if (!mkdtemp(path))
+    return TS_ERR_IO;
+  *out = strdup(path);
+  return *out ? TS_OK : TS_ERR_NOMEM;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+void e2e_dir_remove(const char *dir) {
+  if (dir)
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+enum ts_status e2e_read_file(const char *path, char **out, size_t *len) {
+  enum ts_status st = TS_ERR_IO;
+  char *buf = NULL;
+  FILE *f = fopen(path, "rb");
+  *out = NULL;
+  *len = 0;
+  if (!f)
+    return TS_ERR_NOT_FOUND;
+  if (fseek(f, 0, SEEK_END) != 0)
+    goto out;
+  long size = ftell(f);
+  if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
+    goto out;
+  buf = malloc((size_t)size + 1);
+  if (!buf) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  if (fread(buf, 1, (size_t)size, f) != (size_t)size)
+    goto out;
+  buf[size] = '\0';
+  *out = buf;
+  *len = (size_t)size;
+  buf = NULL;
+  st = TS_OK;
+out:
+  free(buf);
+  fclose(f);
+  return st;
+}
+
+char *e2e_run_capture(char *const argv[], int *exit_code) {
+  int fds[2];
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  *exit_code = -1;
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return NULL;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+  }
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+      dup2(devnull, 0);
+    dup2(fds[1], 1);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  for (;;) {
+    if (len + 4096 + 1 > cap) {
+      size_t ncap = cap ? cap * 2 : 8192;
+      char *n = realloc(buf, ncap);
+      if (!n)
+        break;
+      buf = n;
+      cap = ncap;
+    }
+    ssize_t r = read(fds[0], buf + len, cap - len - 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    len += (size_t)r;
+  }
+  close(fds[0]);
+  int wst = 0;
+  while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(wst))
+    *exit_code = WEXITSTATUS(wst);
+  else if (WIFSIGNALED(wst))
+    *exit_code = 128 + WTERMSIG(wst);
+  if (buf)
+    buf[len] = '\0';
+  return buf;
+}
+
+char *e2e_sqlite_query(const char *db, const char *sql) {
+  char *argv[] = {"sqlite3", "-bail", (char *)db, (char *)sql, NULL};
+  int code = -1;
+  char *out = e2e_run_capture(argv, &code);
+  if (code != 0) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* the server process                                                 */
+
+struct e2e_server {
+  pid_t pid;
+  bool term_sent; /* SIGTERM was sent once; a second one is never sent */
+  bool exited;
+  int exit_code;
+  char *dir;
+  bool own_dir;
+  char log_path[PATH_MAX];
+  char db_path[PATH_MAX];
+  int out_fd; /* read end of the child's stdout */
+  int log_fd; /* O_APPEND log, also the child's stderr */
+  pthread_t reader;
+  bool reader_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int port;  /* from the listening line; 0 until then */
+  bool eof;  /* stdout closed */
+  unsigned failures_at_start;
+};
+
+static unsigned log_counter;
+
+static unsigned failures_now(void) {
+  return CU_get_number_of_failures();
+}
+
+/* Reads the child's stdout line by line into the log, and picks the port
+ * from {"msg":"listening","port":N}. Runs until the child closes stdout. */
+static void *reader_main(void *arg) {
+  struct e2e_server *s = arg;
+  FILE *in = fdopen(s->out_fd, "r");
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  if (!in) {
+    close(s->out_fd);
+    goto done;
+  }
+  while ((n = getline(&line, &cap, in)) > 0) {
+    ssize_t off = 0;
+    while (off < n) {
+      ssize_t w = write(s->log_fd, line + off, (size_t)(n - off));
+      if (w <= 0)
+        break;
+      off += w;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool need = s->port == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!need)
+      continue;
+    json_t *j = json_loadb(line, (size_t)n, 0, NULL);
+    const char *msg = json_string_value(json_object_get(j, "msg"));
+    json_t *port = json_object_get(j, "port");
+    if (msg && strcmp(msg, "listening") == 0 && json_is_integer(port) &&
+        json_integer_value(port) > 0 && json_integer_value(port) < 65536) {
+      pthread_mutex_lock(&s->mu);
+      s->port = (int)json_integer_value(port);
+      pthread_cond_broadcast(&s->cv);
+      pthread_mutex_unlock(&s->mu);
+    }
+    json_decref(j);
+  }
+  free(line);
+  fclose(in);
+done:
+  pthread_mutex_lock(&s->mu);
+  s->eof = true;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Builds the child's environment: the test process's, minus every TS_*
+ * variable, plus what the store needs. For dynamodb, TS_TABLE of the test
+ * process is passed on (AWS_* pass through as they are not TS_*). */
+static enum ts_status build_env(const struct e2e_server *s,
+                                const struct e2e_server_opts *opt,
+                                char ***out) {
+  size_t n = 0, cap = MAX_ENV;
+  char **env = calloc(cap, sizeof *env);
+  if (!env)
+    return TS_ERR_NOMEM;
+  for (char **e = environ; *e && n + 16 < cap; e++) {
+    if (strncmp(*e, "TS_", 3) == 0)
+      continue;
+    env[n++] = strdup(*e);
+  }
+  const char *table = getenv("TS_TABLE");
+  if (!e2e_store_is_sqlite() && table)
+    if (asprintf(&env[n++], "TS_TABLE=%s", table) < 0)
+      env[n - 1] = NULL;
+  if (!opt->use_flags) {
+    env[n++] = strdup("TS_BIND=127.0.0.1");
+    env[n++] = strdup("TS_PORT=0");
+    if (asprintf(&env[n++], "TS_STORE=%s", e2e_store_kind()) < 0)
+      env[n - 1] = NULL;
+    if (e2e_store_is_sqlite() &&
+        asprintf(&env[n++], "TS_SQLITE_PATH=%s", s->db_path) < 0)
+      env[n - 1] = NULL;
+  }
+  for (const char *const *x = opt->extra_env; x && *x && n + 1 < cap; x++)
+    env[n++] = strdup(*x);
+  env[n] = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (!env[i]) {
+      for (size_t j = 0; j < n; j++)
+        free(env[j]);
+      free(env);
+      return TS_ERR_NOMEM;
+    }
+  *out = env;
+  return TS_OK;
+}
+
+static void free_strv(char **v) {
+  for (size_t i = 0; v && v[i]; i++)
+    free(v[i]);
+  free(v);
+}
+
+static void reap(struct e2e_server *s, long timeout_ms) {
+  long deadline = now_ms() + timeout_ms;
+  while (!s->exited) {
+    int wst = 0;
+    pid_t r = waitpid(s->pid, &wst, WNOHANG);
+    if (r == s->pid) {
+      s->exited = true;
+      if (WIFEXITED(wst))
+        s->exit_code = WEXITSTATUS(wst);
+      else if (WIFSIGNALED(wst))
+        s->exit_code = 128 + WTERMSIG(wst);
+      else
+        s->exit_code = -1;
+      break;
+    }
+    if (r < 0 && errno != EINTR) {
+      s->exited = true;
+      s->exit_code = -1;
+      break;
+    }
+    if (timeout_ms >= 0 && now_ms() >= deadline)
+      break;
+    e2e_sleep_ms(5);
+  }
+}
+
+bool e2e_server_alive(struct e2e_server *s) {
+  reap(s, 0);
+  return !s->exited;
+}
+
+static void free_server(struct e2e_server *s, bool keep_dir) {
+  if (!s)
+    return;
+  if (s->reader_started)
+    pthread_join(s->reader, NULL);
+  if (s->log_fd >= 0)
+    close(s->log_fd);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  if (s->own_dir && !keep_dir)
+    e2e_dir_remove(s->dir);
+  else if (s->own_dir)
+    fprintf(stderr, "  (server folder kept: %s)\n", s->dir);
+  free(s->dir);
+  free(s);
+}
+
+void e2e_server_dump_log(const struct e2e_server *s) {
+  char *text = NULL;
+  size_t len = 0;
+  if (e2e_read_file(s->log_path, &text, &len) != TS_OK) {
+    fprintf(stderr, "  (no server log at %s)\n", s->log_path);
+    return;
+  }
+  size_t start = len, lines = 0;
+  while (start > 0) {
+    if (text[start - 1] == '\n' && ++lines > LOG_TAIL_LINES)
+      break;
+    start--;
+  }
+  fprintf(stderr, "\n  ---- server log %s (last lines) ----\n%s", s->log_path,
+          text + start);
+  fprintf(stderr, "  ---- end of server log ----\n");
+  free(text);
+}
+
+static bool wait_port(struct e2e_server *s, long timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&s->mu);
+  while (s->port == 0 && !s->eof)
+    if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+      break;
+  bool ok = s->port != 0;
+  pthread_mutex_unlock(&s->mu);
+  return ok;
+}
+
+static bool wait_healthy(struct e2e_server *s, long timeout_ms) {
+  long deadline = now_ms() + timeout_ms;
+  while (now_ms() < deadline && e2e_server_alive(s)) {
+    struct e2e_reply r;
+    enum ts_status st = e2e_get(s, "/healthz", &r);
+    bool ok = st == TS_OK && r.status == 200;
+    e2e_reply_clear(&r);
+    if (ok)
+      return true;
+    e2e_sleep_ms(20);
+  }
+  return false;
+}
+
+enum ts_status e2e_server_start(const struct e2e_server_opts *opt,
+                                struct e2e_server **out) {
+  static const struct e2e_server_opts none = {0};
+  enum ts_status st = TS_ERR_IO;
+  struct e2e_server *s = calloc(1, sizeof *s);
+  char **env = NULL, **argv = NULL;
+  int fds[2] = {-1, -1};
+  *out = NULL;
+  if (!opt)
+    opt = &none;
+  if (!s)
+    return TS_ERR_NOMEM;
+  s->out_fd = -1;
+  s->log_fd = -1;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->failures_at_start = failures_now();
+  if (opt->dir) {
+    s->dir = strdup(opt->dir);
+    if (!s->dir) {
+      st = TS_ERR_NOMEM;
+      goto fail;
+    }
+  } else {
+    st = e2e_dir_new(&s->dir);
+    if (st != TS_OK)
+      goto fail;
+    s->own_dir = true;
+    st = TS_ERR_IO;
+  }
+  snprintf(s->log_path, sizeof s->log_path, "%s/server-%u.log", s->dir,
+           ++log_counter);
+  snprintf(s->db_path, sizeof s->db_path, "%s/ts.db", s->dir);
+  s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (s->log_fd < 0)
+    goto fail;
+  st = build_env(s, opt, &env);
+  if (st != TS_OK)
+    goto fail;
+  st = TS_ERR_NOMEM;
+  argv = calloc(12, sizeof *argv);
+  if (!argv)
+    goto fail;
+  size_t a = 0;
+  argv[a++] = strdup(e2e_bin());
+  if (opt->use_flags) {
+    argv[a++] = strdup("--bind");
+    argv[a++] = strdup("127.0.0.1");
+    argv[a++] = strdup("--port");
+    argv[a++] = strdup("0");
+    argv[a++] = strdup("--store");
+    argv[a++] = strdup(e2e_store_kind());
+    if (e2e_store_is_sqlite()) {
+      argv[a++] = strdup("--sqlite-path");
+      argv[a++] = strdup(s->db_path);
+    }
+  }
+  for (size_t i = 0; i < a; i++)
+    if (!argv[i])
+      goto fail;
+  st = TS_ERR_IO;
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    goto fail;
+  pid_t parent = getpid();
+  s->pid = fork();
+  if (s->pid < 0)
+    goto fail;
+  if (s->pid == 0) {
+    /* Child: only async-signal-safe calls until execve. The server dies
+     * with the test process, so a crashed run leaves no orphan. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(127);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+      dup2(devnull, 0);
+    dup2(fds[1], 1);
+    dup2(s->log_fd, 2);
+    execve(argv[0], argv, env);
+    _exit(127);
+  }
+  close(fds[1]);
+  fds[1] = -1;
+  s->out_fd = fds[0];
+  fds[0] = -1;
+  if (pthread_create(&s->reader, NULL, reader_main, s) != 0) {
+    close(s->out_fd);
+    kill(s->pid, SIGKILL);
+    reap(s, -1);
+    goto fail;
+  }
+  s->reader_started = true;
+  long t0 = now_ms();
+  if (!wait_port(s, START_TIMEOUT_MS)) {
+    fprintf(stderr, "\n  server did not log {\"msg\":\"listening\",\"port\":N}"
+                    " within %ld ms\n", START_TIMEOUT_MS);
+    goto fail_running;
+  }
+  if (!wait_healthy(s, START_TIMEOUT_MS - (now_ms() - t0))) {
+    fprintf(stderr, "\n  GET /healthz did not answer 200 on port %d\n", s->port);
+    goto fail_running;
+  }
+  free_strv(env);
+  free_strv(argv);
+  *out = s;
+  return TS_OK;
+
+fail_running:
+  if (e2e_server_alive(s)) {
+    kill(s->pid, SIGKILL);
+    reap(s, -1);
+  } else {
+    fprintf(stderr, "  server exited with status %d\n", s->exit_code);
+  }
+  e2e_server_dump_log(s);
+  free_strv(env);
+  free_strv(argv);
+  free_server(s, true);
+  return TS_ERR_IO;
+
+fail:
+  if (fds[0] >= 0)
+    close(fds[0]);
+  if (fds[1] >= 0)
+    close(fds[1]);
+  free_strv(env);
+  free_strv(argv);
+  free_server(s, false);
+  return st;
+}
+
+void e2e_server_signal_term(struct e2e_server *s) {
+  if (s && !s->term_sent && e2e_server_alive(s)) {
+    kill(s->pid, SIGTERM);
+    s->term_sent = true;
+  }
+}
+
+void e2e_server_stop(struct e2e_server *s, int *exit_code) {
+  int code = -1;
+  if (!s) {
+    if (exit_code)
+      *exit_code = -1;
+    return;
+  }
+  e2e_server_signal_term(s);
+  reap(s, STOP_TIMEOUT_MS);
+  if (!s->exited) {
+    fprintf(stderr, "\n  server pid %ld ignored SIGTERM for %ld ms; killed\n",
+            (long)s->pid, STOP_TIMEOUT_MS);
+    kill(s->pid, SIGKILL);
+    reap(s, -1);
+    code = -1;
+  } else {
+    code = s->exit_code;
+  }
+  bool trouble = code != 0 || failures_now() != s->failures_at_start;
+  if (code != 0)
+    fprintf(stderr, "\n  server exit status %d (expected 0)\n", code);
+  if (trouble)
+    e2e_server_dump_log(s);
+  if (exit_code)
+    *exit_code = code;
+  free_server(s, trouble);
+}
+
+int e2e_server_port(const struct e2e_server *s) { return s->port; }
+const char *e2e_server_dir(const struct e2e_server *s) { return s->dir; }
+const char *e2e_server_db_path(const struct e2e_server *s) {
+  return e2e_store_is_sqlite() ? s->db_path : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP                                                               */
+
+struct growbuf {
+  char *p;
+  size_t len, cap, max;
+  bool overflow;
+};
+
+static bool grow_append(struct growbuf *b, const char *data, size_t n) {
+  if (b->len + n + 1 > b->max) {
+    b->overflow = true;
+    return false;
+  }
+  if (b->len + n + 1 > b->cap) {
+    size_t ncap = b->cap ? b->cap : 4096;
+    while (ncap < b->len + n + 1)
+      ncap *= 2;
+    char *np = realloc(b->p, ncap);
+    if (!np)
+      return false;
+    b->p = np;
+    b->cap = ncap;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+  return true;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
+  return grow_append(arg, data, size * nmemb) ? size * nmemb : 0;
+}
+
+/* Keeps only the header block of the final answer (drops 100 Continue). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
+  struct growbuf *b = arg;
+  size_t n = size * nmemb;
+  if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+    b->len = 0;
+  return grow_append(b, data, n) ? n : 0;
+}
+
+void e2e_reply_clear(struct e2e_reply *r) {
+  if (!r)
+    return;
+  free(r->content_type);
+  free(r->headers);
+  free(r->body);
+  json_decref(r->json);
+  memset(r, 0, sizeof *r);
+}
+
+bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
+                      size_t cap) {
+  size_t nlen = strlen(name);
+  const char *p = r->headers;
+  while (p && *p) {
+    const char *eol = strchr(p, '\n');
+    size_t llen = eol ? (size_t)(eol - p) : strlen(p);
+    if (llen > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+      const char *v = p + nlen + 1;
+      const char *end = p + llen;
+      while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+      while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+      size_t vlen = (size_t)(end - v);
+      if (vlen >= cap)
+        vlen = cap - 1;
+      memcpy(buf, v, vlen);
+      buf[vlen] = '\0';
+      return true;
+    }
+    p = eol ? eol + 1 : NULL;
+  }
+  return false;
+}
+
+enum ts_status e2e_http(const struct e2e_server *s, const struct e2e_request *rq,
+                        struct e2e_reply *out) {
+  enum ts_status st = TS_ERR_IO;
+  struct growbuf body = {.max = MAX_REPLY_BYTES};
+  struct growbuf head = {.max = MAX_HEADER_BYTES};
+  struct curl_slist *hdrs = NULL;
+  char *url = NULL;
+  memset(out, 0, sizeof *out);
+  CURL *c = curl_easy_init();
+  if (!c)
+    return TS_ERR_NOMEM;
+  if (asprintf(&url, "http://127.0.0.1:%d%s", s->port, rq->target) < 0) {
+    url = NULL;
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  for (const char *const *h = rq->headers; h && *h; h++) {
+    struct curl_slist *n = curl_slist_append(hdrs, *h);
+    if (!n) {
+      st = TS_ERR_NOMEM;
+      goto out;
+    }
+    hdrs = n;
+  }
+  if (rq->no_content_type) {
+    struct curl_slist *n = curl_slist_append(hdrs, "Content-Type:");
+    if (!n) {
+      st = TS_ERR_NOMEM;
+      goto out;
+    }
+    hdrs = n;
+  }
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   rq->timeout_ms > 0 ? rq->timeout_ms : 30000L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+  if (hdrs)
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  if (rq->body) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+    if (strcmp(rq->method, "POST") != 0)
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+  } else if (strcmp(rq->method, "GET") == 0) {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(rq->method, "HEAD") == 0) {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+  }
+  out->curl = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+  curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &out->seconds);
+  char *ct = NULL;
+  if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+    out->content_type = strdup(ct);
+  out->headers = head.p ? head.p : strdup("");
+  head.p = NULL;
+  out->body = body.p ? body.p : strdup("");
+  out->body_len = body.len;
+  body.p = NULL;
+  if (out->body_len > 0)
+    out->json = json_loadb(out->body, out->body_len, 0, NULL);
+  st = (out->curl == CURLE_OK && out->status > 0) ? TS_OK : TS_ERR_IO;
+out:
+  free(head.p);
+  free(body.p);
+  free(url);
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(c);
+  return st;
+}
+
+enum ts_status e2e_get(const struct e2e_server *s, const char *target,
+                       struct e2e_reply *out) {
+  struct e2e_request rq = {.method = "GET", .target = target};
+  return e2e_http(s, &rq, out);
+}
+
+enum ts_status e2e_post_json(const struct e2e_server *s, const char *target,
+                             const json_t *body, struct e2e_reply *out) {
+  static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+  char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (!text) {
+    memset(out, 0, sizeof *out);
+    return TS_ERR_NOMEM;
+  }
+  struct e2e_request rq = {.method = "POST",
+                           .target = target,
+                           .headers = hdrs,
+                           .body = text,
+                           .body_len = strlen(text)};
+  enum ts_status st = e2e_http(s, &rq, out);
+  free(text);
+  return st;
+}
+
+char *e2e_escape(const char *text) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = strlen(text);
+  char *out = malloc(n * 3 + 1);
+  char *o = out;
+  if (!out)
+    return NULL;
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+        (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+        *p == '~') {
+      *o++ = (char)*p;
+    } else {
+      *o++ = '%';
+      *o++ = hex[*p >> 4];
+      *o++ = hex[*p & 15];
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* assertions                                                         */
+
+#define CHECK(cond, case_name, ...)                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "\n  case %s: ", case_name);                             \
+      fprintf(stderr, __VA_ARGS__);                                            \
+      fprintf(stderr, "\n");                                                   \
+    }                                                                          \
+    CU_ASSERT(cond);                                                           \
+  } while (0)
+
+static void print_body(const struct e2e_reply *r) {
+  fprintf(stderr, "    status %ld, content-type %s, body: %.600s\n", r->status,
+          r->content_type ? r->content_type : "(none)",
+          r->body ? r->body : "(none)");
+}
+
+static bool count_field(const json_t *o, const char *key, long *v) {
+  json_t *x = json_object_get(o, key);
+  if (!json_is_integer(x) || json_integer_value(x) < 0)
+    return false;
+  *v = (long)json_integer_value(x);
+  return true;
+}
+
+bool e2e_ingest(const struct e2e_server *s, const char *case_name,
+                const json_t *body, struct e2e_reply *reply,
+                struct e2e_summary *out) {
+  memset(out, 0, sizeof *out);
+  enum ts_status st = e2e_post_json(s, "/v1/stream-records", body, reply);
+  bool ok = st == TS_OK && reply->status == 200 && reply->json;
+  CHECK(ok, case_name, "POST /v1/stream-records: expected 200 with JSON (curl %d)",
+        (int)reply->curl);
+  if (!ok) {
+    print_body(reply);
+    return false;
+  }
+  const json_t *j = reply->json;
+  bool shape = count_field(j, "received", &out->received) &&
+               count_field(j, "applied", &out->applied) &&
+               count_field(j, "duplicates", &out->duplicates) &&
+               count_field(j, "skipped", &out->skipped) &&
+               json_is_array(json_object_get(j, "rejected"));
+  CHECK(shape, case_name, "summary lacks a count or the rejected list: %.400s",
+        reply->body);
+  if (!shape)
+    return false;
+  out->rejected_list = json_object_get(j, "rejected");
+  out->rejected = json_array_size(out->rejected_list);
+  CHECK(out->applied + out->duplicates + out->skipped + (long)out->rejected ==
+            out->received,
+        case_name, "applied+duplicates+skipped+rejected != received: %.400s",
+        reply->body);
+  size_t i;
+  json_t *e;
+  json_array_foreach(out->rejected_list, i, e) {
+    const char *reason = json_string_value(json_object_get(e, "reason"));
+    CHECK(json_is_object(e) && reason && *reason, case_name,
+          "rejected[%zu] has no reason: %.400s", i, reply->body);
+  }
+  return true;
+}
+
+void e2e_check_summary(const char *case_name, const struct e2e_summary *got,
+                       long received, long applied, long duplicates,
+                       long skipped, size_t rejected) {
+  bool ok = got->received == received && got->applied == applied &&
+            got->duplicates == duplicates && got->skipped == skipped &&
+            got->rejected == rejected;
+  CHECK(ok, case_name,
+        "summary received/applied/duplicates/skipped/rejected = "
+        "%ld/%ld/%ld/%ld/%zu, expected %ld/%ld/%ld/%ld/%zu",
+        got->received, got->applied, got->duplicates, got->skipped,
+        got->rejected, received, applied, duplicates, skipped, rejected);
+}
+
+static bool number_is(const json_t *v, const char *expected) {
+  if (!json_is_number(v) || !expected)
+    return false;
+  char *end = NULL;
+  double want = strtod(expected, &end);
+  return end && *end == '\0' && json_number_value(v) == want;
+}
+
+static bool integer_is(const json_t *v, long expected) {
+  return json_is_integer(v) && json_integer_value(v) == expected;
+}
+
+static void describe(const json_t *obj, char *buf, size_t cap) {
+  char *t = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
+  snprintf(buf, cap, "%s", t ? t : "(null)");
+  free(t);
+}
+
+void e2e_check_stats(const char *case_name, const json_t *obj,
+                     const struct e2e_expect *exp) {
+  char got[1024];
+  describe(obj, got, sizeof got);
+  CHECK(json_is_object(obj), case_name, "stats is not an object: %s", got);
+  if (!json_is_object(obj))
+    return;
+  const char *player = json_string_value(json_object_get(obj, "player"));
+  CHECK(player && strcmp(player, exp->player) == 0, case_name,
+        "player: expected \"%s\" in %s", exp->player, got);
+  CHECK(integer_is(json_object_get(obj, "games"), exp->games), case_name,
+        "games: expected %ld in %s", exp->games, got);
+  CHECK(integer_is(json_object_get(obj, "wins"), exp->wins), case_name,
+        "wins: expected %ld in %s", exp->wins, got);
+  CHECK(integer_is(json_object_get(obj, "losses"), exp->games - exp->wins),
+        case_name, "losses: expected %ld in %s", exp->games - exp->wins, got);
+  CHECK(number_is(json_object_get(obj, "total_score"), exp->total_score),
+        case_name, "total_score: expected %s in %s", exp->total_score, got);
+  CHECK(number_is(json_object_get(obj, "avg_score"), exp->avg_score),
+        case_name, "avg_score: expected %s in %s", exp->avg_score, got);
+  CHECK(number_is(json_object_get(obj, "win_percent"), exp->win_percent),
+        case_name, "win_percent: expected %s in %s", exp->win_percent, got);
+  const char *at = json_string_value(json_object_get(obj, "updated_at"));
+  CHECK(at && e2e_is_rfc3339(at), case_name,
+        "updated_at is not RFC 3339 in %s", got);
+}
+
+json_t *e2e_fetch_stats(const struct e2e_server *s, const char *player,
+                        long *status) {
+  char *esc = e2e_escape(player);
+  char *target = NULL;
+  json_t *res = NULL;
+  struct e2e_reply r;
+  *status = 0;
+  if (!esc || asprintf(&target, "/v1/players/%s/stats", esc) < 0) {
+    free(esc);
+    return NULL;
+  }
+  if (e2e_get(s, target, &r) == TS_OK) {
+    *status = r.status;
+    if (r.status == 200 && json_is_object(r.json))
+      res = json_incref(r.json);
+  }
+  e2e_reply_clear(&r);
+  free(target);
+  free(esc);
+  return res;
+}
+
+void e2e_expect_stats(const struct e2e_server *s, const char *case_name,
+                      const struct e2e_expect *exp) {
+  long status = 0;
+  json_t *got = e2e_fetch_stats(s, exp->player, &status);
+  CHECK(status == 200 && got, case_name,
+        "GET stats of \"%s\": status %ld, expected 200", exp->player, status);
+  if (got) {
+    e2e_check_stats(case_name, got, exp);
+    /* A GET reflects a write: asking twice gives the same answer. */
+  }
+  json_decref(got);
+}
+
+void e2e_check_problem(const char *case_name, const struct e2e_reply *r,
+                       long status, const char *code) {
+  char want_type[128];
+  snprintf(want_type, sizeof want_type, "urn:tourney-stats:problem:%s", code);
+  bool ok = r->curl == CURLE_OK;
+  CHECK(ok, case_name, "transport failure: %s", curl_easy_strerror(r->curl));
+  if (!ok)
+    return;
+  CHECK(r->status == status, case_name, "status %ld, expected %ld", r->status,
+        status);
+  bool ct = r->content_type &&
+            strncasecmp(r->content_type, "application/problem+json", 24) == 0 &&
+            (r->content_type[24] == '\0' || r->content_type[24] == ';');
+  CHECK(ct, case_name, "Content-Type %s, expected application/problem+json",
+        r->content_type ? r->content_type : "(none)");
+  const json_t *j = r->json;
+  CHECK(json_is_object(j), case_name, "problem body is not a JSON object");
+  if (!json_is_object(j) || r->status != status) {
+    print_body(r);
+    return;
+  }
+  const char *type = json_string_value(json_object_get(j, "type"));
+  const char *got_code = json_string_value(json_object_get(j, "code"));
+  CHECK(type && strcmp(type, want_type) == 0, case_name,
+        "type %s, expected %s", type ? type : "(none)", want_type);
+  CHECK(got_code && strcmp(got_code, code) == 0, case_name,
+        "code %s, expected %s", got_code ? got_code : "(none)", code);
+  CHECK(integer_is(json_object_get(j, "status"), status), case_name,
+        "problem status member is not %ld", status);
+  CHECK(json_is_string(json_object_get(j, "title")), case_name,
+        "problem has no title");
+  CHECK(json_is_string(json_object_get(j, "detail")), case_name,
+        "problem has no detail");
+}
+
+json_t *e2e_list_all(const struct e2e_server *s, size_t limit, size_t *pages) {
+  json_t *all = json_array();
+  char *cursor = NULL;
+  size_t max = limit ? limit : 50;
+  bool failed = false;
+  *pages = 0;
+  if (!all)
+    return NULL;
+  for (;;) {
+    char target[8192];
+    char *esc = cursor ? e2e_escape(cursor) : NULL;
+    if (limit && esc)
+      snprintf(target, sizeof target, "/v1/players?limit=%zu&cursor=%s", limit,
+               esc);
+    else if (limit)
+      snprintf(target, sizeof target, "/v1/players?limit=%zu", limit);
+    else if (esc)
+      snprintf(target, sizeof target, "/v1/players?cursor=%s", esc);
+    else
+      snprintf(target, sizeof target, "/v1/players");
+    free(esc);
+    struct e2e_reply r;
+    enum ts_status st = e2e_get(s, target, &r);
+    (*pages)++;
+    json_t *players = json_object_get(r.json, "players");
+    json_t *next = json_object_get(r.json, "next_cursor");
+    bool ok = st == TS_OK && r.status == 200 && json_is_array(players) &&
+              (json_is_null(next) || json_is_string(next));
+    CHECK(ok, target, "page is not 200 {players:[...],next_cursor:string|null}");
+    if (!ok) {
+      print_body(&r);
+      e2e_reply_clear(&r);
+      failed = true;
+      break;
+    }
+    CHECK(json_array_size(players) <= max, target,
+          "page holds %zu players, limit %zu", json_array_size(players), max);
+    json_array_extend(all, players);
+    bool more = json_is_string(next);
+    bool progress = json_array_size(players) > 0;
+    CHECK(!more || progress, target, "empty page with a next_cursor");
+    free(cursor);
+    cursor = more ? strdup(json_string_value(next)) : NULL;
+    e2e_reply_clear(&r);
+    if (!more || !progress || !cursor)
+      break;
+    if (*pages > 200000) {
+      CHECK(false, target, "more than 200000 pages; cursor loops?");
+      failed = true;
+      break;
+    }
+  }
+  free(cursor);
+  if (failed) {
+    json_decref(all);
+    return NULL;
+  }
+  return all;
+}
+
+static bool digits(const char *p, int n) {
+  for (int i = 0; i < n; i++)
+    if (p[i] < '0' || p[i] > '9')
+      return false;
+  return true;
+}
+
+bool e2e_is_rfc3339(const char *t) {
+  /* date-time = full-date "T" partial-time time-offset */
+  if (strlen(t) < 20 || !digits(t, 4) || t[4] != '-' || !digits(t + 5, 2) ||
+      t[7] != '-' || !digits(t + 8, 2) || (t[10] != 'T' && t[10] != 't') ||
+      !digits(t + 11, 2) || t[13] != ':' || !digits(t + 14, 2) ||
+      t[16] != ':' || !digits(t + 17, 2))
+    return false;
+  const char *p = t + 19;
+  if (*p == '.') {
+    p++;
+    if (!digits(p, 1))
+      return false;
+    while (*p >= '0' && *p <= '9')
+      p++;
+  }
+  if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+    return true;
+  return (*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' &&
+         digits(p + 4, 2) && p[6] == '\0';
+}
+
+bool e2e_raw_number(const char *body, const char *key, char *buf, size_t cap) {
+  char quoted[128];
+  snprintf(quoted, sizeof quoted, "\"%s\"", key);
+  const char *p = body ? strstr(body, quoted) : NULL;
+  if (!p)
+    return false;
+  p += strlen(quoted);
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  if (*p++ != ':')
+    return false;
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  size_t n = strspn(p, "+-0123456789.eE");
+  if (n == 0 || n >= cap)
+    return false;
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* suites                                                             */
+
+int e2e_suite_server_up(struct e2e_server **s) {
+  return e2e_server_start(NULL, s) == TS_OK ? 0 : CUE_SINIT_FAILED;
+}
+
+int e2e_suite_server_down(struct e2e_server **s) {
+  int code = -1;
+  if (!*s)
+    return 0;
+  e2e_server_stop(*s, &code);
+  *s = NULL;
+  return code == 0 ? 0 : CUE_SCLEAN_FAILED;
+}

@@ -1,0 +1,230 @@
+/* End-to-end harness: runs the real tourney-stats binary as a child process
+ * and talks to it over HTTP with libcurl. Black box: nothing here links the
+ * service's code.
+ *
+ * Environment of the test process:
+ *   TS_TEST_BIN       path of build/tourney-stats (required)
+ *   TS_TEST_STORE     "sqlite" (default) or "dynamodb"; for dynamodb the
+ *                     server inherits AWS_* and TS_TABLE from the test
+ *                     process, and tests stay correct on a shared table
+ *                     because every player name carries a per-run prefix
+ *   TS_TEST_REQUESTS  folder holding invalid/<case>/ (the request corpus)
+ *   TS_TEST_SEED      seed of the random-stream test (optional)
+ *
+ * Every assertion helper here uses CU_ASSERT, so it must run inside a test. */
+#ifndef TS_TESTS_E2E_HARNESS_H
+#define TS_TESTS_E2E_HARNESS_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/status.h"
+
+/* ---- configuration of the run ---- */
+
+/* Reads TS_TEST_* once; returns TS_ERR_INVALID (and says why on stderr)
+ * when TS_TEST_BIN is missing or not executable. */
+enum ts_status e2e_config_load(void) TS_WARN_UNUSED;
+const char *e2e_store_kind(void);   /* "sqlite" or "dynamodb" */
+bool e2e_store_is_sqlite(void);
+const char *e2e_requests_dir(void); /* NULL when TS_TEST_REQUESTS is unset */
+const char *e2e_bin(void);
+
+/* A prefix unique to this run ("e2e-<stamp>-<pid>-"), so that names never
+ * collide with an earlier run on a shared store. */
+const char *e2e_run_prefix(void);
+
+/* Formats "<run prefix><tag>" into buf; returns buf. */
+char *e2e_name(char *buf, size_t cap, const char *tag);
+
+/* ---- temporary folders ---- */
+
+/* Creates a fresh folder under $TMPDIR (or /tmp); *out is malloc'd. */
+enum ts_status e2e_dir_new(char **out) TS_WARN_UNUSED;
+/* Removes the folder and everything in it. NULL is accepted. */
+void e2e_dir_remove(const char *dir);
+
+/* ---- the server process ---- */
+
+struct e2e_server;
+
+struct e2e_server_opts {
+  const char *dir;               /* data folder to reuse (restart); NULL: a
+                                    new one owned by the server */
+  bool use_flags;                /* configure by flags instead of env */
+  const char *const *extra_env;  /* NULL-terminated "NAME=value" list */
+};
+
+/* Starts the binary, waits for its "listening" log line and for /healthz to
+ * answer 200. On failure prints the log and returns non-TS_OK. */
+enum ts_status e2e_server_start(const struct e2e_server_opts *opt,
+                                struct e2e_server **out) TS_WARN_UNUSED;
+
+/* Sends SIGTERM and waits up to 15 s; *exit_code is the exit status, or
+ * 128+signal when it died of a signal, or -1 when it had to be killed.
+ * Prints the server log when the exit code is not 0 or when a CUnit
+ * assertion failed while it ran, and then keeps its folder. Frees s. */
+void e2e_server_stop(struct e2e_server *s, int *exit_code);
+
+/* Sends SIGTERM only (once); the caller later calls e2e_server_stop(),
+ * which then only waits. */
+void e2e_server_signal_term(struct e2e_server *s);
+
+int e2e_server_port(const struct e2e_server *s);
+const char *e2e_server_dir(const struct e2e_server *s);
+/* The SQLite file the server uses; NULL for other stores. */
+const char *e2e_server_db_path(const struct e2e_server *s);
+/* True while the process has not exited. */
+bool e2e_server_alive(struct e2e_server *s);
+/* Prints the last lines of the server log to stderr. */
+void e2e_server_dump_log(const struct e2e_server *s);
+
+/* ---- HTTP ---- */
+
+struct e2e_reply {
+  CURLcode curl;      /* transport outcome; CURLE_OK when an answer came */
+  long status;        /* HTTP status, 0 when none */
+  char *content_type; /* NULL when absent */
+  char *headers;      /* raw header block of the final answer */
+  char *body;         /* NUL-terminated; body_len excludes the NUL */
+  size_t body_len;
+  json_t *json;       /* the body parsed, NULL when it is not JSON */
+  double seconds;     /* total time of the exchange */
+};
+void e2e_reply_clear(struct e2e_reply *r);
+
+/* Copies the value of the first header called name (case-insensitive) into
+ * buf; returns false when there is none. */
+bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
+                      size_t cap);
+
+struct e2e_request {
+  const char *method;          /* "GET", "POST", ... */
+  const char *target;          /* path and query, sent exactly as given */
+  const char *const *headers;  /* NULL-terminated "Name: value" list */
+  const char *body;            /* NULL: no body */
+  size_t body_len;
+  bool no_content_type;        /* suppress libcurl's default Content-Type */
+  long timeout_ms;             /* 0: 30 s */
+};
+
+/* Performs one exchange on a new connection. TS_OK once an HTTP answer was
+ * read; TS_ERR_IO on a transport failure (out->curl says which). */
+enum ts_status e2e_http(const struct e2e_server *s, const struct e2e_request *rq,
+                        struct e2e_reply *out);
+enum ts_status e2e_get(const struct e2e_server *s, const char *target,
+                       struct e2e_reply *out);
+/* POSTs body (serialised compactly) as application/json. */
+enum ts_status e2e_post_json(const struct e2e_server *s, const char *target,
+                             const json_t *body, struct e2e_reply *out);
+
+/* Percent-encodes everything but unreserved characters (RFC 3986). The
+ * result is malloc'd. */
+char *e2e_escape(const char *text);
+
+/* ---- assertions on answers ---- */
+
+/* The counts of a 200 ingestion answer. */
+struct e2e_summary {
+  long received, applied, duplicates, skipped;
+  size_t rejected;       /* length of the rejected list */
+  json_t *rejected_list; /* borrowed from the reply */
+};
+
+/* POSTs body to /v1/stream-records and asserts a 200 answer with a well
+ * formed summary (counts are non-negative integers adding up to received,
+ * every rejected entry has a non-empty reason). Returns true when all that
+ * held; *out borrows from *reply, which the caller clears. */
+bool e2e_ingest(const struct e2e_server *s, const char *case_name,
+                const json_t *body, struct e2e_reply *reply,
+                struct e2e_summary *out);
+
+/* Asserts the summary counts; names the case on failure. */
+void e2e_check_summary(const char *case_name, const struct e2e_summary *got,
+                       long received, long applied, long duplicates,
+                       long skipped, size_t rejected);
+
+/* Expected stats of a player. Decimal values are given as text and
+ * compared as the nearest double, which tells "0.3" from
+ * 0.30000000000000004. */
+struct e2e_expect {
+  const char *player;
+  long games, wins;
+  const char *total_score, *avg_score, *win_percent;
+};
+
+/* Asserts that obj is a stats object matching exp, with losses = games -
+ * wins and an RFC 3339 updated_at. */
+void e2e_check_stats(const char *case_name, const json_t *obj,
+                     const struct e2e_expect *exp);
+
+/* GETs /v1/players/{escaped}/stats and checks it against exp. */
+void e2e_expect_stats(const struct e2e_server *s, const char *case_name,
+                      const struct e2e_expect *exp);
+
+/* GETs the stats of player; returns the stats object (new reference) when
+ * the answer was 200, else NULL (after asserting nothing). *status gets the
+ * HTTP status. */
+json_t *e2e_fetch_stats(const struct e2e_server *s, const char *player,
+                        long *status);
+
+/* Asserts an RFC 9457 problem answer: status, application/problem+json,
+ * type "urn:tourney-stats:problem:<code>", integer status, string title,
+ * detail and code. */
+void e2e_check_problem(const char *case_name, const struct e2e_reply *r,
+                       long status, const char *code);
+
+/* Walks GET /v1/players?limit=limit (limit 0: no limit parameter) page by
+ * page; asserts each page is well formed and holds at most limit (or 50)
+ * players. Returns every player object in order (new reference), or NULL
+ * when a page failed. *pages gets the number of pages read. */
+json_t *e2e_list_all(const struct e2e_server *s, size_t limit, size_t *pages);
+
+/* True when text is an RFC 3339 date-time. */
+bool e2e_is_rfc3339(const char *text);
+
+/* Finds the raw text of the number that is the value of "key" in a JSON
+ * object's text (first occurrence); copies it into buf. */
+bool e2e_raw_number(const char *body, const char *key, char *buf, size_t cap);
+
+/* Reads a whole file; *out is malloc'd and NUL-terminated. */
+enum ts_status e2e_read_file(const char *path, char **out,
+                             size_t *len) TS_WARN_UNUSED;
+
+/* Runs argv (PATH lookup) with stdin from /dev/null; returns its stdout
+ * (malloc'd, NULL if it could not run) and its exit code (128+signal when
+ * killed). */
+char *e2e_run_capture(char *const argv[], int *exit_code);
+
+/* Runs `sqlite3 -bail <db> <sql>` and returns its stdout (malloc'd) or NULL
+ * when it failed. */
+char *e2e_sqlite_query(const char *db, const char *sql);
+
+/* Sleeps for ms milliseconds. */
+void e2e_sleep_ms(long ms);
+
+/* ---- suites ---- */
+
+/* Suite set-up and clean-up around one shared server: up returns 0 or
+ * CUE_SINIT_FAILED; down returns CUE_SCLEAN_FAILED when the server did not
+ * exit 0 on SIGTERM, which fails the run. */
+int e2e_suite_server_up(struct e2e_server **s);
+int e2e_suite_server_down(struct e2e_server **s);
+
+/* Adds a suite with set-up and clean-up functions and the given tests
+ * (TS_TEST entries from tests/unit/unit.h). */
+#define E2E_SUITE(name, init, clean, ...)                                      \
+  do {                                                                         \
+    CU_pSuite s_ = CU_add_suite(name, init, clean);                            \
+    struct {                                                                   \
+      const char *n;                                                           \
+      CU_TestFunc f;                                                           \
+    } t_[] = {__VA_ARGS__};                                                    \
+    for (size_t i_ = 0; s_ && i_ < sizeof t_ / sizeof t_[0]; i_++)             \
+      CU_add_test(s_, t_[i_].n, t_[i_].f);                                     \
+  } while (0)
+
+#endif /* TS_TESTS_E2E_HARNESS_H */

@@ -1,0 +1,354 @@
+/* The process seen from outside: --help, flags, restart durability,
+ * SIGTERM with a request in flight, and 503 when the store is locked. Each
+ * test runs its own server(s). */
+#include <CUnit/CUnit.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "records.h"
+#include "suites.h"
+#include "tests/unit/unit.h"
+
+static void ingest_expect(struct e2e_server *s, const char *case_name,
+                          const json_t *body, long received, long applied,
+                          long duplicates) {
+  struct e2e_reply r;
+  struct e2e_summary sum;
+  if (e2e_ingest(s, case_name, body, &r, &sum))
+    e2e_check_summary(case_name, &sum, received, applied, duplicates, 0, 0);
+  e2e_reply_clear(&r);
+}
+
+static void stop_expect_zero(struct e2e_server *s, const char *case_name) {
+  int code = -1;
+  e2e_server_stop(s, &code);
+  TS_CHECK_CASE(code == 0, case_name, "exit status %d after SIGTERM", code);
+}
+
+static void test_help_prints_usage_and_exits_zero(void) {
+  char *argv[] = {(char *)e2e_bin(), "--help", NULL};
+  int code = -1;
+  char *out = e2e_run_capture(argv, &code);
+  TS_CHECK_CASE(code == 0, "--help", "exit status %d", code);
+  static const char *const mentions[] = {"TS_BIND", "TS_PORT", "TS_STORE",
+                                         "TS_SQLITE_PATH", "--port",
+                                         "--sqlite-path"};
+  for (size_t i = 0; i < sizeof mentions / sizeof mentions[0]; i++)
+    TS_CHECK_CASE(out && strstr(out, mentions[i]), "--help",
+                  "usage does not mention %s", mentions[i]);
+  free(out);
+}
+
+static void test_flags_configure_the_server_like_env(void) {
+  struct e2e_server_opts opt = {.use_flags = true};
+  struct e2e_server *s = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(&opt, &s) == TS_OK);
+  char p[128];
+  e2e_name(p, sizeof p, "flags");
+  json_t *rec = e2e_insert(p, "2.5", WIN_BOOL_TRUE);
+  ingest_expect(s, "configured by flags", rec, 1, 1, 0);
+  struct e2e_expect e = {p, 1, 1, "2.5", "2.5", "100"};
+  e2e_expect_stats(s, "configured by flags", &e);
+  if (e2e_store_is_sqlite())
+    TS_CHECK_CASE(access(e2e_server_db_path(s), F_OK) == 0, "--sqlite-path",
+                  "no database at %s", e2e_server_db_path(s));
+  stop_expect_zero(s, "configured by flags");
+  json_decref(rec);
+}
+
+static void test_stats_and_applied_event_ids_survive_a_restart(void) {
+  unsigned failures_before = CU_get_number_of_failures();
+  char *dir = NULL;
+  CU_ASSERT_FATAL(e2e_dir_new(&dir) == TS_OK);
+  struct e2e_server_opts opt = {.dir = dir};
+  struct e2e_server *s = NULL;
+  char p[128];
+  e2e_name(p, sizeof p, "restart");
+  json_t *recs = e2e_records(e2e_insert(p, "10.25", WIN_BOOL_TRUE),
+                             e2e_insert(p, "3", WIN_S_FALSE),
+                             e2e_insert(p, "0.5", WIN_N_ONE), NULL);
+  json_t *body = e2e_lambda(recs);
+  json_t *before = NULL, *after = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("first server did not start");
+    goto out;
+  }
+  ingest_expect(s, "before restart", body, 3, 3, 0);
+  long st;
+  before = e2e_fetch_stats(s, p, &st);
+  stop_expect_zero(s, "first server");
+  s = NULL;
+
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("second server did not start on the same data");
+    goto out;
+  }
+  struct e2e_expect e = {p, 3, 2, "13.75", "4.58", "66.67"};
+  e2e_expect_stats(s, "after restart", &e);
+  after = e2e_fetch_stats(s, p, &st);
+  TS_CHECK_CASE(before && after && json_equal(before, after), "after restart",
+                "the stats object changed across the restart");
+  ingest_expect(s, "resent after restart", body, 3, 0, 3);
+  e2e_expect_stats(s, "resent after restart", &e);
+  stop_expect_zero(s, "second server");
+  s = NULL;
+out:
+  json_decref(before);
+  json_decref(after);
+  json_decref(body);
+  json_decref(recs);
+  if (CU_get_number_of_failures() == failures_before)
+    e2e_dir_remove(dir);
+  else
+    fprintf(stderr, "  (data kept in %s)\n", dir);
+  free(dir);
+}
+
+/* ---- a POST whose body arrives slowly, around a SIGTERM ---- */
+
+struct slow_post {
+  int port;
+  char *body;
+  size_t len, pos, half;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool started; /* the first half is handed to the socket */
+  bool release; /* the test allows the second half */
+  long status;
+  CURLcode curl;
+  struct growbuf_lite {
+    char *p;
+    size_t len;
+  } reply;
+};
+
+static size_t slow_read(char *buf, size_t size, size_t nmemb, void *arg) {
+  struct slow_post *sp = arg;
+  size_t room = size * nmemb;
+  pthread_mutex_lock(&sp->mu);
+  if (sp->pos >= sp->half && !sp->started) {
+    sp->started = true;
+    pthread_cond_broadcast(&sp->cv);
+  }
+  while (sp->pos >= sp->half && !sp->release)
+    pthread_cond_wait(&sp->cv, &sp->mu);
+  pthread_mutex_unlock(&sp->mu);
+  size_t end = sp->pos < sp->half ? sp->half : sp->len;
+  size_t n = end - sp->pos < room ? end - sp->pos : room;
+  memcpy(buf, sp->body + sp->pos, n);
+  sp->pos += n;
+  return n;
+}
+
+static size_t slow_write(char *data, size_t size, size_t nmemb, void *arg) {
+  struct slow_post *sp = arg;
+  size_t n = size * nmemb;
+  char *p = realloc(sp->reply.p, sp->reply.len + n + 1);
+  if (!p)
+    return 0;
+  memcpy(p + sp->reply.len, data, n);
+  sp->reply.p = p;
+  sp->reply.len += n;
+  p[sp->reply.len] = '\0';
+  return n;
+}
+
+static void *slow_post_main(void *arg) {
+  struct slow_post *sp = arg;
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/stream-records", sp->port);
+  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+  h = curl_slist_append(h, "Expect:");
+  CURL *c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sp->len);
+  curl_easy_setopt(c, CURLOPT_READFUNCTION, slow_read);
+  curl_easy_setopt(c, CURLOPT_READDATA, sp);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, slow_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, sp);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+  sp->curl = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &sp->status);
+  curl_easy_cleanup(c);
+  curl_slist_free_all(h);
+  /* Unblock a test waiting for "started" if the transfer failed early. */
+  pthread_mutex_lock(&sp->mu);
+  sp->started = true;
+  pthread_cond_broadcast(&sp->cv);
+  pthread_mutex_unlock(&sp->mu);
+  return NULL;
+}
+
+static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
+  char *dir = NULL;
+  CU_ASSERT_FATAL(e2e_dir_new(&dir) == TS_OK);
+  struct e2e_server_opts opt = {.dir = dir};
+  struct e2e_server *s = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("server did not start");
+    e2e_dir_remove(dir);
+    free(dir);
+    return;
+  }
+  char p[128];
+  e2e_name(p, sizeof p, "in-flight");
+  json_t *recs = json_array();
+  for (int i = 0; i < 200; i++)
+    json_array_append_new(recs, e2e_insert(p, "1.25", i % 2 ? WIN_ABSENT
+                                                             : WIN_BOOL_TRUE));
+  json_t *body = e2e_lambda(recs);
+  struct slow_post sp = {.port = e2e_server_port(s)};
+  sp.body = json_dumps(body, JSON_COMPACT);
+  sp.len = strlen(sp.body);
+  sp.half = sp.len / 2;
+  pthread_mutex_init(&sp.mu, NULL);
+  pthread_cond_init(&sp.cv, NULL);
+  pthread_t t;
+  CU_ASSERT_FATAL(pthread_create(&t, NULL, slow_post_main, &sp) == 0);
+
+  pthread_mutex_lock(&sp.mu);
+  while (!sp.started)
+    pthread_cond_wait(&sp.cv, &sp.mu);
+  pthread_mutex_unlock(&sp.mu);
+  e2e_sleep_ms(200); /* the server holds half the body */
+  e2e_server_signal_term(s);
+  e2e_sleep_ms(300);
+  TS_CHECK_CASE(e2e_server_alive(s), "in-flight",
+                "server exited before the in-flight request finished");
+
+  /* No new work is taken while draining. */
+  struct e2e_request rq = {.method = "GET", .target = "/healthz",
+                           .timeout_ms = 1000};
+  struct e2e_reply r;
+  (void)e2e_http(s, &rq, &r);
+  TS_CHECK_CASE(r.curl != CURLE_OK || r.status == 503, "after SIGTERM",
+                "a new connection got status %ld", r.status);
+  e2e_reply_clear(&r);
+
+  pthread_mutex_lock(&sp.mu);
+  sp.release = true;
+  pthread_cond_broadcast(&sp.cv);
+  pthread_mutex_unlock(&sp.mu);
+  pthread_join(t, NULL);
+  json_t *answer = sp.reply.p ? json_loads(sp.reply.p, 0, NULL) : NULL;
+  TS_CHECK_CASE(sp.curl == CURLE_OK && sp.status == 200 &&
+                    json_integer_value(json_object_get(answer, "applied")) == 200,
+                "in-flight", "curl %s, status %ld, body %.300s",
+                curl_easy_strerror(sp.curl), sp.status,
+                sp.reply.p ? sp.reply.p : "(none)");
+  stop_expect_zero(s, "SIGTERM with a request in flight");
+  s = NULL;
+
+  /* What was answered 200 is durable. */
+  if (e2e_server_start(&opt, &s) == TS_OK) {
+    struct e2e_expect e = {p, 200, 100, "250", "1.25", "50"};
+    e2e_expect_stats(s, "in-flight batch after restart", &e);
+    stop_expect_zero(s, "restarted server");
+  } else {
+    CU_FAIL("server did not restart");
+  }
+  json_decref(answer);
+  free(sp.reply.p);
+  free(sp.body);
+  pthread_mutex_destroy(&sp.mu);
+  pthread_cond_destroy(&sp.cv);
+  json_decref(body);
+  json_decref(recs);
+  e2e_dir_remove(dir);
+  free(dir);
+}
+
+/* ---- the store locked from outside: 503 and a resend that applies ---- */
+
+static void test_locked_store_answers_503_with_retry_after_then_resend_applies(void) {
+  if (!e2e_store_is_sqlite())
+    return; /* the lock is taken on the SQLite file */
+  struct e2e_server *s = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &s) == TS_OK);
+  char p[128], locked[4096];
+  e2e_name(p, sizeof p, "locked");
+  snprintf(locked, sizeof locked, "%s/locked", e2e_server_dir(s));
+  json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
+  ingest_expect(s, "before the lock", warm, 1, 1, 0);
+
+  int in[2];
+  CU_ASSERT_FATAL(pipe2(in, O_CLOEXEC) == 0);
+  pid_t pid = fork();
+  CU_ASSERT_FATAL(pid >= 0);
+  if (pid == 0) {
+    dup2(in[0], 0);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0)
+      dup2(devnull, 1);
+    execlp("sqlite3", "sqlite3", "-bail", e2e_server_db_path(s), (char *)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  char script[8192];
+  int n = snprintf(script, sizeof script,
+                   "PRAGMA busy_timeout=5000;\nBEGIN EXCLUSIVE;\n"
+                   ".shell touch '%s'\n",
+                   locked);
+  bool wrote = write(in[1], script, (size_t)n) == n;
+  for (int i = 0; i < 500 && access(locked, F_OK) != 0; i++)
+    e2e_sleep_ms(10);
+  bool have_lock = wrote && access(locked, F_OK) == 0;
+  TS_CHECK_CASE(have_lock, "lock", "sqlite3 could not lock %s",
+                e2e_server_db_path(s));
+
+  json_t *recs = e2e_records(e2e_insert(p, "2", WIN_BOOL_TRUE),
+                             e2e_insert(p, "3", WIN_ABSENT), NULL);
+  json_t *body = e2e_lambda(recs);
+  if (have_lock) {
+    struct e2e_reply r;
+    (void)e2e_post_json(s, "/v1/stream-records", body, &r);
+    e2e_check_problem("POST while the store is locked", &r, 503,
+                      "store-unavailable");
+    char retry[64];
+    bool has = e2e_reply_header(&r, "Retry-After", retry, sizeof retry);
+    char *end = NULL;
+    long secs = has ? strtol(retry, &end, 10) : -1;
+    TS_CHECK_CASE(has && end && *end == '\0' && secs >= 0,
+                  "POST while the store is locked",
+                  "Retry-After is %s", has ? retry : "(missing)");
+    TS_CHECK_CASE(r.seconds < 5.0, "POST while the store is locked",
+                  "answered after %.2f s, not inside 5 s", r.seconds);
+    e2e_reply_clear(&r);
+  }
+  static const char unlock[] = "ROLLBACK;\n.quit\n";
+  if (write(in[1], unlock, sizeof unlock - 1) < 0)
+    CU_FAIL("could not tell sqlite3 to unlock");
+  close(in[1]);
+  int wst = 0;
+  while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+  }
+  ingest_expect(s, "resent after the lock", body, 2, 2, 0);
+  struct e2e_expect e = {p, 3, 1, "6", "2", "33.33"};
+  e2e_expect_stats(s, "resent after the lock", &e);
+  stop_expect_zero(s, "after the lock");
+  json_decref(body);
+  json_decref(recs);
+  json_decref(warm);
+}
+
+void e2e_suite_lifecycle(void) {
+  E2E_SUITE("lifecycle", NULL, NULL,
+            TS_TEST(test_help_prints_usage_and_exits_zero),
+            TS_TEST(test_flags_configure_the_server_like_env),
+            TS_TEST(test_stats_and_applied_event_ids_survive_a_restart),
+            TS_TEST(test_sigterm_finishes_in_flight_post_and_exits_zero),
+            TS_TEST(test_locked_store_answers_503_with_retry_after_then_resend_applies));
+}
