@@ -207,6 +207,22 @@ enum ts_status decimal_add(struct decimal a, struct decimal b,
   return TS_OK;
 }
 
+enum ts_status decimal_mul_int(struct decimal a, int64_t k,
+                               struct decimal *out) {
+  if (!in_domain(a))
+    return TS_ERR_INVALID;
+  bool negative = (a.coef < 0) != (k < 0);
+  u128 mk = k < 0 ? (u128)0 - (u128)(__int128)k : (u128)k;
+  u128 m;
+  if (__builtin_mul_overflow(magnitude(a.coef), mk, &m) ||
+      m >= pow10u(TS_DECIMAL_MAX_DIGITS))
+    return TS_ERR_RANGE;
+  struct decimal r = {with_sign(m, negative && m != 0), a.scale};
+  normalise(&r);
+  *out = r;
+  return TS_OK;
+}
+
 struct decimal decimal_neg(struct decimal a) {
   a.coef = -a.coef;
   return a;

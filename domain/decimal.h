@@ -45,6 +45,10 @@ enum ts_status decimal_add(struct decimal a, struct decimal b,
 enum ts_status decimal_sub(struct decimal a, struct decimal b,
                            struct decimal *out) TS_WARN_UNUSED;
 
+/* out = a * k, normalised. TS_ERR_RANGE if |coef| would reach 10^38. */
+enum ts_status decimal_mul_int(struct decimal a, int64_t k,
+                               struct decimal *out) TS_WARN_UNUSED;
+
 struct decimal decimal_neg(struct decimal a);
 bool decimal_is_zero(struct decimal a);
 /* -1, 0, 1 by value (1.50 equals 1.5). */

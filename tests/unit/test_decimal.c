@@ -407,6 +407,33 @@ static void test_format_fixed_pads_to_the_places(void) {
   CU_ASSERT_EQUAL(decimal_format_fixed(widest, 6, buf), 46u);
 }
 
+static void test_mul_int_is_exact_and_reports_range(void) {
+  static const struct {
+    const char *name, *a;
+    int64_t k;
+    enum ts_status st;
+    const char *want;
+  } cases[] = {
+      {"seed avg times games", "12.5", 4, TS_OK, "50"},
+      {"negative factor", "0.25", -3, TS_OK, "-0.75"},
+      {"zero", "7.1", 0, TS_OK, "0"},
+      {"overflow", "100000000000000000000", 1000000000000000000LL, TS_ERR_RANGE,
+       NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct decimal out = {0, 0};
+    enum ts_status st = decimal_mul_int(dec(cases[i].a), cases[i].k, &out);
+    TS_CHECK_CASE(st == cases[i].st, cases[i].name, "status %s",
+                  ts_status_name(st));
+    if (cases[i].want && st == TS_OK) {
+      char buf[DECIMAL_TEXT_MAX];
+      decimal_format(out, buf);
+      TS_CHECK_CASE(strcmp(buf, cases[i].want) == 0, cases[i].name, "got %s",
+                    buf);
+    }
+  }
+}
+
 void suite_decimal(void) {
   TS_SUITE("decimal",
            TS_TEST(test_parse_accepts_dynamodb_numbers_and_normalises),
@@ -421,5 +448,6 @@ void suite_decimal(void) {
            TS_TEST(test_div_round_rounds_half_away_from_zero),
            TS_TEST(test_div_round_rejects_bad_arguments_and_overflow),
            TS_TEST(test_format_writes_canonical_text),
-           TS_TEST(test_format_fixed_pads_to_the_places));
+           TS_TEST(test_format_fixed_pads_to_the_places),
+           TS_TEST(test_mul_int_is_exact_and_reports_range));
 }
