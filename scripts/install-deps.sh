@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl ca-certificates
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-      libcunit1-dev libsqlite3-dev sqlite3)
+      libcunit1-dev libsqlite3-dev zlib1g-dev sqlite3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

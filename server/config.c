@@ -35,6 +35,9 @@ static const struct setting settings[] = {
      OFF(sqlite_path), "embedded store file"},
     {"TS_TABLE", "table", K_STR, "TaTourneyStats", OFF(table),
      "DynamoDB stats table"},
+    {"TS_DEAD_LETTER_TABLE", "dead-letter-table", K_STR,
+     "TaTourneyStatsDeadLetters", OFF(dead_letter_table),
+     "DynamoDB table for rejected records"},
     {"TS_INGEST_API_KEY", "ingest-api-key", K_STR, NULL, OFF(ingest_api_key),
      "when set, POST needs it in x-api-key (or as Basic password)"},
     {"TS_THREADS", "threads", K_THREADS, STRINGIFY(TS_DEFAULT_THREADS),
@@ -51,7 +54,9 @@ static const struct setting settings[] = {
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: tourney-stats [options]\n"
+  fprintf(out, "usage: tourney-stats [options] [serve]        run the server\n"
+               "       tourney-stats [options] create-table  create the "
+               "store's tables if missing, wait until usable, exit\n"
                "       tourney-stats --help | --version\n\n"
                "Aggregates DynamoDB Streams game records into per-player "
                "stats and serves them over HTTP.\n"
@@ -192,6 +197,12 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv,
     fprintf(err, "tourney-stats: unknown or incomplete option \"%s\" (see "
                  "--help)\n", argv[optind - 1]);
     return TS_ERR_INVALID;
+  }
+  if (optind < argc && strcmp(argv[optind], "create-table") == 0) {
+    *action = CONFIG_CREATE_TABLE;
+    optind++;
+  } else if (optind < argc && strcmp(argv[optind], "serve") == 0) {
+    optind++;
   }
   if (optind < argc) {
     fprintf(err, "tourney-stats: unexpected argument \"%s\" (see --help)\n",

@@ -15,6 +15,7 @@ struct config {
   char *store;           /* TS_STORE, --store: sqlite | dynamodb */
   char *sqlite_path;     /* TS_SQLITE_PATH, --sqlite-path */
   char *table;           /* TS_TABLE, --table */
+  char *dead_letter_table; /* TS_DEAD_LETTER_TABLE, --dead-letter-table */
   char *ingest_api_key;  /* TS_INGEST_API_KEY, --ingest-api-key; NULL: open */
   unsigned threads;      /* TS_THREADS, --threads */
   char *attr_player;     /* TS_ATTR_PLAYER, --attr-player */
@@ -24,8 +25,9 @@ struct config {
 };
 
 enum config_action {
-  CONFIG_RUN,  /* start the server */
-  CONFIG_EXIT, /* --help or --version was printed: exit 0 */
+  CONFIG_RUN,          /* start the server */
+  CONFIG_CREATE_TABLE, /* `create-table`: create the store's tables, exit */
+  CONFIG_EXIT,         /* --help or --version was printed: exit 0 */
 };
 
 /* Fills *cfg from the environment and argv. On TS_ERR_INVALID a message

@@ -43,8 +43,18 @@ int main(int argc, char **argv) {
 
   struct store_options sopt = {.kind = cfg.store,
                                .sqlite_path = cfg.sqlite_path,
-                               .table = cfg.table};
-  enum ts_status st = store_open(&sopt, &store);
+                               .table = cfg.table,
+                               .dead_letter_table = cfg.dead_letter_table};
+  enum ts_status st;
+  if (action == CONFIG_CREATE_TABLE) {
+    st = store_create_tables(&sopt);
+    if (st != TS_OK)
+      log_event(LOG_ERROR, "create-table failed", "{s:s, s:s}", "store",
+                cfg.store, "status", ts_status_name(st));
+    rc = st == TS_OK ? 0 : 1;
+    goto out;
+  }
+  st = store_open(&sopt, &store);
   if (st != TS_OK) {
     log_event(LOG_ERROR, "could not open the store", "{s:s, s:s}", "store",
               cfg.store, "status", ts_status_name(st));

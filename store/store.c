@@ -23,15 +23,32 @@ typedef enum ts_status (*backend_open_fn)(const struct store_options *opt,
                                           void **impl,
                                           const struct store_ops **ops);
 
-/* Known kinds. A NULL constructor is a kind that is named but not built
- * yet: "dynamodb" gets its constructor in the DynamoDB issue. */
+static enum ts_status sqlite_create(const struct store_options *opt) {
+  void *impl = NULL;
+  const struct store_ops *ops = NULL;
+  enum ts_status st = store_sqlite_open(opt, &impl, &ops);
+  if (st == TS_OK)
+    ops->close(impl);
+  return st;
+}
+
+/* Known kinds. */
 static const struct {
   const char *kind;
   backend_open_fn open;
+  enum ts_status (*create)(const struct store_options *opt);
 } backends[] = {
-    {"sqlite", store_sqlite_open},
-    {"dynamodb", NULL},
+    {"sqlite", store_sqlite_open, sqlite_create},
+    {"dynamodb", store_dynamodb_open, store_dynamodb_create_tables},
 };
+
+enum ts_status store_create_tables(const struct store_options *opt) {
+  for (size_t i = 0; opt && opt->kind && i < sizeof backends / sizeof backends[0];
+       i++)
+    if (strcmp(backends[i].kind, opt->kind) == 0)
+      return backends[i].create(opt);
+  return TS_ERR_INVALID;
+}
 
 enum ts_status store_open(const struct store_options *opt, struct store **out) {
   *out = NULL;

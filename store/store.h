@@ -19,6 +19,7 @@ struct store_options {
   const char *kind;        /* "sqlite" or "dynamodb" */
   const char *sqlite_path; /* file for the embedded store; parent dirs made */
   const char *table;       /* DynamoDB stats table */
+  const char *dead_letter_table; /* DynamoDB dead-letter table */
 };
 
 /* One player's stored aggregate. */
@@ -48,14 +49,22 @@ enum ts_status store_apply(struct store *s, struct batch *b) TS_WARN_UNUSED;
 enum ts_status store_get_player(struct store *s, const char *player,
                                 struct player_row *out) TS_WARN_UNUSED;
 
-/* A page of players in ascending byte order of the name, strictly after
- * `after` (NULL for the first page), at most `limit` rows. *more is true
+/* A page of players following `after` (the last player of the previous
+ * page; NULL for the first page), at most `limit` rows, in the store's key
+ * order: ascending byte order of the name on SQLite, the table's (hash)
+ * order on DynamoDB. Every player appears on exactly one page. *more is true
  * when rows follow the last one returned. The caller frees the rows with
  * player_rows_free(*rows, *n). */
 enum ts_status store_list_players(struct store *s, const char *after,
                                   size_t limit, struct player_row **rows,
                                   size_t *n, bool *more) TS_WARN_UNUSED;
 void player_rows_free(struct player_row *rows, size_t n);
+
+/* Creates what the store needs if it is missing and waits until it is
+ * usable (DynamoDB: the stats and dead-letter tables, on-demand capacity;
+ * SQLite: the file and schema). */
+enum ts_status store_create_tables(const struct store_options *opt)
+    TS_WARN_UNUSED;
 
 /* Cheap reachability check for /readyz. */
 enum ts_status store_ping(struct store *s) TS_WARN_UNUSED;

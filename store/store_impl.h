@@ -4,6 +4,8 @@
 #ifndef TS_STORE_IMPL_H
 #define TS_STORE_IMPL_H
 
+#include <stdint.h>
+
 #include "store.h"
 
 struct store_ops {
@@ -40,5 +42,10 @@ void store_utc_now(char buf[32]);
 /* Backend constructors. */
 enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
                                  const struct store_ops **ops) TS_WARN_UNUSED;
+enum ts_status store_dynamodb_open(const struct store_options *opt,
+                                   void **impl,
+                                   const struct store_ops **ops) TS_WARN_UNUSED;
+enum ts_status store_dynamodb_create_tables(const struct store_options *opt)
+    TS_WARN_UNUSED;
 
 #endif /* TS_STORE_IMPL_H */

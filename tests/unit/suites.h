@@ -9,7 +9,9 @@
   X(batch)                                                                     \
   X(store_sqlite)                                                              \
   X(http_util)                                                                 \
-  X(config)
+  X(config)                                                                    \
+  X(sigv4)                                                                     \
+  X(creds)
 
 #define TS_DECLARE_SUITE(name) void suite_##name(void);
 TS_UNIT_SUITES(TS_DECLARE_SUITE)

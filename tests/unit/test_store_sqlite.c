@@ -176,9 +176,9 @@ static int64_t count(struct store *s, enum store_test_table t) {
 
 /* ---- store_open ---- */
 
-static void test_open_rejects_dynamodb_and_unknown_kinds(void) {
+static void test_open_rejects_unknown_kinds(void) {
   fresh_path();
-  const char *kinds[] = {"dynamodb", "mysql", "", "SQLITE"};
+  const char *kinds[] = {"mysql", "", "SQLITE"};
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
     struct store_options opt = {.kind = kinds[i], .sqlite_path = db_path};
     struct store *s = (struct store *)&opt; /* must be reset to NULL */
@@ -679,7 +679,7 @@ static void test_run_tx_stops_at_the_deadline(void) {
 
 void suite_store_sqlite(void) {
   TS_SUITE("store_sqlite",
-           TS_TEST(test_open_rejects_dynamodb_and_unknown_kinds),
+           TS_TEST(test_open_rejects_unknown_kinds),
            TS_TEST(test_open_creates_parent_directories_and_pings),
            TS_TEST(test_open_rejects_unknown_sync_setting),
            TS_TEST(test_batch_applies_and_reads_back),

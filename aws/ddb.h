@@ -1,0 +1,71 @@
+/* A DynamoDB JSON-API client: signed POSTs to the endpoint over reused
+ * connections, several calls in parallel, transient failures retried with
+ * exponential backoff and full jitter until a deadline.
+ *
+ * Endpoint: AWS_ENDPOINT_URL_DYNAMODB, then AWS_ENDPOINT_URL, then
+ * https://dynamodb.<region>.amazonaws.com. */
+#ifndef TS_AWS_DDB_H
+#define TS_AWS_DDB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/status.h"
+#include "creds.h"
+
+struct ddb_client;
+
+struct ddb_options {
+  const char *region;   /* required */
+  const char *endpoint; /* NULL: from the environment, then the default */
+};
+
+/* creds is borrowed and must outlive the client. */
+enum ts_status ddb_client_new(const struct ddb_options *opt,
+                              struct aws_creds_provider *creds,
+                              struct ddb_client **out) TS_WARN_UNUSED;
+void ddb_client_free(struct ddb_client *c);
+const char *ddb_client_endpoint(const struct ddb_client *c);
+
+enum ddb_outcome {
+  DDB_DONE,              /* 200: response holds the body */
+  DDB_CONDITION_FAILED,  /* ConditionalCheckFailedException: not retried */
+  DDB_REJECTED,          /* a non-retryable error (ValidationException,
+                            ResourceNotFoundException, AccessDenied...) */
+  DDB_GAVE_UP,           /* retryable errors until the deadline */
+};
+
+/* One API call. Fill op and request; ddb_execute fills the rest. */
+struct ddb_call {
+  const char *op;         /* "GetItem", "PutItem", "BatchGetItem", ... */
+  const json_t *request;  /* borrowed */
+  enum ddb_outcome outcome;
+  long http_status;       /* of the last attempt, 0 if none answered */
+  json_t *response;       /* owned: the parsed body (DDB_DONE, and for
+                             DDB_CONDITION_FAILED the error body, which
+                             holds "Item" with ReturnValuesOnCondition-
+                             CheckFailure=ALL_OLD) */
+  char error_type[96];    /* e.g. "ConditionalCheckFailedException" */
+  char error_message[256];
+  unsigned attempts;
+};
+void ddb_call_clear(struct ddb_call *call);
+
+/* Runs the calls concurrently. Each call is retried (re-signed) while its
+ * failure is retryable: HTTP 5xx, connection errors and timeouts,
+ * throttling (ProvisionedThroughputExceededException, ThrottlingException,
+ * RequestLimitExceeded, LimitExceededException, ...), a response whose
+ * x-amz-crc32 does not match its body, or a body that is not JSON; backoff
+ * is full jitter, base 25 ms, doubling, capped at 1 s, never sleeping past
+ * deadline_ms (monotonic ms, see store_now_ms). Returns TS_OK when every
+ * call has an outcome (check each), TS_ERR_NOMEM, or TS_ERR_UNAVAILABLE
+ * when credentials could not be had. */
+enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
+                           size_t n, uint64_t deadline_ms) TS_WARN_UNUSED;
+
+/* Monotonic milliseconds (the same clock as store_now_ms). */
+uint64_t ddb_now_ms(void);
+
+#endif /* TS_AWS_DDB_H */

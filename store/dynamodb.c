@@ -1,0 +1,883 @@
+/* The DynamoDB backend: the production store, shared by stateless replicas.
+ *
+ * One item per player in the stats table (key `player` S) holding the
+ * seed's attributes (games, wins, avg_score N, win_percent S "66.67%"),
+ * plus total_score (exact), updated_at, `version` (optimistic concurrency)
+ * and `applied` (a map eventID -> unix seconds: the eventIDs applied to this
+ * player within the retention, which makes delivery exactly-once).
+ *
+ * store_apply, through store_run_tx:
+ *   1. BatchGetItem (strongly consistent) of every player still pending;
+ *   2. fold the player's entries into the item read: an eventID already in
+ *      `applied` is a duplicate; the map is pruned past the retention;
+ *   3. PutItem every changed player in parallel, conditioned on the version
+ *      read (attribute_not_exists(player) for a new one);
+ *   4. a failed condition leaves that player pending and the attempt
+ *      returns TS_ERR_RETRY: the runner re-reads and tries again.
+ * A player's write is atomic, so a batch cut short by the deadline (503)
+ * leaves some players applied and others not; the resend then finds the
+ * applied ones' eventIDs and counts them as duplicates.
+ *
+ * Rejected records go to a second table (TS_DEAD_LETTER_TABLE, key `id`),
+ * one item per (eventID or itemIdentifier, reason). */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../aws/creds.h"
+#include "../aws/ddb.h"
+#include "../common/bounds.h"
+#include "../server/log.h"
+#include "store_impl.h"
+
+/* Keys in one BatchGetItem call (DynamoDB's limit). */
+#define DY_BATCH_GET_MAX 100
+/* Deadline for reads (get, list, ping). */
+#define DY_READ_DEADLINE_MS 3000u
+/* Dead-letter records are cut to stay far below the 400 KB item limit. */
+#define DY_MAX_RECORD_TEXT (256u * 1024u)
+/* create-table waits this long for ACTIVE. */
+#define DY_CREATE_WAIT_MS 60000u
+
+struct dy {
+  struct aws_creds_provider *creds;
+  struct ddb_client *client;
+  char *table;
+  char *dl_table;
+  atomic_uint apply_deadline_ms;
+};
+
+/* ---- attribute helpers ---- */
+
+static json_t *attr_s(const char *s) { return json_pack("{s:s}", "S", s); }
+
+static json_t *attr_n_text(const char *text) {
+  return json_pack("{s:s}", "N", text);
+}
+
+static json_t *attr_n_int(int64_t v) {
+  char text[24];
+  snprintf(text, sizeof text, "%lld", (long long)v);
+  return attr_n_text(text);
+}
+
+static json_t *attr_n_dec(struct decimal d) {
+  char text[DECIMAL_TEXT_MAX];
+  decimal_format(d, text);
+  return attr_n_text(text);
+}
+
+/* The text of attribute `name` of type `type` ("S", "N"), or NULL. */
+static const char *attr_text(const json_t *item, const char *name,
+                             const char *type) {
+  json_t *a = json_object_get(item, name);
+  return json_string_value(json_object_get(a, type));
+}
+
+static bool parse_int64(const char *text, int64_t *out) {
+  struct decimal d;
+  if (!text || decimal_parse(text, strlen(text), &d) != TS_OK || d.scale != 0 ||
+      d.coef > INT64_MAX || d.coef < INT64_MIN)
+    return false;
+  *out = (int64_t)d.coef;
+  return true;
+}
+
+/* ---- one player's state across attempts ---- */
+
+struct pstate {
+  size_t p;            /* player index in the batch */
+  bool pending;        /* not yet written (or nothing to write) */
+  bool read;           /* item below is current */
+  bool exists;
+  bool has_version;
+  int64_t version;
+  char *seed_games;    /* for items without version: the condition */
+  char *seed_avg;
+  struct stats cur;
+  json_t *applied;     /* object eventID -> integer seconds */
+};
+
+static void pstate_reset_item(struct pstate *ps) {
+  free(ps->seed_games);
+  free(ps->seed_avg);
+  ps->seed_games = ps->seed_avg = NULL;
+  json_decref(ps->applied);
+  ps->applied = NULL;
+  ps->exists = ps->has_version = false;
+  ps->version = 0;
+  memset(&ps->cur, 0, sizeof ps->cur);
+}
+
+/* Takes the item read from the table (NULL: no item) into ps. Items the
+ * original Lambda wrote have no total_score: it is adopted as
+ * avg_score * games (exact for the Lambda's integer averages; its average
+ * was not a true mean, so this is the best that can be recovered). */
+static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
+                                       const json_t *item) {
+  pstate_reset_item(ps);
+  ps->read = true;
+  ps->applied = json_object();
+  if (!ps->applied)
+    return TS_ERR_NOMEM;
+  if (!item)
+    return TS_OK;
+  ps->exists = true;
+  const char *games = attr_text(item, "games", "N");
+  const char *wins = attr_text(item, "wins", "N");
+  const char *total = attr_text(item, "total_score", "N");
+  const char *avg = attr_text(item, "avg_score", "N");
+  const char *version = attr_text(item, "version", "N");
+  if (!parse_int64(games, &ps->cur.games) ||
+      (wins && !parse_int64(wins, &ps->cur.wins)))
+    goto corrupt;
+  if (version) {
+    if (!parse_int64(version, &ps->version))
+      goto corrupt;
+    ps->has_version = true;
+  } else {
+    ps->seed_games = strdup(games);
+    ps->seed_avg = avg ? strdup(avg) : NULL;
+    if (!ps->seed_games || (avg && !ps->seed_avg))
+      return TS_ERR_NOMEM;
+  }
+  if (total) {
+    if (decimal_parse(total, strlen(total), &ps->cur.total_score) != TS_OK)
+      goto corrupt;
+  } else {
+    struct decimal a = {0, 0};
+    if (avg && decimal_parse(avg, strlen(avg), &a) != TS_OK)
+      goto corrupt;
+    if (decimal_mul_int(a, ps->cur.games, &ps->cur.total_score) != TS_OK)
+      goto corrupt;
+    log_event(LOG_INFO, "adopting an item written by the original Lambda",
+              "{s:s, s:s, s:s?}", "player", player, "games", games,
+              "avg_score", avg);
+  }
+  json_t *map = json_object_get(json_object_get(item, "applied"), "M");
+  const char *id;
+  json_t *v;
+  json_object_foreach(map, id, v) {
+    int64_t at;
+    if (parse_int64(json_string_value(json_object_get(v, "N")), &at))
+      json_object_set_new(ps->applied, id, json_integer(at));
+  }
+  return TS_OK;
+corrupt:
+  log_event(LOG_ERROR, "stored item is not a stats item", "{s:s}", "player",
+            player);
+  return TS_ERR_IO;
+}
+
+/* Folds the player's entries into a copy of what was read; sets every
+ * entry's outcome. *item is NULL when nothing changes (no write needed). */
+static enum ts_status fold_player(struct dy *dy, struct batch *b,
+                                  struct pstate *ps, int64_t now_s,
+                                  json_t **put) {
+  *put = NULL;
+  const char *player = batch_player_name(b, ps->p);
+  struct stats next = ps->cur;
+  bool changed = false;
+  json_t *applied = json_object();
+  if (!applied)
+    return TS_ERR_NOMEM;
+  const char *id;
+  json_t *v;
+  json_object_foreach(ps->applied, id, v) {
+    if (json_integer_value(v) >= now_s - (int64_t)TS_DEDUP_RETENTION_S)
+      json_object_set(applied, id, v);
+  }
+  size_t n = batch_entry_count(b, ps->p);
+  for (size_t e = 0; e < n; e++) {
+    const struct batch_entry *en = batch_entry(b, ps->p, e);
+    if (json_object_get(applied, en->event_id)) {
+      batch_entry_set_outcome(b, ps->p, e, ENTRY_DUPLICATE, NULL);
+      continue;
+    }
+    enum ts_status st = stats_apply(&next, &en->delta);
+    if (st == TS_ERR_INVALID) {
+      batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
+                              "removes a game that was never counted (games "
+                              "or wins would go below zero)");
+      continue;
+    }
+    if (st == TS_ERR_RANGE) {
+      batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
+                              "total_score would exceed 38 digits");
+      continue;
+    }
+    if (st != TS_OK) {
+      json_decref(applied);
+      return st;
+    }
+    json_object_set_new(applied, en->event_id, json_integer(now_s));
+    batch_entry_set_outcome(b, ps->p, e, ENTRY_APPLIED, NULL);
+    changed = true;
+  }
+  if (!changed) {
+    json_decref(applied);
+    return TS_OK;
+  }
+
+  struct decimal avg, pct;
+  if (stats_derive(&next, &avg, &pct) != TS_OK) {
+    json_decref(applied);
+    return TS_ERR_IO;
+  }
+  char pct_text[DECIMAL_TEXT_MAX + 1], now_utc[32];
+  size_t len = decimal_format_fixed(pct, 2, pct_text);
+  pct_text[len] = '%';
+  pct_text[len + 1] = '\0';
+  store_utc_now(now_utc);
+
+  json_t *map = json_object();
+  json_object_foreach(applied, id, v) {
+    json_object_set_new(map, id, attr_n_int(json_integer_value(v)));
+  }
+  json_decref(applied);
+  json_t *item = json_pack(
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o}}", "player",
+      attr_s(player), "games", attr_n_int(next.games), "wins",
+      attr_n_int(next.wins), "total_score", attr_n_dec(next.total_score),
+      "avg_score", attr_n_dec(avg), "win_percent", attr_s(pct_text),
+      "updated_at", attr_s(now_utc), "version",
+      attr_n_int(ps->has_version ? ps->version + 1 : 1), "applied", "M", map);
+  if (!item)
+    return TS_ERR_NOMEM;
+
+  json_t *req = NULL;
+  if (!ps->exists) {
+    req = json_pack("{s:s, s:o, s:s, s:{s:s}}", "TableName", dy->table, "Item",
+                    item, "ConditionExpression", "attribute_not_exists(#p)",
+                    "ExpressionAttributeNames", "#p", "player");
+  } else if (ps->has_version) {
+    req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName",
+                    dy->table, "Item", item, "ConditionExpression", "#v = :v",
+                    "ExpressionAttributeNames", "#v", "version",
+                    "ExpressionAttributeValues", ":v",
+                    attr_n_int(ps->version));
+  } else {
+    /* An item of the original Lambda: unchanged since it was read. */
+    req = json_pack("{s:s, s:o, s:s, s:{s:s, s:s, s:s}, s:{s:o, s:o}}",
+                    "TableName", dy->table, "Item", item,
+                    "ConditionExpression",
+                    "attribute_not_exists(#v) AND #g = :g AND #a = :a",
+                    "ExpressionAttributeNames", "#v", "version", "#g", "games",
+                    "#a", "avg_score", "ExpressionAttributeValues", ":g",
+                    attr_n_text(ps->seed_games), ":a",
+                    attr_n_text(ps->seed_avg ? ps->seed_avg : "0"));
+  }
+  if (!req)
+    return TS_ERR_NOMEM;
+  *put = req;
+  return TS_OK;
+}
+
+/* ---- reads ---- */
+
+/* Reads every pending, unread player with BatchGetItem, retrying
+ * UnprocessedKeys until the deadline. */
+static enum ts_status read_players(struct dy *dy, struct batch *b,
+                                   struct pstate *ps, size_t n,
+                                   uint64_t deadline_ms) {
+  enum ts_status st = TS_OK;
+  size_t *todo = malloc((n ? n : 1) * sizeof *todo);
+  if (!todo)
+    return TS_ERR_NOMEM;
+  size_t n_todo = 0;
+  for (size_t i = 0; i < n; i++)
+    if (ps[i].pending && !ps[i].read)
+      todo[n_todo++] = i;
+
+  while (n_todo > 0) {
+    size_t n_calls = (n_todo + DY_BATCH_GET_MAX - 1) / DY_BATCH_GET_MAX;
+    struct ddb_call *calls = calloc(n_calls, sizeof *calls);
+    json_t **reqs = calloc(n_calls, sizeof *reqs);
+    if (!calls || !reqs) {
+      free(calls);
+      free(reqs);
+      st = TS_ERR_NOMEM;
+      goto out;
+    }
+    for (size_t c = 0; c < n_calls; c++) {
+      json_t *keys = json_array();
+      for (size_t k = c * DY_BATCH_GET_MAX;
+           k < n_todo && k < (c + 1) * DY_BATCH_GET_MAX; k++)
+        json_array_append_new(
+            keys, json_pack("{s:o}", "player",
+                            attr_s(batch_player_name(b, ps[todo[k]].p))));
+      reqs[c] = json_pack("{s:{s:{s:o, s:b}}}", "RequestItems", dy->table,
+                          "Keys", keys, "ConsistentRead", 1);
+      calls[c].op = "BatchGetItem";
+      calls[c].request = reqs[c];
+    }
+    st = ddb_execute(dy->client, calls, n_calls, deadline_ms);
+    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
+      if (!reqs[c]) {
+        st = TS_ERR_NOMEM;
+      } else if (calls[c].outcome == DDB_GAVE_UP) {
+        st = TS_ERR_UNAVAILABLE;
+      } else if (calls[c].outcome != DDB_DONE) {
+        log_event(LOG_ERROR, "BatchGetItem refused", "{s:s, s:s}", "error",
+                  calls[c].error_type, "message", calls[c].error_message);
+        st = TS_ERR_IO;
+      } else {
+        json_t *items = json_object_get(
+            json_object_get(calls[c].response, "Responses"), dy->table);
+        size_t k;
+        json_t *item;
+        json_array_foreach(items, k, item) {
+          const char *name = attr_text(item, "player", "S");
+          for (size_t t = 0; name && t < n_todo; t++) {
+            struct pstate *p = &ps[todo[t]];
+            if (!p->read && strcmp(batch_player_name(b, p->p), name) == 0) {
+              st = pstate_take_item(p, name, item);
+              break;
+            }
+          }
+          if (st != TS_OK)
+            break;
+        }
+      }
+    }
+    /* Keys not returned and not unprocessed do not exist. */
+    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
+      json_t *unprocessed = json_object_get(
+          json_object_get(json_object_get(calls[c].response, "UnprocessedKeys"),
+                          dy->table),
+          "Keys");
+      for (size_t k = c * DY_BATCH_GET_MAX;
+           k < n_todo && k < (c + 1) * DY_BATCH_GET_MAX; k++) {
+        struct pstate *p = &ps[todo[k]];
+        if (p->read)
+          continue;
+        const char *name = batch_player_name(b, p->p);
+        bool later = false;
+        size_t u;
+        json_t *key;
+        json_array_foreach(unprocessed, u, key) {
+          const char *kn = attr_text(key, "player", "S");
+          later = later || (kn && strcmp(kn, name) == 0);
+        }
+        if (!later)
+          st = pstate_take_item(p, name, NULL);
+      }
+    }
+    for (size_t c = 0; c < n_calls; c++) {
+      ddb_call_clear(&calls[c]);
+      json_decref(reqs[c]);
+    }
+    free(calls);
+    free(reqs);
+    if (st != TS_OK)
+      goto out;
+    size_t left = 0;
+    for (size_t t = 0; t < n_todo; t++)
+      if (!ps[todo[t]].read)
+        todo[left++] = todo[t];
+    n_todo = left;
+    if (n_todo && ddb_now_ms() >= deadline_ms) {
+      st = TS_ERR_UNAVAILABLE;
+      goto out;
+    }
+    if (n_todo) {
+      struct timespec pause = {0, 20 * 1000 * 1000};
+      nanosleep(&pause, NULL); /* UnprocessedKeys: throttled, back off */
+    }
+  }
+out:
+  free(todo);
+  return st;
+}
+
+/* ---- dead letters ---- */
+
+static void dead_letter_id(const char *key, const char *reason,
+                           char out[65]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+      EVP_DigestUpdate(ctx, key, strlen(key) + 1) &&
+      EVP_DigestUpdate(ctx, reason, strlen(reason)) &&
+      EVP_DigestFinal_ex(ctx, md, &md_len)) {
+    for (unsigned i = 0; i < md_len && i < 32; i++)
+      snprintf(out + 2 * i, 3, "%02x", md[i]);
+  } else {
+    snprintf(out, 65, "%s", "unhashed");
+  }
+  EVP_MD_CTX_free(ctx);
+}
+
+static json_t *dead_letter_put(struct dy *dy, const struct batch *b, size_t i,
+                               const char *now_utc) {
+  const char *event_id, *item, *reason, *record;
+  batch_rejected(b, i, &event_id, &item, &reason, &record);
+  const char *key = event_id ? event_id : item ? item : record ? record : "";
+  char id[65];
+  dead_letter_id(key, reason ? reason : "", id);
+  json_t *it = json_pack("{s:o, s:o, s:o}", "id", attr_s(id), "reason",
+                         attr_s(reason ? reason : "rejected"), "received_at",
+                         attr_s(now_utc));
+  if (!it)
+    return NULL;
+  if (event_id)
+    json_object_set_new(it, "event_id", attr_s(event_id));
+  if (item)
+    json_object_set_new(it, "item_identifier", attr_s(item));
+  if (record) {
+    size_t len = strlen(record);
+    json_t *text = json_stringn(record, len > DY_MAX_RECORD_TEXT
+                                            ? DY_MAX_RECORD_TEXT
+                                            : len);
+    if (text)
+      json_object_set_new(it, "record", json_pack("{s:o}", "S", text));
+  }
+  return json_pack("{s:s, s:o}", "TableName", dy->dl_table, "Item", it);
+}
+
+/* Writes every rejected record of the batch to the dead-letter table, in
+ * parallel; idempotent (the id is a hash of the record's key and reason). */
+static enum ts_status keep_dead_letters(struct dy *dy, const struct batch *b,
+                                        uint64_t deadline_ms) {
+  size_t n = batch_rejected_count(b);
+  if (n == 0)
+    return TS_OK;
+  enum ts_status st = TS_OK;
+  struct ddb_call *calls = calloc(n, sizeof *calls);
+  json_t **reqs = calloc(n, sizeof *reqs);
+  char now_utc[32];
+  store_utc_now(now_utc);
+  if (!calls || !reqs) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    reqs[i] = dead_letter_put(dy, b, i, now_utc);
+    if (!reqs[i]) {
+      st = TS_ERR_NOMEM;
+      goto out;
+    }
+    calls[i].op = "PutItem";
+    calls[i].request = reqs[i];
+  }
+  st = ddb_execute(dy->client, calls, n, deadline_ms);
+  for (size_t i = 0; st == TS_OK && i < n; i++) {
+    if (calls[i].outcome == DDB_GAVE_UP) {
+      st = TS_ERR_UNAVAILABLE;
+    } else if (calls[i].outcome != DDB_DONE) {
+      log_event(LOG_ERROR, "DynamoDB refused a dead letter", "{s:s, s:s, s:s}",
+                "table", dy->dl_table, "error", calls[i].error_type, "message",
+                calls[i].error_message);
+      st = TS_ERR_IO;
+    }
+  }
+out:
+  for (size_t i = 0; calls && reqs && i < n; i++) {
+    ddb_call_clear(&calls[i]);
+    json_decref(reqs[i]);
+  }
+  free(calls);
+  free(reqs);
+  return st;
+}
+
+/* ---- apply ---- */
+
+struct apply_ctx {
+  struct dy *dy;
+  struct batch *b;
+  struct pstate *ps;
+  size_t n;
+  uint64_t deadline_ms;
+};
+
+static enum ts_status apply_attempt(void *cls) {
+  struct apply_ctx *a = cls;
+  struct dy *dy = a->dy;
+  enum ts_status st = read_players(dy, a->b, a->ps, a->n, a->deadline_ms);
+  if (st != TS_OK)
+    return st;
+
+  struct ddb_call *calls = calloc(a->n + 1, sizeof *calls);
+  json_t **reqs = calloc(a->n + 1, sizeof *reqs);
+  size_t *owner = calloc(a->n + 1, sizeof *owner);
+  size_t n_calls = 0;
+  if (!calls || !reqs || !owner) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  int64_t now_s = (int64_t)time(NULL);
+  for (size_t i = 0; i < a->n; i++) {
+    struct pstate *ps = &a->ps[i];
+    if (!ps->pending)
+      continue;
+    json_t *put = NULL;
+    st = fold_player(dy, a->b, ps, now_s, &put);
+    if (st != TS_OK)
+      goto out;
+    if (!put) {
+      ps->pending = false; /* all duplicates or rejected: nothing to write */
+      continue;
+    }
+    reqs[n_calls] = put;
+    owner[n_calls] = i;
+    calls[n_calls].op = "PutItem";
+    calls[n_calls].request = put;
+    n_calls++;
+  }
+  if (n_calls == 0)
+    goto out;
+
+  st = ddb_execute(dy->client, calls, n_calls, a->deadline_ms);
+  if (st != TS_OK)
+    goto out;
+  bool conflict = false, gave_up = false, refused = false;
+  for (size_t c = 0; c < n_calls; c++) {
+    switch (calls[c].outcome) {
+    case DDB_DONE:
+      a->ps[owner[c]].pending = false;
+      break;
+    case DDB_CONDITION_FAILED:
+      a->ps[owner[c]].read = false; /* another writer won: re-read, refold */
+      conflict = true;
+      break;
+    case DDB_GAVE_UP:
+      gave_up = true;
+      break;
+    case DDB_REJECTED:
+      log_event(LOG_ERROR, "DynamoDB refused a write", "{s:s, s:s, s:s}",
+                "table", dy->table, "error", calls[c].error_type, "message",
+                calls[c].error_message);
+      refused = true;
+      break;
+    }
+  }
+  st = refused ? TS_ERR_IO
+       : gave_up ? TS_ERR_UNAVAILABLE
+       : conflict ? TS_ERR_RETRY
+                  : TS_OK;
+out:
+  for (size_t c = 0; calls && reqs && c < n_calls; c++) {
+    ddb_call_clear(&calls[c]);
+    json_decref(reqs[c]);
+  }
+  free(calls);
+  free(reqs);
+  free(owner);
+  return st;
+}
+
+static enum ts_status dy_apply(void *impl, struct batch *b) {
+  struct dy *dy = impl;
+  size_t n = batch_player_count(b);
+  struct apply_ctx a = {
+      .dy = dy,
+      .b = b,
+      .n = n,
+      .ps = calloc(n ? n : 1, sizeof(struct pstate)),
+      .deadline_ms = ddb_now_ms() + atomic_load(&dy->apply_deadline_ms),
+  };
+  if (!a.ps)
+    return TS_ERR_NOMEM;
+  batch_reset_outcomes(b);
+  for (size_t i = 0; i < n; i++) {
+    a.ps[i].p = i;
+    a.ps[i].pending = true;
+  }
+  enum ts_status st =
+      store_run_tx("dynamodb.apply", apply_attempt, &a, NULL, a.deadline_ms);
+  /* Only now is every rejection final (a re-read can change one). */
+  if (st == TS_OK)
+    st = keep_dead_letters(dy, b, a.deadline_ms);
+  for (size_t i = 0; i < n; i++)
+    pstate_reset_item(&a.ps[i]);
+  free(a.ps);
+  return st;
+}
+
+/* ---- queries ---- */
+
+#define DY_PROJECTION "#p, games, wins, total_score, avg_score, updated_at"
+
+/* Fills row from an item read with DY_PROJECTION. */
+static enum ts_status row_from_item(const json_t *item,
+                                    struct player_row *row) {
+  struct pstate ps = {0};
+  const char *player = attr_text(item, "player", "S");
+  if (!player)
+    return TS_ERR_IO;
+  enum ts_status st = pstate_take_item(&ps, player, item);
+  if (st == TS_OK) {
+    row->player = strdup(player);
+    row->stats = ps.cur;
+    const char *updated = attr_text(item, "updated_at", "S");
+    snprintf(row->updated_at, sizeof row->updated_at, "%s",
+             updated ? updated : "");
+    if (!row->player)
+      st = TS_ERR_NOMEM;
+  }
+  pstate_reset_item(&ps);
+  return st;
+}
+
+/* One read call with the read deadline; maps its outcome to a status. */
+static enum ts_status read_call(struct dy *dy, struct ddb_call *call) {
+  enum ts_status st =
+      ddb_execute(dy->client, call, 1, ddb_now_ms() + DY_READ_DEADLINE_MS);
+  if (st != TS_OK)
+    return st;
+  switch (call->outcome) {
+  case DDB_DONE: return TS_OK;
+  case DDB_GAVE_UP: return TS_ERR_UNAVAILABLE;
+  default:
+    log_event(LOG_ERROR, "DynamoDB refused a read", "{s:s, s:s, s:s}", "op",
+              call->op, "error", call->error_type, "message",
+              call->error_message);
+    return TS_ERR_IO;
+  }
+}
+
+static enum ts_status dy_get_player(void *impl, const char *player,
+                                    struct player_row *out) {
+  struct dy *dy = impl;
+  json_t *req = json_pack("{s:s, s:{s:o}, s:b, s:s, s:{s:s}}", "TableName",
+                          dy->table, "Key", "player", attr_s(player),
+                          "ConsistentRead", 1, "ProjectionExpression",
+                          DY_PROJECTION, "ExpressionAttributeNames", "#p",
+                          "player");
+  if (!req)
+    return TS_ERR_NOMEM;
+  struct ddb_call call = {.op = "GetItem", .request = req};
+  enum ts_status st = read_call(dy, &call);
+  if (st == TS_OK) {
+    json_t *item = json_object_get(call.response, "Item");
+    st = item ? row_from_item(item, out) : TS_ERR_NOT_FOUND;
+  }
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
+/* Pages follow the table's key order (a Scan), not byte order: the cursor
+ * carries the last key as DynamoDB's ExclusiveStartKey. */
+static enum ts_status dy_list_players(void *impl, const char *after,
+                                      size_t limit, struct player_row **rows,
+                                      size_t *n, bool *more) {
+  struct dy *dy = impl;
+  json_t *req = json_pack("{s:s, s:I, s:b, s:s, s:{s:s}}", "TableName",
+                          dy->table, "Limit", (json_int_t)limit,
+                          "ConsistentRead", 1, "ProjectionExpression",
+                          DY_PROJECTION, "ExpressionAttributeNames", "#p",
+                          "player");
+  if (!req)
+    return TS_ERR_NOMEM;
+  if (after)
+    json_object_set_new(req, "ExclusiveStartKey",
+                        json_pack("{s:o}", "player", attr_s(after)));
+  struct ddb_call call = {.op = "Scan", .request = req};
+  enum ts_status st = read_call(dy, &call);
+  if (st != TS_OK)
+    goto out;
+  json_t *items = json_object_get(call.response, "Items");
+  size_t count = json_array_size(items);
+  *rows = calloc(count ? count : 1, sizeof **rows);
+  if (!*rows) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < count && st == TS_OK; i++) {
+    st = row_from_item(json_array_get(items, i), &(*rows)[i]);
+    if (st == TS_OK)
+      (*n)++;
+  }
+  *more = json_object_get(call.response, "LastEvaluatedKey") != NULL;
+out:
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
+static enum ts_status describe(struct dy *dy, const char *table,
+                               uint64_t deadline_ms, const char **status,
+                               struct ddb_call *call, json_t **req) {
+  *req = json_pack("{s:s}", "TableName", table);
+  if (!*req)
+    return TS_ERR_NOMEM;
+  call->op = "DescribeTable";
+  call->request = *req;
+  enum ts_status st = ddb_execute(dy->client, call, 1, deadline_ms);
+  if (st != TS_OK)
+    return st;
+  if (call->outcome == DDB_GAVE_UP)
+    return TS_ERR_UNAVAILABLE;
+  if (call->outcome != DDB_DONE)
+    return TS_ERR_NOT_FOUND;
+  *status = json_string_value(json_object_get(
+      json_object_get(call->response, "Table"), "TableStatus"));
+  return TS_OK;
+}
+
+static enum ts_status dy_ping(void *impl) {
+  struct dy *dy = impl;
+  struct ddb_call call = {0};
+  json_t *req = NULL;
+  const char *status = NULL;
+  enum ts_status st = describe(dy, dy->table, ddb_now_ms() + 2000u, &status,
+                               &call, &req);
+  if (st == TS_OK && (!status || strcmp(status, "ACTIVE") != 0) &&
+      (!status || strcmp(status, "UPDATING") != 0))
+    st = TS_ERR_UNAVAILABLE;
+  if (st == TS_ERR_NOT_FOUND)
+    st = TS_ERR_UNAVAILABLE;
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
+static void dy_close(void *impl) {
+  struct dy *dy = impl;
+  if (!dy)
+    return;
+  ddb_client_free(dy->client);
+  aws_creds_provider_free(dy->creds);
+  free(dy->table);
+  free(dy->dl_table);
+  free(dy);
+}
+
+static const struct store_ops dy_ops = {
+    .name = "dynamodb",
+    .apply = dy_apply,
+    .get_player = dy_get_player,
+    .list_players = dy_list_players,
+    .ping = dy_ping,
+    .close = dy_close,
+};
+
+static enum ts_status dy_new(const struct store_options *opt,
+                             struct dy **out) {
+  *out = NULL;
+  enum ts_status st = TS_ERR_NOMEM;
+  char *region = aws_region_resolve();
+  struct dy *dy = calloc(1, sizeof *dy);
+  if (!dy)
+    goto fail;
+  atomic_init(&dy->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
+  dy->table = strdup(opt->table ? opt->table : "TaTourneyStats");
+  dy->dl_table = strdup(opt->dead_letter_table ? opt->dead_letter_table
+                                               : "TaTourneyStatsDeadLetters");
+  if (!dy->table || !dy->dl_table)
+    goto fail;
+  if (!region) {
+    /* A local endpoint (dynalite, DynamoDB Local) still needs a region to
+     * sign with; real DynamoDB needs the right one. */
+    const char *ep = getenv("AWS_ENDPOINT_URL_DYNAMODB");
+    if (!ep || !*ep)
+      ep = getenv("AWS_ENDPOINT_URL");
+    if (!ep || !*ep) {
+      log_event(LOG_ERROR, "no AWS region: set AWS_REGION", NULL);
+      st = TS_ERR_INVALID;
+      goto fail;
+    }
+    region = strdup("us-east-1");
+    if (!region)
+      goto fail;
+  }
+  if ((st = aws_creds_provider_new(&dy->creds)) != TS_OK)
+    goto fail;
+  struct ddb_options dopt = {.region = region, .endpoint = NULL};
+  if ((st = ddb_client_new(&dopt, dy->creds, &dy->client)) != TS_OK)
+    goto fail;
+  log_event(LOG_INFO, "dynamodb store", "{s:s, s:s, s:s, s:s}", "endpoint",
+            ddb_client_endpoint(dy->client), "region", region, "table",
+            dy->table, "dead_letter_table", dy->dl_table);
+  free(region);
+  *out = dy;
+  return TS_OK;
+fail:
+  free(region);
+  dy_close(dy);
+  return st;
+}
+
+enum ts_status store_dynamodb_open(const struct store_options *opt, void **impl,
+                                   const struct store_ops **ops) {
+  struct dy *dy = NULL;
+  enum ts_status st = dy_new(opt, &dy);
+  if (st != TS_OK)
+    return st;
+  *impl = dy;
+  *ops = &dy_ops;
+  return TS_OK;
+}
+
+/* ---- create-table ---- */
+
+static enum ts_status create_one(struct dy *dy, const char *table,
+                                 const char *key) {
+  json_t *req = json_pack(
+      "{s:s, s:[{s:s, s:s}], s:[{s:s, s:s}], s:s}", "TableName", table,
+      "AttributeDefinitions", "AttributeName", key, "AttributeType", "S",
+      "KeySchema", "AttributeName", key, "KeyType", "HASH", "BillingMode",
+      "PAY_PER_REQUEST");
+  if (!req)
+    return TS_ERR_NOMEM;
+  struct ddb_call call = {.op = "CreateTable", .request = req};
+  enum ts_status st =
+      ddb_execute(dy->client, &call, 1, ddb_now_ms() + DY_READ_DEADLINE_MS);
+  if (st == TS_OK) {
+    if (call.outcome == DDB_DONE) {
+      log_event(LOG_INFO, "creating table", "{s:s}", "table", table);
+    } else if (strcmp(call.error_type, "ResourceInUseException") == 0) {
+      log_event(LOG_INFO, "table exists", "{s:s}", "table", table);
+    } else {
+      log_event(LOG_ERROR, "could not create table", "{s:s, s:s, s:s}",
+                "table", table, "error", call.error_type, "message",
+                call.error_message);
+      st = call.outcome == DDB_GAVE_UP ? TS_ERR_UNAVAILABLE : TS_ERR_IO;
+    }
+  }
+  ddb_call_clear(&call);
+  json_decref(req);
+  if (st != TS_OK)
+    return st;
+
+  uint64_t until = ddb_now_ms() + DY_CREATE_WAIT_MS;
+  for (;;) {
+    struct ddb_call d = {0};
+    json_t *dreq = NULL;
+    const char *status = NULL;
+    st = describe(dy, table, ddb_now_ms() + DY_READ_DEADLINE_MS, &status, &d,
+                  &dreq);
+    bool active = st == TS_OK && status && strcmp(status, "ACTIVE") == 0;
+    ddb_call_clear(&d);
+    json_decref(dreq);
+    if (active)
+      return TS_OK;
+    if (st != TS_OK && st != TS_ERR_NOT_FOUND)
+      return st;
+    if (ddb_now_ms() >= until)
+      return TS_ERR_UNAVAILABLE;
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+}
+
+enum ts_status store_dynamodb_create_tables(const struct store_options *opt) {
+  struct dy *dy = NULL;
+  enum ts_status st = dy_new(opt, &dy);
+  if (st == TS_OK)
+    st = create_one(dy, dy->table, "player");
+  if (st == TS_OK)
+    st = create_one(dy, dy->dl_table, "id");
+  if (st == TS_OK)
+    log_event(LOG_INFO, "tables active", "{s:s, s:s}", "table", dy->table,
+              "dead_letter_table", dy->dl_table);
+  dy_close(dy);
+  return st;
+}
