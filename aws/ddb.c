@@ -377,7 +377,7 @@ const char *ddb_client_endpoint(const struct ddb_client *c) {
 }
 
 uint64_t ddb_client_connects(const struct ddb_client *c) {
-  return atomic_load(&((struct ddb_client *)c)->connects);
+  return atomic_load(&c->connects);
 }
 
 /* ------------------------------------------------------------------ */
@@ -592,8 +592,7 @@ static void easy_release(struct exec *ex, struct slot *s) {
     return;
   curl_multi_remove_handle(ex->ctx->multi, s->easy);
   curl_easy_reset(s->easy);
-  if (curl_easy_setopt(s->easy, CURLOPT_SHARE, ex->c->share) == CURLE_OK &&
-      ex->ctx->n_idle < DDB_MAX_PARALLEL)
+  if (ex->ctx->n_idle < DDB_MAX_PARALLEL)
     ex->ctx->idle[ex->ctx->n_idle++] = s->easy;
   else
     curl_easy_cleanup(s->easy);

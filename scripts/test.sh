@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+./scripts/install-test-deps.sh
 
 echo "== build (RelWithDebInfo)"
 ./scripts/build.sh build

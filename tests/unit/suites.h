@@ -11,7 +11,8 @@
   X(http_util)                                                                 \
   X(config)                                                                    \
   X(sigv4)                                                                     \
-  X(creds)
+  X(creds)                                                                     \
+  X(ddb)
 
 #define TS_DECLARE_SUITE(name) void suite_##name(void);
 TS_UNIT_SUITES(TS_DECLARE_SUITE)
