@@ -35,6 +35,7 @@
 #define TS_LIST_DEFAULT_LIMIT 50u
 #define TS_LIST_MAX_LIMIT 1000u
 #define TS_MAX_CURSOR_BYTES 4096u
+#define TS_LEADERBOARD_DEFAULT_LIMIT 10u
 
 /* Store */
 #define TS_SQLITE_BUSY_TIMEOUT_MS 250u         /* per attempt; the runner retries */

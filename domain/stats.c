@@ -48,3 +48,28 @@ enum ts_status stats_derive(const struct stats *s, struct decimal *avg_score,
   *win_percent = pct;
   return TS_OK;
 }
+
+static int64_t hundredths(struct decimal d) {
+  /* d has scale <= 2 (from decimal_div_round) and |d| < 10^16 here. */
+  __int128 v = d.coef;
+  for (int sc = d.scale; sc < 2; sc++)
+    v *= 10;
+  return (int64_t)v;
+}
+
+enum ts_status stats_rank_keys(const struct stats *s, int64_t *avg_x100,
+                               int64_t *win_percent_x100) {
+  struct decimal avg, pct;
+  enum ts_status st = stats_derive(s, &avg, &pct);
+  if (st != TS_OK)
+    return st;
+  if (avg.scale > 2 || pct.scale > 2)
+    return TS_ERR_RANGE;
+  /* avg is bounded by the score bounds; guard the conversion anyway. */
+  __int128 lim = (__int128)INT64_MAX / 100;
+  if (avg.coef > lim || avg.coef < -lim)
+    return TS_ERR_RANGE;
+  *avg_x100 = hundredths(avg);
+  *win_percent_x100 = hundredths(pct);
+  return TS_OK;
+}

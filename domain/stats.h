@@ -32,4 +32,10 @@ bool stats_is_zero(const struct stats *s);
 enum ts_status stats_derive(const struct stats *s, struct decimal *avg_score,
                             struct decimal *win_percent) TS_WARN_UNUSED;
 
+/* The derived values as integers in hundredths (66.67 -> 6667), the keys
+ * leaderboards sort by: ranking by the rounded values keeps the order
+ * consistent with what is displayed. 0 when games is 0. */
+enum ts_status stats_rank_keys(const struct stats *s, int64_t *avg_x100,
+                               int64_t *win_percent_x100) TS_WARN_UNUSED;
+
 #endif /* TS_DOMAIN_STATS_H */

@@ -14,6 +14,11 @@ void handle_stream_records(struct request *req, struct reply *rep);
 /* players.c */
 void handle_player_stats(struct request *req, struct reply *rep);
 void handle_players_list(struct request *req, struct reply *rep);
+/* leaderboard.c */
+void handle_leaderboard(struct request *req, struct reply *rep);
+/* meta.c */
+void handle_dashboard(struct request *req, struct reply *rep);
+void handle_openapi(struct request *req, struct reply *rep);
 /* health.c */
 void handle_healthz(struct request *req, struct reply *rep);
 void handle_readyz(struct request *req, struct reply *rep);

@@ -10,10 +10,11 @@
 #include "../server/errors.h"
 #include "../server/urlcode.h"
 #include "handlers.h"
+#include "handlers_util.h"
 
 #define CURSOR_PREFIX "p1:"
 
-static void write_stats(struct buf *b, const struct player_row *row) {
+void handlers_write_stats(struct buf *b, const struct player_row *row) {
   char total[DECIMAL_TEXT_MAX], avg[DECIMAL_TEXT_MAX], pct[DECIMAL_TEXT_MAX];
   struct decimal avg_d, pct_d;
   if (stats_derive(&row->stats, &avg_d, &pct_d) != TS_OK) {
@@ -54,14 +55,15 @@ void handle_player_stats(struct request *req, struct reply *rep) {
   }
   struct buf b;
   buf_init(&b, TS_MAX_REPLY_BYTES);
-  write_stats(&b, &row);
+  handlers_write_stats(&b, &row);
   player_row_clear(&row);
   reply_buf_take(rep, 200, &b);
+  handlers_set_etag(req, rep);
 }
 
-/* limit: absent -> default; else an integer 1..TS_LIST_MAX_LIMIT. */
-static enum ts_status parse_limit(const char *text, size_t *out) {
-  *out = TS_LIST_DEFAULT_LIMIT;
+enum ts_status handlers_parse_limit(const char *text, size_t def,
+                                   size_t *out) {
+  *out = def;
   if (!text)
     return TS_OK;
   if (!*text || strlen(text) > 9)
@@ -121,7 +123,8 @@ void handle_players_list(struct request *req, struct reply *rep) {
   buf_init(&b, TS_MAX_REPLY_BYTES);
 
   if (request_query(req, "limit", &limit_text) != TS_OK ||
-      parse_limit(limit_text, &limit) != TS_OK) {
+      handlers_parse_limit(limit_text, TS_LIST_DEFAULT_LIMIT, &limit) !=
+          TS_OK) {
     error_reply(rep, TS_E_BAD_PARAMETER,
                 "limit must be an integer from 1 to %u", TS_LIST_MAX_LIMIT);
     goto out;
@@ -143,7 +146,7 @@ void handle_players_list(struct request *req, struct reply *rep) {
   for (size_t i = 0; i < n; i++) {
     if (i)
       buf_adds(&b, ",");
-    write_stats(&b, &rows[i]);
+    handlers_write_stats(&b, &rows[i]);
   }
   buf_adds(&b, "],\"next_cursor\":");
   if (more && n > 0) {

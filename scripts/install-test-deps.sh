@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond the build: Node.js + npm for dynalite
-# (a DynamoDB-compatible server, npm package pinned in tests/tools), the AWS
-# CLI to read items back, and the sqlite3 shell. Idempotent.
+# Installs what the tests need beyond the build: Node.js + npm for the test
+# tools pinned in tests/tools (dynalite, a DynamoDB-compatible server; the
+# Redocly CLI; ajv; playwright-core), Debian's chromium for the dashboard
+# test, the AWS CLI to read items back, and the sqlite3 shell. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_cmd=""
@@ -11,11 +12,12 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-if [ ! -x tests/tools/node_modules/.bin/dynalite ]; then
-  (cd tests/tools && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# npm ci installs exactly the lockfile's versions; with the npm cache warm
+# it takes seconds.
+(cd tests/tools && npm ci --no-audit --no-fund --loglevel=error)

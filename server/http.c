@@ -180,16 +180,21 @@ static void run_handler(struct exchange *ex) {
 static enum MHD_Result send_reply(struct MHD_Connection *conn,
                                   struct exchange *ex) {
   struct reply *rep = &ex->rep;
-  struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
-      rep->len, rep->body, free);
+  struct MHD_Response *resp =
+      rep->static_body
+          ? MHD_create_response_from_buffer(rep->len, (void *)rep->static_body,
+                                            MHD_RESPMEM_PERSISTENT)
+          : MHD_create_response_from_buffer_with_free_callback(
+                rep->len, rep->body, free);
   if (!resp)
     return MHD_NO;
   rep->body = NULL; /* now owned by the response */
   bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                     rep->content_type ? rep->content_type
                                                       : "application/json");
+  /* With an ETag a cache may keep the answer but must revalidate it. */
   ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                     "no-store");
+                                     rep->etag ? "no-cache" : "no-store");
   if (rep->retry_after_s) {
     char v[16];
     snprintf(v, sizeof v, "%u", rep->retry_after_s);

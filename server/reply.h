@@ -12,6 +12,8 @@ struct reply {
   unsigned status;          /* 0 until a handler set it */
   const char *content_type; /* static string */
   char *body;               /* owned, may be NULL */
+  const void *static_body;  /* instead of body: data that outlives the
+                               reply (compiled-in files) */
   size_t len;
   unsigned retry_after_s;   /* > 0: send Retry-After */
   char allow[64];           /* sent as Allow when not empty (405) */

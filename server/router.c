@@ -11,6 +11,9 @@ static const struct route routes[] = {
      ROUTE_JSON_BODY | ROUTE_INGEST_AUTH, "ingest"},
     {"GET", "/v1/players/{}/stats", handle_player_stats, 0, "player_stats"},
     {"GET", "/v1/players", handle_players_list, 0, "players_list"},
+    {"GET", "/v1/leaderboard", handle_leaderboard, 0, "leaderboard"},
+    {"GET", "/", handle_dashboard, 0, "dashboard"},
+    {"GET", "/openapi.yaml", handle_openapi, 0, "openapi"},
     {"GET", "/healthz", handle_healthz, 0, "healthz"},
     {"GET", "/readyz", handle_readyz, 0, "readyz"},
 };

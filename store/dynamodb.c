@@ -702,6 +702,106 @@ out:
   return st;
 }
 
+/* A leaderboard row with its sort key. */
+struct ranked {
+  struct player_row row;
+  int64_t key;
+};
+
+static int rank_cmp(const void *a, const void *b) {
+  const struct ranked *x = a, *y = b;
+  if (x->key != y->key)
+    return x->key > y->key ? -1 : 1;
+  return strcmp(x->row.player, y->row.player);
+}
+
+/* DynamoDB has no order across partition keys, so a leaderboard is a full
+ * consistent Scan (paged, projected to the stats attributes) sorted here:
+ * it costs read capacity for the whole table on every call (see README). */
+static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
+                                     size_t limit, struct player_row **rows,
+                                     size_t *n) {
+  struct dy *dy = impl;
+  enum ts_status st = TS_OK;
+  struct ranked *all = NULL;
+  size_t count = 0, cap = 0;
+  json_t *start = NULL;
+  uint64_t deadline = ddb_now_ms() + DY_READ_DEADLINE_MS;
+  do {
+    json_t *req = json_pack("{s:s, s:b, s:s, s:{s:s}}", "TableName", dy->table,
+                            "ConsistentRead", 1, "ProjectionExpression",
+                            DY_PROJECTION, "ExpressionAttributeNames", "#p",
+                            "player");
+    if (!req) {
+      st = TS_ERR_NOMEM;
+      break;
+    }
+    if (start)
+      json_object_set(req, "ExclusiveStartKey", start);
+    json_decref(start);
+    start = NULL;
+    struct ddb_call call = {.op = "Scan", .request = req};
+    st = ddb_execute(dy->client, &call, 1, deadline);
+    if (st == TS_OK && call.outcome != DDB_DONE)
+      st = call.outcome == DDB_GAVE_UP ? TS_ERR_UNAVAILABLE : TS_ERR_IO;
+    json_t *items = json_object_get(call.response, "Items");
+    for (size_t i = 0; st == TS_OK && i < json_array_size(items); i++) {
+      if (count == cap) {
+        size_t ncap = cap ? cap * 2 : 64;
+        struct ranked *grown = realloc(all, ncap * sizeof *grown);
+        if (!grown) {
+          st = TS_ERR_NOMEM;
+          break;
+        }
+        all = grown;
+        cap = ncap;
+      }
+      struct ranked *r = &all[count];
+      memset(r, 0, sizeof *r);
+      st = row_from_item(json_array_get(items, i), &r->row);
+      if (st != TS_OK)
+        break;
+      count++;
+      int64_t avg = 0, pct = 0;
+      if (stats_rank_keys(&r->row.stats, &avg, &pct) != TS_OK)
+        avg = pct = 0;
+      r->key = by == STORE_RANK_WINS          ? r->row.stats.wins
+               : by == STORE_RANK_GAMES       ? r->row.stats.games
+               : by == STORE_RANK_AVG_SCORE   ? avg
+                                              : pct;
+      if (r->row.stats.games <= 0) { /* no games: not ranked */
+        player_row_clear(&r->row);
+        count--;
+      }
+    }
+    if (st == TS_OK) {
+      start = json_object_get(call.response, "LastEvaluatedKey");
+      json_incref(start);
+    }
+    ddb_call_clear(&call);
+    json_decref(req);
+  } while (st == TS_OK && start);
+  json_decref(start);
+  if (st == TS_OK) {
+    qsort(all, count, sizeof *all, rank_cmp);
+    size_t keep = count < limit ? count : limit;
+    *rows = calloc(keep ? keep : 1, sizeof **rows);
+    if (!*rows) {
+      st = TS_ERR_NOMEM;
+    } else {
+      for (size_t i = 0; i < keep; i++) {
+        (*rows)[i] = all[i].row; /* moved */
+        all[i].row.player = NULL;
+      }
+      *n = keep;
+    }
+  }
+  for (size_t i = 0; i < count; i++)
+    player_row_clear(&all[i].row);
+  free(all);
+  return st;
+}
+
 static enum ts_status describe(struct dy *dy, const char *table,
                                uint64_t deadline_ms, const char **status,
                                struct ddb_call *call, json_t **req) {
@@ -755,6 +855,7 @@ static const struct store_ops dy_ops = {
     .apply = dy_apply,
     .get_player = dy_get_player,
     .list_players = dy_list_players,
+    .leaderboard = dy_leaderboard,
     .ping = dy_ping,
     .close = dy_close,
 };

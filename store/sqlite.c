@@ -52,8 +52,15 @@ static const char schema_v1[] =
     "  wins INTEGER NOT NULL,"
     "  total_score TEXT NOT NULL," /* exact decimal text */
     "  version INTEGER NOT NULL,"
-    "  updated_at TEXT NOT NULL"
+    "  updated_at TEXT NOT NULL,"
+    /* leaderboard keys: the displayed avg_score and win_percent, x100 */
+    "  avg_x100 INTEGER NOT NULL,"
+    "  pct_x100 INTEGER NOT NULL"
     ") WITHOUT ROWID;"
+    "CREATE INDEX players_by_wins ON players(wins DESC, player);"
+    "CREATE INDEX players_by_games ON players(games DESC, player);"
+    "CREATE INDEX players_by_avg ON players(avg_x100 DESC, player);"
+    "CREATE INDEX players_by_pct ON players(pct_x100 DESC, player);"
     "CREATE TABLE applied_events("
     "  player TEXT NOT NULL,"
     "  event_id TEXT NOT NULL,"
@@ -88,6 +95,10 @@ enum stmt_id {
   ST_LIST_FIRST,
   ST_LIST_AFTER,
   ST_PING,
+  ST_TOP_WINS,
+  ST_TOP_WIN_PERCENT,
+  ST_TOP_AVG_SCORE,
+  ST_TOP_GAMES,
   ST_COUNT_DEAD,
   ST_COUNT_APPLIED,
   ST_COUNT
@@ -105,10 +116,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "applied_at) VALUES(?1, ?2, ?3)",
     [ST_PUT_PLAYER] =
         "INSERT INTO players(player, games, wins, total_score, version, "
-        "updated_at) VALUES(?1, ?2, ?3, ?4, 1, ?5) "
+        "updated_at, avg_x100, pct_x100) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) "
         "ON CONFLICT(player) DO UPDATE SET games = excluded.games, "
         "wins = excluded.wins, total_score = excluded.total_score, "
-        "version = players.version + 1, updated_at = excluded.updated_at",
+        "version = players.version + 1, updated_at = excluded.updated_at, "
+        "avg_x100 = excluded.avg_x100, pct_x100 = excluded.pct_x100",
     [ST_ADD_DEAD] = "INSERT OR IGNORE INTO dead_letters(event_id, "
                     "item_identifier, reason, record, received_at) "
                     "VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -121,6 +133,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "FROM players WHERE player > ?2 ORDER BY player "
                       "LIMIT ?1",
     [ST_PING] = "SELECT 1 FROM players LIMIT 1",
+    /* Leaderboards: ties broken by name; players without games left out. */
+    [ST_TOP_WINS] = "SELECT player, games, wins, total_score, updated_at FROM players "
+                    "WHERE games > 0 ORDER BY wins DESC, player LIMIT ?1",
+    [ST_TOP_WIN_PERCENT] = "SELECT player, games, wins, total_score, updated_at FROM players "
+                    "WHERE games > 0 ORDER BY pct_x100 DESC, player LIMIT ?1",
+    [ST_TOP_AVG_SCORE] = "SELECT player, games, wins, total_score, updated_at FROM players "
+                    "WHERE games > 0 ORDER BY avg_x100 DESC, player LIMIT ?1",
+    [ST_TOP_GAMES] = "SELECT player, games, wins, total_score, updated_at FROM players "
+                    "WHERE games > 0 ORDER BY games DESC, player LIMIT ?1",
     [ST_COUNT_DEAD] = "SELECT count(*) FROM dead_letters",
     [ST_COUNT_APPLIED] = "SELECT count(*) FROM applied_events",
 };
@@ -497,6 +518,13 @@ static enum ts_status put_player(struct conn *c, const char *player,
     rc = sqlite3_bind_text(s, 4, total, (int)len, SQLITE_TRANSIENT);
   if (rc == SQLITE_OK)
     rc = bind_text(s, 5, now_utc);
+  int64_t avg_x100 = 0, pct_x100 = 0;
+  if (rc == SQLITE_OK && stats_rank_keys(st, &avg_x100, &pct_x100) != TS_OK)
+    rc = SQLITE_RANGE;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 6, avg_x100);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 7, pct_x100);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
   done(s);
@@ -707,6 +735,7 @@ static enum ts_status sq_get_player(void *impl, const char *player,
 
 struct list_ctx {
   struct sq *sq;
+  enum stmt_id top; /* a ST_TOP_* leaderboard, or ST_COUNT for the list */
   const char *after;
   size_t limit;
   struct player_row *rows;
@@ -742,7 +771,10 @@ static enum ts_status list_attempt(void *cls) {
   struct conn *c = reader_take(l->sq);
   enum ts_status st = TS_OK;
   int rc;
-  sqlite3_stmt *s = stmt(c, l->after ? ST_LIST_AFTER : ST_LIST_FIRST, &rc);
+  enum stmt_id id = l->top != ST_COUNT ? l->top
+                   : l->after           ? ST_LIST_AFTER
+                                        : ST_LIST_FIRST;
+  sqlite3_stmt *s = stmt(c, id, &rc);
   if (!s) {
     st = from_rc(rc);
     goto out;
@@ -776,7 +808,8 @@ out:
 static enum ts_status sq_list_players(void *impl, const char *after,
                                       size_t limit, struct player_row **rows,
                                       size_t *n, bool *more) {
-  struct list_ctx l = {.sq = impl, .after = after, .limit = limit};
+  struct list_ctx l = {
+      .sq = impl, .top = ST_COUNT, .after = after, .limit = limit};
   enum ts_status st = store_run_tx("sqlite.list_players", list_attempt, &l,
                                    NULL, store_now_ms() + SQ_READ_DEADLINE_MS);
   if (st != TS_OK) {
@@ -786,6 +819,27 @@ static enum ts_status sq_list_players(void *impl, const char *after,
   *rows = l.rows;
   *n = l.n;
   *more = l.more;
+  return TS_OK;
+}
+
+static enum ts_status sq_leaderboard(void *impl, enum store_rank by,
+                                     size_t limit, struct player_row **rows,
+                                     size_t *n) {
+  static const enum stmt_id by_stmt[] = {
+      [STORE_RANK_WINS] = ST_TOP_WINS,
+      [STORE_RANK_WIN_PERCENT] = ST_TOP_WIN_PERCENT,
+      [STORE_RANK_AVG_SCORE] = ST_TOP_AVG_SCORE,
+      [STORE_RANK_GAMES] = ST_TOP_GAMES,
+  };
+  struct list_ctx l = {.sq = impl, .top = by_stmt[by], .limit = limit};
+  enum ts_status st = store_run_tx("sqlite.leaderboard", list_attempt, &l,
+                                   NULL, store_now_ms() + SQ_READ_DEADLINE_MS);
+  if (st != TS_OK) {
+    player_rows_free(l.rows, l.n);
+    return st;
+  }
+  *rows = l.rows;
+  *n = l.n;
   return TS_OK;
 }
 
@@ -828,6 +882,7 @@ static const struct store_ops sqlite_ops = {
     .apply = sq_apply,
     .get_player = sq_get_player,
     .list_players = sq_list_players,
+    .leaderboard = sq_leaderboard,
     .ping = sq_ping,
     .close = sq_close,
 };

@@ -99,6 +99,16 @@ enum ts_status store_list_players(struct store *s, const char *after,
   return s->ops->list_players(s->impl, after, limit, rows, n, more);
 }
 
+enum ts_status store_leaderboard(struct store *s, enum store_rank by,
+                                 size_t limit, struct player_row **rows,
+                                 size_t *n) {
+  *rows = NULL;
+  *n = 0;
+  if ((unsigned)by > STORE_RANK_GAMES)
+    return TS_ERR_INVALID;
+  return s->ops->leaderboard(s->impl, by, limit, rows, n);
+}
+
 enum ts_status store_ping(struct store *s) { return s->ops->ping(s->impl); }
 
 void *store_test_impl(struct store *s, const struct store_ops **ops) {

@@ -60,6 +60,20 @@ enum ts_status store_list_players(struct store *s, const char *after,
                                   size_t *n, bool *more) TS_WARN_UNUSED;
 void player_rows_free(struct player_row *rows, size_t n);
 
+enum store_rank {
+  STORE_RANK_WINS,
+  STORE_RANK_WIN_PERCENT,
+  STORE_RANK_AVG_SCORE,
+  STORE_RANK_GAMES,
+};
+
+/* The top `limit` players with at least one game, by `by` descending (the
+ * derived values as displayed, rounded to 2 decimals), ties broken by name
+ * in byte order. Rows freed with player_rows_free(*rows, *n). */
+enum ts_status store_leaderboard(struct store *s, enum store_rank by,
+                                 size_t limit, struct player_row **rows,
+                                 size_t *n) TS_WARN_UNUSED;
+
 /* Creates what the store needs if it is missing and waits until it is
  * usable (DynamoDB: the stats and dead-letter tables, on-demand capacity;
  * SQLite: the file and schema). */

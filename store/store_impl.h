@@ -16,6 +16,8 @@ struct store_ops {
   enum ts_status (*list_players)(void *impl, const char *after, size_t limit,
                                  struct player_row **rows, size_t *n,
                                  bool *more);
+  enum ts_status (*leaderboard)(void *impl, enum store_rank by, size_t limit,
+                                struct player_row **rows, size_t *n);
   enum ts_status (*ping)(void *impl);
   void (*close)(void *impl);
 };

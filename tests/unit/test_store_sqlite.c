@@ -416,6 +416,61 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static void test_leaderboard_ranks_by_rounded_value_then_name(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  /* carol: 2 games 1 win avg 5; bob: 3 games 2 wins avg 3.33 (66.67%);
+   * alice: 1 game 1 win avg 5 (100%); dave: 3 games 2 wins avg 10/3;
+   * zoe: a game removed again (0 games): never ranked. */
+  rec(&t, "", "INSERT", "c1", "carol", "4", true);
+  rec(&t, ",", "INSERT", "c2", "carol", "6", false);
+  rec(&t, ",", "INSERT", "b1", "bob", "1", true);
+  rec(&t, ",", "INSERT", "b2", "bob", "3", true);
+  rec(&t, ",", "INSERT", "b3", "bob", "6", false);
+  rec(&t, ",", "INSERT", "a1", "alice", "5", true);
+  rec(&t, ",", "INSERT", "d1", "dave", "3.33", true);
+  rec(&t, ",", "INSERT", "d2", "dave", "3.34", true);
+  rec(&t, ",", "INSERT", "d3", "dave", "3.33", false);
+  rec(&t, ",", "INSERT", "z1", "zoe", "9", true);
+  rec(&t, ",", "REMOVE", "z2", "zoe", "9", true);
+  apply_ok(s, t.p);
+  static const struct {
+    const char *name;
+    enum store_rank by;
+    size_t limit;
+    const char *want[5];
+  } cases[] = {
+      {"wins, ties by name", STORE_RANK_WINS, 10,
+       {"bob", "dave", "alice", "carol", NULL}},
+      {"games", STORE_RANK_GAMES, 10, {"bob", "dave", "carol", "alice", NULL}},
+      {"win percent", STORE_RANK_WIN_PERCENT, 10,
+       {"alice", "bob", "dave", "carol", NULL}},
+      /* bob 3.33 and dave 3.33 (10/3) tie when rounded: name decides */
+      {"avg score", STORE_RANK_AVG_SCORE, 10,
+       {"alice", "carol", "bob", "dave", NULL}},
+      {"limit", STORE_RANK_WINS, 2, {"bob", "dave", NULL}},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct player_row *rows = NULL;
+    size_t n = 0;
+    CU_ASSERT_FATAL(store_leaderboard(s, cases[i].by, cases[i].limit, &rows,
+                                      &n) == TS_OK);
+    size_t want_n = 0;
+    while (cases[i].want[want_n])
+      want_n++;
+    TS_CHECK_CASE(n == want_n, cases[i].name, "%zu rows", n);
+    for (size_t k = 0; k < n && k < want_n; k++)
+      TS_CHECK_CASE(strcmp(rows[k].player, cases[i].want[k]) == 0,
+                    cases[i].name, "rank %zu is %s, want %s", k + 1,
+                    rows[k].player, cases[i].want[k]);
+    player_rows_free(rows, n);
+  }
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_list_pages_cover_every_player_once_in_byte_order(void) {
   fresh_path();
   struct store *s = open_store();
@@ -680,6 +735,7 @@ static void test_run_tx_stops_at_the_deadline(void) {
 void suite_store_sqlite(void) {
   TS_SUITE("store_sqlite",
            TS_TEST(test_open_rejects_unknown_kinds),
+           TS_TEST(test_leaderboard_ranks_by_rounded_value_then_name),
            TS_TEST(test_open_creates_parent_directories_and_pings),
            TS_TEST(test_open_rejects_unknown_sync_setting),
            TS_TEST(test_batch_applies_and_reads_back),

@@ -1,0 +1,70 @@
+/* Strong ETags for GET responses and conditional requests (RFC 9110
+ * §8.8.3, §13.1.2). The tag is a 64-bit FNV-1a hash of the body: a
+ * validator for caches, not a security feature, so a fast hash is right. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers_util.h"
+
+static uint64_t fnv1a(const char *p, size_t len) {
+  uint64_t h = 14695981039346656037u;
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)p[i];
+    h *= 1099511628211u;
+  }
+  return h;
+}
+
+/* Does the If-None-Match list name `etag`? Weak comparison, as the RFC
+ * requires for If-None-Match: a W/ prefix is ignored. */
+static bool none_match_hits(const char *header, const char *etag) {
+  size_t elen = strlen(etag);
+  const char *p = header;
+  while (*p) {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    if (*p == '*')
+      return true;
+    if (p[0] == 'W' && p[1] == '/')
+      p += 2;
+    const char *end = p;
+    if (*end == '"') {
+      end = strchr(end + 1, '"');
+      if (!end)
+        return false;
+      end++;
+    } else {
+      while (*end && *end != ',')
+        end++;
+    }
+    if ((size_t)(end - p) == elen && memcmp(p, etag, elen) == 0)
+      return true;
+    p = end;
+  }
+  return false;
+}
+
+void handlers_set_etag(const struct request *req, struct reply *rep) {
+  const char *data = rep->body ? rep->body : (const char *)rep->static_body;
+  if (rep->status != 200 || !data)
+    return;
+  char tag[24];
+  snprintf(tag, sizeof tag, "\"%016llx\"",
+           (unsigned long long)fnv1a(data, rep->len));
+  char *copy = strdup(tag);
+  if (!copy)
+    return; /* no ETag is still a correct answer */
+  free(rep->etag);
+  rep->etag = copy;
+  const char *inm = request_header(req, "If-None-Match");
+  if (inm && none_match_hits(inm, tag)) {
+    rep->status = 304;
+    free(rep->body);
+    rep->body = NULL;
+    rep->static_body = NULL;
+    rep->len = 0;
+  }
+}

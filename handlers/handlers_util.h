@@ -1,0 +1,26 @@
+/* Helpers shared by the handler files (not by the rest of the server). */
+#ifndef TS_HANDLERS_UTIL_H
+#define TS_HANDLERS_UTIL_H
+
+#include <stddef.h>
+
+#include "../server/buf.h"
+#include "../server/reply.h"
+#include "../server/request.h"
+#include "../store/store.h"
+
+/* Appends a player's stats object: {"player", "games", "wins", "losses",
+ * "total_score", "avg_score", "win_percent", "updated_at"}, numbers as
+ * exact JSON numbers. */
+void handlers_write_stats(struct buf *b, const struct player_row *row);
+
+/* limit: absent -> def; else an integer 1..TS_LIST_MAX_LIMIT. */
+enum ts_status handlers_parse_limit(const char *text, size_t def,
+                                   size_t *out) TS_WARN_UNUSED;
+
+/* Gives a 200 reply a strong ETag (a hash of its body) and turns it into a
+ * 304 without body when the request's If-None-Match names that ETag (or is
+ * "*"). */
+void handlers_set_etag(const struct request *req, struct reply *rep);
+
+#endif /* TS_HANDLERS_UTIL_H */
