@@ -19,6 +19,7 @@ void handle_leaderboard(struct request *req, struct reply *rep);
 /* meta.c */
 void handle_dashboard(struct request *req, struct reply *rep);
 void handle_openapi(struct request *req, struct reply *rep);
+void handle_metrics(struct request *req, struct reply *rep);
 /* health.c */
 void handle_healthz(struct request *req, struct reply *rep);
 void handle_readyz(struct request *req, struct reply *rep);

@@ -5,6 +5,7 @@
 
 #include "../server/errors.h"
 #include "../server/log.h"
+#include "../server/metrics.h"
 #include "handlers.h"
 
 void handle_stream_records(struct request *req, struct reply *rep) {
@@ -29,6 +30,7 @@ void handle_stream_records(struct request *req, struct reply *rep) {
 
   st = store_apply(req->app->store, b);
   if (st != TS_OK) {
+    metrics_count_store_failure(st);
     enum ts_error e = error_from_status(st);
     log_event(e == TS_E_STORE_UNAVAILABLE ? LOG_WARN : LOG_ERROR,
               "batch not applied", "{s:s, s:i}", "status", ts_status_name(st),
@@ -40,6 +42,7 @@ void handle_stream_records(struct request *req, struct reply *rep) {
 
   struct batch_counts c;
   batch_counts(b, &c);
+  metrics_count_batch(&c);
   if (c.rejected || c.modify_without_old || c.remove_without_old)
     log_event(LOG_INFO, "batch applied", "{s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
               "received", (int)c.received, "applied", (int)c.applied,

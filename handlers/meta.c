@@ -1,7 +1,10 @@
 /* GET / (the dashboard page) and GET /openapi.yaml (the contract), both
  * compiled into the binary from dashboard/index.html and
- * openapi/openapi.yaml (cmake/embed.cmake). */
+ * openapi/openapi.yaml (cmake/embed.cmake); GET /metrics. */
 #include <stddef.h>
+
+#include "../common/bounds.h"
+#include "../server/metrics.h"
 
 #include "handlers.h"
 #include "handlers_util.h"
@@ -30,4 +33,14 @@ void handle_openapi(struct request *req, struct reply *rep) {
 void handle_dashboard(struct request *req, struct reply *rep) {
   reply_static(req, rep, ts_embed_dashboard, ts_embed_dashboard_len,
                "text/html; charset=utf-8");
+}
+
+void handle_metrics(struct request *req, struct reply *rep) {
+  (void)req;
+  struct buf b;
+  buf_init(&b, TS_MAX_REPLY_BYTES);
+  metrics_write(&b);
+  reply_buf_take(rep, 200, &b);
+  if (rep->status == 200)
+    rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

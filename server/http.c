@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "buf.h"
 #include "errors.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "request.h"
 #include "router.h"
@@ -91,6 +94,42 @@ static size_t url_length(struct MHD_Connection *conn, const char *path) {
   return len;
 }
 
+static bool same_secret(const char *given, size_t len, const char *key) {
+  size_t klen = strlen(key);
+  /* The length may leak; the bytes do not (constant-time compare). */
+  return len == klen && CRYPTO_memcmp(given, key, klen) == 0;
+}
+
+/* TS_INGEST_API_KEY, when set, must come as x-api-key or as the password
+ * of HTTP Basic (what an EventBridge connection with Basic auth sends). */
+static bool ingest_authorized(const struct request *req, const char *key) {
+  const char *api_key = request_header(req, "x-api-key");
+  if (api_key && same_secret(api_key, strlen(api_key), key))
+    return true;
+  const char *auth = request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
+    return false;
+  const char *b64 = auth + 6;
+  while (*b64 == ' ')
+    b64++;
+  size_t blen = strlen(b64);
+  if (blen == 0 || blen % 4 != 0 || blen > 4 * TS_MAX_REASON_BYTES)
+    return false;
+  unsigned char plain[3 * TS_MAX_REASON_BYTES + 1];
+  int n = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)blen);
+  if (n < 0)
+    return false;
+  /* EVP_DecodeBlock counts padding as zero bytes: drop them. */
+  size_t len = (size_t)n;
+  for (size_t i = blen; i > 0 && b64[i - 1] == '='; i--)
+    len--;
+  const unsigned char *colon = memchr(plain, ':', len);
+  if (!colon)
+    return false;
+  size_t off = (size_t)(colon - plain) + 1;
+  return same_secret((const char *)plain + off, len - off, key);
+}
+
 /* First call: everything that can be decided from the request line and
  * headers. Sets an error reply (and replied_early) when the request cannot
  * proceed. */
@@ -124,6 +163,14 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
     error_reply(rep, TS_E_BAD_PLAYER_NAME,
                 "a path segment is not valid percent-encoded UTF-8 (or holds "
                 "a NUL)");
+    goto early;
+  }
+  const char *key = ex->srv->app->cfg->ingest_api_key;
+  if ((ex->route->flags & ROUTE_INGEST_AUTH) && key &&
+      !ingest_authorized(&ex->req, key)) {
+    error_reply(rep, TS_E_UNAUTHORIZED,
+                "send the ingest key in x-api-key or as the Basic password");
+    rep->challenge = true;
     goto early;
   }
   if (ex->route->flags & ROUTE_JSON_BODY) {
@@ -204,6 +251,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn,
     ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
   if (rep->etag)
     ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rep->etag);
+  if (rep->challenge)
+    ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                       "Basic realm=\"tourney-stats ingest\"");
   enum MHD_Result r = ok ? MHD_queue_response(conn, rep->status, resp) : MHD_NO;
   MHD_destroy_response(resp);
   return r;
@@ -222,6 +272,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     ex->srv = cls;
     clock_gettime(CLOCK_MONOTONIC, &ex->start);
     atomic_fetch_add(&ex->srv->in_flight, 1);
+    metrics_inflight_add(1);
     *con_cls = ex;
     begin(ex, conn, url, method);
     /* An early error is answered now; MHD then closes the connection
@@ -262,6 +313,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
               ex->req.method ? ex->req.method : "", "route",
               ex->route ? ex->route->name : "-", "status", (int)ex->rep.status,
               "ms", ms, "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+  metrics_observe_request(router_route_index(ex->route), ex->rep.status,
+                          ms / 1e3);
+  metrics_inflight_add(-1);
   atomic_fetch_sub(&ex->srv->in_flight, 1);
   for (size_t i = 0; i < ex->req.n_params; i++)
     free(ex->req.params[i]);

@@ -4,6 +4,7 @@
 #define TS_SERVER_REPLY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf;
@@ -18,6 +19,7 @@ struct reply {
   unsigned retry_after_s;   /* > 0: send Retry-After */
   char allow[64];           /* sent as Allow when not empty (405) */
   char *etag;               /* owned; sent as ETag */
+  bool challenge;           /* 401: send WWW-Authenticate */
 };
 
 void reply_clear(struct reply *rep);

@@ -14,6 +14,7 @@ static const struct route routes[] = {
     {"GET", "/v1/leaderboard", handle_leaderboard, 0, "leaderboard"},
     {"GET", "/", handle_dashboard, 0, "dashboard"},
     {"GET", "/openapi.yaml", handle_openapi, 0, "openapi"},
+    {"GET", "/metrics", handle_metrics, 0, "metrics"},
     {"GET", "/healthz", handle_healthz, 0, "healthz"},
     {"GET", "/readyz", handle_readyz, 0, "readyz"},
 };
@@ -86,4 +87,14 @@ enum router_result router_match(const char *method, const char *path,
     return ROUTER_MATCH;
   }
   return path_known ? ROUTER_METHOD_NOT_ALLOWED : ROUTER_NOT_FOUND;
+}
+
+size_t router_route_count(void) { return N_ROUTES; }
+
+const char *router_route_name(size_t index) {
+  return index < N_ROUTES ? routes[index].name : NULL;
+}
+
+int router_route_index(const struct route *route) {
+  return route ? (int)(route - routes) : -1;
 }

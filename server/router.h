@@ -36,4 +36,9 @@ enum router_result router_match(const char *method, const char *path,
                                 char *params[REQUEST_MAX_PARAMS],
                                 size_t *n_params, char allow[64]);
 
+/* The route table as data, for metrics: indexes 0..count-1. */
+size_t router_route_count(void);
+const char *router_route_name(size_t index);
+int router_route_index(const struct route *route);
+
 #endif /* TS_SERVER_ROUTER_H */

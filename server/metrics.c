@@ -1,0 +1,161 @@
+#include "metrics.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "router.h"
+
+/* Statuses the service answers with; anything else counts as "other". */
+static const unsigned statuses[] = {200, 304, 400, 401, 404, 405,
+                                    413, 414, 415, 500, 503};
+#define N_STATUS (sizeof statuses / sizeof statuses[0] + 1)
+#define MAX_ROUTES 16 /* route table size bound; checked at run time */
+#define N_ROUTE_SLOTS (MAX_ROUTES + 1) /* last: no route matched */
+
+/* Histogram upper bounds in seconds; +Inf is the count. */
+static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                0.1,   0.25,   0.5,   1,    2.5,   5};
+#define N_BOUNDS (sizeof bounds / sizeof bounds[0])
+
+static atomic_uint_fast64_t requests[N_ROUTE_SLOTS][N_STATUS];
+static atomic_uint_fast64_t latency_buckets[N_ROUTE_SLOTS][N_BOUNDS];
+static atomic_uint_fast64_t latency_count[N_ROUTE_SLOTS];
+static atomic_uint_fast64_t latency_sum_us[N_ROUTE_SLOTS];
+static atomic_uint_fast64_t records[4]; /* applied, duplicate, skipped, rejected */
+static atomic_uint_fast64_t modify_without_old, remove_without_old;
+static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
+static atomic_int inflight;
+
+static size_t route_slot(int route) {
+  return route >= 0 && route < MAX_ROUTES ? (size_t)route : MAX_ROUTES;
+}
+
+void metrics_observe_request(int route, unsigned status, double seconds) {
+  size_t r = route_slot(route), s = N_STATUS - 1;
+  for (size_t i = 0; i < N_STATUS - 1; i++)
+    if (statuses[i] == status)
+      s = i;
+  atomic_fetch_add_explicit(&requests[r][s], 1, memory_order_relaxed);
+  for (size_t i = 0; i < N_BOUNDS; i++)
+    if (seconds <= bounds[i])
+      atomic_fetch_add_explicit(&latency_buckets[r][i], 1,
+                                memory_order_relaxed);
+  atomic_fetch_add_explicit(&latency_count[r], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&latency_sum_us[r],
+                            (uint_fast64_t)(seconds * 1e6 + 0.5),
+                            memory_order_relaxed);
+}
+
+void metrics_count_batch(const struct batch_counts *c) {
+  atomic_fetch_add_explicit(&records[0], c->applied, memory_order_relaxed);
+  atomic_fetch_add_explicit(&records[1], c->duplicates, memory_order_relaxed);
+  atomic_fetch_add_explicit(&records[2], c->skipped, memory_order_relaxed);
+  atomic_fetch_add_explicit(&records[3], c->rejected, memory_order_relaxed);
+  atomic_fetch_add_explicit(&modify_without_old, c->modify_without_old,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&remove_without_old, c->remove_without_old,
+                            memory_order_relaxed);
+}
+
+void metrics_count_store_failure(enum ts_status st) {
+  size_t i = st == TS_ERR_UNAVAILABLE ? 0 : st == TS_ERR_IO ? 1 : 2;
+  atomic_fetch_add_explicit(&store_failures[i], 1, memory_order_relaxed);
+}
+
+void metrics_inflight_add(int delta) {
+  atomic_fetch_add_explicit(&inflight, delta, memory_order_relaxed);
+}
+
+static uint64_t load(atomic_uint_fast64_t *v) {
+  return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static const char *slot_name(size_t r) {
+  const char *name = r < MAX_ROUTES ? router_route_name(r) : NULL;
+  return name ? name : "none";
+}
+
+void metrics_write(struct buf *b) {
+  size_t n_routes = router_route_count();
+  if (n_routes > MAX_ROUTES)
+    n_routes = MAX_ROUTES;
+
+  buf_adds(b, "# HELP ts_build_info Build of the running tourney-stats.\n"
+              "# TYPE ts_build_info gauge\n");
+  buf_addf(b, "ts_build_info{version=\"%s\"} 1\n", TS_VERSION);
+
+  buf_adds(b, "# HELP ts_http_requests_total HTTP requests answered, by "
+              "route and status.\n# TYPE ts_http_requests_total counter\n");
+  for (size_t r = 0; r < N_ROUTE_SLOTS; r++) {
+    if (r >= n_routes && r != MAX_ROUTES)
+      continue;
+    for (size_t s = 0; s < N_STATUS; s++) {
+      uint64_t v = load(&requests[r][s]);
+      if (!v)
+        continue;
+      if (s < N_STATUS - 1)
+        buf_addf(b, "ts_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+                 slot_name(r), statuses[s], (unsigned long long)v);
+      else
+        buf_addf(b,
+                 "ts_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                 slot_name(r), (unsigned long long)v);
+    }
+  }
+
+  buf_adds(b, "# HELP ts_http_request_duration_seconds Time from the first "
+              "byte of a request to its answer.\n"
+              "# TYPE ts_http_request_duration_seconds histogram\n");
+  for (size_t r = 0; r < N_ROUTE_SLOTS; r++) {
+    uint64_t count = load(&latency_count[r]);
+    if (!count)
+      continue;
+    const char *name = slot_name(r);
+    for (size_t i = 0; i < N_BOUNDS; i++)
+      buf_addf(b,
+               "ts_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"}"
+               " %llu\n",
+               name, bounds[i],
+               (unsigned long long)load(&latency_buckets[r][i]));
+    buf_addf(b,
+             "ts_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
+             " %llu\n",
+             name, (unsigned long long)count);
+    buf_addf(b, "ts_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+             name, (double)load(&latency_sum_us[r]) / 1e6);
+    buf_addf(b, "ts_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+             name, (unsigned long long)count);
+  }
+
+  static const char *const outcomes[] = {"applied", "duplicate", "skipped",
+                                         "rejected"};
+  buf_adds(b, "# HELP ts_ingest_records_total Stream records by outcome.\n"
+              "# TYPE ts_ingest_records_total counter\n");
+  for (size_t i = 0; i < 4; i++)
+    buf_addf(b, "ts_ingest_records_total{outcome=\"%s\"} %llu\n", outcomes[i],
+             (unsigned long long)load(&records[i]));
+  buf_addf(b,
+           "# HELP ts_ingest_modify_without_old_image_total MODIFY records "
+           "without OldImage (the new game was added).\n"
+           "# TYPE ts_ingest_modify_without_old_image_total counter\n"
+           "ts_ingest_modify_without_old_image_total %llu\n"
+           "# HELP ts_ingest_remove_without_old_image_total REMOVE records "
+           "without OldImage (skipped).\n"
+           "# TYPE ts_ingest_remove_without_old_image_total counter\n"
+           "ts_ingest_remove_without_old_image_total %llu\n",
+           (unsigned long long)load(&modify_without_old),
+           (unsigned long long)load(&remove_without_old));
+
+  static const char *const failures[] = {"unavailable", "io", "other"};
+  buf_adds(b, "# HELP ts_store_failures_total Batches or reads the store "
+              "could not serve.\n# TYPE ts_store_failures_total counter\n");
+  for (size_t i = 0; i < 3; i++)
+    buf_addf(b, "ts_store_failures_total{kind=\"%s\"} %llu\n", failures[i],
+             (unsigned long long)load(&store_failures[i]));
+
+  buf_addf(b, "# HELP ts_http_requests_in_flight Requests being served.\n"
+              "# TYPE ts_http_requests_in_flight gauge\n"
+              "ts_http_requests_in_flight %d\n",
+           atomic_load_explicit(&inflight, memory_order_relaxed));
+}

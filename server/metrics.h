@@ -1,0 +1,24 @@
+/* Process metrics in the Prometheus text format (GET /metrics). Counters
+ * are lock-free atomics: recording costs a few atomic adds per request. */
+#ifndef TS_SERVER_METRICS_H
+#define TS_SERVER_METRICS_H
+
+#include "../domain/batch.h"
+#include "buf.h"
+
+/* One finished request: its route (index from router_route_index, or -1
+ * when no route matched), status and duration. */
+void metrics_observe_request(int route, unsigned status, double seconds);
+
+/* The outcomes of one applied batch. */
+void metrics_count_batch(const struct batch_counts *c);
+
+/* A request to the store that failed (status name for the label). */
+void metrics_count_store_failure(enum ts_status st);
+
+void metrics_inflight_add(int delta);
+
+/* Appends the exposition text. */
+void metrics_write(struct buf *b);
+
+#endif /* TS_SERVER_METRICS_H */
