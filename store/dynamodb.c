@@ -118,7 +118,7 @@ static void pstate_reset_item(struct pstate *ps) {
  * avg_score * games (exact for the Lambda's integer averages; its average
  * was not a true mean, so this is the best that can be recovered). */
 static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
-                                       const json_t *item) {
+                                       const json_t *item, bool for_write) {
   pstate_reset_item(ps);
   ps->read = true;
   ps->applied = json_object();
@@ -154,7 +154,8 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
       goto corrupt;
     if (decimal_mul_int(a, ps->cur.games, &ps->cur.total_score) != TS_OK)
       goto corrupt;
-    log_event(LOG_INFO, "adopting an item written by the original Lambda",
+    if (for_write) /* once: the write that follows stores total_score */
+      log_event(LOG_INFO, "adopting an item written by the original Lambda",
               "{s:s, s:s, s:s?}", "player", player, "games", games,
               "avg_score", avg);
   }
@@ -335,7 +336,7 @@ static enum ts_status read_players(struct dy *dy, struct batch *b,
           for (size_t t = 0; name && t < n_todo; t++) {
             struct pstate *p = &ps[todo[t]];
             if (!p->read && strcmp(batch_player_name(b, p->p), name) == 0) {
-              st = pstate_take_item(p, name, item);
+              st = pstate_take_item(p, name, item, true);
               break;
             }
           }
@@ -364,7 +365,7 @@ static enum ts_status read_players(struct dy *dy, struct batch *b,
           later = later || (kn && strcmp(kn, name) == 0);
         }
         if (!later)
-          st = pstate_take_item(p, name, NULL);
+          st = pstate_take_item(p, name, NULL, true);
       }
     }
     for (size_t c = 0; c < n_calls; c++) {
@@ -611,7 +612,7 @@ static enum ts_status row_from_item(const json_t *item,
   const char *player = attr_text(item, "player", "S");
   if (!player)
     return TS_ERR_IO;
-  enum ts_status st = pstate_take_item(&ps, player, item);
+  enum ts_status st = pstate_take_item(&ps, player, item, false);
   if (st == TS_OK) {
     row->player = strdup(player);
     row->stats = ps.cur;
