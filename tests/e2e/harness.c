@@ -3,9 +3,11 @@
 
 #include <CUnit/CUnit.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -151,17 +154,62 @@ out:
   return st;
 }
 
+/* True when entry ("NAME=value") names a variable that extra ("NAME=value"
+ * list) sets again: the extra one wins, as getenv() would otherwise see
+ * whichever comes first. */
+static bool env_overridden(const char *entry, const char *const *extra) {
+  const char *eq = strchr(entry, '=');
+  size_t n = eq ? (size_t)(eq - entry) : strlen(entry);
+  for (const char *const *x = extra; x && *x; x++)
+    if (strncmp(*x, entry, n) == 0 && (*x)[n] == '=')
+      return true;
+  return false;
+}
+
+/* The environment of this process with the "NAME=value" entries of set
+ * replacing or adding variables; the array (not the strings) is malloc'd. */
+static char **env_with(const char *const *set) {
+  size_t n = 0, k = 0;
+  while (environ[n])
+    n++;
+  for (const char *const *x = set; x && *x; x++)
+    k++;
+  char **env = calloc(n + k + 1, sizeof *env);
+  size_t m = 0;
+  if (!env)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (!env_overridden(environ[i], set))
+      env[m++] = environ[i];
+  for (size_t i = 0; i < k; i++)
+    env[m++] = (char *)set[i];
+  env[m] = NULL;
+  return env;
+}
+
 char *e2e_run_capture(char *const argv[], int *exit_code) {
+  return e2e_run_capture_env(argv, NULL, exit_code);
+}
+
+char *e2e_run_capture_env(char *const argv[], const char *const *set_env,
+                          int *exit_code) {
   int fds[2];
   char *buf = NULL;
   size_t len = 0, cap = 0;
   *exit_code = -1;
-  if (pipe2(fds, O_CLOEXEC) != 0)
+  /* Built before fork: the child only dups and execs. */
+  char **env = env_with(set_env);
+  if (!env)
     return NULL;
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    free(env);
+    return NULL;
+  }
   pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
     close(fds[1]);
+    free(env);
     return NULL;
   }
   if (pid == 0) {
@@ -169,9 +217,10 @@ char *e2e_run_capture(char *const argv[], int *exit_code) {
     if (devnull >= 0)
       dup2(devnull, 0);
     dup2(fds[1], 1);
-    execvp(argv[0], argv);
+    execvpe(argv[0], argv, env);
     _exit(127);
   }
+  free(env);
   close(fds[1]);
   for (;;) {
     if (len + 4096 + 1 > cap) {
@@ -290,8 +339,10 @@ done:
 }
 
 /* Builds the child's environment: the test process's, minus every TS_*
- * variable, plus what the store needs. For dynamodb, TS_TABLE of the test
- * process is passed on (AWS_* pass through as they are not TS_*). */
+ * variable, plus what the store needs. For dynamodb, TS_TABLE and
+ * TS_DEAD_LETTER_TABLE of the test process are passed on (AWS_* pass
+ * through as they are not TS_*). opt->extra_env comes last and replaces
+ * any inherited variable of the same name. */
 static enum ts_status build_env(const struct e2e_server *s,
                                 const struct e2e_server_opts *opt,
                                 char ***out) {
@@ -300,14 +351,19 @@ static enum ts_status build_env(const struct e2e_server *s,
   if (!env)
     return TS_ERR_NOMEM;
   for (char **e = environ; *e && n + 16 < cap; e++) {
-    if (strncmp(*e, "TS_", 3) == 0)
+    if (strncmp(*e, "TS_", 3) == 0 || env_overridden(*e, opt->extra_env))
       continue;
     env[n++] = strdup(*e);
   }
-  const char *table = getenv("TS_TABLE");
-  if (!e2e_store_is_sqlite() && table)
-    if (asprintf(&env[n++], "TS_TABLE=%s", table) < 0)
+  static const char *const passed[] = {"TS_TABLE", "TS_DEAD_LETTER_TABLE"};
+  for (size_t i = 0; !e2e_store_is_sqlite() && i < 2; i++) {
+    const char *v = getenv(passed[i]);
+    char probe[64];
+    snprintf(probe, sizeof probe, "%s=", passed[i]);
+    if (v && !env_overridden(probe, opt->extra_env) &&
+        asprintf(&env[n++], "%s=%s", passed[i], v) < 0)
       env[n - 1] = NULL;
+  }
   if (!opt->use_flags) {
     env[n++] = strdup("TS_BIND=127.0.0.1");
     env[n++] = strdup("TS_PORT=0");
@@ -1112,6 +1168,278 @@ bool e2e_raw_number(const char *body, const char *key, char *buf, size_t cap) {
   memcpy(buf, p, n);
   buf[n] = '\0';
   return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* DynamoDB                                                           */
+
+#define DYNALITE_START_TIMEOUT_MS 15000L
+#define DYNALITE_START_ATTEMPTS 3
+#define MAX_AWS_ARGS 32
+
+const char *e2e_ddb_endpoint(void) {
+  const char *e = getenv("AWS_ENDPOINT_URL_DYNAMODB");
+  if (!e || !*e)
+    e = getenv("AWS_ENDPOINT_URL");
+  return e && *e ? e : NULL;
+}
+
+const char *e2e_ddb_table(void) {
+  const char *t = getenv("TS_TABLE");
+  return t && *t ? t : "TaTourneyStats";
+}
+
+const char *e2e_ddb_dead_letter_table(void) {
+  const char *t = getenv("TS_DEAD_LETTER_TABLE");
+  return t && *t ? t : "TaTourneyStatsDeadLetters";
+}
+
+json_t *e2e_aws_ddb(const char *endpoint, const char *const *args,
+                    int *exit_code) {
+  char *argv[MAX_AWS_ARGS + 8];
+  size_t n = 0;
+  json_t *res = NULL;
+  *exit_code = -1;
+  if (!endpoint)
+    endpoint = e2e_ddb_endpoint();
+  argv[n++] = "aws";
+  argv[n++] = "dynamodb";
+  for (const char *const *a = args; *a; a++) {
+    if (n >= MAX_AWS_ARGS) {
+      fprintf(stderr, "  e2e_aws_ddb: too many arguments\n");
+      return NULL;
+    }
+    argv[n++] = (char *)*a;
+  }
+  if (endpoint) {
+    argv[n++] = "--endpoint-url";
+    argv[n++] = (char *)endpoint;
+  }
+  argv[n++] = "--output";
+  argv[n++] = "json";
+  argv[n] = NULL;
+  char *out = e2e_run_capture(argv, exit_code);
+  if (*exit_code == 0 && out) {
+    size_t blank = strspn(out, " \t\r\n");
+    /* put-item and friends print nothing on success. */
+    res = out[blank] == '\0' ? json_object() : json_loads(out, 0, NULL);
+    if (!res)
+      fprintf(stderr, "  aws dynamodb %s printed no JSON: %.300s\n", args[0],
+              out);
+  } else {
+    fprintf(stderr, "  aws dynamodb %s exited with status %d\n", args[0],
+            *exit_code);
+  }
+  free(out);
+  return res;
+}
+
+json_t *e2e_ddb_scan_all(const char *endpoint, const char *table) {
+  const char *args[] = {"scan", "--table-name", table, "--consistent-read",
+                        NULL};
+  int code = -1;
+  json_t *j = e2e_aws_ddb(endpoint, args, &code);
+  json_t *items = json_object_get(j, "Items");
+  json_t *res = json_is_array(items) ? json_incref(items) : NULL;
+  json_decref(j);
+  return res;
+}
+
+enum ts_status e2e_ddb_get_item(const char *endpoint, const char *table,
+                                const char *player, json_t **item) {
+  *item = NULL;
+  json_t *key = json_pack("{s:{s:s}}", "player", "S", player);
+  char *key_text = key ? json_dumps(key, JSON_COMPACT) : NULL;
+  json_decref(key);
+  if (!key_text)
+    return TS_ERR_NOMEM;
+  const char *args[] = {"get-item", "--table-name", table, "--consistent-read",
+                        "--key", key_text, NULL};
+  int code = -1;
+  json_t *j = e2e_aws_ddb(endpoint, args, &code);
+  free(key_text);
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return TS_ERR_IO;
+  }
+  json_t *it = json_object_get(j, "Item");
+  if (json_is_object(it))
+    *item = json_incref(it);
+  json_decref(j);
+  return TS_OK;
+}
+
+enum ts_status e2e_ddb_put_item(const char *endpoint, const char *table,
+                                const json_t *item) {
+  char *text = json_dumps(item, JSON_COMPACT);
+  if (!text)
+    return TS_ERR_NOMEM;
+  const char *args[] = {"put-item", "--table-name", table, "--item", text,
+                        NULL};
+  int code = -1;
+  json_t *j = e2e_aws_ddb(endpoint, args, &code);
+  free(text);
+  enum ts_status st = j && code == 0 ? TS_OK : TS_ERR_IO;
+  json_decref(j);
+  return st;
+}
+
+enum ts_status e2e_create_tables(const char *endpoint, int *exit_code) {
+  char *argv[] = {(char *)e2e_bin(), "create-table", NULL};
+  char *ep = NULL;
+  *exit_code = -1;
+  if (endpoint && asprintf(&ep, "AWS_ENDPOINT_URL_DYNAMODB=%s", endpoint) < 0)
+    return TS_ERR_NOMEM;
+  const char *set[] = {"TS_STORE=dynamodb", ep, NULL};
+  char *out = e2e_run_capture_env(argv, set, exit_code);
+  if (*exit_code != 0)
+    fprintf(stderr, "  %s create-table exited with status %d: %.2000s\n",
+            e2e_bin(), *exit_code, out ? out : "");
+  free(out);
+  free(ep);
+  return *exit_code == 0 ? TS_OK : TS_ERR_IO;
+}
+
+struct e2e_dynalite {
+  pid_t pid;
+  bool exited;
+  int port;
+  char endpoint[64];
+};
+
+/* A loopback port the kernel handed out just now; dynalite may still lose
+ * a race for it, which e2e_dynalite_start() survives by trying again. */
+static int free_loopback_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (fd < 0)
+    return -1;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+static size_t discard(char *data, size_t size, size_t nmemb, void *arg) {
+  (void)data;
+  (void)arg;
+  return size * nmemb;
+}
+
+/* True when something answers HTTP at url (any status). */
+static bool http_answers(const char *url) {
+  CURL *c = curl_easy_init();
+  long status = 0;
+  if (!c)
+    return false;
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+  CURLcode rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  return rc == CURLE_OK && status > 0;
+}
+
+static void dynalite_reap(struct e2e_dynalite *d, bool block) {
+  int wst = 0;
+  while (!d->exited) {
+    pid_t r = waitpid(d->pid, &wst, block ? 0 : WNOHANG);
+    if (r == d->pid || (r < 0 && errno != EINTR))
+      d->exited = true;
+    if (r == 0 || (r < 0 && errno == EINTR && !block))
+      break;
+  }
+}
+
+/* Spawns dynalite on port and waits until it answers; false when it died
+ * or stayed silent. */
+static bool dynalite_try(const char *bin, int port, struct e2e_dynalite *d) {
+  char port_text[16];
+  snprintf(port_text, sizeof port_text, "%d", port);
+  pid_t parent = getpid();
+  memset(d, 0, sizeof *d);
+  d->port = port;
+  snprintf(d->endpoint, sizeof d->endpoint, "http://127.0.0.1:%d", port);
+  d->pid = fork();
+  if (d->pid < 0)
+    return false;
+  if (d->pid == 0) {
+    /* Dies with the test process, like the servers. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(127);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      dup2(devnull, 1);
+    }
+    execl(bin, bin, "--host", "127.0.0.1", "--port", port_text,
+          "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs",
+          "0", (char *)NULL);
+    _exit(127);
+  }
+  long deadline = now_ms() + DYNALITE_START_TIMEOUT_MS;
+  while (now_ms() < deadline) {
+    dynalite_reap(d, false);
+    if (d->exited)
+      return false;
+    if (http_answers(d->endpoint))
+      return true;
+    e2e_sleep_ms(50);
+  }
+  kill(d->pid, SIGKILL);
+  dynalite_reap(d, true);
+  return false;
+}
+
+enum ts_status e2e_dynalite_start(struct e2e_dynalite **out) {
+  const char *bin = getenv("TS_TEST_DYNALITE");
+  *out = NULL;
+  if (!bin || !*bin || access(bin, X_OK) != 0) {
+    fprintf(stderr, "\n  TS_TEST_DYNALITE must name the dynalite executable "
+                    "(tests/tools/node_modules/.bin/dynalite)\n");
+    return TS_ERR_INVALID;
+  }
+  struct e2e_dynalite *d = calloc(1, sizeof *d);
+  if (!d)
+    return TS_ERR_NOMEM;
+  for (int i = 0; i < DYNALITE_START_ATTEMPTS; i++) {
+    int port = free_loopback_port();
+    if (port > 0 && dynalite_try(bin, port, d)) {
+      *out = d;
+      return TS_OK;
+    }
+    fprintf(stderr, "\n  dynalite did not come up on port %d\n", port);
+  }
+  free(d);
+  return TS_ERR_IO;
+}
+
+const char *e2e_dynalite_endpoint(const struct e2e_dynalite *d) {
+  return d->endpoint;
+}
+
+bool e2e_dynalite_signal(struct e2e_dynalite *d, int sig) {
+  if (!d || d->exited)
+    return false;
+  return kill(d->pid, sig) == 0;
+}
+
+void e2e_dynalite_stop(struct e2e_dynalite *d) {
+  if (!d)
+    return;
+  if (!d->exited) {
+    kill(d->pid, SIGKILL); /* also ends a stopped (SIGSTOP) process */
+    dynalite_reap(d, true);
+  }
+  free(d);
 }
 
 /* ------------------------------------------------------------------ */

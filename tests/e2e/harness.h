@@ -5,9 +5,13 @@
  * Environment of the test process:
  *   TS_TEST_BIN       path of build/tourney-stats (required)
  *   TS_TEST_STORE     "sqlite" (default) or "dynamodb"; for dynamodb the
- *                     server inherits AWS_* and TS_TABLE from the test
- *                     process, and tests stay correct on a shared table
- *                     because every player name carries a per-run prefix
+ *                     server inherits AWS_*, TS_TABLE and
+ *                     TS_DEAD_LETTER_TABLE from the test process (see
+ *                     tests/e2e/with-dynalite.sh), and tests stay correct on
+ *                     a shared table because every player name carries a
+ *                     per-run prefix
+ *   TS_TEST_DYNALITE  the dynalite executable, for tests that start a
+ *                     private instance (dynamodb only)
  *   TS_TEST_REQUESTS  folder holding invalid/<case>/ (the request corpus)
  *   TS_TEST_SEED      seed of the random-stream test (optional)
  *
@@ -199,12 +203,58 @@ enum ts_status e2e_read_file(const char *path, char **out,
  * killed). */
 char *e2e_run_capture(char *const argv[], int *exit_code);
 
+/* e2e_run_capture with the "NAME=value" entries of set_env (NULL-terminated,
+ * may be NULL) replacing or adding environment variables of the child. */
+char *e2e_run_capture_env(char *const argv[], const char *const *set_env,
+                          int *exit_code);
+
 /* Runs `sqlite3 -bail <db> <sql>` and returns its stdout (malloc'd) or NULL
  * when it failed. */
 char *e2e_sqlite_query(const char *db, const char *sql);
 
 /* Sleeps for ms milliseconds. */
 void e2e_sleep_ms(long ms);
+
+/* ---- DynamoDB (TS_TEST_STORE=dynamodb, see tests/e2e/with-dynalite.sh) ---- */
+
+/* AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL, else NULL. */
+const char *e2e_ddb_endpoint(void);
+/* TS_TABLE / TS_DEAD_LETTER_TABLE of the test process, else the defaults. */
+const char *e2e_ddb_table(void);
+const char *e2e_ddb_dead_letter_table(void);
+
+/* Runs `aws dynamodb <args...> --endpoint-url <endpoint> --output json`
+ * (endpoint NULL: e2e_ddb_endpoint()); args is NULL-terminated. Returns the
+ * parsed stdout (an empty object when it printed nothing), or NULL when the
+ * CLI failed (its stderr goes to ours). */
+json_t *e2e_aws_ddb(const char *endpoint, const char *const *args,
+                    int *exit_code);
+/* Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
+ * when the CLI failed. */
+json_t *e2e_ddb_scan_all(const char *endpoint, const char *table);
+/* GetItem with ConsistentRead of the item keyed player (S); *item is NULL
+ * when there is none. TS_ERR_IO when the CLI failed. */
+enum ts_status e2e_ddb_get_item(const char *endpoint, const char *table,
+                                const char *player, json_t **item);
+enum ts_status e2e_ddb_put_item(const char *endpoint, const char *table,
+                                const json_t *item);
+
+/* Runs `TS_TEST_BIN create-table` with TS_STORE=dynamodb against endpoint
+ * (NULL: the inherited one); TS_OK when it exited 0. */
+enum ts_status e2e_create_tables(const char *endpoint, int *exit_code);
+
+/* A private, in-memory dynalite on a free loopback port (TS_TEST_DYNALITE),
+ * for tests that stop or freeze their store. It dies with the test
+ * process. */
+struct e2e_dynalite;
+enum ts_status e2e_dynalite_start(struct e2e_dynalite **out) TS_WARN_UNUSED;
+/* "http://127.0.0.1:<port>" */
+const char *e2e_dynalite_endpoint(const struct e2e_dynalite *d);
+/* Sends sig (SIGSTOP freezes it, SIGCONT resumes it); false when it is
+ * gone. */
+bool e2e_dynalite_signal(struct e2e_dynalite *d, int sig);
+/* Kills it (SIGKILL), reaps it and frees d. NULL is accepted. */
+void e2e_dynalite_stop(struct e2e_dynalite *d);
 
 /* ---- suites ---- */
 

@@ -7,7 +7,8 @@
   X(ingest)                                                                    \
   X(queries)                                                                   \
   X(random_stream)                                                             \
-  X(corpus)
+  X(corpus)                                                                    \
+  X(dynamodb)
 
 #define TS_E2E_DECLARE(name) void e2e_suite_##name(void);
 TS_E2E_SUITES(TS_E2E_DECLARE)

@@ -382,9 +382,85 @@ static void test_poison_records_are_rejected_with_reason_and_rest_applies(void) 
   json_decref(poison);
 }
 
+/* What the dead-letter store holds for one rejected record. */
+struct dead_letter_rows {
+  long count;          /* rows for the item identifier, -1: unreadable */
+  long reason_len;     /* shortest reason */
+  bool record_has_seq; /* every row's record text holds the item */
+};
+
+static void sqlite_dead_letters(const char *seq, struct dead_letter_rows *d) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*), min(length(reason)), "
+           "min(instr(record, '%s')) FROM dead_letters "
+           "WHERE item_identifier = '%s';",
+           seq, seq);
+  char *out = e2e_sqlite_query(e2e_server_db_path(srv), sql);
+  long has_seq = -1;
+  d->count = -1;
+  if (!out || sscanf(out, "%ld|%ld|%ld", &d->count, &d->reason_len,
+                     &has_seq) != 3)
+    d->count = -1;
+  d->record_has_seq = has_seq > 0;
+  free(out);
+}
+
+/* The dead-letter table's items whose item_identifier is seq; items comes
+ * from one consistent scan of the table. */
+static void dynamodb_dead_letters(const json_t *items, const char *seq,
+                                  struct dead_letter_rows *d) {
+  size_t i;
+  json_t *it;
+  d->count = 0;
+  d->reason_len = -1;
+  d->record_has_seq = true;
+  json_array_foreach(items, i, it) {
+    const char *item = json_string_value(
+        json_object_get(json_object_get(it, "item_identifier"), "S"));
+    if (!item || strcmp(item, seq) != 0)
+      continue;
+    d->count++;
+    const char *reason =
+        json_string_value(json_object_get(json_object_get(it, "reason"), "S"));
+    const char *record =
+        json_string_value(json_object_get(json_object_get(it, "record"), "S"));
+    const char *at = json_string_value(
+        json_object_get(json_object_get(it, "received_at"), "S"));
+    const char *id =
+        json_string_value(json_object_get(json_object_get(it, "id"), "S"));
+    long len = reason ? (long)strlen(reason) : 0;
+    if (d->reason_len < 0 || len < d->reason_len)
+      d->reason_len = len;
+    if (!record || !strstr(record, seq))
+      d->record_has_seq = false;
+    TS_CHECK_CASE(at && e2e_is_rfc3339(at) && id && *id, seq,
+                  "dead letter lacks an id or an RFC 3339 received_at");
+  }
+}
+
+/* Dead letters of this test (by event_id prefix and player p in the
+ * record), counted in the DynamoDB scan. */
+static long dynamodb_dead_letters_of(const json_t *items, const char *p) {
+  size_t i, plen = strlen(e2e_run_prefix());
+  json_t *it;
+  long n = 0;
+  json_array_foreach(items, i, it) {
+    const char *ev = json_string_value(
+        json_object_get(json_object_get(it, "event_id"), "S"));
+    const char *record =
+        json_string_value(json_object_get(json_object_get(it, "record"), "S"));
+    if (ev && strncmp(ev, e2e_run_prefix(), plen) == 0 && record &&
+        strstr(record, p))
+      n++;
+  }
+  return n;
+}
+
+/* On SQLite the dead letters are read with sqlite3 from the server's file;
+ * on DynamoDB from the dead-letter table with the AWS CLI. */
 static void test_poison_records_are_kept_once_as_dead_letters_when_resent(void) {
-  if (!e2e_store_is_sqlite())
-    return; /* dead letters are read from the SQLite file here */
+  const bool sqlite = e2e_store_is_sqlite();
   char p[128];
   e2e_name(p, sizeof p, "dead-letter");
   json_t *poison = poison_records(p);
@@ -396,39 +472,50 @@ static void test_poison_records_are_kept_once_as_dead_letters_when_resent(void) 
   ingest_expect("resent", body, (long)np + 1, 0, 1, 0, np);
   ingest_expect("resent again", body, (long)np + 1, 0, 1, 0, np);
 
+  json_t *items = NULL;
+  if (!sqlite) {
+    items = e2e_ddb_scan_all(NULL, e2e_ddb_dead_letter_table());
+    TS_CHECK_CASE(items != NULL, "dead-letter table",
+                  "aws dynamodb scan of %s failed",
+                  e2e_ddb_dead_letter_table());
+    if (!items)
+      goto out;
+  }
   for (size_t i = 0; i < np; i++) {
     const char *seq = e2e_record_sequence(json_array_get(poison, i));
+    struct dead_letter_rows d;
+    if (sqlite)
+      sqlite_dead_letters(seq, &d);
+    else
+      dynamodb_dead_letters(items, seq, &d);
+    TS_CHECK_CASE(d.count == 1 && d.reason_len > 0 && d.record_has_seq,
+                  poison_names[i],
+                  "dead letters for item %s: %ld rows, shortest reason %ld, "
+                  "record %s the item (want one row with a reason and the "
+                  "record)",
+                  seq, d.count, d.reason_len,
+                  d.record_has_seq ? "holds" : "lacks");
+  }
+  long rows = -1;
+  if (sqlite) {
     char sql[512];
     snprintf(sql, sizeof sql,
-             "SELECT count(*), min(length(reason)), "
-             "min(instr(record, '%s')) FROM dead_letters "
-             "WHERE item_identifier = '%s';",
-             seq, seq);
+             "SELECT count(*) FROM dead_letters WHERE event_id LIKE '%s%%' AND "
+             "record LIKE '%%%s%%';",
+             e2e_run_prefix(), p);
     char *out = e2e_sqlite_query(e2e_server_db_path(srv), sql);
-    long count = -1, reason_len = -1, record_has_seq = -1;
-    bool parsed = out && sscanf(out, "%ld|%ld|%ld", &count, &reason_len,
-                                &record_has_seq) == 3;
-    TS_CHECK_CASE(parsed && count == 1 && reason_len > 0 && record_has_seq > 0,
-                  poison_names[i],
-                  "dead_letters rows for item %s: %s (want one row with a "
-                  "reason and the record)",
-                  seq, out ? out : "(sqlite3 failed)");
+    if (!out || sscanf(out, "%ld", &rows) != 1)
+      rows = -1;
     free(out);
+  } else {
+    rows = dynamodb_dead_letters_of(items, p);
   }
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "SELECT count(*) FROM dead_letters WHERE event_id LIKE '%s%%' AND "
-           "record LIKE '%%%s%%';",
-           e2e_run_prefix(), p);
-  char *out = e2e_sqlite_query(e2e_server_db_path(srv), sql);
-  long rows = -1;
-  if (!out || sscanf(out, "%ld", &rows) != 1)
-    rows = -1;
   /* Of the poison records, "missing eventID" has no event_id, and
    * "missing player" and "INSERT without NewImage" do not name p. */
   TS_CHECK_CASE(rows == (long)np - 3, "dead letters of this test",
                 "%ld rows (want %zu)", rows, np - 3);
-  free(out);
+out:
+  json_decref(items);
   json_decref(body);
   json_decref(recs);
   json_decref(poison);

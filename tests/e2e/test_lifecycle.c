@@ -1,6 +1,7 @@
 /* The process seen from outside: --help, flags, restart durability,
- * SIGTERM with a request in flight, and 503 when the store is locked. Each
- * test runs its own server(s). */
+ * SIGTERM with a request in flight, and 503 when the store stops answering
+ * (a locked SQLite file; a frozen private dynalite). Each test runs its own
+ * server(s). */
 #include <CUnit/CUnit.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -87,6 +88,25 @@ static void test_stats_and_applied_event_ids_survive_a_restart(void) {
   before = e2e_fetch_stats(s, p, &st);
   stop_expect_zero(s, "first server");
   s = NULL;
+  if (!e2e_store_is_sqlite()) {
+    /* Nothing is kept by the server itself: with no server running, the
+     * stats and the applied eventIDs are in the table. */
+    json_t *item = NULL;
+    enum ts_status gst = e2e_ddb_get_item(NULL, e2e_ddb_table(), p, &item);
+    const char *games =
+        json_string_value(json_object_get(json_object_get(item, "games"), "N"));
+    json_t *applied = json_object_get(json_object_get(item, "applied"), "M");
+    bool ids = json_object_size(applied) == 3;
+    for (size_t i = 0; ids && i < 3; i++)
+      ids = json_object_get(applied, e2e_record_event_id(
+                                         json_array_get(recs, i))) != NULL;
+    TS_CHECK_CASE(gst == TS_OK && games && strcmp(games, "3") == 0 && ids,
+                  "table between the servers",
+                  "get-item of %s: games %s, %zu applied ids (want 3, the "
+                  "batch's)",
+                  p, games ? games : "(none)", json_object_size(applied));
+    json_decref(item);
+  }
 
   if (e2e_server_start(&opt, &s) != TS_OK) {
     CU_FAIL("second server did not start on the same data");
@@ -271,24 +291,33 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
   free(dir);
 }
 
-/* ---- the store locked from outside: 503 and a resend that applies ---- */
+/* ---- the store stops answering: 503 and a resend that applies ---- */
 
-static void test_locked_store_answers_503_with_retry_after_then_resend_applies(void) {
-  if (!e2e_store_is_sqlite())
-    return; /* the lock is taken on the SQLite file */
-  struct e2e_server *s = NULL;
-  CU_ASSERT_FATAL(e2e_server_start(NULL, &s) == TS_OK);
-  char p[128], locked[4096];
-  e2e_name(p, sizeof p, "locked");
-  snprintf(locked, sizeof locked, "%s/locked", e2e_server_dir(s));
-  json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
-  ingest_expect(s, "before the lock", warm, 1, 1, 0);
+/* How a test makes the store stop answering and answer again: SQLite is
+ * locked by a sqlite3 shell holding an EXCLUSIVE transaction; DynamoDB is
+ * a private dynalite frozen with SIGSTOP (connections are accepted but
+ * nothing is answered, like a store that hangs) and resumed with SIGCONT. */
+struct outage {
+  /* sqlite */
+  pid_t shell;
+  int shell_in;
+  char flag[4096];
+  /* dynamodb */
+  struct e2e_dynalite *dyn;
+};
 
+static bool sqlite_lock(struct outage *o, struct e2e_server *s) {
   int in[2];
-  CU_ASSERT_FATAL(pipe2(in, O_CLOEXEC) == 0);
-  pid_t pid = fork();
-  CU_ASSERT_FATAL(pid >= 0);
-  if (pid == 0) {
+  snprintf(o->flag, sizeof o->flag, "%s/locked", e2e_server_dir(s));
+  if (pipe2(in, O_CLOEXEC) != 0)
+    return false;
+  o->shell = fork();
+  if (o->shell < 0) {
+    close(in[0]);
+    close(in[1]);
+    return false;
+  }
+  if (o->shell == 0) {
     dup2(in[0], 0);
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0)
@@ -297,48 +326,106 @@ static void test_locked_store_answers_503_with_retry_after_then_resend_applies(v
     _exit(127);
   }
   close(in[0]);
+  o->shell_in = in[1];
   char script[8192];
   int n = snprintf(script, sizeof script,
                    "PRAGMA busy_timeout=5000;\nBEGIN EXCLUSIVE;\n"
                    ".shell touch '%s'\n",
-                   locked);
-  bool wrote = write(in[1], script, (size_t)n) == n;
-  for (int i = 0; i < 500 && access(locked, F_OK) != 0; i++)
+                   o->flag);
+  bool wrote = write(o->shell_in, script, (size_t)n) == n;
+  for (int i = 0; i < 500 && access(o->flag, F_OK) != 0; i++)
     e2e_sleep_ms(10);
-  bool have_lock = wrote && access(locked, F_OK) == 0;
-  TS_CHECK_CASE(have_lock, "lock", "sqlite3 could not lock %s",
-                e2e_server_db_path(s));
+  return wrote && access(o->flag, F_OK) == 0;
+}
+
+static void sqlite_unlock(struct outage *o) {
+  static const char unlock[] = "ROLLBACK;\n.quit\n";
+  if (o->shell <= 0)
+    return;
+  if (write(o->shell_in, unlock, sizeof unlock - 1) < 0)
+    CU_FAIL("could not tell sqlite3 to unlock");
+  close(o->shell_in);
+  int wst = 0;
+  while (waitpid(o->shell, &wst, 0) < 0 && errno == EINTR) {
+  }
+  o->shell = 0;
+}
+
+static void test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(void) {
+  const bool sqlite = e2e_store_is_sqlite();
+  struct outage o = {0};
+  char endpoint_env[128];
+  const char *extra[] = {endpoint_env, NULL};
+  struct e2e_server_opts opt = {0};
+  if (!sqlite) {
+    CU_ASSERT_FATAL(e2e_dynalite_start(&o.dyn) == TS_OK);
+    int code = -1;
+    TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(o.dyn), &code) ==
+                      TS_OK,
+                  "create-table on a private dynalite", "exit status %d", code);
+    snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
+             e2e_dynalite_endpoint(o.dyn));
+    opt.extra_env = extra;
+  }
+  struct e2e_server *s = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("server did not start");
+    e2e_dynalite_stop(o.dyn);
+    return;
+  }
+  const char *what = sqlite ? "locked" : "frozen";
+  char p[128], case_name[96];
+  e2e_name(p, sizeof p, "outage");
+  json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
+  ingest_expect(s, "before the outage", warm, 1, 1, 0);
+
+  bool down = sqlite ? sqlite_lock(&o, s) : e2e_dynalite_signal(o.dyn, SIGSTOP);
+  TS_CHECK_CASE(down, what, "could not make the store stop answering");
 
   json_t *recs = e2e_records(e2e_insert(p, "2", WIN_BOOL_TRUE),
                              e2e_insert(p, "3", WIN_ABSENT), NULL);
   json_t *body = e2e_lambda(recs);
-  if (have_lock) {
+  if (down) {
+    snprintf(case_name, sizeof case_name, "POST while the store is %s", what);
     struct e2e_reply r;
     (void)e2e_post_json(s, "/v1/stream-records", body, &r);
-    e2e_check_problem("POST while the store is locked", &r, 503,
-                      "store-unavailable");
+    e2e_check_problem(case_name, &r, 503, "store-unavailable");
     char retry[64];
     bool has = e2e_reply_header(&r, "Retry-After", retry, sizeof retry);
     char *end = NULL;
     long secs = has ? strtol(retry, &end, 10) : -1;
-    TS_CHECK_CASE(has && end && *end == '\0' && secs >= 0,
-                  "POST while the store is locked",
+    TS_CHECK_CASE(has && end && *end == '\0' && secs >= 0, case_name,
                   "Retry-After is %s", has ? retry : "(missing)");
-    TS_CHECK_CASE(r.seconds < 5.0, "POST while the store is locked",
+    TS_CHECK_CASE(r.seconds < 5.0, case_name,
                   "answered after %.2f s, not inside 5 s", r.seconds);
     e2e_reply_clear(&r);
+    if (!sqlite) {
+      snprintf(case_name, sizeof case_name, "GET /readyz while the store is %s",
+               what);
+      (void)e2e_get(s, "/readyz", &r);
+      e2e_check_problem(case_name, &r, 503, "store-unavailable");
+      TS_CHECK_CASE(r.seconds < 5.0, case_name, "answered after %.2f s",
+                    r.seconds);
+      e2e_reply_clear(&r);
+    }
+    TS_CHECK_CASE(e2e_server_alive(s), what, "the server died");
   }
-  static const char unlock[] = "ROLLBACK;\n.quit\n";
-  if (write(in[1], unlock, sizeof unlock - 1) < 0)
-    CU_FAIL("could not tell sqlite3 to unlock");
-  close(in[1]);
-  int wst = 0;
-  while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
-  }
-  ingest_expect(s, "resent after the lock", body, 2, 2, 0);
+  if (sqlite)
+    sqlite_unlock(&o);
+  else
+    e2e_dynalite_signal(o.dyn, SIGCONT);
+
+  /* Nothing of the 503'd batch was applied, so the resend applies all. */
+  ingest_expect(s, "resent after the outage", body, 2, 2, 0);
   struct e2e_expect e = {p, 3, 1, "6", "2", "33.33"};
-  e2e_expect_stats(s, "resent after the lock", &e);
-  stop_expect_zero(s, "after the lock");
+  e2e_expect_stats(s, "resent after the outage", &e);
+  struct e2e_reply ready;
+  (void)e2e_get(s, "/readyz", &ready);
+  TS_CHECK_CASE(ready.status == 200, "after the outage", "/readyz is %ld",
+                ready.status);
+  e2e_reply_clear(&ready);
+  stop_expect_zero(s, "after the outage");
+  e2e_dynalite_stop(o.dyn);
   json_decref(body);
   json_decref(recs);
   json_decref(warm);
@@ -350,5 +437,5 @@ void e2e_suite_lifecycle(void) {
             TS_TEST(test_flags_configure_the_server_like_env),
             TS_TEST(test_stats_and_applied_event_ids_survive_a_restart),
             TS_TEST(test_sigterm_finishes_in_flight_post_and_exits_zero),
-            TS_TEST(test_locked_store_answers_503_with_retry_after_then_resend_applies));
+            TS_TEST(test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies));
 }

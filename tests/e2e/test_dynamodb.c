@@ -1,0 +1,828 @@
+/* The DynamoDB store seen from outside: the items themselves (read back
+ * with the AWS CLI), replicas sharing one table under concurrent senders,
+ * adoption of items the original Lambda wrote, a store that goes away, and
+ * create-table run twice.
+ *
+ * Registered only when TS_TEST_STORE=dynamodb (tests/e2e/with-dynalite.sh
+ * sets up dynalite and the tables); with another store it says so and adds
+ * nothing. */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "records.h"
+#include "suites.h"
+#include "tests/unit/unit.h"
+
+static struct e2e_server *srv;
+
+static int up(void) { return e2e_suite_server_up(&srv); }
+static int down(void) { return e2e_suite_server_down(&srv); }
+
+/* ---------------------------------------------------------------- */
+/* helpers                                                          */
+
+/* The text of attribute name of type type ("S", "N") in a DynamoDB JSON
+ * item, or NULL. */
+static const char *attr(const json_t *item, const char *name,
+                        const char *type) {
+  return json_string_value(json_object_get(json_object_get(item, name), type));
+}
+
+/* Canonical text of a decimal: no '+', no leading zeros in the integer
+ * part, no trailing zeros in the fraction, "-0" is "0". False when text
+ * is not a plain decimal. */
+static bool decimal_canon(const char *text, char *buf, size_t cap) {
+  const char *p = text;
+  bool neg = false;
+  if (!p || !*p)
+    return false;
+  if (*p == '-' || *p == '+')
+    neg = *p++ == '-';
+  const char *int_start = p;
+  while (*p >= '0' && *p <= '9')
+    p++;
+  const char *int_end = p, *frac_start = p, *frac_end = p;
+  if (*p == '.') {
+    frac_start = ++p;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    frac_end = p;
+  }
+  if (*p != '\0' || (int_end == int_start && frac_end == frac_start))
+    return false;
+  while (int_start < int_end - 1 && *int_start == '0')
+    int_start++;
+  while (frac_end > frac_start && frac_end[-1] == '0')
+    frac_end--;
+  bool zero = true;
+  for (const char *q = int_start; q < int_end; q++)
+    zero = zero && *q == '0';
+  zero = zero && frac_end == frac_start;
+  int n = snprintf(buf, cap, "%s%.*s%s%.*s", neg && !zero ? "-" : "",
+                   int_end > int_start ? (int)(int_end - int_start) : 1,
+                   int_end > int_start ? int_start : "0",
+                   frac_end > frac_start ? "." : "",
+                   (int)(frac_end - frac_start), frac_start);
+  return n > 0 && (size_t)n < cap;
+}
+
+/* True when two decimal texts are the same number, exactly. */
+static bool decimal_same(const char *a, const char *b) {
+  char x[128], y[128];
+  return decimal_canon(a, x, sizeof x) && decimal_canon(b, y, sizeof y) &&
+         strcmp(x, y) == 0;
+}
+
+static bool parse_long(const char *text, long *out) {
+  char *end = NULL;
+  if (!text || !*text)
+    return false;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || !end || *end != '\0')
+    return false;
+  *out = v;
+  return true;
+}
+
+static void ingest_expect(struct e2e_server *s, const char *case_name,
+                          const json_t *body, long received, long applied,
+                          long duplicates) {
+  struct e2e_reply r;
+  struct e2e_summary sum;
+  if (e2e_ingest(s, case_name, body, &r, &sum))
+    e2e_check_summary(case_name, &sum, received, applied, duplicates, 0, 0);
+  e2e_reply_clear(&r);
+}
+
+static json_t *get_item(const char *case_name, const char *player) {
+  json_t *item = NULL;
+  enum ts_status st = e2e_ddb_get_item(NULL, e2e_ddb_table(), player, &item);
+  TS_CHECK_CASE(st == TS_OK && item, case_name,
+                "aws dynamodb get-item found no item for \"%s\"", player);
+  return item;
+}
+
+/* The stored item as PRODUCT.md describes it ("Stored item"), matching
+ * exp: player S; games, wins N; total_score, avg_score N exactly the
+ * decimals expected; win_percent S with two decimals and '%'; updated_at
+ * S, RFC 3339; version N >= 1; applied M eventID -> N seconds. */
+struct item_expect {
+  const char *player;
+  long games, wins;
+  const char *total, *avg, *pct_text;
+};
+
+static void check_item(const char *case_name, const json_t *item,
+                       const struct item_expect *x) {
+  char got[2048];
+  char *dump = json_dumps(item, JSON_COMPACT);
+  snprintf(got, sizeof got, "%s", dump ? dump : "(null)");
+  free(dump);
+  const char *player = attr(item, "player", "S");
+  TS_CHECK_CASE(player && strcmp(player, x->player) == 0, case_name,
+                "player S is not \"%s\" in %s", x->player, got);
+  long games = -1, wins = -1, version = -1;
+  TS_CHECK_CASE(parse_long(attr(item, "games", "N"), &games) &&
+                    games == x->games,
+                case_name, "games N is not %ld in %s", x->games, got);
+  TS_CHECK_CASE(parse_long(attr(item, "wins", "N"), &wins) && wins == x->wins,
+                case_name, "wins N is not %ld in %s", x->wins, got);
+  TS_CHECK_CASE(decimal_same(attr(item, "total_score", "N"), x->total),
+                case_name, "total_score N is not exactly %s in %s", x->total,
+                got);
+  TS_CHECK_CASE(decimal_same(attr(item, "avg_score", "N"), x->avg), case_name,
+                "avg_score N is not exactly %s in %s", x->avg, got);
+  const char *pct = attr(item, "win_percent", "S");
+  TS_CHECK_CASE(pct && strcmp(pct, x->pct_text) == 0, case_name,
+                "win_percent S is not \"%s\" in %s", x->pct_text, got);
+  const char *at = attr(item, "updated_at", "S");
+  TS_CHECK_CASE(at && e2e_is_rfc3339(at), case_name,
+                "updated_at S is not RFC 3339 in %s", got);
+  TS_CHECK_CASE(parse_long(attr(item, "version", "N"), &version) &&
+                    version >= 1,
+                case_name, "version N is not >= 1 in %s", got);
+  json_t *applied = json_object_get(json_object_get(item, "applied"), "M");
+  TS_CHECK_CASE(json_is_object(applied), case_name, "applied M missing in %s",
+                got);
+  const char *id;
+  json_t *v;
+  long now = (long)time(NULL);
+  json_object_foreach(applied, id, v) {
+    long at_s = -1;
+    bool ok = parse_long(json_string_value(json_object_get(v, "N")), &at_s) &&
+              at_s > now - 3600 && at_s <= now + 60;
+    TS_CHECK_CASE(ok, case_name,
+                  "applied[%s] is not N seconds of about now in %s", id, got);
+  }
+}
+
+/* The HTTP stats and the stored item say the same. */
+static void check_item_matches_http(const char *case_name, const json_t *item,
+                                    const json_t *stats) {
+  char want_pct[64];
+  snprintf(want_pct, sizeof want_pct, "%.2f%%",
+           json_number_value(json_object_get(stats, "win_percent")));
+  long games = -1, wins = -1;
+  const char *total = attr(item, "total_score", "N");
+  const char *avg = attr(item, "avg_score", "N");
+  const char *pct = attr(item, "win_percent", "S");
+  const char *at = attr(item, "updated_at", "S");
+  const char *http_at =
+      json_string_value(json_object_get(stats, "updated_at"));
+  bool same =
+      parse_long(attr(item, "games", "N"), &games) &&
+      games == json_integer_value(json_object_get(stats, "games")) &&
+      parse_long(attr(item, "wins", "N"), &wins) &&
+      wins == json_integer_value(json_object_get(stats, "wins")) && total &&
+      strtod(total, NULL) ==
+          json_number_value(json_object_get(stats, "total_score")) &&
+      avg &&
+      strtod(avg, NULL) ==
+          json_number_value(json_object_get(stats, "avg_score")) &&
+      pct && strcmp(pct, want_pct) == 0 && at && http_at &&
+      strcmp(at, http_at) == 0;
+  char *a = json_dumps(item, JSON_COMPACT), *b = json_dumps(stats, JSON_COMPACT);
+  TS_CHECK_CASE(same, case_name, "item %.800s\n    differs from GET %.400s",
+                a ? a : "?", b ? b : "?");
+  free(a);
+  free(b);
+}
+
+/* ---------------------------------------------------------------- */
+/* (a) the items, read back with the AWS CLI                         */
+
+static const struct item_case {
+  const char *name;
+  const char *scores[4];
+  enum e2e_win wins[4];
+  bool remove_all; /* then REMOVE every game again */
+  long games, won;
+  const char *total, *avg, *pct_text;
+} item_cases[] = {
+    {"2 of 3 won",
+     {"10.25", "3", "0.5"},
+     {WIN_BOOL_TRUE, WIN_S_FALSE, WIN_N_ONE},
+     false, 3, 2, "13.75", "4.58", "66.67%"},
+    {"large and small decimals",
+     {"123456789012.34", "0.01"},
+     {WIN_ABSENT, WIN_BOOL_TRUE},
+     false, 2, 1, "123456789012.35", "61728394506.18", "50.00%"},
+    {"every game won",
+     {"7"},
+     {WIN_S_YES},
+     false, 1, 1, "7", "7", "100.00%"},
+    {"every game removed again",
+     {"4.5", "1"},
+     {WIN_BOOL_TRUE, WIN_ABSENT},
+     true, 0, 0, "0", "0", "0.00%"},
+};
+
+static void test_items_read_back_with_the_cli_match_the_contract_and_http(void) {
+  enum { N = sizeof item_cases / sizeof item_cases[0] };
+  char names[N][128];
+  for (size_t c = 0; c < N; c++) {
+    const struct item_case *ic = &item_cases[c];
+    char tag[64];
+    snprintf(tag, sizeof tag, "cli-item-%zu", c);
+    e2e_name(names[c], sizeof names[c], tag);
+    json_t *ins = json_array(), *rem = json_array();
+    long n = 0;
+    for (; n < 4 && ic->scores[n]; n++) {
+      char game[64];
+      snprintf(game, sizeof game, "cli-%zu-%ld", c, n);
+      struct e2e_image im = {names[c], ic->scores[n], ic->wins[n], 0, 0};
+      json_array_append_new(ins, e2e_record("INSERT", NULL, game, NULL, &im));
+      json_array_append_new(rem, e2e_record("REMOVE", NULL, game, &im, NULL));
+    }
+    json_t *body = e2e_lambda(ins);
+    ingest_expect(srv, ic->name, body, n, n, 0);
+    json_decref(body);
+    if (ic->remove_all) {
+      body = e2e_pipes(rem);
+      ingest_expect(srv, ic->name, body, n, n, 0);
+      json_decref(body);
+    }
+
+    long status = 0;
+    json_t *stats = e2e_fetch_stats(srv, names[c], &status);
+    TS_CHECK_CASE(status == 200 && stats, ic->name, "GET stats: %ld", status);
+    json_t *item = get_item(ic->name, names[c]);
+    if (item && stats) {
+      struct item_expect x = {names[c], ic->games, ic->won, ic->total,
+                              ic->avg, ic->pct_text};
+      check_item(ic->name, item, &x);
+      check_item_matches_http(ic->name, item, stats);
+      /* Every eventID applied to the player is remembered. */
+      json_t *applied = json_object_get(json_object_get(item, "applied"), "M");
+      size_t i;
+      json_t *rec;
+      json_array_foreach(ins, i, rec) TS_CHECK_CASE(
+          json_object_get(applied, e2e_record_event_id(rec)) != NULL, ic->name,
+          "eventID %s is not in applied", e2e_record_event_id(rec));
+      if (ic->remove_all)
+        json_array_foreach(rem, i, rec) TS_CHECK_CASE(
+            json_object_get(applied, e2e_record_event_id(rec)) != NULL,
+            ic->name, "eventID %s is not in applied", e2e_record_event_id(rec));
+
+      /* A resend is all duplicates and writes nothing: the item is
+       * unchanged, version and updated_at included. */
+      body = e2e_lambda(ins);
+      ingest_expect(srv, ic->name, body, n, 0, n);
+      json_decref(body);
+      json_t *again = get_item(ic->name, names[c]);
+      TS_CHECK_CASE(again && json_equal(item, again), ic->name,
+                    "the item changed after a resend of applied records");
+      json_decref(again);
+    }
+    json_decref(item);
+    json_decref(stats);
+    json_decref(ins);
+    json_decref(rem);
+  }
+
+  /* A scan holds each of these players exactly once. */
+  json_t *items = e2e_ddb_scan_all(NULL, e2e_ddb_table());
+  TS_CHECK_CASE(items != NULL, "scan", "aws dynamodb scan of %s failed",
+                e2e_ddb_table());
+  for (size_t c = 0; items && c < N; c++) {
+    size_t seen = 0, i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+      const char *p = attr(it, "player", "S");
+      seen += p && strcmp(p, names[c]) == 0;
+    }
+    TS_CHECK_CASE(seen == 1, item_cases[c].name, "%zu items in the scan",
+                  seen);
+  }
+  json_decref(items);
+}
+
+/* The version is what the conditional writes compare: every write that
+ * changes the player raises it. */
+static void test_each_write_of_a_player_raises_its_version(void) {
+  char p[128];
+  e2e_name(p, sizeof p, "version");
+  long last = 0;
+  for (int i = 1; i <= 3; i++) {
+    char case_name[64];
+    snprintf(case_name, sizeof case_name, "write %d", i);
+    json_t *rec = e2e_insert(p, "1", WIN_ABSENT);
+    ingest_expect(srv, case_name, rec, 1, 1, 0);
+    json_decref(rec);
+    json_t *item = get_item(case_name, p);
+    long version = -1, games = -1;
+    bool ok = item && parse_long(attr(item, "version", "N"), &version) &&
+              parse_long(attr(item, "games", "N"), &games);
+    TS_CHECK_CASE(ok && games == i && version >= 1 && version > last,
+                  case_name, "games %ld version %ld (want %d, version above %ld)",
+                  games, version, i, last);
+    last = version;
+    json_decref(item);
+  }
+}
+
+/* ---------------------------------------------------------------- */
+/* (b) two replicas, four concurrent senders                        */
+
+enum {
+  C_SENDERS = 4,
+  C_PLAYERS = 10,
+  C_RECORDS = 400,     /* distinct records per sender */
+  C_MAX_BATCH = 20,
+  C_RESEND_PERCENT = 10,
+  C_MAX_SCORE_CENTS = 10000,
+  C_MAX_STEPS = C_RECORDS * 2,
+  C_MAX_ATTEMPTS = 30, /* deliveries of one step answered 503 */
+};
+
+struct c_game {
+  bool live;
+  int player;
+  long long cents;
+  enum e2e_win win;
+  char score[32];
+};
+
+struct c_tally {
+  long long games, wins, cents;
+};
+
+struct c_batch {
+  char *text; /* the body, serialised before the threads start */
+  size_t size;
+};
+
+struct c_step {
+  size_t batch;
+  int server;  /* 0 or 1 */
+  bool resend; /* the batch was answered 200 before */
+  /* outcome */
+  long status;
+  int attempts, n503;
+  long received, applied, duplicates, skipped, rejected;
+  char answer[512];
+};
+
+struct c_sender {
+  int id;
+  uint64_t rng;
+  struct c_game games[C_RECORDS];
+  size_t n_games, n_live;
+  struct c_batch batches[C_RECORDS];
+  size_t n_batches;
+  struct c_step steps[C_MAX_STEPS];
+  size_t n_steps;
+  struct e2e_server *servers[2];
+};
+
+static char c_names[C_PLAYERS][128];
+static struct c_tally c_model[C_PLAYERS];
+
+static uint64_t c_next(uint64_t *s) {
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 0x2545F4914F6CDD1Dull;
+}
+
+static unsigned c_below(uint64_t *s, unsigned n) {
+  return (unsigned)(c_next(s) % n);
+}
+
+static void c_contribution(struct c_sender *x, struct c_game *g) {
+  g->player = (int)c_below(&x->rng, C_PLAYERS);
+  g->cents = (long long)c_below(&x->rng, C_MAX_SCORE_CENTS + 1);
+  g->win = (enum e2e_win)c_below(&x->rng, WIN__COUNT);
+  if (g->cents % 100 == 0 && c_below(&x->rng, 2))
+    snprintf(g->score, sizeof g->score, "%lld", g->cents / 100);
+  else
+    snprintf(g->score, sizeof g->score, "%lld.%02lld", g->cents / 100,
+             g->cents % 100);
+}
+
+static void c_tally_add(const struct c_game *g, int sign) {
+  c_model[g->player].games += sign;
+  c_model[g->player].wins += sign * (e2e_win_counts(g->win) ? 1 : 0);
+  c_model[g->player].cents += sign * g->cents;
+}
+
+/* The next record of sender x's source table, and the model updated. */
+static json_t *c_change(struct c_sender *x) {
+  char key[64];
+  unsigned roll = c_below(&x->rng, 100);
+  if (x->n_live == 0 || roll < 50) {
+    struct c_game *g = &x->games[x->n_games];
+    snprintf(key, sizeof key, "conc-s%d-g%zu", x->id, x->n_games);
+    x->n_games++;
+    x->n_live++;
+    c_contribution(x, g);
+    g->live = true;
+    c_tally_add(g, +1);
+    struct e2e_image im = {c_names[g->player], g->score, g->win, 0, 0};
+    return e2e_record("INSERT", NULL, key, NULL, &im);
+  }
+  size_t pick = c_below(&x->rng, (unsigned)x->n_live), idx = 0;
+  for (size_t i = 0; i < x->n_games; i++)
+    if (x->games[i].live && pick-- == 0) {
+      idx = i;
+      break;
+    }
+  struct c_game *g = &x->games[idx], before = *g;
+  snprintf(key, sizeof key, "conc-s%d-g%zu", x->id, idx);
+  struct e2e_image old_im = {c_names[before.player], before.score, before.win,
+                             0, 0};
+  if (roll < 80) {
+    struct c_game next = before;
+    c_contribution(x, &next);
+    if (c_below(&x->rng, 100) >= 30)
+      next.player = before.player;
+    /* Always a real change (one that changes nothing would be skipped). */
+    next.cents = next.cents == before.cents ? (next.cents + 1) : next.cents;
+    snprintf(next.score, sizeof next.score, "%lld.%02lld", next.cents / 100,
+             next.cents % 100);
+    c_tally_add(&before, -1);
+    c_tally_add(&next, +1);
+    *g = next;
+    struct e2e_image new_im = {c_names[g->player], g->score, g->win, 0, 0};
+    return e2e_record("MODIFY", NULL, key, &old_im, &new_im);
+  }
+  c_tally_add(&before, -1);
+  g->live = false;
+  x->n_live--;
+  return e2e_record("REMOVE", NULL, key, &old_im, NULL);
+}
+
+/* Plans sender x's deliveries: its records in batches of 1..20 in random
+ * envelopes, to its home server, each batch followed with some chance by a
+ * resend of one of its earlier (or the same) batches to either server. */
+static void c_plan(struct c_sender *x) {
+  size_t made = 0;
+  int home = x->id % 2;
+  while (made < C_RECORDS) {
+    size_t size = 1 + c_below(&x->rng, C_MAX_BATCH);
+    if (size > C_RECORDS - made)
+      size = C_RECORDS - made;
+    json_t *recs = json_array();
+    for (size_t i = 0; i < size; i++)
+      json_array_append_new(recs, c_change(x));
+    made += size;
+    unsigned shape = c_below(&x->rng, 3);
+    json_t *body = shape == 0   ? e2e_lambda(recs)
+                   : size > 1 || shape == 1 ? e2e_pipes(recs)
+                                            : json_incref(json_array_get(recs, 0));
+    struct c_batch *b = &x->batches[x->n_batches];
+    b->text = json_dumps(body, JSON_COMPACT);
+    b->size = size;
+    json_decref(body);
+    json_decref(recs);
+    x->steps[x->n_steps++] =
+        (struct c_step){.batch = x->n_batches, .server = home};
+    if (c_below(&x->rng, 100) < C_RESEND_PERCENT)
+      x->steps[x->n_steps++] = (struct c_step){
+          .batch = c_below(&x->rng, (unsigned)x->n_batches + 1),
+          .server = (int)c_below(&x->rng, 2),
+          .resend = true};
+    x->n_batches++;
+  }
+}
+
+static void *c_sender_main(void *arg) {
+  struct c_sender *x = arg;
+  static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+  for (size_t i = 0; i < x->n_steps; i++) {
+    struct c_step *st = &x->steps[i];
+    const struct c_batch *b = &x->batches[st->batch];
+    struct e2e_request rq = {.method = "POST",
+                             .target = "/v1/stream-records",
+                             .headers = hdrs,
+                             .body = b->text,
+                             .body_len = strlen(b->text),
+                             .timeout_ms = 10000};
+    struct e2e_reply r = {0};
+    /* Like a Pipe: 503 (or no answer) means "send the same batch again". */
+    for (st->attempts = 1; st->attempts <= C_MAX_ATTEMPTS; st->attempts++) {
+      e2e_reply_clear(&r);
+      (void)e2e_http(x->servers[st->server], &rq, &r);
+      st->status = r.status;
+      if (r.status == 200)
+        break;
+      if (r.status == 503)
+        st->n503++;
+      e2e_sleep_ms(100);
+    }
+    snprintf(st->answer, sizeof st->answer, "%s", r.body ? r.body : "");
+    const json_t *j = r.json;
+    st->received = (long)json_integer_value(json_object_get(j, "received"));
+    st->applied = (long)json_integer_value(json_object_get(j, "applied"));
+    st->duplicates =
+        (long)json_integer_value(json_object_get(j, "duplicates"));
+    st->skipped = (long)json_integer_value(json_object_get(j, "skipped"));
+    st->rejected = (long)json_array_size(json_object_get(j, "rejected"));
+    e2e_reply_clear(&r);
+    if (st->status != 200)
+      break; /* the main thread reports it */
+  }
+  return NULL;
+}
+
+static void c_expected(const struct c_tally *t, char *total, char *avg,
+                       char *pct, size_t cap) {
+  /* n / d rounded half away from zero, in hundredths. */
+#define C_DIV(n, d)                                                            \
+  ((d) == 0 ? 0                                                                \
+            : ((n) >= 0 ? (2 * (n) + (d)) / (2 * (d))                          \
+                        : -((2 * -(n) + (d)) / (2 * (d)))))
+  long long a = C_DIV(t->cents, t->games);
+  long long w = C_DIV(10000 * t->wins, t->games);
+#undef C_DIV
+  snprintf(total, cap, "%s%lld.%02lld", t->cents < 0 ? "-" : "",
+           llabs(t->cents) / 100, llabs(t->cents) % 100);
+  snprintf(avg, cap, "%s%lld.%02lld", a < 0 ? "-" : "", llabs(a) / 100,
+           llabs(a) % 100);
+  snprintf(pct, cap, "%lld.%02lld", w / 100, w % 100);
+}
+
+static void test_two_replicas_and_four_senders_count_every_record_once(void) {
+  const char *seed_env = getenv("TS_TEST_SEED");
+  uint64_t seed = 20261128u;
+  if (seed_env && *seed_env) {
+    char *end = NULL;
+    unsigned long long v = strtoull(seed_env, &end, 10);
+    if (end && *end == '\0' && v != 0)
+      seed = v;
+  }
+  struct e2e_server *other = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &other) == TS_OK);
+  struct c_sender *xs = calloc(C_SENDERS, sizeof *xs);
+  CU_ASSERT_FATAL(xs != NULL);
+  memset(c_model, 0, sizeof c_model);
+  for (int i = 0; i < C_PLAYERS; i++) {
+    char tag[32];
+    snprintf(tag, sizeof tag, "conc-p%d", i);
+    e2e_name(c_names[i], sizeof c_names[i], tag);
+  }
+  /* Records are built here, in one thread (the builders are not
+   * thread-safe); the senders only send. */
+  for (int s = 0; s < C_SENDERS; s++) {
+    xs[s].id = s;
+    xs[s].rng = seed * 2654435761u + (uint64_t)s * 7919u + 1u;
+    xs[s].servers[0] = srv;
+    xs[s].servers[1] = other;
+    c_plan(&xs[s]);
+  }
+  pthread_t t[C_SENDERS];
+  int started = 0;
+  for (int s = 0; s < C_SENDERS; s++)
+    if (pthread_create(&t[s], NULL, c_sender_main, &xs[s]) == 0)
+      started++;
+  CU_ASSERT(started == C_SENDERS);
+  for (int s = 0; s < started; s++)
+    pthread_join(t[s], NULL);
+
+  long sum_applied = 0, distinct = 0, resent = 0, sum_dups = 0, n503 = 0;
+  bool clean = true; /* no step saw a 503 */
+  for (int s = 0; s < C_SENDERS; s++) {
+    struct c_sender *x = &xs[s];
+    bool answered[C_RECORDS] = {false};
+    for (size_t b = 0; b < x->n_batches; b++)
+      distinct += (long)x->batches[b].size;
+    for (size_t i = 0; i < x->n_steps; i++) {
+      const struct c_step *st = &x->steps[i];
+      long size = (long)x->batches[st->batch].size;
+      char case_name[128];
+      snprintf(case_name, sizeof case_name,
+               "seed %llu sender %d step %zu (batch %zu of %ld, %s, server %d)",
+               (unsigned long long)seed, s, i, st->batch, size,
+               st->resend ? "resend" : "first delivery", st->server);
+      TS_CHECK_CASE(st->status == 200, case_name,
+                    "no 200 after %d attempts: status %ld %.300s",
+                    st->attempts - 1, st->status, st->answer);
+      if (st->status != 200)
+        break;
+      n503 += st->n503;
+      clean = clean && st->n503 == 0;
+      bool counts = st->received == size && st->skipped == 0 &&
+                    st->rejected == 0 &&
+                    st->applied + st->duplicates == size;
+      TS_CHECK_CASE(counts, case_name, "answer %.300s", st->answer);
+      if (st->resend && answered[st->batch]) {
+        /* Every record of it was applied before: all duplicates. */
+        TS_CHECK_CASE(st->applied == 0, case_name,
+                      "a resent batch applied %ld records: %.300s",
+                      st->applied, st->answer);
+        resent += size;
+      } else if (st->n503 == 0) {
+        /* Nothing of it was sent before: all applied. */
+        TS_CHECK_CASE(st->applied == size, case_name,
+                      "a first delivery applied %ld of %ld records: %.300s",
+                      st->applied, size, st->answer);
+      } else {
+        /* Records applied by a delivery answered 503 come back as
+         * duplicates; count them as applied once. */
+        sum_applied += st->duplicates;
+      }
+      if (!answered[st->batch] || !st->resend)
+        sum_applied += st->applied;
+      else
+        sum_dups += st->duplicates;
+      answered[st->batch] = true;
+    }
+  }
+  fprintf(stderr, "\n    %ld distinct records, %ld resent, %ld answers 503 "
+                  "(retried)\n", distinct, resent, n503);
+  TS_CHECK_CASE(sum_applied == distinct, "sum of applied",
+                "applied counts add up to %ld, distinct records %ld%s",
+                sum_applied, distinct,
+                clean ? "" : " (some deliveries were answered 503)");
+  TS_CHECK_CASE(sum_dups == resent, "sum of duplicates of resends",
+                "%ld, records resent %ld", sum_dups, resent);
+  TS_CHECK_CASE(resent > 0, "plan", "no batch was resent");
+
+  /* The totals, from both replicas. */
+  struct e2e_server *both[2] = {srv, other};
+  for (int i = 0; i < C_PLAYERS; i++) {
+    char total[48], avg[48], pct[48];
+    c_expected(&c_model[i], total, avg, pct, sizeof total);
+    struct e2e_expect e = {c_names[i], (long)c_model[i].games,
+                           (long)c_model[i].wins, total, avg, pct};
+    for (int k = 0; k < 2; k++) {
+      char case_name[192];
+      snprintf(case_name, sizeof case_name, "seed %llu %.127s via server %d",
+               (unsigned long long)seed, c_names[i], k);
+      e2e_expect_stats(both[k], case_name, &e);
+    }
+  }
+  int code = -1;
+  e2e_server_stop(other, &code);
+  TS_CHECK_CASE(code == 0, "second replica", "exit status %d", code);
+  for (int s = 0; s < C_SENDERS; s++)
+    for (size_t b = 0; b < xs[s].n_batches; b++)
+      free(xs[s].batches[b].text);
+  free(xs);
+}
+
+/* ---------------------------------------------------------------- */
+/* (c) items written by the original Lambda                         */
+
+static void test_item_written_by_the_original_lambda_is_adopted(void) {
+  char p[128];
+  e2e_name(p, sizeof p, "lambda-item");
+  json_t *legacy = json_pack(
+      "{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "player", "S", p,
+      "games", "N", "3", "wins", "N", "2", "avg_score", "N", "10",
+      "win_percent", "S", "66.66%");
+  CU_ASSERT_FATAL(e2e_ddb_put_item(NULL, e2e_ddb_table(), legacy) == TS_OK);
+  json_decref(legacy);
+
+  /* Readable as it is: total_score is avg_score * games. (Its updated_at
+   * is not checked: the Lambda wrote none, and the contract does not say
+   * what a GET shows for it before our first write.) */
+  long status = 0;
+  json_t *got = e2e_fetch_stats(srv, p, &status);
+  char *text = got ? json_dumps(got, JSON_COMPACT) : NULL;
+  TS_CHECK_CASE(
+      status == 200 &&
+          json_integer_value(json_object_get(got, "games")) == 3 &&
+          json_integer_value(json_object_get(got, "wins")) == 2 &&
+          json_number_value(json_object_get(got, "total_score")) == 30.0 &&
+          json_number_value(json_object_get(got, "avg_score")) == 10.0,
+      "the Lambda's item, before any write",
+      "status %ld, %s (want games 3, wins 2, total_score 30, avg_score 10)",
+      status, text ? text : "(no stats)");
+  free(text);
+  json_decref(got);
+
+  json_t *rec = e2e_insert(p, "14", WIN_BOOL_TRUE);
+  ingest_expect(srv, "one INSERT after the Lambda", rec, 1, 1, 0);
+  struct e2e_expect after = {p, 4, 3, "44", "11", "75"};
+  e2e_expect_stats(srv, "adopted", &after);
+  json_t *item = get_item("adopted", p);
+  if (item) {
+    struct item_expect x = {p, 4, 3, "44", "11", "75.00%"};
+    check_item("adopted item", item, &x);
+    TS_CHECK_CASE(json_object_get(json_object_get(json_object_get(item,
+                                                                  "applied"),
+                                                  "M"),
+                                  e2e_record_event_id(rec)) != NULL,
+                  "adopted item", "the INSERT's eventID is not in applied");
+  }
+  json_decref(item);
+  ingest_expect(srv, "the INSERT resent", rec, 1, 0, 1);
+  e2e_expect_stats(srv, "adopted, after a resend", &after);
+  json_decref(rec);
+}
+
+/* ---------------------------------------------------------------- */
+/* (d) the store goes away                                          */
+
+static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
+  struct e2e_dynalite *dyn = NULL;
+  CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
+  int code = -1;
+  TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(dyn), &code) == TS_OK,
+                "create-table on a private dynalite", "exit status %d", code);
+  char endpoint_env[128];
+  snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
+           e2e_dynalite_endpoint(dyn));
+  const char *extra[] = {endpoint_env, NULL};
+  struct e2e_server_opts opt = {.extra_env = extra};
+  struct e2e_server *s = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("server did not start");
+    e2e_dynalite_stop(dyn);
+    return;
+  }
+  char p[128];
+  e2e_name(p, sizeof p, "gone");
+  json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
+  ingest_expect(s, "before the store goes", warm, 1, 1, 0);
+  e2e_dynalite_stop(dyn); /* killed: its port now refuses connections */
+  dyn = NULL;
+
+  struct e2e_reply r;
+  (void)e2e_get(s, "/readyz", &r);
+  e2e_check_problem("GET /readyz, store gone", &r, 503, "store-unavailable");
+  TS_CHECK_CASE(r.seconds < 5.0, "GET /readyz, store gone",
+                "answered after %.2f s", r.seconds);
+  e2e_reply_clear(&r);
+
+  json_t *rec = e2e_insert(p, "2", WIN_BOOL_TRUE);
+  (void)e2e_post_json(s, "/v1/stream-records", rec, &r);
+  e2e_check_problem("POST, store gone", &r, 503, "store-unavailable");
+  char retry[64];
+  bool has = e2e_reply_header(&r, "Retry-After", retry, sizeof retry);
+  long secs = -1;
+  TS_CHECK_CASE(has && parse_long(retry, &secs) && secs >= 0,
+                "POST, store gone", "Retry-After is %s",
+                has ? retry : "(missing)");
+  TS_CHECK_CASE(r.seconds < 5.0, "POST, store gone", "answered after %.2f s",
+                r.seconds);
+  e2e_reply_clear(&r);
+
+  /* A query cannot be answered without the store either: 503, not 404. */
+  char *esc = e2e_escape(p), target[512];
+  snprintf(target, sizeof target, "/v1/players/%s/stats", esc);
+  free(esc);
+  (void)e2e_get(s, target, &r);
+  e2e_check_problem("GET stats, store gone", &r, 503, "store-unavailable");
+  e2e_reply_clear(&r);
+
+  TS_CHECK_CASE(e2e_server_alive(s), "store gone", "the server died");
+  (void)e2e_get(s, "/healthz", &r);
+  TS_CHECK_CASE(r.status == 200, "GET /healthz, store gone", "status %ld",
+                r.status);
+  e2e_reply_clear(&r);
+  code = -1;
+  e2e_server_stop(s, &code);
+  TS_CHECK_CASE(code == 0, "SIGTERM, store gone", "exit status %d", code);
+  json_decref(rec);
+  json_decref(warm);
+}
+
+/* ---------------------------------------------------------------- */
+/* (e) create-table                                                 */
+
+static void test_create_table_twice_exits_zero_and_keeps_the_data(void) {
+  char p[128];
+  e2e_name(p, sizeof p, "create-twice");
+  json_t *rec = e2e_insert(p, "3", WIN_BOOL_TRUE);
+  ingest_expect(srv, "before create-table", rec, 1, 1, 0);
+  for (int i = 0; i < 2; i++) {
+    int code = -1;
+    enum ts_status st = e2e_create_tables(NULL, &code);
+    TS_CHECK_CASE(st == TS_OK && code == 0, "create-table on existing tables",
+                  "run %d: exit status %d", i + 1, code);
+  }
+  struct e2e_expect e = {p, 1, 1, "3", "3", "100"};
+  e2e_expect_stats(srv, "after create-table", &e);
+  json_t *item = get_item("after create-table", p);
+  json_decref(item);
+  ingest_expect(srv, "resent after create-table", rec, 1, 0, 1);
+  json_decref(rec);
+}
+
+void e2e_suite_dynamodb(void) {
+  if (strcmp(e2e_store_kind(), "dynamodb") != 0) {
+    fprintf(stderr, "suite dynamodb: skipped, TS_TEST_STORE is %s (run it "
+                    "with tests/e2e/with-dynalite.sh and "
+                    "TS_TEST_STORE=dynamodb)\n",
+            e2e_store_kind());
+    return;
+  }
+  E2E_SUITE("dynamodb", up, down,
+            TS_TEST(test_items_read_back_with_the_cli_match_the_contract_and_http),
+            TS_TEST(test_each_write_of_a_player_raises_its_version),
+            TS_TEST(test_two_replicas_and_four_senders_count_every_record_once),
+            TS_TEST(test_item_written_by_the_original_lambda_is_adopted),
+            TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),
+            TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data));
+}
