@@ -23,6 +23,9 @@
 /* Exactly-once: the stream keeps a record 24 h; applied eventIDs are kept
  * longer so that any resend within the retention is recognised. */
 #define TS_DEDUP_RETENTION_S (26u * 3600u)
+/* DynamoDB keeps a player's applied eventIDs in the player's item (12-byte
+ * digests): this many stay well below the 400 KB item limit. */
+#define TS_MAX_APPLIED_PER_PLAYER 25000u
 
 /* Scores: at most this many digits after the point, and magnitude below
  * 10^TS_SCORE_MAX_INT_DIGITS, so that sums of up to ~10^11 games stay

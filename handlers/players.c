@@ -31,7 +31,12 @@ void handlers_write_stats(struct buf *b, const struct player_row *row) {
               "\"updated_at\":",
            (long long)row->stats.games, (long long)row->stats.wins,
            (long long)(row->stats.games - row->stats.wins), total, avg, pct);
-  buf_add_json_string(b, row->updated_at);
+  /* An item the original Lambda wrote has no updated_at until our first
+   * write: null rather than a string that is not a time. */
+  if (row->updated_at[0])
+    buf_add_json_string(b, row->updated_at);
+  else
+    buf_adds(b, "null");
   buf_adds(b, "}");
 }
 

@@ -3,13 +3,18 @@
  * One item per player in the stats table (key `player` S) holding the
  * seed's attributes (games, wins, avg_score N, win_percent S "66.67%"),
  * plus total_score (exact), updated_at, `version` (optimistic concurrency)
- * and `applied` (a map eventID -> unix seconds: the eventIDs applied to this
- * player within the retention, which makes delivery exactly-once).
+ * and `applied`: the eventIDs applied to this player within the retention,
+ * which makes delivery exactly-once. To keep a busy player's item far below
+ * DynamoDB's 400 KB, an eventID is kept as a 96-bit digest (12 bytes; a
+ * false match needs ~2^48 events) in a binary set per hour of application:
+ * applied = {"<unix hour>": {"BS": [digest, ...]}, ...}; whole hours fall
+ * out past the retention. Past TS_MAX_APPLIED_PER_PLAYER digests a record
+ * is rejected (dead-lettered) rather than failing every later batch.
  *
  * store_apply, through store_run_tx:
  *   1. BatchGetItem (strongly consistent) of every player still pending;
- *   2. fold the player's entries into the item read: an eventID already in
- *      `applied` is a duplicate; the map is pruned past the retention;
+ *   2. fold the player's entries into the item read: an eventID whose
+ *      digest is in `applied` is a duplicate; old hours are dropped;
  *   3. PutItem every changed player in parallel, conditioned on the version
  *      read (attribute_not_exists(player) for a new one);
  *   4. a failed condition leaves that player pending and the attempt
@@ -99,7 +104,7 @@ struct pstate {
   char *seed_games;    /* for items without version: the condition */
   char *seed_avg;
   struct stats cur;
-  json_t *applied;     /* object eventID -> integer seconds */
+  json_t *applied;     /* object digest (base64) -> integer unix hour */
 };
 
 static void pstate_reset_item(struct pstate *ps) {
@@ -160,18 +165,38 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
               "avg_score", avg);
   }
   json_t *map = json_object_get(json_object_get(item, "applied"), "M");
-  const char *id;
+  const char *hour_text;
   json_t *v;
-  json_object_foreach(map, id, v) {
-    int64_t at;
-    if (parse_int64(json_string_value(json_object_get(v, "N")), &at))
-      json_object_set_new(ps->applied, id, json_integer(at));
+  json_object_foreach(map, hour_text, v) {
+    int64_t hour;
+    json_t *set = json_object_get(v, "BS");
+    if (!parse_int64(hour_text, &hour) || !json_is_array(set))
+      goto corrupt;
+    size_t i;
+    json_t *d;
+    json_array_foreach(set, i, d) {
+      if (!json_is_string(d))
+        goto corrupt;
+      json_object_set_new(ps->applied, json_string_value(d),
+                          json_integer(hour));
+    }
   }
   return TS_OK;
 corrupt:
   log_event(LOG_ERROR, "stored item is not a stats item", "{s:s}", "player",
             player);
   return TS_ERR_IO;
+}
+
+/* The base64 text of the first 12 bytes of SHA-256(event_id): 16 chars. */
+static bool event_digest(const char *event_id, char out[17]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (!EVP_Digest(event_id, strlen(event_id), md, &md_len, EVP_sha256(),
+                  NULL) ||
+      md_len < 12)
+    return false;
+  return EVP_EncodeBlock((unsigned char *)out, md, 12) == 16;
 }
 
 /* Folds the player's entries into a copy of what was read; sets every
@@ -188,15 +213,29 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
     return TS_ERR_NOMEM;
   const char *id;
   json_t *v;
+  int64_t now_hour = now_s / 3600;
+  /* Keep whole hours that may still hold a digest within the retention. */
+  int64_t oldest_hour = (now_s - (int64_t)TS_DEDUP_RETENTION_S) / 3600;
   json_object_foreach(ps->applied, id, v) {
-    if (json_integer_value(v) >= now_s - (int64_t)TS_DEDUP_RETENTION_S)
+    if (json_integer_value(v) >= oldest_hour)
       json_object_set(applied, id, v);
   }
   size_t n = batch_entry_count(b, ps->p);
   for (size_t e = 0; e < n; e++) {
     const struct batch_entry *en = batch_entry(b, ps->p, e);
-    if (json_object_get(applied, en->event_id)) {
+    char digest[17];
+    if (!event_digest(en->event_id, digest)) {
+      json_decref(applied);
+      return TS_ERR_NOMEM;
+    }
+    if (json_object_get(applied, digest)) {
       batch_entry_set_outcome(b, ps->p, e, ENTRY_DUPLICATE, NULL);
+      continue;
+    }
+    if (json_object_size(applied) >= TS_MAX_APPLIED_PER_PLAYER) {
+      batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
+                              "the player has had more games in the last 26 "
+                              "hours than exactly-once bookkeeping holds");
       continue;
     }
     enum ts_status st = stats_apply(&next, &en->delta);
@@ -215,7 +254,7 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
       json_decref(applied);
       return st;
     }
-    json_object_set_new(applied, en->event_id, json_integer(now_s));
+    json_object_set_new(applied, digest, json_integer(now_hour));
     batch_entry_set_outcome(b, ps->p, e, ENTRY_APPLIED, NULL);
     changed = true;
   }
@@ -235,9 +274,21 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
   pct_text[len + 1] = '\0';
   store_utc_now(now_utc);
 
+  /* Group the digests into one binary set per hour. */
   json_t *map = json_object();
+  if (!map) {
+    json_decref(applied);
+    return TS_ERR_NOMEM;
+  }
   json_object_foreach(applied, id, v) {
-    json_object_set_new(map, id, attr_n_int(json_integer_value(v)));
+    char hour[24];
+    snprintf(hour, sizeof hour, "%lld", (long long)json_integer_value(v));
+    json_t *bucket = json_object_get(map, hour);
+    if (!bucket) {
+      bucket = json_pack("{s:[]}", "BS");
+      json_object_set_new(map, hour, bucket);
+    }
+    json_array_append_new(json_object_get(bucket, "BS"), json_string(id));
   }
   json_decref(applied);
   json_t *item = json_pack(

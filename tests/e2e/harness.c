@@ -1,6 +1,8 @@
 /* End-to-end harness: process control, HTTP client and answer checks. */
 #include "harness.h"
 
+#include <openssl/evp.h>
+
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <arpa/inet.h>
@@ -1456,4 +1458,37 @@ int e2e_suite_server_down(struct e2e_server **s) {
   e2e_server_stop(*s, &code);
   *s = NULL;
   return code == 0 ? 0 : CUE_SCLEAN_FAILED;
+}
+
+bool e2e_applied_has(const json_t *item, const char *event_id) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  char digest[17];
+  if (!EVP_Digest(event_id, strlen(event_id), md, &md_len, EVP_sha256(),
+                  NULL) ||
+      EVP_EncodeBlock((unsigned char *)digest, md, 12) != 16)
+    return false;
+  json_t *map = json_object_get(json_object_get(item, "applied"), "M");
+  const char *hour;
+  json_t *bucket;
+  json_object_foreach(map, hour, bucket) {
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(bucket, "BS"), i, d) {
+      if (strcmp(json_string_value(d), digest) == 0)
+        return true;
+    }
+  }
+  return false;
+}
+
+size_t e2e_applied_count(const json_t *item) {
+  json_t *map = json_object_get(json_object_get(item, "applied"), "M");
+  const char *hour;
+  json_t *bucket;
+  size_t n = 0;
+  json_object_foreach(map, hour, bucket) {
+    n += json_array_size(json_object_get(bucket, "BS"));
+  }
+  return n;
 }

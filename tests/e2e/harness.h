@@ -231,6 +231,12 @@ json_t *e2e_aws_ddb(const char *endpoint, const char *const *args,
                     int *exit_code);
 /* Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
  * when the CLI failed. */
+/* The stored item's `applied` bookkeeping (DynamoDB store): hour buckets of
+ * 12-byte SHA-256 digests of eventIDs. Whether `event_id` is in it, and how
+ * many digests it holds. */
+bool e2e_applied_has(const json_t *item, const char *event_id);
+size_t e2e_applied_count(const json_t *item);
+
 json_t *e2e_ddb_scan_all(const char *endpoint, const char *table);
 /* GetItem with ConsistentRead of the item keyed player (S); *item is NULL
  * when there is none. TS_ERR_IO when the CLI failed. */
