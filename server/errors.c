@@ -7,6 +7,7 @@
 #include "../common/bounds.h"
 #include "buf.h"
 #include "reply.h"
+#include "urlcode.h"
 
 struct entry {
   const char *code;
@@ -30,6 +31,9 @@ void error_reply(struct reply *rep, enum ts_error e, const char *detail_fmt,
   va_start(ap, detail_fmt);
   vsnprintf(detail, sizeof detail, detail_fmt, ap);
   va_end(ap);
+  /* The detail may quote the request (a method, a media type): keep the
+   * body valid JSON whatever bytes came in or where the cut fell. */
+  utf8_sanitize(detail);
 
   const struct entry *en = &registry[e];
   struct buf b;

@@ -16,6 +16,10 @@ enum ts_status url_decode(const char *s, size_t len, bool plus_is_space,
 /* True if s[0..len) is valid UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 bool utf8_valid(const char *s, size_t len);
 
+/* Replaces every byte of s that is not part of a valid UTF-8 sequence
+ * (including a sequence cut off at the end) with '?', in place. */
+void utf8_sanitize(char *s);
+
 /* Base64url without padding (RFC 4648 §5), for opaque cursors. */
 enum ts_status b64url_encode(const char *s, size_t len,
                              char **out) TS_WARN_UNUSED;

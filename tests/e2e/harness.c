@@ -1,6 +1,9 @@
 /* End-to-end harness: process control, HTTP client and answer checks. */
 #include "harness.h"
 
+#include <ctype.h>
+#include <pthread.h>
+
 #include <openssl/evp.h>
 
 #include <CUnit/CUnit.h>
@@ -745,6 +748,61 @@ bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
   return false;
 }
 
+/* With TS_TEST_EXCHANGES set, every exchange is appended to that file as a
+ * JSON line {method, path, status, content_type, headers, body} for the
+ * contract check (tests/contract/validate.mjs). The file is truncated by
+ * the first exchange of the process. */
+static pthread_mutex_t exchanges_mu = PTHREAD_MUTEX_INITIALIZER;
+static FILE *exchanges_file;
+
+static void log_exchange(const struct e2e_request *rq,
+                         const struct e2e_reply *out) {
+  const char *path = getenv("TS_TEST_EXCHANGES");
+  if (!path || !*path || out->status <= 0)
+    return;
+  json_t *headers = json_object();
+  for (const char *p = out->headers; p && *p;) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+    const char *colon = memchr(p, ':', len);
+    if (colon) {
+      char name[128];
+      size_t nlen = (size_t)(colon - p);
+      if (nlen < sizeof name) {
+        for (size_t i = 0; i < nlen; i++)
+          name[i] = (char)tolower((unsigned char)p[i]);
+        name[nlen] = '\0';
+        const char *v = colon + 1;
+        while (v < p + len && *v == ' ')
+          v++;
+        size_t vlen = (size_t)(p + len - v);
+        while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+          vlen--;
+        json_object_set_new(headers, name, json_stringn(v, vlen));
+      }
+    }
+    p = eol ? eol + 1 : NULL;
+  }
+  json_t *line = json_pack("{s:s, s:s, s:i, s:s?, s:o, s:s%}", "method",
+                           rq->method, "path", rq->target, "status",
+                           (int)out->status, "content_type", out->content_type,
+                           "headers", headers, "body", out->body,
+                           out->body_len);
+  char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+  json_decref(line);
+  if (!text)
+    return;
+  pthread_mutex_lock(&exchanges_mu);
+  if (!exchanges_file)
+    exchanges_file = fopen(path, "w");
+  if (exchanges_file) {
+    fprintf(exchanges_file, "%s\n", text);
+    fflush(exchanges_file);
+  }
+  pthread_mutex_unlock(&exchanges_mu);
+  free(text);
+}
+
 enum ts_status e2e_http(const struct e2e_server *s, const struct e2e_request *rq,
                         struct e2e_reply *out) {
   enum ts_status st = TS_ERR_IO;
@@ -815,6 +873,8 @@ enum ts_status e2e_http(const struct e2e_server *s, const struct e2e_request *rq
   if (out->body_len > 0)
     out->json = json_loadb(out->body, out->body_len, 0, NULL);
   st = (out->curl == CURLE_OK && out->status > 0) ? TS_OK : TS_ERR_IO;
+  if (st == TS_OK)
+    log_exchange(rq, out);
 out:
   free(head.p);
   free(body.p);

@@ -45,6 +45,25 @@ static void test_url_decode_decodes_escapes_and_rejects_bad_ones(void) {
   }
 }
 
+static void test_utf8_sanitize_replaces_invalid_bytes_only(void) {
+  static const struct {
+    const char *name, *in, *out;
+  } cases[] = {
+      {"ascii", "text/plain", "text/plain"},
+      {"valid multibyte kept", "caf\xC3\xA9 \xF0\x9F\x8E\xAE",
+       "caf\xC3\xA9 \xF0\x9F\x8E\xAE"},
+      {"stray bytes", "text/\xFF\xFE", "text/??"},
+      {"cut at the end", "ab\xE2\x82", "ab??"},
+      {"overlong", "\xC0\xAF", "??"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", cases[i].in);
+    utf8_sanitize(buf);
+    TS_CHECK_CASE(strcmp(buf, cases[i].out) == 0, cases[i].name, "got %s", buf);
+  }
+}
+
 static void test_b64url_round_trips_and_rejects_non_canonical(void) {
   const char *inputs[] = {"", "a", "ab", "abc", "abcd", "p1:player/with?odd",
                           "\xF0\x9F\x8E\xAE"};
@@ -138,6 +157,7 @@ static void test_router_matches_routes_and_reports_404_405(void) {
 void suite_http_util(void) {
   TS_SUITE("http_util",
            TS_TEST(test_url_decode_decodes_escapes_and_rejects_bad_ones),
+           TS_TEST(test_utf8_sanitize_replaces_invalid_bytes_only),
            TS_TEST(test_b64url_round_trips_and_rejects_non_canonical),
            TS_TEST(test_json_string_writer_escapes_quotes_and_controls),
            TS_TEST(test_buffer_over_its_maximum_fails_and_stays_failed),
