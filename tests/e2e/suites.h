@@ -8,6 +8,7 @@
   X(queries)                                                                   \
   X(random_stream)                                                             \
   X(corpus)                                                                    \
+  X(api)                                                                       \
   X(dynamodb)
 
 #define TS_E2E_DECLARE(name) void e2e_suite_##name(void);
