@@ -16,9 +16,12 @@ static struct e2e_server *srv;
 static int up(void) { return e2e_suite_server_up(&srv); }
 static int down(void) { return e2e_suite_server_down(&srv); }
 
+/* Posts {"Records": records} and expects every record applied; takes the
+ * caller's reference to records. */
 static void ingest_ok(struct e2e_server *s, const char *case_name,
                       json_t *records) {
   json_t *body = e2e_lambda(records);
+  json_decref(records);
   struct e2e_reply r;
   struct e2e_summary sum;
   long n = (long)json_array_size(json_object_get(body, "Records"));
@@ -353,6 +356,7 @@ static void test_metrics_count_records_and_requests(void) {
   json_incref(recs);
   ingest_ok(srv, "metrics batch", recs);
   json_t *body = e2e_lambda(recs); /* the same records again */
+  json_decref(recs);
   struct e2e_reply r;
   struct e2e_summary sum;
   if (e2e_ingest(srv, "metrics resend", body, &r, &sum))

@@ -739,6 +739,7 @@ static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
     for (int i = 0; i < BATCH; i++)
       json_array_append_new(recs, e2e_insert(p, "1", WIN_ABSENT));
     json_t *body = e2e_lambda(recs);
+    json_decref(recs);
     struct e2e_reply r;
     struct e2e_summary sum;
     char case_name[64];
