@@ -42,6 +42,10 @@
  * many rows per pass, so that one write transaction stays short. */
 #define SQ_PURGE_INTERVAL_MS 60000u
 #define SQ_PURGE_MAX_ROWS 2000
+/* Group commit: batches waiting for the writer are applied together in one
+ * transaction (one fsync), at most this many batches or records at once. */
+#define SQ_GROUP_MAX_BATCHES 128u
+#define SQ_GROUP_MAX_RECORDS 20000u
 
 #define SQ_SCHEMA_VERSION 1
 
@@ -156,7 +160,21 @@ struct conn {
   sqlite3_stmt *st[ST_COUNT];
 };
 
+/* A store_apply call waiting for its batch to be committed. */
+struct pending {
+  struct batch *b;
+  uint64_t deadline_ms;
+  enum ts_status st;
+  bool done;
+  struct pending *next;
+};
+
 struct sq {
+  pthread_mutex_t qmu; /* guards the queue and leader */
+  pthread_cond_t qcv;  /* a pending batch is done, or the leader left */
+  struct pending *q_head, *q_tail;
+  bool leader;         /* a caller is applying a group right now */
+
   pthread_mutex_t wmu; /* guards w, purged_once, last_purge_ms */
   struct conn w;
   bool purged_once;
@@ -623,12 +641,14 @@ static enum ts_status purge_applied(struct conn *c, int64_t now_s) {
 
 struct apply_ctx {
   struct sq *sq;
-  struct batch *b;
+  struct batch **b; /* the group, applied in order */
+  size_t n;
   uint64_t deadline_ms;
 };
 
-/* One attempt: the whole batch in one IMMEDIATE transaction, rolled back
- * on any failure before the writer is unlocked. */
+/* One attempt: every batch of the group in one IMMEDIATE transaction,
+ * rolled back on any failure before the writer is unlocked. Batches are
+ * applied in order, so a later batch sees an earlier one's eventIDs. */
 static enum ts_status apply_attempt(void *cls) {
   struct apply_ctx *a = cls;
   struct sq *sq = a->sq;
@@ -648,7 +668,6 @@ static enum ts_status apply_attempt(void *cls) {
     st = from_rc(rc);
     goto out;
   }
-  batch_reset_outcomes(a->b);
   char now_utc[32];
   store_utc_now(now_utc);
   int64_t now_s = (int64_t)time(NULL);
@@ -661,15 +680,19 @@ static enum ts_status apply_attempt(void *cls) {
     if (st != TS_OK)
       goto out;
   }
-  size_t players = batch_player_count(a->b);
-  for (size_t p = 0; p < players; p++) {
-    st = apply_player(c, a->b, p, now_s, now_utc);
+  for (size_t i = 0; i < a->n; i++) {
+    struct batch *b = a->b[i];
+    batch_reset_outcomes(b);
+    size_t players = batch_player_count(b);
+    for (size_t p = 0; p < players; p++) {
+      st = apply_player(c, b, p, now_s, now_utc);
+      if (st != TS_OK)
+        goto out;
+    }
+    st = keep_dead_letters(c, b, now_utc);
     if (st != TS_OK)
       goto out;
   }
-  st = keep_dead_letters(c, a->b, now_utc);
-  if (st != TS_OK)
-    goto out;
   rc = run_plain(c, ST_COMMIT);
   st = from_rc(rc);
   if (st == TS_OK && purge) {
@@ -683,14 +706,71 @@ out:
   return st;
 }
 
+static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
+                                  uint64_t deadline_ms) {
+  struct apply_ctx a = {.sq = sq, .b = b, .n = n, .deadline_ms = deadline_ms};
+  return store_run_tx("sqlite.apply", apply_attempt, &a, NULL, deadline_ms);
+}
+
+/* Group commit. Every caller queues its batch; one caller at a time leads:
+ * it takes the waiting batches (bounded), applies them in one transaction
+ * and wakes their callers. Under concurrency this turns N fsyncs into one,
+ * and a lone caller leads its own group of one at no extra cost. A group
+ * runs to the earliest deadline among its batches, so no caller waits past
+ * its own deadline. */
 static enum ts_status sq_apply(void *impl, struct batch *b) {
   struct sq *sq = impl;
-  struct apply_ctx a = {
-      .sq = sq,
+  struct pending me = {
       .b = b,
-      .deadline_ms = store_now_ms() + atomic_load(&sq->apply_deadline_ms),
-  };
-  return store_run_tx("sqlite.apply", apply_attempt, &a, NULL, a.deadline_ms);
+      .deadline_ms = store_now_ms() + atomic_load(&sq->apply_deadline_ms)};
+  struct batch *group[SQ_GROUP_MAX_BATCHES];
+  struct pending *taken[SQ_GROUP_MAX_BATCHES];
+
+  pthread_mutex_lock(&sq->qmu);
+  if (sq->q_tail)
+    sq->q_tail->next = &me;
+  else
+    sq->q_head = &me;
+  sq->q_tail = &me;
+  while (!me.done) {
+    if (sq->leader) {
+      pthread_cond_wait(&sq->qcv, &sq->qmu);
+      continue;
+    }
+    sq->leader = true;
+    size_t n = 0, records = 0;
+    uint64_t deadline = UINT64_MAX;
+    while (sq->q_head && n < SQ_GROUP_MAX_BATCHES &&
+           (n == 0 || records + batch_record_count(sq->q_head->b) <=
+                          SQ_GROUP_MAX_RECORDS)) {
+      struct pending *p = sq->q_head;
+      sq->q_head = p->next;
+      if (!sq->q_head)
+        sq->q_tail = NULL;
+      records += batch_record_count(p->b);
+      deadline = p->deadline_ms < deadline ? p->deadline_ms : deadline;
+      taken[n] = p;
+      group[n++] = p->b;
+    }
+    pthread_mutex_unlock(&sq->qmu);
+
+    enum ts_status st = apply_group(sq, group, n, deadline);
+    /* A failure that is not about contention may be one batch's own doing:
+     * apply each alone so the others are not held hostage to it. */
+    bool alone = n > 1 && st != TS_OK && st != TS_ERR_UNAVAILABLE;
+    for (size_t i = 0; i < n; i++)
+      taken[i]->st = alone ? apply_group(sq, &group[i], 1,
+                                         taken[i]->deadline_ms)
+                           : st;
+
+    pthread_mutex_lock(&sq->qmu);
+    for (size_t i = 0; i < n; i++)
+      taken[i]->done = true;
+    sq->leader = false;
+    pthread_cond_broadcast(&sq->qcv);
+  }
+  pthread_mutex_unlock(&sq->qmu);
+  return me.st;
 }
 
 /* ---- reads ---- */
@@ -870,6 +950,8 @@ static void sq_close(void *impl) {
     conn_close(&sq->r[i]);
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
   if (sq->locks_ready) {
+    pthread_mutex_destroy(&sq->qmu);
+    pthread_cond_destroy(&sq->qcv);
     pthread_mutex_destroy(&sq->wmu);
     pthread_mutex_destroy(&sq->rmu);
     pthread_cond_destroy(&sq->rcv);
@@ -912,18 +994,23 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   if (!sq)
     return TS_ERR_NOMEM;
   atomic_init(&sq->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
-  if (pthread_mutex_init(&sq->wmu, NULL) != 0) {
-    free(sq);
-    return TS_ERR_NOMEM;
-  }
-  if (pthread_mutex_init(&sq->rmu, NULL) != 0) {
-    pthread_mutex_destroy(&sq->wmu);
-    free(sq);
-    return TS_ERR_NOMEM;
-  }
-  if (pthread_cond_init(&sq->rcv, NULL) != 0) {
-    pthread_mutex_destroy(&sq->rmu);
-    pthread_mutex_destroy(&sq->wmu);
+  /* All four or none: pthread init failing is an out-of-memory case. */
+  int qm = pthread_mutex_init(&sq->qmu, NULL);
+  int qc = pthread_cond_init(&sq->qcv, NULL);
+  int wm = pthread_mutex_init(&sq->wmu, NULL);
+  int rm = pthread_mutex_init(&sq->rmu, NULL);
+  int rc_ = pthread_cond_init(&sq->rcv, NULL);
+  if (qm || qc || wm || rm || rc_) {
+    if (!qm)
+      pthread_mutex_destroy(&sq->qmu);
+    if (!qc)
+      pthread_cond_destroy(&sq->qcv);
+    if (!wm)
+      pthread_mutex_destroy(&sq->wmu);
+    if (!rm)
+      pthread_mutex_destroy(&sq->rmu);
+    if (!rc_)
+      pthread_cond_destroy(&sq->rcv);
     free(sq);
     return TS_ERR_NOMEM;
   }
