@@ -68,12 +68,10 @@
 /* ------------------------------------------------------------------ */
 /* Client */
 
-/* A multi handle, its connection cache and idle easy handles; used by one
+/* A multi handle and its connection cache; used by one
  * ddb_execute at a time. */
 struct ctx {
   CURLM *multi;
-  CURL *idle[DDB_MAX_PARALLEL];
-  size_t n_idle;
   struct ctx *next;
 };
 
@@ -235,8 +233,6 @@ static enum ts_status resolve_endpoint(const struct ddb_options *opt,
 static void ctx_free(struct ctx *x) {
   if (!x)
     return;
-  for (size_t i = 0; i < x->n_idle; i++)
-    curl_easy_cleanup(x->idle[i]);
   if (x->multi)
     curl_multi_cleanup(x->multi);
   free(x);
@@ -574,9 +570,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
 }
 
 static CURL *easy_take(struct exec *ex) {
-  struct ctx *x = ex->ctx;
-  if (x->n_idle)
-    return x->idle[--x->n_idle];
   CURL *e = curl_easy_init();
   if (e && curl_easy_setopt(e, CURLOPT_SHARE, ex->c->share) != CURLE_OK) {
     curl_easy_cleanup(e);
@@ -585,17 +578,17 @@ static CURL *easy_take(struct exec *ex) {
   return e;
 }
 
-/* Detaches the slot's easy handle from the multi and keeps it for reuse;
- * curl_easy_reset keeps the share, the connections stay in the multi. */
+/* Detaches the slot's easy handle from the multi and frees it. Easy handles
+ * are not reused: Debian 12's libcurl 7.88.1 keeps a header pointer across
+ * transfers of a reused handle (curl#11101, fixed in 8.1.0), and a response
+ * starting with a folded header line then reads freed memory (found by
+ * fuzz/fuzz_ddb_http). Nothing is lost: connections live in the multi
+ * handle's cache, not in the easy handle. */
 static void easy_release(struct exec *ex, struct slot *s) {
   if (!s->easy)
     return;
   curl_multi_remove_handle(ex->ctx->multi, s->easy);
-  curl_easy_reset(s->easy);
-  if (ex->ctx->n_idle < DDB_MAX_PARALLEL)
-    ex->ctx->idle[ex->ctx->n_idle++] = s->easy;
-  else
-    curl_easy_cleanup(s->easy);
+  curl_easy_cleanup(s->easy);
   s->easy = NULL;
   if (s->state == SLOT_RUNNING)
     ex->running--;

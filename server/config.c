@@ -173,7 +173,9 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv,
   longopts[N_SETTINGS] = (struct option){"help", no_argument, NULL, 'h'};
   longopts[N_SETTINGS + 1] = (struct option){"version", no_argument, NULL, 'V'};
   longopts[N_SETTINGS + 2] = (struct option){NULL, 0, NULL, 0};
-  optind = 1;
+  /* optind = 0 fully reinitialises GNU getopt; 1 would keep its pointer
+   * into a short-option cluster of the previous call's argv. */
+  optind = 0;
   opterr = 0;
   for (;;) {
     int c = getopt_long(argc, argv, "hV", longopts, NULL);
@@ -194,8 +196,12 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv,
         return st;
       continue;
     }
-    fprintf(err, "tourney-stats: unknown or incomplete option \"%s\" (see "
-                 "--help)\n", argv[optind - 1]);
+    if (optopt >= ' ' && optopt < 127) /* a short option's letter */
+      fprintf(err, "tourney-stats: unknown or incomplete option \"-%c\" (see "
+                   "--help)\n", optopt);
+    else
+      fprintf(err, "tourney-stats: unknown or incomplete option \"%s\" (see "
+                   "--help)\n", argv[optind - 1]);
     return TS_ERR_INVALID;
   }
   if (optind < argc && strcmp(argv[optind], "create-table") == 0) {

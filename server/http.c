@@ -119,10 +119,15 @@ static bool ingest_authorized(const struct request *req, const char *key) {
   int n = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)blen);
   if (n < 0)
     return false;
-  /* EVP_DecodeBlock counts padding as zero bytes: drop them. */
-  size_t len = (size_t)n;
-  for (size_t i = blen; i > 0 && b64[i - 1] == '='; i--)
-    len--;
+  /* EVP_DecodeBlock counts padding as zero bytes: drop them. Valid base64
+   * has at most two '=' and they never outnumber the decoded bytes
+   * ("====" decodes to 3 bytes; trusting its 4 '=' underflowed len). */
+  size_t pad = 0;
+  while (pad < blen && b64[blen - 1 - pad] == '=')
+    pad++;
+  if (pad > 2 || (size_t)n < pad)
+    return false;
+  size_t len = (size_t)n - pad;
   const unsigned char *colon = memchr(plain, ':', len);
   if (!colon)
     return false;

@@ -297,6 +297,10 @@ static void test_ingest_key_is_required_when_configured(void) {
       {"key with a suffix", "x-api-key: k3y-for-testsX", 401},
       /* pipe:nope */
       {"wrong Basic password", "Authorization: Basic cGlwZTpub3Bl", 401},
+      /* only padding: once made the server read off its stack (fuzz) */
+      {"Basic of padding only", "Authorization: Basic ====", 401},
+      {"Basic with too much padding", "Authorization: Basic A=======", 401},
+      {"Basic without a colon", "Authorization: Basic azN5", 401},
       {"x-api-key", "x-api-key: k3y-for-tests", 200},
       /* pipe:k3y-for-tests */
       {"Basic password", "Authorization: Basic cGlwZTprM3ktZm9yLXRlc3Rz",
@@ -309,6 +313,8 @@ static void test_ingest_key_is_required_when_configured(void) {
       TS_CHECK_CASE(strncmp(challenge, "Basic", 5) == 0, cases[i].name,
                     "no WWW-Authenticate: Basic challenge");
   }
+  TS_CHECK_CASE(e2e_server_alive(s), "after the bad credentials",
+                "the server died");
   /* Only ingestion is guarded: reads stay open. The record counted once
    * (the second accepted POST was a duplicate). */
   struct e2e_expect want = {p, 1, 1, "2", "2", "100"};

@@ -87,9 +87,34 @@ static void test_help_asks_to_exit(void) {
   config_clear(&cfg);
 }
 
+/* GNU getopt keeps a pointer into a short-option cluster unless fully
+ * reset; a second config_load must not continue the first one's argv. */
+static void test_each_load_starts_from_its_own_argv(void) {
+  clear_env();
+  for (int round = 0; round < 2; round++) {
+    struct config cfg;
+    enum config_action action;
+    char a0[] = "tourney-stats", a1[] = "-hV";
+    char *argv[] = {a0, a1, NULL};
+    FILE *out = tmpfile();
+    FILE *sink = fopen("/dev/null", "w");
+    CU_ASSERT_EQUAL(config_load(&cfg, 2, argv, out, sink, &action), TS_OK);
+    CU_ASSERT_EQUAL(action, CONFIG_EXIT);
+    char first[16] = {0};
+    rewind(out);
+    CU_ASSERT_PTR_NOT_NULL(fgets(first, sizeof first, out));
+    TS_CHECK_CASE(strncmp(first, "usage:", 6) == 0, round ? "second" : "first",
+                  "printed \"%s\" instead of the usage", first);
+    fclose(out);
+    fclose(sink);
+    config_clear(&cfg);
+  }
+}
+
 void suite_config(void) {
   TS_SUITE("config", TS_TEST(test_defaults_match_the_product_contract),
            TS_TEST(test_flag_wins_over_environment),
            TS_TEST(test_bad_values_are_refused),
-           TS_TEST(test_help_asks_to_exit));
+           TS_TEST(test_help_asks_to_exit),
+           TS_TEST(test_each_load_starts_from_its_own_argv));
 }
