@@ -267,8 +267,7 @@ static enum ts_status ini_read_profile(const char *path, const char *profile,
   char *text = NULL;
   size_t len = 0;
   char line[CREDS_MAX_LINE_BYTES + 1];
-  enum ts_status st =
-      read_small_file(path, CREDS_MAX_FILE_BYTES, &text, &len);
+  enum ts_status st = read_small_file(path, CREDS_MAX_FILE_BYTES, &text, &len);
   if (st == TS_ERR_NOT_FOUND)
     return TS_OK;
   if (st == TS_ERR_TOO_LARGE)
@@ -494,8 +493,12 @@ enum ts_status creds_test_parse_expiration(const char *s, time_t *out) {
   if (strcmp(p, "Z") != 0 || year < 1970 || mon < 1 || mon > 12 || day < 1 ||
       day > 31 || hour > 23 || min > 59 || sec > 60)
     return TS_ERR_INVALID;
-  struct tm tm = {.tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
-                  .tm_hour = hour, .tm_min = min, .tm_sec = sec};
+  struct tm tm = {.tm_year = year - 1900,
+                  .tm_mon = mon - 1,
+                  .tm_mday = day,
+                  .tm_hour = hour,
+                  .tm_min = min,
+                  .tm_sec = sec};
   time_t t = timegm(&tm);
   if (t == (time_t)-1 || tm.tm_mday != day) /* e.g. February 30th */
     return TS_ERR_INVALID;
@@ -720,15 +723,15 @@ static enum ts_status from_imds(const char *endpoint, struct aws_creds *out) {
   struct curl_slist *h = NULL;
 
   url = concat3(endpoint, "/latest/api/token", "");
-  h = curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: "
-                              IMDS_TOKEN_TTL_S);
+  h = curl_slist_append(
+      NULL, "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL_S);
   if (!url || !h) {
     st = TS_ERR_NOMEM;
     goto out;
   }
   st = http_fetch("PUT", url, h, &r);
-  if (st == TS_ERR_UNAVAILABLE || (st == TS_OK && r.status != 200 &&
-                                   r.status < 500)) {
+  if (st == TS_ERR_UNAVAILABLE ||
+      (st == TS_OK && r.status != 200 && r.status < 500)) {
     st = TS_ERR_NOT_FOUND;
     goto out;
   }
@@ -821,9 +824,8 @@ void aws_creds_provider_free(struct aws_creds_provider *p) {
 
 static void cache_store(struct aws_creds_provider *p, char **key,
                         const struct aws_creds *c, time_t now) {
-  time_t refresh_at = c->expiration
-                          ? c->expiration - CREDS_REFRESH_MARGIN_S
-                          : now + CREDS_NO_EXPIRY_REFRESH_S;
+  time_t refresh_at = c->expiration ? c->expiration - CREDS_REFRESH_MARGIN_S
+                                    : now + CREDS_NO_EXPIRY_REFRESH_S;
   if (refresh_at <= now)
     return; /* expiring soon: served once, fetched again next time */
   aws_creds_clear(&p->cache);
@@ -836,8 +838,7 @@ static void cache_store(struct aws_creds_provider *p, char **key,
   p->cache_refresh_at = refresh_at;
 }
 
-static bool cache_matches(const struct aws_creds_provider *p,
-                          const char *key) {
+static bool cache_matches(const struct aws_creds_provider *p, const char *key) {
   return p->cache.access_key_id && p->cache_key &&
          strcmp(p->cache_key, key) == 0;
 }

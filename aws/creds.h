@@ -35,8 +35,8 @@ struct aws_creds_provider;
 
 /* Creates the chain. Nothing is fetched yet. Reads the environment at
  * each resolution, so tests can change it. */
-enum ts_status aws_creds_provider_new(struct aws_creds_provider **out)
-    TS_WARN_UNUSED;
+enum ts_status
+aws_creds_provider_new(struct aws_creds_provider **out) TS_WARN_UNUSED;
 void aws_creds_provider_free(struct aws_creds_provider *p);
 
 /* Copies current credentials into *out (caller clears). Uses the cache

@@ -15,7 +15,7 @@ bool creds_test_full_uri_allowed(const char *uri);
 
 /* An Expiration as the container and IMDS endpoints write it:
  * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (UTC). TS_ERR_INVALID otherwise. */
-enum ts_status creds_test_parse_expiration(const char *s, time_t *out)
-    TS_WARN_UNUSED;
+enum ts_status creds_test_parse_expiration(const char *s,
+                                           time_t *out) TS_WARN_UNUSED;
 
 #endif /* TS_AWS_CREDS_TEST_H */

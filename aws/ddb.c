@@ -45,15 +45,15 @@
 
 /* Bounds of this module (not in common/bounds.h: they only concern the
  * DynamoDB client). */
-#define DDB_MAX_PARALLEL 32u       /* attempts in flight per ddb_execute */
-#define DDB_MAX_IDLE_CONTEXTS 16u  /* pooled multi handles with connections */
-#define DDB_MAX_CACHED_CONNS 64L   /* idle connections kept per context */
+#define DDB_MAX_PARALLEL 32u      /* attempts in flight per ddb_execute */
+#define DDB_MAX_IDLE_CONTEXTS 16u /* pooled multi handles with connections */
+#define DDB_MAX_CACHED_CONNS 64L  /* idle connections kept per context */
 #define DDB_ATTEMPT_TIMEOUT_MS 2000u
 #define DDB_CONNECT_TIMEOUT_MS 1000u
-#define DDB_MIN_ATTEMPT_MS 10u     /* never start an attempt with less left */
+#define DDB_MIN_ATTEMPT_MS 10u /* never start an attempt with less left */
 #define DDB_BACKOFF_BASE_MS 25u
 #define DDB_BACKOFF_CAP_MS 1000u
-#define DDB_POLL_MAX_MS 1000       /* upper bound of one curl_multi_poll */
+#define DDB_POLL_MAX_MS 1000 /* upper bound of one curl_multi_poll */
 /* BatchGetItem returns up to 16 MB: more is not a DynamoDB answer. */
 #define DDB_MAX_RESPONSE_BYTES (16u * 1024u * 1024u)
 /* curl 7.88 sends "Expect: 100-continue" for bodies from 1 MiB and then
@@ -81,7 +81,7 @@ struct ddb_client {
   char *host;     /* Host header, port only when not the scheme's default */
   char *path;     /* signed and requested path, ends with '/' */
   char *region;
-  char *ca_file;  /* AWS_CA_BUNDLE, or NULL for the system trust store */
+  char *ca_file;   /* AWS_CA_BUNDLE, or NULL for the system trust store */
   bool use_ca_dir; /* trust libcurl's default CA directory, not its file */
   struct aws_creds_provider *creds;
   CURLSH *share;
@@ -197,8 +197,8 @@ static enum ts_status parse_endpoint(struct ddb_client *c, const char *raw) {
 
   st = TS_ERR_NOMEM;
   c->host = port ? concat(host, ":", port, (char *)NULL) : strdup(host);
-  c->endpoint = concat(scheme, "://", c->host ? c->host : "", path,
-                       (char *)NULL);
+  c->endpoint =
+      concat(scheme, "://", c->host ? c->host : "", path, (char *)NULL);
   c->path = concat(path, "/", (char *)NULL);
   c->url = concat(scheme, "://", c->host ? c->host : "", c->path ? c->path : "",
                   (char *)NULL);
@@ -224,9 +224,9 @@ static enum ts_status resolve_endpoint(const struct ddb_options *opt,
   if (e)
     *out = strdup(e);
   else /* China regions live under amazonaws.com.cn */
-    *out = concat("https://" DDB_SERVICE ".", opt->region, ".amazonaws.com",
-                  strncmp(opt->region, "cn-", 3) == 0 ? ".cn" : "",
-                  (char *)NULL);
+    *out =
+        concat("https://" DDB_SERVICE ".", opt->region, ".amazonaws.com",
+               strncmp(opt->region, "cn-", 3) == 0 ? ".cn" : "", (char *)NULL);
   return *out ? TS_OK : TS_ERR_NOMEM;
 }
 
@@ -243,9 +243,8 @@ static struct ctx *ctx_new(void) {
   if (!x)
     return NULL;
   x->multi = curl_multi_init();
-  if (!x->multi ||
-      curl_multi_setopt(x->multi, CURLMOPT_MAXCONNECTS,
-                        DDB_MAX_CACHED_CONNS) != CURLM_OK) {
+  if (!x->multi || curl_multi_setopt(x->multi, CURLMOPT_MAXCONNECTS,
+                                     DDB_MAX_CACHED_CONNS) != CURLM_OK) {
     ctx_free(x);
     return NULL;
   }
@@ -646,8 +645,8 @@ static enum ts_status start_attempt(struct exec *ex, struct slot *s,
   struct ddb_call *call = s->call;
   struct sigv4_result sig = {0};
   uint64_t left = ex->deadline - now; /* > DDB_MIN_ATTEMPT_MS here */
-  long timeout_ms = left < DDB_ATTEMPT_TIMEOUT_MS ? (long)left
-                                                  : (long)DDB_ATTEMPT_TIMEOUT_MS;
+  long timeout_ms =
+      left < DDB_ATTEMPT_TIMEOUT_MS ? (long)left : (long)DDB_ATTEMPT_TIMEOUT_MS;
   const struct sigv4_header signed_headers[] = {
       {"Host", c->host},
       {"Content-Type", DDB_CONTENT_TYPE},
@@ -680,8 +679,7 @@ static enum ts_status start_attempt(struct exec *ex, struct slot *s,
             add_header(&s->headers, "X-Amz-Date", sig.amz_date) &&
             add_header(&s->headers, "Authorization", sig.authorization);
   if (ok && ex->key.session_token && *ex->key.session_token)
-    ok = add_header(&s->headers, "X-Amz-Security-Token",
-                    ex->key.session_token);
+    ok = add_header(&s->headers, "X-Amz-Security-Token", ex->key.session_token);
   if (ok && s->body_len >= DDB_EXPECT_THRESHOLD) {
     struct curl_slist *l = curl_slist_append(s->headers, "Expect:");
     ok = l != NULL;
@@ -757,8 +755,8 @@ static enum verdict judge(struct slot *s, CURLcode rc, long status) {
     }
   }
   json_error_t jerr;
-  json_t *body = s->resp_len ? json_loadb(s->resp, s->resp_len, 0, &jerr)
-                             : NULL;
+  json_t *body =
+      s->resp_len ? json_loadb(s->resp, s->resp_len, 0, &jerr) : NULL;
   if (!json_is_object(body)) {
     json_decref(body);
     snprintf(msg, sizeof msg, "HTTP %ld with a body that is not a JSON object",
@@ -775,8 +773,7 @@ static enum verdict judge(struct slot *s, CURLcode rc, long status) {
   const char *m = json_string_value(json_object_get(body, "message"));
   if (!m)
     m = json_string_value(json_object_get(body, "Message"));
-  snprintf(call->error_message, sizeof call->error_message, "%s",
-           m ? m : "");
+  snprintf(call->error_message, sizeof call->error_message, "%s", m ? m : "");
   enum ddb_error_class cls = ddb_classify_error(status, call->error_type, body);
   if (!call->error_type[0])
     snprintf(call->error_type, sizeof call->error_type, "HttpError");
@@ -941,8 +938,8 @@ enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
       .region = c->region,
       .service = DDB_SERVICE,
   };
-  ex.rng = ddb_now_ms() ^ ((uint64_t)(uintptr_t)calls << 16) ^
-           (uint64_t)time(NULL);
+  ex.rng =
+      ddb_now_ms() ^ ((uint64_t)(uintptr_t)calls << 16) ^ (uint64_t)time(NULL);
 
   st = TS_ERR_NOMEM;
   ex.slots = calloc(n, sizeof *ex.slots);

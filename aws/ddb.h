@@ -30,24 +30,24 @@ void ddb_client_free(struct ddb_client *c);
 const char *ddb_client_endpoint(const struct ddb_client *c);
 
 enum ddb_outcome {
-  DDB_DONE,              /* 200: response holds the body */
-  DDB_CONDITION_FAILED,  /* ConditionalCheckFailedException: not retried */
-  DDB_REJECTED,          /* a non-retryable error (ValidationException,
-                            ResourceNotFoundException, AccessDenied...) */
-  DDB_GAVE_UP,           /* retryable errors until the deadline */
+  DDB_DONE,             /* 200: response holds the body */
+  DDB_CONDITION_FAILED, /* ConditionalCheckFailedException: not retried */
+  DDB_REJECTED,         /* a non-retryable error (ValidationException,
+                           ResourceNotFoundException, AccessDenied...) */
+  DDB_GAVE_UP,          /* retryable errors until the deadline */
 };
 
 /* One API call. Fill op and request; ddb_execute fills the rest. */
 struct ddb_call {
-  const char *op;         /* "GetItem", "PutItem", "BatchGetItem", ... */
-  const json_t *request;  /* borrowed */
+  const char *op;        /* "GetItem", "PutItem", "BatchGetItem", ... */
+  const json_t *request; /* borrowed */
   enum ddb_outcome outcome;
-  long http_status;       /* of the last attempt, 0 if none answered */
-  json_t *response;       /* owned: the parsed body (DDB_DONE, and for
-                             DDB_CONDITION_FAILED the error body, which
-                             holds "Item" with ReturnValuesOnCondition-
-                             CheckFailure=ALL_OLD) */
-  char error_type[96];    /* e.g. "ConditionalCheckFailedException" */
+  long http_status;    /* of the last attempt, 0 if none answered */
+  json_t *response;    /* owned: the parsed body (DDB_DONE, and for
+                          DDB_CONDITION_FAILED the error body, which
+                          holds "Item" with ReturnValuesOnCondition-
+                          CheckFailure=ALL_OLD) */
+  char error_type[96]; /* e.g. "ConditionalCheckFailedException" */
   char error_message[256];
   unsigned attempts;
 };

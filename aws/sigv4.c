@@ -74,8 +74,7 @@ static char *sb_take(struct sbuf *b) {
 
 static bool is_unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-         c == '~';
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 /* RFC 9110 tchar: what a header name or method may contain. */
@@ -412,8 +411,8 @@ static bool is_path(const char *p) {
 
 enum ts_status sigv4_canonical_request(const struct sigv4_request *req,
                                        const char *amz_date,
-                                       const char *session_token,
-                                       char **creq, char **signed_headers) {
+                                       const char *session_token, char **creq,
+                                       char **signed_headers) {
   enum ts_status st = TS_OK;
   struct sbuf b = {0}, sh = {0};
   char payload_hash[SHA256_HEX_BYTES];

@@ -42,8 +42,8 @@ struct sigv4_key {
  * header and, with a session token, X-Amz-Security-Token (which the
  * signature covers, so the caller must NOT list it in req->headers). */
 struct sigv4_result {
-  char amz_date[17];       /* "20150830T123600Z" */
-  char *authorization;     /* owned: "AWS4-HMAC-SHA256 Credential=..." */
+  char amz_date[17];   /* "20150830T123600Z" */
+  char *authorization; /* owned: "AWS4-HMAC-SHA256 Credential=..." */
 };
 
 /* Signs req at time `when` (UTC seconds). out->authorization is freed with

@@ -15,8 +15,7 @@
  * TS_ERR_INVALID for a request it cannot sign. */
 enum ts_status sigv4_canonical_request(const struct sigv4_request *req,
                                        const char *amz_date,
-                                       const char *session_token,
-                                       char **creq,
+                                       const char *session_token, char **creq,
                                        char **signed_headers) TS_WARN_UNUSED;
 
 /* Task 2: "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256(creq)>"
@@ -28,9 +27,9 @@ enum ts_status sigv4_string_to_sign(const char *amz_date, const char *region,
 
 /* Task 3: HMAC-SHA256 chain "AWS4"+secret -> date8 ("YYYYMMDD") ->
  * region -> service -> "aws4_request". */
-enum ts_status sigv4_signing_key(const char *secret, const char *date8,
-                                 const char *region, const char *service,
-                                 unsigned char key[SIGV4_SIGNING_KEY_BYTES])
-    TS_WARN_UNUSED;
+enum ts_status
+sigv4_signing_key(const char *secret, const char *date8, const char *region,
+                  const char *service,
+                  unsigned char key[SIGV4_SIGNING_KEY_BYTES]) TS_WARN_UNUSED;
 
 #endif /* TS_AWS_SIGV4_TEST_H */

@@ -3,6 +3,9 @@
 #ifndef TS_COMMON_BOUNDS_H
 #define TS_COMMON_BOUNDS_H
 
+/* An aligned table reads better than wrapped comments: */
+/* clang-format off */
+
 /* HTTP */
 #define TS_MAX_BODY_BYTES (6u * 1024u * 1024u) /* Lambda's 6 MB payload limit */
 #define TS_MAX_URL_BYTES 4096u                 /* path + query, else 414 */
@@ -49,5 +52,7 @@
 /* Responses */
 #define TS_MAX_REPLY_BYTES (8u * 1024u * 1024u)
 #define TS_MAX_LOG_LINE_BYTES 8192u
+
+/* clang-format on */
 
 #endif /* TS_COMMON_BOUNDS_H */

@@ -65,7 +65,8 @@ struct batch;
  * reference (json_incref) to each record object of body until
  * batch_free(), for the record_json of batch_rejected(). */
 enum ts_status batch_new(const json_t *body, const struct record_names *names,
-                         struct batch **out, const char **detail) TS_WARN_UNUSED;
+                         struct batch **out,
+                         const char **detail) TS_WARN_UNUSED;
 void batch_free(struct batch *b);
 
 size_t batch_record_count(const struct batch *b);

@@ -26,9 +26,10 @@ void handlers_write_stats(struct buf *b, const struct player_row *row) {
   decimal_format(pct_d, pct);
   buf_adds(b, "{\"player\":");
   buf_add_json_string(b, row->player);
-  buf_addf(b, ",\"games\":%lld,\"wins\":%lld,\"losses\":%lld,"
-              "\"total_score\":%s,\"avg_score\":%s,\"win_percent\":%s,"
-              "\"updated_at\":",
+  buf_addf(b,
+           ",\"games\":%lld,\"wins\":%lld,\"losses\":%lld,"
+           "\"total_score\":%s,\"avg_score\":%s,\"win_percent\":%s,"
+           "\"updated_at\":",
            (long long)row->stats.games, (long long)row->stats.wins,
            (long long)(row->stats.games - row->stats.wins), total, avg, pct);
   /* An item the original Lambda wrote has no updated_at until our first
@@ -66,8 +67,7 @@ void handle_player_stats(struct request *req, struct reply *rep) {
   handlers_set_etag(req, rep);
 }
 
-enum ts_status handlers_parse_limit(const char *text, size_t def,
-                                   size_t *out) {
+enum ts_status handlers_parse_limit(const char *text, size_t def, size_t *out) {
   *out = def;
   if (!text)
     return TS_OK;

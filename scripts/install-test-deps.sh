@@ -13,6 +13,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v clang-format >/dev/null 2>&1 || missing+=(clang-format)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq

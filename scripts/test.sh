@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/install-test-deps.sh
 
+echo "== lint (formatting, banned calls)"
+./scripts/lint.sh
+
 echo "== build (RelWithDebInfo)"
 ./scripts/build.sh build
 echo "== tests (RelWithDebInfo)"

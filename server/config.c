@@ -71,11 +71,13 @@ static void usage(FILE *out) {
   }
   fprintf(out, "  --%-16s %-18s %s\n", "help", "", "print this and exit");
   fprintf(out, "  --%-16s %-18s %s\n", "version", "", "print the version");
-  fprintf(out, "\nAWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ACCESS_KEY_ID, ... "
-               "have their AWS SDK meaning.\n");
+  fprintf(out,
+          "\nAWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ACCESS_KEY_ID, ... "
+          "have their AWS SDK meaning.\n");
 }
 
-static bool parse_uint(const char *text, unsigned long max, unsigned long *out) {
+static bool parse_uint(const char *text, unsigned long max,
+                       unsigned long *out) {
   if (!text || !*text)
     return false;
   for (const char *p = text; *p; p++)
@@ -106,8 +108,10 @@ static enum ts_status set_value(struct config *cfg, const struct setting *s,
   }
   case K_PORT:
     if (!parse_uint(value, 65535, &v)) {
-      fprintf(err, "tourney-stats: %s / --%s must be a port 0..65535, got "
-                   "\"%s\"\n", s->env, s->flag, value);
+      fprintf(err,
+              "tourney-stats: %s / --%s must be a port 0..65535, got "
+              "\"%s\"\n",
+              s->env, s->flag, value);
       return TS_ERR_INVALID;
     }
     *(uint16_t *)(base + s->offset) = (uint16_t)v;
@@ -125,9 +129,12 @@ static enum ts_status set_value(struct config *cfg, const struct setting *s,
 }
 
 static enum ts_status check(const struct config *cfg, FILE *err) {
-  if (strcmp(cfg->store, "sqlite") != 0 && strcmp(cfg->store, "dynamodb") != 0) {
-    fprintf(err, "tourney-stats: TS_STORE / --store must be sqlite or "
-                 "dynamodb, got \"%s\"\n", cfg->store);
+  if (strcmp(cfg->store, "sqlite") != 0 &&
+      strcmp(cfg->store, "dynamodb") != 0) {
+    fprintf(err,
+            "tourney-stats: TS_STORE / --store must be sqlite or "
+            "dynamodb, got \"%s\"\n",
+            cfg->store);
     return TS_ERR_INVALID;
   }
   const char *levels[] = {"debug", "info", "warn", "error"};
@@ -135,8 +142,10 @@ static enum ts_status check(const struct config *cfg, FILE *err) {
   for (size_t i = 0; i < 4; i++)
     ok = ok || strcmp(cfg->log_level, levels[i]) == 0;
   if (!ok) {
-    fprintf(err, "tourney-stats: TS_LOG_LEVEL / --log-level must be debug, "
-                 "info, warn or error, got \"%s\"\n", cfg->log_level);
+    fprintf(err,
+            "tourney-stats: TS_LOG_LEVEL / --log-level must be debug, "
+            "info, warn or error, got \"%s\"\n",
+            cfg->log_level);
     return TS_ERR_INVALID;
   }
   if (!*cfg->attr_player || !*cfg->attr_score || !*cfg->attr_winner) {
@@ -150,8 +159,8 @@ static enum ts_status check(const struct config *cfg, FILE *err) {
   return TS_OK;
 }
 
-enum ts_status config_load(struct config *cfg, int argc, char **argv,
-                           FILE *out, FILE *err, enum config_action *action) {
+enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
+                           FILE *err, enum config_action *action) {
   enum ts_status st = TS_OK;
   struct option longopts[N_SETTINGS + 3];
   memset(cfg, 0, sizeof *cfg);
@@ -197,11 +206,15 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv,
       continue;
     }
     if (optopt >= ' ' && optopt < 127) /* a short option's letter */
-      fprintf(err, "tourney-stats: unknown or incomplete option \"-%c\" (see "
-                   "--help)\n", optopt);
+      fprintf(err,
+              "tourney-stats: unknown or incomplete option \"-%c\" (see "
+              "--help)\n",
+              optopt);
     else
-      fprintf(err, "tourney-stats: unknown or incomplete option \"%s\" (see "
-                   "--help)\n", argv[optind - 1]);
+      fprintf(err,
+              "tourney-stats: unknown or incomplete option \"%s\" (see "
+              "--help)\n",
+              argv[optind - 1]);
     return TS_ERR_INVALID;
   }
   if (optind < argc && strcmp(argv[optind], "create-table") == 0) {

@@ -10,18 +10,18 @@
 #include "../common/status.h"
 
 struct config {
-  char *bind;            /* TS_BIND, --bind */
-  uint16_t port;         /* TS_PORT, --port; 0 picks a free port */
-  char *store;           /* TS_STORE, --store: sqlite | dynamodb */
-  char *sqlite_path;     /* TS_SQLITE_PATH, --sqlite-path */
-  char *table;           /* TS_TABLE, --table */
+  char *bind;              /* TS_BIND, --bind */
+  uint16_t port;           /* TS_PORT, --port; 0 picks a free port */
+  char *store;             /* TS_STORE, --store: sqlite | dynamodb */
+  char *sqlite_path;       /* TS_SQLITE_PATH, --sqlite-path */
+  char *table;             /* TS_TABLE, --table */
   char *dead_letter_table; /* TS_DEAD_LETTER_TABLE, --dead-letter-table */
-  char *ingest_api_key;  /* TS_INGEST_API_KEY, --ingest-api-key; NULL: open */
-  unsigned threads;      /* TS_THREADS, --threads */
-  char *attr_player;     /* TS_ATTR_PLAYER, --attr-player */
-  char *attr_score;      /* TS_ATTR_SCORE, --attr-score */
-  char *attr_winner;     /* TS_ATTR_WINNER, --attr-winner */
-  char *log_level;       /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
+  char *ingest_api_key;    /* TS_INGEST_API_KEY, --ingest-api-key; NULL: open */
+  unsigned threads;        /* TS_THREADS, --threads */
+  char *attr_player;       /* TS_ATTR_PLAYER, --attr-player */
+  char *attr_score;        /* TS_ATTR_SCORE, --attr-score */
+  char *attr_winner;       /* TS_ATTR_WINNER, --attr-winner */
+  char *log_level; /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
 };
 
 enum config_action {
@@ -33,8 +33,8 @@ enum config_action {
 /* Fills *cfg from the environment and argv. On TS_ERR_INVALID a message
  * naming the bad setting has been written to err. The caller frees with
  * config_clear() in every case. */
-enum ts_status config_load(struct config *cfg, int argc, char **argv,
-                           FILE *out, FILE *err,
+enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
+                           FILE *err,
                            enum config_action *action) TS_WARN_UNUSED;
 void config_clear(struct config *cfg);
 

@@ -38,7 +38,8 @@ void error_reply(struct reply *rep, enum ts_error e, const char *detail_fmt,
   const struct entry *en = &registry[e];
   struct buf b;
   buf_init(&b, 2 * TS_MAX_REASON_BYTES + 512);
-  buf_addf(&b, "{\"type\":\"urn:tourney-stats:problem:%s\",\"title\":", en->code);
+  buf_addf(&b,
+           "{\"type\":\"urn:tourney-stats:problem:%s\",\"title\":", en->code);
   buf_add_json_string(&b, en->title);
   buf_addf(&b, ",\"status\":%u,\"detail\":", en->status);
   buf_add_json_string(&b, detail);

@@ -6,9 +6,9 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,8 +154,7 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
   }
   switch (router_match(method, url, &ex->route, ex->req.params,
                        &ex->req.n_params, allow)) {
-  case ROUTER_MATCH:
-    break;
+  case ROUTER_MATCH: break;
   case ROUTER_NOT_FOUND:
     error_reply(rep, TS_E_NOT_FOUND, "no resource at this path");
     goto early;
@@ -188,8 +187,8 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
     }
     const char *cl = request_header(&ex->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > TS_MAX_BODY_BYTES) {
-      error_reply(rep, TS_E_BODY_TOO_LARGE,
-                  "the body is larger than %u bytes", TS_MAX_BODY_BYTES);
+      error_reply(rep, TS_E_BODY_TOO_LARGE, "the body is larger than %u bytes",
+                  TS_MAX_BODY_BYTES);
       goto early;
     }
   }
@@ -236,8 +235,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn,
       rep->static_body
           ? MHD_create_response_from_buffer(rep->len, (void *)rep->static_body,
                                             MHD_RESPMEM_PERSISTENT)
-          : MHD_create_response_from_buffer_with_free_callback(
-                rep->len, rep->body, free);
+          : MHD_create_response_from_buffer_with_free_callback(rep->len,
+                                                               rep->body, free);
   if (!resp)
     return MHD_NO;
   rep->body = NULL; /* now owned by the response */
@@ -287,8 +286,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
   }
   if (*upload_data_size) {
-    if (!ex->replied_early && ex->route &&
-        (ex->route->flags & ROUTE_JSON_BODY))
+    if (!ex->replied_early && ex->route && (ex->route->flags & ROUTE_JSON_BODY))
       buf_add(&ex->body, upload_data, *upload_data_size);
     *upload_data_size = 0;
     return MHD_YES;
@@ -300,8 +298,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 }
 
 /* The one place per-request state is freed. */
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
   (void)cls, (void)conn;
   struct exchange *ex = *con_cls;
   if (!ex)
@@ -310,14 +308,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   clock_gettime(CLOCK_MONOTONIC, &end);
   double ms = (double)(end.tv_sec - ex->start.tv_sec) * 1e3 +
               (double)(end.tv_nsec - ex->start.tv_nsec) / 1e6;
-  enum log_level lvl = ex->rep.status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
-                           ? LOG_WARN
-                           : LOG_DEBUG;
+  enum log_level lvl =
+      ex->rep.status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
+          ? LOG_WARN
+          : LOG_DEBUG;
   if (log_enabled(lvl))
     log_event(lvl, "request", "{s:s, s:s, s:i, s:f, s:b}", "method",
               ex->req.method ? ex->req.method : "", "route",
               ex->route ? ex->route->name : "-", "status", (int)ex->rep.status,
-              "ms", ms, "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+              "ms", ms, "completed",
+              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
   metrics_observe_request(router_route_index(ex->route), ex->rep.status,
                           ms / 1e3);
   metrics_inflight_add(-1);
@@ -344,8 +344,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 enum ts_status http_server_start(struct app *app, struct http_server **out,
                                  uint16_t *port) {
   *out = NULL;
-  struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICHOST |
-                                       AI_NUMERICSERV,
+  struct addrinfo hints = {.ai_flags =
+                               AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
                            .ai_socktype = SOCK_STREAM};
   struct addrinfo *ai = NULL;
   char portstr[8];
@@ -363,21 +363,19 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   }
   srv->app = app;
   atomic_init(&srv->in_flight, 0);
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
-                   MHD_USE_ERROR_LOG;
+  unsigned flags =
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   srv->daemon = MHD_start_daemon(
       flags, app->cfg->port, NULL, NULL, on_request, srv,
       /* the logger must come first to catch messages about later options */
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-      MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg->threads,
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+      ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg->threads,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)TS_MAX_CONNECTIONS,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TS_CONNECTION_TIMEOUT_S,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-      MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-      MHD_OPTION_END);
+      MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!srv->daemon) {
     log_event(LOG_ERROR, "could not listen", "{s:s, s:i}", "bind",

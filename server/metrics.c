@@ -22,7 +22,8 @@ static atomic_uint_fast64_t requests[N_ROUTE_SLOTS][N_STATUS];
 static atomic_uint_fast64_t latency_buckets[N_ROUTE_SLOTS][N_BOUNDS];
 static atomic_uint_fast64_t latency_count[N_ROUTE_SLOTS];
 static atomic_uint_fast64_t latency_sum_us[N_ROUTE_SLOTS];
-static atomic_uint_fast64_t records[4]; /* applied, duplicate, skipped, rejected */
+static atomic_uint_fast64_t
+    records[4]; /* applied, duplicate, skipped, rejected */
 static atomic_uint_fast64_t modify_without_old, remove_without_old;
 static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
 static atomic_int inflight;
@@ -154,8 +155,9 @@ void metrics_write(struct buf *b) {
     buf_addf(b, "ts_store_failures_total{kind=\"%s\"} %llu\n", failures[i],
              (unsigned long long)load(&store_failures[i]));
 
-  buf_addf(b, "# HELP ts_http_requests_in_flight Requests being served.\n"
-              "# TYPE ts_http_requests_in_flight gauge\n"
-              "ts_http_requests_in_flight %d\n",
+  buf_addf(b,
+           "# HELP ts_http_requests_in_flight Requests being served.\n"
+           "# TYPE ts_http_requests_in_flight gauge\n"
+           "ts_http_requests_in_flight %d\n",
            atomic_load_explicit(&inflight, memory_order_relaxed));
 }

@@ -16,10 +16,10 @@ struct reply {
   const void *static_body;  /* instead of body: data that outlives the
                                reply (compiled-in files) */
   size_t len;
-  unsigned retry_after_s;   /* > 0: send Retry-After */
-  char allow[64];           /* sent as Allow when not empty (405) */
-  char *etag;               /* owned; sent as ETag */
-  bool challenge;           /* 401: send WWW-Authenticate */
+  unsigned retry_after_s; /* > 0: send Retry-After */
+  char allow[64];         /* sent as Allow when not empty (405) */
+  char *etag;             /* owned; sent as ETag */
+  bool challenge;         /* 401: send WWW-Authenticate */
 };
 
 void reply_clear(struct reply *rep);

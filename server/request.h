@@ -15,12 +15,12 @@
 struct request {
   struct app *app;
   const char *method;
-  const char *path;                    /* raw, still percent-encoded */
-  char *params[REQUEST_MAX_PARAMS];    /* path captures, percent-decoded,
-                                          valid UTF-8 without NUL */
+  const char *path;                 /* raw, still percent-encoded */
+  char *params[REQUEST_MAX_PARAMS]; /* path captures, percent-decoded,
+                                       valid UTF-8 without NUL */
   size_t n_params;
-  json_t *body;                        /* parsed JSON body, or NULL */
-  void *conn;                          /* the MHD connection (opaque) */
+  json_t *body; /* parsed JSON body, or NULL */
+  void *conn;   /* the MHD connection (opaque) */
 };
 
 /* A request header's value (case-insensitive name), or NULL. */

@@ -18,7 +18,7 @@ struct route {
   const char *pattern; /* e.g. "/v1/players/{}/stats" */
   handler_fn handler;
   unsigned flags;
-  const char *name;    /* for logs and metrics */
+  const char *name; /* for logs and metrics */
 };
 
 enum router_result {

@@ -93,9 +93,11 @@ void utf8_sanitize(char *s) {
   size_t i = 0;
   while (i < len) {
     unsigned char c = (unsigned char)s[i];
-    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                         : (c & 0xF8) == 0xF0     ? 4
-                                                  : 0;
+    size_t n = c < 0x80             ? 1
+               : (c & 0xE0) == 0xC0 ? 2
+               : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4
+                                    : 0;
     if (n && n <= len - i && utf8_valid(s + i, n)) {
       i += n;
       continue;

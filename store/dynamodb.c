@@ -95,16 +95,16 @@ static bool parse_int64(const char *text, int64_t *out) {
 /* ---- one player's state across attempts ---- */
 
 struct pstate {
-  size_t p;            /* player index in the batch */
-  bool pending;        /* not yet written (or nothing to write) */
-  bool read;           /* item below is current */
+  size_t p;     /* player index in the batch */
+  bool pending; /* not yet written (or nothing to write) */
+  bool read;    /* item below is current */
   bool exists;
   bool has_version;
   int64_t version;
-  char *seed_games;    /* for items without version: the condition */
+  char *seed_games; /* for items without version: the condition */
   char *seed_avg;
   struct stats cur;
-  json_t *applied;     /* object digest (base64) -> integer unix hour */
+  json_t *applied; /* object digest (base64) -> integer unix hour */
 };
 
 static void pstate_reset_item(struct pstate *ps) {
@@ -161,8 +161,8 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
       goto corrupt;
     if (for_write) /* once: the write that follows stores total_score */
       log_event(LOG_INFO, "adopting an item written by the original Lambda",
-              "{s:s, s:s, s:s?}", "player", player, "games", games,
-              "avg_score", avg);
+                "{s:s, s:s, s:s?}", "player", player, "games", games,
+                "avg_score", avg);
   }
   json_t *map = json_object_get(json_object_get(item, "applied"), "M");
   const char *hour_text;
@@ -307,16 +307,14 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
                     item, "ConditionExpression", "attribute_not_exists(#p)",
                     "ExpressionAttributeNames", "#p", "player");
   } else if (ps->has_version) {
-    req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName",
-                    dy->table, "Item", item, "ConditionExpression", "#v = :v",
+    req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName", dy->table,
+                    "Item", item, "ConditionExpression", "#v = :v",
                     "ExpressionAttributeNames", "#v", "version",
-                    "ExpressionAttributeValues", ":v",
-                    attr_n_int(ps->version));
+                    "ExpressionAttributeValues", ":v", attr_n_int(ps->version));
   } else {
     /* An item of the original Lambda: unchanged since it was read. */
     req = json_pack("{s:s, s:o, s:s, s:{s:s, s:s, s:s}, s:{s:o, s:o}}",
-                    "TableName", dy->table, "Item", item,
-                    "ConditionExpression",
+                    "TableName", dy->table, "Item", item, "ConditionExpression",
                     "attribute_not_exists(#v) AND #g = :g AND #a = :a",
                     "ExpressionAttributeNames", "#v", "version", "#g", "games",
                     "#a", "avg_score", "ExpressionAttributeValues", ":g",
@@ -448,8 +446,7 @@ out:
 
 /* ---- dead letters ---- */
 
-static void dead_letter_id(const char *key, const char *reason,
-                           char out[65]) {
+static void dead_letter_id(const char *key, const char *reason, char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -483,9 +480,8 @@ static json_t *dead_letter_put(struct dy *dy, const struct batch *b, size_t i,
     json_object_set_new(it, "item_identifier", attr_s(item));
   if (record) {
     size_t len = strlen(record);
-    json_t *text = json_stringn(record, len > DY_MAX_RECORD_TEXT
-                                            ? DY_MAX_RECORD_TEXT
-                                            : len);
+    json_t *text = json_stringn(
+        record, len > DY_MAX_RECORD_TEXT ? DY_MAX_RECORD_TEXT : len);
     if (text)
       json_object_set_new(it, "record", json_pack("{s:o}", "S", text));
   }
@@ -591,16 +587,12 @@ static enum ts_status apply_attempt(void *cls) {
   bool conflict = false, gave_up = false, refused = false;
   for (size_t c = 0; c < n_calls; c++) {
     switch (calls[c].outcome) {
-    case DDB_DONE:
-      a->ps[owner[c]].pending = false;
-      break;
+    case DDB_DONE: a->ps[owner[c]].pending = false; break;
     case DDB_CONDITION_FAILED:
       a->ps[owner[c]].read = false; /* another writer won: re-read, refold */
       conflict = true;
       break;
-    case DDB_GAVE_UP:
-      gave_up = true;
-      break;
+    case DDB_GAVE_UP: gave_up = true; break;
     case DDB_REJECTED:
       log_event(LOG_ERROR, "DynamoDB refused a write", "{s:s, s:s, s:s}",
                 "table", dy->table, "error", calls[c].error_type, "message",
@@ -609,8 +601,8 @@ static enum ts_status apply_attempt(void *cls) {
       break;
     }
   }
-  st = refused ? TS_ERR_IO
-       : gave_up ? TS_ERR_UNAVAILABLE
+  st = refused    ? TS_ERR_IO
+       : gave_up  ? TS_ERR_UNAVAILABLE
        : conflict ? TS_ERR_RETRY
                   : TS_OK;
 out:
@@ -697,11 +689,10 @@ static enum ts_status read_call(struct dy *dy, struct ddb_call *call) {
 static enum ts_status dy_get_player(void *impl, const char *player,
                                     struct player_row *out) {
   struct dy *dy = impl;
-  json_t *req = json_pack("{s:s, s:{s:o}, s:b, s:s, s:{s:s}}", "TableName",
-                          dy->table, "Key", "player", attr_s(player),
-                          "ConsistentRead", 1, "ProjectionExpression",
-                          DY_PROJECTION, "ExpressionAttributeNames", "#p",
-                          "player");
+  json_t *req = json_pack(
+      "{s:s, s:{s:o}, s:b, s:s, s:{s:s}}", "TableName", dy->table, "Key",
+      "player", attr_s(player), "ConsistentRead", 1, "ProjectionExpression",
+      DY_PROJECTION, "ExpressionAttributeNames", "#p", "player");
   if (!req)
     return TS_ERR_NOMEM;
   struct ddb_call call = {.op = "GetItem", .request = req};
@@ -721,11 +712,10 @@ static enum ts_status dy_list_players(void *impl, const char *after,
                                       size_t limit, struct player_row **rows,
                                       size_t *n, bool *more) {
   struct dy *dy = impl;
-  json_t *req = json_pack("{s:s, s:I, s:b, s:s, s:{s:s}}", "TableName",
-                          dy->table, "Limit", (json_int_t)limit,
-                          "ConsistentRead", 1, "ProjectionExpression",
-                          DY_PROJECTION, "ExpressionAttributeNames", "#p",
-                          "player");
+  json_t *req = json_pack(
+      "{s:s, s:I, s:b, s:s, s:{s:s}}", "TableName", dy->table, "Limit",
+      (json_int_t)limit, "ConsistentRead", 1, "ProjectionExpression",
+      DY_PROJECTION, "ExpressionAttributeNames", "#p", "player");
   if (!req)
     return TS_ERR_NOMEM;
   if (after)
@@ -780,10 +770,10 @@ static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
   json_t *start = NULL;
   uint64_t deadline = ddb_now_ms() + DY_READ_DEADLINE_MS;
   do {
-    json_t *req = json_pack("{s:s, s:b, s:s, s:{s:s}}", "TableName", dy->table,
-                            "ConsistentRead", 1, "ProjectionExpression",
-                            DY_PROJECTION, "ExpressionAttributeNames", "#p",
-                            "player");
+    json_t *req =
+        json_pack("{s:s, s:b, s:s, s:{s:s}}", "TableName", dy->table,
+                  "ConsistentRead", 1, "ProjectionExpression", DY_PROJECTION,
+                  "ExpressionAttributeNames", "#p", "player");
     if (!req) {
       st = TS_ERR_NOMEM;
       break;
@@ -817,10 +807,10 @@ static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
       int64_t avg = 0, pct = 0;
       if (stats_rank_keys(&r->row.stats, &avg, &pct) != TS_OK)
         avg = pct = 0;
-      r->key = by == STORE_RANK_WINS          ? r->row.stats.wins
-               : by == STORE_RANK_GAMES       ? r->row.stats.games
-               : by == STORE_RANK_AVG_SCORE   ? avg
-                                              : pct;
+      r->key = by == STORE_RANK_WINS        ? r->row.stats.wins
+               : by == STORE_RANK_GAMES     ? r->row.stats.games
+               : by == STORE_RANK_AVG_SCORE ? avg
+                                            : pct;
       if (r->row.stats.games <= 0) { /* no games: not ranked */
         player_row_clear(&r->row);
         count--;
@@ -869,8 +859,8 @@ static enum ts_status describe(struct dy *dy, const char *table,
     return TS_ERR_UNAVAILABLE;
   if (call->outcome != DDB_DONE)
     return TS_ERR_NOT_FOUND;
-  *status = json_string_value(json_object_get(
-      json_object_get(call->response, "Table"), "TableStatus"));
+  *status = json_string_value(
+      json_object_get(json_object_get(call->response, "Table"), "TableStatus"));
   return TS_OK;
 }
 
@@ -879,8 +869,8 @@ static enum ts_status dy_ping(void *impl) {
   struct ddb_call call = {0};
   json_t *req = NULL;
   const char *status = NULL;
-  enum ts_status st = describe(dy, dy->table, ddb_now_ms() + 2000u, &status,
-                               &call, &req);
+  enum ts_status st =
+      describe(dy, dy->table, ddb_now_ms() + 2000u, &status, &call, &req);
   if (st == TS_OK && (!status || strcmp(status, "ACTIVE") != 0) &&
       (!status || strcmp(status, "UPDATING") != 0))
     st = TS_ERR_UNAVAILABLE;
@@ -912,8 +902,7 @@ static const struct store_ops dy_ops = {
     .close = dy_close,
 };
 
-static enum ts_status dy_new(const struct store_options *opt,
-                             struct dy **out) {
+static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
   *out = NULL;
   enum ts_status st = TS_ERR_NOMEM;
   char *region = aws_region_resolve();
@@ -973,11 +962,11 @@ enum ts_status store_dynamodb_open(const struct store_options *opt, void **impl,
 
 static enum ts_status create_one(struct dy *dy, const char *table,
                                  const char *key) {
-  json_t *req = json_pack(
-      "{s:s, s:[{s:s, s:s}], s:[{s:s, s:s}], s:s}", "TableName", table,
-      "AttributeDefinitions", "AttributeName", key, "AttributeType", "S",
-      "KeySchema", "AttributeName", key, "KeyType", "HASH", "BillingMode",
-      "PAY_PER_REQUEST");
+  json_t *req =
+      json_pack("{s:s, s:[{s:s, s:s}], s:[{s:s, s:s}], s:s}", "TableName",
+                table, "AttributeDefinitions", "AttributeName", key,
+                "AttributeType", "S", "KeySchema", "AttributeName", key,
+                "KeyType", "HASH", "BillingMode", "PAY_PER_REQUEST");
   if (!req)
     return TS_ERR_NOMEM;
   struct ddb_call call = {.op = "CreateTable", .request = req};
@@ -989,9 +978,8 @@ static enum ts_status create_one(struct dy *dy, const char *table,
     } else if (strcmp(call.error_type, "ResourceInUseException") == 0) {
       log_event(LOG_INFO, "table exists", "{s:s}", "table", table);
     } else {
-      log_event(LOG_ERROR, "could not create table", "{s:s, s:s, s:s}",
-                "table", table, "error", call.error_type, "message",
-                call.error_message);
+      log_event(LOG_ERROR, "could not create table", "{s:s, s:s, s:s}", "table",
+                table, "error", call.error_type, "message", call.error_message);
       st = call.outcome == DDB_GAVE_UP ? TS_ERR_UNAVAILABLE : TS_ERR_IO;
     }
   }

@@ -138,14 +138,18 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "LIMIT ?1",
     [ST_PING] = "SELECT 1 FROM players LIMIT 1",
     /* Leaderboards: ties broken by name; players without games left out. */
-    [ST_TOP_WINS] = "SELECT player, games, wins, total_score, updated_at FROM players "
-                    "WHERE games > 0 ORDER BY wins DESC, player LIMIT ?1",
-    [ST_TOP_WIN_PERCENT] = "SELECT player, games, wins, total_score, updated_at FROM players "
-                    "WHERE games > 0 ORDER BY pct_x100 DESC, player LIMIT ?1",
-    [ST_TOP_AVG_SCORE] = "SELECT player, games, wins, total_score, updated_at FROM players "
-                    "WHERE games > 0 ORDER BY avg_x100 DESC, player LIMIT ?1",
-    [ST_TOP_GAMES] = "SELECT player, games, wins, total_score, updated_at FROM players "
-                    "WHERE games > 0 ORDER BY games DESC, player LIMIT ?1",
+    [ST_TOP_WINS] =
+        "SELECT player, games, wins, total_score, updated_at FROM players "
+        "WHERE games > 0 ORDER BY wins DESC, player LIMIT ?1",
+    [ST_TOP_WIN_PERCENT] =
+        "SELECT player, games, wins, total_score, updated_at FROM players "
+        "WHERE games > 0 ORDER BY pct_x100 DESC, player LIMIT ?1",
+    [ST_TOP_AVG_SCORE] =
+        "SELECT player, games, wins, total_score, updated_at FROM players "
+        "WHERE games > 0 ORDER BY avg_x100 DESC, player LIMIT ?1",
+    [ST_TOP_GAMES] =
+        "SELECT player, games, wins, total_score, updated_at FROM players "
+        "WHERE games > 0 ORDER BY games DESC, player LIMIT ?1",
     [ST_COUNT_DEAD] = "SELECT count(*) FROM dead_letters",
     [ST_COUNT_APPLIED] = "SELECT count(*) FROM applied_events",
 };
@@ -173,7 +177,7 @@ struct sq {
   pthread_mutex_t qmu; /* guards the queue and leader */
   pthread_cond_t qcv;  /* a pending batch is done, or the leader left */
   struct pending *q_head, *q_tail;
-  bool leader;         /* a caller is applying a group right now */
+  bool leader; /* a caller is applying a group right now */
 
   pthread_mutex_t wmu; /* guards w, purged_once, last_purge_ms */
   struct conn w;
@@ -192,15 +196,11 @@ static enum ts_status from_rc(int rc) {
   switch (rc & 0xff) {
   case SQLITE_OK:
   case SQLITE_ROW:
-  case SQLITE_DONE:
-    return TS_OK;
+  case SQLITE_DONE: return TS_OK;
   case SQLITE_BUSY:
-  case SQLITE_LOCKED:
-    return TS_ERR_RETRY;
-  case SQLITE_NOMEM:
-    return TS_ERR_NOMEM;
-  default:
-    return TS_ERR_IO;
+  case SQLITE_LOCKED: return TS_ERR_RETRY;
+  case SQLITE_NOMEM: return TS_ERR_NOMEM;
+  default: return TS_ERR_IO;
   }
 }
 
@@ -257,10 +257,9 @@ static void conn_close(struct conn *c) {
 static enum ts_status conn_open(struct conn *c, const char *path,
                                 const char *sync, bool read_only) {
   char pragmas[160];
-  int rc = sqlite3_open_v2(path, &c->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                               SQLITE_OPEN_NOMUTEX,
-                           NULL);
+  int rc = sqlite3_open_v2(
+      path, &c->db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK)
     goto fail;
   sqlite3_extended_result_codes(c->db, 1);
@@ -673,8 +672,8 @@ static enum ts_status apply_attempt(void *cls) {
   int64_t now_s = (int64_t)time(NULL);
   /* Forget expired eventIDs first, so that what counts as "seen" depends
    * only on the retention, not on when the last purge ran. */
-  bool purge = !sq->purged_once ||
-               now_ms - sq->last_purge_ms >= SQ_PURGE_INTERVAL_MS;
+  bool purge =
+      !sq->purged_once || now_ms - sq->last_purge_ms >= SQ_PURGE_INTERVAL_MS;
   if (purge) {
     st = purge_applied(c, now_s);
     if (st != TS_OK)
@@ -720,9 +719,9 @@ static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
  * its own deadline. */
 static enum ts_status sq_apply(void *impl, struct batch *b) {
   struct sq *sq = impl;
-  struct pending me = {
-      .b = b,
-      .deadline_ms = store_now_ms() + atomic_load(&sq->apply_deadline_ms)};
+  struct pending me = {.b = b,
+                       .deadline_ms = store_now_ms() +
+                                      atomic_load(&sq->apply_deadline_ms)};
   struct batch *group[SQ_GROUP_MAX_BATCHES];
   struct pending *taken[SQ_GROUP_MAX_BATCHES];
 
@@ -759,9 +758,8 @@ static enum ts_status sq_apply(void *impl, struct batch *b) {
      * apply each alone so the others are not held hostage to it. */
     bool alone = n > 1 && st != TS_OK && st != TS_ERR_UNAVAILABLE;
     for (size_t i = 0; i < n; i++)
-      taken[i]->st = alone ? apply_group(sq, &group[i], 1,
-                                         taken[i]->deadline_ms)
-                           : st;
+      taken[i]->st =
+          alone ? apply_group(sq, &group[i], 1, taken[i]->deadline_ms) : st;
 
     pthread_mutex_lock(&sq->qmu);
     for (size_t i = 0; i < n; i++)
@@ -852,16 +850,16 @@ static enum ts_status list_attempt(void *cls) {
   enum ts_status st = TS_OK;
   int rc;
   enum stmt_id id = l->top != ST_COUNT ? l->top
-                   : l->after           ? ST_LIST_AFTER
-                                        : ST_LIST_FIRST;
+                    : l->after         ? ST_LIST_AFTER
+                                       : ST_LIST_FIRST;
   sqlite3_stmt *s = stmt(c, id, &rc);
   if (!s) {
     st = from_rc(rc);
     goto out;
   }
   /* One row beyond the page says whether more follow. */
-  sqlite3_int64 lim = l->limit >= (size_t)INT64_MAX ? INT64_MAX
-                                                     : (sqlite3_int64)l->limit + 1;
+  sqlite3_int64 lim =
+      l->limit >= (size_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)l->limit + 1;
   rc = sqlite3_bind_int64(s, 1, lim);
   if (rc == SQLITE_OK && l->after)
     rc = bind_text(s, 2, l->after);
@@ -912,8 +910,8 @@ static enum ts_status sq_leaderboard(void *impl, enum store_rank by,
       [STORE_RANK_GAMES] = ST_TOP_GAMES,
   };
   struct list_ctx l = {.sq = impl, .top = by_stmt[by], .limit = limit};
-  enum ts_status st = store_run_tx("sqlite.leaderboard", list_attempt, &l,
-                                   NULL, store_now_ms() + SQ_READ_DEADLINE_MS);
+  enum ts_status st = store_run_tx("sqlite.leaderboard", list_attempt, &l, NULL,
+                                   store_now_ms() + SQ_READ_DEADLINE_MS);
   if (st != TS_OK) {
     player_rows_free(l.rows, l.n);
     return st;
@@ -1053,10 +1051,9 @@ enum ts_status store_test_sqlite_count(struct store *s,
   if (!sq)
     return TS_ERR_INVALID;
   pthread_mutex_lock(&sq->wmu);
-  sqlite3_stmt *q = stmt(&sq->w,
-                         table == STORE_TEST_DEAD_LETTERS ? ST_COUNT_DEAD
-                                                          : ST_COUNT_APPLIED,
-                         &rc);
+  sqlite3_stmt *q = stmt(
+      &sq->w,
+      table == STORE_TEST_DEAD_LETTERS ? ST_COUNT_DEAD : ST_COUNT_APPLIED, &rc);
   if (q)
     rc = sqlite3_step(q);
   if (rc == SQLITE_ROW)

@@ -43,8 +43,8 @@ static const struct {
 };
 
 enum ts_status store_create_tables(const struct store_options *opt) {
-  for (size_t i = 0; opt && opt->kind && i < sizeof backends / sizeof backends[0];
-       i++)
+  for (size_t i = 0;
+       opt && opt->kind && i < sizeof backends / sizeof backends[0]; i++)
     if (strcmp(backends[i].kind, opt->kind) == 0)
       return backends[i].create(opt);
   return TS_ERR_INVALID;

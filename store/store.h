@@ -24,7 +24,7 @@ struct store_options {
 
 /* One player's stored aggregate. */
 struct player_row {
-  char *player;        /* owned */
+  char *player; /* owned */
   struct stats stats;
   char updated_at[32]; /* RFC 3339 UTC, e.g. "2026-11-27T09:17:02Z" */
 };
@@ -77,8 +77,8 @@ enum ts_status store_leaderboard(struct store *s, enum store_rank by,
 /* Creates what the store needs if it is missing and waits until it is
  * usable (DynamoDB: the stats and dead-letter tables, on-demand capacity;
  * SQLite: the file and schema). */
-enum ts_status store_create_tables(const struct store_options *opt)
-    TS_WARN_UNUSED;
+enum ts_status
+store_create_tables(const struct store_options *opt) TS_WARN_UNUSED;
 
 /* Cheap reachability check for /readyz. */
 enum ts_status store_ping(struct store *s) TS_WARN_UNUSED;

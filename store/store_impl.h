@@ -44,10 +44,9 @@ void store_utc_now(char buf[32]);
 /* Backend constructors. */
 enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
                                  const struct store_ops **ops) TS_WARN_UNUSED;
-enum ts_status store_dynamodb_open(const struct store_options *opt,
-                                   void **impl,
+enum ts_status store_dynamodb_open(const struct store_options *opt, void **impl,
                                    const struct store_ops **ops) TS_WARN_UNUSED;
-enum ts_status store_dynamodb_create_tables(const struct store_options *opt)
-    TS_WARN_UNUSED;
+enum ts_status
+store_dynamodb_create_tables(const struct store_options *opt) TS_WARN_UNUSED;
 
 #endif /* TS_STORE_IMPL_H */

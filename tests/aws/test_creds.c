@@ -22,7 +22,6 @@
 
 #include "../unit/unit.h"
 
-
 /* ---- the local metadata server ---- */
 
 struct server {
@@ -58,11 +57,12 @@ static void creds_document(struct server *s, const char *who, unsigned n,
   gmtime_r(&exp, &tm);
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   s->last_expiration = exp;
-  snprintf(out, size,
-           "{%s\"AccessKeyId\":\"ASIA%s%u\",\"SecretAccessKey\":\"secret-%s-%u\","
-           "\"Token\":\"token-%s-%u\",\"Expiration\":\"%s\"}",
-           with_code ? "\"Code\":\"Success\",\"Type\":\"AWS-HMAC\"," : "", who,
-           n, who, n, who, n, when);
+  snprintf(
+      out, size,
+      "{%s\"AccessKeyId\":\"ASIA%s%u\",\"SecretAccessKey\":\"secret-%s-%u\","
+      "\"Token\":\"token-%s-%u\",\"Expiration\":\"%s\"}",
+      with_code ? "\"Code\":\"Success\",\"Type\":\"AWS-HMAC\"," : "", who, n,
+      who, n, who, n, when);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
@@ -87,8 +87,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
   const char *ttl = MHD_lookup_connection_value(
       c, MHD_HEADER_KIND, "X-aws-ec2-metadata-token-ttl-seconds");
-  const char *token =
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-aws-ec2-metadata-token");
+  const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  "X-aws-ec2-metadata-token");
   snprintf(body, sizeof body, "not found");
   pthread_mutex_lock(&s->mu);
   bool has_token = token && s->token[0] && strcmp(token, s->token) == 0;
@@ -112,8 +112,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
       snprintf(s->token, sizeof s->token, "imds-token-%u", ++s->token_puts);
       snprintf(body, sizeof body, "%s\n", s->token); /* client trims */
     }
-  } else if (strncmp(url, "/latest/meta-data/iam/security-credentials/",
-                     43) == 0 &&
+  } else if (strncmp(url, "/latest/meta-data/iam/security-credentials/", 43) ==
+                 0 &&
              strcmp(method, "GET") == 0) {
     const char *role = url + 43;
     if (!has_token) {
@@ -138,9 +138,9 @@ static bool server_start(struct server *s) {
   s->expires_in = 3600;
   struct sockaddr_in sa = {.sin_family = AF_INET,
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-                               handle, s, MHD_OPTION_SOCK_ADDR, &sa,
-                               MHD_OPTION_END);
+  s->daemon =
+      MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle,
+                       s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
   if (!s->daemon)
     return false;
   const union MHD_DaemonInfo *info =
@@ -341,25 +341,24 @@ static const char credentials_file[] =
     "aws_access_key_id = PREFIXEDKEY\n"
     "aws_secret_access_key = prefixedsecret\n";
 
-static const char config_file[] =
-    "[default]\n"
-    "region = eu-west-1\n"
-    "[profile cfgonly]\n"
-    "aws_access_key_id = CFGKEY\n"
-    "aws_secret_access_key = cfgsecret\n"
-    "s3 =\n"
-    "  aws_access_key_id = NESTEDKEY\n"
-    "  region = nested-region\n"
-    "aws_session_token = cfgtoken\n"
-    "region = eu-central-1\n"
-    "[bare]\n"
-    "aws_access_key_id = BAREKEY\n"
-    "aws_secret_access_key = baresecret\n"
-    "region = bare-region\n"
-    "[profile   work]\n"
-    "aws_access_key_id = CONFIGWORKKEY\n"
-    "aws_secret_access_key = configworksecret\n"
-    "region = us-west-2\n";
+static const char config_file[] = "[default]\n"
+                                  "region = eu-west-1\n"
+                                  "[profile cfgonly]\n"
+                                  "aws_access_key_id = CFGKEY\n"
+                                  "aws_secret_access_key = cfgsecret\n"
+                                  "s3 =\n"
+                                  "  aws_access_key_id = NESTEDKEY\n"
+                                  "  region = nested-region\n"
+                                  "aws_session_token = cfgtoken\n"
+                                  "region = eu-central-1\n"
+                                  "[bare]\n"
+                                  "aws_access_key_id = BAREKEY\n"
+                                  "aws_secret_access_key = baresecret\n"
+                                  "region = bare-region\n"
+                                  "[profile   work]\n"
+                                  "aws_access_key_id = CONFIGWORKKEY\n"
+                                  "aws_secret_access_key = configworksecret\n"
+                                  "region = us-west-2\n";
 
 static void write_shared_files(struct fixture *fx) {
   setenv("AWS_SHARED_CREDENTIALS_FILE",
@@ -373,8 +372,8 @@ static void test_aws_profile_selects_the_section_in_both_files(void) {
     enum ts_status status;
     const char *akid, *secret, *token;
   } cases[] = {
-      {"no AWS_PROFILE: [default]", NULL, TS_OK, "DEFAULTKEY",
-       "defaultsecret", NULL},
+      {"no AWS_PROFILE: [default]", NULL, TS_OK, "DEFAULTKEY", "defaultsecret",
+       NULL},
       {"credentials [work] wins over config [profile work]", "work", TS_OK,
        "WORKKEY", "worksecret#not-a-comment", "worktoken"},
       {"config [profile cfgonly], nested s3 keys ignored", "cfgonly", TS_OK,
@@ -434,7 +433,8 @@ static void test_shared_files_past_their_bounds_are_refused(void) {
 
   /* The same profile in a file of more than 1 MiB of short lines. */
   size_t n = (size_t)snprintf(
-      text, big, "[default]\naws_access_key_id = K\naws_secret_access_key = S\n");
+      text, big,
+      "[default]\naws_access_key_id = K\naws_secret_access_key = S\n");
   while (n + 8 < big) {
     memcpy(text + n, "# pad.\n", 7);
     n += 7;
@@ -633,7 +633,8 @@ static void test_imds_v2_token_role_and_credentials(void) {
   fx_end(&fx);
 }
 
-static void test_fresh_credentials_are_cached_and_expiring_ones_refetched(void) {
+static void
+test_fresh_credentials_are_cached_and_expiring_ones_refetched(void) {
   static const struct {
     const char *name;
     long expires_in;
@@ -778,8 +779,7 @@ static void test_region_resolution_order(void) {
     const char *name, *region, *default_region, *profile, *want;
     bool with_config;
   } cases[] = {
-      {"AWS_REGION first", "ap-south-1", "sa-east-1", NULL, "ap-south-1",
-       true},
+      {"AWS_REGION first", "ap-south-1", "sa-east-1", NULL, "ap-south-1", true},
       {"then AWS_DEFAULT_REGION", NULL, "sa-east-1", NULL, "sa-east-1", true},
       {"then the default profile in config", NULL, NULL, NULL, "eu-west-1",
        true},
@@ -861,8 +861,7 @@ static void test_expiration_timestamps(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     time_t t = 42;
     enum ts_status st = creds_test_parse_expiration(cases[i].text, &t);
-    TS_CHECK_CASE(st == cases[i].status &&
-                      (st != TS_OK || t == cases[i].want),
+    TS_CHECK_CASE(st == cases[i].status && (st != TS_OK || t == cases[i].want),
                   cases[i].text, "status %s, time %lld", ts_status_name(st),
                   (long long)t);
   }
@@ -878,22 +877,23 @@ static void test_clear_and_free_accept_null(void) {
 }
 
 void suite_creds(void) {
-  TS_SUITE("creds",
-           TS_TEST(test_environment_wins_over_shared_files_and_changes_are_seen),
-           TS_TEST(test_aws_profile_selects_the_section_in_both_files),
-           TS_TEST(test_shared_files_past_their_bounds_are_refused),
-           TS_TEST(test_container_token_file_is_reread_at_each_fetch),
-           TS_TEST(test_container_token_from_environment_and_cache),
-           TS_TEST(test_full_uri_host_allow_list),
-           TS_TEST(test_full_uri_to_a_host_not_allowed_is_refused),
-           TS_TEST(test_unreachable_container_is_unavailable_not_skipped),
-           TS_TEST(test_imds_v2_token_role_and_credentials),
-           TS_TEST(test_fresh_credentials_are_cached_and_expiring_ones_refetched),
-           TS_TEST(test_concurrent_callers_share_one_fetch),
-           TS_TEST(test_imds_disabled_is_skipped),
-           TS_TEST(test_imds_that_does_not_answer_means_not_found),
-           TS_TEST(test_region_resolution_order),
-           TS_TEST(test_config_file_defaults_to_home),
-           TS_TEST(test_expiration_timestamps),
-           TS_TEST(test_clear_and_free_accept_null));
+  TS_SUITE(
+      "creds",
+      TS_TEST(test_environment_wins_over_shared_files_and_changes_are_seen),
+      TS_TEST(test_aws_profile_selects_the_section_in_both_files),
+      TS_TEST(test_shared_files_past_their_bounds_are_refused),
+      TS_TEST(test_container_token_file_is_reread_at_each_fetch),
+      TS_TEST(test_container_token_from_environment_and_cache),
+      TS_TEST(test_full_uri_host_allow_list),
+      TS_TEST(test_full_uri_to_a_host_not_allowed_is_refused),
+      TS_TEST(test_unreachable_container_is_unavailable_not_skipped),
+      TS_TEST(test_imds_v2_token_role_and_credentials),
+      TS_TEST(test_fresh_credentials_are_cached_and_expiring_ones_refetched),
+      TS_TEST(test_concurrent_callers_share_one_fetch),
+      TS_TEST(test_imds_disabled_is_skipped),
+      TS_TEST(test_imds_that_does_not_answer_means_not_found),
+      TS_TEST(test_region_resolution_order),
+      TS_TEST(test_config_file_defaults_to_home),
+      TS_TEST(test_expiration_timestamps),
+      TS_TEST(test_clear_and_free_accept_null));
 }

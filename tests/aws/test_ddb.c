@@ -34,11 +34,12 @@
 #define TEST_REGION "us-east-1"
 #define OK_BODY "{\"Item\":{\"pk\":{\"S\":\"a\"}}}"
 #define ERR_BODY(type, msg)                                                    \
-  "{\"__type\":\"com.amazonaws.dynamodb.v20120810#" type                      \
+  "{\"__type\":\"com.amazonaws.dynamodb.v20120810#" type                       \
   "\",\"message\":\"" msg "\"}"
 
 static void sleep_ms(unsigned ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  struct timespec ts = {.tv_sec = ms / 1000,
+                        .tv_nsec = (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0) {
   }
 }
@@ -126,8 +127,8 @@ static enum MHD_Result fake_answer(void *cls, struct MHD_Connection *conn,
   }
 
   pthread_mutex_lock(&f->mu);
-  struct reply r = f->script[f->requests < f->n_script ? f->requests
-                                                       : f->n_script - 1];
+  struct reply r =
+      f->script[f->requests < f->n_script ? f->requests : f->n_script - 1];
   f->requests++;
   if (++f->in_flight > f->max_in_flight)
     f->max_in_flight = f->in_flight;
@@ -138,12 +139,13 @@ static enum MHD_Result fake_answer(void *cls, struct MHD_Connection *conn,
               NULL);
   copy_header(conn, "X-Amz-Target", s->target, sizeof s->target, NULL);
   copy_header(conn, "X-Amz-Date", s->amz_date, sizeof s->amz_date, NULL);
-  copy_header(conn, "Authorization", s->authorization,
-              sizeof s->authorization, NULL);
+  copy_header(conn, "Authorization", s->authorization, sizeof s->authorization,
+              NULL);
   copy_header(conn, "X-Amz-Security-Token", s->token, sizeof s->token,
               &s->has_token);
-  s->has_accept_encoding = MHD_lookup_connection_value(
-                               conn, MHD_HEADER_KIND, "Accept-Encoding") != NULL;
+  s->has_accept_encoding =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding") !=
+      NULL;
   free(s->body);
   s->body = strdup(up->data ? up->data : "");
   pthread_mutex_unlock(&f->mu);
@@ -237,8 +239,8 @@ static bool fake_start_opts(struct fake *f, const struct reply *script,
   else
     f->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, fake_answer, f, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, fake_completed,
-        f, MHD_OPTION_NOTIFY_CONNECTION, fake_connection, f,
+        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, fake_completed, f,
+        MHD_OPTION_NOTIFY_CONNECTION, fake_connection, f,
         MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_END);
   if (!f->daemon)
     return false;
@@ -301,14 +303,13 @@ static json_t *get_item_request(const char *key) {
 /* Pure rules */
 
 static void test_errors_classify_as_condition_retry_or_reject(void) {
-  json_t *conflict = json_loads(
-      "{\"CancellationReasons\":[{\"Code\":\"None\"},"
-      "{\"Code\":\"TransactionConflict\"}]}",
-      0, NULL);
-  json_t *cancelled_by_condition = json_loads(
-      "{\"CancellationReasons\":[{\"Code\":\"TransactionConflict\"},"
-      "{\"Code\":\"ConditionalCheckFailed\"}]}",
-      0, NULL);
+  json_t *conflict = json_loads("{\"CancellationReasons\":[{\"Code\":\"None\"},"
+                                "{\"Code\":\"TransactionConflict\"}]}",
+                                0, NULL);
+  json_t *cancelled_by_condition =
+      json_loads("{\"CancellationReasons\":[{\"Code\":\"TransactionConflict\"},"
+                 "{\"Code\":\"ConditionalCheckFailed\"}]}",
+                 0, NULL);
   json_t *all_none =
       json_loads("{\"CancellationReasons\":[{\"Code\":\"None\"}]}", 0, NULL);
   const struct {
@@ -366,8 +367,8 @@ static void test_backoff_ceiling_doubles_from_25ms_to_a_1s_cap(void) {
   const struct {
     unsigned attempts;
     uint32_t want;
-  } cases[] = {{1, 25},   {2, 50},    {3, 100},   {4, 200},  {5, 400},
-               {6, 800},  {7, 1000},  {8, 1000},  {40, 1000}, {1000, 1000}};
+  } cases[] = {{1, 25},  {2, 50},   {3, 100},  {4, 200},   {5, 400},
+               {6, 800}, {7, 1000}, {8, 1000}, {40, 1000}, {1000, 1000}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char name[32];
     snprintf(name, sizeof name, "attempt %u", cases[i].attempts);
@@ -453,56 +454,116 @@ static void test_scripted_answers_are_retried_or_final_by_class(void) {
       {"500 then 200",
        {{500, ERR_BODY("InternalServerError", "boom"), CRC_RIGHT, 0, 0},
         {200, OK_BODY, CRC_RIGHT, 0, 0}},
-       2, DDB_DONE, 2, 200, "", "Item"},
+       2,
+       DDB_DONE,
+       2,
+       200,
+       "",
+       "Item"},
       {"throttled twice then 200",
        {{400, ERR_BODY("ThrottlingException", "slow"), CRC_RIGHT, 0, 0},
         {400, ERR_BODY("ThrottlingException", "slow"), CRC_RIGHT, 0, 0},
         {200, OK_BODY, CRC_RIGHT, 0, 0}},
-       3, DDB_DONE, 3, 200, "", "Item"},
+       3,
+       DDB_DONE,
+       3,
+       200,
+       "",
+       "Item"},
       {"throughput exceeded then 200",
-       {{400, ERR_BODY("ProvisionedThroughputExceededException", "x"),
-         CRC_OMIT, 0, 0},
+       {{400, ERR_BODY("ProvisionedThroughputExceededException", "x"), CRC_OMIT,
+         0, 0},
         {200, OK_BODY, CRC_OMIT, 0, 0}},
-       2, DDB_DONE, 2, 200, "", "Item"},
+       2,
+       DDB_DONE,
+       2,
+       200,
+       "",
+       "Item"},
       {"wrong crc then right",
-       {{200, OK_BODY, CRC_WRONG, 0, 0}, {200, OK_BODY, CRC_RIGHT, 0, 0}}, 2,
-       DDB_DONE, 2, 200, "", "Item"},
+       {{200, OK_BODY, CRC_WRONG, 0, 0}, {200, OK_BODY, CRC_RIGHT, 0, 0}},
+       2,
+       DDB_DONE,
+       2,
+       200,
+       "",
+       "Item"},
       {"non-JSON 200 then JSON",
        {{200, "<html>gateway</html>", CRC_RIGHT, 0, 0},
         {200, OK_BODY, CRC_RIGHT, 0, 0}},
-       2, DDB_DONE, 2, 200, "", "Item"},
+       2,
+       DDB_DONE,
+       2,
+       200,
+       "",
+       "Item"},
       {"empty 200 then JSON",
-       {{200, "", CRC_OMIT, 0, 0}, {200, OK_BODY, CRC_OMIT, 0, 0}}, 2,
-       DDB_DONE, 2, 200, "", "Item"},
+       {{200, "", CRC_OMIT, 0, 0}, {200, OK_BODY, CRC_OMIT, 0, 0}},
+       2,
+       DDB_DONE,
+       2,
+       200,
+       "",
+       "Item"},
       {"502 HTML then 200",
        {{502, "<html>bad gateway</html>", CRC_OMIT, 0, 0},
         {200, OK_BODY, CRC_OMIT, 0, 0}},
-       2, DDB_DONE, 2, 200, "", "Item"},
+       2,
+       DDB_DONE,
+       2,
+       200,
+       "",
+       "Item"},
       {"validation is rejected at once",
        {{400, ERR_BODY("ValidationException", "bad key"), CRC_RIGHT, 0, 0},
         {200, OK_BODY, CRC_RIGHT, 0, 0}},
-       2, DDB_REJECTED, 1, 400, "ValidationException", "__type"},
+       2,
+       DDB_REJECTED,
+       1,
+       400,
+       "ValidationException",
+       "__type"},
       {"missing table is rejected at once",
        {{400, ERR_BODY("ResourceNotFoundException", "no table"), CRC_OMIT, 0,
          0}},
-       1, DDB_REJECTED, 1, 400, "ResourceNotFoundException", NULL},
+       1,
+       DDB_REJECTED,
+       1,
+       400,
+       "ResourceNotFoundException",
+       NULL},
       {"Message with capital M, __type without namespace",
        {{400, "{\"__type\":\"AccessDeniedException\",\"Message\":\"no\"}",
          CRC_OMIT, 0, 0}},
-       1, DDB_REJECTED, 1, 400, "AccessDeniedException", NULL},
+       1,
+       DDB_REJECTED,
+       1,
+       400,
+       "AccessDeniedException",
+       NULL},
       {"failed condition keeps the old item, not retried",
        {{400,
          "{\"__type\":\"com.amazonaws.dynamodb.v20120810#"
          "ConditionalCheckFailedException\",\"message\":\"The conditional "
-         "request failed\",\"Item\":{\"pk\":{\"S\":\"a\"},\"v\":{\"N\":\"1\"}}}",
+         "request "
+         "failed\",\"Item\":{\"pk\":{\"S\":\"a\"},\"v\":{\"N\":\"1\"}}}",
          CRC_RIGHT, 0, 0},
         {200, OK_BODY, CRC_RIGHT, 0, 0}},
-       2, DDB_CONDITION_FAILED, 1, 400, "ConditionalCheckFailedException",
+       2,
+       DDB_CONDITION_FAILED,
+       1,
+       400,
+       "ConditionalCheckFailedException",
        "Item"},
       {"body over 16 MiB is rejected",
        {{200, NULL, CRC_OMIT, 0, 16u * 1024u * 1024u + 1u},
         {200, OK_BODY, CRC_OMIT, 0, 0}},
-       2, DDB_REJECTED, 1, 200, "ResponseTooLarge", NULL},
+       2,
+       DDB_REJECTED,
+       1,
+       200,
+       "ResponseTooLarge",
+       NULL},
   };
   set_test_env();
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -513,8 +574,7 @@ static void test_scripted_answers_are_retried_or_final_by_class(void) {
     CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
     json_t *req = get_item_request("a");
     struct ddb_call call = {.op = "GetItem", .request = req};
-    enum ts_status st =
-        ddb_execute(r.client, &call, 1, ddb_now_ms() + 3000);
+    enum ts_status st = ddb_execute(r.client, &call, 1, ddb_now_ms() + 3000);
     TS_CHECK_CASE(st == TS_OK, name, "status %s", ts_status_name(st));
     TS_CHECK_CASE(call.outcome == cases[i].outcome, name, "outcome %d",
                   (int)call.outcome);
@@ -527,15 +587,16 @@ static void test_scripted_answers_are_retried_or_final_by_class(void) {
     TS_CHECK_CASE(strcmp(call.error_type, cases[i].error_type) == 0, name,
                   "error_type '%s'", call.error_type);
     if (cases[i].response_key)
-      TS_CHECK_CASE(json_object_get(call.response, cases[i].response_key) != NULL,
+      TS_CHECK_CASE(json_object_get(call.response, cases[i].response_key) !=
+                        NULL,
                     name, "response lacks %s", cases[i].response_key);
     if (cases[i].outcome == DDB_CONDITION_FAILED)
-      TS_CHECK_CASE(strcmp(call.error_message,
-                           "The conditional request failed") == 0,
-                    name, "message '%s'", call.error_message);
+      TS_CHECK_CASE(
+          strcmp(call.error_message, "The conditional request failed") == 0,
+          name, "message '%s'", call.error_message);
     if (strcmp(name, "Message with capital M, __type without namespace") == 0)
-      TS_CHECK_CASE(strcmp(call.error_message, "no") == 0, name,
-                    "message '%s'", call.error_message);
+      TS_CHECK_CASE(strcmp(call.error_message, "no") == 0, name, "message '%s'",
+                    call.error_message);
     ddb_call_clear(&call);
     CU_ASSERT_PTR_NULL(call.response);
     json_decref(req);
@@ -714,8 +775,7 @@ static void test_malformed_calls_and_missing_credentials_are_refused(void) {
 
 /* Re-signs what the server received: equal only if every signed header
  * was sent exactly as signed. */
-static char *resign(const struct seen *s, const char *path,
-                    const char *token) {
+static char *resign(const struct seen *s, const char *path, const char *token) {
   struct tm tm = {0};
   const char *end = strptime(s->amz_date, "%Y%m%dT%H%M%SZ", &tm);
   if (!end || *end)
@@ -771,29 +831,28 @@ static void test_request_is_signed_with_the_headers_it_carries(void) {
     struct seen *s = &f.last;
     char host[64];
     snprintf(host, sizeof host, "127.0.0.1:%u", f.port);
-    TS_CHECK_CASE(strcmp(s->url, cases[i].path) == 0, name, "path %s",
-                  s->url);
+    TS_CHECK_CASE(strcmp(s->url, cases[i].path) == 0, name, "path %s", s->url);
     TS_CHECK_CASE(strcmp(s->host, host) == 0, name, "host %s", s->host);
     TS_CHECK_CASE(strcmp(s->content_type, "application/x-amz-json-1.0") == 0,
                   name, "content type %s", s->content_type);
     TS_CHECK_CASE(strcmp(s->target, "DynamoDB_20120810.GetItem") == 0, name,
                   "target %s", s->target);
-    TS_CHECK_CASE(s->body && strcmp(s->body, want_body) == 0, name,
-                  "body %s", s->body);
+    TS_CHECK_CASE(s->body && strcmp(s->body, want_body) == 0, name, "body %s",
+                  s->body);
     TS_CHECK_CASE(!s->has_accept_encoding, name, "sent Accept-Encoding");
     const char *prefix = "AWS4-HMAC-SHA256 Credential=" TEST_AKID "/";
-    TS_CHECK_CASE(strncmp(s->authorization, prefix, strlen(prefix)) == 0,
-                  name, "authorization %s", s->authorization);
-    TS_CHECK_CASE(strstr(s->authorization, "/" TEST_REGION
-                                           "/dynamodb/aws4_request") != NULL,
+    TS_CHECK_CASE(strncmp(s->authorization, prefix, strlen(prefix)) == 0, name,
+                  "authorization %s", s->authorization);
+    TS_CHECK_CASE(strstr(s->authorization,
+                         "/" TEST_REGION "/dynamodb/aws4_request") != NULL,
                   name, "scope in %s", s->authorization);
     const char *sh = strstr(s->authorization, "SignedHeaders=");
     TS_CHECK_CASE(sh && strstr(sh, "host;x-amz-date") &&
                       strstr(sh, "x-amz-target"),
                   name, "signed headers in %s", s->authorization);
     if (cases[i].token) {
-      TS_CHECK_CASE(s->has_token && strcmp(s->token, cases[i].token) == 0,
-                    name, "token '%s'", s->token);
+      TS_CHECK_CASE(s->has_token && strcmp(s->token, cases[i].token) == 0, name,
+                    "token '%s'", s->token);
       TS_CHECK_CASE(sh && strstr(sh, "x-amz-security-token"), name,
                     "token not signed: %s", s->authorization);
     } else {
@@ -975,7 +1034,8 @@ static void test_parallel_calls_overlap_and_reuse_their_connections(void) {
   CU_ASSERT(done);
   CU_ASSERT_EQUAL(fake_get(&f, &f.connections), first); /* all reused */
   CU_ASSERT_EQUAL(ddb_client_connects(r.client), first);
-  fprintf(stderr, "\n  16 parallel x2: %zu TCP connections, first batch %llu ms\n",
+  fprintf(stderr,
+          "\n  16 parallel x2: %zu TCP connections, first batch %llu ms\n",
           first, (unsigned long long)took);
   rig_close(&r);
   fake_stop(&f);
@@ -1191,21 +1251,18 @@ static json_t *put_request(const char *pk, const char *v) {
 }
 
 static const char *item_v(const json_t *resp) {
-  return json_string_value(
-      json_object_get(json_object_get(json_object_get(resp, "Item"), "v"),
-                      "N"));
+  return json_string_value(json_object_get(
+      json_object_get(json_object_get(resp, "Item"), "v"), "N"));
 }
 
 static void test_dynalite_create_put_get_round_trip(void) {
   json_t *create = json_pack(
       "{s:s, s:[{s:s, s:s}], s:[{s:s, s:s}], s:{s:i, s:i}}", "TableName",
-      DYN_TABLE, "AttributeDefinitions", "AttributeName", "pk",
-      "AttributeType", "S", "KeySchema", "AttributeName", "pk", "KeyType",
-      "HASH", "ProvisionedThroughput", "ReadCapacityUnits", 5,
-      "WriteCapacityUnits", 5);
+      DYN_TABLE, "AttributeDefinitions", "AttributeName", "pk", "AttributeType",
+      "S", "KeySchema", "AttributeName", "pk", "KeyType", "HASH",
+      "ProvisionedThroughput", "ReadCapacityUnits", 5, "WriteCapacityUnits", 5);
   json_t *resp = NULL;
-  CU_ASSERT_EQUAL_FATAL(dyn_call("CreateTable", create, &resp, NULL),
-                        DDB_DONE);
+  CU_ASSERT_EQUAL_FATAL(dyn_call("CreateTable", create, &resp, NULL), DDB_DONE);
   CU_ASSERT_PTR_NOT_NULL(json_object_get(resp, "TableDescription"));
   json_decref(resp);
   /* --createTableMs 0 still reports CREATING for a moment */
@@ -1214,8 +1271,8 @@ static void test_dynalite_create_put_get_round_trip(void) {
     resp = NULL;
     if (dyn_call("DescribeTable", json_pack("{s:s}", "TableName", DYN_TABLE),
                  &resp, NULL) == DDB_DONE) {
-      const char *st = json_string_value(json_object_get(
-          json_object_get(resp, "Table"), "TableStatus"));
+      const char *st = json_string_value(
+          json_object_get(json_object_get(resp, "Table"), "TableStatus"));
       active = st && strcmp(st, "ACTIVE") == 0;
     }
     json_decref(resp);
@@ -1244,8 +1301,7 @@ static void test_dynalite_failed_condition_is_reported_not_retried(void) {
                       json_string("ALL_OLD"));
   json_t *resp = NULL;
   struct ddb_call call;
-  CU_ASSERT_EQUAL(dyn_call("PutItem", req, &resp, &call),
-                  DDB_CONDITION_FAILED);
+  CU_ASSERT_EQUAL(dyn_call("PutItem", req, &resp, &call), DDB_CONDITION_FAILED);
   CU_ASSERT_EQUAL(call.attempts, 1);
   CU_ASSERT_EQUAL(call.http_status, 400);
   CU_ASSERT_STRING_EQUAL(call.error_type, "ConditionalCheckFailedException");
@@ -1273,8 +1329,8 @@ static void test_dynalite_bad_requests_are_rejected_at_once(void) {
     const char *type;
   } cases[] = {
       {"key of the wrong type", "GetItem",
-       json_pack("{s:s, s:{s:{s:s}}}", "TableName", DYN_TABLE, "Key", "pk",
-                 "N", "1"),
+       json_pack("{s:s, s:{s:{s:s}}}", "TableName", DYN_TABLE, "Key", "pk", "N",
+                 "1"),
        "ValidationException"},
       {"missing table", "GetItem",
        json_pack("{s:s, s:{s:{s:s}}}", "TableName", "no_such_table", "Key",
@@ -1329,11 +1385,11 @@ static void test_dynalite_50_parallel_puts_land_over_few_connections(void) {
     char pk[32];
     snprintf(pk, sizeof pk, "par-%zu", i);
     json_t *resp = NULL;
-    enum ddb_outcome o = dyn_call(
-        "GetItem",
-        json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", DYN_TABLE, "Key",
-                  "pk", "S", pk, "ConsistentRead", 1),
-        &resp, NULL);
+    enum ddb_outcome o =
+        dyn_call("GetItem",
+                 json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", DYN_TABLE,
+                           "Key", "pk", "S", pk, "ConsistentRead", 1),
+                 &resp, NULL);
     TS_CHECK_CASE(o == DDB_DONE && item_v(resp) &&
                       strcmp(item_v(resp), "8") == 0,
                   pk, "outcome %d", (int)o);

@@ -17,13 +17,13 @@
 
 #include "../unit/unit.h"
 
-
 #define AKID "AKIDEXAMPLE"
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define T_20150830 ((time_t)1440938160) /* 2015-08-30T12:36:00Z */
 #define EMPTY_SHA256                                                           \
   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define HOST_EXAMPLE {"Host", "example.amazonaws.com"}
+#define HOST_EXAMPLE                                                           \
+  { "Host", "example.amazonaws.com" }
 #define UNRESERVED                                                             \
   "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #define STS_TOKEN                                                              \
@@ -96,8 +96,10 @@ static const struct vector vectors[] = {
      .query = "Param1=value2&Param1=Value1",
      .headers = {HOST_EXAMPLE},
      .n_headers = 1,
-     .creq = "GET\n/\nParam1=Value1&Param1=value2\nhost:example.amazonaws.com\n"
-             DATE_LINE "\nhost;x-amz-date\n" EMPTY_SHA256,
+     .creq =
+         "GET\n/"
+         "\nParam1=Value1&Param1=value2\nhost:example.amazonaws.com\n" DATE_LINE
+         "\nhost;x-amz-date\n" EMPTY_SHA256,
      .creq_hash =
          "704b4cef673542d84cdff252633f065e8daeba5f168b77116f8b1bcaf3d38f89",
      .signature =
@@ -108,8 +110,10 @@ static const struct vector vectors[] = {
      .query = "Param2=value2&Param1=value1",
      .headers = {HOST_EXAMPLE},
      .n_headers = 1,
-     .creq = "GET\n/\nParam1=value1&Param2=value2\nhost:example.amazonaws.com\n"
-             DATE_LINE "\nhost;x-amz-date\n" EMPTY_SHA256,
+     .creq =
+         "GET\n/"
+         "\nParam1=value1&Param2=value2\nhost:example.amazonaws.com\n" DATE_LINE
+         "\nhost;x-amz-date\n" EMPTY_SHA256,
      .creq_hash =
          "816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0",
      .signature =
@@ -120,8 +124,10 @@ static const struct vector vectors[] = {
      .query = "Param1=value2&Param1=value1",
      .headers = {HOST_EXAMPLE},
      .n_headers = 1,
-     .creq = "GET\n/\nParam1=value1&Param1=value2\nhost:example.amazonaws.com\n"
-             DATE_LINE "\nhost;x-amz-date\n" EMPTY_SHA256,
+     .creq =
+         "GET\n/"
+         "\nParam1=value1&Param1=value2\nhost:example.amazonaws.com\n" DATE_LINE
+         "\nhost;x-amz-date\n" EMPTY_SHA256,
      .creq_hash =
          "c968629d70850097a2d8781c9bf7edcb988b04cac14cca9be4acc3595f884606",
      .signature =
@@ -274,8 +280,9 @@ static const struct vector vectors[] = {
      .path = "/",
      .headers = {{"My-Header1", "value1"}, HOST_EXAMPLE},
      .n_headers = 2,
-     .creq = "POST\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\n"
-             DATE_LINE "\nhost;my-header1;x-amz-date\n" EMPTY_SHA256,
+     .creq =
+         "POST\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\n" DATE_LINE
+         "\nhost;my-header1;x-amz-date\n" EMPTY_SHA256,
      .creq_hash =
          "9368318c2967cf6de74404b30c65a91e8f6253e0a8659d6d5319f1a812f87d65",
      .signature =
@@ -285,8 +292,9 @@ static const struct vector vectors[] = {
      .path = "/",
      .headers = {HOST_EXAMPLE, {"My-Header1", "VALUE1"}},
      .n_headers = 2,
-     .creq = "POST\n/\n\nhost:example.amazonaws.com\nmy-header1:VALUE1\n"
-             DATE_LINE "\nhost;my-header1;x-amz-date\n" EMPTY_SHA256,
+     .creq =
+         "POST\n/\n\nhost:example.amazonaws.com\nmy-header1:VALUE1\n" DATE_LINE
+         "\nhost;my-header1;x-amz-date\n" EMPTY_SHA256,
      .creq_hash =
          "d51ced243e649e3de6ef63afbbdcbca03131a21a7103a1583706a64618606a93",
      .signature =
@@ -445,8 +453,9 @@ static void test_string_to_sign_hashes_the_published_canonical_request(void) {
     struct sigv4_key key = key_of(v);
     char date[17], want[512];
     amz_date_of(v, date);
-    snprintf(want, sizeof want, "AWS4-HMAC-SHA256\n%s\n%.8s/%s/%s/aws4_request\n%s",
-             date, date, key.region, key.service, v->creq_hash);
+    snprintf(want, sizeof want,
+             "AWS4-HMAC-SHA256\n%s\n%.8s/%s/%s/aws4_request\n%s", date, date,
+             key.region, key.service, v->creq_hash);
     char *sts = NULL;
     enum ts_status st =
         sigv4_string_to_sign(date, key.region, key.service, v->creq, &sts);
@@ -474,13 +483,12 @@ static void test_signing_key_matches_documented_examples(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     unsigned char key[SIGV4_SIGNING_KEY_BYTES];
     char got[2 * SIGV4_SIGNING_KEY_BYTES + 1] = "";
-    enum ts_status st = sigv4_signing_key(SECRET, cases[i].date,
-                                          cases[i].region, cases[i].service,
-                                          key);
+    enum ts_status st = sigv4_signing_key(
+        SECRET, cases[i].date, cases[i].region, cases[i].service, key);
     if (st == TS_OK)
       hex(key, sizeof key, got);
-    TS_CHECK_CASE(st == TS_OK && strcmp(got, cases[i].want) == 0,
-                  cases[i].name, "key %s", got);
+    TS_CHECK_CASE(st == TS_OK && strcmp(got, cases[i].want) == 0, cases[i].name,
+                  "key %s", got);
   }
 }
 
@@ -497,7 +505,8 @@ static void test_authorization_header_matches_published_signatures(void) {
     snprintf(want, sizeof want,
              "AWS4-HMAC-SHA256 Credential=%s"
              "/%.8s/%s/%s/aws4_request, SignedHeaders=%.*s, Signature=%s",
-             key.access_key_id, date, key.region, key.service, sh_len, sh, v->signature);
+             key.access_key_id, date, key.region, key.service, sh_len, sh,
+             v->signature);
     enum ts_status st = sigv4_sign(&req, &key, when_of(v), &res);
     TS_CHECK_CASE(st == TS_OK, v->name, "status %s", ts_status_name(st));
     if (st == TS_OK) {
@@ -515,8 +524,8 @@ static void test_authorization_header_matches_published_signatures(void) {
  * sign it, so the signature must differ from that one and list it. */
 static void test_session_token_is_covered_by_the_signature(void) {
   struct sigv4_header h[] = {HOST_EXAMPLE};
-  struct sigv4_request req = {.method = "POST", .path = "/", .headers = h,
-                              .n_headers = 1};
+  struct sigv4_request req = {
+      .method = "POST", .path = "/", .headers = h, .n_headers = 1};
   struct sigv4_key key = {AKID, SECRET, STS_TOKEN, "us-east-1", "service"};
   struct sigv4_result res;
   CU_ASSERT_EQUAL_FATAL(sigv4_sign(&req, &key, T_20150830, &res), TS_OK);
@@ -556,8 +565,9 @@ static void test_dynamodb_request_signs_target_and_token(void) {
                               .n_headers = 3,
                               .payload = body,
                               .payload_len = sizeof body - 1};
-  struct sigv4_key key = {AKID, SECRET, "FwoGZXIvYXdzEXAMPLEsessionTOKEN/+=",
-                          "us-east-1", "dynamodb"};
+  struct sigv4_key key = {AKID, SECRET,
+                          "FwoGZXIvYXdzEXAMPLEsessionTOKEN/+=", "us-east-1",
+                          "dynamodb"};
   struct sigv4_result res;
   CU_ASSERT_EQUAL_FATAL(sigv4_sign(&req, &key, (time_t)1795772281, &res),
                         TS_OK);
@@ -579,8 +589,8 @@ static void test_query_is_decoded_reencoded_and_sorted(void) {
   static const struct {
     const char *name, *query, *want;
   } cases[] = {
-      {"encoded and raw forms sort by encoded bytes",
-       "b=2&a=x%2Fy&c&a=x%20y&&", "a=x%20y&a=x%2Fy&b=2&c="},
+      {"encoded and raw forms sort by encoded bytes", "b=2&a=x%2Fy&c&a=x%20y&&",
+       "a=x%20y&a=x%2Fy&b=2&c="},
       {"lower-case escapes become upper case", "k=%2b%e1%88%b4",
        "k=%2B%E1%88%B4"},
       {"plus is a literal plus", "k=a+b", "k=a%2Bb"},
@@ -591,12 +601,14 @@ static void test_query_is_decoded_reencoded_and_sorted(void) {
   };
   struct sigv4_header h[] = {HOST_EXAMPLE};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct sigv4_request req = {.method = "GET", .path = "/",
-                                .query = cases[i].query, .headers = h,
+    struct sigv4_request req = {.method = "GET",
+                                .path = "/",
+                                .query = cases[i].query,
+                                .headers = h,
                                 .n_headers = 1};
     char *creq = NULL;
-    enum ts_status st = sigv4_canonical_request(&req, "20150830T123600Z", NULL,
-                                                &creq, NULL);
+    enum ts_status st =
+        sigv4_canonical_request(&req, "20150830T123600Z", NULL, &creq, NULL);
     const char *q = st == TS_OK ? strchr(strchr(creq, '\n') + 1, '\n') + 1 : "";
     size_t qlen = strcspn(q, "\n");
     TS_CHECK_CASE(st == TS_OK && qlen == strlen(cases[i].want) &&
@@ -619,12 +631,12 @@ static void test_header_values_are_trimmed_and_folded(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct sigv4_header h[] = {HOST_EXAMPLE, {"X-Test", cases[i].value}};
-    struct sigv4_request req = {.method = "GET", .path = "/", .headers = h,
-                                .n_headers = 2};
+    struct sigv4_request req = {
+        .method = "GET", .path = "/", .headers = h, .n_headers = 2};
     char *creq = NULL, want[128];
     snprintf(want, sizeof want, "\nx-test:%s\n", cases[i].want);
-    enum ts_status st = sigv4_canonical_request(&req, "20150830T123600Z", NULL,
-                                                &creq, NULL);
+    enum ts_status st =
+        sigv4_canonical_request(&req, "20150830T123600Z", NULL, &creq, NULL);
     TS_CHECK_CASE(st == TS_OK && strstr(creq, want), cases[i].name,
                   "status %s\n%s", ts_status_name(st), creq ? creq : "");
     free(creq);
@@ -701,8 +713,7 @@ static void test_result_clear_accepts_null_and_is_repeatable(void) {
 }
 
 void suite_sigv4(void) {
-  TS_SUITE("sigv4",
-           TS_TEST(test_canonical_request_matches_published_vectors),
+  TS_SUITE("sigv4", TS_TEST(test_canonical_request_matches_published_vectors),
            TS_TEST(test_string_to_sign_hashes_the_published_canonical_request),
            TS_TEST(test_signing_key_matches_documented_examples),
            TS_TEST(test_authorization_header_matches_published_signatures),

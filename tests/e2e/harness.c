@@ -7,8 +7,8 @@
 #include <openssl/evp.h>
 
 #include <CUnit/CUnit.h>
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -30,8 +30,8 @@
 extern char **environ;
 
 /* Bounds of the harness itself (not the service's). */
-#define START_TIMEOUT_MS 15000L  /* listening line + /healthz; ASan is slow */
-#define STOP_TIMEOUT_MS 15000L   /* longer than the server's 10 s grace */
+#define START_TIMEOUT_MS 15000L /* listening line + /healthz; ASan is slow */
+#define STOP_TIMEOUT_MS 15000L  /* longer than the server's 10 s grace */
 #define MAX_REPLY_BYTES (64u * 1024u * 1024u)
 #define MAX_HEADER_BYTES (64u * 1024u)
 #define LOG_TAIL_LINES 60
@@ -285,16 +285,14 @@ struct e2e_server {
   bool reader_started;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int port;  /* from the listening line; 0 until then */
-  bool eof;  /* stdout closed */
+  int port; /* from the listening line; 0 until then */
+  bool eof; /* stdout closed */
   unsigned failures_at_start;
 };
 
 static unsigned log_counter;
 
-static unsigned failures_now(void) {
-  return CU_get_number_of_failures();
-}
+static unsigned failures_now(void) { return CU_get_number_of_failures(); }
 
 /* Reads the child's stdout line by line into the log, and picks the port
  * from {"msg":"listening","port":N}. Runs until the child closes stdout. */
@@ -530,7 +528,8 @@ enum ts_status e2e_server_start(const struct e2e_server_opts *opt,
   snprintf(s->log_path, sizeof s->log_path, "%s/server-%u.log", s->dir,
            ++log_counter);
   snprintf(s->db_path, sizeof s->db_path, "%s/ts.db", s->dir);
-  s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  s->log_fd =
+      open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (s->log_fd < 0)
     goto fail;
   st = build_env(s, opt, &env);
@@ -591,12 +590,15 @@ enum ts_status e2e_server_start(const struct e2e_server_opts *opt,
   s->reader_started = true;
   long t0 = now_ms();
   if (!wait_port(s, START_TIMEOUT_MS)) {
-    fprintf(stderr, "\n  server did not log {\"msg\":\"listening\",\"port\":N}"
-                    " within %ld ms\n", START_TIMEOUT_MS);
+    fprintf(stderr,
+            "\n  server did not log {\"msg\":\"listening\",\"port\":N}"
+            " within %ld ms\n",
+            START_TIMEOUT_MS);
     goto fail_running;
   }
   if (!wait_healthy(s, START_TIMEOUT_MS - (now_ms() - t0))) {
-    fprintf(stderr, "\n  GET /healthz did not answer 200 on port %d\n", s->port);
+    fprintf(stderr, "\n  GET /healthz did not answer 200 on port %d\n",
+            s->port);
     goto fail_running;
   }
   free_strv(env);
@@ -783,11 +785,10 @@ static void log_exchange(const struct e2e_request *rq,
     }
     p = eol ? eol + 1 : NULL;
   }
-  json_t *line = json_pack("{s:s, s:s, s:i, s:s?, s:o, s:s%}", "method",
-                           rq->method, "path", rq->target, "status",
-                           (int)out->status, "content_type", out->content_type,
-                           "headers", headers, "body", out->body,
-                           out->body_len);
+  json_t *line = json_pack(
+      "{s:s, s:s, s:i, s:s?, s:o, s:s%}", "method", rq->method, "path",
+      rq->target, "status", (int)out->status, "content_type", out->content_type,
+      "headers", headers, "body", out->body, out->body_len);
   char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
   json_decref(line);
   if (!text)
@@ -803,8 +804,8 @@ static void log_exchange(const struct e2e_request *rq,
   free(text);
 }
 
-enum ts_status e2e_http(const struct e2e_server *s, const struct e2e_request *rq,
-                        struct e2e_reply *out) {
+enum ts_status e2e_http(const struct e2e_server *s,
+                        const struct e2e_request *rq, struct e2e_reply *out) {
   enum ts_status st = TS_ERR_IO;
   struct growbuf body = {.max = MAX_REPLY_BYTES};
   struct growbuf head = {.max = MAX_HEADER_BYTES};
@@ -963,7 +964,8 @@ bool e2e_ingest(const struct e2e_server *s, const char *case_name,
   memset(out, 0, sizeof *out);
   enum ts_status st = e2e_post_json(s, "/v1/stream-records", body, reply);
   bool ok = st == TS_OK && reply->status == 200 && reply->json;
-  CHECK(ok, case_name, "POST /v1/stream-records: expected 200 with JSON (curl %d)",
+  CHECK(ok, case_name,
+        "POST /v1/stream-records: expected 200 with JSON (curl %d)",
         (int)reply->curl);
   if (!ok) {
     print_body(reply);
@@ -1044,13 +1046,13 @@ void e2e_check_stats(const char *case_name, const json_t *obj,
         case_name, "losses: expected %ld in %s", exp->games - exp->wins, got);
   CHECK(number_is(json_object_get(obj, "total_score"), exp->total_score),
         case_name, "total_score: expected %s in %s", exp->total_score, got);
-  CHECK(number_is(json_object_get(obj, "avg_score"), exp->avg_score),
-        case_name, "avg_score: expected %s in %s", exp->avg_score, got);
+  CHECK(number_is(json_object_get(obj, "avg_score"), exp->avg_score), case_name,
+        "avg_score: expected %s in %s", exp->avg_score, got);
   CHECK(number_is(json_object_get(obj, "win_percent"), exp->win_percent),
         case_name, "win_percent: expected %s in %s", exp->win_percent, got);
   const char *at = json_string_value(json_object_get(obj, "updated_at"));
-  CHECK(at && e2e_is_rfc3339(at), case_name,
-        "updated_at is not RFC 3339 in %s", got);
+  CHECK(at && e2e_is_rfc3339(at), case_name, "updated_at is not RFC 3339 in %s",
+        got);
 }
 
 json_t *e2e_fetch_stats(const struct e2e_server *s, const char *player,
@@ -1111,8 +1113,8 @@ void e2e_check_problem(const char *case_name, const struct e2e_reply *r,
   }
   const char *type = json_string_value(json_object_get(j, "type"));
   const char *got_code = json_string_value(json_object_get(j, "code"));
-  CHECK(type && strcmp(type, want_type) == 0, case_name,
-        "type %s, expected %s", type ? type : "(none)", want_type);
+  CHECK(type && strcmp(type, want_type) == 0, case_name, "type %s, expected %s",
+        type ? type : "(none)", want_type);
   CHECK(got_code && strcmp(got_code, code) == 0, case_name,
         "code %s, expected %s", got_code ? got_code : "(none)", code);
   CHECK(integer_is(json_object_get(j, "status"), status), case_name,
@@ -1151,7 +1153,8 @@ json_t *e2e_list_all(const struct e2e_server *s, size_t limit, size_t *pages) {
     json_t *next = json_object_get(r.json, "next_cursor");
     bool ok = st == TS_OK && r.status == 200 && json_is_array(players) &&
               (json_is_null(next) || json_is_string(next));
-    CHECK(ok, target, "page is not 200 {players:[...],next_cursor:string|null}");
+    CHECK(ok, target,
+          "page is not 200 {players:[...],next_cursor:string|null}");
     if (!ok) {
       print_body(&r);
       e2e_reply_clear(&r);
@@ -1316,7 +1319,7 @@ enum ts_status e2e_ddb_get_item(const char *endpoint, const char *table,
   if (!key_text)
     return TS_ERR_NOMEM;
   const char *args[] = {"get-item", "--table-name", table, "--consistent-read",
-                        "--key", key_text, NULL};
+                        "--key",    key_text,       NULL};
   int code = -1;
   json_t *j = e2e_aws_ddb(endpoint, args, &code);
   free(key_text);
@@ -1336,8 +1339,8 @@ enum ts_status e2e_ddb_put_item(const char *endpoint, const char *table,
   char *text = json_dumps(item, JSON_COMPACT);
   if (!text)
     return TS_ERR_NOMEM;
-  const char *args[] = {"put-item", "--table-name", table, "--item", text,
-                        NULL};
+  const char *args[] = {"put-item", "--table-name", table,
+                        "--item",   text,           NULL};
   int code = -1;
   json_t *j = e2e_aws_ddb(endpoint, args, &code);
   free(text);

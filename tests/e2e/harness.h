@@ -32,7 +32,7 @@
 /* Reads TS_TEST_* once; returns TS_ERR_INVALID (and says why on stderr)
  * when TS_TEST_BIN is missing or not executable. */
 enum ts_status e2e_config_load(void) TS_WARN_UNUSED;
-const char *e2e_store_kind(void);   /* "sqlite" or "dynamodb" */
+const char *e2e_store_kind(void); /* "sqlite" or "dynamodb" */
 bool e2e_store_is_sqlite(void);
 const char *e2e_requests_dir(void); /* NULL when TS_TEST_REQUESTS is unset */
 const char *e2e_bin(void);
@@ -56,10 +56,10 @@ void e2e_dir_remove(const char *dir);
 struct e2e_server;
 
 struct e2e_server_opts {
-  const char *dir;               /* data folder to reuse (restart); NULL: a
-                                    new one owned by the server */
-  bool use_flags;                /* configure by flags instead of env */
-  const char *const *extra_env;  /* NULL-terminated "NAME=value" list */
+  const char *dir;              /* data folder to reuse (restart); NULL: a
+                                   new one owned by the server */
+  bool use_flags;               /* configure by flags instead of env */
+  const char *const *extra_env; /* NULL-terminated "NAME=value" list */
 };
 
 /* Starts the binary, waits for its "listening" log line and for /healthz to
@@ -95,8 +95,8 @@ struct e2e_reply {
   char *headers;      /* raw header block of the final answer */
   char *body;         /* NUL-terminated; body_len excludes the NUL */
   size_t body_len;
-  json_t *json;       /* the body parsed, NULL when it is not JSON */
-  double seconds;     /* total time of the exchange */
+  json_t *json;   /* the body parsed, NULL when it is not JSON */
+  double seconds; /* total time of the exchange */
 };
 void e2e_reply_clear(struct e2e_reply *r);
 
@@ -106,19 +106,19 @@ bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
                       size_t cap);
 
 struct e2e_request {
-  const char *method;          /* "GET", "POST", ... */
-  const char *target;          /* path and query, sent exactly as given */
-  const char *const *headers;  /* NULL-terminated "Name: value" list */
-  const char *body;            /* NULL: no body */
+  const char *method;         /* "GET", "POST", ... */
+  const char *target;         /* path and query, sent exactly as given */
+  const char *const *headers; /* NULL-terminated "Name: value" list */
+  const char *body;           /* NULL: no body */
   size_t body_len;
-  bool no_content_type;        /* suppress libcurl's default Content-Type */
-  long timeout_ms;             /* 0: 30 s */
+  bool no_content_type; /* suppress libcurl's default Content-Type */
+  long timeout_ms;      /* 0: 30 s */
 };
 
 /* Performs one exchange on a new connection. TS_OK once an HTTP answer was
  * read; TS_ERR_IO on a transport failure (out->curl says which). */
-enum ts_status e2e_http(const struct e2e_server *s, const struct e2e_request *rq,
-                        struct e2e_reply *out);
+enum ts_status e2e_http(const struct e2e_server *s,
+                        const struct e2e_request *rq, struct e2e_reply *out);
 enum ts_status e2e_get(const struct e2e_server *s, const char *target,
                        struct e2e_reply *out);
 /* POSTs body (serialised compactly) as application/json. */
@@ -215,7 +215,8 @@ char *e2e_sqlite_query(const char *db, const char *sql);
 /* Sleeps for ms milliseconds. */
 void e2e_sleep_ms(long ms);
 
-/* ---- DynamoDB (TS_TEST_STORE=dynamodb, see tests/e2e/with-dynalite.sh) ---- */
+/* ---- DynamoDB (TS_TEST_STORE=dynamodb, see tests/e2e/with-dynalite.sh) ----
+ */
 
 /* AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL, else NULL. */
 const char *e2e_ddb_endpoint(void);

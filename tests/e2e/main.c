@@ -35,8 +35,8 @@ int main(int argc, char **argv) {
     CU_basic_run_tests();
   }
   CU_pRunSummary sum = CU_get_run_summary();
-  unsigned failed = sum->nAssertsFailed + sum->nTestsFailed +
-                    sum->nSuitesFailed;
+  unsigned failed =
+      sum->nAssertsFailed + sum->nTestsFailed + sum->nSuitesFailed;
   unsigned ran = sum->nTestsRun;
   CU_cleanup_registry();
   curl_global_cleanup();

@@ -28,10 +28,10 @@ const char *e2e_win_name(enum e2e_win w);
 /* One image of a source item. player or score NULL: attribute absent. */
 struct e2e_image {
   const char *player;
-  const char *score;     /* the N (or S) text, e.g. "12.5" */
+  const char *score; /* the N (or S) text, e.g. "12.5" */
   enum e2e_win winner;
-  char player_type;      /* 'S' (default when 0) or 'N' */
-  char score_type;       /* 'N' (default when 0) or 'S' */
+  char player_type; /* 'S' (default when 0) or 'N' */
+  char score_type;  /* 'N' (default when 0) or 'S' */
 };
 
 /* The image in DynamoDB JSON, e.g. {"player":{"S":"alice"},...}. */

@@ -57,20 +57,19 @@ static void test_leaderboard_ranks_by_each_order_with_ties_by_name(void) {
   const char *tags[5] = {"lb-a", "lb-b", "lb-c", "lb-d", "lb-e"};
   for (int i = 0; i < 5; i++)
     e2e_name(n[i], sizeof n[i], tags[i]);
-  ingest_ok(srv, "leaderboard players",
-            e2e_records(e2e_insert(n[0], "10", WIN_BOOL_TRUE),
-                        e2e_insert(n[0], "10", WIN_N_ONE),
-                        e2e_insert(n[1], "1", WIN_S_TRUE),
-                        e2e_insert(n[1], "2", WIN_BOOL_TRUE),
-                        e2e_insert(n[1], "3", WIN_BOOL_FALSE),
-                        e2e_insert(n[2], "10", WIN_BOOL_TRUE),
-                        e2e_insert(n[3], "5", WIN_ABSENT),
-                        e2e_insert(n[3], "5", WIN_N_ZERO),
-                        e2e_insert(n[3], "5", WIN_S_FALSE),
-                        e2e_insert(n[3], "5", WIN_NULL),
-                        e2e_insert(n[4], "3.33", WIN_BOOL_TRUE),
-                        e2e_insert(n[4], "3.34", WIN_BOOL_FALSE),
-                        e2e_insert(n[4], "3.33", WIN_ABSENT), NULL));
+  ingest_ok(
+      srv, "leaderboard players",
+      e2e_records(
+          e2e_insert(n[0], "10", WIN_BOOL_TRUE),
+          e2e_insert(n[0], "10", WIN_N_ONE), e2e_insert(n[1], "1", WIN_S_TRUE),
+          e2e_insert(n[1], "2", WIN_BOOL_TRUE),
+          e2e_insert(n[1], "3", WIN_BOOL_FALSE),
+          e2e_insert(n[2], "10", WIN_BOOL_TRUE),
+          e2e_insert(n[3], "5", WIN_ABSENT), e2e_insert(n[3], "5", WIN_N_ZERO),
+          e2e_insert(n[3], "5", WIN_S_FALSE), e2e_insert(n[3], "5", WIN_NULL),
+          e2e_insert(n[4], "3.33", WIN_BOOL_TRUE),
+          e2e_insert(n[4], "3.34", WIN_BOOL_FALSE),
+          e2e_insert(n[4], "3.33", WIN_ABSENT), NULL));
   static const struct {
     const char *by;
     int order[5]; /* expected relative order of a..e */
@@ -119,24 +118,22 @@ static void test_leaderboard_ranks_by_each_order_with_ties_by_name(void) {
       TS_CHECK_CASE(pos[k] >= 0, cases[c].by, "%s missing", n[k]);
     for (int k = 1; k < 5; k++)
       TS_CHECK_CASE(pos[cases[c].order[k - 1]] < pos[cases[c].order[k]],
-                    cases[c].by, "%s ranked after %s",
-                    n[cases[c].order[k - 1]], n[cases[c].order[k]]);
+                    cases[c].by, "%s ranked after %s", n[cases[c].order[k - 1]],
+                    n[cases[c].order[k]]);
     json_decref(lb);
   }
   long status = 0;
   json_t *two = get_json("/v1/leaderboard?limit=2", &status);
-  TS_CHECK_CASE(status == 200 &&
-                    json_array_size(json_object_get(two, "players")) == 2 &&
-                    strcmp(json_string_value(json_object_get(two, "by")),
-                           "wins") == 0,
-                "limit=2, default order", "status %ld", status);
+  TS_CHECK_CASE(
+      status == 200 && json_array_size(json_object_get(two, "players")) == 2 &&
+          strcmp(json_string_value(json_object_get(two, "by")), "wins") == 0,
+      "limit=2, default order", "status %ld", status);
   json_decref(two);
 }
 
 static void test_leaderboard_rejects_unknown_order_and_bad_limit(void) {
   const char *targets[] = {"/v1/leaderboard?by=losses",
-                           "/v1/leaderboard?by=",
-                           "/v1/leaderboard?limit=0",
+                           "/v1/leaderboard?by=", "/v1/leaderboard?limit=0",
                            "/v1/leaderboard?limit=1001",
                            "/v1/leaderboard?limit=ten"};
   for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
@@ -156,8 +153,8 @@ static long conditional_get(const char *target, const char *inm, char *etag,
     snprintf(header, sizeof header, "If-None-Match: %s", inm);
     headers[0] = header;
   }
-  struct e2e_request rq = {.method = "GET", .target = target,
-                           .headers = headers};
+  struct e2e_request rq = {
+      .method = "GET", .target = target, .headers = headers};
   struct e2e_reply r;
   (void)e2e_http(srv, &rq, &r);
   if (!e2e_reply_header(&r, "ETag", etag, cap))
@@ -210,8 +207,8 @@ static void test_head_answers_like_get_without_a_body(void) {
   char *esc = e2e_escape(p);
   snprintf(target, sizeof target, "/v1/players/%s/stats", esc);
   free(esc);
-  const char *targets[] = {target, "/v1/players?limit=3", "/v1/leaderboard",
-                           "/healthz", "/openapi.yaml", "/"};
+  const char *targets[] = {target,     "/v1/players?limit=3", "/v1/leaderboard",
+                           "/healthz", "/openapi.yaml",       "/"};
   for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
     struct e2e_request get = {.method = "GET", .target = targets[i]};
     struct e2e_request head = {.method = "HEAD", .target = targets[i]};
@@ -219,8 +216,8 @@ static void test_head_answers_like_get_without_a_body(void) {
     (void)e2e_http(srv, &get, &g);
     (void)e2e_http(srv, &head, &h);
     TS_CHECK_CASE(g.status == 200 && h.status == 200 && h.body_len == 0,
-                  targets[i], "GET %ld, HEAD %ld with %zu body bytes",
-                  g.status, h.status, h.body_len);
+                  targets[i], "GET %ld, HEAD %ld with %zu body bytes", g.status,
+                  h.status, h.body_len);
     TS_CHECK_CASE(g.content_type && h.content_type &&
                       strcmp(g.content_type, h.content_type) == 0,
                   targets[i], "Content-Type differs");
@@ -303,8 +300,7 @@ static void test_ingest_key_is_required_when_configured(void) {
       {"Basic without a colon", "Authorization: Basic azN5", 401},
       {"x-api-key", "x-api-key: k3y-for-tests", 200},
       /* pipe:k3y-for-tests */
-      {"Basic password", "Authorization: Basic cGlwZTprM3ktZm9yLXRlc3Rz",
-       200},
+      {"Basic password", "Authorization: Basic cGlwZTprM3ktZm9yLXRlc3Rz", 200},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     long st = post_with(s, cases[i].header, rec, challenge, sizeof challenge);
@@ -376,8 +372,7 @@ static void test_metrics_count_records_and_requests(void) {
   double o0 = sample(before, ok), o1 = sample(after, ok);
   TS_CHECK_CASE(a1 - a0 == 2 && d1 - d0 == 2, "record outcomes",
                 "applied %g -> %g, duplicate %g -> %g", a0, a1, d0, d1);
-  TS_CHECK_CASE(o1 - (o0 < 0 ? 0 : o0) == 2, "ingest 200s", "%g -> %g", o0,
-                o1);
+  TS_CHECK_CASE(o1 - (o0 < 0 ? 0 : o0) == 2, "ingest 200s", "%g -> %g", o0, o1);
   TS_CHECK_CASE(strstr(after, "# TYPE ts_http_request_duration_seconds "
                               "histogram") != NULL &&
                     strstr(after, "ts_build_info{version=") != NULL,

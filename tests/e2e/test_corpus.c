@@ -60,7 +60,7 @@ struct corpus_case {
   char *method, *target;
   char **headers; /* NULL-terminated */
   bool has_content_type;
-  char *body;     /* NULL: none */
+  char *body; /* NULL: none */
   size_t body_len;
   struct {
     long status;
@@ -166,8 +166,8 @@ static bool parse_expected(struct corpus_case *c, const char *text) {
           return false;
         contains = sp + 10;
       }
-      if (snprintf(c->hdr[c->n_hdr].name, sizeof c->hdr[0].name, "%s",
-                   name) >= (int)sizeof c->hdr[0].name ||
+      if (snprintf(c->hdr[c->n_hdr].name, sizeof c->hdr[0].name, "%s", name) >=
+              (int)sizeof c->hdr[0].name ||
           snprintf(c->hdr[c->n_hdr].contains, sizeof c->hdr[0].contains, "%s",
                    contains) >= (int)sizeof c->hdr[0].contains)
         return false;
@@ -304,12 +304,13 @@ static void seed_baseline(void) {
   char tag[64], p[128];
   json_t *recs = json_array();
   /* The corpus bodies name "corpus-victim"; give it history. */
-  json_array_append_new(recs, e2e_insert("corpus-victim", "7.5", WIN_BOOL_TRUE));
+  json_array_append_new(recs,
+                        e2e_insert("corpus-victim", "7.5", WIN_BOOL_TRUE));
   json_array_append_new(recs, e2e_insert("corpus-victim", "2.5", WIN_ABSENT));
   for (int i = 0; i < 3; i++) {
     snprintf(tag, sizeof tag, "corpus-%d", i);
-    json_array_append_new(recs, e2e_insert(e2e_name(p, sizeof p, tag), "1",
-                                           WIN_N_ONE));
+    json_array_append_new(
+        recs, e2e_insert(e2e_name(p, sizeof p, tag), "1", WIN_N_ONE));
   }
   json_t *body = e2e_lambda(recs);
   struct e2e_reply r;
@@ -341,7 +342,8 @@ static void replay(const struct corpus_case *c, json_t **baseline) {
   size_t match = 0;
   for (size_t i = 0; i < c->n_alt; i++) {
     const char *code = json_string_value(json_object_get(r.json, "code"));
-    if (r.status == c->alt[i].status && code && strcmp(code, c->alt[i].code) == 0)
+    if (r.status == c->alt[i].status && code &&
+        strcmp(code, c->alt[i].code) == 0)
       match = i;
   }
   e2e_check_problem(c->name, &r, c->alt[match].status, c->alt[match].code);
@@ -350,7 +352,8 @@ static void replay(const struct corpus_case *c, json_t **baseline) {
     bool has = e2e_reply_header(&r, c->hdr[i].name, value, sizeof value);
     TS_CHECK_CASE(has && strstr(value, c->hdr[i].contains), c->name,
                   "header %s is %s, expected it to contain \"%s\"",
-                  c->hdr[i].name, has ? value : "(missing)", c->hdr[i].contains);
+                  c->hdr[i].name, has ? value : "(missing)",
+                  c->hdr[i].contains);
   }
   e2e_reply_clear(&r);
 
@@ -359,7 +362,8 @@ static void replay(const struct corpus_case *c, json_t **baseline) {
   enum ts_status st = e2e_get(srv, "/healthz", &h);
   bool alive = st == TS_OK && h.status == 200;
   e2e_reply_clear(&h);
-  TS_CHECK_CASE(alive, c->name, "the server did not answer /healthz afterwards");
+  TS_CHECK_CASE(alive, c->name,
+                "the server did not answer /healthz afterwards");
   if (!alive) {
     int code = -1;
     e2e_server_stop(srv, &code);
@@ -413,6 +417,7 @@ static void test_malformed_requests_get_problem_json_and_change_nothing(void) {
 }
 
 void e2e_suite_corpus(void) {
-  E2E_SUITE("corpus", up, down,
-            TS_TEST(test_malformed_requests_get_problem_json_and_change_nothing));
+  E2E_SUITE(
+      "corpus", up, down,
+      TS_TEST(test_malformed_requests_get_problem_json_and_change_nothing));
 }

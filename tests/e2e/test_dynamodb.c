@@ -167,8 +167,8 @@ static void check_item(const char *case_name, const json_t *item,
     json_array_foreach(set, i, d) ok =
         ok && json_is_string(d) && strlen(json_string_value(d)) == 16;
     TS_CHECK_CASE(ok, case_name,
-                  "applied[%s] is not a set of digests of about now in %s",
-                  id, got);
+                  "applied[%s] is not a set of digests of about now in %s", id,
+                  got);
   }
 }
 
@@ -183,21 +183,21 @@ static void check_item_matches_http(const char *case_name, const json_t *item,
   const char *avg = attr(item, "avg_score", "N");
   const char *pct = attr(item, "win_percent", "S");
   const char *at = attr(item, "updated_at", "S");
-  const char *http_at =
-      json_string_value(json_object_get(stats, "updated_at"));
-  bool same =
-      parse_long(attr(item, "games", "N"), &games) &&
-      games == json_integer_value(json_object_get(stats, "games")) &&
-      parse_long(attr(item, "wins", "N"), &wins) &&
-      wins == json_integer_value(json_object_get(stats, "wins")) && total &&
-      strtod(total, NULL) ==
-          json_number_value(json_object_get(stats, "total_score")) &&
-      avg &&
-      strtod(avg, NULL) ==
-          json_number_value(json_object_get(stats, "avg_score")) &&
-      pct && strcmp(pct, want_pct) == 0 && at && http_at &&
-      strcmp(at, http_at) == 0;
-  char *a = json_dumps(item, JSON_COMPACT), *b = json_dumps(stats, JSON_COMPACT);
+  const char *http_at = json_string_value(json_object_get(stats, "updated_at"));
+  bool same = parse_long(attr(item, "games", "N"), &games) &&
+              games == json_integer_value(json_object_get(stats, "games")) &&
+              parse_long(attr(item, "wins", "N"), &wins) &&
+              wins == json_integer_value(json_object_get(stats, "wins")) &&
+              total &&
+              strtod(total, NULL) ==
+                  json_number_value(json_object_get(stats, "total_score")) &&
+              avg &&
+              strtod(avg, NULL) ==
+                  json_number_value(json_object_get(stats, "avg_score")) &&
+              pct && strcmp(pct, want_pct) == 0 && at && http_at &&
+              strcmp(at, http_at) == 0;
+  char *a = json_dumps(item, JSON_COMPACT),
+       *b = json_dumps(stats, JSON_COMPACT);
   TS_CHECK_CASE(same, case_name, "item %.800s\n    differs from GET %.400s",
                 a ? a : "?", b ? b : "?");
   free(a);
@@ -218,22 +218,35 @@ static const struct item_case {
     {"2 of 3 won",
      {"10.25", "3", "0.5"},
      {WIN_BOOL_TRUE, WIN_S_FALSE, WIN_N_ONE},
-     false, 3, 2, "13.75", "4.58", "66.67%"},
+     false,
+     3,
+     2,
+     "13.75",
+     "4.58",
+     "66.67%"},
     {"large and small decimals",
      {"123456789012.34", "0.01"},
      {WIN_ABSENT, WIN_BOOL_TRUE},
-     false, 2, 1, "123456789012.35", "61728394506.18", "50.00%"},
-    {"every game won",
-     {"7"},
-     {WIN_S_YES},
-     false, 1, 1, "7", "7", "100.00%"},
+     false,
+     2,
+     1,
+     "123456789012.35",
+     "61728394506.18",
+     "50.00%"},
+    {"every game won", {"7"}, {WIN_S_YES}, false, 1, 1, "7", "7", "100.00%"},
     {"every game removed again",
      {"4.5", "1"},
      {WIN_BOOL_TRUE, WIN_ABSENT},
-     true, 0, 0, "0", "0", "0.00%"},
+     true,
+     0,
+     0,
+     "0",
+     "0",
+     "0.00%"},
 };
 
-static void test_items_read_back_with_the_cli_match_the_contract_and_http(void) {
+static void
+test_items_read_back_with_the_cli_match_the_contract_and_http(void) {
   enum { N = sizeof item_cases / sizeof item_cases[0] };
   char names[N][128];
   for (size_t c = 0; c < N; c++) {
@@ -264,8 +277,8 @@ static void test_items_read_back_with_the_cli_match_the_contract_and_http(void) 
     TS_CHECK_CASE(status == 200 && stats, ic->name, "GET stats: %ld", status);
     json_t *item = get_item(ic->name, names[c]);
     if (item && stats) {
-      struct item_expect x = {names[c], ic->games, ic->won, ic->total,
-                              ic->avg, ic->pct_text};
+      struct item_expect x = {names[c],  ic->games, ic->won,
+                              ic->total, ic->avg,   ic->pct_text};
       check_item(ic->name, item, &x);
       check_item_matches_http(ic->name, item, stats);
       /* Every eventID applied to the player is remembered. */
@@ -306,8 +319,7 @@ static void test_items_read_back_with_the_cli_match_the_contract_and_http(void) 
       const char *p = attr(it, "player", "S");
       seen += p && strcmp(p, names[c]) == 0;
     }
-    TS_CHECK_CASE(seen == 1, item_cases[c].name, "%zu items in the scan",
-                  seen);
+    TS_CHECK_CASE(seen == 1, item_cases[c].name, "%zu items in the scan", seen);
   }
   json_decref(items);
 }
@@ -328,9 +340,9 @@ static void test_each_write_of_a_player_raises_its_version(void) {
     long version = -1, games = -1;
     bool ok = item && parse_long(attr(item, "version", "N"), &version) &&
               parse_long(attr(item, "games", "N"), &games);
-    TS_CHECK_CASE(ok && games == i && version >= 1 && version > last,
-                  case_name, "games %ld version %ld (want %d, version above %ld)",
-                  games, version, i, last);
+    TS_CHECK_CASE(ok && games == i && version >= 1 && version > last, case_name,
+                  "games %ld version %ld (want %d, version above %ld)", games,
+                  version, i, last);
     last = version;
     json_decref(item);
   }
@@ -342,7 +354,7 @@ static void test_each_write_of_a_player_raises_its_version(void) {
 enum {
   C_SENDERS = 4,
   C_PLAYERS = 10,
-  C_RECORDS = 400,     /* distinct records per sender */
+  C_RECORDS = 400, /* distinct records per sender */
   C_MAX_BATCH = 20,
   C_RESEND_PERCENT = 10,
   C_MAX_SCORE_CENTS = 10000,
@@ -482,9 +494,10 @@ static void c_plan(struct c_sender *x) {
       json_array_append_new(recs, c_change(x));
     made += size;
     unsigned shape = c_below(&x->rng, 3);
-    json_t *body = shape == 0   ? e2e_lambda(recs)
-                   : size > 1 || shape == 1 ? e2e_pipes(recs)
-                                            : json_incref(json_array_get(recs, 0));
+    json_t *body = shape == 0 ? e2e_lambda(recs)
+                   : size > 1 || shape == 1
+                       ? e2e_pipes(recs)
+                       : json_incref(json_array_get(recs, 0));
     struct c_batch *b = &x->batches[x->n_batches];
     b->text = json_dumps(body, JSON_COMPACT);
     b->size = size;
@@ -493,10 +506,10 @@ static void c_plan(struct c_sender *x) {
     x->steps[x->n_steps++] =
         (struct c_step){.batch = x->n_batches, .server = home};
     if (c_below(&x->rng, 100) < C_RESEND_PERCENT)
-      x->steps[x->n_steps++] = (struct c_step){
-          .batch = c_below(&x->rng, (unsigned)x->n_batches + 1),
-          .server = (int)c_below(&x->rng, 2),
-          .resend = true};
+      x->steps[x->n_steps++] =
+          (struct c_step){.batch = c_below(&x->rng, (unsigned)x->n_batches + 1),
+                          .server = (int)c_below(&x->rng, 2),
+                          .resend = true};
     x->n_batches++;
   }
 }
@@ -529,8 +542,7 @@ static void *c_sender_main(void *arg) {
     const json_t *j = r.json;
     st->received = (long)json_integer_value(json_object_get(j, "received"));
     st->applied = (long)json_integer_value(json_object_get(j, "applied"));
-    st->duplicates =
-        (long)json_integer_value(json_object_get(j, "duplicates"));
+    st->duplicates = (long)json_integer_value(json_object_get(j, "duplicates"));
     st->skipped = (long)json_integer_value(json_object_get(j, "skipped"));
     st->rejected = (long)json_array_size(json_object_get(j, "rejected"));
     e2e_reply_clear(&r);
@@ -617,14 +629,13 @@ static void test_two_replicas_and_four_senders_count_every_record_once(void) {
       n503 += st->n503;
       clean = clean && st->n503 == 0;
       bool counts = st->received == size && st->skipped == 0 &&
-                    st->rejected == 0 &&
-                    st->applied + st->duplicates == size;
+                    st->rejected == 0 && st->applied + st->duplicates == size;
       TS_CHECK_CASE(counts, case_name, "answer %.300s", st->answer);
       if (st->resend && answered[st->batch]) {
         /* Every record of it was applied before: all duplicates. */
         TS_CHECK_CASE(st->applied == 0, case_name,
-                      "a resent batch applied %ld records: %.300s",
-                      st->applied, st->answer);
+                      "a resent batch applied %ld records: %.300s", st->applied,
+                      st->answer);
         resent += size;
       } else if (st->n503 == 0) {
         /* Nothing of it was sent before: all applied. */
@@ -643,8 +654,10 @@ static void test_two_replicas_and_four_senders_count_every_record_once(void) {
       answered[st->batch] = true;
     }
   }
-  fprintf(stderr, "\n    %ld distinct records, %ld resent, %ld answers 503 "
-                  "(retried)\n", distinct, resent, n503);
+  fprintf(stderr,
+          "\n    %ld distinct records, %ld resent, %ld answers 503 "
+          "(retried)\n",
+          distinct, resent, n503);
   TS_CHECK_CASE(sum_applied == distinct, "sum of applied",
                 "applied counts add up to %ld, distinct records %ld%s",
                 sum_applied, distinct,
@@ -658,8 +671,9 @@ static void test_two_replicas_and_four_senders_count_every_record_once(void) {
   for (int i = 0; i < C_PLAYERS; i++) {
     char total[48], avg[48], pct[48];
     c_expected(&c_model[i], total, avg, pct, sizeof total);
-    struct e2e_expect e = {c_names[i], (long)c_model[i].games,
-                           (long)c_model[i].wins, total, avg, pct};
+    struct e2e_expect e = {
+        c_names[i], (long)c_model[i].games, (long)c_model[i].wins, total, avg,
+        pct};
     for (int k = 0; k < 2; k++) {
       char case_name[192];
       snprintf(case_name, sizeof case_name, "seed %llu %.127s via server %d",
@@ -682,10 +696,10 @@ static void test_two_replicas_and_four_senders_count_every_record_once(void) {
 static void test_item_written_by_the_original_lambda_is_adopted(void) {
   char p[128];
   e2e_name(p, sizeof p, "lambda-item");
-  json_t *legacy = json_pack(
-      "{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "player", "S", p,
-      "games", "N", "3", "wins", "N", "2", "avg_score", "N", "10",
-      "win_percent", "S", "66.66%");
+  json_t *legacy =
+      json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "player", "S",
+                p, "games", "N", "3", "wins", "N", "2", "avg_score", "N", "10",
+                "win_percent", "S", "66.66%");
   CU_ASSERT_FATAL(e2e_ddb_put_item(NULL, e2e_ddb_table(), legacy) == TS_OK);
   json_decref(legacy);
 
@@ -696,8 +710,7 @@ static void test_item_written_by_the_original_lambda_is_adopted(void) {
   json_t *got = e2e_fetch_stats(srv, p, &status);
   char *text = got ? json_dumps(got, JSON_COMPACT) : NULL;
   TS_CHECK_CASE(
-      status == 200 &&
-          json_integer_value(json_object_get(got, "games")) == 3 &&
+      status == 200 && json_integer_value(json_object_get(got, "games")) == 3 &&
           json_integer_value(json_object_get(got, "wins")) == 2 &&
           json_number_value(json_object_get(got, "total_score")) == 30.0 &&
           json_number_value(json_object_get(got, "avg_score")) == 10.0,
@@ -753,8 +766,7 @@ static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
     json_decref(body);
   }
   TS_CHECK_CASE(applied == BOUND && rejected == BATCHES * BATCH - BOUND,
-                "busy player", "applied %ld, rejected %ld", applied,
-                rejected);
+                "busy player", "applied %ld, rejected %ld", applied, rejected);
   long status = 0;
   json_t *got = e2e_fetch_stats(srv, p, &status);
   TS_CHECK_CASE(status == 200 &&
@@ -855,18 +867,20 @@ static void test_create_table_twice_exits_zero_and_keeps_the_data(void) {
 
 void e2e_suite_dynamodb(void) {
   if (strcmp(e2e_store_kind(), "dynamodb") != 0) {
-    fprintf(stderr, "suite dynamodb: skipped, TS_TEST_STORE is %s (run it "
-                    "with tests/e2e/with-dynalite.sh and "
-                    "TS_TEST_STORE=dynamodb)\n",
+    fprintf(stderr,
+            "suite dynamodb: skipped, TS_TEST_STORE is %s (run it "
+            "with tests/e2e/with-dynalite.sh and "
+            "TS_TEST_STORE=dynamodb)\n",
             e2e_store_kind());
     return;
   }
-  E2E_SUITE("dynamodb", up, down,
-            TS_TEST(test_items_read_back_with_the_cli_match_the_contract_and_http),
-            TS_TEST(test_each_write_of_a_player_raises_its_version),
-            TS_TEST(test_two_replicas_and_four_senders_count_every_record_once),
-            TS_TEST(test_item_written_by_the_original_lambda_is_adopted),
-            TS_TEST(test_busy_player_is_counted_up_to_the_bookkeeping_bound),
-            TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),
-            TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data));
+  E2E_SUITE(
+      "dynamodb", up, down,
+      TS_TEST(test_items_read_back_with_the_cli_match_the_contract_and_http),
+      TS_TEST(test_each_write_of_a_player_raises_its_version),
+      TS_TEST(test_two_replicas_and_four_senders_count_every_record_once),
+      TS_TEST(test_item_written_by_the_original_lambda_is_adopted),
+      TS_TEST(test_busy_player_is_counted_up_to_the_bookkeeping_bound),
+      TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),
+      TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data));
 }

@@ -18,9 +18,9 @@ static int up(void) { return e2e_suite_server_up(&srv); }
 static int down(void) { return e2e_suite_server_down(&srv); }
 
 /* Posts body, expects 200 and the given counts. */
-static void ingest_expect(const char *case_name, const json_t *body, long received,
-                          long applied, long duplicates, long skipped,
-                          size_t rejected) {
+static void ingest_expect(const char *case_name, const json_t *body,
+                          long received, long applied, long duplicates,
+                          long skipped, size_t rejected) {
   struct e2e_reply r;
   struct e2e_summary sum;
   if (e2e_ingest(srv, case_name, body, &r, &sum))
@@ -33,7 +33,8 @@ static void expect_not_found(const char *case_name, const char *player) {
   long status = 0;
   json_t *got = e2e_fetch_stats(srv, player, &status);
   TS_CHECK_CASE(status == 404 && !got, case_name,
-                "GET stats of \"%s\": status %ld, expected 404", player, status);
+                "GET stats of \"%s\": status %ld, expected 404", player,
+                status);
   json_decref(got);
 }
 
@@ -67,7 +68,8 @@ static json_t *shape_records(const char *kind, const char *a, const char *b) {
                      e2e_record("INSERT", NULL, g[5], NULL, &a5), NULL);
 }
 
-static void test_lambda_pipes_and_single_object_bodies_give_the_same_stats(void) {
+static void
+test_lambda_pipes_and_single_object_bodies_give_the_same_stats(void) {
   static const char *const kinds[] = {"lambda", "pipes", "single"};
   char a[3][128], b[3][128], tag[64];
   for (int k = 0; k < 3; k++) {
@@ -87,8 +89,8 @@ static void test_lambda_pipes_and_single_object_bodies_give_the_same_stats(void)
     } else {
       size_t i;
       json_t *rec;
-      json_array_foreach(recs, i, rec) ingest_expect("single object", rec, 1, 1,
-                                                     0, 0, 0);
+      json_array_foreach(recs, i, rec)
+          ingest_expect("single object", rec, 1, 1, 0, 0, 0);
     }
     json_decref(recs);
   }
@@ -118,7 +120,8 @@ static void test_lambda_pipes_and_single_object_bodies_give_the_same_stats(void)
   }
 }
 
-static void test_json_content_type_with_parameters_or_any_case_is_accepted(void) {
+static void
+test_json_content_type_with_parameters_or_any_case_is_accepted(void) {
   static const char *const types[] = {
       "Content-Type: application/json; charset=utf-8",
       "Content-Type: application/json;charset=UTF-8",
@@ -137,8 +140,8 @@ static void test_json_content_type_with_parameters_or_any_case_is_accepted(void)
                              .body_len = strlen(text)};
     struct e2e_reply r;
     (void)e2e_http(srv, &rq, &r);
-    TS_CHECK_CASE(r.status == 200 &&
-                      json_integer_value(json_object_get(r.json, "applied")) == 1,
+    TS_CHECK_CASE(r.status == 200 && json_integer_value(json_object_get(
+                                         r.json, "applied")) == 1,
                   types[i], "status %ld body %.300s", r.status, r.body);
     e2e_reply_clear(&r);
     free(text);
@@ -148,17 +151,17 @@ static void test_json_content_type_with_parameters_or_any_case_is_accepted(void)
   e2e_expect_stats(srv, "content-type", &e);
 }
 
-static void test_resent_batch_is_counted_as_duplicates_and_changes_nothing(void) {
+static void
+test_resent_batch_is_counted_as_duplicates_and_changes_nothing(void) {
   char p[128], q[128];
   e2e_name(p, sizeof p, "resend-p");
   e2e_name(q, sizeof q, "resend-q");
   struct e2e_image old_im = {p, "4", WIN_ABSENT, 0, 0};
   struct e2e_image new_im = {q, "6.5", WIN_BOOL_TRUE, 0, 0};
-  json_t *recs = e2e_records(e2e_insert(p, "10", WIN_BOOL_TRUE),
-                             e2e_insert(p, "2.5", WIN_ABSENT),
-                             e2e_record("INSERT", NULL, "resend-g", NULL, &old_im),
-                             e2e_record("MODIFY", NULL, "resend-g", &old_im, &new_im),
-                             NULL);
+  json_t *recs = e2e_records(
+      e2e_insert(p, "10", WIN_BOOL_TRUE), e2e_insert(p, "2.5", WIN_ABSENT),
+      e2e_record("INSERT", NULL, "resend-g", NULL, &old_im),
+      e2e_record("MODIFY", NULL, "resend-g", &old_im, &new_im), NULL);
   json_t *body = e2e_lambda(recs);
   ingest_expect("first delivery", body, 4, 4, 0, 0, 0);
   long st;
@@ -246,8 +249,9 @@ static void test_modify_with_old_image_replaces_score_and_win(void) {
   struct e2e_image v1 = {p, "10", WIN_ABSENT, 0, 0};
   struct e2e_image v2 = {p, "12.5", WIN_BOOL_TRUE, 0, 0};
   struct e2e_image v3 = {p, "12.5", WIN_NULL, 0, 0};
-  json_t *recs = e2e_records(e2e_record("INSERT", NULL, "ms-g", NULL, &v1),
-                             e2e_record("MODIFY", NULL, "ms-g", &v1, &v2), NULL);
+  json_t *recs =
+      e2e_records(e2e_record("INSERT", NULL, "ms-g", NULL, &v1),
+                  e2e_record("MODIFY", NULL, "ms-g", &v1, &v2), NULL);
   ingest_expect("insert then correct", recs, 2, 2, 0, 0, 0);
   struct e2e_expect e = {p, 1, 1, "12.5", "12.5", "100"};
   e2e_expect_stats(srv, "score and win corrected", &e);
@@ -322,16 +326,16 @@ static json_t *poison_records(const char *p) {
   return e2e_records(e2e_record("INSERT", NULL, NULL, NULL, &no_player),
                      e2e_record("INSERT", NULL, NULL, NULL, &no_score),
                      e2e_record("INSERT", NULL, NULL, NULL, &bad_score),
-                     e2e_record("UPSERT", NULL, NULL, NULL, &ok),
-                     no_id,
+                     e2e_record("UPSERT", NULL, NULL, NULL, &ok), no_id,
                      e2e_record("INSERT", NULL, NULL, NULL, NULL), NULL);
 }
 
 static const char *const poison_names[] = {
-    "missing player", "missing score", "non-numeric score",
+    "missing player", "missing score",   "non-numeric score",
     "bad eventName",  "missing eventID", "INSERT without NewImage"};
 
-static void test_poison_records_are_rejected_with_reason_and_rest_applies(void) {
+static void
+test_poison_records_are_rejected_with_reason_and_rest_applies(void) {
   char p[128];
   e2e_name(p, sizeof p, "poison");
   json_t *poison = poison_records(p);
@@ -399,8 +403,8 @@ static void sqlite_dead_letters(const char *seq, struct dead_letter_rows *d) {
   char *out = e2e_sqlite_query(e2e_server_db_path(srv), sql);
   long has_seq = -1;
   d->count = -1;
-  if (!out || sscanf(out, "%ld|%ld|%ld", &d->count, &d->reason_len,
-                     &has_seq) != 3)
+  if (!out ||
+      sscanf(out, "%ld|%ld|%ld", &d->count, &d->reason_len, &has_seq) != 3)
     d->count = -1;
   d->record_has_seq = has_seq > 0;
   free(out);
@@ -459,7 +463,8 @@ static long dynamodb_dead_letters_of(const json_t *items, const char *p) {
 
 /* On SQLite the dead letters are read with sqlite3 from the server's file;
  * on DynamoDB from the dead-letter table with the AWS CLI. */
-static void test_poison_records_are_kept_once_as_dead_letters_when_resent(void) {
+static void
+test_poison_records_are_kept_once_as_dead_letters_when_resent(void) {
   const bool sqlite = e2e_store_is_sqlite();
   char p[128];
   e2e_name(p, sizeof p, "dead-letter");
@@ -488,13 +493,12 @@ static void test_poison_records_are_kept_once_as_dead_letters_when_resent(void) 
       sqlite_dead_letters(seq, &d);
     else
       dynamodb_dead_letters(items, seq, &d);
-    TS_CHECK_CASE(d.count == 1 && d.reason_len > 0 && d.record_has_seq,
-                  poison_names[i],
-                  "dead letters for item %s: %ld rows, shortest reason %ld, "
-                  "record %s the item (want one row with a reason and the "
-                  "record)",
-                  seq, d.count, d.reason_len,
-                  d.record_has_seq ? "holds" : "lacks");
+    TS_CHECK_CASE(
+        d.count == 1 && d.reason_len > 0 && d.record_has_seq, poison_names[i],
+        "dead letters for item %s: %ld rows, shortest reason %ld, "
+        "record %s the item (want one row with a reason and the "
+        "record)",
+        seq, d.count, d.reason_len, d.record_has_seq ? "holds" : "lacks");
   }
   long rows = -1;
   if (sqlite) {
@@ -536,10 +540,11 @@ static void test_record_that_would_drive_counts_below_zero_is_rejected(void) {
   if (e2e_ingest(srv, "removals of games never counted", recs, &r, &sum)) {
     e2e_check_summary("removals of games never counted", &sum, 3, 1, 0, 0, 2);
     for (size_t i = 0; i < 2; i++)
-      TS_CHECK_CASE(rejected_item(&sum, e2e_record_sequence(
-                                            json_array_get(recs, i))) != NULL,
-                    i ? "REMOVE for an unknown player" : "REMOVE of a phantom win",
-                    "not rejected: %.400s", r.body);
+      TS_CHECK_CASE(
+          rejected_item(&sum, e2e_record_sequence(json_array_get(recs, i))) !=
+              NULL,
+          i ? "REMOVE for an unknown player" : "REMOVE of a phantom win",
+          "not rejected: %.400s", r.body);
   }
   e2e_reply_clear(&r);
   struct e2e_expect e = {p, 2, 1, "6", "3", "50"};
@@ -564,7 +569,8 @@ static void test_winner_spellings_count_wins_only_when_not_false(void) {
                 0);
   for (int w = 0; w < WIN__COUNT; w++) {
     bool win = e2e_win_counts((enum e2e_win)w);
-    struct e2e_expect e = {names[w], 2, win ? 1 : 0, "6", "3", win ? "50" : "0"};
+    struct e2e_expect e = {names[w], 2,   win ? 1 : 0,
+                           "6",      "3", win ? "50" : "0"};
     e2e_expect_stats(srv, e2e_win_name((enum e2e_win)w), &e);
   }
   json_decref(body);
@@ -580,7 +586,10 @@ static void test_decimal_scores_sum_exactly(void) {
   } cases[] = {
       {"0.1 + 0.2 is 0.3", {"0.1", "0.2"}, 0, "0.3", "0.15"},
       {"a thousand cents make 10", {"0.01"}, 1000, "10", "0.01"},
-      {"large and small", {"123456789012.34", "0.01"}, 0, "123456789012.35",
+      {"large and small",
+       {"123456789012.34", "0.01"},
+       0,
+       "123456789012.35",
        "61728394506.18"},
       {"trailing zeros and integers", {"1.10", "2", "0.90"}, 0, "4", "1.33"},
   };
@@ -592,10 +601,12 @@ static void test_decimal_scores_sum_exactly(void) {
     long games = 0;
     if (cases[c].repeat > 0)
       for (int i = 0; i < cases[c].repeat; i++, games++)
-        json_array_append_new(recs, e2e_insert(p, cases[c].scores[0], WIN_ABSENT));
+        json_array_append_new(recs,
+                              e2e_insert(p, cases[c].scores[0], WIN_ABSENT));
     else
       for (int i = 0; i < 4 && cases[c].scores[i]; i++, games++)
-        json_array_append_new(recs, e2e_insert(p, cases[c].scores[i], WIN_ABSENT));
+        json_array_append_new(recs,
+                              e2e_insert(p, cases[c].scores[i], WIN_ABSENT));
     json_t *body = e2e_lambda(recs);
     ingest_expect(cases[c].name, body, games, games, 0, 0, 0);
     struct e2e_expect e = {p, games, 0, cases[c].total, cases[c].avg, "0"};
@@ -644,14 +655,25 @@ static const struct rounding_case {
     {"1 of 32 is 3.125 -> 3.13", {"1"}, 32, 1, "32", "1", "3.13"},
     {"5 of 6 is 83.33", {"2.5"}, 6, 5, "15", "2.5", "83.33"},
     {"avg 0.00667 is 0.01", {"0.01", "0.01", "0"}, 0, 0, "0.02", "0.01", "0"},
-    {"negative avg -0.005 rounds to -0.01", {"-0.01", "0"}, 0, 0, "-0.01",
-     "-0.01", "0"},
-    {"negative avg -2.675 rounds to -2.68", {"-5.35", "0"}, 0, 0, "-5.35",
-     "-2.68", "0"},
+    {"negative avg -0.005 rounds to -0.01",
+     {"-0.01", "0"},
+     0,
+     0,
+     "-0.01",
+     "-0.01",
+     "0"},
+    {"negative avg -2.675 rounds to -2.68",
+     {"-5.35", "0"},
+     0,
+     0,
+     "-5.35",
+     "-2.68",
+     "0"},
 };
 
 static void test_averages_and_win_percent_round_half_away_from_zero(void) {
-  for (size_t c = 0; c < sizeof rounding_cases / sizeof rounding_cases[0]; c++) {
+  for (size_t c = 0; c < sizeof rounding_cases / sizeof rounding_cases[0];
+       c++) {
     const struct rounding_case *rc = &rounding_cases[c];
     char p[128], tag[64];
     snprintf(tag, sizeof tag, "rounding-%zu", c);
@@ -665,12 +687,13 @@ static void test_averages_and_win_percent_round_half_away_from_zero(void) {
     for (int i = 0; i < n; i++, games++) {
       const char *score = rc->repeat > 0 ? rc->scores[0] : rc->scores[i];
       json_array_append_new(
-          recs, e2e_insert(p, score, i < rc->wins ? WIN_BOOL_TRUE : WIN_ABSENT));
+          recs,
+          e2e_insert(p, score, i < rc->wins ? WIN_BOOL_TRUE : WIN_ABSENT));
     }
     json_t *body = e2e_pipes(recs);
     ingest_expect(rc->name, body, games, games, 0, 0, 0);
-    struct e2e_expect e = {p, games, rc->wins, rc->total, rc->avg,
-                           rc->win_percent};
+    struct e2e_expect e = {p,         games,   rc->wins,
+                           rc->total, rc->avg, rc->win_percent};
     e2e_expect_stats(srv, rc->name, &e);
     json_decref(body);
     json_decref(recs);
@@ -698,8 +721,8 @@ static void test_large_batch_is_answered_well_inside_five_seconds(void) {
   e2e_name(p, sizeof p, "big-batch");
   json_t *recs = json_array();
   for (int i = 0; i < 10000; i++)
-    json_array_append_new(recs, e2e_insert(p, "1.5", i % 4 ? WIN_ABSENT
-                                                           : WIN_BOOL_TRUE));
+    json_array_append_new(
+        recs, e2e_insert(p, "1.5", i % 4 ? WIN_ABSENT : WIN_BOOL_TRUE));
   json_t *body = e2e_lambda(recs);
   struct e2e_reply r;
   struct e2e_summary sum;
@@ -716,22 +739,23 @@ static void test_large_batch_is_answered_well_inside_five_seconds(void) {
 }
 
 void e2e_suite_ingest(void) {
-  E2E_SUITE("ingest", up, down,
-            TS_TEST(test_lambda_pipes_and_single_object_bodies_give_the_same_stats),
-            TS_TEST(test_json_content_type_with_parameters_or_any_case_is_accepted),
-            TS_TEST(test_resent_batch_is_counted_as_duplicates_and_changes_nothing),
-            TS_TEST(test_event_id_repeated_within_a_batch_is_a_duplicate),
-            TS_TEST(test_modify_with_old_image_moves_game_between_players),
-            TS_TEST(test_modify_with_old_image_replaces_score_and_win),
-            TS_TEST(test_modify_without_old_image_adds_new_contribution),
-            TS_TEST(test_remove_with_old_image_subtracts_the_game),
-            TS_TEST(test_remove_without_old_image_is_skipped),
-            TS_TEST(test_poison_records_are_rejected_with_reason_and_rest_applies),
-            TS_TEST(test_poison_records_are_kept_once_as_dead_letters_when_resent),
-            TS_TEST(test_record_that_would_drive_counts_below_zero_is_rejected),
-            TS_TEST(test_winner_spellings_count_wins_only_when_not_false),
-            TS_TEST(test_decimal_scores_sum_exactly),
-            TS_TEST(test_averages_and_win_percent_round_half_away_from_zero),
-            TS_TEST(test_numeric_player_attribute_names_the_player),
-            TS_TEST(test_large_batch_is_answered_well_inside_five_seconds));
+  E2E_SUITE(
+      "ingest", up, down,
+      TS_TEST(test_lambda_pipes_and_single_object_bodies_give_the_same_stats),
+      TS_TEST(test_json_content_type_with_parameters_or_any_case_is_accepted),
+      TS_TEST(test_resent_batch_is_counted_as_duplicates_and_changes_nothing),
+      TS_TEST(test_event_id_repeated_within_a_batch_is_a_duplicate),
+      TS_TEST(test_modify_with_old_image_moves_game_between_players),
+      TS_TEST(test_modify_with_old_image_replaces_score_and_win),
+      TS_TEST(test_modify_without_old_image_adds_new_contribution),
+      TS_TEST(test_remove_with_old_image_subtracts_the_game),
+      TS_TEST(test_remove_without_old_image_is_skipped),
+      TS_TEST(test_poison_records_are_rejected_with_reason_and_rest_applies),
+      TS_TEST(test_poison_records_are_kept_once_as_dead_letters_when_resent),
+      TS_TEST(test_record_that_would_drive_counts_below_zero_is_rejected),
+      TS_TEST(test_winner_spellings_count_wins_only_when_not_false),
+      TS_TEST(test_decimal_scores_sum_exactly),
+      TS_TEST(test_averages_and_win_percent_round_half_away_from_zero),
+      TS_TEST(test_numeric_player_attribute_names_the_player),
+      TS_TEST(test_large_batch_is_answered_well_inside_five_seconds));
 }

@@ -40,9 +40,9 @@ static void test_help_prints_usage_and_exits_zero(void) {
   int code = -1;
   char *out = e2e_run_capture(argv, &code);
   TS_CHECK_CASE(code == 0, "--help", "exit status %d", code);
-  static const char *const mentions[] = {"TS_BIND", "TS_PORT", "TS_STORE",
-                                         "TS_SQLITE_PATH", "--port",
-                                         "--sqlite-path"};
+  static const char *const mentions[] = {"TS_BIND",  "TS_PORT",
+                                         "TS_STORE", "TS_SQLITE_PATH",
+                                         "--port",   "--sqlite-path"};
   for (size_t i = 0; i < sizeof mentions / sizeof mentions[0]; i++)
     TS_CHECK_CASE(out && strstr(out, mentions[i]), "--help",
                   "usage does not mention %s", mentions[i]);
@@ -97,8 +97,7 @@ static void test_stats_and_applied_event_ids_survive_a_restart(void) {
         json_string_value(json_object_get(json_object_get(item, "games"), "N"));
     bool ids = e2e_applied_count(item) == 3;
     for (size_t i = 0; ids && i < 3; i++)
-      ids = e2e_applied_has(item,
-                            e2e_record_event_id(json_array_get(recs, i)));
+      ids = e2e_applied_has(item, e2e_record_event_id(json_array_get(recs, i)));
     TS_CHECK_CASE(gst == TS_OK && games && strcmp(games, "3") == 0 && ids,
                   "table between the servers",
                   "get-item of %s: games %s, %zu applied ids (want 3, the "
@@ -185,7 +184,8 @@ static void *slow_post_main(void *arg) {
   struct slow_post *sp = arg;
   char url[128];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/stream-records", sp->port);
-  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+  struct curl_slist *h =
+      curl_slist_append(NULL, "Content-Type: application/json");
   h = curl_slist_append(h, "Expect:");
   CURL *c = curl_easy_init();
   curl_easy_setopt(c, CURLOPT_URL, url);
@@ -226,8 +226,8 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
   e2e_name(p, sizeof p, "in-flight");
   json_t *recs = json_array();
   for (int i = 0; i < 200; i++)
-    json_array_append_new(recs, e2e_insert(p, "1.25", i % 2 ? WIN_ABSENT
-                                                             : WIN_BOOL_TRUE));
+    json_array_append_new(
+        recs, e2e_insert(p, "1.25", i % 2 ? WIN_ABSENT : WIN_BOOL_TRUE));
   json_t *body = e2e_lambda(recs);
   struct slow_post sp = {.port = e2e_server_port(s)};
   sp.body = json_dumps(body, JSON_COMPACT);
@@ -249,8 +249,8 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
                 "server exited before the in-flight request finished");
 
   /* No new work is taken while draining. */
-  struct e2e_request rq = {.method = "GET", .target = "/healthz",
-                           .timeout_ms = 1000};
+  struct e2e_request rq = {
+      .method = "GET", .target = "/healthz", .timeout_ms = 1000};
   struct e2e_reply r;
   (void)e2e_http(s, &rq, &r);
   TS_CHECK_CASE(r.curl != CURLE_OK || r.status == 503, "after SIGTERM",
@@ -264,7 +264,8 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
   pthread_join(t, NULL);
   json_t *answer = sp.reply.p ? json_loads(sp.reply.p, 0, NULL) : NULL;
   TS_CHECK_CASE(sp.curl == CURLE_OK && sp.status == 200 &&
-                    json_integer_value(json_object_get(answer, "applied")) == 200,
+                    json_integer_value(json_object_get(answer, "applied")) ==
+                        200,
                 "in-flight", "curl %s, status %ld, body %.300s",
                 curl_easy_strerror(sp.curl), sp.status,
                 sp.reply.p ? sp.reply.p : "(none)");
@@ -350,7 +351,9 @@ static void sqlite_unlock(struct outage *o) {
   o->shell = 0;
 }
 
-static void test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(void) {
+static void
+test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
+    void) {
   const bool sqlite = e2e_store_is_sqlite();
   struct outage o = {0};
   char endpoint_env[128];
@@ -431,10 +434,11 @@ static void test_store_that_stops_answering_gives_503_with_retry_after_then_rese
 }
 
 void e2e_suite_lifecycle(void) {
-  E2E_SUITE("lifecycle", NULL, NULL,
-            TS_TEST(test_help_prints_usage_and_exits_zero),
-            TS_TEST(test_flags_configure_the_server_like_env),
-            TS_TEST(test_stats_and_applied_event_ids_survive_a_restart),
-            TS_TEST(test_sigterm_finishes_in_flight_post_and_exits_zero),
-            TS_TEST(test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies));
+  E2E_SUITE(
+      "lifecycle", NULL, NULL, TS_TEST(test_help_prints_usage_and_exits_zero),
+      TS_TEST(test_flags_configure_the_server_like_env),
+      TS_TEST(test_stats_and_applied_event_ids_survive_a_restart),
+      TS_TEST(test_sigterm_finishes_in_flight_post_and_exits_zero),
+      TS_TEST(
+          test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies));
 }

@@ -36,11 +36,11 @@ static void test_unknown_player_is_404_problem_json(void) {
 }
 
 static const char *const odd_names[] = {
-    "a/b c",            /* slash and space */
+    "a/b c",                       /* slash and space */
     "zo\xc3\xab \xf0\x9f\x8e\xae", /* "zoë 🎮" */
-    "100% sure",        /* a literal percent */
-    "x+y=z&q?#frag",    /* reserved characters of a URL */
-    " padded ",         /* leading and trailing spaces */
+    "100% sure",                   /* a literal percent */
+    "x+y=z&q?#frag",               /* reserved characters of a URL */
+    " padded ",                    /* leading and trailing spaces */
     "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e/..", /* "日本語/.." */
     "semi;colon,comma'quote\"",
 };
@@ -94,9 +94,9 @@ static int by_bytes(const void *a, const void *b) {
  * predict, so there only the "exactly once" part is checked. */
 static void test_listing_pages_cover_every_player_exactly_once(void) {
   static const char *const tags[] = {
-      "list-A", "list-a", "list-B", "list-\xc3\x84" /* Ä */, "list-z",
-      "list-0", "list- ", "list-~", "list-\xe6\x97\xa5" /* 日 */,
-      "list-a ", "list-aa"};
+      "list-A", "list-a", "list-B", "list-\xc3\x84" /* Ä */,      "list-z",
+      "list-0", "list- ", "list-~", "list-\xe6\x97\xa5" /* 日 */, "list-a ",
+      "list-aa"};
   enum { N = sizeof tags / sizeof tags[0] };
   const bool byte_order = e2e_store_is_sqlite();
   char names[N][128];
@@ -176,8 +176,8 @@ static void test_listing_default_limit_is_50(void) {
   json_t *recs = json_array();
   for (int i = 0; i < 51; i++) {
     snprintf(tag, sizeof tag, "many-%02d", i);
-    json_array_append_new(recs, e2e_insert(e2e_name(p, sizeof p, tag), "1",
-                                           WIN_ABSENT));
+    json_array_append_new(
+        recs, e2e_insert(e2e_name(p, sizeof p, tag), "1", WIN_ABSENT));
   }
   json_t *body = e2e_lambda(recs);
   ingest_ok("51 players", body, 51);

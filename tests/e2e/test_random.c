@@ -21,7 +21,7 @@
 
 enum {
   N_PLAYERS = 50,
-  N_CHANGES = 1000,   /* distinct stream records */
+  N_CHANGES = 1000, /* distinct stream records */
   MAX_BATCH = 40,
   RESEND_PERCENT = 8, /* chance that a batch slot resends an old record */
   MAX_SCORE_CENTS = 20000,
@@ -65,9 +65,7 @@ static struct tally model[N_PLAYERS];
 static void spell_score(long long cents, char *buf, size_t cap) {
   long long whole = cents / 100, frac = cents % 100;
   switch (rng_below(3)) {
-  case 0:
-    snprintf(buf, cap, "%lld.%02lld", whole, frac);
-    break;
+  case 0: snprintf(buf, cap, "%lld.%02lld", whole, frac); break;
   case 1:
     if (frac == 0)
       snprintf(buf, cap, "%lld", whole);
@@ -225,7 +223,7 @@ static void test_random_stream_matches_independent_recomputation(void) {
   long resends_total = 0;
   bool ok = true;
   while (made < N_CHANGES && ok) {
-    unsigned shape = rng_below(3);    /* 0 Lambda, 1 Pipes, 2 one object */
+    unsigned shape = rng_below(3); /* 0 Lambda, 1 Pipes, 2 one object */
     size_t size = shape == 2 ? 1 : 1 + rng_below(MAX_BATCH);
     json_t *batch = json_array();
     long resends = 0, fresh = 0;
@@ -235,7 +233,8 @@ static void test_random_stream_matches_independent_recomputation(void) {
       if (known > 0 && rng_below(100) < RESEND_PERCENT) {
         /* An at-least-once redelivery of something already sent (maybe
          * earlier in this same batch). */
-        json_array_append(batch, json_array_get(sent, rng_below((unsigned)known)));
+        json_array_append(batch,
+                          json_array_get(sent, rng_below((unsigned)known)));
         resends++;
       } else if (made < N_CHANGES) {
         json_t *rec = next_change(&n_games, &n_live);
@@ -254,9 +253,12 @@ static void test_random_stream_matches_independent_recomputation(void) {
                        ? e2e_pipes(batch)
                        : json_incref(json_array_get(batch, 0));
     char case_name[96];
-    snprintf(case_name, sizeof case_name, "seed %llu batch %zu (%s, %zu records)",
-             (unsigned long long)seed, batches,
-             shape == 0 ? "Lambda" : shape == 1 ? "Pipes" : "object",
+    snprintf(case_name, sizeof case_name,
+             "seed %llu batch %zu (%s, %zu records)", (unsigned long long)seed,
+             batches,
+             shape == 0   ? "Lambda"
+             : shape == 1 ? "Pipes"
+                          : "object",
              json_array_size(batch));
     struct e2e_reply r;
     struct e2e_summary sum;
@@ -294,8 +296,9 @@ static void test_random_stream_matches_independent_recomputation(void) {
     }
     struct expect_text x;
     expected_of(&model[i], &x);
-    struct e2e_expect e = {names[i], (long)model[i].games, (long)model[i].wins,
-                           x.total, x.avg, x.pct};
+    struct e2e_expect e = {
+        names[i], (long)model[i].games, (long)model[i].wins, x.total, x.avg,
+        x.pct};
     e2e_expect_stats(srv, case_name, &e);
   }
 
@@ -342,8 +345,8 @@ static void test_random_stream_matches_independent_recomputation(void) {
     const struct tally *t = &model[who];
     struct expect_text x;
     expected_of(t, &x);
-    struct e2e_expect e = {n, (long)t->games, (long)t->wins, x.total, x.avg,
-                           x.pct};
+    struct e2e_expect e = {n,       (long)t->games, (long)t->wins,
+                           x.total, x.avg,          x.pct};
     e2e_check_stats(case_name, row, &e);
     next++;
   }

@@ -6,9 +6,9 @@
 #include "server/config.h"
 #include "unit.h"
 
-static const char *const vars[] = {"TS_BIND", "TS_PORT", "TS_STORE",
-                                   "TS_SQLITE_PATH", "TS_THREADS",
-                                   "TS_INGEST_API_KEY", "TS_LOG_LEVEL"};
+static const char *const vars[] = {
+    "TS_BIND",    "TS_PORT",           "TS_STORE",    "TS_SQLITE_PATH",
+    "TS_THREADS", "TS_INGEST_API_KEY", "TS_LOG_LEVEL"};
 
 static void clear_env(void) {
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)

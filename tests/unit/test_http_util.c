@@ -65,8 +65,8 @@ static void test_utf8_sanitize_replaces_invalid_bytes_only(void) {
 }
 
 static void test_b64url_round_trips_and_rejects_non_canonical(void) {
-  const char *inputs[] = {"", "a", "ab", "abc", "abcd", "p1:player/with?odd",
-                          "\xF0\x9F\x8E\xAE"};
+  const char *inputs[] = {
+      "", "a", "ab", "abc", "abcd", "p1:player/with?odd", "\xF0\x9F\x8E\xAE"};
   for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
     char *enc = NULL, *dec = NULL;
     size_t len = 0;
@@ -127,12 +127,11 @@ static void test_router_matches_routes_and_reports_404_405(void) {
       {"trailing slash is another path", "GET", "/v1/players/",
        ROUTER_NOT_FOUND, NULL},
       {"empty capture", "GET", "/v1/players//stats", ROUTER_NOT_FOUND, NULL},
-      {"extra segment", "GET", "/v1/players/a/b/stats", ROUTER_NOT_FOUND,
-       NULL},
+      {"extra segment", "GET", "/v1/players/a/b/stats", ROUTER_NOT_FOUND, NULL},
       {"wrong method", "DELETE", "/v1/players", ROUTER_METHOD_NOT_ALLOWED,
        NULL},
-      {"GET on ingest", "GET", "/v1/stream-records",
-       ROUTER_METHOD_NOT_ALLOWED, NULL},
+      {"GET on ingest", "GET", "/v1/stream-records", ROUTER_METHOD_NOT_ALLOWED,
+       NULL},
       {"bad utf-8 capture", "GET", "/v1/players/%FF/stats", ROUTER_BAD_PARAM,
        NULL},
   };

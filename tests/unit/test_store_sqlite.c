@@ -157,8 +157,7 @@ static void check_player(struct store *s, const char *player, int64_t games,
     return;
   char buf[DECIMAL_TEXT_MAX];
   decimal_format(row.stats.total_score, buf);
-  TS_CHECK_CASE(strcmp(row.player, player) == 0, player, "name %s",
-                row.player);
+  TS_CHECK_CASE(strcmp(row.player, player) == 0, player, "name %s", row.player);
   TS_CHECK_CASE(row.stats.games == games, player, "games %lld want %lld",
                 (long long)row.stats.games, (long long)games);
   TS_CHECK_CASE(row.stats.wins == wins, player, "wins %lld want %lld",
@@ -182,8 +181,7 @@ static void test_open_rejects_unknown_kinds(void) {
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
     struct store_options opt = {.kind = kinds[i], .sqlite_path = db_path};
     struct store *s = (struct store *)&opt; /* must be reset to NULL */
-    TS_CHECK_CASE(store_open(&opt, &s) == TS_ERR_INVALID, kinds[i],
-                  "accepted");
+    TS_CHECK_CASE(store_open(&opt, &s) == TS_ERR_INVALID, kinds[i], "accepted");
     TS_CHECK_CASE(s == NULL, kinds[i], "out not NULL");
   }
   struct store_options none = {.sqlite_path = db_path};
@@ -441,21 +439,27 @@ static void test_leaderboard_ranks_by_rounded_value_then_name(void) {
     size_t limit;
     const char *want[5];
   } cases[] = {
-      {"wins, ties by name", STORE_RANK_WINS, 10,
+      {"wins, ties by name",
+       STORE_RANK_WINS,
+       10,
        {"bob", "dave", "alice", "carol", NULL}},
       {"games", STORE_RANK_GAMES, 10, {"bob", "dave", "carol", "alice", NULL}},
-      {"win percent", STORE_RANK_WIN_PERCENT, 10,
+      {"win percent",
+       STORE_RANK_WIN_PERCENT,
+       10,
        {"alice", "bob", "dave", "carol", NULL}},
       /* bob 3.33 and dave 3.33 (10/3) tie when rounded: name decides */
-      {"avg score", STORE_RANK_AVG_SCORE, 10,
+      {"avg score",
+       STORE_RANK_AVG_SCORE,
+       10,
        {"alice", "carol", "bob", "dave", NULL}},
       {"limit", STORE_RANK_WINS, 2, {"bob", "dave", NULL}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct player_row *rows = NULL;
     size_t n = 0;
-    CU_ASSERT_FATAL(store_leaderboard(s, cases[i].by, cases[i].limit, &rows,
-                                      &n) == TS_OK);
+    CU_ASSERT_FATAL(
+        store_leaderboard(s, cases[i].by, cases[i].limit, &rows, &n) == TS_OK);
     size_t want_n = 0;
     while (cases[i].want[want_n])
       want_n++;
@@ -474,7 +478,7 @@ static void test_leaderboard_ranks_by_rounded_value_then_name(void) {
 static void test_list_pages_cover_every_player_once_in_byte_order(void) {
   fresh_path();
   struct store *s = open_store();
-  const char *names[] = {"alice", "Alice", "bob", "b",   "Zed",   "_x",
+  const char *names[] = {"alice", "Alice",    "bob",      "b", "Zed",  "_x",
                          "0",     "\xc3\xa4", "\xc3\xa9", "~", "bobby"};
   enum { N = sizeof names / sizeof names[0] };
   struct text t = {0};
@@ -498,8 +502,8 @@ static void test_list_pages_cover_every_player_once_in_byte_order(void) {
       struct player_row *rows;
       size_t n;
       bool more;
-      CU_ASSERT_FATAL(store_list_players(s, after, limits[li], &rows, &n,
-                                         &more) == TS_OK);
+      CU_ASSERT_FATAL(
+          store_list_players(s, after, limits[li], &rows, &n, &more) == TS_OK);
       pages++;
       TS_CHECK_CASE(n <= limits[li], case_name, "page of %zu", n);
       for (size_t i = 0; i < n && seen < N; i++, seen++)
@@ -733,8 +737,7 @@ static void test_run_tx_stops_at_the_deadline(void) {
 }
 
 void suite_store_sqlite(void) {
-  TS_SUITE("store_sqlite",
-           TS_TEST(test_open_rejects_unknown_kinds),
+  TS_SUITE("store_sqlite", TS_TEST(test_open_rejects_unknown_kinds),
            TS_TEST(test_leaderboard_ranks_by_rounded_value_then_name),
            TS_TEST(test_open_creates_parent_directories_and_pings),
            TS_TEST(test_open_rejects_unknown_sync_setting),

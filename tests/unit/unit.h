@@ -20,7 +20,8 @@
   } while (0)
 
 /* A test entry: {"name that says the rule", function}. */
-#define TS_TEST(fn) {#fn, fn}
+#define TS_TEST(fn)                                                            \
+  { #fn, fn }
 
 /* Fails with the case name and what differed, for table-driven tests. */
 #define TS_CHECK_CASE(cond, case_name, ...)                                    \
