@@ -2,7 +2,8 @@
 # Installs what the tests need beyond the build: Node.js + npm for the test
 # tools pinned in tests/tools (dynalite, a DynamoDB-compatible server; the
 # Redocly CLI; ajv; playwright-core), Debian's chromium for the dashboard
-# test, the AWS CLI to read items back, and the sqlite3 shell. Idempotent.
+# test, the AWS CLI to read items back, the sqlite3 shell, clang-format,
+# and clang with libFuzzer for the fuzz targets. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_cmd=""
@@ -14,6 +15,8 @@ command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v clang-format >/dev/null 2>&1 || missing+=(clang-format)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed' || missing+=(libclang-rt-14-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq

@@ -20,4 +20,6 @@ echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer)"
 echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
 (cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure)
+echo "== fuzz targets (libFuzzer + ASan + UBSan, 10 s each, seeded corpus)"
+fuzz/run.sh 10
 echo "all tests passed"

@@ -1,0 +1,272 @@
+/* Fuzzes domain/batch: a request body parsed as the server does
+ * (json_loadb with JSON_DECODE_ANY), decoded by batch_new, then every entry
+ * marked with an outcome (twice, with a reset between) and the summary,
+ * the rejected list and the counts read back.
+ *
+ * Invariants: the envelope verdict is the documented one; the body is not
+ * modified; entries are consistent with their records (eventID, at most
+ * two per record, nonzero deltas of one game at most); record outcomes
+ * follow from the entry outcomes; counts partition `received`; the summary
+ * and the rejected list agree with the counts and are valid JSON text. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bounds.h"
+#include "domain/batch.h"
+#include "input.h"
+#include "server/urlcode.h"
+
+/* Attribute names that swap player and score, for inputs whose hash picks
+ * them: the decoder must not assume the defaults. */
+static const struct record_names swapped_names = {
+    .player = "score", .score = "player", .winner = "winner"};
+
+/* The verdict batch_new must give on the envelope, by batch.h. */
+static enum ts_status expected_envelope(const json_t *body, size_t *n) {
+  const json_t *records = NULL;
+  if (json_is_object(body)) {
+    records = json_object_get(body, "Records");
+    if (records && !json_is_array(records))
+      return TS_ERR_INVALID;
+  } else if (json_is_array(body)) {
+    records = body;
+  } else {
+    return TS_ERR_INVALID;
+  }
+  *n = records ? json_array_size(records) : 1;
+  if (*n > TS_MAX_RECORDS_PER_BATCH)
+    return TS_ERR_TOO_LARGE;
+  for (size_t i = 0; records && i < *n; i++)
+    if (!json_is_object(json_array_get(records, i)))
+      return TS_ERR_INVALID;
+  return TS_OK;
+}
+
+static const json_t *record_at(const json_t *body, size_t i) {
+  if (json_is_array(body))
+    return json_array_get(body, i);
+  const json_t *records = json_object_get(body, "Records");
+  return records ? json_array_get(records, i) : body;
+}
+
+/* Text that may go into a JSON string and a log line. */
+static void check_text(const char *s, size_t max, const char *what) {
+  FUZZ_CHECK(s != NULL, "%s is NULL", what);
+  size_t len = strlen(s);
+  FUZZ_CHECK(len < max, "%s is %zu bytes (bound %zu)", what, len, max);
+  FUZZ_CHECK(utf8_valid(s, len), "%s is not valid UTF-8", what);
+}
+
+static void check_reason(const char *s) {
+  check_text(s, TS_MAX_REASON_BYTES, "reason");
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    FUZZ_CHECK(*p >= 0x20 && *p != 0x7f, "reason holds control byte 0x%02x",
+               *p);
+}
+
+/* Structure of the decoded batch, before any outcome. */
+static void check_entries(const struct batch *b, const json_t *body, size_t n) {
+  size_t *per_record = calloc(n ? n : 1, sizeof *per_record);
+  FUZZ_CHECK(per_record, "out of memory");
+  for (size_t p = 0; p < batch_player_count(b); p++) {
+    const char *name = batch_player_name(b, p);
+    FUZZ_CHECK(name && *name, "player %zu has no name", p);
+    check_text(name, TS_MAX_PLAYER_BYTES + 1, "player name");
+    size_t ne = batch_entry_count(b, p);
+    FUZZ_CHECK(ne > 0, "player %s is listed without entries", name);
+    FUZZ_CHECK(batch_entry(b, p, ne) == NULL, "entry past the end exists");
+    for (size_t e = 0; e < ne; e++) {
+      const struct batch_entry *en = batch_entry(b, p, e);
+      FUZZ_CHECK(en, "entry %zu of player %zu missing", e, p);
+      FUZZ_CHECK(en->record < n, "entry names record %zu of %zu", en->record,
+                 n);
+      per_record[en->record]++;
+      const json_t *id =
+          json_object_get(record_at(body, en->record), "eventID");
+      FUZZ_CHECK(en->event_id && json_is_string(id) &&
+                     strcmp(en->event_id, json_string_value(id)) == 0,
+                 "entry eventID is not its record's");
+      const struct stats *d = &en->delta;
+      FUZZ_CHECK(!stats_is_zero(d), "a zero delta was kept");
+      FUZZ_CHECK(d->games >= -1 && d->games <= 1 && d->wins >= -1 &&
+                     d->wins <= 1,
+                 "delta of more than one game: games %lld wins %lld",
+                 (long long)d->games, (long long)d->wins);
+      if (d->games != 0)
+        FUZZ_CHECK(d->wins == 0 || d->wins == d->games,
+                   "one game with wins %lld of games %lld",
+                   (long long)d->wins, (long long)d->games);
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    FUZZ_CHECK(per_record[i] <= 2, "record %zu has %zu entries", i,
+               per_record[i]);
+  free(per_record);
+}
+
+/* Marks every entry from bits of seed; a rejected entry gets a reason made
+ * of raw input bytes (possibly invalid UTF-8 and control bytes), or none.
+ * expected[r] receives what the record outcome must be for records with
+ * entries (-1 for records without). */
+static void mark(struct batch *b, uint64_t seed, const char *junk,
+                 int *expected, size_t n) {
+  bool *any = calloc(n ? n : 1, sizeof *any);
+  bool *rejected = calloc(n ? n : 1, sizeof *rejected);
+  bool *applied = calloc(n ? n : 1, sizeof *applied);
+  FUZZ_CHECK(any && rejected && applied, "out of memory");
+  size_t k = 0;
+  for (size_t p = 0; p < batch_player_count(b); p++) {
+    for (size_t e = 0; e < batch_entry_count(b, p); e++, k++) {
+      unsigned bits = (unsigned)(seed >> (2 * (k % 32))) & 3u;
+      enum entry_outcome o = bits == 1   ? ENTRY_DUPLICATE
+                             : bits == 2 ? ENTRY_REJECTED
+                                         : ENTRY_APPLIED;
+      size_t r = batch_entry(b, p, e)->record;
+      batch_entry_set_outcome(b, p, e, o, (k & 1) ? junk : NULL);
+      any[r] = true;
+      rejected[r] |= o == ENTRY_REJECTED;
+      applied[r] |= o == ENTRY_APPLIED;
+    }
+  }
+  for (size_t r = 0; r < n; r++)
+    expected[r] = !any[r]       ? -1
+                  : rejected[r] ? (int)RECORD_REJECTED
+                  : applied[r]  ? (int)RECORD_APPLIED
+                                : (int)RECORD_DUPLICATE;
+  free(any);
+  free(rejected);
+  free(applied);
+}
+
+static size_t int_field(const json_t *o, const char *key) {
+  const json_t *v = json_object_get(o, key);
+  FUZZ_CHECK(json_is_integer(v) && json_integer_value(v) >= 0,
+             "summary.%s is not a count", key);
+  return (size_t)json_integer_value(v);
+}
+
+static void check_outcomes(struct batch *b, const json_t *body, size_t n,
+                           const int *expected) {
+  struct batch_counts c;
+  batch_counts(b, &c);
+  FUZZ_CHECK(c.received == n, "received %zu of %zu records", c.received, n);
+  FUZZ_CHECK(c.applied + c.duplicates + c.skipped + c.rejected == c.received,
+             "counts %zu+%zu+%zu+%zu do not partition %zu", c.applied,
+             c.duplicates, c.skipped, c.rejected, c.received);
+  FUZZ_CHECK(c.modify_without_old + c.remove_without_old <= n,
+             "more observations than records");
+  size_t rejected = 0;
+  for (size_t r = 0; r < n; r++) {
+    enum record_outcome o = batch_record_outcome(b, r);
+    rejected += o == RECORD_REJECTED;
+    if (expected[r] >= 0)
+      FUZZ_CHECK((int)o == expected[r],
+                 "record %zu: outcome %d, its entries say %d", r, (int)o,
+                 expected[r]);
+    else
+      FUZZ_CHECK(o != RECORD_APPLIED, "record %zu applied without entries",
+                 r);
+  }
+  FUZZ_CHECK(rejected == c.rejected, "rejected outcomes %zu, count %zu",
+             rejected, c.rejected);
+  size_t nrej = batch_rejected_count(b);
+  FUZZ_CHECK(nrej == c.rejected, "rejected list %zu, count %zu", nrej,
+             c.rejected);
+
+  json_t *summary = batch_summary_json(b);
+  FUZZ_CHECK(summary, "batch_summary_json failed");
+  FUZZ_CHECK(int_field(summary, "received") == c.received &&
+                 int_field(summary, "applied") == c.applied &&
+                 int_field(summary, "duplicates") == c.duplicates &&
+                 int_field(summary, "skipped") == c.skipped,
+             "summary counts differ from batch_counts");
+  const json_t *list = json_object_get(summary, "rejected");
+  FUZZ_CHECK(json_is_array(list) && json_array_size(list) == nrej,
+             "summary.rejected is not the rejected list");
+  char *text = json_dumps(summary, JSON_COMPACT);
+  FUZZ_CHECK(text, "summary cannot be serialised");
+  free(text);
+
+  for (size_t i = 0; i < nrej; i++) {
+    const char *id, *item, *reason, *json;
+    batch_rejected(b, i, &id, &item, &reason, &json);
+    check_reason(reason);
+    if (id)
+      check_text(id, TS_MAX_EVENT_ID_BYTES + 1, "rejected eventID");
+    if (item)
+      check_text(item, TS_MAX_EVENT_ID_BYTES + 1, "itemIdentifier");
+    FUZZ_CHECK(json, "rejected record %zu has no JSON text", i);
+    json_t *back = json_loads(json, 0, NULL);
+    FUZZ_CHECK(back, "rejected record JSON text does not parse");
+    bool found = false;
+    for (size_t r = 0; r < n && !found; r++)
+      found = json_equal(back, record_at(body, r));
+    FUZZ_CHECK(found, "rejected record JSON is no record of the body");
+    json_decref(back);
+    const json_t *one = json_array_get(list, i);
+    const char *sreason = json_string_value(json_object_get(one, "reason"));
+    FUZZ_CHECK(sreason && strcmp(sreason, reason) == 0,
+               "summary reason differs from batch_rejected's");
+  }
+  const char *id, *item, *reason, *json;
+  batch_rejected(b, nrej, &id, &item, &reason, &json);
+  FUZZ_CHECK(!id && !item && !reason && !json,
+             "batch_rejected past the end gave something");
+  json_decref(summary);
+}
+
+static void run(const json_t *body, const struct record_names *names,
+                uint64_t seed, const char *junk) {
+  size_t n = 0;
+  enum ts_status want = expected_envelope(body, &n);
+  struct batch *b = (struct batch *)0x1;
+  const char *detail = NULL;
+  enum ts_status st = batch_new(body, names, &b, &detail);
+  FUZZ_CHECK(st == want, "batch_new: %s, the envelope says %s",
+             ts_status_name(st), ts_status_name(want));
+  if (st != TS_OK) {
+    FUZZ_CHECK(b == NULL && detail && *detail,
+               "an envelope error without NULL batch and detail");
+    return;
+  }
+  FUZZ_CHECK(b && batch_record_count(b) == n, "batch has %zu records of %zu",
+             b ? batch_record_count(b) : 0, n);
+  check_entries(b, body, n);
+  int *expected = calloc(n ? n : 1, sizeof *expected);
+  FUZZ_CHECK(expected, "out of memory");
+  mark(b, seed, junk, expected, n);
+  check_outcomes(b, body, n, expected);
+  /* A retried transaction: reset, decide again, read again (the rejected
+   * cache must follow). */
+  batch_reset_outcomes(b);
+  mark(b, ~seed * 0x9E3779B97F4A7C15u, junk, expected, n);
+  check_outcomes(b, body, n, expected);
+  free(expected);
+  batch_free(b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  json_error_t err;
+  json_t *body = json_loadb((const char *)data, size, JSON_DECODE_ANY, &err);
+  if (!body)
+    return 0;
+  json_t *copy = json_deep_copy(body);
+  FUZZ_CHECK(copy, "out of memory");
+  uint64_t seed = input_hash(data, size);
+  /* Up to 40 raw input bytes as a store's reason. */
+  char junk[41];
+  size_t jn = size < 40 ? size : 40;
+  memcpy(junk, data + (size - jn), jn);
+  junk[jn] = '\0';
+
+  run(body, &record_names_default, seed, junk);
+  if ((seed & 3) == 0)
+    run(body, &swapped_names, seed >> 2, junk);
+  run(body, NULL, seed >> 7, junk); /* NULL: the defaults */
+
+  FUZZ_CHECK(json_equal(body, copy), "batch_new modified the body");
+  json_decref(copy);
+  json_decref(body);
+  return 0;
+}
