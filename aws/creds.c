@@ -139,14 +139,26 @@ static enum ts_status read_small_file(const char *path, size_t max, char **out,
     st = TS_ERR_TOO_LARGE;
     goto out;
   }
-  buf = malloc(max + 2);
+  /* Sized by fstat (these files are read at every resolution, so no
+   * 1 MiB buffer each time); grown to the bound only if the file grew. */
+  size_t cap = (size_t)sb.st_size + 1;
+  buf = malloc(cap + 1);
   if (!buf) {
     st = TS_ERR_NOMEM;
     goto out;
   }
   /* Read to max + 1 so that a file that grew after fstat is still caught. */
   while (n <= max) {
-    ssize_t r = read(fd, buf + n, max + 1 - n);
+    if (n == cap) {
+      char *grown = realloc(buf, max + 2);
+      if (!grown) {
+        st = TS_ERR_NOMEM;
+        goto out;
+      }
+      buf = grown;
+      cap = max + 1;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {

@@ -95,8 +95,8 @@ static void check_entries(const struct batch *b, const json_t *body, size_t n) {
                  (long long)d->games, (long long)d->wins);
       if (d->games != 0)
         FUZZ_CHECK(d->wins == 0 || d->wins == d->games,
-                   "one game with wins %lld of games %lld",
-                   (long long)d->wins, (long long)d->games);
+                   "one game with wins %lld of games %lld", (long long)d->wins,
+                   (long long)d->games);
     }
   }
   for (size_t i = 0; i < n; i++)
@@ -165,8 +165,7 @@ static void check_outcomes(struct batch *b, const json_t *body, size_t n,
                  "record %zu: outcome %d, its entries say %d", r, (int)o,
                  expected[r]);
     else
-      FUZZ_CHECK(o != RECORD_APPLIED, "record %zu applied without entries",
-                 r);
+      FUZZ_CHECK(o != RECORD_APPLIED, "record %zu applied without entries", r);
   }
   FUZZ_CHECK(rejected == c.rejected, "rejected outcomes %zu, count %zu",
              rejected, c.rejected);

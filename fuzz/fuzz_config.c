@@ -23,10 +23,10 @@
 #define MAX_ARGS 64
 
 static const char *const settings_env[] = {
-    "TS_BIND",          "TS_PORT",           "TS_STORE",
-    "TS_SQLITE_PATH",   "TS_TABLE",          "TS_DEAD_LETTER_TABLE",
-    "TS_INGEST_API_KEY", "TS_THREADS",       "TS_ATTR_PLAYER",
-    "TS_ATTR_SCORE",    "TS_ATTR_WINNER",    "TS_LOG_LEVEL"};
+    "TS_BIND",           "TS_PORT",        "TS_STORE",
+    "TS_SQLITE_PATH",    "TS_TABLE",       "TS_DEAD_LETTER_TABLE",
+    "TS_INGEST_API_KEY", "TS_THREADS",     "TS_ATTR_PLAYER",
+    "TS_ATTR_SCORE",     "TS_ATTR_WINNER", "TS_LOG_LEVEL"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
@@ -73,8 +73,8 @@ static void load(char *const *args, int argc, struct result *r) {
     FUZZ_CHECK(out_len > 0, "--help or --version printed nothing");
   if (r->st == TS_OK && r->action != CONFIG_EXIT) {
     FUZZ_CHECK(cfg.bind && cfg.store && cfg.sqlite_path && cfg.table &&
-                   cfg.dead_letter_table && cfg.attr_player &&
-                   cfg.attr_score && cfg.attr_winner && cfg.log_level,
+                   cfg.dead_letter_table && cfg.attr_player && cfg.attr_score &&
+                   cfg.attr_winner && cfg.log_level,
                "an accepted configuration with an unset string");
     FUZZ_CHECK(strcmp(cfg.store, "sqlite") == 0 ||
                    strcmp(cfg.store, "dynamodb") == 0,

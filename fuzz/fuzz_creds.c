@@ -148,11 +148,10 @@ static void fuzz_expiration(struct input *in) {
     FUZZ_CHECK(len >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' &&
                    s[13] == ':' && s[16] == ':' && s[len - 1] == 'Z' &&
                    digits(s, 4) && digits(s + 5, 2) && digits(s + 8, 2) &&
-                   digits(s + 11, 2) && digits(s + 14, 2) &&
-                   digits(s + 17, 2),
+                   digits(s + 11, 2) && digits(s + 14, 2) && digits(s + 17, 2),
                "accepted \"%s\", not YYYY-MM-DDTHH:MM:SS[.f]Z", s);
-    FUZZ_CHECK(len == 20 || (s[19] == '.' && len > 21 &&
-                             digits(s + 20, len - 21)),
+    FUZZ_CHECK(len == 20 ||
+                   (s[19] == '.' && len > 21 && digits(s + 20, len - 21)),
                "accepted \"%s\" with an odd fraction", s);
     FUZZ_CHECK(t >= 0, "accepted a time before 1970: \"%s\"", s);
     if (s[17] < '6') { /* a leap second normalises to the next minute */

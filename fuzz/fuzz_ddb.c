@@ -46,15 +46,14 @@ static void fuzz_endpoint(struct input *in) {
              ts_status_name(st));
   if (st == TS_OK) {
     const char *e = ddb_client_endpoint(c);
-    FUZZ_CHECK(e && (strncmp(e, "http://", 7) == 0 ||
-                     strncmp(e, "https://", 8) == 0),
-               "endpoint \"%s\" accepted as \"%s\"", endpoint, e ? e : "");
+    FUZZ_CHECK(
+        e && (strncmp(e, "http://", 7) == 0 || strncmp(e, "https://", 8) == 0),
+        "endpoint \"%s\" accepted as \"%s\"", endpoint, e ? e : "");
     const char *authority = strstr(e, "://") + 3;
     size_t alen = strcspn(authority, "/");
-    FUZZ_CHECK(!strchr(e, '?') && !strchr(e, '#') &&
-                   !memchr(authority, '@', alen),
-               "endpoint \"%s\" kept a query, fragment or user: %s",
-               endpoint, e);
+    FUZZ_CHECK(
+        !strchr(e, '?') && !strchr(e, '#') && !memchr(authority, '@', alen),
+        "endpoint \"%s\" kept a query, fragment or user: %s", endpoint, e);
   } else {
     FUZZ_CHECK(c == NULL, "a failed ddb_client_new left a client");
   }
@@ -86,8 +85,8 @@ static bool in(const char *s, const char *const *list, size_t n) {
  * (or has no code) or transient, and at least one is transient. */
 static bool cancellation_transient(const json_t *body) {
   static const char *const transient[] = {
-      "TransactionConflict", "ThrottlingError",
-      "ProvisionedThroughputExceeded", "RequestLimitExceeded"};
+      "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
+      "RequestLimitExceeded"};
   const json_t *reasons = json_object_get(body, "CancellationReasons");
   if (!json_is_array(reasons))
     return false;
@@ -118,9 +117,12 @@ static void fuzz_classify(struct input *in_) {
                  c == DDB_CLASS_REJECT,
              "class %d", (int)c);
   static const char *const throttling[] = {
-      "ProvisionedThroughputExceededException", "ThrottlingException",
-      "RequestLimitExceeded", "LimitExceededException",
-      "TransactionConflictException", "InternalServerError",
+      "ProvisionedThroughputExceededException",
+      "ThrottlingException",
+      "RequestLimitExceeded",
+      "LimitExceededException",
+      "TransactionConflictException",
+      "InternalServerError",
       "ServiceUnavailable"};
   if (strcmp(type, "ConditionalCheckFailedException") == 0)
     FUZZ_CHECK(c == DDB_CLASS_CONDITION, "a failed condition classed %d",

@@ -135,9 +135,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   FUZZ_CHECK(aws_creds_provider_new(&provider) == TS_OK &&
                  ddb_client_new(&opt, provider, &client) == TS_OK,
              "cannot make the DynamoDB client");
-  request_json = json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName",
-                           "TaTourneyStats", "Key", "player", "S", "alice",
-                           "ConsistentRead", 1);
+  request_json =
+      json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", "TaTourneyStats", "Key",
+                "player", "S", "alice", "ConsistentRead", 1);
   FUZZ_CHECK(request_json, "json_pack failed");
   return 0;
 }
@@ -157,8 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pthread_mutex_unlock(&answer_mu);
 
   struct ddb_call call = {.op = "GetItem", .request = request_json};
-  enum ts_status st =
-      ddb_execute(client, &call, 1, ddb_now_ms() + DEADLINE_MS);
+  enum ts_status st = ddb_execute(client, &call, 1, ddb_now_ms() + DEADLINE_MS);
   FUZZ_CHECK(st == TS_OK, "ddb_execute: %s", ts_status_name(st));
   FUZZ_CHECK(is_text(call.error_type, sizeof call.error_type) &&
                  is_text(call.error_message, sizeof call.error_message),
@@ -174,15 +173,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(strcmp(call.error_type, "ConditionalCheckFailedException") ==
                        0 &&
                    json_is_object(call.response) && call.http_status != 200,
-               "condition failure from HTTP %ld type \"%s\"",
-               call.http_status, call.error_type);
+               "condition failure from HTTP %ld type \"%s\"", call.http_status,
+               call.error_type);
     break;
   case DDB_REJECTED:
   case DDB_GAVE_UP:
     FUZZ_CHECK(call.error_type[0] != '\0', "a failure without an error type");
     break;
-  default:
-    FUZZ_CHECK(false, "outcome %d", (int)call.outcome);
+  default: FUZZ_CHECK(false, "outcome %d", (int)call.outcome);
   }
   ddb_call_clear(&call);
   FUZZ_CHECK(call.response == NULL, "ddb_call_clear kept the response");

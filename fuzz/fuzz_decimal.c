@@ -163,9 +163,9 @@ static void check_add_sub_cmp(struct decimal a, struct decimal b) {
     check_round_trip(s1, "add");
     /* Exact arithmetic: (a + b) - b is a again, and fits. */
     enum ts_status st = decimal_sub(s1, b, &back);
-    FUZZ_CHECK(st == TS_OK && same(back, a),
-               "(%s + %s) - %s is not %s (%s)", show(a, ta), show(b, tb),
-               show(b, tb), show(a, ta), ts_status_name(st));
+    FUZZ_CHECK(st == TS_OK && same(back, a), "(%s + %s) - %s is not %s (%s)",
+               show(a, ta), show(b, tb), show(b, tb), show(a, ta),
+               ts_status_name(st));
   }
   int c = decimal_cmp(a, b);
   FUZZ_CHECK(c == -decimal_cmp(b, a), "cmp(%s, %s) is not antisymmetric",
@@ -176,8 +176,8 @@ static void check_add_sub_cmp(struct decimal a, struct decimal b) {
              ts_status_name(st));
   if (st == TS_OK) {
     check_normalised(diff, "sub");
-    FUZZ_CHECK(sign(diff) == c, "cmp(%s, %s) = %d but a - b = %s",
-               show(a, ta), show(b, tb), c, show(diff, tb));
+    FUZZ_CHECK(sign(diff) == c, "cmp(%s, %s) = %d but a - b = %s", show(a, ta),
+               show(b, tb), c, show(diff, tb));
     FUZZ_CHECK(decimal_is_zero(diff) == (c == 0), "is_zero(a - b) vs cmp");
   }
 }
@@ -200,8 +200,7 @@ static void check_mul(struct decimal a, int64_t k) {
     FUZZ_CHECK(same(m, decimal_neg(a)), "%s * -1 is not its negation",
                show(a, ta));
   if (k != INT64_MIN)
-    FUZZ_CHECK(decimal_mul_int(a, -k, &mn) == TS_OK &&
-                   same(mn, decimal_neg(m)),
+    FUZZ_CHECK(decimal_mul_int(a, -k, &mn) == TS_OK && same(mn, decimal_neg(m)),
                "%s * -k is not -(%s * k)", show(a, ta), show(a, ta));
 }
 
@@ -233,8 +232,9 @@ static void check_div(struct decimal a, int64_t den, int places) {
       decimal_mul_int(diff, twice_unit, &scaled) != TS_OK)
     return; /* the check itself would overflow: nothing to compare */
   int c = decimal_cmp(dabs(scaled), decimal_from_int(den));
-  FUZZ_CHECK(c <= 0, "div_round(%s, %lld, %d) = %s is off by more than half "
-                     "a unit",
+  FUZZ_CHECK(c <= 0,
+             "div_round(%s, %lld, %d) = %s is off by more than half "
+             "a unit",
              show(a, ta), (long long)den, places, show(r, tr));
   if (c == 0) /* a tie: rounded away from zero */
     FUZZ_CHECK(sign(diff) == -sign(a),

@@ -115,11 +115,10 @@ static void start(struct instance *x, const char *name, char *key) {
                                .dead_letter_table = dlt};
   FUZZ_CHECK(store_open(&sopt, &x->store) == TS_OK, "store_open %s failed",
              x->db_path);
-  x->app = (struct app){.cfg = &x->cfg,
-                        .store = x->store,
-                        .names = {.player = player,
-                                  .score = score,
-                                  .winner = winner}};
+  x->app = (struct app){
+      .cfg = &x->cfg,
+      .store = x->store,
+      .names = {.player = player, .score = score, .winner = winner}};
   FUZZ_CHECK(http_server_start(&x->app, &x->srv, &x->port) == TS_OK &&
                  x->port != 0,
              "http_server_start failed");
@@ -198,8 +197,8 @@ enum end { END_CLOSED, END_STALLED };
  * until nothing has come for STALL_MS after the last byte was sent (the
  * server waits for input it will never get). Aborts when even that does
  * not happen within ANSWER_DEADLINE_MS. */
-static enum end exchange(int fd, const uint8_t *msg, size_t size,
-                         char *answer, size_t cap, size_t *got) {
+static enum end exchange(int fd, const uint8_t *msg, size_t size, char *answer,
+                         size_t cap, size_t *got) {
   long long deadline = now_ms() + ANSWER_DEADLINE_MS, last = now_ms();
   size_t off = 0;
   bool write_open = true;
@@ -333,8 +332,9 @@ static uint8_t *build_message(const uint8_t *data, size_t size, size_t *len) {
 static unsigned long exchanges, stalls;
 
 static void report(void) {
-  fprintf(stderr, "fuzz_http: %lu exchanges, %lu stalled (server kept the "
-                  "connection open; /healthz probed)\n",
+  fprintf(stderr,
+          "fuzz_http: %lu exchanges, %lu stalled (server kept the "
+          "connection open; /healthz probed)\n",
           exchanges, stalls);
 }
 
@@ -365,7 +365,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0; /* closed without a word: allowed for garbage */
   FUZZ_CHECK(got >= 12 && strncmp(answer, "HTTP/1.", 7) == 0,
              "the answer is not HTTP: %.40s", answer);
-  FUZZ_CHECK(strncmp(answer + 8, " 500", 4) != 0,
-             "a request got 500:\n%.2000s", answer);
+  FUZZ_CHECK(strncmp(answer + 8, " 500", 4) != 0, "a request got 500:\n%.2000s",
+             answer);
   return 0;
 }

@@ -53,8 +53,8 @@ static void match(const char *method, const char *path, struct outcome *o) {
   memset(o, 0, sizeof *o);
   memset(o->allow, 'X', sizeof o->allow);
   o->n_params = 99;
-  o->result = router_match(method, path, &o->route, o->params, &o->n_params,
-                           o->allow);
+  o->result =
+      router_match(method, path, &o->route, o->params, &o->n_params, o->allow);
   FUZZ_CHECK(memchr(o->allow, '\0', sizeof o->allow),
              "allow is not NUL-terminated within 64 bytes");
   switch (o->result) {
@@ -66,8 +66,7 @@ static void match(const char *method, const char *path, struct outcome *o) {
                     strcmp(method, "HEAD") == 0),
                "route for %s matched method %s", o->route->method, method);
     FUZZ_CHECK(o->n_params == count_captures(o->route->pattern),
-               "%zu captures for pattern %s", o->n_params,
-               o->route->pattern);
+               "%zu captures for pattern %s", o->n_params, o->route->pattern);
     for (size_t i = 0; i < REQUEST_MAX_PARAMS; i++) {
       if (i >= o->n_params) {
         FUZZ_CHECK(o->params[i] == NULL, "param %zu set past n_params", i);
@@ -76,24 +75,21 @@ static void match(const char *method, const char *path, struct outcome *o) {
       FUZZ_CHECK(o->params[i] && *o->params[i], "capture %zu empty", i);
       FUZZ_CHECK(utf8_valid(o->params[i], strlen(o->params[i])),
                  "capture %zu is not valid UTF-8", i);
-      FUZZ_CHECK(!strchr(o->params[i], '/') ||
-                     strstr(path, "%2F") || strstr(path, "%2f"),
+      FUZZ_CHECK(!strchr(o->params[i], '/') || strstr(path, "%2F") ||
+                     strstr(path, "%2f"),
                  "capture %zu holds '/' that was not escaped", i);
     }
     break;
   case ROUTER_NOT_FOUND:
-    FUZZ_CHECK(o->allow[0] == '\0', "unknown path but allow \"%s\"",
-               o->allow);
+    FUZZ_CHECK(o->allow[0] == '\0', "unknown path but allow \"%s\"", o->allow);
     break;
   case ROUTER_METHOD_NOT_ALLOWED:
     FUZZ_CHECK(o->allow[0] != '\0', "method not allowed, allow empty");
     FUZZ_CHECK(!list_has(o->allow, method),
                "%s refused but listed in Allow: %s", method, o->allow);
     break;
-  case ROUTER_BAD_PARAM:
-    break;
-  default:
-    FUZZ_CHECK(false, "router_match returned %d", (int)o->result);
+  case ROUTER_BAD_PARAM: break;
+  default: FUZZ_CHECK(false, "router_match returned %d", (int)o->result);
   }
   if (o->result != ROUTER_MATCH)
     for (size_t i = 0; i < REQUEST_MAX_PARAMS; i++)

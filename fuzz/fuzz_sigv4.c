@@ -54,8 +54,7 @@ static void check_signed(const struct sigv4_request *req,
              "scope does not hold region and service");
   a += rl + 1 + sl;
   static const char mid[] = "/aws4_request, SignedHeaders=";
-  FUZZ_CHECK(strncmp(a, mid, sizeof mid - 1) == 0, "scope ends wrongly: %s",
-             a);
+  FUZZ_CHECK(strncmp(a, mid, sizeof mid - 1) == 0, "scope ends wrongly: %s", a);
   a += sizeof mid - 1;
   const char *sig = strstr(a, ", Signature=");
   FUZZ_CHECK(sig && is_hex64(sig + 12), "no 64-hex Signature at the end");

@@ -115,11 +115,10 @@ static void check_b64(const uint8_t *data, size_t size) {
   FUZZ_CHECK(elen == size / 3 * 4 + (size % 3 ? size % 3 + 1 : 0),
              "encoding of %zu bytes has length %zu", size, elen);
   for (size_t i = 0; i < elen; i++)
-    FUZZ_CHECK((enc[i] >= 'A' && enc[i] <= 'Z') ||
-                   (enc[i] >= 'a' && enc[i] <= 'z') ||
-                   (enc[i] >= '0' && enc[i] <= '9') || enc[i] == '-' ||
-                   enc[i] == '_',
-               "encoding holds byte 0x%02x", (unsigned char)enc[i]);
+    FUZZ_CHECK(
+        (enc[i] >= 'A' && enc[i] <= 'Z') || (enc[i] >= 'a' && enc[i] <= 'z') ||
+            (enc[i] >= '0' && enc[i] <= '9') || enc[i] == '-' || enc[i] == '_',
+        "encoding holds byte 0x%02x", (unsigned char)enc[i]);
   FUZZ_CHECK(b64url_decode(enc, elen, &dec, &dec_len) == TS_OK,
              "b64url_decode refused its own encoding");
   FUZZ_CHECK(dec_len == size && memcmp(dec, data, size) == 0,
@@ -130,8 +129,7 @@ static void check_b64(const uint8_t *data, size_t size) {
 
   /* The input as an encoding: accepted only as the canonical one. */
   dec = (char *)0x1;
-  enum ts_status st =
-      b64url_decode((const char *)data, size, &dec, &dec_len);
+  enum ts_status st = b64url_decode((const char *)data, size, &dec, &dec_len);
   FUZZ_CHECK(st == TS_OK || st == TS_ERR_INVALID, "b64url_decode: %s",
              ts_status_name(st));
   if (st != TS_OK) {
@@ -149,8 +147,7 @@ static void check_b64(const uint8_t *data, size_t size) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_decode(data, size, false);
   check_decode(data, size, true);
-  FUZZ_CHECK(utf8_valid((const char *)data, size) ==
-                 reference_utf8(data, size),
+  FUZZ_CHECK(utf8_valid((const char *)data, size) == reference_utf8(data, size),
              "utf8_valid disagrees with the RFC 3629 table");
   check_b64(data, size);
   return 0;
