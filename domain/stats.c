@@ -65,11 +65,14 @@ enum ts_status stats_rank_keys(const struct stats *s, int64_t *avg_x100,
     return st;
   if (avg.scale > 2 || pct.scale > 2)
     return TS_ERR_RANGE;
-  /* avg is bounded by the score bounds; guard the conversion anyway. */
-  __int128 lim = (__int128)INT64_MAX / 100;
-  if (avg.coef > lim || avg.coef < -lim)
+  /* |avg| < 10^15 by the score bounds, so avg * 100 < 10^17 fits; check
+   * after scaling (the coefficient of a scale-2 value is already x100). */
+  __int128 v = avg.coef;
+  for (int sc = avg.scale; sc < 2; sc++)
+    v *= 10;
+  if (v > INT64_MAX || v < INT64_MIN)
     return TS_ERR_RANGE;
-  *avg_x100 = hundredths(avg);
+  *avg_x100 = (int64_t)v;
   *win_percent_x100 = hundredths(pct);
   return TS_OK;
 }

@@ -624,7 +624,10 @@ static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
   return TS_OK;
 }
 
-static enum ts_status purge_applied(struct conn *c, int64_t now_s) {
+/* Deletes up to SQ_PURGE_MAX_ROWS expired rows; *full when it deleted that
+ * many (more may be waiting). */
+static enum ts_status purge_applied(struct conn *c, int64_t now_s, bool *full) {
+  *full = false;
   int rc;
   sqlite3_stmt *s = stmt(c, ST_PURGE, &rc);
   if (!s)
@@ -635,6 +638,8 @@ static enum ts_status purge_applied(struct conn *c, int64_t now_s) {
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
   done(s);
+  if (rc == SQLITE_DONE)
+    *full = sqlite3_changes(c->db) >= SQ_PURGE_MAX_ROWS;
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
@@ -674,8 +679,9 @@ static enum ts_status apply_attempt(void *cls) {
    * only on the retention, not on when the last purge ran. */
   bool purge =
       !sq->purged_once || now_ms - sq->last_purge_ms >= SQ_PURGE_INTERVAL_MS;
+  bool backlog = false;
   if (purge) {
-    st = purge_applied(c, now_s);
+    st = purge_applied(c, now_s, &backlog);
     if (st != TS_OK)
       goto out;
   }
@@ -694,7 +700,9 @@ static enum ts_status apply_attempt(void *cls) {
   }
   rc = run_plain(c, ST_COMMIT);
   st = from_rc(rc);
-  if (st == TS_OK && purge) {
+  /* With a backlog (a full page deleted), purge again on the next write, so
+   * deletion keeps up with any insert rate, a page per transaction. */
+  if (st == TS_OK && purge && !backlog) {
     sq->purged_once = true;
     sq->last_purge_ms = now_ms;
   }

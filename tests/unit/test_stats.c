@@ -153,6 +153,29 @@ static void test_derive_refuses_negative_games(void) {
   CU_ASSERT_EQUAL(stats_derive(&s, &avg, &pct), TS_ERR_INVALID);
 }
 
+static void test_rank_keys_are_the_displayed_values_in_hundredths(void) {
+  static const struct {
+    const char *name;
+    int64_t games, wins;
+    const char *total;
+    int64_t avg, pct;
+  } cases[] = {
+      {"two thirds", 3, 2, "10", 333, 6667},
+      {"no games", 0, 0, "0", 0, 0},
+      {"negative average", 2, 0, "-3", -150, 0},
+      /* the largest scores allowed (|score| < 10^15) with a fraction */
+      {"largest average", 1, 1, "999999999999999.25", 99999999999999925, 10000},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct stats st = mk(cases[i].games, cases[i].wins, cases[i].total);
+    int64_t avg = -1, pct = -1;
+    enum ts_status r = stats_rank_keys(&st, &avg, &pct);
+    TS_CHECK_CASE(r == TS_OK && avg == cases[i].avg && pct == cases[i].pct,
+                  cases[i].name, "status %s, avg %lld pct %lld",
+                  ts_status_name(r), (long long)avg, (long long)pct);
+  }
+}
+
 void suite_stats(void) {
   TS_SUITE("stats", TS_TEST(test_apply_adds_games_wins_and_score),
            TS_TEST(test_apply_rejects_deltas_that_break_the_invariants),
@@ -161,5 +184,6 @@ void suite_stats(void) {
            TS_TEST(test_derive_rounds_average_and_win_percent_to_two_places),
            TS_TEST(test_average_is_a_true_mean_not_a_running_halving),
            TS_TEST(test_decimal_scores_accumulate_exactly),
-           TS_TEST(test_derive_refuses_negative_games));
+           TS_TEST(test_derive_refuses_negative_games),
+           TS_TEST(test_rank_keys_are_the_displayed_values_in_hundredths));
 }
