@@ -29,7 +29,8 @@ const struct record_names record_names_default = {
 struct entry_slot {
   struct batch_entry e;
   enum entry_outcome outcome;
-  char *reason; /* ENTRY_REJECTED: `player "x": store's reason`; owned */
+  char *reason;      /* ENTRY_REJECTED: `player "x": store's reason`; owned */
+  bool by_exclusion; /* rejected only because its record is excluded */
 };
 
 struct player {
@@ -43,11 +44,12 @@ struct entry_ref {
 };
 
 struct rec {
-  json_t *json;             /* reference to the record object as received */
-  char *event_id;           /* NULL when missing or unusable */
-  char *item_id;            /* SequenceNumber, else eventID, else NULL */
-  char *poison;             /* why the record is undecodable, else NULL */
-  bool duplicate;           /* its eventID appeared earlier in this batch */
+  json_t *json;   /* reference to the record object as received */
+  char *event_id; /* NULL when missing or unusable */
+  char *item_id;  /* SequenceNumber, else eventID, else NULL */
+  char *poison;   /* why the record is undecodable, else NULL */
+  bool duplicate; /* its eventID appeared earlier in this batch */
+  bool excluded;  /* another of its entries was rejected: apply none */
   struct entry_ref refs[2]; /* at most: old player and new player */
   size_t n_refs;
   char *json_text; /* compact JSON, made on demand by batch_rejected() */
@@ -702,6 +704,7 @@ void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
   free(slot->reason);
   slot->reason = NULL;
   slot->outcome = outcome;
+  slot->by_exclusion = false;
   invalidate_rejected(b);
   if (outcome != ENTRY_REJECTED)
     return;
@@ -722,14 +725,55 @@ void batch_reset_outcomes(struct batch *b) {
       free(slot->reason);
       slot->reason = NULL;
       slot->outcome = ENTRY_PENDING;
+      slot->by_exclusion = false;
     }
   }
+  for (size_t i = 0; i < b->n_recs; i++)
+    b->recs[i].excluded = false;
   invalidate_rejected(b);
 }
 
 static const struct entry_slot *slot_of(const struct batch *b,
                                         struct entry_ref ref) {
   return &b->players[ref.player].entries[ref.entry];
+}
+
+enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
+                                       size_t entry) {
+  if (player >= b->n_players || entry >= b->players[player].n)
+    return ENTRY_PENDING;
+  return b->players[player].entries[entry].outcome;
+}
+
+size_t batch_exclude_rejected_records(struct batch *b) {
+  size_t newly = 0;
+  for (size_t i = 0; i < b->n_recs; i++) {
+    struct rec *r = &b->recs[i];
+    if (r->excluded)
+      continue;
+    for (size_t k = 0; k < r->n_refs; k++)
+      if (slot_of(b, r->refs[k])->outcome == ENTRY_REJECTED) {
+        r->excluded = true;
+        newly++;
+        break;
+      }
+  }
+  return newly;
+}
+
+bool batch_entry_excluded(const struct batch *b, size_t player, size_t entry) {
+  if (player >= b->n_players || entry >= b->players[player].n)
+    return false;
+  return b->recs[b->players[player].entries[entry].e.record].excluded;
+}
+
+void batch_entry_set_excluded(struct batch *b, size_t player, size_t entry) {
+  batch_entry_set_outcome(b, player, entry, ENTRY_REJECTED,
+                          "not applied: another part of this record was "
+                          "rejected, and a record is applied whole or not "
+                          "at all");
+  if (player < b->n_players && entry < b->players[player].n)
+    b->players[player].entries[entry].by_exclusion = true;
 }
 
 enum record_outcome batch_record_outcome(const struct batch *b, size_t record) {
@@ -781,13 +825,16 @@ static bool rejected_fields(const struct batch *b, size_t i,
   struct rec *r = &b->recs[x->records[i]];
   *record = r;
   *reason = r->poison;
-  for (size_t k = 0; !*reason && k < r->n_refs; k++) {
-    const struct entry_slot *slot = slot_of(b, r->refs[k]);
-    if (slot->outcome == ENTRY_REJECTED)
-      *reason = slot->reason
-                    ? slot->reason
-                    : "rejected by the store (reason lost: out of memory)";
-  }
+  /* The entry that was rejected on its own merits names the reason; the
+   * record's other entries were only held back with it. */
+  for (int pass = 0; pass < 2 && !*reason; pass++)
+    for (size_t k = 0; !*reason && k < r->n_refs; k++) {
+      const struct entry_slot *slot = slot_of(b, r->refs[k]);
+      if (slot->outcome == ENTRY_REJECTED && (pass || !slot->by_exclusion))
+        *reason = slot->reason
+                      ? slot->reason
+                      : "rejected by the store (reason lost: out of memory)";
+    }
   return true;
 }
 

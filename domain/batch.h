@@ -82,7 +82,22 @@ const struct batch_entry *batch_entry(const struct batch *b, size_t player,
  * ENTRY_REJECTED and ignored otherwise. */
 void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
                              enum entry_outcome outcome, const char *reason);
+/* Clears every outcome and exclusion (a store's new attempt). */
 void batch_reset_outcomes(struct batch *b);
+enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
+                                       size_t entry);
+
+/* A record is applied whole or not at all: when one of its entries is
+ * rejected (say the old player of a moving MODIFY would go below zero),
+ * its other entries must not be applied either. A store decides a pass of
+ * outcomes without writing, then calls this, which excludes every record
+ * with a rejected entry and returns how many it newly excluded; while that
+ * is not 0 the store decides the pass again, setting the entries of
+ * excluded records with batch_entry_set_excluded(). Each pass excludes at
+ * least one more record, so this ends within the record count. */
+size_t batch_exclude_rejected_records(struct batch *b);
+bool batch_entry_excluded(const struct batch *b, size_t player, size_t entry);
+void batch_entry_set_excluded(struct batch *b, size_t player, size_t entry);
 
 /* Per-record outcome, valid once every entry has an outcome. */
 enum record_outcome batch_record_outcome(const struct batch *b, size_t record);

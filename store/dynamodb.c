@@ -238,6 +238,7 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
                               "hours than exactly-once bookkeeping holds");
       continue;
     }
+    struct stats prev = next;
     enum ts_status st = stats_apply(&next, &en->delta);
     if (st == TS_ERR_INVALID) {
       batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
@@ -253,6 +254,12 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
     if (st != TS_OK) {
       json_decref(applied);
       return st;
+    }
+    if (batch_entry_excluded(b, ps->p, e)) { /* would apply, but its record
+                                                is rejected elsewhere */
+      batch_entry_set_excluded(b, ps->p, e);
+      next = prev;
+      continue;
     }
     json_object_set_new(applied, digest, json_integer(now_hour));
     batch_entry_set_outcome(b, ps->p, e, ENTRY_APPLIED, NULL);
@@ -560,23 +567,40 @@ static enum ts_status apply_attempt(void *cls) {
     goto out;
   }
   int64_t now_s = (int64_t)time(NULL);
-  for (size_t i = 0; i < a->n; i++) {
-    struct pstate *ps = &a->ps[i];
-    if (!ps->pending)
-      continue;
-    json_t *put = NULL;
-    st = fold_player(dy, a->b, ps, now_s, &put);
-    if (st != TS_OK)
-      goto out;
-    if (!put) {
-      ps->pending = false; /* all duplicates or rejected: nothing to write */
-      continue;
+  /* Passes of folding until no record is newly excluded: a record is
+   * applied whole or not at all, across its players. */
+  for (;;) {
+    for (size_t i = 0; i < a->n; i++) {
+      struct pstate *ps = &a->ps[i];
+      if (!ps->pending)
+        continue;
+      json_t *put = NULL;
+      st = fold_player(dy, a->b, ps, now_s, &put);
+      if (st != TS_OK)
+        goto out;
+      if (!put)
+        continue; /* all duplicates or rejected: nothing to write */
+      reqs[n_calls] = put;
+      owner[n_calls] = i;
+      calls[n_calls].op = "PutItem";
+      calls[n_calls].request = put;
+      n_calls++;
     }
-    reqs[n_calls] = put;
-    owner[n_calls] = i;
-    calls[n_calls].op = "PutItem";
-    calls[n_calls].request = put;
-    n_calls++;
+    if (batch_exclude_rejected_records(a->b) == 0)
+      break;
+    for (size_t c = 0; c < n_calls; c++) {
+      json_decref(reqs[c]);
+      reqs[c] = NULL;
+      memset(&calls[c], 0, sizeof calls[c]);
+    }
+    n_calls = 0;
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    bool writing = false;
+    for (size_t c = 0; c < n_calls; c++)
+      writing = writing || owner[c] == i;
+    if (!writing)
+      a->ps[i].pending = false; /* nothing to write for this player */
   }
   if (n_calls == 0)
     goto out;

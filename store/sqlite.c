@@ -548,11 +548,17 @@ static enum ts_status put_player(struct conn *c, const char *player,
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
-static enum ts_status apply_player(struct conn *c, struct batch *b, size_t p,
-                                   int64_t now_s, const char *now_utc) {
+static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
+                                        const char *now_utc);
+
+/* Decides the outcome of every entry of player p without writing: *out
+ * gets the stats the applied entries lead to, *changed whether any applied.
+ * Reads see the transaction's earlier writes (earlier batches of a group). */
+static enum ts_status decide_player(struct conn *c, struct batch *b, size_t p,
+                                    struct stats *out, bool *changed) {
   const char *player = batch_player_name(b, p);
   struct stats cur;
-  bool changed = false;
+  *changed = false;
   enum ts_status st = read_stats(c, player, &cur);
   if (st != TS_OK)
     return st;
@@ -579,19 +585,66 @@ static enum ts_status apply_player(struct conn *c, struct batch *b, size_t p,
     }
     if (ast != TS_OK)
       return ast;
-    bool dup = false;
-    st = mark_applied(c, player, en->event_id, now_s, &dup);
-    if (st != TS_OK)
-      return st;
-    if (dup) {
-      batch_entry_set_outcome(b, p, e, ENTRY_DUPLICATE, NULL);
+    if (batch_entry_excluded(b, p, e)) { /* would apply, but its record
+                                            is rejected elsewhere */
+      batch_entry_set_excluded(b, p, e);
       continue;
     }
     cur = next;
-    changed = true;
+    *changed = true;
     batch_entry_set_outcome(b, p, e, ENTRY_APPLIED, NULL);
   }
-  return changed ? put_player(c, player, &cur, now_utc) : TS_OK;
+  *out = cur;
+  return TS_OK;
+}
+
+/* Writes what decide_player decided: the applied eventIDs and the row. */
+static enum ts_status write_player(struct conn *c, struct batch *b, size_t p,
+                                   const struct stats *stats, int64_t now_s,
+                                   const char *now_utc) {
+  const char *player = batch_player_name(b, p);
+  size_t n = batch_entry_count(b, p);
+  for (size_t e = 0; e < n; e++) {
+    if (batch_entry_outcome(b, p, e) != ENTRY_APPLIED)
+      continue;
+    bool dup = false;
+    enum ts_status st =
+        mark_applied(c, player, batch_entry(b, p, e)->event_id, now_s, &dup);
+    if (st != TS_OK)
+      return st;
+    if (dup) /* decide_player saw it unapplied in this same transaction */
+      return TS_ERR_IO;
+  }
+  return put_player(c, player, stats, now_utc);
+}
+
+/* Applies one batch inside the open transaction: passes of decisions until
+ * no record is newly excluded (a record is applied whole or not at all),
+ * then the writes. */
+static enum ts_status apply_batch(struct conn *c, struct batch *b,
+                                  int64_t now_s, const char *now_utc) {
+  size_t players = batch_player_count(b);
+  struct stats *next = calloc(players ? players : 1, sizeof *next);
+  bool *changed = calloc(players ? players : 1, sizeof *changed);
+  enum ts_status st = TS_OK;
+  if (!next || !changed) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  batch_reset_outcomes(b);
+  do {
+    for (size_t p = 0; p < players && st == TS_OK; p++)
+      st = decide_player(c, b, p, &next[p], &changed[p]);
+  } while (st == TS_OK && batch_exclude_rejected_records(b) > 0);
+  for (size_t p = 0; p < players && st == TS_OK; p++)
+    if (changed[p])
+      st = write_player(c, b, p, &next[p], now_s, now_utc);
+  if (st == TS_OK)
+    st = keep_dead_letters(c, b, now_utc);
+out:
+  free(next);
+  free(changed);
+  return st;
 }
 
 static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
@@ -686,15 +739,7 @@ static enum ts_status apply_attempt(void *cls) {
       goto out;
   }
   for (size_t i = 0; i < a->n; i++) {
-    struct batch *b = a->b[i];
-    batch_reset_outcomes(b);
-    size_t players = batch_player_count(b);
-    for (size_t p = 0; p < players; p++) {
-      st = apply_player(c, b, p, now_s, now_utc);
-      if (st != TS_OK)
-        goto out;
-    }
-    st = keep_dead_letters(c, b, now_utc);
+    st = apply_batch(c, a->b[i], now_s, now_utc);
     if (st != TS_OK)
       goto out;
   }

@@ -397,6 +397,42 @@ static void test_dashboard_and_contract_are_served(void) {
   e2e_reply_clear(&r);
 }
 
+/* A record is applied whole or not at all: a MODIFY that moves a game away
+ * from a player who never had it is rejected, and the new player does not
+ * get the game either (else the stats would count a rejected record). */
+static void test_rejected_modify_applies_to_neither_player(void) {
+  char ghost[128], newp[128];
+  e2e_name(ghost, sizeof ghost, "ghost");
+  e2e_name(newp, sizeof newp, "newp");
+  struct e2e_image old_img = {
+      .player = ghost, .score = "5", .winner = WIN_BOOL_TRUE};
+  struct e2e_image new_img = {
+      .player = newp, .score = "7", .winner = WIN_BOOL_TRUE};
+  json_t *body = e2e_lambda(e2e_records(e2e_modify(&old_img, &new_img), NULL));
+  struct e2e_reply r;
+  struct e2e_summary sum;
+  if (e2e_ingest(srv, "moving MODIFY from a ghost", body, &r, &sum)) {
+    e2e_check_summary("moving MODIFY from a ghost", &sum, 1, 0, 0, 0, 1);
+    const char *reason = json_string_value(
+        json_object_get(json_array_get(sum.rejected_list, 0), "reason"));
+    TS_CHECK_CASE(reason && strstr(reason, "below zero") != NULL,
+                  "moving MODIFY from a ghost", "reason %s",
+                  reason ? reason : "(none)");
+  }
+  e2e_reply_clear(&r);
+  json_decref(body);
+  const char *players[] = {ghost, newp};
+  for (size_t i = 0; i < 2; i++) {
+    long status = 0;
+    json_t *got = e2e_fetch_stats(srv, players[i], &status);
+    TS_CHECK_CASE(status == 404, players[i],
+                  "status %ld: the rejected record "
+                  "was applied",
+                  status);
+    json_decref(got);
+  }
+}
+
 void e2e_suite_api(void) {
   E2E_SUITE("api", up, down,
             TS_TEST(test_leaderboard_ranks_by_each_order_with_ties_by_name),
@@ -406,5 +442,6 @@ void e2e_suite_api(void) {
             TS_TEST(test_wrong_method_is_405_with_allow),
             TS_TEST(test_ingest_key_is_required_when_configured),
             TS_TEST(test_metrics_count_records_and_requests),
-            TS_TEST(test_dashboard_and_contract_are_served));
+            TS_TEST(test_dashboard_and_contract_are_served),
+            TS_TEST(test_rejected_modify_applies_to_neither_player));
 }
