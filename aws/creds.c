@@ -53,10 +53,17 @@
 
 struct aws_creds_provider {
   pthread_mutex_t mu;
-  struct aws_creds cache; /* valid when cache.access_key_id != NULL */
-  char *cache_key;        /* the configuration that produced the cache */
+  pthread_cond_t refreshed; /* a network refresh finished */
+  bool refreshing;          /* a caller is fetching, with mu released */
+  struct aws_creds cache;   /* valid when cache.access_key_id != NULL */
+  char *cache_key;          /* the configuration that produced the cache */
   time_t cache_refresh_at;
 };
+
+/* After a failed refresh while the cached credentials are still valid,
+ * they are used this long before the next attempt, so a slow or dead
+ * metadata endpoint is not asked again by every request. */
+#define CREDS_RETRY_AFTER_FAILURE_S 30
 
 /* ---- small helpers ---- */
 
@@ -814,8 +821,14 @@ enum ts_status aws_creds_provider_new(struct aws_creds_provider **out) {
     free(p);
     return TS_ERR_NOMEM;
   }
+  if (pthread_cond_init(&p->refreshed, NULL) != 0) {
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    return TS_ERR_NOMEM;
+  }
   /* Reference-counted by libcurl; balanced in aws_creds_provider_free. */
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    pthread_cond_destroy(&p->refreshed);
     pthread_mutex_destroy(&p->mu);
     free(p);
     return TS_ERR_NOMEM;
@@ -829,6 +842,7 @@ void aws_creds_provider_free(struct aws_creds_provider *p) {
     return;
   aws_creds_clear(&p->cache);
   free(p->cache_key);
+  pthread_cond_destroy(&p->refreshed);
   pthread_mutex_destroy(&p->mu);
   free(p);
   curl_global_cleanup();
@@ -882,17 +896,42 @@ static enum ts_status from_network(struct aws_creds_provider *p,
     st = TS_ERR_NOMEM;
     goto out;
   }
-  if (cache_matches(p, key) && now < p->cache_refresh_at) {
-    st = creds_copy(out, &p->cache);
-    goto out;
+  /* Called with p->mu held. One caller fetches at a time, with the lock
+   * released: while the cached credentials are still valid the others
+   * use them at once instead of queueing behind a slow endpoint; without
+   * valid ones they wait for the fetch. */
+  for (;;) {
+    if (cache_matches(p, key) && now < p->cache_refresh_at) {
+      st = creds_copy(out, &p->cache);
+      goto out;
+    }
+    if (!p->refreshing)
+      break;
+    if (cache_matches(p, key) && p->cache.expiration > now) {
+      st = creds_copy(out, &p->cache);
+      goto out;
+    }
+    pthread_cond_wait(&p->refreshed, &p->mu);
+    now = time(NULL);
   }
+  p->refreshing = true;
+  pthread_mutex_unlock(&p->mu);
   st = container ? from_container(url, out) : from_imds(url, out);
+  pthread_mutex_lock(&p->mu);
+  p->refreshing = false;
+  pthread_cond_broadcast(&p->refreshed);
+  now = time(NULL);
   if (st == TS_OK) {
     cache_store(p, &key, out, now);
   } else if (st != TS_ERR_NOMEM && cache_matches(p, key) &&
              p->cache.expiration > now) {
-    /* The refresh failed but the cached credentials are still valid. */
+    /* The refresh failed but the cached credentials are still valid: use
+     * them, and do not ask again for a while. */
+    aws_creds_clear(out);
     st = creds_copy(out, &p->cache);
+    time_t retry = now + CREDS_RETRY_AFTER_FAILURE_S;
+    p->cache_refresh_at =
+        retry < p->cache.expiration ? retry : p->cache.expiration;
   }
 out:
   free(url);
@@ -900,9 +939,8 @@ out:
   return st;
 }
 
-/* The lock is held across a network fetch on purpose: concurrent callers
- * wait for the one refresh instead of each fetching (bounded by the fetch
- * timeouts). */
+/* One network refresh at a time (see from_network); callers with valid
+ * cached credentials never wait for it. */
 enum ts_status aws_creds_get(struct aws_creds_provider *p,
                              struct aws_creds *out) {
   if (!p || !out)

@@ -726,6 +726,61 @@ static void test_concurrent_callers_share_one_fetch(void) {
   fx_end(&fx);
 }
 
+static double seconds_since(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) +
+         (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Credentials inside their refresh window whose endpoint stops answering:
+ * the refresh fails, the still-valid cache is served, and the next callers
+ * get it at once instead of each waiting out the fetch timeout. */
+static void test_failed_refresh_serves_the_cache_without_waiting_again(void) {
+  struct fixture fx;
+  struct server s;
+  fx_begin(&fx);
+  CU_ASSERT_FATAL(server_start(&s));
+  unsetenv("AWS_EC2_METADATA_DISABLED");
+  setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", s.base, 1);
+  /* 5 minutes and 2 s left: cached, and due for refresh 2 s later. */
+  server_set(&s, NULL, 302);
+  struct aws_creds_provider *p = new_provider();
+  struct aws_creds c;
+  CU_ASSERT_EQUAL_FATAL(aws_creds_get(p, &c), TS_OK);
+  aws_creds_clear(&c);
+  server_stop(&s);
+  sleep(3);
+
+  /* The same port now accepts connections but never answers: a fetch
+   * there waits for its timeout (the cache is keyed by the endpoint). */
+  unsigned port = (unsigned)strtoul(strrchr(s.base, ':') + 1, NULL, 10);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+                  listen(fd, 16) == 0);
+  /* The refresh times out; the still-valid cache is served. */
+  struct timespec t0;
+  CU_ASSERT_EQUAL(aws_creds_get(p, &c), TS_OK);
+  CU_ASSERT_STRING_EQUAL(S(c.access_key_id), "ASIAIMDS1");
+  aws_creds_clear(&c);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int k = 0; k < 5; k++) {
+    CU_ASSERT_EQUAL(aws_creds_get(p, &c), TS_OK);
+    aws_creds_clear(&c);
+  }
+  double took = seconds_since(&t0);
+  TS_CHECK_CASE(took < 0.2, "after a failed refresh",
+                "5 calls took %.3f s: each retried the dead endpoint", took);
+  close(fd);
+  aws_creds_provider_free(p);
+  fx_end(&fx);
+}
+
 static void test_imds_disabled_is_skipped(void) {
   static const struct {
     const char *value;
@@ -890,6 +945,7 @@ void suite_creds(void) {
       TS_TEST(test_imds_v2_token_role_and_credentials),
       TS_TEST(test_fresh_credentials_are_cached_and_expiring_ones_refetched),
       TS_TEST(test_concurrent_callers_share_one_fetch),
+      TS_TEST(test_failed_refresh_serves_the_cache_without_waiting_again),
       TS_TEST(test_imds_disabled_is_skipped),
       TS_TEST(test_imds_that_does_not_answer_means_not_found),
       TS_TEST(test_region_resolution_order),
