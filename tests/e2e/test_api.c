@@ -408,7 +408,9 @@ static void test_rejected_modify_applies_to_neither_player(void) {
       .player = ghost, .score = "5", .winner = WIN_BOOL_TRUE};
   struct e2e_image new_img = {
       .player = newp, .score = "7", .winner = WIN_BOOL_TRUE};
-  json_t *body = e2e_lambda(e2e_records(e2e_modify(&old_img, &new_img), NULL));
+  json_t *recs = e2e_records(e2e_modify(&old_img, &new_img), NULL);
+  json_t *body = e2e_lambda(recs);
+  json_decref(recs);
   struct e2e_reply r;
   struct e2e_summary sum;
   if (e2e_ingest(srv, "moving MODIFY from a ghost", body, &r, &sum)) {
