@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build.sh build
+TS_BUILD_TARGET=tourney-stats ./scripts/build.sh build
 exec ./build/tourney-stats "$@"
