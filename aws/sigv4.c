@@ -5,6 +5,7 @@
  *   1. canonical request, 2. string to sign, 3. signing key, 4. signature.
  * Secrets and derived keys are wiped from memory once used. */
 #include "sigv4.h"
+#include "../common/hex.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -103,16 +104,6 @@ static bool is_scope_part(const char *s) {
   return true;
 }
 
-static int hex_value(unsigned char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static void hex_encode(const unsigned char *in, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {
@@ -175,8 +166,8 @@ static enum ts_status uri_reencode(const char *s, size_t n, char **out) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c == '%') {
-      int hi = i + 1 < n ? hex_value((unsigned char)s[i + 1]) : -1;
-      int lo = i + 2 < n ? hex_value((unsigned char)s[i + 2]) : -1;
+      int hi = i + 1 < n ? hex_digit_value((unsigned char)s[i + 1]) : -1;
+      int lo = i + 2 < n ? hex_digit_value((unsigned char)s[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
         free(enc);
         return TS_ERR_INVALID;

@@ -4,20 +4,11 @@
  * and whitespace loosely, while a cursor must decode one way only, so the
  * strict base64url codec below is ours. */
 #include "urlcode.h"
+#include "../common/hex.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 enum ts_status url_decode(const char *s, size_t len, bool plus_is_space,
                           char **out) {
@@ -31,8 +22,8 @@ enum ts_status url_decode(const char *s, size_t len, bool plus_is_space,
     if (c == '%') {
       if (len - i < 3)
         goto invalid;
-      int hi = hexval((unsigned char)s[i + 1]);
-      int lo = hexval((unsigned char)s[i + 2]);
+      int hi = hex_digit_value((unsigned char)s[i + 1]);
+      int lo = hex_digit_value((unsigned char)s[i + 2]);
       if (hi < 0 || lo < 0)
         goto invalid;
       c = (unsigned char)(hi * 16 + lo);

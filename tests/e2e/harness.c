@@ -1,5 +1,6 @@
 /* End-to-end harness: process control, HTTP client and answer checks. */
 #include "harness.h"
+#include "tests/unit/unit.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -934,15 +935,8 @@ char *e2e_escape(const char *text) {
 /* ------------------------------------------------------------------ */
 /* assertions                                                         */
 
-#define CHECK(cond, case_name, ...)                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "\n  case %s: ", case_name);                             \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-    }                                                                          \
-    CU_ASSERT(cond);                                                           \
-  } while (0)
+/* CHECK is the unit tests' TS_CHECK_CASE (tests/unit/unit.h). */
+#define CHECK TS_CHECK_CASE
 
 static void print_body(const struct e2e_reply *r) {
   fprintf(stderr, "    status %ld, content-type %s, body: %.600s\n", r->status,
