@@ -13,6 +13,8 @@
  * "total_score", "avg_score", "win_percent", "updated_at"}, numbers as
  * exact JSON numbers. */
 void handlers_write_stats(struct buf *b, const struct player_row *row);
+/* The same members without the braces, to embed in a larger object. */
+void handlers_write_stats_fields(struct buf *b, const struct player_row *row);
 
 /* limit: absent -> def; else an integer 1..TS_LIST_MAX_LIMIT. */
 enum ts_status handlers_parse_limit(const char *text, size_t def,

@@ -61,10 +61,8 @@ void handle_leaderboard(struct request *req, struct reply *rep) {
       buf_adds(&b, ",");
     /* {"rank":N, ...stats} */
     buf_addf(&b, "{\"rank\":%zu,", i + 1);
-    size_t mark = b.len;
-    handlers_write_stats(&b, &rows[i]);
-    if (buf_status(&b) == TS_OK) /* drop the stats object's own '{' */
-      memmove(b.data + mark, b.data + mark + 1, b.len - mark), b.len--;
+    handlers_write_stats_fields(&b, &rows[i]);
+    buf_adds(&b, "}");
   }
   buf_adds(&b, "]}");
   reply_buf_take(rep, 200, &b);

@@ -1,7 +1,6 @@
 /* GET /v1/players/{player}/stats and GET /v1/players (paged). Numbers are
  * written as exact decimal text, which jansson's double-based reals cannot
  * do, so these bodies are built with the bounded buffer writer. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +13,7 @@
 
 #define CURSOR_PREFIX "p1:"
 
-void handlers_write_stats(struct buf *b, const struct player_row *row) {
+void handlers_write_stats_fields(struct buf *b, const struct player_row *row) {
   char total[DECIMAL_TEXT_MAX], avg[DECIMAL_TEXT_MAX], pct[DECIMAL_TEXT_MAX];
   struct decimal avg_d, pct_d;
   if (stats_derive(&row->stats, &avg_d, &pct_d) != TS_OK) {
@@ -24,7 +23,7 @@ void handlers_write_stats(struct buf *b, const struct player_row *row) {
   decimal_format(row->stats.total_score, total);
   decimal_format(avg_d, avg);
   decimal_format(pct_d, pct);
-  buf_adds(b, "{\"player\":");
+  buf_adds(b, "\"player\":");
   buf_add_json_string(b, row->player);
   buf_addf(b,
            ",\"games\":%lld,\"wins\":%lld,\"losses\":%lld,"
@@ -38,6 +37,11 @@ void handlers_write_stats(struct buf *b, const struct player_row *row) {
     buf_add_json_string(b, row->updated_at);
   else
     buf_adds(b, "null");
+}
+
+void handlers_write_stats(struct buf *b, const struct player_row *row) {
+  buf_adds(b, "{");
+  handlers_write_stats_fields(b, row);
   buf_adds(b, "}");
 }
 

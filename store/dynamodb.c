@@ -595,13 +595,11 @@ static enum ts_status apply_attempt(void *cls) {
     }
     n_calls = 0;
   }
-  for (size_t i = 0; i < a->n; i++) {
-    bool writing = false;
-    for (size_t c = 0; c < n_calls; c++)
-      writing = writing || owner[c] == i;
-    if (!writing)
-      a->ps[i].pending = false; /* nothing to write for this player */
-  }
+  /* Players without a write (all duplicates or rejected) are done. */
+  for (size_t i = 0; i < a->n; i++)
+    a->ps[i].pending = false;
+  for (size_t c = 0; c < n_calls; c++)
+    a->ps[owner[c]].pending = true;
   if (n_calls == 0)
     goto out;
 

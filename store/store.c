@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../common/bounds.h"
+#include "../server/log.h"
 #include "store_impl.h"
 #include "store_test.h"
 
@@ -175,7 +176,7 @@ static void sleep_ms(uint64_t ms) {
 
 enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
                             void (*rollback)(void *cls), uint64_t deadline_ms) {
-  (void)name; /* for logs, once a logger exists below the server */
+
   uint64_t cap = TS_TX_BACKOFF_BASE_MS;
   for (unsigned attempt = 1;; attempt++) {
     enum ts_status st = fn(cls);
@@ -184,8 +185,11 @@ enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
     if (rollback)
       rollback(cls);
     uint64_t now = store_now_ms();
-    if (attempt >= TS_TX_MAX_ATTEMPTS || now >= deadline_ms)
+    if (attempt >= TS_TX_MAX_ATTEMPTS || now >= deadline_ms) {
+      log_event(LOG_WARN, "store transaction gave up", "{s:s, s:i}", "tx", name,
+                "attempts", (int)attempt);
       return TS_ERR_UNAVAILABLE;
+    }
     /* Full jitter: a random sleep in [0, cap], never past the deadline. */
     uint64_t pause = rng_next() % (cap + 1u);
     if (pause > deadline_ms - now)
