@@ -45,7 +45,7 @@ max_len() {
 
 echo "== building into $build"
 mkdir -p "$build/logs"
-if ! cmake -S "$here" -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" \
+if ! cmake -S "$here" -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" -DTS_WERROR=ON \
   >"$build/logs/cmake.log" 2>&1; then
   cat "$build/logs/cmake.log" >&2
   echo "fuzz: cmake configure failed" >&2

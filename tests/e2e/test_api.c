@@ -147,10 +147,11 @@ static void test_leaderboard_rejects_unknown_order_and_bad_limit(void) {
 /* GET with optional If-None-Match; returns the status, the ETag in etag. */
 static long conditional_get(const char *target, const char *inm, char *etag,
                             size_t cap, size_t *body_len) {
-  char header[160];
+  char header[512];
   const char *headers[2] = {NULL, NULL};
   if (inm) {
-    snprintf(header, sizeof header, "If-None-Match: %s", inm);
+    int n = snprintf(header, sizeof header, "If-None-Match: %s", inm);
+    CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof header);
     headers[0] = header;
   }
   struct e2e_request rq = {
