@@ -14,6 +14,7 @@
 #define TS_DEFAULT_THREADS 8                   /* MHD worker threads */
 #define TS_MAX_THREADS 256u
 #define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
+#define TS_HEALTHCHECK_TIMEOUT_MS 2000u        /* `healthcheck` subcommand */
 
 /* Ingestion */
 #define TS_MAX_RECORDS_PER_BATCH 10000u        /* a Pipe's BatchSize maximum */

@@ -57,6 +57,8 @@ static void usage(FILE *out) {
   fprintf(out, "usage: tourney-stats [options] [serve]        run the server\n"
                "       tourney-stats [options] create-table  create the "
                "store's tables if missing, wait until usable, exit\n"
+               "       tourney-stats [options] healthcheck   exit 0 when the "
+               "server on --bind/--port answers GET /healthz\n"
                "       tourney-stats --help | --version\n\n"
                "Aggregates DynamoDB Streams game records into per-player "
                "stats and serves them over HTTP.\n"
@@ -219,6 +221,9 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
   }
   if (optind < argc && strcmp(argv[optind], "create-table") == 0) {
     *action = CONFIG_CREATE_TABLE;
+    optind++;
+  } else if (optind < argc && strcmp(argv[optind], "healthcheck") == 0) {
+    *action = CONFIG_HEALTHCHECK;
     optind++;
   } else if (optind < argc && strcmp(argv[optind], "serve") == 0) {
     optind++;

@@ -27,6 +27,7 @@ struct config {
 enum config_action {
   CONFIG_RUN,          /* start the server */
   CONFIG_CREATE_TABLE, /* `create-table`: create the store's tables, exit */
+  CONFIG_HEALTHCHECK,  /* `healthcheck`: exit 0 when the server answers */
   CONFIG_EXIT,         /* --help or --version was printed: exit 0 */
 };
 

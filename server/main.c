@@ -11,6 +11,7 @@
 #include "../store/store.h"
 #include "app.h"
 #include "config.h"
+#include "healthcheck.h"
 #include "http.h"
 #include "log.h"
 
@@ -40,6 +41,10 @@ int main(int argc, char **argv) {
     goto out;
   }
   log_set_level(cfg.log_level);
+  if (action == CONFIG_HEALTHCHECK) {
+    rc = healthcheck_probe(&cfg, stderr) == TS_OK ? 0 : 1;
+    goto out;
+  }
 
   struct store_options sopt = {.kind = cfg.store,
                                .sqlite_path = cfg.sqlite_path,

@@ -49,6 +49,41 @@ static void test_help_prints_usage_and_exits_zero(void) {
   free(out);
 }
 
+/* The container's HEALTHCHECK: `tourney-stats healthcheck` with the
+ * server's settings exits 0 while it serves, 1 once it is gone. */
+static void test_healthcheck_subcommand_exits_zero_only_while_serving(void) {
+  struct e2e_server *s = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &s) == TS_OK);
+  char port[16];
+  snprintf(port, sizeof port, "%d", e2e_server_port(s));
+  static const char *const binds[] = {"127.0.0.1", "0.0.0.0"};
+  for (size_t i = 0; i < 2; i++) {
+    char *argv[] = {
+        (char *)e2e_bin(), "--bind", (char *)binds[i], "--port", port,
+        "healthcheck",     NULL};
+    int code = -1;
+    free(e2e_run_capture(argv, &code));
+    TS_CHECK_CASE(code == 0, binds[i], "healthcheck exit %d while serving",
+                  code);
+  }
+  const char *env[] = {NULL, NULL};
+  char env_port[32];
+  snprintf(env_port, sizeof env_port, "TS_PORT=%s", port);
+  env[0] = env_port;
+  char *argv_env[] = {(char *)e2e_bin(), "healthcheck", NULL};
+  int code = -1;
+  free(e2e_run_capture_env(argv_env, env, &code));
+  TS_CHECK_CASE(code == 0, "TS_PORT", "healthcheck exit %d while serving",
+                code);
+  stop_expect_zero(s, "healthcheck");
+  char *argv[] = {(char *)e2e_bin(), "--bind", "127.0.0.1", "--port", port,
+                  "healthcheck",     NULL};
+  code = -1;
+  free(e2e_run_capture(argv, &code));
+  TS_CHECK_CASE(code == 1, "stopped", "healthcheck exit %d with no server",
+                code);
+}
+
 static void test_flags_configure_the_server_like_env(void) {
   struct e2e_server_opts opt = {.use_flags = true};
   struct e2e_server *s = NULL;
@@ -436,6 +471,7 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
 void e2e_suite_lifecycle(void) {
   E2E_SUITE(
       "lifecycle", NULL, NULL, TS_TEST(test_help_prints_usage_and_exits_zero),
+      TS_TEST(test_healthcheck_subcommand_exits_zero_only_while_serving),
       TS_TEST(test_flags_configure_the_server_like_env),
       TS_TEST(test_stats_and_applied_event_ids_survive_a_restart),
       TS_TEST(test_sigterm_finishes_in_flight_post_and_exits_zero),
