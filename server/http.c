@@ -213,9 +213,16 @@ static void run_handler(struct exchange *ex) {
       error_reply(&ex->rep, TS_E_MALFORMED_JSON, "the body is empty");
       return;
     }
+    /* RFC 8259 §8.1: a parser may ignore a leading byte order mark (the
+     * .NET runtime's event files have one); jansson does not. */
+    const char *text = ex->body.data;
+    size_t len = ex->body.len;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+      text += 3;
+      len -= 3;
+    }
     json_error_t jerr;
-    ex->req.body =
-        json_loadb(ex->body.data, ex->body.len, JSON_DECODE_ANY, &jerr);
+    ex->req.body = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
     if (!ex->req.body) {
       error_reply(&ex->rep, TS_E_MALFORMED_JSON, "%s at line %d, column %d",
                   jerr.text, jerr.line, jerr.column);
