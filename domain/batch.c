@@ -46,7 +46,7 @@ struct entry_ref {
 struct rec {
   json_t *json;   /* reference to the record object as received */
   char *event_id; /* NULL when missing or unusable */
-  char *item_id;  /* SequenceNumber, else eventID, else NULL */
+  char *item_id;  /* SequenceNumber, else eventID, else "#<index>" */
   char *poison;   /* why the record is undecodable, else NULL */
   bool duplicate; /* its eventID appeared earlier in this batch */
   bool excluded;  /* another of its entries was rejected: apply none */
@@ -567,6 +567,12 @@ static enum ts_status decode_record(struct batch *b, size_t index,
   if (ok && !r->item_id &&
       !(r->item_id = copy_n(r->event_id, strlen(r->event_id))))
     return TS_ERR_NOMEM;
+  if (!r->item_id) { /* neither: its position, never null in the answer */
+    char pos[24];
+    int n = snprintf(pos, sizeof pos, "#%zu", index);
+    if (!(r->item_id = copy_n(pos, (size_t)n)))
+      return TS_ERR_NOMEM;
+  }
   if (ok && !r->duplicate)
     ok = decode_changes(b, r, index, names, player_index, &why, &st);
   if (st != TS_OK)

@@ -105,7 +105,8 @@ enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
 /* Rejected records (poison or with a rejected entry), in record order, for
  * the dead-letter store. Strings are borrowed; record_json is the compact
  * JSON text of the record as received (NULL if it could not be serialised).
- * event_id and item_identifier may be NULL when the record had none.
+ * event_id is NULL when the record had none; item_identifier is the
+ * SequenceNumber, else the eventID, else "#<position in the batch>".
  * These two (and batch_summary_json) fill caches inside the batch: like
  * every function here, do not call them concurrently on one batch. */
 size_t batch_rejected_count(const struct batch *b);

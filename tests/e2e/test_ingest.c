@@ -427,6 +427,25 @@ test_poison_records_are_rejected_with_reason_and_rest_applies(void) {
   e2e_reply_clear(&r);
   json_decref(no_seq);
   e2e_expect_stats(srv, "after a poison record alone", &e);
+
+  /* With neither, its position in the batch (from 0) identifies it: a
+   * forwarder that maps rejected to batchItemFailures never sends null. */
+  struct e2e_image fine = {p, "1", WIN_ABSENT, 0, 0};
+  json_t *anon = e2e_record("INSERT", NULL, NULL, NULL, &fine);
+  json_object_del(anon, "eventID");
+  json_object_del(json_object_get(anon, "dynamodb"), "SequenceNumber");
+  json_t *pair =
+      e2e_records(e2e_record("INSERT", NULL, NULL, NULL, &bad), anon, NULL);
+  if (e2e_ingest(srv, "poison without eventID and SequenceNumber", pair, &r,
+                 &sum)) {
+    e2e_check_summary("poison without eventID and SequenceNumber", &sum, 2, 0,
+                      0, 0, 2);
+    TS_CHECK_CASE(rejected_item(&sum, "#1") != NULL,
+                  "poison without eventID and SequenceNumber",
+                  "itemIdentifier is not \"#1\": %.300s", r.body);
+  }
+  e2e_reply_clear(&r);
+  json_decref(pair);
   json_decref(body);
   json_decref(recs);
   json_decref(poison);

@@ -575,14 +575,15 @@ static void test_attribute_names_are_configurable(void) {
   batch_free(b);
 }
 
-static void test_item_identifier_is_sequence_number_else_event_id(void) {
+static void
+test_item_identifier_is_sequence_number_else_event_id_else_position(void) {
   struct batch *b = load(
       "[" REC("e1", "INSERT", SEQ("111") "," NEW(PS("x") SC("bad"))) "," REC(
           "e2", "INSERT",
           NEW(PS("x") SC("bad"))) ",{\"dynamodb\":{" SEQ("333") "}},{}]");
   CU_ASSERT_EQUAL_FATAL(batch_rejected_count(b), 4);
   static const char *want_id[] = {"e1", "e2", NULL, NULL};
-  static const char *want_item[] = {"111", "e2", "333", NULL};
+  static const char *want_item[] = {"111", "e2", "333", "#3"};
   for (size_t i = 0; i < 4; i++) {
     const char *id, *item, *reason, *json;
     batch_rejected(b, i, &id, &item, &reason, &json);
@@ -789,7 +790,8 @@ void suite_batch(void) {
       TS_TEST(test_modify_keeping_a_numeric_player_nets_to_one_entry),
       TS_TEST(test_entries_group_by_player_in_first_seen_order),
       TS_TEST(test_attribute_names_are_configurable),
-      TS_TEST(test_item_identifier_is_sequence_number_else_event_id),
+      TS_TEST(
+          test_item_identifier_is_sequence_number_else_event_id_else_position),
       TS_TEST(test_record_outcome_aggregates_entry_outcomes),
       TS_TEST(test_reset_outcomes_forgets_earlier_verdicts),
       TS_TEST(test_rejected_are_listed_in_record_order),
