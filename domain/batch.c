@@ -505,9 +505,19 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
   /* Decode first, fold after: a poison record has no entries. */
   struct game gn, go;
   bool use_new = ev != EVENT_REMOVE, use_old = ev != EVENT_INSERT && old_image;
-  if (use_new && !new_image)
-    return fail(why, "%s without dynamodb.NewImage",
-                ev == EVENT_INSERT ? "INSERT" : "MODIFY");
+  if (use_new && !new_image) {
+    /* Usually a stream that does not carry images: say which it is. */
+    const json_t *view = json_object_get(ddb, "StreamViewType");
+    if (!json_is_string(view))
+      return fail(why, "%s without dynamodb.NewImage",
+                  ev == EVENT_INSERT ? "INSERT" : "MODIFY");
+    char q[QUOTE_BUF_BYTES];
+    quote(q, json_string_value(view), json_string_length(view));
+    return fail(why,
+                "%s without dynamodb.NewImage (StreamViewType %s; the "
+                "stream needs NEW_AND_OLD_IMAGES)",
+                ev == EVENT_INSERT ? "INSERT" : "MODIFY", q);
+  }
   if (use_new && !decode_image(new_image, "NewImage", names, &gn, why))
     return false;
   if (use_old && !decode_image(old_image, "OldImage", names, &go, why))

@@ -382,6 +382,48 @@ static void test_metrics_count_records_and_requests(void) {
   free(after);
 }
 
+/* A misconfigured stream shows: a missing image is rejected with the
+ * record's StreamViewType in the reason, and MODIFYs / REMOVEs without an
+ * OldImage are counted in /metrics for an operator to alert on. */
+static void test_stream_view_type_is_named_and_missing_images_counted(void) {
+  const char *mod = "ts_ingest_modify_without_old_image_total";
+  const char *rem = "ts_ingest_remove_without_old_image_total";
+  char *before = metrics_text();
+  char p[128];
+  e2e_name(p, sizeof p, "view-type");
+  struct e2e_image im = {p, "4", WIN_BOOL_TRUE, 0, 0};
+  json_t *keys_only = e2e_record("INSERT", NULL, NULL, NULL, NULL);
+  json_t *modify = e2e_record("MODIFY", NULL, NULL, NULL, &im);
+  json_t *remove = e2e_record("REMOVE", NULL, NULL, NULL, NULL);
+  json_object_set_new(json_object_get(keys_only, "dynamodb"), "StreamViewType",
+                      json_string("KEYS_ONLY"));
+  json_object_set_new(json_object_get(modify, "dynamodb"), "StreamViewType",
+                      json_string("NEW_IMAGE"));
+  json_t *body = e2e_lambda(e2e_records(keys_only, modify, remove, NULL));
+  struct e2e_reply r;
+  struct e2e_summary sum;
+  if (e2e_ingest(srv, "stream view types", body, &r, &sum)) {
+    e2e_check_summary("stream view types", &sum, 3, 1, 0, 1, 1);
+    const char *reason = json_string_value(
+        json_object_get(json_array_get(sum.rejected_list, 0), "reason"));
+    TS_CHECK_CASE(reason && strstr(reason, "KEYS_ONLY") &&
+                      strstr(reason, "NewImage"),
+                  "INSERT from a KEYS_ONLY stream",
+                  "the reason does not name the view type: %s",
+                  reason ? reason : "(none)");
+  }
+  e2e_reply_clear(&r);
+  json_decref(body);
+  char *after = metrics_text();
+  double m0 = sample(before, mod), m1 = sample(after, mod);
+  double r0 = sample(before, rem), r1 = sample(after, rem);
+  TS_CHECK_CASE(m1 - m0 == 1 && r1 - r0 == 1, "metrics",
+                "MODIFY without OldImage %g -> %g, REMOVE %g -> %g", m0, m1, r0,
+                r1);
+  free(before);
+  free(after);
+}
+
 static void test_dashboard_and_contract_are_served(void) {
   struct e2e_reply r;
   (void)e2e_get(srv, "/", &r);
@@ -445,6 +487,7 @@ void e2e_suite_api(void) {
             TS_TEST(test_wrong_method_is_405_with_allow),
             TS_TEST(test_ingest_key_is_required_when_configured),
             TS_TEST(test_metrics_count_records_and_requests),
+            TS_TEST(test_stream_view_type_is_named_and_missing_images_counted),
             TS_TEST(test_dashboard_and_contract_are_served),
             TS_TEST(test_rejected_modify_applies_to_neither_player));
 }

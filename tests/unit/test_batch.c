@@ -348,6 +348,9 @@ static void test_poison_reason_names_the_field_and_image(void) {
       {"{\"eventID\":\"e\",\"eventName\":\"INSERT\",\"dynamodb\":[]}",
        "dynamodb is not an object"},
       {REC("e", "INSERT", SEQ("1")), "INSERT without dynamodb.NewImage"},
+      {REC("e", "INSERT", SEQ("1") ",\"StreamViewType\":\"KEYS_ONLY\""),
+       "INSERT without dynamodb.NewImage (StreamViewType \"KEYS_ONLY\"; the "
+       "stream needs NEW_AND_OLD_IMAGES)"},
       {REC("e", "MODIFY", OLD(PS("x") SC("1"))),
        "MODIFY without dynamodb.NewImage"},
       {REC("e", "INSERT", "\"NewImage\":\"x\""),
