@@ -69,7 +69,7 @@ struct batch {
   size_t n_recs;
   struct player *players;
   size_t n_players, cap_players;
-  size_t modify_without_old, remove_without_old;
+  size_t modify_without_old, remove_without_old, ttl_removes_skipped;
   struct rejected_index *rejected;
 };
 
@@ -468,11 +468,23 @@ static bool decode_event_id(struct rec *r, json_t *seen, struct why *why,
   return true;
 }
 
+/* True when DynamoDB's Time to Live made the change: userIdentity
+ * {"type":"Service","principalId":"dynamodb.amazonaws.com"}. */
+static bool made_by_ttl(const json_t *record) {
+  const json_t *who = json_object_get(record, "userIdentity");
+  const json_t *type = json_object_get(who, "type");
+  const json_t *principal = json_object_get(who, "principalId");
+  return json_is_string(type) && json_is_string(principal) &&
+         strcmp(json_string_value(type), "Service") == 0 &&
+         strcmp(json_string_value(principal), "dynamodb.amazonaws.com") == 0;
+}
+
 /* Everything after the eventID: returns false with why set for poison. */
 static bool decode_changes(struct batch *b, struct rec *r, size_t index,
-                           const struct record_names *names,
+                           const struct batch_options *opt,
                            json_t *player_index, struct why *why,
                            enum ts_status *st) {
+  const struct record_names *names = &opt->names;
   const json_t *name = json_object_get(r->json, "eventName");
   if (!name)
     return fail(why, "missing eventName");
@@ -527,6 +539,11 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
     b->remove_without_old++;
     return true;
   }
+  if (ev == EVENT_REMOVE && !opt->ttl_removes_subtract &&
+      made_by_ttl(r->json)) {
+    b->ttl_removes_skipped++;
+    return true;
+  }
   if (ev == EVENT_MODIFY && !use_old)
     b->modify_without_old++;
   if (use_new && use_old && gn.player_len == go.player_len &&
@@ -556,7 +573,7 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
 /* Decodes record `index`. Only allocation failure is an error; unusable
  * content makes the record poison. */
 static enum ts_status decode_record(struct batch *b, size_t index,
-                                    const struct record_names *names,
+                                    const struct batch_options *opt,
                                     json_t *seen, json_t *player_index) {
   struct rec *r = &b->recs[index];
   struct why why = {{0}};
@@ -584,7 +601,7 @@ static enum ts_status decode_record(struct batch *b, size_t index,
       return TS_ERR_NOMEM;
   }
   if (ok && !r->duplicate)
-    ok = decode_changes(b, r, index, names, player_index, &why, &st);
+    ok = decode_changes(b, r, index, opt, player_index, &why, &st);
   if (st != TS_OK)
     return st;
   if (!ok && !(r->poison = reason_dup(why.text)))
@@ -598,13 +615,22 @@ static void invalidate_rejected(struct batch *b) { b->rejected->valid = false; }
 
 enum ts_status batch_new(const json_t *body, const struct record_names *names,
                          struct batch **out, const char **detail) {
+  struct batch_options opt = {.names = names ? *names : record_names_default};
+  return batch_new_with(body, &opt, out, detail);
+}
+
+enum ts_status batch_new_with(const json_t *body,
+                              const struct batch_options *opt,
+                              struct batch **out, const char **detail) {
   const char *ignored;
   if (!detail)
     detail = &ignored;
   *out = NULL;
   *detail = NULL;
-  if (!names)
-    names = &record_names_default;
+  static const struct batch_options defaults = {
+      .names = {"player", "score", "winner"}};
+  if (!opt)
+    opt = &defaults;
 
   const json_t *records = NULL;
   size_t n;
@@ -650,7 +676,7 @@ enum ts_status batch_new(const json_t *body, const struct record_names *names,
     b->recs[i].json =
         json_incref(records ? json_array_get(records, i) : (json_t *)body);
     b->n_recs = i + 1;
-    st = decode_record(b, i, names, seen, player_index);
+    st = decode_record(b, i, opt, seen, player_index);
     if (st != TS_OK)
       goto fail;
   }
@@ -872,7 +898,8 @@ void batch_rejected(const struct batch *b, size_t i, const char **event_id,
 void batch_counts(const struct batch *b, struct batch_counts *out) {
   *out = (struct batch_counts){.received = b->n_recs,
                                .modify_without_old = b->modify_without_old,
-                               .remove_without_old = b->remove_without_old};
+                               .remove_without_old = b->remove_without_old,
+                               .ttl_removes_skipped = b->ttl_removes_skipped};
   for (size_t i = 0; i < b->n_recs; i++) {
     switch (batch_record_outcome(b, i)) {
     case RECORD_APPLIED: out->applied++; break;

@@ -33,6 +33,16 @@ struct record_names {
 };
 extern const struct record_names record_names_default;
 
+/* How records are read, beyond the attribute names. */
+struct batch_options {
+  struct record_names names;
+  /* A REMOVE made by DynamoDB's Time to Live (userIdentity type "Service",
+   * principalId "dynamodb.amazonaws.com") is an expired item, not an
+   * undone game: skipped (counted) unless this is set (TS_TTL_REMOVES=
+   * subtract), when it subtracts like any REMOVE. */
+  bool ttl_removes_subtract;
+};
+
 enum entry_outcome {
   ENTRY_PENDING = 0, /* not yet decided by the store */
   ENTRY_APPLIED,     /* added to the player's stats now */
@@ -67,6 +77,11 @@ struct batch;
 enum ts_status batch_new(const json_t *body, const struct record_names *names,
                          struct batch **out,
                          const char **detail) TS_WARN_UNUSED;
+/* batch_new with every option; opt NULL means the defaults. */
+enum ts_status batch_new_with(const json_t *body,
+                              const struct batch_options *opt,
+                              struct batch **out,
+                              const char **detail) TS_WARN_UNUSED;
 void batch_free(struct batch *b);
 
 size_t batch_record_count(const struct batch *b);
@@ -117,8 +132,9 @@ void batch_rejected(const struct batch *b, size_t i, const char **event_id,
 /* Counters of decode-time observations, for logs and metrics. */
 struct batch_counts {
   size_t received, applied, duplicates, skipped, rejected;
-  size_t modify_without_old; /* MODIFY with no OldImage: new counted */
-  size_t remove_without_old; /* REMOVE with no OldImage: skipped */
+  size_t modify_without_old;  /* MODIFY with no OldImage: new counted */
+  size_t remove_without_old;  /* REMOVE with no OldImage: skipped */
+  size_t ttl_removes_skipped; /* REMOVE by DynamoDB's TTL: skipped */
 };
 void batch_counts(const struct batch *b, struct batch_counts *out);
 

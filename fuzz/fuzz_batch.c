@@ -221,7 +221,14 @@ static void run(const json_t *body, const struct record_names *names,
   enum ts_status want = expected_envelope(body, &n);
   struct batch *b = (struct batch *)0x1;
   const char *detail = NULL;
-  enum ts_status st = batch_new(body, names, &b, &detail);
+  enum ts_status st;
+  if (names && (seed & 8)) { /* the TTL rule either way */
+    struct batch_options opt = {.names = *names,
+                                .ttl_removes_subtract = (seed & 16) != 0};
+    st = batch_new_with(body, &opt, &b, &detail);
+  } else {
+    st = batch_new(body, names, &b, &detail);
+  }
   FUZZ_CHECK(st == want, "batch_new: %s, the envelope says %s",
              ts_status_name(st), ts_status_name(want));
   if (st != TS_OK) {

@@ -118,7 +118,7 @@ static void start(struct instance *x, const char *name, char *key) {
   x->app = (struct app){
       .cfg = &x->cfg,
       .store = x->store,
-      .names = {.player = player, .score = score, .winner = winner}};
+      .batch = {.names = {.player = player, .score = score, .winner = winner}}};
   FUZZ_CHECK(http_server_start(&x->app, &x->srv, &x->port) == TS_OK &&
                  x->port != 0,
              "http_server_start failed");

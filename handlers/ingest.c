@@ -11,7 +11,7 @@
 void handle_stream_records(struct request *req, struct reply *rep) {
   struct batch *b = NULL;
   const char *detail = NULL;
-  enum ts_status st = batch_new(req->body, &req->app->names, &b, &detail);
+  enum ts_status st = batch_new_with(req->body, &req->app->batch, &b, &detail);
   if (st == TS_ERR_TOO_LARGE) {
     error_reply(rep, TS_E_TOO_MANY_RECORDS, "%s",
                 detail ? detail : "too many records in one batch");
@@ -43,13 +43,15 @@ void handle_stream_records(struct request *req, struct reply *rep) {
   struct batch_counts c;
   batch_counts(b, &c);
   metrics_count_batch(&c);
-  if (c.rejected || c.modify_without_old || c.remove_without_old)
-    log_event(LOG_INFO, "batch applied", "{s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
-              "received", (int)c.received, "applied", (int)c.applied,
-              "duplicates", (int)c.duplicates, "skipped", (int)c.skipped,
-              "rejected", (int)c.rejected, "modify_without_old_image",
-              (int)c.modify_without_old, "remove_without_old_image",
-              (int)c.remove_without_old);
+  if (c.rejected || c.modify_without_old || c.remove_without_old ||
+      c.ttl_removes_skipped)
+    log_event(
+        LOG_INFO, "batch applied", "{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+        "received", (int)c.received, "applied", (int)c.applied, "duplicates",
+        (int)c.duplicates, "skipped", (int)c.skipped, "rejected",
+        (int)c.rejected, "modify_without_old_image", (int)c.modify_without_old,
+        "remove_without_old_image", (int)c.remove_without_old,
+        "ttl_removes_skipped", (int)c.ttl_removes_skipped);
   for (size_t i = 0; i < batch_rejected_count(b); i++) {
     const char *event_id, *item, *reason, *json;
     batch_rejected(b, i, &event_id, &item, &reason, &json);

@@ -1,5 +1,5 @@
 /* Process-wide state handed to every handler: configuration, the store,
- * and the record attribute names. Created once in main(), read-only after
+ * and how records are read. Created once in main(), read-only after
  * the server starts (the store is itself thread-safe). */
 #ifndef TS_SERVER_APP_H
 #define TS_SERVER_APP_H
@@ -11,7 +11,7 @@
 struct app {
   const struct config *cfg;
   struct store *store;
-  struct record_names names;
+  struct batch_options batch; /* attribute names, TTL removes */
 };
 
 #endif /* TS_SERVER_APP_H */

@@ -50,6 +50,8 @@ static const struct setting settings[] = {
      "image attribute marking a win"},
     {"TS_LOG_LEVEL", "log-level", K_STR, "info", OFF(log_level),
      "debug, info, warn or error"},
+    {"TS_TTL_REMOVES", "ttl-removes", K_STR, "skip", OFF(ttl_removes),
+     "skip or subtract a REMOVE made by DynamoDB's Time to Live"},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
@@ -148,6 +150,14 @@ static enum ts_status check(const struct config *cfg, FILE *err) {
             "tourney-stats: TS_LOG_LEVEL / --log-level must be debug, "
             "info, warn or error, got \"%s\"\n",
             cfg->log_level);
+    return TS_ERR_INVALID;
+  }
+  if (strcmp(cfg->ttl_removes, "skip") != 0 &&
+      strcmp(cfg->ttl_removes, "subtract") != 0) {
+    fprintf(err,
+            "tourney-stats: TS_TTL_REMOVES / --ttl-removes must be skip or "
+            "subtract, got \"%s\"\n",
+            cfg->ttl_removes);
     return TS_ERR_INVALID;
   }
   if (!*cfg->attr_player || !*cfg->attr_score || !*cfg->attr_winner) {

@@ -21,7 +21,8 @@ struct config {
   char *attr_player;       /* TS_ATTR_PLAYER, --attr-player */
   char *attr_score;        /* TS_ATTR_SCORE, --attr-score */
   char *attr_winner;       /* TS_ATTR_WINNER, --attr-winner */
-  char *log_level; /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
+  char *log_level;   /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
+  char *ttl_removes; /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
 };
 
 enum config_action {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/bounds.h"
 #include "../store/store.h"
@@ -68,9 +69,11 @@ int main(int argc, char **argv) {
 
   struct app app = {.cfg = &cfg,
                     .store = store,
-                    .names = {.player = cfg.attr_player,
-                              .score = cfg.attr_score,
-                              .winner = cfg.attr_winner}};
+                    .batch = {.names = {.player = cfg.attr_player,
+                                        .score = cfg.attr_score,
+                                        .winner = cfg.attr_winner},
+                              .ttl_removes_subtract =
+                                  strcmp(cfg.ttl_removes, "subtract") == 0}};
   uint16_t port = 0;
   if (http_server_start(&app, &srv, &port) != TS_OK)
     goto out;

@@ -24,7 +24,8 @@ static atomic_uint_fast64_t latency_count[N_ROUTE_SLOTS];
 static atomic_uint_fast64_t latency_sum_us[N_ROUTE_SLOTS];
 static atomic_uint_fast64_t
     records[4]; /* applied, duplicate, skipped, rejected */
-static atomic_uint_fast64_t modify_without_old, remove_without_old;
+static atomic_uint_fast64_t modify_without_old, remove_without_old,
+    ttl_removes_skipped;
 static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
 static atomic_int inflight;
 
@@ -56,6 +57,8 @@ void metrics_count_batch(const struct batch_counts *c) {
   atomic_fetch_add_explicit(&modify_without_old, c->modify_without_old,
                             memory_order_relaxed);
   atomic_fetch_add_explicit(&remove_without_old, c->remove_without_old,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&ttl_removes_skipped, c->ttl_removes_skipped,
                             memory_order_relaxed);
 }
 
@@ -144,9 +147,14 @@ void metrics_write(struct buf *b) {
            "# HELP ts_ingest_remove_without_old_image_total REMOVE records "
            "without OldImage (skipped).\n"
            "# TYPE ts_ingest_remove_without_old_image_total counter\n"
-           "ts_ingest_remove_without_old_image_total %llu\n",
+           "ts_ingest_remove_without_old_image_total %llu\n"
+           "# HELP ts_ingest_ttl_removes_skipped_total REMOVE records made "
+           "by DynamoDB's TTL, skipped (TS_TTL_REMOVES=skip).\n"
+           "# TYPE ts_ingest_ttl_removes_skipped_total counter\n"
+           "ts_ingest_ttl_removes_skipped_total %llu\n",
            (unsigned long long)load(&modify_without_old),
-           (unsigned long long)load(&remove_without_old));
+           (unsigned long long)load(&remove_without_old),
+           (unsigned long long)load(&ttl_removes_skipped));
 
   static const char *const failures[] = {"unavailable", "io", "other"};
   buf_adds(b, "# HELP ts_store_failures_total Batches or reads the store "

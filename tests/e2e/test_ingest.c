@@ -349,6 +349,60 @@ static void test_remove_without_old_image_is_skipped(void) {
   json_decref(body);
 }
 
+/* A REMOVE made by DynamoDB's Time to Live: an expired game item. By
+ * default it is skipped (the game still happened); a server started with
+ * TS_TTL_REMOVES=subtract subtracts it like any REMOVE. */
+static void test_ttl_remove_is_skipped_unless_configured_to_subtract(void) {
+  static const struct {
+    const char *name, *setting;
+    long applied, skipped, games;
+  } cases[] = {
+      {"TTL REMOVE, default", NULL, 0, 1, 1},
+      {"TTL REMOVE, TS_TTL_REMOVES=subtract", "TS_TTL_REMOVES=subtract", 1, 0,
+       0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct e2e_server *own = NULL;
+    const char *env[] = {cases[i].setting, NULL};
+    struct e2e_server_opts opt = {.extra_env = env};
+    if (cases[i].setting)
+      CU_ASSERT_FATAL(e2e_server_start(&opt, &own) == TS_OK);
+    struct e2e_server *s = own ? own : srv;
+    char p[128];
+    e2e_name(p, sizeof p, own ? "ttl-subtract" : "ttl-skip");
+    struct e2e_image im = {p, "7", WIN_BOOL_TRUE, 0, 0};
+    json_t *ins = e2e_record("INSERT", NULL, "ttl-game", NULL, &im);
+    json_t *rem = e2e_record("REMOVE", NULL, "ttl-game", &im, NULL);
+    json_object_set_new(rem, "userIdentity",
+                        json_pack("{s:s, s:s}", "type", "Service",
+                                  "principalId", "dynamodb.amazonaws.com"));
+    struct e2e_reply r;
+    struct e2e_summary sum;
+    if (e2e_ingest(s, cases[i].name, ins, &r, &sum))
+      e2e_check_summary(cases[i].name, &sum, 1, 1, 0, 0, 0);
+    e2e_reply_clear(&r);
+    if (e2e_ingest(s, cases[i].name, rem, &r, &sum))
+      e2e_check_summary(cases[i].name, &sum, 1, cases[i].applied, 0,
+                        cases[i].skipped, 0);
+    e2e_reply_clear(&r);
+    long status = 0;
+    json_t *got = e2e_fetch_stats(s, p, &status);
+    TS_CHECK_CASE(status == 200 && json_integer_value(json_object_get(
+                                       got, "games")) == cases[i].games,
+                  cases[i].name, "status %ld, games %lld (want %ld)", status,
+                  (long long)json_integer_value(json_object_get(got, "games")),
+                  cases[i].games);
+    json_decref(got);
+    json_decref(ins);
+    json_decref(rem);
+    if (own) {
+      int code = -1;
+      e2e_server_stop(own, &code);
+      CU_ASSERT_EQUAL(code, 0);
+    }
+  }
+}
+
 /* Finds the rejected entry whose itemIdentifier is item. */
 static json_t *rejected_item(const struct e2e_summary *s, const char *item) {
   size_t i;
@@ -816,6 +870,7 @@ void e2e_suite_ingest(void) {
       TS_TEST(test_modify_without_old_image_adds_new_contribution),
       TS_TEST(test_remove_with_old_image_subtracts_the_game),
       TS_TEST(test_remove_without_old_image_is_skipped),
+      TS_TEST(test_ttl_remove_is_skipped_unless_configured_to_subtract),
       TS_TEST(test_poison_records_are_rejected_with_reason_and_rest_applies),
       TS_TEST(test_poison_records_are_kept_once_as_dead_letters_when_resent),
       TS_TEST(test_record_that_would_drive_counts_below_zero_is_rejected),

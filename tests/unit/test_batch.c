@@ -226,6 +226,58 @@ static void test_modify_without_old_image_adds_new_and_is_counted(void) {
 }
 
 /* Seed defect: REMOVE was ignored. */
+/* A REMOVE by DynamoDB's Time to Live is an expired item, not an undone
+ * game: skipped unless TS_TTL_REMOVES=subtract. Only that exact identity
+ * counts as TTL, and only on a REMOVE. */
+static void test_ttl_removes_are_skipped_unless_asked_to_subtract(void) {
+#define TTL_WHO                                                                \
+  "\"userIdentity\":{\"type\":\"Service\",\"principalId\":"                    \
+  "\"dynamodb.amazonaws.com\"}"
+#define WITH(who, ev, ddb)                                                     \
+  "{\"eventID\":\"e1\",\"eventName\":\"" ev "\"," who ",\"dynamodb\":{" ddb "}}"
+  static const struct {
+    const char *name, *record;
+    bool subtract;
+    size_t entries, skipped, ttl_skipped;
+  } cases[] = {
+      {"TTL REMOVE, default", WITH(TTL_WHO, "REMOVE", OLD(PS("a") SC("2"))),
+       false, 0, 1, 1},
+      {"TTL REMOVE, subtract", WITH(TTL_WHO, "REMOVE", OLD(PS("a") SC("2"))),
+       true, 1, 0, 0},
+      {"a user's REMOVE",
+       WITH("\"userIdentity\":{\"type\":\"Service\",\"principalId\":"
+            "\"example.com\"}",
+            "REMOVE", OLD(PS("a") SC("2"))),
+       false, 1, 0, 0},
+      {"no userIdentity", REC("e1", "REMOVE", OLD(PS("a") SC("2"))), false, 1,
+       0, 0},
+      {"TTL identity on an INSERT",
+       WITH(TTL_WHO, "INSERT", NEW(PS("a") SC("2"))), false, 1, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *body = json_loads(cases[i].record, 0, NULL);
+    struct batch_options opt = {.names = record_names_default,
+                                .ttl_removes_subtract = cases[i].subtract};
+    struct batch *b = NULL;
+    const char *detail = NULL;
+    CU_ASSERT_FATAL(body && batch_new_with(body, &opt, &b, &detail) == TS_OK);
+    size_t entries = batch_player_count(b) ? batch_entry_count(b, 0) : 0;
+    for (size_t e = 0; e < entries; e++)
+      batch_entry_set_outcome(b, 0, e, ENTRY_APPLIED, NULL);
+    struct batch_counts c;
+    batch_counts(b, &c);
+    TS_CHECK_CASE(entries == cases[i].entries &&
+                      c.skipped == cases[i].skipped &&
+                      c.ttl_removes_skipped == cases[i].ttl_skipped,
+                  cases[i].name, "entries %zu, skipped %zu, TTL skipped %zu",
+                  entries, c.skipped, c.ttl_removes_skipped);
+    batch_free(b);
+    json_decref(body);
+  }
+#undef WITH
+#undef TTL_WHO
+}
+
 static void test_remove_with_old_image_subtracts_it(void) {
   struct batch *b = load(REC("e1", "REMOVE", OLD(PS("bob") SC("4.25") WIN)));
   CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
@@ -793,6 +845,7 @@ void suite_batch(void) {
       TS_TEST(test_modify_keeping_a_numeric_player_nets_to_one_entry),
       TS_TEST(test_entries_group_by_player_in_first_seen_order),
       TS_TEST(test_attribute_names_are_configurable),
+      TS_TEST(test_ttl_removes_are_skipped_unless_asked_to_subtract),
       TS_TEST(
           test_item_identifier_is_sequence_number_else_event_id_else_position),
       TS_TEST(test_record_outcome_aggregates_entry_outcomes),

@@ -7,8 +7,8 @@
 #include "unit.h"
 
 static const char *const vars[] = {
-    "TS_BIND",    "TS_PORT",           "TS_STORE",    "TS_SQLITE_PATH",
-    "TS_THREADS", "TS_INGEST_API_KEY", "TS_LOG_LEVEL"};
+    "TS_BIND",    "TS_PORT",           "TS_STORE",     "TS_SQLITE_PATH",
+    "TS_THREADS", "TS_INGEST_API_KEY", "TS_LOG_LEVEL", "TS_TTL_REMOVES"};
 
 static void clear_env(void) {
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
@@ -36,6 +36,7 @@ static void test_defaults_match_the_product_contract(void) {
   CU_ASSERT_STRING_EQUAL(cfg.sqlite_path, "./data/tourney-stats.db");
   CU_ASSERT_STRING_EQUAL(cfg.table, "TaTourneyStats");
   CU_ASSERT_PTR_NULL(cfg.ingest_api_key);
+  CU_ASSERT_STRING_EQUAL(cfg.ttl_removes, "skip");
   config_clear(&cfg);
 }
 
@@ -63,6 +64,7 @@ static void test_bad_values_are_refused(void) {
       {"unknown store", "--store", "postgres"},
       {"zero threads", "--threads", "0"},
       {"unknown log level", "--log-level", "loud"},
+      {"unknown TTL remove rule", "--ttl-removes", "ignore"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     clear_env();
