@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/bounds.h"
+#include "../common/digest.h"
 
 /* A SequenceNumber longer than this is not used as the itemIdentifier
  * (DynamoDB's are 21 to 40 digits); the eventID stands in for it. */
@@ -31,7 +32,10 @@ struct entry_slot {
   enum entry_outcome outcome;
   char *reason;      /* ENTRY_REJECTED: `player "x": store's reason`; owned */
   bool by_exclusion; /* rejected only because its record is excluded */
+  size_t same_as;    /* the player's previous entry with this eventID in
+                        this batch, or NO_ENTRY */
 };
+#define NO_ENTRY ((size_t)-1)
 
 struct player {
   char *name;
@@ -48,7 +52,6 @@ struct rec {
   char *event_id; /* NULL when missing or unusable */
   char *item_id;  /* SequenceNumber, else eventID, else "#<index>" */
   char *poison;   /* why the record is undecodable, else NULL */
-  bool duplicate; /* its eventID appeared earlier in this batch */
   bool excluded;  /* another of its entries was rejected: apply none */
   struct entry_ref refs[2]; /* at most: old player and new player */
   size_t n_refs;
@@ -376,8 +379,8 @@ static struct stats negated(const struct stats *s) {
  * player_index maps a name to its index in b->players. */
 static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
                                 const char *name, size_t len,
-                                const struct stats *delta,
-                                json_t *player_index) {
+                                const struct stats *delta, json_t *player_index,
+                                json_t *seen) {
   if (stats_is_zero(delta))
     return TS_OK;
   size_t p;
@@ -412,10 +415,28 @@ static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
     pl->entries = grown;
     pl->cap = cap;
   }
+  /* (player, eventID) seen before in this batch: link to that entry, so
+   * that the store can tell whether its effect is already applied. The key
+   * is the player's index and the eventID. */
+  size_t id_len = strlen(r->event_id), same_as = NO_ENTRY;
+  char *key = malloc(sizeof p + id_len);
+  if (!key)
+    return TS_ERR_NOMEM;
+  memcpy(key, &p, sizeof p);
+  memcpy(key + sizeof p, r->event_id, id_len);
+  const json_t *prev = json_object_getn(seen, key, sizeof p + id_len);
+  if (prev)
+    same_as = (size_t)json_integer_value(prev);
+  int set = json_object_setn_new(seen, key, sizeof p + id_len,
+                                 json_integer((json_int_t)pl->n));
+  free(key);
+  if (set != 0)
+    return TS_ERR_NOMEM;
   pl->entries[pl->n] = (struct entry_slot){
       .e = {.record = record, .event_id = r->event_id, .delta = *delta},
       .outcome = ENTRY_PENDING,
-      .reason = NULL};
+      .reason = NULL,
+      .same_as = same_as};
   r->refs[r->n_refs++] = (struct entry_ref){p, pl->n};
   pl->n++;
   return TS_OK;
@@ -436,9 +457,9 @@ static bool get_image(const json_t *ddb, const char *key, const json_t **out,
 
 enum event_name { EVENT_INSERT, EVENT_MODIFY, EVENT_REMOVE };
 
-/* Validates eventID and, unless it repeats one seen earlier in the batch,
- * records it in seen. Returns false with why set when it is unusable. */
-static bool decode_event_id(struct rec *r, json_t *seen, struct why *why,
+/* Validates eventID. Returns false with why set when it is unusable. A
+ * repeat of an eventID is not decided here: see add_entry(). */
+static bool decode_event_id(struct rec *r, struct why *why,
                             enum ts_status *st) {
   const json_t *id = json_object_get(r->json, "eventID");
   if (!id)
@@ -455,15 +476,7 @@ static bool decode_event_id(struct rec *r, json_t *seen, struct why *why,
     return fail(why, "eventID contains a NUL character");
   if (!utf8_valid(s, len))
     return fail(why, "eventID is not valid UTF-8");
-  if (!(r->event_id = copy_n(s, len))) {
-    *st = TS_ERR_NOMEM;
-    return true;
-  }
-  if (json_object_getn(seen, s, len)) {
-    r->duplicate = true;
-    return true;
-  }
-  if (json_object_setn_new(seen, s, len, json_true()) != 0)
+  if (!(r->event_id = copy_n(s, len)))
     *st = TS_ERR_NOMEM;
   return true;
 }
@@ -482,7 +495,7 @@ static bool made_by_ttl(const json_t *record) {
 /* Everything after the eventID: returns false with why set for poison. */
 static bool decode_changes(struct batch *b, struct rec *r, size_t index,
                            const struct batch_options *opt,
-                           json_t *player_index, struct why *why,
+                           json_t *player_index, json_t *seen, struct why *why,
                            enum ts_status *st) {
   const struct record_names *names = &opt->names;
   const json_t *name = json_object_get(r->json, "eventName");
@@ -554,19 +567,20 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
     if (decimal_sub(gn.contribution.total_score, go.contribution.total_score,
                     &net.total_score) != TS_OK)
       return fail(why, "score difference is out of range");
-    *st = add_entry(b, r, index, gn.player, gn.player_len, &net, player_index);
+    *st = add_entry(b, r, index, gn.player, gn.player_len, &net, player_index,
+                    seen);
     return true;
   }
   if (use_old) {
     struct stats minus = negated(&go.contribution);
-    *st =
-        add_entry(b, r, index, go.player, go.player_len, &minus, player_index);
+    *st = add_entry(b, r, index, go.player, go.player_len, &minus, player_index,
+                    seen);
     if (*st != TS_OK)
       return true;
   }
   if (use_new)
     *st = add_entry(b, r, index, gn.player, gn.player_len, &gn.contribution,
-                    player_index);
+                    player_index, seen);
   return true;
 }
 
@@ -588,7 +602,7 @@ static enum ts_status decode_record(struct batch *b, size_t index,
       !(r->item_id = copy_n(json_string_value(seq), json_string_length(seq))))
     return TS_ERR_NOMEM;
 
-  bool ok = decode_event_id(r, seen, &why, &st);
+  bool ok = decode_event_id(r, &why, &st);
   if (st != TS_OK)
     return st;
   if (ok && !r->item_id &&
@@ -600,8 +614,8 @@ static enum ts_status decode_record(struct batch *b, size_t index,
     if (!(r->item_id = copy_n(pos, (size_t)n)))
       return TS_ERR_NOMEM;
   }
-  if (ok && !r->duplicate)
-    ok = decode_changes(b, r, index, opt, player_index, &why, &st);
+  if (ok)
+    ok = decode_changes(b, r, index, opt, player_index, seen, &why, &st);
   if (st != TS_OK)
     return st;
   if (!ok && !(r->poison = reason_dup(why.text)))
@@ -818,6 +832,19 @@ void batch_entry_set_excluded(struct batch *b, size_t player, size_t entry) {
     b->players[player].entries[entry].by_exclusion = true;
 }
 
+bool batch_entry_applied_earlier(const struct batch *b, size_t player,
+                                 size_t entry) {
+  if (player >= b->n_players || entry >= b->players[player].n)
+    return false;
+  const struct player *pl = &b->players[player];
+  for (size_t e = pl->entries[entry].same_as; e != NO_ENTRY;
+       e = pl->entries[e].same_as)
+    if (pl->entries[e].outcome == ENTRY_APPLIED ||
+        pl->entries[e].outcome == ENTRY_DUPLICATE)
+      return true;
+  return false;
+}
+
 enum record_outcome batch_record_outcome(const struct batch *b, size_t record) {
   if (record >= b->n_recs)
     return RECORD_SKIPPED;
@@ -831,8 +858,6 @@ enum record_outcome batch_record_outcome(const struct batch *b, size_t record) {
       return RECORD_REJECTED;
     duplicates += o == ENTRY_DUPLICATE;
   }
-  if (r->duplicate)
-    return RECORD_DUPLICATE;
   if (r->n_refs == 0)
     return RECORD_SKIPPED;
   if (duplicates == r->n_refs)
@@ -856,6 +881,19 @@ static const struct rejected_index *rejected_index(const struct batch *b) {
 
 size_t batch_rejected_count(const struct batch *b) {
   return rejected_index(b)->n;
+}
+
+void batch_rejected_id(const struct batch *b, size_t i, char out[65]) {
+  const char *event_id, *item, *reason, *record;
+  out[0] = '\0';
+  if (i >= batch_rejected_count(b))
+    return;
+  batch_rejected(b, i, &event_id, &item, &reason, &record);
+  /* Without the record's text (it could not be serialised) its
+   * identifiers stand in. */
+  const char *parts[] = {record ? "record" : "ids", record ? record : event_id,
+                         record ? "" : item, reason};
+  digest_sha256_hex(parts, 4, out);
 }
 
 /* The fields of the i-th rejected record; false when there is none. */

@@ -2,8 +2,8 @@
  * deltas, plus the outcome of each record once a store has applied it.
  *
  * Life cycle (one per POST):
- *   batch_new()            envelope check, record decode, in-batch dedupe,
- *                          fold into players -> entries
+ *   batch_new()            envelope check, record decode, fold into
+ *                          players -> entries
  *   store_apply(batch)     for each player and entry: batch_entry_set_outcome()
  *                          (a retried transaction calls batch_reset_outcomes()
  *                          first)
@@ -52,7 +52,7 @@ enum entry_outcome {
 
 enum record_outcome {
   RECORD_APPLIED,   /* at least one entry applied, none rejected */
-  RECORD_DUPLICATE, /* every entry a duplicate, or eventID repeated in batch */
+  RECORD_DUPLICATE, /* every entry a duplicate */
   RECORD_SKIPPED,   /* nothing to count (REMOVE without OldImage, no-op) */
   RECORD_REJECTED,  /* poison: undecodable, or an entry rejected */
 };
@@ -114,6 +114,14 @@ size_t batch_exclude_rejected_records(struct batch *b);
 bool batch_entry_excluded(const struct batch *b, size_t player, size_t entry);
 void batch_entry_set_excluded(struct batch *b, size_t player, size_t entry);
 
+/* True when an earlier entry of this batch for the same player and eventID
+ * (a record repeated in the batch) is already applied or a duplicate in
+ * the current pass: this entry's effect is then already there, and the
+ * store answers it as a duplicate. A repeat whose earlier entry was
+ * rejected is decided on its own. */
+bool batch_entry_applied_earlier(const struct batch *b, size_t player,
+                                 size_t entry);
+
 /* Per-record outcome, valid once every entry has an outcome. */
 enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
 
@@ -125,6 +133,11 @@ enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
  * These two (and batch_summary_json) fill caches inside the batch: like
  * every function here, do not call them concurrently on one batch. */
 size_t batch_rejected_count(const struct batch *b);
+/* The identity of the i-th rejected record in the dead-letter store: a
+ * SHA-256 (hex) of the record as received and the reason. Distinct
+ * records are kept apart even when they share an eventID and a reason; the
+ * same record resent is kept once. Empty when i is out of range. */
+void batch_rejected_id(const struct batch *b, size_t i, char out[65]);
 void batch_rejected(const struct batch *b, size_t i, const char **event_id,
                     const char **item_identifier, const char **reason,
                     const char **record_json);

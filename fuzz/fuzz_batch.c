@@ -129,6 +129,20 @@ static void mark(struct batch *b, uint64_t seed, const char *junk,
       applied[r] |= o == ENTRY_APPLIED;
     }
   }
+  /* batch_entry_applied_earlier against a brute-force scan. */
+  for (size_t p = 0; p < batch_player_count(b); p++)
+    for (size_t e = 0; e < batch_entry_count(b, p); e++) {
+      bool want = false;
+      for (size_t f = 0; f < e; f++) {
+        enum entry_outcome o = batch_entry_outcome(b, p, f);
+        want |= strcmp(batch_entry(b, p, f)->event_id,
+                       batch_entry(b, p, e)->event_id) == 0 &&
+                (o == ENTRY_APPLIED || o == ENTRY_DUPLICATE);
+      }
+      FUZZ_CHECK(batch_entry_applied_earlier(b, p, e) == want,
+                 "applied_earlier of player %zu entry %zu is %d, want %d", p, e,
+                 !want, want);
+    }
   for (size_t r = 0; r < n; r++)
     expected[r] = !any[r]       ? -1
                   : rejected[r] ? (int)RECORD_REJECTED

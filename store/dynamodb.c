@@ -453,29 +453,12 @@ out:
 
 /* ---- dead letters ---- */
 
-static void dead_letter_id(const char *key, const char *reason, char out[65]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-      EVP_DigestUpdate(ctx, key, strlen(key) + 1) &&
-      EVP_DigestUpdate(ctx, reason, strlen(reason)) &&
-      EVP_DigestFinal_ex(ctx, md, &md_len)) {
-    for (unsigned i = 0; i < md_len && i < 32; i++)
-      snprintf(out + 2 * i, 3, "%02x", md[i]);
-  } else {
-    snprintf(out, 65, "%s", "unhashed");
-  }
-  EVP_MD_CTX_free(ctx);
-}
-
 static json_t *dead_letter_put(struct dy *dy, const struct batch *b, size_t i,
                                const char *now_utc) {
   const char *event_id, *item, *reason, *record;
   batch_rejected(b, i, &event_id, &item, &reason, &record);
-  const char *key = event_id ? event_id : item ? item : record ? record : "";
   char id[65];
-  dead_letter_id(key, reason ? reason : "", id);
+  batch_rejected_id(b, i, id);
   json_t *it = json_pack("{s:o, s:o, s:o}", "id", attr_s(id), "reason",
                          attr_s(reason ? reason : "rejected"), "received_at",
                          attr_s(now_utc));

@@ -13,11 +13,11 @@
  *                   promises; NORMAL may lose the last commits on power loss
  *                   (not on a process crash) and is faster.
  *
- * Schema version 1 (PRAGMA user_version):
+ * Schema version 2 (PRAGMA user_version):
  *   players         one row per player; total_score is exact decimal text
  *   applied_events  (player, eventID) pairs applied, for exactly-once
- *   dead_letters    rejected records, kept once per (eventID or
- *                   itemIdentifier, reason) */
+ *   dead_letters    rejected records, kept once per dead_letter_id (the
+ *                   record as received and its reason) */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -47,7 +47,7 @@
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 1
+#define SQ_SCHEMA_VERSION 2
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -85,6 +85,15 @@ static const char schema_v1[] =
     "CREATE UNIQUE INDEX dead_letters_once ON dead_letters("
     "  coalesce(event_id, item_identifier), reason);"
     "PRAGMA user_version = 1;";
+
+/* Version 2: a dead letter is known by batch_rejected_id() (the record and
+ * its reason), so that distinct records sharing an eventID and a reason
+ * are all kept; rows of version 1 keep a NULL id. */
+static const char schema_v2[] =
+    "DROP INDEX dead_letters_once;"
+    "ALTER TABLE dead_letters ADD COLUMN dead_letter_id TEXT;"
+    "CREATE UNIQUE INDEX dead_letters_by_id ON dead_letters(dead_letter_id);"
+    "PRAGMA user_version = 2;";
 
 enum stmt_id {
   ST_BEGIN,
@@ -126,8 +135,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "version = players.version + 1, updated_at = excluded.updated_at, "
         "avg_x100 = excluded.avg_x100, pct_x100 = excluded.pct_x100",
     [ST_ADD_DEAD] = "INSERT OR IGNORE INTO dead_letters(event_id, "
-                    "item_identifier, reason, record, received_at) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5)",
+                    "item_identifier, reason, record, received_at, "
+                    "dead_letter_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_PURGE] = "DELETE FROM applied_events WHERE (player, event_id) IN "
                  "(SELECT player, event_id FROM applied_events "
                  "WHERE applied_at < ?1 ORDER BY applied_at LIMIT ?2)",
@@ -343,13 +352,16 @@ static enum ts_status setup_attempt(void *cls) {
   int version = sqlite3_column_int(s, 0);
   sqlite3_finalize(s);
   s = NULL;
-  if (version == 0) {
+  rc = SQLITE_OK;
+  if (version == 0)
     rc = sqlite3_exec(c->db, schema_v1, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-      st = from_rc(rc);
-      goto out;
-    }
-  } else if (version > SQ_SCHEMA_VERSION) {
+  if (rc == SQLITE_OK && version < 2)
+    rc = sqlite3_exec(c->db, schema_v2, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto out;
+  }
+  if (version > SQ_SCHEMA_VERSION) {
     st = TS_ERR_IO; /* written by a newer release: do not touch it */
     goto out;
   }
@@ -569,7 +581,7 @@ static enum ts_status decide_player(struct conn *c, struct batch *b, size_t p,
     st = was_applied(c, player, en->event_id, &seen);
     if (st != TS_OK)
       return st;
-    if (seen) {
+    if (seen || batch_entry_applied_earlier(b, p, e)) {
       batch_entry_set_outcome(b, p, e, ENTRY_DUPLICATE, NULL);
       continue;
     }
@@ -668,6 +680,10 @@ static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
       rc = bind_text(s, 4, record);
     if (rc == SQLITE_OK)
       rc = bind_text(s, 5, now_utc);
+    char id[65];
+    batch_rejected_id(b, i, id);
+    if (rc == SQLITE_OK)
+      rc = bind_text(s, 6, id);
     if (rc == SQLITE_OK)
       rc = sqlite3_step(s);
     done(s);
@@ -1121,3 +1137,5 @@ void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms) {
   if (sq)
     atomic_store(&sq->apply_deadline_ms, ms);
 }
+
+const char *store_test_sqlite_schema_v1(void) { return schema_v1; }

@@ -27,4 +27,8 @@ enum ts_status store_test_sqlite_count(struct store *s,
  * test of the "never released" path runs quickly. */
 void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms);
 
+/* The SQLite schema of version 1, to make an old database that the
+ * current release must upgrade. */
+const char *store_test_sqlite_schema_v1(void);
+
 #endif /* TS_STORE_TEST_H */

@@ -399,7 +399,8 @@ static void test_stream_view_type_is_named_and_missing_images_counted(void) {
                       json_string("KEYS_ONLY"));
   json_object_set_new(json_object_get(modify, "dynamodb"), "StreamViewType",
                       json_string("NEW_IMAGE"));
-  json_t *body = e2e_lambda(e2e_records(keys_only, modify, remove, NULL));
+  json_t *recs = e2e_records(keys_only, modify, remove, NULL);
+  json_t *body = e2e_lambda(recs);
   struct e2e_reply r;
   struct e2e_summary sum;
   if (e2e_ingest(srv, "stream view types", body, &r, &sum)) {
@@ -414,6 +415,7 @@ static void test_stream_view_type_is_named_and_missing_images_counted(void) {
   }
   e2e_reply_clear(&r);
   json_decref(body);
+  json_decref(recs);
   char *after = metrics_text();
   double m0 = sample(before, mod), m1 = sample(after, mod);
   double r0 = sample(before, rem), r1 = sample(after, rem);

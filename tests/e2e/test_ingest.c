@@ -259,6 +259,34 @@ static void test_event_id_repeated_within_a_batch_is_a_duplicate(void) {
   json_decref(rec);
 }
 
+/* Within one batch, an eventID shared by records of different players
+ * counts once for each, and a repeat of a poison record is decoded on its
+ * own: nothing is dropped without a trace. */
+static void test_event_id_shared_across_players_or_after_poison_counts(void) {
+  char p[128], q[128], id[64], id2[64];
+  e2e_name(p, sizeof p, "shared-id-p");
+  e2e_name(q, sizeof q, "shared-id-q");
+  e2e_fresh_event_id(id, sizeof id);
+  e2e_fresh_event_id(id2, sizeof id2);
+  struct e2e_image at_p = {p, "3", WIN_BOOL_TRUE, 0, 0};
+  struct e2e_image at_q = {q, "5", WIN_ABSENT, 0, 0};
+  struct e2e_image poison = {q, "five", WIN_ABSENT, 0, 0};
+  json_t *recs =
+      e2e_records(e2e_record("INSERT", id, NULL, NULL, &at_p),
+                  e2e_record("INSERT", id, NULL, NULL, &at_q),
+                  e2e_record("INSERT", id2, NULL, NULL, &poison),
+                  e2e_record("INSERT", id2, NULL, NULL, &at_q), NULL);
+  json_t *body = e2e_lambda(recs);
+  ingest_expect("shared eventID", body, 4, 3, 0, 0, 1);
+  ingest_expect("shared eventID, resent", body, 4, 0, 3, 0, 1);
+  struct e2e_expect ep = {p, 1, 1, "3", "3", "100"};
+  struct e2e_expect eq = {q, 2, 0, "10", "5", "0"};
+  e2e_expect_stats(srv, "shared eventID, player p", &ep);
+  e2e_expect_stats(srv, "shared eventID, player q", &eq);
+  json_decref(body);
+  json_decref(recs);
+}
+
 static void test_modify_with_old_image_moves_game_between_players(void) {
   char a[128], b[128];
   e2e_name(a, sizeof a, "move-from");
@@ -644,6 +672,43 @@ out:
   json_decref(poison);
 }
 
+/* Every rejected record is kept, even when another rejected record shares
+ * its eventID and reason; a resent one is still kept once. */
+static void
+test_distinct_poison_records_sharing_an_event_id_are_each_kept(void) {
+  const bool sqlite = e2e_store_is_sqlite();
+  char p[128], q[128], id[64];
+  e2e_name(p, sizeof p, "dl-shared-p");
+  e2e_name(q, sizeof q, "dl-shared-q");
+  e2e_fresh_event_id(id, sizeof id);
+  struct e2e_image bad_p = {p, "abc", WIN_ABSENT, 0, 0};
+  struct e2e_image bad_q = {q, "abc", WIN_ABSENT, 0, 0};
+  json_t *a = e2e_record("INSERT", id, NULL, NULL, &bad_p);
+  json_t *b = e2e_record("INSERT", id, NULL, NULL, &bad_q);
+  ingest_expect("first record", a, 1, 0, 0, 0, 1);
+  ingest_expect("second record, same eventID", b, 1, 0, 0, 0, 1);
+  ingest_expect("second record resent", b, 1, 0, 0, 0, 1);
+  json_t *items = NULL;
+  if (!sqlite)
+    items = e2e_ddb_scan_all(NULL, e2e_ddb_dead_letter_table());
+  const json_t *recs[] = {a, b};
+  for (size_t i = 0; i < 2 && (sqlite || items); i++) {
+    const char *seq = e2e_record_sequence(recs[i]);
+    struct dead_letter_rows d;
+    if (sqlite)
+      sqlite_dead_letters(seq, &d);
+    else
+      dynamodb_dead_letters(items, seq, &d);
+    TS_CHECK_CASE(d.count == 1 && d.record_has_seq,
+                  i ? "second record" : "first record",
+                  "%ld dead letters for item %s (want 1)", d.count, seq);
+  }
+  TS_CHECK_CASE(sqlite || items, "dead-letter table", "scan failed");
+  json_decref(items);
+  json_decref(a);
+  json_decref(b);
+}
+
 static void test_record_that_would_drive_counts_below_zero_is_rejected(void) {
   char p[128], never[128];
   e2e_name(p, sizeof p, "below-zero");
@@ -865,6 +930,7 @@ void e2e_suite_ingest(void) {
       TS_TEST(test_body_starting_with_a_utf8_bom_is_accepted),
       TS_TEST(test_resent_batch_is_counted_as_duplicates_and_changes_nothing),
       TS_TEST(test_event_id_repeated_within_a_batch_is_a_duplicate),
+      TS_TEST(test_event_id_shared_across_players_or_after_poison_counts),
       TS_TEST(test_modify_with_old_image_moves_game_between_players),
       TS_TEST(test_modify_with_old_image_replaces_score_and_win),
       TS_TEST(test_modify_without_old_image_adds_new_contribution),
@@ -873,6 +939,7 @@ void e2e_suite_ingest(void) {
       TS_TEST(test_ttl_remove_is_skipped_unless_configured_to_subtract),
       TS_TEST(test_poison_records_are_rejected_with_reason_and_rest_applies),
       TS_TEST(test_poison_records_are_kept_once_as_dead_letters_when_resent),
+      TS_TEST(test_distinct_poison_records_sharing_an_event_id_are_each_kept),
       TS_TEST(test_record_that_would_drive_counts_below_zero_is_rejected),
       TS_TEST(test_winner_spellings_count_wins_only_when_not_false),
       TS_TEST(test_decimal_scores_sum_exactly),

@@ -324,6 +324,54 @@ static void test_resent_poison_records_are_dead_lettered_once(void) {
   remove_tmp();
 }
 
+/* A database of schema version 1 (dead letters keyed by eventID and
+ * reason) is upgraded in place: its dead letters stay, and from then on
+ * distinct poison records that share an eventID and a reason are all kept,
+ * a resent one once. */
+static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
+  fresh_path();
+  struct store *s = open_store(); /* makes the folders */
+  store_free(s);
+  remove(db_path);
+  sqlite3 *db = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+  CU_ASSERT_FATAL(sqlite3_exec(db, store_test_sqlite_schema_v1(), NULL, NULL,
+                               NULL) == SQLITE_OK);
+  CU_ASSERT_FATAL(
+      sqlite3_exec(db,
+                   "INSERT INTO dead_letters(event_id, item_identifier, "
+                   "reason, record, received_at) VALUES('old', 'old', 'bad', "
+                   "'{}', '2026-01-01T00:00:00Z')",
+                   NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+  s = open_store();
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 1);
+  /* Two poison records (no score), one eventID, one reason text. */
+  const char *pair =
+      "{\"eventID\":\"same\",\"eventName\":\"INSERT\",\"dynamodb\":{"
+      "\"SequenceNumber\":\"1\",\"NewImage\":{\"player\":{\"S\":\"x\"}}}},"
+      "{\"eventID\":\"same\",\"eventName\":\"INSERT\",\"dynamodb\":{"
+      "\"SequenceNumber\":\"2\",\"NewImage\":{\"player\":{\"S\":\"x\"}}}}";
+  for (int round = 0; round < 2; round++) {
+    struct batch *b = batch_of(pair);
+    CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+    CU_ASSERT(batch_rejected_count(b) == 2);
+    batch_free(b);
+    TS_CHECK_CASE(count(s, STORE_TEST_DEAD_LETTERS) == 3, "dead letters",
+                  "round %d: %lld rows (want the old one and both records)",
+                  round, (long long)count(s, STORE_TEST_DEAD_LETTERS));
+  }
+  store_free(s);
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+  sqlite3_stmt *q = NULL;
+  CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
+                  SQLITE_OK);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 2);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  remove_tmp();
+}
+
 static void test_stats_and_applied_events_survive_close_and_reopen(void) {
   fresh_path();
   struct store *s = open_store();
@@ -745,6 +793,7 @@ void suite_store_sqlite(void) {
            TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
            TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
            TS_TEST(test_resent_poison_records_are_dead_lettered_once),
+           TS_TEST(test_version_1_database_is_upgraded_and_keeps_every_poison),
            TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
            TS_TEST(test_decimal_totals_are_exact),
            TS_TEST(test_applied_events_past_retention_are_forgotten),
