@@ -76,3 +76,17 @@ enum ts_status stats_rank_keys(const struct stats *s, int64_t *avg_x100,
   *win_percent_x100 = hundredths(pct);
   return TS_OK;
 }
+
+const char stats_reason_bookkeeping_full[] =
+    "the player has had more games in the last 26 hours than exactly-once "
+    "bookkeeping holds";
+
+const char *stats_apply_reason(enum ts_status st) {
+  switch (st) {
+  case TS_ERR_INVALID:
+    return "removes a game that was never counted for this player (games or "
+           "wins would go below zero)";
+  case TS_ERR_RANGE: return "total_score would exceed 38 digits";
+  default: return NULL;
+  }
+}

@@ -22,6 +22,15 @@ struct stats {
 enum ts_status stats_apply(struct stats *s,
                            const struct stats *delta) TS_WARN_UNUSED;
 
+/* Why stats_apply refused a delta, as a dead letter's reason: the one text
+ * both stores give. NULL for TS_OK and for failures that are not the
+ * record's fault (out of memory). */
+const char *stats_apply_reason(enum ts_status st);
+
+/* The reason for a record beyond the exactly-once bookkeeping a store can
+ * keep for one player (TS_MAX_APPLIED_PER_PLAYER within the retention). */
+extern const char stats_reason_bookkeeping_full[];
+
 /* True when the delta changes nothing (games, wins and score all zero). */
 bool stats_is_zero(const struct stats *s);
 

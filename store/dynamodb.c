@@ -177,8 +177,9 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
     json_array_foreach(set, i, d) {
       if (!json_is_string(d))
         goto corrupt;
-      json_object_set_new(ps->applied, json_string_value(d),
-                          json_integer(hour));
+      if (json_object_set_new(ps->applied, json_string_value(d),
+                              json_integer(hour)) != 0)
+        return TS_ERR_NOMEM;
     }
   }
   return TS_OK;
@@ -217,8 +218,11 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
   /* Keep whole hours that may still hold a digest within the retention. */
   int64_t oldest_hour = (now_s - (int64_t)TS_DEDUP_RETENTION_S) / 3600;
   json_object_foreach(ps->applied, id, v) {
-    if (json_integer_value(v) >= oldest_hour)
-      json_object_set(applied, id, v);
+    if (json_integer_value(v) >= oldest_hour &&
+        json_object_set(applied, id, v) != 0) {
+      json_decref(applied);
+      return TS_ERR_NOMEM;
+    }
   }
   size_t n = batch_entry_count(b, ps->p);
   for (size_t e = 0; e < n; e++) {
@@ -234,21 +238,14 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
     }
     if (json_object_size(applied) >= TS_MAX_APPLIED_PER_PLAYER) {
       batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
-                              "the player has had more games in the last 26 "
-                              "hours than exactly-once bookkeeping holds");
+                              stats_reason_bookkeeping_full);
       continue;
     }
     struct stats prev = next;
     enum ts_status st = stats_apply(&next, &en->delta);
-    if (st == TS_ERR_INVALID) {
+    if (stats_apply_reason(st)) { /* the record's fault: dead-letter it */
       batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
-                              "removes a game that was never counted (games "
-                              "or wins would go below zero)");
-      continue;
-    }
-    if (st == TS_ERR_RANGE) {
-      batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
-                              "total_score would exceed 38 digits");
+                              stats_apply_reason(st));
       continue;
     }
     if (st != TS_OK) {
@@ -261,7 +258,12 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
       next = prev;
       continue;
     }
-    json_object_set_new(applied, digest, json_integer(now_hour));
+    /* A digest that failed to go into the item would be applied without
+     * its exactly-once mark: fail the batch instead. */
+    if (json_object_set_new(applied, digest, json_integer(now_hour)) != 0) {
+      json_decref(applied);
+      return TS_ERR_NOMEM;
+    }
     batch_entry_set_outcome(b, ps->p, e, ENTRY_APPLIED, NULL);
     changed = true;
   }
@@ -291,11 +293,15 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
     char hour[24];
     snprintf(hour, sizeof hour, "%lld", (long long)json_integer_value(v));
     json_t *bucket = json_object_get(map, hour);
-    if (!bucket) {
-      bucket = json_pack("{s:[]}", "BS");
-      json_object_set_new(map, hour, bucket);
+    if (!bucket && (!(bucket = json_pack("{s:[]}", "BS")) ||
+                    json_object_set_new(map, hour, bucket) != 0))
+      bucket = NULL;
+    if (!bucket || json_array_append_new(json_object_get(bucket, "BS"),
+                                         json_string(id)) != 0) {
+      json_decref(applied);
+      json_decref(map);
+      return TS_ERR_NOMEM;
     }
-    json_array_append_new(json_object_get(bucket, "BS"), json_string(id));
   }
   json_decref(applied);
   json_t *item = json_pack(
@@ -464,16 +470,21 @@ static json_t *dead_letter_put(struct dy *dy, const struct batch *b, size_t i,
                          attr_s(now_utc));
   if (!it)
     return NULL;
-  if (event_id)
-    json_object_set_new(it, "event_id", attr_s(event_id));
-  if (item)
-    json_object_set_new(it, "item_identifier", attr_s(item));
-  if (record) {
+  /* Every field or none: a dead letter without its record is lost data. */
+  bool ok =
+      !event_id || json_object_set_new(it, "event_id", attr_s(event_id)) == 0;
+  ok = ok &&
+       (!item || json_object_set_new(it, "item_identifier", attr_s(item)) == 0);
+  if (ok && record) {
     size_t len = strlen(record);
     json_t *text = json_stringn(
         record, len > DY_MAX_RECORD_TEXT ? DY_MAX_RECORD_TEXT : len);
-    if (text)
-      json_object_set_new(it, "record", json_pack("{s:o}", "S", text));
+    ok = text &&
+         json_object_set_new(it, "record", json_pack("{s:o}", "S", text)) == 0;
+  }
+  if (!ok) {
+    json_decref(it);
+    return NULL;
   }
   return json_pack("{s:s, s:o}", "TableName", dy->dl_table, "Item", it);
 }
@@ -723,9 +734,13 @@ static enum ts_status dy_list_players(void *impl, const char *after,
       DY_PROJECTION, "ExpressionAttributeNames", "#p", "player");
   if (!req)
     return TS_ERR_NOMEM;
-  if (after)
-    json_object_set_new(req, "ExclusiveStartKey",
-                        json_pack("{s:o}", "player", attr_s(after)));
+  /* Without its start key the page would restart at the first player. */
+  if (after &&
+      json_object_set_new(req, "ExclusiveStartKey",
+                          json_pack("{s:o}", "player", attr_s(after))) != 0) {
+    json_decref(req);
+    return TS_ERR_NOMEM;
+  }
   struct ddb_call call = {.op = "Scan", .request = req};
   enum ts_status st = read_call(dy, &call);
   if (st != TS_OK)
@@ -783,8 +798,11 @@ static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
       st = TS_ERR_NOMEM;
       break;
     }
-    if (start)
-      json_object_set(req, "ExclusiveStartKey", start);
+    if (start && json_object_set(req, "ExclusiveStartKey", start) != 0) {
+      json_decref(req);
+      st = TS_ERR_NOMEM;
+      break;
+    }
     json_decref(start);
     start = NULL;
     struct ddb_call call = {.op = "Scan", .request = req};

@@ -163,11 +163,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COUNT_APPLIED] = "SELECT count(*) FROM applied_events",
 };
 
-static const char reason_below_zero[] =
-    "removes a game that was never counted for this player "
-    "(games or wins would go below zero)";
-static const char reason_range[] = "total_score would exceed 38 digits";
-
 struct conn {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
@@ -587,12 +582,8 @@ static enum ts_status decide_player(struct conn *c, struct batch *b, size_t p,
     }
     struct stats next = cur;
     enum ts_status ast = stats_apply(&next, &en->delta);
-    if (ast == TS_ERR_INVALID) {
-      batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, reason_below_zero);
-      continue;
-    }
-    if (ast == TS_ERR_RANGE) {
-      batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, reason_range);
+    if (stats_apply_reason(ast)) { /* the record's fault: dead-letter it */
+      batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, stats_apply_reason(ast));
       continue;
     }
     if (ast != TS_OK)
