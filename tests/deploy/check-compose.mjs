@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,10 @@ const YAML = createRequire(join(root, 'tests', 'tools', 'package.json'))('yaml')
 const file = resolve(process.argv[2] ?? join(root, 'deploy', 'compose.yaml'));
 const base = dirname(file);
 let passed = 0, failed = 0;
+const freePort = () => new Promise((res) => {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => res(port)); });
+});
 const check = (ok, what) => { if (ok) passed++; else { failed++; console.log(`FAIL ${what}`); } return ok; };
 
 const doc = YAML.parseDocument(readFileSync(file, 'utf8'), { merge: true, uniqueKeys: true });
@@ -74,9 +79,13 @@ if (check(Boolean(nginx), 'an nginx service')) {
         check(names.includes(host), `nginx upstream ${host} is not a service`);
         return `server 127.0.0.${++k}:8080`;
       });
-      text = text.replace(/listen 80;/, 'listen 127.0.0.1:1;');
+      // nginx -t binds what it listens on: a free loopback port, not 80.
+      text = text.replace(/listen 80;/, `listen 127.0.0.1:${await freePort()};`);
       writeFileSync(join(tmp, 'nginx.conf'), `pid ${tmp}/nginx.pid;\nerror_log ${tmp}/error.log;\n` +
-        `events {}\nhttp {\naccess_log off;\nclient_body_temp_path ${tmp};\nproxy_temp_path ${tmp};\n${text}\n}\n`);
+        `events {}\nhttp {\naccess_log off;\n` +
+        // Every temp path of its own: as a user, nginx may not touch /var/lib/nginx.
+        ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${tmp}/${k};\n`).join('') +
+        `${text}\n}\n`);
       let ok = true, out = '';
       try { execFileSync('/usr/sbin/nginx', ['-t', '-q', '-p', tmp, '-c', join(tmp, 'nginx.conf'), '-e', join(tmp, 'error.log')], { encoding: 'utf8', stdio: 'pipe' }); }
       catch (e) { ok = false; out = `${e.stderr}${e.stdout}`; }
