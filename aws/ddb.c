@@ -29,6 +29,8 @@
  * __type), SigningFailed, DeadlineExceeded (no attempt could be started). */
 #include "ddb.h"
 
+#include "../common/backoff.h"
+#include "../common/clock.h"
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -94,12 +96,6 @@ struct ddb_client {
   size_t n_pool;
   atomic_uint_fast64_t connects;
 };
-
-uint64_t ddb_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Joins NULL-terminated strings into a new one (NULL on OOM). */
 static char *concat(const char *first, ...) {
@@ -452,10 +448,8 @@ enum ddb_error_class ddb_classify_error(long http_status, const char *type,
 }
 
 uint32_t ddb_backoff_ceiling_ms(unsigned attempts_done) {
-  uint32_t ms = DDB_BACKOFF_BASE_MS;
-  for (unsigned i = 1; i < attempts_done && ms < DDB_BACKOFF_CAP_MS; i++)
-    ms *= 2;
-  return ms < DDB_BACKOFF_CAP_MS ? ms : DDB_BACKOFF_CAP_MS;
+  return backoff_ceiling_ms(DDB_BACKOFF_BASE_MS, DDB_BACKOFF_CAP_MS,
+                            attempts_done);
 }
 
 /* ------------------------------------------------------------------ */
@@ -489,16 +483,7 @@ struct exec {
   size_t running;
   uint64_t deadline;
   struct sigv4_key key;
-  uint64_t rng;
 };
-
-/* splitmix64: the jitter only needs to decorrelate retries. */
-static uint64_t next_random(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-  return z ^ (z >> 31);
-}
 
 static void set_error(struct ddb_call *call, const char *type,
                       const char *message) {
@@ -809,8 +794,8 @@ static void finish_attempt(struct exec *ex, struct slot *s, CURLcode rc,
     call->outcome = DDB_GAVE_UP;
     return;
   }
-  uint64_t ceiling = ddb_backoff_ceiling_ms(call->attempts);
-  uint64_t delay = next_random(&ex->rng) % (ceiling + 1);
+  uint64_t delay =
+      backoff_pause_ms(DDB_BACKOFF_BASE_MS, DDB_BACKOFF_CAP_MS, call->attempts);
   if (delay > left - DDB_MIN_ATTEMPT_MS - 1)
     delay = left - DDB_MIN_ATTEMPT_MS - 1;
   s->not_before = now + delay;
@@ -830,7 +815,7 @@ static size_t collect(struct exec *ex) {
     char *priv = NULL;
     if (curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
       continue;
-    finish_attempt(ex, (struct slot *)(void *)priv, rc, ddb_now_ms());
+    finish_attempt(ex, (struct slot *)(void *)priv, rc, clock_now_ms());
     done++;
   }
   return done;
@@ -839,7 +824,7 @@ static size_t collect(struct exec *ex) {
 /* Runs the multi loop until every slot is finished. */
 static enum ts_status run(struct exec *ex) {
   for (;;) {
-    uint64_t now = ddb_now_ms();
+    uint64_t now = clock_now_ms();
     uint64_t wake = UINT64_MAX;
     size_t unfinished = 0;
     for (size_t i = 0; i < ex->n; i++) {
@@ -876,7 +861,7 @@ static enum ts_status run(struct exec *ex) {
       return mc == CURLM_OUT_OF_MEMORY ? TS_ERR_NOMEM : TS_ERR_IO;
     if (collect(ex) > 0)
       continue; /* start retries and queued calls at once */
-    now = ddb_now_ms();
+    now = clock_now_ms();
     uint64_t until = wake < ex->deadline ? wake : ex->deadline;
     uint64_t wait = until > now ? until - now : 0;
     if (wait > DDB_POLL_MAX_MS)
@@ -938,8 +923,6 @@ enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
       .region = c->region,
       .service = DDB_SERVICE,
   };
-  ex.rng =
-      ddb_now_ms() ^ ((uint64_t)(uintptr_t)calls << 16) ^ (uint64_t)time(NULL);
 
   st = TS_ERR_NOMEM;
   ex.slots = calloc(n, sizeof *ex.slots);

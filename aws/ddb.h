@@ -59,13 +59,10 @@ void ddb_call_clear(struct ddb_call *call);
  * RequestLimitExceeded, LimitExceededException, ...), a response whose
  * x-amz-crc32 does not match its body, or a body that is not JSON; backoff
  * is full jitter, base 25 ms, doubling, capped at 1 s, never sleeping past
- * deadline_ms (monotonic ms, see store_now_ms). Returns TS_OK when every
+ * deadline_ms (monotonic ms, see clock_now_ms). Returns TS_OK when every
  * call has an outcome (check each), TS_ERR_NOMEM, or TS_ERR_UNAVAILABLE
  * when credentials could not be had. */
 enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
                            size_t n, uint64_t deadline_ms) TS_WARN_UNUSED;
-
-/* Monotonic milliseconds (the same clock as store_now_ms). */
-uint64_t ddb_now_ms(void);
 
 #endif /* TS_AWS_DDB_H */

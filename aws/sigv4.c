@@ -5,6 +5,9 @@
  *   1. canonical request, 2. string to sign, 3. signing key, 4. signature.
  * Secrets and derived keys are wiped from memory once used. */
 #include "sigv4.h"
+
+#include "../common/bounds.h"
+#include "../common/buf.h"
 #include "../common/hex.h"
 
 #include <stdbool.h>
@@ -22,54 +25,6 @@
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_BYTES 32u
 #define SHA256_HEX_BYTES (2u * SHA256_BYTES + 1u)
-
-/* ---- a small growable string; after a failed append it stays failed ---- */
-
-struct sbuf {
-  char *p;
-  size_t len, cap;
-  bool failed;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n) {
-  if (b->failed)
-    return;
-  if (n >= b->cap - b->len || b->p == NULL) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len <= n) {
-      if (cap > SIZE_MAX / 2) {
-        b->failed = true;
-        return;
-      }
-      cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->failed = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void sb_adds(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_addc(struct sbuf *b, char c) { sb_add(b, &c, 1); }
-
-/* Hands the string to the caller; NULL (and nothing to free) on failure. */
-static char *sb_take(struct sbuf *b) {
-  char *p = b->p;
-  if (b->failed || p == NULL) {
-    free(p);
-    p = NULL;
-  }
-  *b = (struct sbuf){0};
-  return p;
-}
 
 /* ---- byte classes ---- */
 
@@ -199,7 +154,7 @@ static void free_qparams(struct qparam *q, size_t n) {
 /* Appends the canonical query string of the raw query (without '?'):
  * parameters sorted by encoded name, then encoded value, joined with '&';
  * a parameter without '=' gets an empty value; empty pieces are dropped. */
-static enum ts_status add_canonical_query(struct sbuf *b, const char *query) {
+static enum ts_status add_canonical_query(struct buf *b, const char *query) {
   enum ts_status st = TS_OK;
   struct qparam *q = NULL;
   size_t n = 0;
@@ -234,10 +189,10 @@ static enum ts_status add_canonical_query(struct sbuf *b, const char *query) {
   qsort(q, n, sizeof *q, cmp_qparam);
   for (size_t i = 0; i < n; i++) {
     if (i > 0)
-      sb_addc(b, '&');
-    sb_adds(b, q[i].name);
-    sb_addc(b, '=');
-    sb_adds(b, q[i].value);
+      buf_adds(b, "&");
+    buf_adds(b, q[i].name);
+    buf_adds(b, "=");
+    buf_adds(b, q[i].value);
   }
 out:
   free_qparams(q, n);
@@ -323,7 +278,7 @@ static enum ts_status add_chdr(struct chdr *h, size_t *n, const char *name,
  * sh. The signer's own headers (x-amz-date, x-amz-security-token) and
  * Authorization are refused in req: the signer adds the former, and the
  * latter cannot sign itself. Host is required. */
-static enum ts_status add_canonical_headers(struct sbuf *b, struct sbuf *sh,
+static enum ts_status add_canonical_headers(struct buf *b, struct buf *sh,
                                             const struct sigv4_request *req,
                                             const char *amz_date,
                                             const char *session_token) {
@@ -363,19 +318,19 @@ static enum ts_status add_canonical_headers(struct sbuf *b, struct sbuf *sh,
   for (size_t i = 0; i < n; i++) {
     bool continues = i > 0 && strcmp(h[i - 1].name, h[i].name) == 0;
     if (continues) {
-      sb_addc(b, ',');
+      buf_adds(b, ",");
     } else {
       if (i > 0) {
-        sb_addc(b, '\n');
-        sb_addc(sh, ';');
+        buf_adds(b, "\n");
+        buf_adds(sh, ";");
       }
-      sb_adds(b, h[i].name);
-      sb_addc(b, ':');
-      sb_adds(sh, h[i].name);
+      buf_adds(b, h[i].name);
+      buf_adds(b, ":");
+      buf_adds(sh, h[i].name);
     }
-    sb_adds(b, h[i].value);
+    buf_adds(b, h[i].value);
   }
-  sb_addc(b, '\n');
+  buf_adds(b, "\n");
 out:
   free_chdrs(h, n);
   return st;
@@ -405,51 +360,52 @@ enum ts_status sigv4_canonical_request(const struct sigv4_request *req,
                                        const char *session_token, char **creq,
                                        char **signed_headers) {
   enum ts_status st = TS_OK;
-  struct sbuf b = {0}, sh = {0};
+  struct buf b, sh;
+  buf_init(&b, TS_MAX_SIGV4_TEXT_BYTES);
+  buf_init(&sh, TS_MAX_SIGV4_TEXT_BYTES);
   char payload_hash[SHA256_HEX_BYTES];
   *creq = NULL;
   if (signed_headers)
     *signed_headers = NULL;
   if (!req || !is_token(req->method) || !is_path(req->path) ||
-      !is_amz_date(amz_date) || (req->payload_len > 0 && !req->payload))
-    return TS_ERR_INVALID;
+      !is_amz_date(amz_date) || (req->payload_len > 0 && !req->payload)) {
+    st = TS_ERR_INVALID;
+    goto fail;
+  }
   /* The canonical URI is the path as given: DynamoDB's is "/", and the
    * caller passes paths already URI-encoded. */
-  sb_adds(&b, req->method);
-  sb_addc(&b, '\n');
-  sb_adds(&b, req->path);
-  sb_addc(&b, '\n');
+  buf_adds(&b, req->method);
+  buf_adds(&b, "\n");
+  buf_adds(&b, req->path);
+  buf_adds(&b, "\n");
   st = add_canonical_query(&b, req->query);
   if (st != TS_OK)
     goto fail;
-  sb_addc(&b, '\n');
+  buf_adds(&b, "\n");
   st = add_canonical_headers(&b, &sh, req, amz_date, session_token);
   if (st != TS_OK)
     goto fail;
-  sb_addc(&b, '\n');
-  sb_add(&b, sh.p ? sh.p : "", sh.len);
-  sb_addc(&b, '\n');
+  buf_adds(&b, "\n");
+  buf_add(&b, sh.data ? sh.data : "", sh.len);
+  buf_adds(&b, "\n");
   st = sha256_hex(req->payload, req->payload_len, payload_hash);
   if (st != TS_OK)
     goto fail;
-  sb_adds(&b, payload_hash);
-  if (b.failed || sh.failed) {
-    st = TS_ERR_NOMEM;
+  buf_adds(&b, payload_hash);
+  if ((st = buf_status(&b)) != TS_OK || (st = buf_status(&sh)) != TS_OK)
     goto fail;
-  }
-  *creq = sb_take(&b);
+  *creq = buf_take(&b, NULL);
   if (signed_headers)
-    *signed_headers = sb_take(&sh);
-  else
-    free(sb_take(&sh));
+    *signed_headers = buf_take(&sh, NULL);
+  buf_free(&sh);
   if (!*creq || (signed_headers && !*signed_headers)) {
     st = TS_ERR_NOMEM;
     goto fail;
   }
   return TS_OK;
 fail:
-  free(sb_take(&b));
-  free(sb_take(&sh));
+  buf_free(&b);
+  buf_free(&sh);
   free(*creq);
   *creq = NULL;
   if (signed_headers) {
@@ -460,20 +416,20 @@ fail:
 }
 
 /* "<YYYYMMDD>/<region>/<service>/aws4_request" */
-static void add_scope(struct sbuf *b, const char *amz_date, const char *region,
+static void add_scope(struct buf *b, const char *amz_date, const char *region,
                       const char *service) {
-  sb_add(b, amz_date, 8);
-  sb_addc(b, '/');
-  sb_adds(b, region);
-  sb_addc(b, '/');
-  sb_adds(b, service);
-  sb_adds(b, "/aws4_request");
+  buf_add(b, amz_date, 8);
+  buf_adds(b, "/");
+  buf_adds(b, region);
+  buf_adds(b, "/");
+  buf_adds(b, service);
+  buf_adds(b, "/aws4_request");
 }
 
 enum ts_status sigv4_string_to_sign(const char *amz_date, const char *region,
                                     const char *service, const char *creq,
                                     char **sts) {
-  struct sbuf b = {0};
+  struct buf b;
   char creq_hash[SHA256_HEX_BYTES];
   *sts = NULL;
   if (!is_amz_date(amz_date) || !is_scope_part(region) ||
@@ -482,14 +438,16 @@ enum ts_status sigv4_string_to_sign(const char *amz_date, const char *region,
   enum ts_status st = sha256_hex(creq, strlen(creq), creq_hash);
   if (st != TS_OK)
     return st;
-  sb_adds(&b, ALGORITHM "\n");
-  sb_adds(&b, amz_date);
-  sb_addc(&b, '\n');
+  buf_init(&b, TS_MAX_SIGV4_TEXT_BYTES);
+  buf_adds(&b, ALGORITHM "\n");
+  buf_adds(&b, amz_date);
+  buf_adds(&b, "\n");
   add_scope(&b, amz_date, region, service);
-  sb_addc(&b, '\n');
-  sb_adds(&b, creq_hash);
-  *sts = sb_take(&b);
-  return *sts ? TS_OK : TS_ERR_NOMEM;
+  buf_adds(&b, "\n");
+  buf_adds(&b, creq_hash);
+  st = buf_status(&b);
+  *sts = buf_take(&b, NULL);
+  return *sts ? TS_OK : st == TS_OK ? TS_ERR_NOMEM : st;
 }
 
 enum ts_status sigv4_signing_key(const char *secret, const char *date8,
@@ -537,7 +495,8 @@ enum ts_status sigv4_sign(const struct sigv4_request *req,
   char *creq = NULL, *signed_headers = NULL, *sts = NULL;
   unsigned char skey[SIGV4_SIGNING_KEY_BYTES], sig[SHA256_BYTES];
   char sig_hex[SHA256_HEX_BYTES];
-  struct sbuf b = {0};
+  struct buf b;
+  buf_init(&b, TS_MAX_SIGV4_TEXT_BYTES);
   if (!out)
     return TS_ERR_INVALID;
   *out = (struct sigv4_result){0};
@@ -566,18 +525,19 @@ enum ts_status sigv4_sign(const struct sigv4_request *req,
   if (st != TS_OK)
     goto out;
   hex_encode(sig, sizeof sig, sig_hex);
-  sb_adds(&b, ALGORITHM " Credential=");
-  sb_adds(&b, key->access_key_id);
-  sb_addc(&b, '/');
+  buf_adds(&b, ALGORITHM " Credential=");
+  buf_adds(&b, key->access_key_id);
+  buf_adds(&b, "/");
   add_scope(&b, out->amz_date, key->region, key->service);
-  sb_adds(&b, ", SignedHeaders=");
-  sb_adds(&b, signed_headers);
-  sb_adds(&b, ", Signature=");
-  sb_adds(&b, sig_hex);
-  out->authorization = sb_take(&b);
+  buf_adds(&b, ", SignedHeaders=");
+  buf_adds(&b, signed_headers);
+  buf_adds(&b, ", Signature=");
+  buf_adds(&b, sig_hex);
+  out->authorization = buf_take(&b, NULL);
   if (!out->authorization)
     st = TS_ERR_NOMEM;
 out:
+  buf_free(&b);
   free(creq);
   free(signed_headers);
   free(sts);

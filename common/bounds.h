@@ -50,6 +50,10 @@
 #define TS_TX_BACKOFF_BASE_MS 5u
 #define TS_TX_BACKOFF_CAP_MS 200u
 
+/* SigV4: a canonical request, string to sign or Authorization header
+ * (headers and hashes only; the payload is hashed, not copied) */
+#define TS_MAX_SIGV4_TEXT_BYTES (64u * 1024u)
+
 /* Responses */
 #define TS_MAX_REPLY_BYTES (8u * 1024u * 1024u)
 #define TS_MAX_LOG_LINE_BYTES 8192u

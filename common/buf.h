@@ -1,13 +1,13 @@
 /* A growable byte buffer with a hard maximum (curl's dynbuf idea): going
  * over the maximum is an error, not a realloc. After any failed append the
  * buffer is empty and stays failed, so callers check once at the end. */
-#ifndef TS_SERVER_BUF_H
-#define TS_SERVER_BUF_H
+#ifndef TS_COMMON_BUF_H
+#define TS_COMMON_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../common/status.h"
+#include "status.h"
 
 struct buf {
   char *data; /* NUL-terminated while not failed */
@@ -32,4 +32,4 @@ enum ts_status buf_status(const struct buf *b);
  * Returns NULL if the buffer failed. */
 char *buf_take(struct buf *b, size_t *len);
 
-#endif /* TS_SERVER_BUF_H */
+#endif /* TS_COMMON_BUF_H */

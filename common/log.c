@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/bounds.h"
+#include "bounds.h"
 
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};

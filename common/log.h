@@ -1,8 +1,8 @@
 /* Structured logs: one JSON object per line on stdout, e.g.
  *   {"ts":"2026-11-27T09:17:02.123Z","level":"info","msg":"listening","port":8080}
  * Safe from any thread; a line is written with one write. */
-#ifndef TS_SERVER_LOG_H
-#define TS_SERVER_LOG_H
+#ifndef TS_COMMON_LOG_H
+#define TS_COMMON_LOG_H
 
 #include <stdbool.h>
 
@@ -17,4 +17,4 @@ bool log_enabled(enum log_level level);
  * that cannot be packed is replaced by "log_error". */
 void log_event(enum log_level level, const char *msg, const char *fmt, ...);
 
-#endif /* TS_SERVER_LOG_H */
+#endif /* TS_COMMON_LOG_H */

@@ -11,6 +11,7 @@
 
 #include "../common/bounds.h"
 #include "../common/digest.h"
+#include "../common/utf8.h"
 
 /* A SequenceNumber longer than this is not used as the itemIdentifier
  * (DynamoDB's are 21 to 40 digits); the eventID stands in for it. */
@@ -78,48 +79,6 @@ struct batch {
 
 /* ---- text helpers ---- */
 
-/* Length of the valid UTF-8 sequence at p (at most avail bytes), or 0. */
-static size_t utf8_sequence(const unsigned char *p, size_t avail) {
-  unsigned char c = p[0];
-  if (c < 0x80)
-    return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF)
-    n = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0)
-      lo = 0xA0; /* overlong */
-    else if (c == 0xED)
-      hi = 0x9F; /* surrogates */
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0)
-      lo = 0x90; /* overlong */
-    else if (c == 0xF4)
-      hi = 0x8F; /* above U+10FFFF */
-  } else
-    return 0;
-  if (avail < n || p[1] < lo || p[1] > hi)
-    return 0;
-  for (size_t i = 2; i < n; i++)
-    if (p[i] < 0x80 || p[i] > 0xBF)
-      return 0;
-  return n;
-}
-
-static bool utf8_valid(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-  for (size_t i = 0; i < len;) {
-    size_t n = utf8_sequence(p + i, len - i);
-    if (n == 0)
-      return false;
-    i += n;
-  }
-  return true;
-}
-
 /* A heap copy of text for a reason: at most TS_MAX_REASON_BYTES - 1 bytes,
  * cut on a character boundary, invalid UTF-8 and control bytes replaced by
  * '?', so that it can always go into a JSON string. NULL on NOMEM. */
@@ -131,7 +90,7 @@ static char *reason_dup(const char *text) {
   const unsigned char *p = (const unsigned char *)text;
   size_t o = 0;
   for (size_t i = 0; i < len;) {
-    size_t n = utf8_sequence(p + i, len - i);
+    size_t n = utf8_sequence_length(p + i, len - i);
     if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7F))) {
       if (o + 1 > TS_MAX_REASON_BYTES - 1)
         break;

@@ -26,6 +26,7 @@
 
 #include "aws/creds.h"
 #include "aws/ddb.h"
+#include "common/clock.h"
 #include "input.h"
 
 /* Long enough for one attempt and a quick retry on loopback. */
@@ -157,7 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pthread_mutex_unlock(&answer_mu);
 
   struct ddb_call call = {.op = "GetItem", .request = request_json};
-  enum ts_status st = ddb_execute(client, &call, 1, ddb_now_ms() + DEADLINE_MS);
+  enum ts_status st =
+      ddb_execute(client, &call, 1, clock_now_ms() + DEADLINE_MS);
   FUZZ_CHECK(st == TS_OK, "ddb_execute: %s", ts_status_name(st));
   FUZZ_CHECK(is_text(call.error_type, sizeof call.error_type) &&
                  is_text(call.error_message, sizeof call.error_message),

@@ -41,11 +41,11 @@
 #include <unistd.h>
 
 #include "common/digest.h"
+#include "common/log.h"
 #include "input.h"
 #include "server/app.h"
 #include "server/config.h"
 #include "server/http.h"
-#include "server/log.h"
 #include "store/store.h"
 
 /* The server must answer or close within this after the request is sent

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "../server/buf.h"
+#include "../common/buf.h"
 #include "../server/reply.h"
 #include "../server/request.h"
 #include "../store/store.h"

@@ -3,8 +3,8 @@
  * written before the whole envelope has been checked. */
 #include <stdlib.h>
 
+#include "../common/log.h"
 #include "../server/errors.h"
-#include "../server/log.h"
 #include "../server/metrics.h"
 #include "handlers.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../common/bounds.h"
-#include "../server/buf.h"
+#include "../common/buf.h"
 #include "../server/errors.h"
 #include "../server/urlcode.h"
 #include "handlers.h"

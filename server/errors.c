@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "../common/bounds.h"
-#include "buf.h"
+#include "../common/buf.h"
 #include "reply.h"
 #include "urlcode.h"
 

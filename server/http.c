@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "../common/bounds.h"
-#include "buf.h"
+#include "../common/buf.h"
+#include "../common/log.h"
 #include "errors.h"
-#include "log.h"
 #include "metrics.h"
 #include "reply.h"
 #include "request.h"

@@ -9,12 +9,12 @@
 #include <string.h>
 
 #include "../common/bounds.h"
+#include "../common/log.h"
 #include "../store/store.h"
 #include "app.h"
 #include "config.h"
 #include "healthcheck.h"
 #include "http.h"
-#include "log.h"
 
 int main(int argc, char **argv) {
   struct config cfg;

@@ -3,8 +3,8 @@
 #ifndef TS_SERVER_METRICS_H
 #define TS_SERVER_METRICS_H
 
+#include "../common/buf.h"
 #include "../domain/batch.h"
-#include "buf.h"
 
 /* One finished request: its route (index from router_route_index, or -1
  * when no route matched), status and duration. */

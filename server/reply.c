@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "../common/buf.h"
 #include "errors.h"
 
 void reply_clear(struct reply *rep) {

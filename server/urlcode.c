@@ -45,58 +45,6 @@ invalid:
   return TS_ERR_INVALID;
 }
 
-bool utf8_valid(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < len) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t need;
-    uint32_t cp, min;
-    if ((c & 0xE0) == 0xC0) {
-      need = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      need = 2, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      need = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (len - i - 1 < need)
-      return false;
-    for (size_t k = 1; k <= need; k++) {
-      if ((p[i + k] & 0xC0) != 0x80)
-        return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += need + 1;
-  }
-  return true;
-}
-
-void utf8_sanitize(char *s) {
-  size_t len = strlen(s);
-  size_t i = 0;
-  while (i < len) {
-    unsigned char c = (unsigned char)s[i];
-    size_t n = c < 0x80             ? 1
-               : (c & 0xE0) == 0xC0 ? 2
-               : (c & 0xF0) == 0xE0 ? 3
-               : (c & 0xF8) == 0xF0 ? 4
-                                    : 0;
-    if (n && n <= len - i && utf8_valid(s + i, n)) {
-      i += n;
-      continue;
-    }
-    s[i++] = '?';
-  }
-}
-
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

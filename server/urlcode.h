@@ -6,19 +6,13 @@
 #include <stddef.h>
 
 #include "../common/status.h"
+#include "../common/utf8.h"
 
 /* Decodes s[0..len) into a new NUL-terminated string. With plus_is_space
  * (query strings) '+' becomes ' '. Returns TS_ERR_INVALID for a bad escape,
  * a decoded NUL or invalid UTF-8; TS_ERR_NOMEM. */
 enum ts_status url_decode(const char *s, size_t len, bool plus_is_space,
                           char **out) TS_WARN_UNUSED;
-
-/* True if s[0..len) is valid UTF-8 (no overlongs, surrogates, > U+10FFFF). */
-bool utf8_valid(const char *s, size_t len);
-
-/* Replaces every byte of s that is not part of a valid UTF-8 sequence
- * (including a sequence cut off at the end) with '?', in place. */
-void utf8_sanitize(char *s);
 
 /* Base64url without padding (RFC 4648 §5), for opaque cursors. */
 enum ts_status b64url_encode(const char *s, size_t len,

@@ -36,7 +36,7 @@
 #include "../aws/creds.h"
 #include "../aws/ddb.h"
 #include "../common/bounds.h"
-#include "../server/log.h"
+#include "../common/log.h"
 #include "store_impl.h"
 
 /* Keys in one BatchGetItem call (DynamoDB's limit). */
@@ -281,7 +281,7 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
   size_t len = decimal_format_fixed(pct, 2, pct_text);
   pct_text[len] = '%';
   pct_text[len + 1] = '\0';
-  store_utc_now(now_utc);
+  clock_utc_now(now_utc);
 
   /* Group the digests into one binary set per hour. */
   json_t *map = json_object();
@@ -443,7 +443,7 @@ static enum ts_status read_players(struct dy *dy, struct batch *b,
       if (!ps[todo[t]].read)
         todo[left++] = todo[t];
     n_todo = left;
-    if (n_todo && ddb_now_ms() >= deadline_ms) {
+    if (n_todo && clock_now_ms() >= deadline_ms) {
       st = TS_ERR_UNAVAILABLE;
       goto out;
     }
@@ -500,7 +500,7 @@ static enum ts_status keep_dead_letters(struct dy *dy, const struct batch *b,
   struct ddb_call *calls = calloc(n, sizeof *calls);
   json_t **reqs = calloc(n, sizeof *reqs);
   char now_utc[32];
-  store_utc_now(now_utc);
+  clock_utc_now(now_utc);
   if (!calls || !reqs) {
     st = TS_ERR_NOMEM;
     goto out;
@@ -640,7 +640,7 @@ static enum ts_status dy_apply(void *impl, struct batch *b) {
       .b = b,
       .n = n,
       .ps = calloc(n ? n : 1, sizeof(struct pstate)),
-      .deadline_ms = ddb_now_ms() + atomic_load(&dy->apply_deadline_ms),
+      .deadline_ms = clock_now_ms() + atomic_load(&dy->apply_deadline_ms),
   };
   if (!a.ps)
     return TS_ERR_NOMEM;
@@ -688,7 +688,7 @@ static enum ts_status row_from_item(const json_t *item,
 /* One read call with the read deadline; maps its outcome to a status. */
 static enum ts_status read_call(struct dy *dy, struct ddb_call *call) {
   enum ts_status st =
-      ddb_execute(dy->client, call, 1, ddb_now_ms() + DY_READ_DEADLINE_MS);
+      ddb_execute(dy->client, call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
   if (st != TS_OK)
     return st;
   switch (call->outcome) {
@@ -788,7 +788,7 @@ static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
   struct ranked *all = NULL;
   size_t count = 0, cap = 0;
   json_t *start = NULL;
-  uint64_t deadline = ddb_now_ms() + DY_READ_DEADLINE_MS;
+  uint64_t deadline = clock_now_ms() + DY_READ_DEADLINE_MS;
   do {
     json_t *req =
         json_pack("{s:s, s:b, s:s, s:{s:s}}", "TableName", dy->table,
@@ -893,7 +893,7 @@ static enum ts_status dy_ping(void *impl) {
   json_t *req = NULL;
   const char *status = NULL;
   enum ts_status st =
-      describe(dy, dy->table, ddb_now_ms() + 2000u, &status, &call, &req);
+      describe(dy, dy->table, clock_now_ms() + 2000u, &status, &call, &req);
   if (st == TS_OK && (!status || strcmp(status, "ACTIVE") != 0) &&
       (!status || strcmp(status, "UPDATING") != 0))
     st = TS_ERR_UNAVAILABLE;
@@ -994,7 +994,7 @@ static enum ts_status create_one(struct dy *dy, const char *table,
     return TS_ERR_NOMEM;
   struct ddb_call call = {.op = "CreateTable", .request = req};
   enum ts_status st =
-      ddb_execute(dy->client, &call, 1, ddb_now_ms() + DY_READ_DEADLINE_MS);
+      ddb_execute(dy->client, &call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
   if (st == TS_OK) {
     if (call.outcome == DDB_DONE) {
       log_event(LOG_INFO, "creating table", "{s:s}", "table", table);
@@ -1011,12 +1011,12 @@ static enum ts_status create_one(struct dy *dy, const char *table,
   if (st != TS_OK)
     return st;
 
-  uint64_t until = ddb_now_ms() + DY_CREATE_WAIT_MS;
+  uint64_t until = clock_now_ms() + DY_CREATE_WAIT_MS;
   for (;;) {
     struct ddb_call d = {0};
     json_t *dreq = NULL;
     const char *status = NULL;
-    st = describe(dy, table, ddb_now_ms() + DY_READ_DEADLINE_MS, &status, &d,
+    st = describe(dy, table, clock_now_ms() + DY_READ_DEADLINE_MS, &status, &d,
                   &dreq);
     bool active = st == TS_OK && status && strcmp(status, "ACTIVE") == 0;
     ddb_call_clear(&d);
@@ -1025,7 +1025,7 @@ static enum ts_status create_one(struct dy *dy, const char *table,
       return TS_OK;
     if (st != TS_OK && st != TS_ERR_NOT_FOUND)
       return st;
-    if (ddb_now_ms() >= until)
+    if (clock_now_ms() >= until)
       return TS_ERR_UNAVAILABLE;
     struct timespec pause = {0, 200 * 1000 * 1000};
     nanosleep(&pause, NULL);

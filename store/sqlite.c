@@ -396,7 +396,7 @@ static void reader_give(struct sq *sq, struct conn *c) {
  * behind a long writer gives up in time (TS_ERR_RETRY) instead of
  * blowing the request's deadline. */
 static enum ts_status writer_lock(struct sq *sq, uint64_t deadline_ms) {
-  uint64_t now = store_now_ms();
+  uint64_t now = clock_now_ms();
   uint64_t wait = deadline_ms > now ? deadline_ms - now : 0;
   struct timespec abs;
   clock_gettime(CLOCK_REALTIME, &abs);
@@ -722,7 +722,7 @@ static enum ts_status apply_attempt(void *cls) {
     return st;
 
   /* Wait for another process's write lock no longer than the deadline. */
-  uint64_t now_ms = store_now_ms();
+  uint64_t now_ms = clock_now_ms();
   uint64_t left = a->deadline_ms > now_ms ? a->deadline_ms - now_ms : 0;
   sqlite3_busy_timeout(c->db, (int)(left < TS_SQLITE_BUSY_TIMEOUT_MS
                                         ? left + 1u
@@ -733,7 +733,7 @@ static enum ts_status apply_attempt(void *cls) {
     goto out;
   }
   char now_utc[32];
-  store_utc_now(now_utc);
+  clock_utc_now(now_utc);
   int64_t now_s = (int64_t)time(NULL);
   /* Forget expired eventIDs first, so that what counts as "seen" depends
    * only on the retention, not on when the last purge ran. */
@@ -780,7 +780,7 @@ static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
 static enum ts_status sq_apply(void *impl, struct batch *b) {
   struct sq *sq = impl;
   struct pending me = {.b = b,
-                       .deadline_ms = store_now_ms() +
+                       .deadline_ms = clock_now_ms() +
                                       atomic_load(&sq->apply_deadline_ms)};
   struct batch *group[SQ_GROUP_MAX_BATCHES];
   struct pending *taken[SQ_GROUP_MAX_BATCHES];
@@ -868,7 +868,7 @@ static enum ts_status sq_get_player(void *impl, const char *player,
                                     struct player_row *out) {
   struct get_ctx g = {.sq = impl, .player = player, .out = out};
   return store_run_tx("sqlite.get_player", get_attempt, &g, NULL,
-                      store_now_ms() + SQ_READ_DEADLINE_MS);
+                      clock_now_ms() + SQ_READ_DEADLINE_MS);
 }
 
 struct list_ctx {
@@ -949,7 +949,7 @@ static enum ts_status sq_list_players(void *impl, const char *after,
   struct list_ctx l = {
       .sq = impl, .top = ST_COUNT, .after = after, .limit = limit};
   enum ts_status st = store_run_tx("sqlite.list_players", list_attempt, &l,
-                                   NULL, store_now_ms() + SQ_READ_DEADLINE_MS);
+                                   NULL, clock_now_ms() + SQ_READ_DEADLINE_MS);
   if (st != TS_OK) {
     player_rows_free(l.rows, l.n);
     return st;
@@ -971,7 +971,7 @@ static enum ts_status sq_leaderboard(void *impl, enum store_rank by,
   };
   struct list_ctx l = {.sq = impl, .top = by_stmt[by], .limit = limit};
   enum ts_status st = store_run_tx("sqlite.leaderboard", list_attempt, &l, NULL,
-                                   store_now_ms() + SQ_READ_DEADLINE_MS);
+                                   clock_now_ms() + SQ_READ_DEADLINE_MS);
   if (st != TS_OK) {
     player_rows_free(l.rows, l.n);
     return st;
@@ -995,7 +995,7 @@ static enum ts_status ping_attempt(void *cls) {
 
 static enum ts_status sq_ping(void *impl) {
   return store_run_tx("sqlite.ping", ping_attempt, impl, NULL,
-                      store_now_ms() + SQ_READ_DEADLINE_MS);
+                      clock_now_ms() + SQ_READ_DEADLINE_MS);
 }
 
 /* ---- open and close ---- */
@@ -1078,7 +1078,7 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   if (st != TS_OK)
     goto fail;
   st = store_run_tx("sqlite.setup", setup_attempt, &sq->w, NULL,
-                    store_now_ms() + TS_INGEST_DEADLINE_MS);
+                    clock_now_ms() + TS_INGEST_DEADLINE_MS);
   if (st != TS_OK)
     goto fail;
   for (size_t i = 0; i < SQ_READERS; i++) {

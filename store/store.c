@@ -10,8 +10,9 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "../common/backoff.h"
 #include "../common/bounds.h"
-#include "../server/log.h"
+#include "../common/log.h"
 #include "store_impl.h"
 #include "store_test.h"
 
@@ -132,40 +133,7 @@ void player_rows_free(struct player_row *rows, size_t n) {
   free(rows);
 }
 
-/* ---- clocks ---- */
-
-uint64_t store_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void store_utc_now(char buf[32]) {
-  time_t now = time(NULL);
-  struct tm tm;
-  if (!gmtime_r(&now, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    memcpy(buf, "1970-01-01T00:00:00Z", sizeof "1970-01-01T00:00:00Z");
-}
-
 /* ---- transaction runner ---- */
-
-/* A per-thread xorshift64* generator, seeded once from getrandom (falling
- * back to the clock and the generator's own address): jitter only needs to
- * differ between threads and processes, not to be unpredictable. */
-static _Thread_local uint64_t rng_state;
-
-static uint64_t rng_next(void) {
-  if (rng_state == 0) {
-    uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-      seed = store_now_ms() ^ (uint64_t)(uintptr_t)&rng_state;
-    rng_state = seed ? seed : 0x9e3779b97f4a7c15u;
-  }
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * 0x2545f4914f6cdd1du;
-}
 
 static void sleep_ms(uint64_t ms) {
   struct timespec ts = {.tv_sec = (time_t)(ms / 1000u),
@@ -177,24 +145,23 @@ static void sleep_ms(uint64_t ms) {
 enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
                             void (*rollback)(void *cls), uint64_t deadline_ms) {
 
-  uint64_t cap = TS_TX_BACKOFF_BASE_MS;
   for (unsigned attempt = 1;; attempt++) {
     enum ts_status st = fn(cls);
     if (st != TS_ERR_RETRY)
       return st;
     if (rollback)
       rollback(cls);
-    uint64_t now = store_now_ms();
+    uint64_t now = clock_now_ms();
     if (attempt >= TS_TX_MAX_ATTEMPTS || now >= deadline_ms) {
       log_event(LOG_WARN, "store transaction gave up", "{s:s, s:i}", "tx", name,
                 "attempts", (int)attempt);
       return TS_ERR_UNAVAILABLE;
     }
-    /* Full jitter: a random sleep in [0, cap], never past the deadline. */
-    uint64_t pause = rng_next() % (cap + 1u);
+    /* Full jitter, never past the deadline. */
+    uint64_t pause =
+        backoff_pause_ms(TS_TX_BACKOFF_BASE_MS, TS_TX_BACKOFF_CAP_MS, attempt);
     if (pause > deadline_ms - now)
       pause = deadline_ms - now;
     sleep_ms(pause);
-    cap = cap * 2u > TS_TX_BACKOFF_CAP_MS ? TS_TX_BACKOFF_CAP_MS : cap * 2u;
   }
 }

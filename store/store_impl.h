@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "../common/clock.h"
 #include "store.h"
 
 struct store_ops {
@@ -29,17 +30,12 @@ typedef enum ts_status (*store_tx_fn)(void *cls);
 
 /* Runs fn until it returns something other than TS_ERR_RETRY, at most
  * TS_TX_MAX_ATTEMPTS times and until deadline_ms (monotonic, from
- * store_now_ms()) passes, sleeping with exponential backoff and full jitter
+ * clock_now_ms()) passes, sleeping with exponential backoff and full jitter
  * between attempts. A retry budget exhausted gives TS_ERR_UNAVAILABLE.
  * `name` is for logs. */
 enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
                             void (*rollback)(void *cls),
                             uint64_t deadline_ms) TS_WARN_UNUSED;
-
-uint64_t store_now_ms(void);
-
-/* Current UTC time as RFC 3339 with seconds, into buf[32]. */
-void store_utc_now(char buf[32]);
 
 /* Backend constructors. */
 enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,

@@ -27,6 +27,7 @@
 #include "aws/ddb.h"
 #include "aws/ddb_test.h"
 #include "aws/sigv4.h"
+#include "common/clock.h"
 #include "tests/unit/unit.h"
 
 #define TEST_AKID "AKIDDDBTEST"
@@ -574,7 +575,7 @@ static void test_scripted_answers_are_retried_or_final_by_class(void) {
     CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
     json_t *req = get_item_request("a");
     struct ddb_call call = {.op = "GetItem", .request = req};
-    enum ts_status st = ddb_execute(r.client, &call, 1, ddb_now_ms() + 3000);
+    enum ts_status st = ddb_execute(r.client, &call, 1, clock_now_ms() + 3000);
     TS_CHECK_CASE(st == TS_OK, name, "status %s", ts_status_name(st));
     TS_CHECK_CASE(call.outcome == cases[i].outcome, name, "outcome %d",
                   (int)call.outcome);
@@ -615,9 +616,9 @@ static void test_always_503_gives_up_at_the_deadline(void) {
   CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
   json_t *req = get_item_request("a");
   struct ddb_call call = {.op = "GetItem", .request = req};
-  uint64_t t0 = ddb_now_ms();
+  uint64_t t0 = clock_now_ms();
   CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, t0 + 600), TS_OK);
-  uint64_t took = ddb_now_ms() - t0;
+  uint64_t took = clock_now_ms() - t0;
   CU_ASSERT_EQUAL(call.outcome, DDB_GAVE_UP);
   CU_ASSERT(took <= 600 + 100);
   CU_ASSERT(took >= 600 - 60); /* it kept trying until the deadline */
@@ -641,9 +642,9 @@ static void test_slow_answer_times_out_and_gives_up_by_the_deadline(void) {
   CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
   json_t *req = get_item_request("a");
   struct ddb_call call = {.op = "GetItem", .request = req};
-  uint64_t t0 = ddb_now_ms();
+  uint64_t t0 = clock_now_ms();
   CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, t0 + 300), TS_OK);
-  uint64_t took = ddb_now_ms() - t0;
+  uint64_t took = clock_now_ms() - t0;
   CU_ASSERT_EQUAL(call.outcome, DDB_GAVE_UP);
   CU_ASSERT(took <= 300 + 100);
   CU_ASSERT_STRING_EQUAL(call.error_type, "RequestTimeout");
@@ -663,9 +664,9 @@ static void test_one_attempt_lasts_at_most_2s_then_is_retried(void) {
   CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
   json_t *req = get_item_request("a");
   struct ddb_call call = {.op = "GetItem", .request = req};
-  uint64_t t0 = ddb_now_ms();
+  uint64_t t0 = clock_now_ms();
   CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, t0 + 4000), TS_OK);
-  uint64_t took = ddb_now_ms() - t0;
+  uint64_t took = clock_now_ms() - t0;
   CU_ASSERT_EQUAL(call.outcome, DDB_DONE);
   CU_ASSERT_EQUAL(call.attempts, 2);
   CU_ASSERT(took >= 2000 && took < 2400);
@@ -690,9 +691,9 @@ static void test_refused_connection_is_retried_until_the_deadline(void) {
   CU_ASSERT_FATAL(rig_open(&r, ntohs(sa.sin_port), ""));
   json_t *req = get_item_request("a");
   struct ddb_call call = {.op = "GetItem", .request = req};
-  uint64_t t0 = ddb_now_ms();
+  uint64_t t0 = clock_now_ms();
   CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, t0 + 300), TS_OK);
-  uint64_t took = ddb_now_ms() - t0;
+  uint64_t took = clock_now_ms() - t0;
   CU_ASSERT_EQUAL(call.outcome, DDB_GAVE_UP);
   CU_ASSERT(call.attempts >= 2);
   CU_ASSERT_EQUAL(call.http_status, 0);
@@ -712,7 +713,7 @@ static void test_past_deadline_sends_nothing(void) {
   CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
   json_t *req = get_item_request("a");
   struct ddb_call call = {.op = "GetItem", .request = req};
-  CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, ddb_now_ms() - 1), TS_OK);
+  CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, clock_now_ms() - 1), TS_OK);
   CU_ASSERT_EQUAL(call.outcome, DDB_GAVE_UP);
   CU_ASSERT_EQUAL(call.attempts, 0);
   CU_ASSERT_STRING_EQUAL(call.error_type, "DeadlineExceeded");
@@ -741,11 +742,11 @@ static void test_malformed_calls_and_missing_credentials_are_refused(void) {
              {"request not an object", "GetItem", arr}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     struct ddb_call call = {.op = bad[i].op, .request = bad[i].request};
-    enum ts_status st = ddb_execute(r.client, &call, 1, ddb_now_ms() + 500);
+    enum ts_status st = ddb_execute(r.client, &call, 1, clock_now_ms() + 500);
     TS_CHECK_CASE(st == TS_ERR_INVALID, bad[i].name, "status %s",
                   ts_status_name(st));
   }
-  CU_ASSERT_EQUAL(ddb_execute(r.client, NULL, 0, ddb_now_ms() + 500), TS_OK);
+  CU_ASSERT_EQUAL(ddb_execute(r.client, NULL, 0, clock_now_ms() + 500), TS_OK);
 
   unsetenv("AWS_ACCESS_KEY_ID");
   unsetenv("AWS_SECRET_ACCESS_KEY");
@@ -756,7 +757,7 @@ static void test_malformed_calls_and_missing_credentials_are_refused(void) {
   struct rig none;
   CU_ASSERT_FATAL(rig_open(&none, f.port, ""));
   struct ddb_call call = {.op = "GetItem", .request = req};
-  CU_ASSERT_EQUAL(ddb_execute(none.client, &call, 1, ddb_now_ms() + 500),
+  CU_ASSERT_EQUAL(ddb_execute(none.client, &call, 1, clock_now_ms() + 500),
                   TS_ERR_UNAVAILABLE);
   CU_ASSERT_EQUAL(fake_get(&f, &f.requests), 0);
   ddb_call_clear(&call);
@@ -824,7 +825,7 @@ static void test_request_is_signed_with_the_headers_it_carries(void) {
     json_t *req = get_item_request("wire");
     char *want_body = json_dumps(req, JSON_COMPACT);
     struct ddb_call call = {.op = "GetItem", .request = req};
-    CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, ddb_now_ms() + 2000),
+    CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, clock_now_ms() + 2000),
                     TS_OK);
     TS_CHECK_CASE(call.outcome == DDB_DONE, name, "outcome %d",
                   (int)call.outcome);
@@ -939,7 +940,7 @@ static void test_https_endpoint_is_verified_and_reused(void) {
   CU_ASSERT_FATAL(rig_open_scheme(&r, "https", f.port, ""));
   json_t *req = get_item_request("tls");
   struct ddb_call call = {.op = "GetItem", .request = req};
-  CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, ddb_now_ms() + 300), TS_OK);
+  CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, clock_now_ms() + 300), TS_OK);
   CU_ASSERT_EQUAL(call.outcome, DDB_GAVE_UP);
   CU_ASSERT(call.attempts >= 2);
   CU_ASSERT_EQUAL(fake_get(&f, &f.requests), 0);
@@ -958,7 +959,7 @@ static void test_https_endpoint_is_verified_and_reused(void) {
   CU_ASSERT_FATAL(rig_open_scheme(&r, "https", f.port, "/"));
   for (int i = 0; i < 5; i++) {
     call = (struct ddb_call){.op = "GetItem", .request = req};
-    CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, ddb_now_ms() + 2000),
+    CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, clock_now_ms() + 2000),
                     TS_OK);
     CU_ASSERT_EQUAL(call.outcome, DDB_DONE);
     CU_ASSERT_EQUAL(call.attempts, 1);
@@ -997,7 +998,7 @@ static void run_batch(struct ddb_client *c, size_t n, const char *prefix,
     reqs[i] = get_item_request(key);
     calls[i] = (struct ddb_call){.op = "GetItem", .request = reqs[i]};
   }
-  if (ddb_execute(c, calls, n, ddb_now_ms() + 5000) != TS_OK)
+  if (ddb_execute(c, calls, n, clock_now_ms() + 5000) != TS_OK)
     goto out;
   *all_done = true;
   for (size_t i = 0; i < n; i++)
@@ -1020,9 +1021,9 @@ static void test_parallel_calls_overlap_and_reuse_their_connections(void) {
   CU_ASSERT_FATAL(fake_start(&f, slow, 1));
   CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
 
-  uint64_t t0 = ddb_now_ms();
+  uint64_t t0 = clock_now_ms();
   run_batch(r.client, 16, "p", &done);
-  uint64_t took = ddb_now_ms() - t0;
+  uint64_t took = clock_now_ms() - t0;
   CU_ASSERT(done);
   CU_ASSERT(took < 600); /* one after another would take 3.2 s */
   CU_ASSERT(fake_get(&f, &f.max_in_flight) >= 12);
@@ -1049,9 +1050,9 @@ static void test_at_most_32_attempts_are_in_flight(void) {
   set_test_env();
   CU_ASSERT_FATAL(fake_start(&f, slow, 1));
   CU_ASSERT_FATAL(rig_open(&r, f.port, ""));
-  uint64_t t0 = ddb_now_ms();
+  uint64_t t0 = clock_now_ms();
   run_batch(r.client, 70, "b", &done);
-  uint64_t took = ddb_now_ms() - t0;
+  uint64_t took = clock_now_ms() - t0;
   CU_ASSERT(done);
   CU_ASSERT_EQUAL(fake_get(&f, &f.requests), 70);
   CU_ASSERT(fake_get(&f, &f.max_in_flight) <= 32);
@@ -1093,7 +1094,7 @@ static void test_connection_closed_while_idle_is_replaced_silently(void) {
     if (i)
       sleep_ms(1600); /* the server drops the idle connection after 1 s */
     struct ddb_call call = {.op = "GetItem", .request = req};
-    CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, ddb_now_ms() + 2000),
+    CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, clock_now_ms() + 2000),
                     TS_OK);
     CU_ASSERT_EQUAL(call.outcome, DDB_DONE);
     CU_ASSERT_EQUAL(call.attempts, 1);
@@ -1178,7 +1179,7 @@ static enum ddb_outcome dyn_call(const char *op, json_t *req, json_t **resp,
                                  struct ddb_call *out) {
   struct ddb_call call = {.op = op, .request = req};
   enum ddb_outcome o = DDB_GAVE_UP;
-  if (ddb_execute(dyn.rig.client, &call, 1, ddb_now_ms() + 3000) == TS_OK)
+  if (ddb_execute(dyn.rig.client, &call, 1, clock_now_ms() + 3000) == TS_OK)
     o = call.outcome;
   if (resp) {
     *resp = call.response;
@@ -1361,7 +1362,7 @@ static bool dyn_parallel_puts(size_t n, const char *value, uint64_t *connects) {
     reqs[i] = put_request(pk, value);
     calls[i] = (struct ddb_call){.op = "PutItem", .request = reqs[i]};
   }
-  ok = ddb_execute(dyn.rig.client, calls, n, ddb_now_ms() + 5000) == TS_OK;
+  ok = ddb_execute(dyn.rig.client, calls, n, clock_now_ms() + 5000) == TS_OK;
   for (size_t i = 0; i < n; i++) {
     ok &= calls[i].outcome == DDB_DONE;
     ddb_call_clear(&calls[i]);

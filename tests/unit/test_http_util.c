@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/buf.h"
+#include "common/buf.h"
 #include "server/router.h"
 #include "server/urlcode.h"
 #include "unit.h"

@@ -688,9 +688,9 @@ static void test_apply_waits_for_another_writer_then_succeeds(void) {
   CU_ASSERT_FATAL(pthread_create(&th, NULL, release_later, &h) == 0);
   struct text t = {0};
   rec(&t, "", "INSERT", "e1", "alice", "3", true);
-  uint64_t t0 = store_now_ms();
+  uint64_t t0 = clock_now_ms();
   apply_ok(s, t.p);
-  uint64_t waited = store_now_ms() - t0;
+  uint64_t waited = clock_now_ms() - t0;
   pthread_join(th, NULL);
   sqlite3_close(h.db);
   CU_ASSERT(waited >= 300);
@@ -709,9 +709,9 @@ static void test_apply_gives_unavailable_when_writer_never_releases(void) {
   struct text t = {0};
   rec(&t, "", "INSERT", "e1", "alice", "3", true);
   struct batch *b = batch_of(t.p);
-  uint64_t t0 = store_now_ms();
+  uint64_t t0 = clock_now_ms();
   CU_ASSERT(store_apply(s, b) == TS_ERR_UNAVAILABLE);
-  uint64_t took = store_now_ms() - t0;
+  uint64_t took = clock_now_ms() - t0;
   CU_ASSERT(took >= 250 && took < 1000);
   struct player_row row;
   CU_ASSERT(store_get_player(s, "alice", &row) == TS_ERR_NOT_FOUND);
@@ -749,7 +749,7 @@ static void probe_rollback(void *cls) { ((struct tx_probe *)cls)->rollbacks++; }
 static void test_run_tx_retries_soft_failures_and_rolls_each_back(void) {
   struct tx_probe p = {.succeed_on = 3, .final = TS_OK};
   CU_ASSERT(store_run_tx("t", probe_fn, &p, probe_rollback,
-                         store_now_ms() + 2000) == TS_OK);
+                         clock_now_ms() + 2000) == TS_OK);
   CU_ASSERT(p.calls == 3);
   CU_ASSERT(p.rollbacks == 2);
 }
@@ -758,7 +758,7 @@ static void test_run_tx_passes_hard_errors_through_without_retry(void) {
   const enum ts_status hard[] = {TS_ERR_IO, TS_ERR_NOMEM, TS_ERR_NOT_FOUND};
   for (size_t i = 0; i < sizeof hard / sizeof hard[0]; i++) {
     struct tx_probe p = {.succeed_on = 1, .final = hard[i]};
-    CU_ASSERT(store_run_tx("t", probe_fn, &p, NULL, store_now_ms() + 2000) ==
+    CU_ASSERT(store_run_tx("t", probe_fn, &p, NULL, clock_now_ms() + 2000) ==
               hard[i]);
     CU_ASSERT(p.calls == 1);
   }
@@ -766,22 +766,22 @@ static void test_run_tx_passes_hard_errors_through_without_retry(void) {
 
 static void test_run_tx_gives_unavailable_after_max_attempts(void) {
   struct tx_probe p = {0};
-  uint64_t t0 = store_now_ms();
+  uint64_t t0 = clock_now_ms();
   CU_ASSERT(store_run_tx("t", probe_fn, &p, probe_rollback,
-                         store_now_ms() + 60000) == TS_ERR_UNAVAILABLE);
+                         clock_now_ms() + 60000) == TS_ERR_UNAVAILABLE);
   CU_ASSERT(p.calls == TS_TX_MAX_ATTEMPTS);
   CU_ASSERT(p.rollbacks == TS_TX_MAX_ATTEMPTS);
   /* Sleeps are bounded by the capped backoff. */
-  CU_ASSERT(store_now_ms() - t0 <=
+  CU_ASSERT(clock_now_ms() - t0 <=
             (uint64_t)TS_TX_MAX_ATTEMPTS * TS_TX_BACKOFF_CAP_MS + 100u);
 }
 
 static void test_run_tx_stops_at_the_deadline(void) {
   struct tx_probe p = {0};
-  uint64_t t0 = store_now_ms();
+  uint64_t t0 = clock_now_ms();
   CU_ASSERT(store_run_tx("t", probe_fn, &p, NULL, t0) == TS_ERR_UNAVAILABLE);
   CU_ASSERT(p.calls == 1);
-  CU_ASSERT(store_now_ms() - t0 < 50);
+  CU_ASSERT(clock_now_ms() - t0 < 50);
 }
 
 void suite_store_sqlite(void) {

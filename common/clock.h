@@ -1,0 +1,14 @@
+/* Clocks every layer uses: one monotonic millisecond clock for deadlines,
+ * one wall-clock text for records. */
+#ifndef TS_COMMON_CLOCK_H
+#define TS_COMMON_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations. */
+uint64_t clock_now_ms(void);
+
+/* The current UTC time as RFC 3339 to the second ("2026-12-03T08:13:32Z"). */
+void clock_utc_now(char buf[32]);
+
+#endif /* TS_COMMON_CLOCK_H */
