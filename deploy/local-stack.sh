@@ -30,9 +30,24 @@ die() {
   exit 1
 }
 
-free_port() {
-  node -e 'const s=require("net").createServer();
-s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
+# free_ports N [TAKEN...]: N distinct free loopback ports, none of TAKEN.
+# The listeners are held until all N are known: a port closed right away
+# can come back from the next listen(0), and two parts of the stack on one
+# port make the second fail to bind while the first answers in its place.
+free_ports() {
+  node -e '
+const net = require("net");
+const want = Number(process.argv[1]), taken = new Set(process.argv.slice(2).map(Number));
+const held = [];
+(function next() {
+  if (held.filter((h) => h.ok).length === want) {
+    console.log(held.filter((h) => h.ok).map((h) => h.s.address().port).join(" "));
+    held.forEach((h) => h.s.close());
+    return;
+  }
+  const s = net.createServer();
+  s.listen(0, "127.0.0.1", () => { held.push({ s, ok: !taken.has(s.address().port) }); next(); });
+})();' "$@"
 }
 
 # wait_http URL SECONDS PID: until URL answers (any status) or PID dies.
@@ -107,13 +122,17 @@ cmd_start() {
     load_env
     alive nginx && die "a stack already runs from $dir (stop it first)"
   fi
-  local lb_port=${TS_STACK_PORT:-8090}
-  [ "$lb_port" != 0 ] || lb_port=$(free_port)
+  local lb_port=${TS_STACK_PORT:-8090} dynalite_port replica1_port replica2_port
+  if [ "$lb_port" = 0 ]; then
+    read -r lb_port dynalite_port replica1_port replica2_port < <(free_ports 4)
+  else
+    read -r dynalite_port replica1_port replica2_port < <(free_ports 3 "$lb_port")
+  fi
   cat >"$dir/stack.env" <<ENV
 LB_PORT=$lb_port
-DYNALITE_PORT=$(free_port)
-REPLICA1_PORT=$(free_port)
-REPLICA2_PORT=$(free_port)
+DYNALITE_PORT=$dynalite_port
+REPLICA1_PORT=$replica1_port
+REPLICA2_PORT=$replica2_port
 TABLE=TaTourneyStats
 DEAD_LETTER_TABLE=TaTourneyStatsDeadLetters
 ENV
@@ -174,6 +193,10 @@ CONF
     -e "$dir/nginx/error.log"
   wait_http "http://127.0.0.1:$LB_PORT/healthz" 15 "$(pid_of nginx)" ||
     { cat "$dir/nginx/error.log" >&2; die "nginx did not start"; }
+  # Whoever answered must be this nginx, not another server on the port.
+  curl -sS -o /dev/null -D - --max-time 2 --noproxy '*' "http://127.0.0.1:$LB_PORT/healthz" |
+    grep -qi '^server: nginx' && alive nginx ||
+    { cat "$dir/nginx/error.log" >&2; die "port $LB_PORT answers, but not this stack's nginx"; }
   echo "local-stack: http://127.0.0.1:$LB_PORT (nginx) -> replicas :$REPLICA1_PORT :$REPLICA2_PORT -> dynalite :$DYNALITE_PORT; state in $dir"
 }
 
