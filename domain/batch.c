@@ -3,6 +3,7 @@
  * outcomes. See batch.h for the life cycle and PRODUCT.md "Ingestion" for
  * the rules. */
 #include "batch.h"
+#include "batch_outcome.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -733,18 +734,28 @@ void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
   slot->reason = reason_dup(text);
 }
 
-void batch_reset_outcomes(struct batch *b) {
-  for (size_t p = 0; p < b->n_players; p++) {
-    for (size_t e = 0; e < b->players[p].n; e++) {
-      struct entry_slot *slot = &b->players[p].entries[e];
-      free(slot->reason);
-      slot->reason = NULL;
-      slot->outcome = ENTRY_PENDING;
-      slot->by_exclusion = false;
-    }
+void batch_player_reset_outcomes(struct batch *b, size_t player) {
+  if (player >= b->n_players)
+    return;
+  for (size_t e = 0; e < b->players[player].n; e++) {
+    struct entry_slot *slot = &b->players[player].entries[e];
+    free(slot->reason);
+    slot->reason = NULL;
+    slot->outcome = ENTRY_PENDING;
+    slot->by_exclusion = false;
   }
+  invalidate_rejected(b);
+}
+
+void batch_reset_exclusions(struct batch *b) {
   for (size_t i = 0; i < b->n_recs; i++)
     b->recs[i].excluded = false;
+}
+
+void batch_reset_outcomes(struct batch *b) {
+  for (size_t p = 0; p < b->n_players; p++)
+    batch_player_reset_outcomes(b, p);
+  batch_reset_exclusions(b);
   invalidate_rejected(b);
 }
 

@@ -4,9 +4,9 @@
  * Life cycle (one per POST):
  *   batch_new()            envelope check, record decode, fold into
  *                          players -> entries
- *   store_apply(batch)     for each player and entry: batch_entry_set_outcome()
- *                          (a retried transaction calls batch_reset_outcomes()
- *                          first)
+ *   store_apply(batch)     batch_decide() (domain/decide.h) with a view of
+ *                          what the store holds sets every entry's outcome;
+ *                          the store writes what it decided
  *   batch_summary_json()   the 200 answer's counts and rejected list
  *   batch_free()
  *
@@ -93,34 +93,8 @@ size_t batch_entry_count(const struct batch *b, size_t player);
 const struct batch_entry *batch_entry(const struct batch *b, size_t player,
                                       size_t entry);
 
-/* The store's verdict on one entry. reason (copied) is required for
- * ENTRY_REJECTED and ignored otherwise. */
-void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
-                             enum entry_outcome outcome, const char *reason);
-/* Clears every outcome and exclusion (a store's new attempt). */
-void batch_reset_outcomes(struct batch *b);
 enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
                                        size_t entry);
-
-/* A record is applied whole or not at all: when one of its entries is
- * rejected (say the old player of a moving MODIFY would go below zero),
- * its other entries must not be applied either. A store decides a pass of
- * outcomes without writing, then calls this, which excludes every record
- * with a rejected entry and returns how many it newly excluded; while that
- * is not 0 the store decides the pass again, setting the entries of
- * excluded records with batch_entry_set_excluded(). Each pass excludes at
- * least one more record, so this ends within the record count. */
-size_t batch_exclude_rejected_records(struct batch *b);
-bool batch_entry_excluded(const struct batch *b, size_t player, size_t entry);
-void batch_entry_set_excluded(struct batch *b, size_t player, size_t entry);
-
-/* True when an earlier entry of this batch for the same player and eventID
- * (a record repeated in the batch) is already applied or a duplicate in
- * the current pass: this entry's effect is then already there, and the
- * store answers it as a duplicate. A repeat whose earlier entry was
- * rejected is decided on its own. */
-bool batch_entry_applied_earlier(const struct batch *b, size_t player,
-                                 size_t entry);
 
 /* Per-record outcome, valid once every entry has an outcome. */
 enum record_outcome batch_record_outcome(const struct batch *b, size_t record);

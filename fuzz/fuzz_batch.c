@@ -1,19 +1,26 @@
 /* Fuzzes domain/batch: a request body parsed as the server does
  * (json_loadb with JSON_DECODE_ANY), decoded by batch_new, then every entry
  * marked with an outcome (twice, with a reset between) and the summary,
- * the rejected list and the counts read back.
+ * the rejected list and the counts read back; then batch_decide() against
+ * a store view drawn from the input's hash.
  *
  * Invariants: the envelope verdict is the documented one; the body is not
  * modified; entries are consistent with their records (eventID, at most
  * two per record, nonzero deltas of one game at most); record outcomes
  * follow from the entry outcomes; counts partition `received`; the summary
- * and the rejected list agree with the counts and are valid JSON text. */
+ * and the rejected list agree with the counts and are valid JSON text.
+ * The decision decides every entry, applies a record whole or not at all,
+ * moves each player by exactly its applied deltas within the bookkeeping
+ * room, calls a duplicate only what was applied, and decides the same
+ * again on the same view. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/bounds.h"
 #include "domain/batch.h"
+#include "domain/batch_outcome.h"
+#include "domain/decide.h"
 #include "input.h"
 #include "server/urlcode.h"
 
@@ -229,6 +236,128 @@ static void check_outcomes(struct batch *b, const json_t *body, size_t n,
   json_decref(summary);
 }
 
+/* ---- the decision, against a view drawn from a seed ---- */
+
+struct seeded_view {
+  uint64_t seed;
+  const struct batch *b;
+};
+
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdu;
+  x ^= x >> 33;
+  return x;
+}
+
+static enum ts_status seeded_stats(void *cls, size_t p, struct stats *out) {
+  const struct seeded_view *v = cls;
+  uint64_t h = mix(v->seed + p);
+  memset(out, 0, sizeof *out);
+  out->games = (int64_t)(h % 4);
+  out->wins = out->games ? (int64_t)((h >> 8) % (uint64_t)(out->games + 1)) : 0;
+  out->total_score.coef = (__int128)((h >> 16) % 1000);
+  return TS_OK;
+}
+
+static enum ts_status seeded_applied(void *cls, size_t p, const char *event_id,
+                                     bool *seen) {
+  const struct seeded_view *v = cls;
+  *seen = (mix(v->seed ^
+               input_hash((const uint8_t *)event_id, strlen(event_id)) ^ p) &
+           7u) == 0;
+  return TS_OK;
+}
+
+static size_t seeded_room(void *cls, size_t p) {
+  const struct seeded_view *v = cls;
+  uint64_t h = mix(v->seed * 31u + p);
+  return (h & 3u) == 0 ? (size_t)((h >> 2) % 3) : SIZE_MAX;
+}
+
+static void check_decision(struct batch *b, const json_t *body, size_t n,
+                           uint64_t seed) {
+  struct seeded_view sv = {.seed = seed, .b = b};
+  const struct decide_view view = {.cls = &sv,
+                                   .stats = seeded_stats,
+                                   .applied = seeded_applied,
+                                   .room = seeded_room};
+  size_t players = batch_player_count(b);
+  struct decide_player *d = calloc(players ? players : 1, sizeof *d);
+  int *expected = calloc(n ? n : 1, sizeof *expected);
+  bool *rejected = calloc(n ? n : 1, sizeof *rejected);
+  bool *applied = calloc(n ? n : 1, sizeof *applied);
+  FUZZ_CHECK(d && expected && rejected && applied, "out of memory");
+  FUZZ_CHECK(batch_decide(b, &view, d) == TS_OK, "batch_decide failed");
+  for (size_t p = 0; p < players; p++) {
+    struct stats want;
+    FUZZ_CHECK(seeded_stats(&sv, p, &want) == TS_OK, "view");
+    size_t used = 0;
+    bool any = false;
+    for (size_t e = 0; e < batch_entry_count(b, p); e++) {
+      const struct batch_entry *en = batch_entry(b, p, e);
+      enum entry_outcome o = batch_entry_outcome(b, p, e);
+      FUZZ_CHECK(o != ENTRY_PENDING, "player %zu entry %zu undecided", p, e);
+      rejected[en->record] |= o == ENTRY_REJECTED;
+      applied[en->record] |= o == ENTRY_APPLIED;
+      if (o == ENTRY_DUPLICATE) {
+        bool seen = false;
+        FUZZ_CHECK(seeded_applied(&sv, p, en->event_id, &seen) == TS_OK,
+                   "view");
+        FUZZ_CHECK(seen || batch_entry_applied_earlier(b, p, e),
+                   "player %zu entry %zu a duplicate of nothing", p, e);
+      }
+      if (o != ENTRY_APPLIED)
+        continue;
+      any = true;
+      used++;
+      FUZZ_CHECK(stats_apply(&want, &en->delta) == TS_OK,
+                 "player %zu entry %zu applied but stats_apply refuses", p, e);
+    }
+    FUZZ_CHECK(d[p].changed == any, "player %zu changed is %d", p,
+               d[p].changed);
+    FUZZ_CHECK(used <= seeded_room(&sv, p), "player %zu: %zu applied, room %zu",
+               p, used, seeded_room(&sv, p));
+    if (any)
+      FUZZ_CHECK(d[p].next.games == want.games && d[p].next.wins == want.wins &&
+                     decimal_cmp(d[p].next.total_score, want.total_score) == 0,
+                 "player %zu: next stats are not the applied deltas", p);
+  }
+  for (size_t r = 0; r < n; r++) {
+    FUZZ_CHECK(!(rejected[r] && applied[r]), "record %zu applied in part", r);
+    expected[r] = -1;
+  }
+  /* The record outcomes, from the entries (check_outcomes checks them). */
+  for (size_t p = 0; p < players; p++)
+    for (size_t e = 0; e < batch_entry_count(b, p); e++) {
+      size_t r = batch_entry(b, p, e)->record;
+      expected[r] = rejected[r]  ? (int)RECORD_REJECTED
+                    : applied[r] ? (int)RECORD_APPLIED
+                                 : (int)RECORD_DUPLICATE;
+    }
+  check_outcomes(b, body, n, expected);
+  /* The same view decides the same. */
+  enum entry_outcome *first = NULL;
+  size_t total = 0;
+  for (size_t p = 0; p < players; p++)
+    total += batch_entry_count(b, p);
+  first = calloc(total ? total : 1, sizeof *first);
+  FUZZ_CHECK(first, "out of memory");
+  for (size_t p = 0, k = 0; p < players; p++)
+    for (size_t e = 0; e < batch_entry_count(b, p); e++)
+      first[k++] = batch_entry_outcome(b, p, e);
+  FUZZ_CHECK(batch_decide(b, &view, d) == TS_OK, "batch_decide failed again");
+  for (size_t p = 0, k = 0; p < players; p++)
+    for (size_t e = 0; e < batch_entry_count(b, p); e++)
+      FUZZ_CHECK(first[k++] == batch_entry_outcome(b, p, e),
+                 "player %zu entry %zu decided differently again", p, e);
+  free(first);
+  free(d);
+  free(expected);
+  free(rejected);
+  free(applied);
+}
+
 static void run(const json_t *body, const struct record_names *names,
                 uint64_t seed, const char *junk) {
   size_t n = 0;
@@ -263,6 +392,7 @@ static void run(const json_t *body, const struct record_names *names,
   mark(b, ~seed * 0x9E3779B97F4A7C15u, junk, expected, n);
   check_outcomes(b, body, n, expected);
   free(expected);
+  check_decision(b, body, n, seed * 0x2545F4914F6CDD1Du);
   batch_free(b);
 }
 

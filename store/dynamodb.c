@@ -13,18 +13,21 @@
  *
  * store_apply, through store_run_tx:
  *   1. BatchGetItem (strongly consistent) of every player still pending;
- *   2. fold the player's entries into the item read: an eventID whose
- *      digest is in `applied` is a duplicate; old hours are dropped;
+ *   2. batch_decide() (domain/decide.h) on what was read: an eventID whose
+ *      digest is in `applied` is a duplicate, old hours are dropped first,
+ *      the room left is TS_MAX_APPLIED_PER_PLAYER minus the digests held;
  *   3. PutItem every changed player in parallel, conditioned on the version
  *      read (attribute_not_exists(player) for a new one);
  *   4. a failed condition leaves that player pending and the attempt
- *      returns TS_ERR_RETRY: the runner re-reads and tries again.
+ *      returns TS_ERR_RETRY: the runner re-reads it and decides again
+ *      (players already written are settled: their outcomes stand).
  * A player's write is atomic, so a batch cut short by the deadline (503)
  * leaves some players applied and others not; the resend then finds the
  * applied ones' eventIDs and counts them as duplicates.
  *
- * Rejected records go to a second table (TS_DEAD_LETTER_TABLE, key `id`),
- * one item per (eventID or itemIdentifier, reason). */
+ * Rejected records go to a second table (TS_DEAD_LETTER_TABLE, key `id`,
+ * batch_rejected_id(): a digest of the record as received and its reason),
+ * written once every rejection is final. */
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdatomic.h>
@@ -90,6 +93,18 @@ static bool parse_int64(const char *text, int64_t *out) {
     return false;
   *out = (int64_t)d.coef;
   return true;
+}
+
+/* Frees n calls and the requests they borrow (either array may be NULL). */
+static void calls_free(struct ddb_call *calls, json_t **reqs, size_t n) {
+  for (size_t c = 0; c < n; c++) {
+    if (calls)
+      ddb_call_clear(&calls[c]);
+    if (reqs)
+      json_decref(reqs[c]);
+  }
+  free(calls);
+  free(reqs);
 }
 
 /* ---- one player's state across attempts ---- */
@@ -200,116 +215,116 @@ static bool event_digest(const char *event_id, char out[17]) {
   return EVP_EncodeBlock((unsigned char *)out, md, 12) == 16;
 }
 
-/* Folds the player's entries into a copy of what was read; sets every
- * entry's outcome. *item is NULL when nothing changes (no write needed). */
-static enum ts_status fold_player(struct dy *dy, struct batch *b,
-                                  struct pstate *ps, int64_t now_s,
-                                  json_t **put) {
-  *put = NULL;
-  const char *player = batch_player_name(b, ps->p);
-  struct stats next = ps->cur;
-  bool changed = false;
-  json_t *applied = json_object();
-  if (!applied)
-    return TS_ERR_NOMEM;
-  const char *id;
-  json_t *v;
-  int64_t now_hour = now_s / 3600;
+/* Drops the digests of hours past the retention: what counts as applied,
+ * and the room left, depend only on the retention. */
+static enum ts_status pstate_drop_expired(struct pstate *ps, int64_t now_s) {
   /* Keep whole hours that may still hold a digest within the retention. */
   int64_t oldest_hour = (now_s - (int64_t)TS_DEDUP_RETENTION_S) / 3600;
-  json_object_foreach(ps->applied, id, v) {
-    if (json_integer_value(v) >= oldest_hour &&
-        json_object_set(applied, id, v) != 0) {
-      json_decref(applied);
-      return TS_ERR_NOMEM;
-    }
+  const char *id;
+  json_t *v;
+  void *tmp;
+  json_object_foreach_safe(ps->applied, tmp, id, v) {
+    if (json_integer_value(v) < oldest_hour &&
+        json_object_del(ps->applied, id) != 0)
+      return TS_ERR_IO;
   }
-  size_t n = batch_entry_count(b, ps->p);
-  for (size_t e = 0; e < n; e++) {
-    const struct batch_entry *en = batch_entry(b, ps->p, e);
-    char digest[17];
-    if (!event_digest(en->event_id, digest)) {
-      json_decref(applied);
-      return TS_ERR_NOMEM;
-    }
-    if (json_object_get(applied, digest)) {
-      batch_entry_set_outcome(b, ps->p, e, ENTRY_DUPLICATE, NULL);
-      continue;
-    }
-    if (json_object_size(applied) >= TS_MAX_APPLIED_PER_PLAYER) {
-      batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
-                              stats_reason_bookkeeping_full);
-      continue;
-    }
-    struct stats prev = next;
-    enum ts_status st = stats_apply(&next, &en->delta);
-    if (stats_apply_reason(st)) { /* the record's fault: dead-letter it */
-      batch_entry_set_outcome(b, ps->p, e, ENTRY_REJECTED,
-                              stats_apply_reason(st));
-      continue;
-    }
-    if (st != TS_OK) {
-      json_decref(applied);
-      return st;
-    }
-    if (batch_entry_excluded(b, ps->p, e)) { /* would apply, but its record
-                                                is rejected elsewhere */
-      batch_entry_set_excluded(b, ps->p, e);
-      next = prev;
-      continue;
-    }
-    /* A digest that failed to go into the item would be applied without
-     * its exactly-once mark: fail the batch instead. */
-    if (json_object_set_new(applied, digest, json_integer(now_hour)) != 0) {
-      json_decref(applied);
-      return TS_ERR_NOMEM;
-    }
-    batch_entry_set_outcome(b, ps->p, e, ENTRY_APPLIED, NULL);
-    changed = true;
-  }
-  if (!changed) {
-    json_decref(applied);
-    return TS_OK;
-  }
+  return TS_OK;
+}
 
-  struct decimal avg, pct;
-  if (stats_derive(&next, &avg, &pct) != TS_OK) {
-    json_decref(applied);
-    return TS_ERR_IO;
-  }
-  char pct_text[DECIMAL_TEXT_MAX + 1], now_utc[32];
-  size_t len = decimal_format_fixed(pct, 2, pct_text);
-  pct_text[len] = '%';
-  pct_text[len + 1] = '\0';
-  clock_utc_now(now_utc);
+/* ---- the decision's view of the items read ---- */
 
-  /* Group the digests into one binary set per hour. */
-  json_t *map = json_object();
-  if (!map) {
-    json_decref(applied);
+static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
+  const struct pstate *ps = cls;
+  *out = ps[p].cur;
+  return TS_OK;
+}
+
+static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
+                                   bool *seen) {
+  const struct pstate *ps = cls;
+  char digest[17];
+  if (!event_digest(event_id, digest))
     return TS_ERR_NOMEM;
+  *seen = json_object_get(ps[p].applied, digest) != NULL;
+  return TS_OK;
+}
+
+static size_t view_room(void *cls, size_t p) {
+  const struct pstate *ps = cls;
+  size_t held = json_object_size(ps[p].applied);
+  return held < TS_MAX_APPLIED_PER_PLAYER ? TS_MAX_APPLIED_PER_PLAYER - held
+                                          : 0;
+}
+
+/* Written by an earlier attempt (or nothing to write): outcomes final. */
+static bool view_settled(void *cls, size_t p) {
+  const struct pstate *ps = cls;
+  return !ps[p].pending;
+}
+
+/* ---- writes ---- */
+
+/* The `applied` attribute: the digests kept plus those of the entries
+ * applied now, one binary set per hour. NULL on NOMEM: a digest missing
+ * from the item would be applied without its exactly-once mark. */
+static json_t *applied_attribute(const struct batch *b, const struct pstate *ps,
+                                 int64_t now_s) {
+  json_t *all = json_deep_copy(ps->applied), *map = json_object();
+  size_t n = batch_entry_count(b, ps->p);
+  bool ok = all && map;
+  for (size_t e = 0; ok && e < n; e++) {
+    char digest[17];
+    if (batch_entry_outcome(b, ps->p, e) != ENTRY_APPLIED)
+      continue;
+    ok = event_digest(batch_entry(b, ps->p, e)->event_id, digest) &&
+         json_object_set_new(all, digest, json_integer(now_s / 3600)) == 0;
   }
-  json_object_foreach(applied, id, v) {
+  const char *id;
+  json_t *v;
+  json_object_foreach(ok ? all : NULL, id, v) {
     char hour[24];
     snprintf(hour, sizeof hour, "%lld", (long long)json_integer_value(v));
     json_t *bucket = json_object_get(map, hour);
     if (!bucket && (!(bucket = json_pack("{s:[]}", "BS")) ||
                     json_object_set_new(map, hour, bucket) != 0))
       bucket = NULL;
-    if (!bucket || json_array_append_new(json_object_get(bucket, "BS"),
-                                         json_string(id)) != 0) {
-      json_decref(applied);
-      json_decref(map);
-      return TS_ERR_NOMEM;
-    }
+    ok = bucket && json_array_append_new(json_object_get(bucket, "BS"),
+                                         json_string(id)) == 0;
+    if (!ok)
+      break;
   }
-  json_decref(applied);
+  json_decref(all);
+  if (!ok) {
+    json_decref(map);
+    return NULL;
+  }
+  return map;
+}
+
+/* The PutItem of a changed player: the stats the decision reached, the
+ * applied eventIDs, conditioned on the item being as it was read. */
+static enum ts_status player_put(struct dy *dy, const struct batch *b,
+                                 const struct pstate *ps,
+                                 const struct stats *next, int64_t now_s,
+                                 json_t **put) {
+  *put = NULL;
+  struct decimal avg, pct;
+  if (stats_derive(next, &avg, &pct) != TS_OK)
+    return TS_ERR_IO;
+  char pct_text[DECIMAL_TEXT_MAX + 1], now_utc[32];
+  size_t len = decimal_format_fixed(pct, 2, pct_text);
+  pct_text[len] = '%';
+  pct_text[len + 1] = '\0';
+  clock_utc_now(now_utc);
+  json_t *map = applied_attribute(b, ps, now_s);
+  if (!map)
+    return TS_ERR_NOMEM;
   json_t *item = json_pack(
       "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o}}", "player",
-      attr_s(player), "games", attr_n_int(next.games), "wins",
-      attr_n_int(next.wins), "total_score", attr_n_dec(next.total_score),
-      "avg_score", attr_n_dec(avg), "win_percent", attr_s(pct_text),
-      "updated_at", attr_s(now_utc), "version",
+      attr_s(batch_player_name(b, ps->p)), "games", attr_n_int(next->games),
+      "wins", attr_n_int(next->wins), "total_score",
+      attr_n_dec(next->total_score), "avg_score", attr_n_dec(avg),
+      "win_percent", attr_s(pct_text), "updated_at", attr_s(now_utc), "version",
       attr_n_int(ps->has_version ? ps->version + 1 : 1), "applied", "M", map);
   if (!item)
     return TS_ERR_NOMEM;
@@ -342,100 +357,133 @@ static enum ts_status fold_player(struct dy *dy, struct batch *b,
 
 /* ---- reads ---- */
 
-/* Reads every pending, unread player with BatchGetItem, retrying
- * UnprocessedKeys until the deadline. */
-static enum ts_status read_players(struct dy *dy, struct batch *b,
+/* A BatchGetItem of the players todo[from..to) (strongly consistent). */
+static json_t *batch_get_request(const struct dy *dy, const struct batch *b,
+                                 const struct pstate *ps, const size_t *todo,
+                                 size_t from, size_t to) {
+  json_t *keys = json_array();
+  for (size_t k = from; keys && k < to; k++)
+    if (json_array_append_new(keys, json_pack("{s:o}", "player",
+                                              attr_s(batch_player_name(
+                                                  b, ps[todo[k]].p)))) != 0) {
+      json_decref(keys);
+      keys = NULL;
+    }
+  if (!keys)
+    return NULL;
+  return json_pack("{s:{s:{s:o, s:b}}}", "RequestItems", dy->table, "Keys",
+                   keys, "ConsistentRead", 1);
+}
+
+/* Takes a BatchGetItem answer for todo[from..to): each item returned goes
+ * to its player (found through `index`, name -> position in ps); a player
+ * neither returned nor among UnprocessedKeys has no item. */
+static enum ts_status take_batch_get(const struct dy *dy, const struct batch *b,
+                                     struct pstate *ps, const json_t *index,
+                                     const size_t *todo, size_t from, size_t to,
+                                     const json_t *response) {
+  enum ts_status st = TS_OK;
+  const json_t *items =
+      json_object_get(json_object_get(response, "Responses"), dy->table);
+  size_t k;
+  json_t *item;
+  json_array_foreach(items, k, item) {
+    const char *name = attr_text(item, "player", "S");
+    json_t *at = name ? json_object_get(index, name) : NULL;
+    struct pstate *p = at ? &ps[json_integer_value(at)] : NULL;
+    if (p && !p->read && (st = pstate_take_item(p, name, item, true)) != TS_OK)
+      return st;
+  }
+  json_t *later = json_object();
+  if (!later)
+    return TS_ERR_NOMEM;
+  const json_t *unprocessed = json_object_get(
+      json_object_get(json_object_get(response, "UnprocessedKeys"), dy->table),
+      "Keys");
+  json_array_foreach(unprocessed, k, item) {
+    const char *name = attr_text(item, "player", "S");
+    if (name && json_object_set_new(later, name, json_true()) != 0)
+      st = TS_ERR_NOMEM;
+  }
+  for (k = from; st == TS_OK && k < to; k++) {
+    struct pstate *p = &ps[todo[k]];
+    const char *name = batch_player_name(b, p->p);
+    if (!p->read && !json_object_get(later, name))
+      st = pstate_take_item(p, name, NULL, true);
+  }
+  json_decref(later);
+  return st;
+}
+
+/* One round: BatchGetItem calls (DY_BATCH_GET_MAX keys each, in parallel)
+ * for todo[0..n_todo). */
+static enum ts_status read_round(struct dy *dy, const struct batch *b,
+                                 struct pstate *ps, const json_t *index,
+                                 const size_t *todo, size_t n_todo,
+                                 uint64_t deadline_ms) {
+  size_t n_calls = (n_todo + DY_BATCH_GET_MAX - 1) / DY_BATCH_GET_MAX;
+  struct ddb_call *calls = calloc(n_calls, sizeof *calls);
+  json_t **reqs = calloc(n_calls, sizeof *reqs);
+  enum ts_status st = TS_OK;
+  if (!calls || !reqs) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  for (size_t c = 0; c < n_calls; c++) {
+    size_t from = c * DY_BATCH_GET_MAX;
+    size_t to =
+        from + DY_BATCH_GET_MAX < n_todo ? from + DY_BATCH_GET_MAX : n_todo;
+    calls[c].op = "BatchGetItem";
+    calls[c].request = reqs[c] = batch_get_request(dy, b, ps, todo, from, to);
+    if (!reqs[c])
+      st = TS_ERR_NOMEM;
+  }
+  if (st == TS_OK)
+    st = ddb_execute(dy->client, calls, n_calls, deadline_ms);
+  for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
+    size_t from = c * DY_BATCH_GET_MAX;
+    size_t to =
+        from + DY_BATCH_GET_MAX < n_todo ? from + DY_BATCH_GET_MAX : n_todo;
+    if (calls[c].outcome == DDB_GAVE_UP) {
+      st = TS_ERR_UNAVAILABLE;
+    } else if (calls[c].outcome != DDB_DONE) {
+      log_event(LOG_ERROR, "BatchGetItem refused", "{s:s, s:s}", "error",
+                calls[c].error_type, "message", calls[c].error_message);
+      st = TS_ERR_IO;
+    } else {
+      st = take_batch_get(dy, b, ps, index, todo, from, to, calls[c].response);
+    }
+  }
+out:
+  calls_free(calls, reqs, n_calls);
+  return st;
+}
+
+/* Reads every pending, unread player, retrying UnprocessedKeys (throttled)
+ * until the deadline. */
+static enum ts_status read_players(struct dy *dy, const struct batch *b,
                                    struct pstate *ps, size_t n,
                                    uint64_t deadline_ms) {
   enum ts_status st = TS_OK;
   size_t *todo = malloc((n ? n : 1) * sizeof *todo);
-  if (!todo)
-    return TS_ERR_NOMEM;
+  json_t *index = json_object();
   size_t n_todo = 0;
-  for (size_t i = 0; i < n; i++)
-    if (ps[i].pending && !ps[i].read)
-      todo[n_todo++] = i;
-
-  while (n_todo > 0) {
-    size_t n_calls = (n_todo + DY_BATCH_GET_MAX - 1) / DY_BATCH_GET_MAX;
-    struct ddb_call *calls = calloc(n_calls, sizeof *calls);
-    json_t **reqs = calloc(n_calls, sizeof *reqs);
-    if (!calls || !reqs) {
-      free(calls);
-      free(reqs);
+  if (!todo || !index) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!ps[i].pending || ps[i].read)
+      continue;
+    todo[n_todo++] = i;
+    if (json_object_set_new(index, batch_player_name(b, ps[i].p),
+                            json_integer((json_int_t)i)) != 0) {
       st = TS_ERR_NOMEM;
       goto out;
     }
-    for (size_t c = 0; c < n_calls; c++) {
-      json_t *keys = json_array();
-      for (size_t k = c * DY_BATCH_GET_MAX;
-           k < n_todo && k < (c + 1) * DY_BATCH_GET_MAX; k++)
-        json_array_append_new(
-            keys, json_pack("{s:o}", "player",
-                            attr_s(batch_player_name(b, ps[todo[k]].p))));
-      reqs[c] = json_pack("{s:{s:{s:o, s:b}}}", "RequestItems", dy->table,
-                          "Keys", keys, "ConsistentRead", 1);
-      calls[c].op = "BatchGetItem";
-      calls[c].request = reqs[c];
-    }
-    st = ddb_execute(dy->client, calls, n_calls, deadline_ms);
-    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
-      if (!reqs[c]) {
-        st = TS_ERR_NOMEM;
-      } else if (calls[c].outcome == DDB_GAVE_UP) {
-        st = TS_ERR_UNAVAILABLE;
-      } else if (calls[c].outcome != DDB_DONE) {
-        log_event(LOG_ERROR, "BatchGetItem refused", "{s:s, s:s}", "error",
-                  calls[c].error_type, "message", calls[c].error_message);
-        st = TS_ERR_IO;
-      } else {
-        json_t *items = json_object_get(
-            json_object_get(calls[c].response, "Responses"), dy->table);
-        size_t k;
-        json_t *item;
-        json_array_foreach(items, k, item) {
-          const char *name = attr_text(item, "player", "S");
-          for (size_t t = 0; name && t < n_todo; t++) {
-            struct pstate *p = &ps[todo[t]];
-            if (!p->read && strcmp(batch_player_name(b, p->p), name) == 0) {
-              st = pstate_take_item(p, name, item, true);
-              break;
-            }
-          }
-          if (st != TS_OK)
-            break;
-        }
-      }
-    }
-    /* Keys not returned and not unprocessed do not exist. */
-    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
-      json_t *unprocessed = json_object_get(
-          json_object_get(json_object_get(calls[c].response, "UnprocessedKeys"),
-                          dy->table),
-          "Keys");
-      for (size_t k = c * DY_BATCH_GET_MAX;
-           k < n_todo && k < (c + 1) * DY_BATCH_GET_MAX; k++) {
-        struct pstate *p = &ps[todo[k]];
-        if (p->read)
-          continue;
-        const char *name = batch_player_name(b, p->p);
-        bool later = false;
-        size_t u;
-        json_t *key;
-        json_array_foreach(unprocessed, u, key) {
-          const char *kn = attr_text(key, "player", "S");
-          later = later || (kn && strcmp(kn, name) == 0);
-        }
-        if (!later)
-          st = pstate_take_item(p, name, NULL, true);
-      }
-    }
-    for (size_t c = 0; c < n_calls; c++) {
-      ddb_call_clear(&calls[c]);
-      json_decref(reqs[c]);
-    }
-    free(calls);
-    free(reqs);
+  }
+  while (n_todo > 0) {
+    st = read_round(dy, b, ps, index, todo, n_todo, deadline_ms);
     if (st != TS_OK)
       goto out;
     size_t left = 0;
@@ -454,6 +502,7 @@ static enum ts_status read_players(struct dy *dy, struct batch *b,
   }
 out:
   free(todo);
+  json_decref(index);
   return st;
 }
 
@@ -526,12 +575,7 @@ static enum ts_status keep_dead_letters(struct dy *dy, const struct batch *b,
     }
   }
 out:
-  for (size_t i = 0; calls && reqs && i < n; i++) {
-    ddb_call_clear(&calls[i]);
-    json_decref(reqs[i]);
-  }
-  free(calls);
-  free(reqs);
+  calls_free(calls, reqs, n);
   return st;
 }
 
@@ -551,50 +595,41 @@ static enum ts_status apply_attempt(void *cls) {
   enum ts_status st = read_players(dy, a->b, a->ps, a->n, a->deadline_ms);
   if (st != TS_OK)
     return st;
+  int64_t now_s = (int64_t)time(NULL);
+  for (size_t i = 0; i < a->n && st == TS_OK; i++)
+    if (a->ps[i].pending)
+      st = pstate_drop_expired(&a->ps[i], now_s);
+  if (st != TS_OK)
+    return st;
 
   struct ddb_call *calls = calloc(a->n + 1, sizeof *calls);
   json_t **reqs = calloc(a->n + 1, sizeof *reqs);
   size_t *owner = calloc(a->n + 1, sizeof *owner);
+  struct decide_player *next = calloc(a->n + 1, sizeof *next);
   size_t n_calls = 0;
-  if (!calls || !reqs || !owner) {
+  if (!calls || !reqs || !owner || !next) {
     st = TS_ERR_NOMEM;
     goto out;
   }
-  int64_t now_s = (int64_t)time(NULL);
-  /* Passes of folding until no record is newly excluded: a record is
-   * applied whole or not at all, across its players. */
-  for (;;) {
-    for (size_t i = 0; i < a->n; i++) {
-      struct pstate *ps = &a->ps[i];
-      if (!ps->pending)
-        continue;
-      json_t *put = NULL;
-      st = fold_player(dy, a->b, ps, now_s, &put);
-      if (st != TS_OK)
-        goto out;
-      if (!put)
-        continue; /* all duplicates or rejected: nothing to write */
-      reqs[n_calls] = put;
-      owner[n_calls] = i;
-      calls[n_calls].op = "PutItem";
-      calls[n_calls].request = put;
-      n_calls++;
+  const struct decide_view view = {.cls = a->ps,
+                                   .stats = view_stats,
+                                   .applied = view_applied,
+                                   .room = view_room,
+                                   .settled = view_settled};
+  st = batch_decide(a->b, &view, next);
+  for (size_t i = 0; st == TS_OK && i < a->n; i++) {
+    if (!a->ps[i].pending)
+      continue;
+    if (!next[i].changed) { /* all duplicates or rejected: done */
+      a->ps[i].pending = false;
+      continue;
     }
-    if (batch_exclude_rejected_records(a->b) == 0)
-      break;
-    for (size_t c = 0; c < n_calls; c++) {
-      json_decref(reqs[c]);
-      reqs[c] = NULL;
-      memset(&calls[c], 0, sizeof calls[c]);
-    }
-    n_calls = 0;
+    st = player_put(dy, a->b, &a->ps[i], &next[i].next, now_s, &reqs[n_calls]);
+    calls[n_calls].op = "PutItem";
+    calls[n_calls].request = reqs[n_calls];
+    owner[n_calls++] = i;
   }
-  /* Players without a write (all duplicates or rejected) are done. */
-  for (size_t i = 0; i < a->n; i++)
-    a->ps[i].pending = false;
-  for (size_t c = 0; c < n_calls; c++)
-    a->ps[owner[c]].pending = true;
-  if (n_calls == 0)
+  if (st != TS_OK || n_calls == 0)
     goto out;
 
   st = ddb_execute(dy->client, calls, n_calls, a->deadline_ms);
@@ -605,7 +640,7 @@ static enum ts_status apply_attempt(void *cls) {
     switch (calls[c].outcome) {
     case DDB_DONE: a->ps[owner[c]].pending = false; break;
     case DDB_CONDITION_FAILED:
-      a->ps[owner[c]].read = false; /* another writer won: re-read, refold */
+      a->ps[owner[c]].read = false; /* another writer won: re-read, decide */
       conflict = true;
       break;
     case DDB_GAVE_UP: gave_up = true; break;
@@ -622,13 +657,9 @@ static enum ts_status apply_attempt(void *cls) {
        : conflict ? TS_ERR_RETRY
                   : TS_OK;
 out:
-  for (size_t c = 0; calls && reqs && c < n_calls; c++) {
-    ddb_call_clear(&calls[c]);
-    json_decref(reqs[c]);
-  }
-  free(calls);
-  free(reqs);
+  calls_free(calls, reqs, n_calls);
   free(owner);
+  free(next);
   return st;
 }
 
@@ -644,7 +675,6 @@ static enum ts_status dy_apply(void *impl, struct batch *b) {
   };
   if (!a.ps)
     return TS_ERR_NOMEM;
-  batch_reset_outcomes(b);
   for (size_t i = 0; i < n; i++) {
     a.ps[i].p = i;
     a.ps[i].pending = true;

@@ -558,53 +558,29 @@ static enum ts_status put_player(struct conn *c, const char *player,
 static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
                                         const char *now_utc);
 
-/* Decides the outcome of every entry of player p without writing: *out
- * gets the stats the applied entries lead to, *changed whether any applied.
- * Reads see the transaction's earlier writes (earlier batches of a group). */
-static enum ts_status decide_player(struct conn *c, struct batch *b, size_t p,
-                                    struct stats *out, bool *changed) {
-  const char *player = batch_player_name(b, p);
-  struct stats cur;
-  *changed = false;
-  enum ts_status st = read_stats(c, player, &cur);
-  if (st != TS_OK)
-    return st;
-  size_t n = batch_entry_count(b, p);
-  for (size_t e = 0; e < n; e++) {
-    const struct batch_entry *en = batch_entry(b, p, e);
-    bool seen = false;
-    st = was_applied(c, player, en->event_id, &seen);
-    if (st != TS_OK)
-      return st;
-    if (seen || batch_entry_applied_earlier(b, p, e)) {
-      batch_entry_set_outcome(b, p, e, ENTRY_DUPLICATE, NULL);
-      continue;
-    }
-    struct stats next = cur;
-    enum ts_status ast = stats_apply(&next, &en->delta);
-    if (stats_apply_reason(ast)) { /* the record's fault: dead-letter it */
-      batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, stats_apply_reason(ast));
-      continue;
-    }
-    if (ast != TS_OK)
-      return ast;
-    if (batch_entry_excluded(b, p, e)) { /* would apply, but its record
-                                            is rejected elsewhere */
-      batch_entry_set_excluded(b, p, e);
-      continue;
-    }
-    cur = next;
-    *changed = true;
-    batch_entry_set_outcome(b, p, e, ENTRY_APPLIED, NULL);
-  }
-  *out = cur;
-  return TS_OK;
+/* The decision's view of the store: reads inside the open transaction, so
+ * they see the transaction's earlier writes (earlier batches of a group). */
+struct view_ctx {
+  struct conn *c;
+  const struct batch *b;
+};
+
+static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
+  struct view_ctx *v = cls;
+  return read_stats(v->c, batch_player_name(v->b, p), out);
 }
 
-/* Writes what decide_player decided: the applied eventIDs and the row. */
-static enum ts_status write_player(struct conn *c, struct batch *b, size_t p,
-                                   const struct stats *stats, int64_t now_s,
-                                   const char *now_utc) {
+static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
+                                   bool *seen) {
+  struct view_ctx *v = cls;
+  return was_applied(v->c, batch_player_name(v->b, p), event_id, seen);
+}
+
+/* Writes what the decision decided for player p: the applied eventIDs and
+ * the row. */
+static enum ts_status write_player(struct conn *c, const struct batch *b,
+                                   size_t p, const struct stats *stats,
+                                   int64_t now_s, const char *now_utc) {
   const char *player = batch_player_name(b, p);
   size_t n = batch_entry_count(b, p);
   for (size_t e = 0; e < n; e++) {
@@ -615,38 +591,30 @@ static enum ts_status write_player(struct conn *c, struct batch *b, size_t p,
         mark_applied(c, player, batch_entry(b, p, e)->event_id, now_s, &dup);
     if (st != TS_OK)
       return st;
-    if (dup) /* decide_player saw it unapplied in this same transaction */
+    if (dup) /* the view said unapplied, in this same transaction */
       return TS_ERR_IO;
   }
   return put_player(c, player, stats, now_utc);
 }
 
-/* Applies one batch inside the open transaction: passes of decisions until
- * no record is newly excluded (a record is applied whole or not at all),
- * then the writes. */
+/* Applies one batch inside the open transaction: the domain decides, then
+ * the writes. */
 static enum ts_status apply_batch(struct conn *c, struct batch *b,
                                   int64_t now_s, const char *now_utc) {
   size_t players = batch_player_count(b);
-  struct stats *next = calloc(players ? players : 1, sizeof *next);
-  bool *changed = calloc(players ? players : 1, sizeof *changed);
-  enum ts_status st = TS_OK;
-  if (!next || !changed) {
-    st = TS_ERR_NOMEM;
-    goto out;
-  }
-  batch_reset_outcomes(b);
-  do {
-    for (size_t p = 0; p < players && st == TS_OK; p++)
-      st = decide_player(c, b, p, &next[p], &changed[p]);
-  } while (st == TS_OK && batch_exclude_rejected_records(b) > 0);
+  struct view_ctx vc = {.c = c, .b = b};
+  const struct decide_view view = {
+      .cls = &vc, .stats = view_stats, .applied = view_applied};
+  struct decide_player *next = calloc(players ? players : 1, sizeof *next);
+  if (!next)
+    return TS_ERR_NOMEM;
+  enum ts_status st = batch_decide(b, &view, next);
   for (size_t p = 0; p < players && st == TS_OK; p++)
-    if (changed[p])
-      st = write_player(c, b, p, &next[p], now_s, now_utc);
+    if (next[p].changed)
+      st = write_player(c, b, p, &next[p].next, now_s, now_utc);
   if (st == TS_OK)
     st = keep_dead_letters(c, b, now_utc);
-out:
   free(next);
-  free(changed);
   return st;
 }
 

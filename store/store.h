@@ -35,8 +35,9 @@ enum ts_status store_open(const struct store_options *opt,
                           struct store **out) TS_WARN_UNUSED;
 void store_free(struct store *s);
 
-/* Applies a batch exactly once and durably, then returns. Sets an outcome
- * on every entry (batch_entry_set_outcome) and keeps every rejected record
+/* Applies a batch exactly once and durably, then returns. Every entry's
+ * outcome is set by batch_decide() (domain/decide.h) on what the store
+ * read; the store writes what was decided and keeps every rejected record
  * (batch_rejected) in the dead-letter store. All or nothing: on an error
  * return nothing of the batch is committed (SQLite) or what was committed
  * is recorded so that a resend counts it as a duplicate (DynamoDB).

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../common/clock.h"
+#include "../domain/decide.h"
 #include "store.h"
 
 struct store_ops {

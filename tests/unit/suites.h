@@ -7,6 +7,7 @@
   X(decimal)                                                                   \
   X(stats)                                                                     \
   X(batch)                                                                     \
+  X(decide)                                                                    \
   X(store_sqlite)                                                              \
   X(http_util)                                                                 \
   X(config)                                                                    \

@@ -6,18 +6,9 @@
 
 #include "common/bounds.h"
 #include "domain/batch.h"
+#include "domain/batch_outcome.h"
+#include "records.h"
 #include "unit.h"
-
-/* JSON building blocks (string literal concatenation). */
-#define REC(id, ev, ddb)                                                       \
-  "{\"eventID\":\"" id "\",\"eventName\":\"" ev "\",\"dynamodb\":{" ddb "}}"
-#define NEW(img) "\"NewImage\":{" img "}"
-#define OLD(img) "\"OldImage\":{" img "}"
-#define SEQ(s) "\"SequenceNumber\":\"" s "\""
-#define PS(name) "\"player\":{\"S\":\"" name "\"}"
-#define SC(n) ",\"score\":{\"N\":\"" n "\"}"
-#define WIN ",\"winner\":{\"BOOL\":true}"
-#define LOSS ",\"winner\":{\"BOOL\":false}"
 
 static json_t *parse(const char *text) {
   json_error_t err;
@@ -536,67 +527,7 @@ static void test_non_numeric_score_rejects_only_that_record(void) {
   batch_free(b);
 }
 
-/* ---- dedupe, identity, players ---- */
-
-/* Seed defect: at-least-once delivery applied blindly. */
-/* What a store does with a player's entries, in order: a repeat whose
- * earlier entry is applied (or a duplicate) is a duplicate; everything
- * else applies, unless the case marks it rejected. */
-static void decide_like_a_store(struct batch *b, size_t reject_player,
-                                size_t reject_entry) {
-  for (size_t p = 0; p < batch_player_count(b); p++)
-    for (size_t e = 0; e < batch_entry_count(b, p); e++) {
-      if (p == reject_player && e == reject_entry)
-        batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, "below zero");
-      else if (batch_entry_applied_earlier(b, p, e))
-        batch_entry_set_outcome(b, p, e, ENTRY_DUPLICATE, NULL);
-      else
-        batch_entry_set_outcome(b, p, e, ENTRY_APPLIED, NULL);
-    }
-}
-
-/* An eventID repeated in one batch: a record is a duplicate only when its
- * effect on that player is already applied. A repeat of a poison record, of
- * another player's record, or of an entry the store rejected counts on its
- * own. */
-static void test_repeated_event_id_is_a_duplicate_only_once_applied(void) {
-  static const struct {
-    const char *name, *body;
-    size_t reject_player, reject_entry; /* SIZE_MAX: reject nothing */
-    size_t applied, duplicates, rejected;
-  } cases[] = {
-      {"same player, same record",
-       "[" REC("e1", "INSERT", NEW(PS("bob") SC("10"))) "," REC(
-           "e2", "INSERT",
-           NEW(PS("bob") SC("1"))) "," REC("e1", "INSERT",
-                                           NEW(PS("bob") SC("10"))) "]",
-       SIZE_MAX, 0, 2, 1, 0},
-      {"after a poison record",
-       "[" REC("e1", "INSERT", NEW(PS("bob") SC("x"))) "," REC(
-           "e1", "INSERT", NEW(PS("bob") SC("10"))) "]",
-       SIZE_MAX, 0, 1, 0, 1},
-      {"another player's record",
-       "[" REC("e1", "INSERT", NEW(PS("bob") SC("10"))) "," REC(
-           "e1", "INSERT", NEW(PS("carol") SC("5"))) "]",
-       SIZE_MAX, 0, 2, 0, 0},
-      {"after an entry the store rejected",
-       "[" REC("e1", "INSERT", NEW(PS("bob") SC("10"))) "," REC(
-           "e1", "INSERT", NEW(PS("bob") SC("10"))) "]",
-       0, 0, 1, 0, 1},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct batch *b = load(cases[i].body);
-    decide_like_a_store(b, cases[i].reject_player, cases[i].reject_entry);
-    struct batch_counts c;
-    batch_counts(b, &c);
-    TS_CHECK_CASE(c.applied == cases[i].applied &&
-                      c.duplicates == cases[i].duplicates &&
-                      c.rejected == cases[i].rejected,
-                  cases[i].name, "applied %zu, duplicates %zu, rejected %zu",
-                  c.applied, c.duplicates, c.rejected);
-    batch_free(b);
-  }
-}
+/* ---- identity, players ---- */
 
 static void test_player_number_uses_canonical_text(void) {
   struct batch *b = load(
@@ -871,7 +802,6 @@ void suite_batch(void) {
       TS_TEST(test_overlong_event_id_and_player_are_poison),
       TS_TEST(test_long_values_are_cut_in_reasons),
       TS_TEST(test_non_numeric_score_rejects_only_that_record),
-      TS_TEST(test_repeated_event_id_is_a_duplicate_only_once_applied),
       TS_TEST(test_player_number_uses_canonical_text),
       TS_TEST(test_modify_keeping_a_numeric_player_nets_to_one_entry),
       TS_TEST(test_entries_group_by_player_in_first_seen_order),
