@@ -3,8 +3,9 @@
 # tools pinned in tests/tools (dynalite, a DynamoDB-compatible server; the
 # Redocly CLI; ajv; playwright-core), Debian's chromium for the dashboard
 # test, the AWS CLI to read items back, the sqlite3 shell, clang-format,
-# clang with libFuzzer for the fuzz targets, and nginx for the local stack
-# (deploy/local-stack.sh). Idempotent.
+# clang with libFuzzer for the fuzz targets, nginx for the local stack
+# (deploy/local-stack.sh) and patch for the mutation runner
+# (scripts/mutate.sh). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_cmd=""
@@ -19,6 +20,7 @@ command -v clang-format >/dev/null 2>&1 || missing+=(clang-format)
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed' || missing+=(libclang-rt-14-dev)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v patch >/dev/null 2>&1 || missing+=(patch)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq

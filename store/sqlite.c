@@ -123,10 +123,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_GET_PLAYER] = "SELECT player, games, wins, total_score, updated_at "
                       "FROM players WHERE player = ?1",
-    [ST_IS_APPLIED] =
-        "SELECT 1 FROM applied_events WHERE player = ?1 AND event_id = ?2",
-    [ST_ADD_APPLIED] = "INSERT INTO applied_events(player, event_id, "
-                       "applied_at) VALUES(?1, ?2, ?3)",
+    /* Seen means applied within the retention (applied_at >= ?3), whether
+     * or not the purge has removed the older rows yet. */
+    [ST_IS_APPLIED] = "SELECT 1 FROM applied_events WHERE player = ?1 AND "
+                      "event_id = ?2 AND applied_at >= ?3",
+    /* An expired row not yet purged is taken over; a live one is left
+     * alone (no change: the pair was applied already). */
+    [ST_ADD_APPLIED] =
+        "INSERT INTO applied_events(player, event_id, applied_at) "
+        "VALUES(?1, ?2, ?3) ON CONFLICT(player, event_id) DO UPDATE SET "
+        "applied_at = excluded.applied_at WHERE applied_events.applied_at < ?4",
     [ST_PUT_PLAYER] =
         "INSERT INTO players(player, games, wins, total_score, version, "
         "updated_at, avg_x100, pct_x100) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) "
@@ -484,8 +490,14 @@ static enum ts_status read_stats(struct conn *c, const char *player,
   return st;
 }
 
+/* The oldest applied_at that still counts as applied at now_s. */
+static int64_t retention_cutoff(int64_t now_s) {
+  return now_s - (int64_t)TS_DEDUP_RETENTION_S;
+}
+
 static enum ts_status was_applied(struct conn *c, const char *player,
-                                  const char *event_id, bool *seen) {
+                                  const char *event_id, int64_t now_s,
+                                  bool *seen) {
   int rc;
   sqlite3_stmt *s = stmt(c, ST_IS_APPLIED, &rc);
   if (!s)
@@ -494,14 +506,16 @@ static enum ts_status was_applied(struct conn *c, const char *player,
   if (rc == SQLITE_OK)
     rc = bind_text(s, 2, event_id);
   if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 3, retention_cutoff(now_s));
+  if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
   *seen = rc == SQLITE_ROW;
   done(s);
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
-/* Records (player, event_id) as applied. *dup is set when the pair is
- * already there (two entries of one batch with the same pair). */
+/* Records (player, event_id) as applied at now_s. *dup is set when the
+ * pair is applied already within the retention. */
 static enum ts_status mark_applied(struct conn *c, const char *player,
                                    const char *event_id, int64_t now_s,
                                    bool *dup) {
@@ -516,12 +530,12 @@ static enum ts_status mark_applied(struct conn *c, const char *player,
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64(s, 3, now_s);
   if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 4, retention_cutoff(now_s));
+  if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
   done(s);
-  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-    *dup = true;
-    return TS_OK;
-  }
+  if (rc == SQLITE_DONE)
+    *dup = sqlite3_changes(c->db) == 0;
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
@@ -563,6 +577,7 @@ static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
 struct view_ctx {
   struct conn *c;
   const struct batch *b;
+  int64_t now_s;
 };
 
 static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
@@ -573,7 +588,8 @@ static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
 static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
                                    bool *seen) {
   struct view_ctx *v = cls;
-  return was_applied(v->c, batch_player_name(v->b, p), event_id, seen);
+  return was_applied(v->c, batch_player_name(v->b, p), event_id, v->now_s,
+                     seen);
 }
 
 /* Writes what the decision decided for player p: the applied eventIDs and
@@ -602,7 +618,7 @@ static enum ts_status write_player(struct conn *c, const struct batch *b,
 static enum ts_status apply_batch(struct conn *c, struct batch *b,
                                   int64_t now_s, const char *now_utc) {
   size_t players = batch_player_count(b);
-  struct view_ctx vc = {.c = c, .b = b};
+  struct view_ctx vc = {.c = c, .b = b, .now_s = now_s};
   const struct decide_view view = {
       .cls = &vc, .stats = view_stats, .applied = view_applied};
   struct decide_player *next = calloc(players ? players : 1, sizeof *next);
@@ -660,7 +676,7 @@ static enum ts_status purge_applied(struct conn *c, int64_t now_s, bool *full) {
   sqlite3_stmt *s = stmt(c, ST_PURGE, &rc);
   if (!s)
     return from_rc(rc);
-  rc = sqlite3_bind_int64(s, 1, now_s - (int64_t)TS_DEDUP_RETENTION_S);
+  rc = sqlite3_bind_int64(s, 1, retention_cutoff(now_s));
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64(s, 2, SQ_PURGE_MAX_ROWS);
   if (rc == SQLITE_OK)
@@ -703,8 +719,8 @@ static enum ts_status apply_attempt(void *cls) {
   char now_utc[32];
   clock_utc_now(now_utc);
   int64_t now_s = (int64_t)time(NULL);
-  /* Forget expired eventIDs first, so that what counts as "seen" depends
-   * only on the retention, not on when the last purge ran. */
+  /* Forget expired eventIDs (a page at a time) to keep the table small;
+   * what counts as "seen" depends only on applied_at (ST_IS_APPLIED). */
   bool purge =
       !sq->purged_once || now_ms - sq->last_purge_ms >= SQ_PURGE_INTERVAL_MS;
   bool backlog = false;

@@ -257,6 +257,96 @@ char *e2e_run_capture_env(char *const argv[], const char *const *set_env,
   return buf;
 }
 
+static void *post_main(void *arg) {
+  struct e2e_post_job *j = arg;
+  static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+  struct e2e_request rq = {.method = "POST",
+                           .target = "/v1/stream-records",
+                           .headers = hdrs,
+                           .body = j->text,
+                           .body_len = strlen(j->text),
+                           .timeout_ms = 15000};
+  struct e2e_reply r = {0};
+  (void)e2e_http(j->s, &rq, &r);
+  j->status = r.status;
+  j->answer = json_incref(r.json);
+  e2e_reply_clear(&r);
+  return NULL;
+}
+
+void e2e_post_start(struct e2e_post_job *j, const struct e2e_server *s,
+                    const json_t *body) {
+  memset(j, 0, sizeof *j);
+  j->s = s;
+  j->text = json_dumps(body, JSON_COMPACT);
+  j->started = j->text && pthread_create(&j->thread, NULL, post_main, j) == 0;
+  CU_ASSERT(j->started);
+}
+
+void e2e_post_join(struct e2e_post_job *j) {
+  if (j->started)
+    pthread_join(j->thread, NULL);
+  j->started = false;
+}
+
+void e2e_post_clear(struct e2e_post_job *j) {
+  e2e_post_join(j);
+  free(j->text);
+  json_decref(j->answer);
+  j->text = NULL;
+  j->answer = NULL;
+}
+
+bool e2e_sqlite_lock_take(const struct e2e_server *s,
+                          struct e2e_sqlite_lock *out) {
+  int in[2];
+  char flag[4096];
+  out->shell = 0;
+  snprintf(flag, sizeof flag, "%s/locked", e2e_server_dir(s));
+  (void)unlink(flag);
+  if (pipe2(in, O_CLOEXEC) != 0)
+    return false;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(in[0]);
+    close(in[1]);
+    return false;
+  }
+  if (pid == 0) {
+    dup2(in[0], 0);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0)
+      dup2(devnull, 1);
+    execlp("sqlite3", "sqlite3", "-bail", e2e_server_db_path(s), (char *)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  out->shell = pid;
+  out->shell_in = in[1];
+  char script[8192];
+  int n = snprintf(script, sizeof script,
+                   "PRAGMA busy_timeout=5000;\nBEGIN EXCLUSIVE;\n"
+                   ".shell touch '%s'\n",
+                   flag);
+  bool wrote = write(out->shell_in, script, (size_t)n) == n;
+  for (int i = 0; i < 500 && access(flag, F_OK) != 0; i++)
+    e2e_sleep_ms(10);
+  return wrote && access(flag, F_OK) == 0;
+}
+
+void e2e_sqlite_lock_release(struct e2e_sqlite_lock *l) {
+  static const char unlock[] = "ROLLBACK;\n.quit\n";
+  if (l->shell <= 0)
+    return;
+  if (write(l->shell_in, unlock, sizeof unlock - 1) < 0)
+    CU_FAIL("could not tell sqlite3 to unlock");
+  close(l->shell_in);
+  int wst = 0;
+  while (waitpid(l->shell, &wst, 0) < 0 && errno == EINTR) {
+  }
+  l->shell = 0;
+}
+
 char *e2e_sqlite_query(const char *db, const char *sql) {
   char *argv[] = {"sqlite3", "-bail", (char *)db, (char *)sql, NULL};
   int code = -1;
@@ -1517,13 +1607,17 @@ int e2e_suite_server_down(struct e2e_server **s) {
   return code == 0 ? 0 : CUE_SCLEAN_FAILED;
 }
 
-bool e2e_applied_has(const json_t *item, const char *event_id) {
+bool e2e_applied_digest(const char *event_id, char out[17]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
+  return EVP_Digest(event_id, strlen(event_id), md, &md_len, EVP_sha256(),
+                    NULL) &&
+         EVP_EncodeBlock((unsigned char *)out, md, 12) == 16;
+}
+
+bool e2e_applied_has(const json_t *item, const char *event_id) {
   char digest[17];
-  if (!EVP_Digest(event_id, strlen(event_id), md, &md_len, EVP_sha256(),
-                  NULL) ||
-      EVP_EncodeBlock((unsigned char *)digest, md, 12) != 16)
+  if (!e2e_applied_digest(event_id, digest))
     return false;
   json_t *map = json_object_get(json_object_get(item, "applied"), "M");
   const char *hour;

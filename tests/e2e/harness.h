@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -212,6 +213,34 @@ char *e2e_run_capture_env(char *const argv[], const char *const *set_env,
  * when it failed. */
 char *e2e_sqlite_query(const char *db, const char *sql);
 
+/* One POST /v1/stream-records on its own thread, for tests that need
+ * several in flight at once. After e2e_post_join, status (0: no answer)
+ * and answer (the parsed body, or NULL) are set; e2e_post_clear frees. */
+struct e2e_post_job {
+  const struct e2e_server *s;
+  char *text;
+  pthread_t thread;
+  bool started;
+  long status;
+  json_t *answer;
+};
+void e2e_post_start(struct e2e_post_job *j, const struct e2e_server *s,
+                    const json_t *body);
+void e2e_post_join(struct e2e_post_job *j);
+void e2e_post_clear(struct e2e_post_job *j);
+
+/* A sqlite3 shell holding the server's database locked (BEGIN EXCLUSIVE):
+ * the server's writes wait (SQLITE_BUSY) until it is released. */
+struct e2e_sqlite_lock {
+  pid_t shell;
+  int shell_in;
+};
+/* True once the lock is held (up to 5 s). */
+bool e2e_sqlite_lock_take(const struct e2e_server *s,
+                          struct e2e_sqlite_lock *out);
+/* Rolls back and ends the shell; a lock not taken is ignored. */
+void e2e_sqlite_lock_release(struct e2e_sqlite_lock *l);
+
 /* Sleeps for ms milliseconds. */
 void e2e_sleep_ms(long ms);
 
@@ -230,14 +259,16 @@ const char *e2e_ddb_dead_letter_table(void);
  * CLI failed (its stderr goes to ours). */
 json_t *e2e_aws_ddb(const char *endpoint, const char *const *args,
                     int *exit_code);
-/* Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
- * when the CLI failed. */
 /* The stored item's `applied` bookkeeping (DynamoDB store): hour buckets of
- * 12-byte SHA-256 digests of eventIDs. Whether `event_id` is in it, and how
- * many digests it holds. */
+ * 12-byte SHA-256 digests of eventIDs. The digest of an eventID (base64,
+ * 16 characters), whether `event_id` is in it, and how many digests it
+ * holds. */
+bool e2e_applied_digest(const char *event_id, char out[17]);
 bool e2e_applied_has(const json_t *item, const char *event_id);
 size_t e2e_applied_count(const json_t *item);
 
+/* Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
+ * when the CLI failed. */
 json_t *e2e_ddb_scan_all(const char *endpoint, const char *table);
 /* GetItem with ConsistentRead of the item keyed player (S); *item is NULL
  * when there is none. TS_ERR_IO when the CLI failed. */

@@ -9,7 +9,8 @@
   X(random_stream)                                                             \
   X(corpus)                                                                    \
   X(api)                                                                       \
-  X(dynamodb)
+  X(dynamodb)                                                                  \
+  X(sqlite)
 
 #define TS_E2E_DECLARE(name) void e2e_suite_##name(void);
 TS_E2E_SUITES(TS_E2E_DECLARE)

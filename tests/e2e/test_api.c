@@ -278,7 +278,7 @@ static long post_with(struct e2e_server *s, const char *header,
   return status;
 }
 
-static void test_ingest_key_is_required_when_configured(void) {
+static void test_ingest_key_must_match_whole_and_exactly(void) {
   const char *env[] = {"TS_INGEST_API_KEY=k3y-for-tests", NULL};
   struct e2e_server_opts opt = {.extra_env = env};
   struct e2e_server *s = NULL;
@@ -293,6 +293,19 @@ static void test_ingest_key_is_required_when_configured(void) {
       {"no key", NULL, 401},
       {"wrong x-api-key", "x-api-key: nope", 401},
       {"key with a suffix", "x-api-key: k3y-for-testsX", 401},
+      /* A check that compared only the shorter length let these in. */
+      {"empty x-api-key", "x-api-key;", 401},
+      {"a prefix of the key", "x-api-key: k3y", 401},
+      {"the key one byte short", "x-api-key: k3y-for-test", 401},
+      {"the key one byte off", "x-api-key: k3y-for-tesTs", 401},
+      /* pipe: */
+      {"Basic with an empty password", "Authorization: Basic cGlwZTo=", 401},
+      /* pipe:k3y */
+      {"Basic with a prefix of the key",
+       "Authorization: Basic cGlwZTprM3k=", 401},
+      /* pipe:k3y-for-tesTs */
+      {"Basic one byte off", "Authorization: Basic cGlwZTprM3ktZm9yLXRlc1Rz",
+       401},
       /* pipe:nope */
       {"wrong Basic password", "Authorization: Basic cGlwZTpub3Bl", 401},
       /* only padding: once made the server read off its stack (fuzz) */
@@ -487,7 +500,7 @@ void e2e_suite_api(void) {
             TS_TEST(test_stats_etag_answers_if_none_match_with_304),
             TS_TEST(test_head_answers_like_get_without_a_body),
             TS_TEST(test_wrong_method_is_405_with_allow),
-            TS_TEST(test_ingest_key_is_required_when_configured),
+            TS_TEST(test_ingest_key_must_match_whole_and_exactly),
             TS_TEST(test_metrics_count_records_and_requests),
             TS_TEST(test_stream_view_type_is_named_and_missing_images_counted),
             TS_TEST(test_dashboard_and_contract_are_served),

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/bounds.h"
 #include "harness.h"
 #include "records.h"
 #include "suites.h"
@@ -690,6 +691,89 @@ static void test_two_replicas_and_four_senders_count_every_record_once(void) {
   free(xs);
 }
 
+/* Writers racing on one player: every lost condition is re-read and
+ * decided again, so concurrent single-record batches through two replicas
+ * all succeed, none answered 503 (a retry that wrote from the stale item
+ * would lose the condition until the deadline). */
+#define RACE_SENDERS 4
+#define RACE_ROUNDS 12
+static void test_writers_racing_on_one_player_are_reread_not_503(void) {
+  struct e2e_server *other = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &other) == TS_OK);
+  struct e2e_server *both[2] = {srv, other};
+  char p[128];
+  e2e_name(p, sizeof p, "race");
+  long ok = 0, n503 = 0, other_status = 0;
+  for (int round = 0; round < RACE_ROUNDS; round++) {
+    struct e2e_post_job jobs[RACE_SENDERS];
+    for (int k = 0; k < RACE_SENDERS; k++) {
+      json_t *rec = e2e_insert(p, "1", k % 2 ? WIN_BOOL_TRUE : WIN_ABSENT);
+      e2e_post_start(&jobs[k], both[k % 2], rec);
+      json_decref(rec);
+    }
+    for (int k = 0; k < RACE_SENDERS; k++) {
+      e2e_post_join(&jobs[k]);
+      long applied =
+          (long)json_integer_value(json_object_get(jobs[k].answer, "applied"));
+      if (jobs[k].status == 200 && applied == 1)
+        ok++;
+      else if (jobs[k].status == 503)
+        n503++;
+      else
+        other_status = jobs[k].status;
+      e2e_post_clear(&jobs[k]);
+    }
+  }
+  TS_CHECK_CASE(n503 == 0 && ok == RACE_SENDERS * RACE_ROUNDS, "racing writers",
+                "%ld applied, %ld answered 503, another status %ld", ok, n503,
+                other_status);
+  struct e2e_expect e = {p,
+                         RACE_SENDERS * RACE_ROUNDS,
+                         RACE_SENDERS * RACE_ROUNDS / 2,
+                         "48",
+                         "1",
+                         "50"};
+  e2e_expect_stats(srv, "racing writers", &e);
+  int code = -1;
+  e2e_server_stop(other, &code);
+}
+_Static_assert(RACE_SENDERS *RACE_ROUNDS == 48, "update the expected total");
+
+/* An hour of `applied` past the retention is dropped on the player's next
+ * write, and an eventID that was only in it applies again. */
+static void test_applied_hour_past_the_retention_is_dropped(void) {
+  char p[128], digest[17], hour[24];
+  e2e_name(p, sizeof p, "expired-hour");
+  json_t *rec = e2e_insert(p, "3", WIN_BOOL_TRUE);
+  CU_ASSERT_FATAL(e2e_applied_digest(e2e_record_event_id(rec), digest));
+  long old_hour = ((long)time(NULL) - (long)TS_DEDUP_RETENTION_S) / 3600 - 2;
+  snprintf(hour, sizeof hour, "%ld", old_hour);
+  json_t *item = json_pack(
+      "{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, "
+      "s:{s:s}, s:{s:{s:{s:[s]}}}}",
+      "player", "S", p, "games", "N", "1", "wins", "N", "0", "total_score", "N",
+      "5", "avg_score", "N", "5", "win_percent", "S", "0.00%", "updated_at",
+      "S", "2026-01-01T00:00:00Z", "version", "N", "1", "applied", "M", hour,
+      "BS", digest);
+  CU_ASSERT_FATAL(item &&
+                  e2e_ddb_put_item(NULL, e2e_ddb_table(), item) == TS_OK);
+  json_decref(item);
+  ingest_expect(srv, "an eventID only in an expired hour", rec, 1, 1, 0);
+  struct e2e_expect after = {p, 2, 1, "8", "4", "50"};
+  e2e_expect_stats(srv, "an eventID only in an expired hour", &after);
+  item = get_item("after the write", p);
+  json_t *map = json_object_get(json_object_get(item, "applied"), "M");
+  TS_CHECK_CASE(item && !json_object_get(map, hour), "the expired hour",
+                "still in the item after a write");
+  TS_CHECK_CASE(item && e2e_applied_has(item, e2e_record_event_id(rec)) &&
+                    e2e_applied_count(item) == 1,
+                "applied", "want the new application alone, %zu digests",
+                item ? e2e_applied_count(item) : 0);
+  json_decref(item);
+  ingest_expect(srv, "resent", rec, 1, 0, 1);
+  json_decref(rec);
+}
+
 /* ---------------------------------------------------------------- */
 /* (c) items written by the original Lambda                         */
 
@@ -894,6 +978,8 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_items_read_back_with_the_cli_match_the_contract_and_http),
       TS_TEST(test_each_write_of_a_player_raises_its_version),
       TS_TEST(test_two_replicas_and_four_senders_count_every_record_once),
+      TS_TEST(test_writers_racing_on_one_player_are_reread_not_503),
+      TS_TEST(test_applied_hour_past_the_retention_is_dropped),
       TS_TEST(test_item_written_by_the_original_lambda_is_adopted),
       TS_TEST(test_busy_player_is_counted_up_to_the_bookkeeping_bound),
       TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),

@@ -259,9 +259,9 @@ static void test_event_id_repeated_within_a_batch_is_a_duplicate(void) {
   json_decref(rec);
 }
 
-/* Within one batch, an eventID shared by records of different players
- * counts once for each, and a repeat of a poison record is decoded on its
- * own: nothing is dropped without a trace. */
+/* An eventID shared by records of different players counts once for each,
+ * in one batch or in later ones, and a repeat of a poison record is decoded
+ * on its own: nothing is dropped without a trace. */
 static void test_event_id_shared_across_players_or_after_poison_counts(void) {
   char p[128], q[128], id[64], id2[64];
   e2e_name(p, sizeof p, "shared-id-p");
@@ -283,6 +283,16 @@ static void test_event_id_shared_across_players_or_after_poison_counts(void) {
   struct e2e_expect eq = {q, 2, 0, "10", "5", "0"};
   e2e_expect_stats(srv, "shared eventID, player p", &ep);
   e2e_expect_stats(srv, "shared eventID, player q", &eq);
+  /* In a later batch too: exactly-once is per (player, eventID). */
+  char r[128];
+  e2e_name(r, sizeof r, "shared-id-r");
+  struct e2e_image at_r = {r, "7", WIN_BOOL_TRUE, 0, 0};
+  json_t *later = e2e_record("INSERT", id, NULL, NULL, &at_r);
+  ingest_expect("shared eventID, a later batch", later, 1, 1, 0, 0, 0);
+  ingest_expect("shared eventID, a later batch resent", later, 1, 0, 1, 0, 0);
+  struct e2e_expect er = {r, 1, 1, "7", "7", "100"};
+  e2e_expect_stats(srv, "shared eventID, player r", &er);
+  json_decref(later);
   json_decref(body);
   json_decref(recs);
 }

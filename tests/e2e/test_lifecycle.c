@@ -333,58 +333,9 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
  * a private dynalite frozen with SIGSTOP (connections are accepted but
  * nothing is answered, like a store that hangs) and resumed with SIGCONT. */
 struct outage {
-  /* sqlite */
-  pid_t shell;
-  int shell_in;
-  char flag[4096];
-  /* dynamodb */
-  struct e2e_dynalite *dyn;
+  struct e2e_sqlite_lock lock; /* sqlite */
+  struct e2e_dynalite *dyn;    /* dynamodb */
 };
-
-static bool sqlite_lock(struct outage *o, struct e2e_server *s) {
-  int in[2];
-  snprintf(o->flag, sizeof o->flag, "%s/locked", e2e_server_dir(s));
-  if (pipe2(in, O_CLOEXEC) != 0)
-    return false;
-  o->shell = fork();
-  if (o->shell < 0) {
-    close(in[0]);
-    close(in[1]);
-    return false;
-  }
-  if (o->shell == 0) {
-    dup2(in[0], 0);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0)
-      dup2(devnull, 1);
-    execlp("sqlite3", "sqlite3", "-bail", e2e_server_db_path(s), (char *)NULL);
-    _exit(127);
-  }
-  close(in[0]);
-  o->shell_in = in[1];
-  char script[8192];
-  int n = snprintf(script, sizeof script,
-                   "PRAGMA busy_timeout=5000;\nBEGIN EXCLUSIVE;\n"
-                   ".shell touch '%s'\n",
-                   o->flag);
-  bool wrote = write(o->shell_in, script, (size_t)n) == n;
-  for (int i = 0; i < 500 && access(o->flag, F_OK) != 0; i++)
-    e2e_sleep_ms(10);
-  return wrote && access(o->flag, F_OK) == 0;
-}
-
-static void sqlite_unlock(struct outage *o) {
-  static const char unlock[] = "ROLLBACK;\n.quit\n";
-  if (o->shell <= 0)
-    return;
-  if (write(o->shell_in, unlock, sizeof unlock - 1) < 0)
-    CU_FAIL("could not tell sqlite3 to unlock");
-  close(o->shell_in);
-  int wst = 0;
-  while (waitpid(o->shell, &wst, 0) < 0 && errno == EINTR) {
-  }
-  o->shell = 0;
-}
 
 static void
 test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
@@ -416,7 +367,8 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
   json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
   ingest_expect(s, "before the outage", warm, 1, 1, 0);
 
-  bool down = sqlite ? sqlite_lock(&o, s) : e2e_dynalite_signal(o.dyn, SIGSTOP);
+  bool down = sqlite ? e2e_sqlite_lock_take(s, &o.lock)
+                     : e2e_dynalite_signal(o.dyn, SIGSTOP);
   TS_CHECK_CASE(down, what, "could not make the store stop answering");
 
   json_t *recs = e2e_records(e2e_insert(p, "2", WIN_BOOL_TRUE),
@@ -448,7 +400,7 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
     TS_CHECK_CASE(e2e_server_alive(s), what, "the server died");
   }
   if (sqlite)
-    sqlite_unlock(&o);
+    e2e_sqlite_lock_release(&o.lock);
   else
     e2e_dynalite_signal(o.dyn, SIGCONT);
 

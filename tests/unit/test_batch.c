@@ -270,22 +270,46 @@ static void test_ttl_removes_are_skipped_unless_asked_to_subtract(void) {
 #undef TTL_WHO
 }
 
-static void test_remove_with_old_image_subtracts_it(void) {
-  struct batch *b = load(REC("e1", "REMOVE", OLD(PS("bob") SC("4.25") WIN)));
-  CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
-  CU_ASSERT(delta_is(batch_entry(b, 0, 0), -1, -1, "-4.25"));
-  batch_free(b);
-}
-
-static void test_remove_without_old_image_is_skipped_and_counted(void) {
-  struct batch *b = load(REC("e1", "REMOVE", SEQ("1")));
-  CU_ASSERT_EQUAL(batch_player_count(b), 0);
-  CU_ASSERT_EQUAL(batch_record_outcome(b, 0), RECORD_SKIPPED);
-  struct batch_counts c;
-  batch_counts(b, &c);
-  CU_ASSERT_EQUAL(c.remove_without_old, 1);
-  CU_ASSERT_EQUAL(c.skipped, 1);
-  batch_free(b);
+/* A REMOVE undoes the game of its OldImage, whatever else it carries; a
+ * NewImage on a REMOVE (NEW_AND_OLD_IMAGES streams never send one, but a
+ * forwarder may) is never what gets subtracted. */
+static void test_remove_subtracts_its_old_image_and_nothing_else(void) {
+  static const struct {
+    const char *name, *record;
+    size_t players; /* 0: skipped */
+    const char *player, *total;
+    int64_t wins;
+  } cases[] = {
+      {"OldImage only", REC("e1", "REMOVE", OLD(PS("bob") SC("4.25") WIN)), 1,
+       "bob", "-4.25", -1},
+      {"both images",
+       REC("e1", "REMOVE",
+           OLD(PS("bob") SC("4.25") WIN) "," NEW(PS("carol") SC("9"))),
+       1, "bob", "-4.25", -1},
+      {"NewImage only", REC("e1", "REMOVE", NEW(PS("carol") SC("9") WIN)), 0,
+       NULL, NULL, 0},
+      {"no image", REC("e1", "REMOVE", SEQ("1")), 0, NULL, NULL, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct batch *b = load(cases[i].record);
+    TS_CHECK_CASE(batch_player_count(b) == cases[i].players, cases[i].name,
+                  "%zu players", batch_player_count(b));
+    if (cases[i].players) {
+      TS_CHECK_CASE(
+          batch_player_count(b) == 1 &&
+              strcmp(batch_player_name(b, 0), cases[i].player) == 0 &&
+              batch_entry_count(b, 0) == 1 &&
+              delta_is(batch_entry(b, 0, 0), -1, cases[i].wins, cases[i].total),
+          cases[i].name, "not the OldImage's game subtracted");
+    } else {
+      struct batch_counts c;
+      batch_counts(b, &c);
+      TS_CHECK_CASE(batch_record_outcome(b, 0) == RECORD_SKIPPED &&
+                        c.remove_without_old == 1 && c.skipped == 1,
+                    cases[i].name, "not skipped and counted");
+    }
+    batch_free(b);
+  }
 }
 
 static void test_image_given_as_json_null_counts_as_absent(void) {
@@ -793,8 +817,7 @@ void suite_batch(void) {
       TS_TEST(test_modify_that_changes_nothing_counted_is_skipped),
       TS_TEST(test_modify_with_old_image_moves_game_between_players),
       TS_TEST(test_modify_without_old_image_adds_new_and_is_counted),
-      TS_TEST(test_remove_with_old_image_subtracts_it),
-      TS_TEST(test_remove_without_old_image_is_skipped_and_counted),
+      TS_TEST(test_remove_subtracts_its_old_image_and_nothing_else),
       TS_TEST(test_image_given_as_json_null_counts_as_absent),
       TS_TEST(test_winner_false_null_zero_empty_and_false_text_are_not_wins),
       TS_TEST(test_malformed_winner_value_is_poison),

@@ -1,0 +1,207 @@
+/* The embedded store's guarantees, seen from outside: a failed attempt
+ * leaves nothing behind, one bad batch of a group fails alone, and an
+ * eventID past the retention counts again. Failures are planted with
+ * SQLite triggers and rows written by the sqlite3 shell into a private
+ * server's database. Registered only when TS_TEST_STORE is sqlite. */
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/bounds.h"
+#include "harness.h"
+#include "records.h"
+#include "suites.h"
+#include "tests/unit/unit.h"
+
+/* Runs sql on the server's database; false (and a failed check) if the
+ * shell failed. */
+static bool sql_run(const struct e2e_server *s, const char *what,
+                    const char *sql) {
+  char *out = e2e_sqlite_query(e2e_server_db_path(s), sql);
+  TS_CHECK_CASE(out != NULL, what, "sqlite3 failed on: %s", sql);
+  free(out);
+  return out != NULL;
+}
+
+/* The single integer a query answers, or -1. */
+static long sql_long(const struct e2e_server *s, const char *sql) {
+  char *out = e2e_sqlite_query(e2e_server_db_path(s), sql);
+  long v = out && *out ? strtol(out, NULL, 10) : -1;
+  free(out);
+  return v;
+}
+
+static long applied_rows(const struct e2e_server *s, const char *player) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM applied_events WHERE player = '%s';", player);
+  return sql_long(s, sql);
+}
+
+static long status_of_get(const struct e2e_server *s, const char *player) {
+  long status = 0;
+  json_t *got = e2e_fetch_stats(s, player, &status);
+  json_decref(got);
+  return status;
+}
+
+static struct e2e_server *private_server(void) {
+  struct e2e_server_opts opt = {0};
+  struct e2e_server *s = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK)
+    return NULL;
+  return s;
+}
+
+/* A failure in the middle of an apply (here: the dead-letter insert, after
+ * the player's row and eventID were written in the same transaction) rolls
+ * the whole attempt back: the answer is an error and nothing of the batch
+ * is visible; the resend, once the store works, applies it once. */
+static void test_failed_apply_leaves_nothing_of_its_attempt(void) {
+  struct e2e_server *s = private_server();
+  CU_ASSERT_FATAL(s != NULL);
+  char p[128], q[128];
+  e2e_name(p, sizeof p, "rollback");
+  e2e_name(q, sizeof q, "rollback-poison");
+  json_t *recs = e2e_records(e2e_insert(p, "4", WIN_BOOL_TRUE),
+                             e2e_insert(q, "not-a-number", WIN_ABSENT), NULL);
+  json_t *body = e2e_pipes(recs);
+  bool planted = sql_run(s, "plant a failing dead-letter insert",
+                         "CREATE TRIGGER planted BEFORE INSERT ON dead_letters "
+                         "BEGIN SELECT RAISE(ABORT, 'planted failure'); END;");
+  struct e2e_reply r;
+  (void)e2e_post_json(s, "/v1/stream-records", body, &r);
+  TS_CHECK_CASE(planted && r.status >= 500, "POST with the planted failure",
+                "status %ld: %.300s", r.status, r.body ? r.body : "");
+  e2e_reply_clear(&r);
+  TS_CHECK_CASE(status_of_get(s, p) == 404, "after the failed attempt",
+                "the player of the rolled-back batch is visible");
+  TS_CHECK_CASE(applied_rows(s, p) == 0, "after the failed attempt",
+                "%ld applied eventIDs of the rolled-back batch remain",
+                applied_rows(s, p));
+  TS_CHECK_CASE(sql_long(s, "SELECT count(*) FROM dead_letters;") == 0,
+                "after the failed attempt", "a dead letter remains");
+  sql_run(s, "remove the planted failure", "DROP TRIGGER planted;");
+  struct e2e_summary sum;
+  if (e2e_ingest(s, "the resend", body, &r, &sum))
+    e2e_check_summary("the resend", &sum, 2, 1, 0, 0, 1);
+  e2e_reply_clear(&r);
+  struct e2e_expect want = {p, 1, 1, "4", "4", "100"};
+  e2e_expect_stats(s, "after the resend", &want);
+  json_decref(body);
+  json_decref(recs);
+  int code = -1;
+  e2e_server_stop(s, &code);
+}
+
+/* Batches that queue while the writer is busy are committed together; when
+ * that group fails because of one batch, each batch is applied alone, so
+ * the others succeed and only the bad one fails. */
+static void test_one_failing_batch_of_a_group_fails_alone(void) {
+  struct e2e_server *s = private_server();
+  CU_ASSERT_FATAL(s != NULL);
+  char names[4][128], bad_id[64], sql[512];
+  static const char *const tags[] = {"group-first", "group-a", "group-bad",
+                                     "group-b"};
+  json_t *bodies[4];
+  for (int i = 0; i < 4; i++)
+    e2e_name(names[i], sizeof names[i], tags[i]);
+  e2e_fresh_event_id(bad_id, sizeof bad_id);
+  for (int i = 0; i < 4; i++) {
+    struct e2e_image img = {names[i], i == 2 ? "bad" : "2", WIN_ABSENT, 0, 0};
+    char id[64];
+    e2e_fresh_event_id(id, sizeof id);
+    bodies[i] = e2e_record("INSERT", i == 2 ? bad_id : id, NULL, NULL, &img);
+  }
+  /* Only the bad batch's dead letter fails. */
+  snprintf(sql, sizeof sql,
+           "CREATE TRIGGER planted BEFORE INSERT ON dead_letters "
+           "WHEN NEW.event_id = '%s' "
+           "BEGIN SELECT RAISE(ABORT, 'planted failure'); END;",
+           bad_id);
+  bool planted = sql_run(s, "plant a failure for one eventID", sql);
+  struct e2e_sqlite_lock lock;
+  bool locked = e2e_sqlite_lock_take(s, &lock);
+  TS_CHECK_CASE(planted && locked, "setup", "planted %d, locked %d", planted,
+                locked);
+  struct e2e_post_job jobs[4] = {{0}};
+  /* The first batch waits for the lock as the group's leader; the other
+   * three queue behind it and are then applied as one group. */
+  e2e_post_start(&jobs[0], s, bodies[0]);
+  e2e_sleep_ms(300);
+  for (int i = 1; i < 4; i++)
+    e2e_post_start(&jobs[i], s, bodies[i]);
+  e2e_sleep_ms(500);
+  e2e_sqlite_lock_release(&lock);
+  for (int i = 0; i < 4; i++)
+    e2e_post_join(&jobs[i]);
+  for (int i = 0; i < 4; i++) {
+    bool bad = i == 2;
+    long applied =
+        (long)json_integer_value(json_object_get(jobs[i].answer, "applied"));
+    TS_CHECK_CASE(bad ? jobs[i].status >= 500
+                      : jobs[i].status == 200 && applied == 1,
+                  tags[i], "status %ld, applied %ld", jobs[i].status, applied);
+    e2e_post_clear(&jobs[i]);
+    TS_CHECK_CASE(status_of_get(s, names[i]) == (bad ? 404 : 200), tags[i],
+                  "GET answers %ld", status_of_get(s, names[i]));
+    json_decref(bodies[i]);
+  }
+  int code = -1;
+  e2e_server_stop(s, &code);
+}
+
+/* What counts as applied is what was applied within the retention, whether
+ * or not the purge has removed older pairs yet: a pair older than that is
+ * applied again, and its row is taken over. */
+static void test_event_id_past_the_retention_applies_again(void) {
+  struct e2e_server *s = private_server();
+  CU_ASSERT_FATAL(s != NULL);
+  char p[128], warm[128], sql[1024];
+  e2e_name(p, sizeof p, "retention");
+  e2e_name(warm, sizeof warm, "retention-warm");
+  /* A first write: the store's startup purge is behind it. */
+  json_t *first = e2e_insert(warm, "1", WIN_ABSENT);
+  struct e2e_reply r;
+  struct e2e_summary sum;
+  if (e2e_ingest(s, "a first write", first, &r, &sum))
+    e2e_check_summary("a first write", &sum, 1, 1, 0, 0, 0);
+  e2e_reply_clear(&r);
+  json_t *rec = e2e_insert(p, "3", WIN_BOOL_TRUE);
+  long now = (long)time(NULL);
+  long expired = now - (long)TS_DEDUP_RETENTION_S - 3600;
+  snprintf(sql, sizeof sql,
+           "INSERT INTO applied_events(player, event_id, applied_at) "
+           "VALUES('%s', '%s', %ld);",
+           p, e2e_record_event_id(rec), expired);
+  sql_run(s, "an applied pair past the retention", sql);
+  if (e2e_ingest(s, "the expired eventID again", rec, &r, &sum))
+    e2e_check_summary("the expired eventID again", &sum, 1, 1, 0, 0, 0);
+  e2e_reply_clear(&r);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM applied_events WHERE player = '%s' "
+           "AND applied_at >= %ld;",
+           p, now - 60);
+  TS_CHECK_CASE(sql_long(s, sql) == 1, "the expired row",
+                "not taken over by the new application");
+  /* Applied now: a resend is a duplicate again. */
+  if (e2e_ingest(s, "resent", rec, &r, &sum))
+    e2e_check_summary("resent", &sum, 1, 0, 1, 0, 0);
+  e2e_reply_clear(&r);
+  struct e2e_expect want = {p, 1, 1, "3", "3", "100"};
+  e2e_expect_stats(s, "after the expired eventID", &want);
+  json_decref(rec);
+  json_decref(first);
+  int code = -1;
+  e2e_server_stop(s, &code);
+}
+
+void e2e_suite_sqlite(void) {
+  if (!e2e_store_is_sqlite())
+    return;
+  TS_SUITE("sqlite", TS_TEST(test_failed_apply_leaves_nothing_of_its_attempt),
+           TS_TEST(test_one_failing_batch_of_a_group_fails_alone),
+           TS_TEST(test_event_id_past_the_retention_applies_again));
+}
