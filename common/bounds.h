@@ -13,6 +13,7 @@
 #define TS_CONNECTION_TIMEOUT_S 30u            /* idle connection */
 #define TS_DEFAULT_THREADS 8                   /* MHD worker threads */
 #define TS_MAX_THREADS 256u
+#define TS_MAX_DRAIN_S 120u /* TS_DRAIN_S: the drain on SIGTERM */
 #define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
 #define TS_HEALTHCHECK_TIMEOUT_MS 2000u        /* `healthcheck` subcommand */
 
@@ -21,6 +22,8 @@
 #define TS_MAX_PLAYER_BYTES 1024u              /* DynamoDB keys allow 2048 */
 #define TS_MAX_EVENT_ID_BYTES 256u
 #define TS_MAX_REASON_BYTES 512u
+#define TS_MAX_REQUEST_ID_BYTES 128u /* X-Request-Id kept from a client */
+#define TS_MAX_API_KEY_BYTES 1024u /* TS_INGEST_API_KEY_FILE's key */
 #define TS_INGEST_DEADLINE_MS 4000u            /* well inside a Pipe's 5 s */
 #define TS_RETRY_AFTER_S 1u                    /* Retry-After on 503 */
 
@@ -46,6 +49,12 @@
 
 /* Store */
 #define TS_SQLITE_BUSY_TIMEOUT_MS 250u         /* per attempt; the runner retries */
+/* The WAL is cut back to this size after a checkpoint (it is reused, not
+ * shrunk, otherwise: a small disk would stay full). */
+#define TS_SQLITE_WAL_LIMIT_BYTES (64 * 1024 * 1024)
+/* After a write failed for want of space (SQLITE_FULL), the store reports
+ * not ready until the disk has this much free again or a write succeeds. */
+#define TS_SQLITE_MIN_FREE_BYTES (4u * 1024u * 1024u)
 #define TS_TX_MAX_ATTEMPTS 8u
 #define TS_TX_BACKOFF_BASE_MS 5u
 #define TS_TX_BACKOFF_CAP_MS 200u

@@ -30,6 +30,10 @@ static void timestamp(char buf[32]) {
   snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
 }
 
+static _Thread_local const char *request_id;
+
+void log_set_request_id(const char *id) { request_id = id; }
+
 void log_event(enum log_level level, const char *msg, const char *fmt, ...) {
   if (!log_enabled(level))
     return;
@@ -39,6 +43,8 @@ void log_event(enum log_level level, const char *msg, const char *fmt, ...) {
                            level_names[level], "msg", msg ? msg : "");
   if (!line)
     return;
+  if (request_id)
+    json_object_set_new(line, "request_id", json_string(request_id));
   if (fmt) {
     va_list ap;
     va_start(ap, fmt);

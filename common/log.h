@@ -17,4 +17,9 @@ bool log_enabled(enum log_level level);
  * that cannot be packed is replaced by "log_error". */
 void log_event(enum log_level level, const char *msg, const char *fmt, ...);
 
+/* The request this thread is serving: while set, every line the thread
+ * writes carries it as "request_id", whichever layer writes it. The text
+ * is borrowed until log_set_request_id(NULL). */
+void log_set_request_id(const char *id);
+
 #endif /* TS_COMMON_LOG_H */

@@ -101,8 +101,12 @@ static enum ts_status cursor_decode(const char *text, char **after) {
   if (st != TS_OK)
     return st;
   size_t pl = strlen(CURSOR_PREFIX);
-  if (len <= pl || memcmp(raw, CURSOR_PREFIX, pl) != 0 ||
-      memchr(raw, '\0', len) || !utf8_valid(raw + pl, len - pl)) {
+  /* A cursor names a player, so it is held to a player name's rules: a
+   * longer one (which no page ever returned) would reach the store, and
+   * DynamoDB refuses keys over 2048 bytes. */
+  if (len <= pl || len - pl > TS_MAX_PLAYER_BYTES ||
+      memcmp(raw, CURSOR_PREFIX, pl) != 0 || memchr(raw, '\0', len) ||
+      !utf8_valid(raw + pl, len - pl)) {
     free(raw);
     return TS_ERR_INVALID;
   }

@@ -41,7 +41,7 @@ rm -rf "$src" "$logs"
 mkdir -p "$src" "$bld" "$logs"
 tar -C "$repo" -cf - --exclude='./build*' --exclude='./.git' \
   --exclude='node_modules' --exclude='./tests/out' --exclude='./data' . |
-  tar -C "$src" -xf -
+  tar -C "$src" -xmf - # -m: fresh mtimes, so the kept build sees every change
 cmake -S "$src" -B "$bld" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$logs/configure.log" 2>&1 ||
   die "cmake failed (see $logs/configure.log)"
 cmake --build "$bld" -j"$(nproc)" >"$logs/build.log" 2>&1 ||

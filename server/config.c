@@ -11,7 +11,7 @@
 
 #include "../common/bounds.h"
 
-enum kind { K_STR, K_PORT, K_THREADS };
+enum kind { K_STR, K_PORT, K_THREADS, K_DRAIN };
 
 struct setting {
   const char *env;
@@ -40,8 +40,13 @@ static const struct setting settings[] = {
      "DynamoDB table for rejected records"},
     {"TS_INGEST_API_KEY", "ingest-api-key", K_STR, NULL, OFF(ingest_api_key),
      "when set, POST needs it in x-api-key (or as Basic password)"},
+    {"TS_INGEST_API_KEY_FILE", "ingest-api-key-file", K_STR, NULL,
+     OFF(ingest_api_key_file),
+     "the ingest key read from this file (not seen in the process list)"},
     {"TS_THREADS", "threads", K_THREADS, STRINGIFY(TS_DEFAULT_THREADS),
      OFF(threads), "HTTP worker threads"},
+    {"TS_DRAIN_S", "drain-s", K_DRAIN, "10", OFF(drain_s),
+     "on SIGTERM, seconds to let requests in flight finish (0..120)"},
     {"TS_ATTR_PLAYER", "attr-player", K_STR, "player", OFF(attr_player),
      "image attribute holding the player (S or N)"},
     {"TS_ATTR_SCORE", "attr-score", K_STR, "score", OFF(attr_score),
@@ -54,6 +59,8 @@ static const struct setting settings[] = {
      "skip or subtract a REMOVE made by DynamoDB's Time to Live"},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
+_Static_assert(TS_SHUTDOWN_GRACE_MS == 10000u,
+               "TS_DRAIN_S's default is TS_SHUTDOWN_GRACE_MS in seconds");
 
 static void usage(FILE *out) {
   fprintf(out, "usage: tourney-stats [options] [serve]        run the server\n"
@@ -120,6 +127,14 @@ static enum ts_status set_value(struct config *cfg, const struct setting *s,
     }
     *(uint16_t *)(base + s->offset) = (uint16_t)v;
     return TS_OK;
+  case K_DRAIN:
+    if (!parse_uint(value, TS_MAX_DRAIN_S, &v)) {
+      fprintf(err, "tourney-stats: %s / --%s must be 0..%u, got \"%s\"\n",
+              s->env, s->flag, TS_MAX_DRAIN_S, value);
+      return TS_ERR_INVALID;
+    }
+    *(unsigned *)(base + s->offset) = (unsigned)v;
+    return TS_OK;
   case K_THREADS:
     if (!parse_uint(value, TS_MAX_THREADS, &v) || v == 0) {
       fprintf(err, "tourney-stats: %s / --%s must be 1..%u, got \"%s\"\n",
@@ -169,6 +184,42 @@ static enum ts_status check(const struct config *cfg, FILE *err) {
     ((struct config *)cfg)->ingest_api_key = NULL;
   }
   return TS_OK;
+}
+
+/* TS_INGEST_API_KEY_FILE: the key is the file's first line (a trailing
+ * newline, as editors and secret mounts leave one, is not part of it). */
+static enum ts_status load_key_file(struct config *cfg, FILE *err) {
+  if (!cfg->ingest_api_key_file)
+    return TS_OK;
+  if (cfg->ingest_api_key) {
+    fprintf(err, "tourney-stats: set TS_INGEST_API_KEY or "
+                 "TS_INGEST_API_KEY_FILE, not both\n");
+    return TS_ERR_INVALID;
+  }
+  FILE *f = fopen(cfg->ingest_api_key_file, "rb");
+  if (!f) {
+    fprintf(err, "tourney-stats: cannot read TS_INGEST_API_KEY_FILE %s: %s\n",
+            cfg->ingest_api_key_file, strerror(errno));
+    return TS_ERR_INVALID;
+  }
+  char key[TS_MAX_API_KEY_BYTES + 2];
+  size_t n = fread(key, 1, sizeof key - 1, f);
+  fclose(f);
+  key[n] = '\0';
+  while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r'))
+    key[--n] = '\0';
+  const char *why = n == 0                         ? "is empty"
+                    : n > TS_MAX_API_KEY_BYTES     ? "is too long"
+                    : strlen(key) != n             ? "holds a NUL byte"
+                    : strpbrk(key, "\r\n") != NULL ? "holds more than one line"
+                                                   : NULL;
+  if (why) {
+    fprintf(err, "tourney-stats: TS_INGEST_API_KEY_FILE %s %s\n",
+            cfg->ingest_api_key_file, why);
+    return TS_ERR_INVALID;
+  }
+  cfg->ingest_api_key = strdup(key);
+  return cfg->ingest_api_key ? TS_OK : TS_ERR_NOMEM;
 }
 
 enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
@@ -243,7 +294,8 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
             argv[optind]);
     return TS_ERR_INVALID;
   }
-  return check(cfg, err);
+  st = check(cfg, err);
+  return st == TS_OK ? load_key_file(cfg, err) : st;
 }
 
 void config_clear(struct config *cfg) {

@@ -17,10 +17,12 @@ struct config {
   char *table;             /* TS_TABLE, --table */
   char *dead_letter_table; /* TS_DEAD_LETTER_TABLE, --dead-letter-table */
   char *ingest_api_key;    /* TS_INGEST_API_KEY, --ingest-api-key; NULL: open */
-  unsigned threads;        /* TS_THREADS, --threads */
-  char *attr_player;       /* TS_ATTR_PLAYER, --attr-player */
-  char *attr_score;        /* TS_ATTR_SCORE, --attr-score */
-  char *attr_winner;       /* TS_ATTR_WINNER, --attr-winner */
+  char *ingest_api_key_file; /* TS_INGEST_API_KEY_FILE: the key, from a file */
+  unsigned threads;          /* TS_THREADS, --threads */
+  unsigned drain_s;          /* TS_DRAIN_S, --drain-s: the drain on SIGTERM */
+  char *attr_player;         /* TS_ATTR_PLAYER, --attr-player */
+  char *attr_score;          /* TS_ATTR_SCORE, --attr-score */
+  char *attr_winner;         /* TS_ATTR_WINNER, --attr-winner */
   char *log_level;   /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
   char *ttl_removes; /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
 };

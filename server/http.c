@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/backoff.h"
 #include "../common/bounds.h"
 #include "../common/buf.h"
 #include "../common/log.h"
@@ -40,6 +42,7 @@ struct exchange {
   struct reply rep;
   bool replied_early; /* an error reply is set; the body is discarded */
   struct timespec start;
+  char request_id[TS_MAX_REQUEST_ID_BYTES + 1]; /* echoed and logged */
 };
 
 const char *request_header(const struct request *req, const char *name) {
@@ -135,6 +138,92 @@ static bool ingest_authorized(const struct request *req, const char *key) {
   return same_secret((const char *)plain + off, len - off, key);
 }
 
+/* The request's id: the client's X-Request-Id (a load balancer's) when it
+ * is 1..TS_MAX_REQUEST_ID_BYTES characters that are safe in a header and a
+ * log line, else 16 random hex digits. */
+static void set_request_id(struct MHD_Connection *conn, char *out) {
+  const char *given =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+  size_t n = given ? strlen(given) : 0;
+  bool ok = n > 0 && n <= TS_MAX_REQUEST_ID_BYTES &&
+            strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789-_.:/+=") == n;
+  if (ok) {
+    memcpy(out, given, n + 1);
+    return;
+  }
+  unsigned char raw[8];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    uint64_t r = backoff_random();
+    memcpy(raw, &r, sizeof raw);
+  }
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < sizeof raw; i++) {
+    out[2 * i] = hex[raw[i] >> 4];
+    out[2 * i + 1] = hex[raw[i] & 15];
+  }
+  out[2 * sizeof raw] = '\0';
+}
+
+/* What the header block says beyond a lookup of the first value of a
+ * name: repeats and NUL bytes. */
+struct header_scan {
+  unsigned content_length, transfer_encoding, api_key, authorization;
+  bool nul;           /* a name or value holds a NUL byte */
+  const char *coding; /* the Transfer-Encoding value */
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, size_t key_size,
+                                   const char *value, size_t value_size) {
+  (void)kind;
+  struct header_scan *h = cls;
+  if (strlen(key) != key_size || (value && strlen(value) != value_size))
+    h->nul = true;
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+    h->content_length++;
+  } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+    h->transfer_encoding++;
+    h->coding = value;
+  } else if (strcasecmp(key, "x-api-key") == 0) {
+    h->api_key++;
+  } else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0) {
+    h->authorization++;
+  }
+  return MHD_YES;
+}
+
+/* RFC 9112 6.1 and 6.3: a message whose length two headers could give, or
+ * one header twice, may be framed one way here and another way by a proxy
+ * in front (request smuggling): refuse it and close the connection. So
+ * for a NUL in a header (RFC 9110 5.5) and for credentials sent twice,
+ * where the first would be checked and another one used elsewhere. Only
+ * "chunked" is a transfer coding we read; another one gets 501. Returns
+ * false with the reply set. */
+static bool headers_acceptable(struct MHD_Connection *conn, struct reply *rep) {
+  struct header_scan h = {0};
+  MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &h);
+  if (h.nul)
+    error_reply(rep, TS_E_BAD_HEADERS, "a header holds a NUL byte");
+  else if (h.content_length && h.transfer_encoding)
+    error_reply(rep, TS_E_BAD_HEADERS,
+                "both Content-Length and Transfer-Encoding are present");
+  else if (h.content_length > 1 || h.transfer_encoding > 1)
+    error_reply(rep, TS_E_BAD_HEADERS, "%s is present more than once",
+                h.content_length > 1 ? "Content-Length" : "Transfer-Encoding");
+  else if (h.api_key > 1 || h.authorization > 1)
+    error_reply(rep, TS_E_BAD_HEADERS, "%s is present more than once",
+                h.api_key > 1 ? "x-api-key" : "Authorization");
+  else if (h.transfer_encoding &&
+           (!h.coding || strcasecmp(h.coding, "chunked") != 0))
+    error_reply(rep, TS_E_TRANSFER_CODING,
+                "only the chunked transfer coding is accepted");
+  else
+    return true;
+  rep->close = true;
+  return false;
+}
+
 /* First call: everything that can be decided from the request line and
  * headers. Sets an error reply (and replied_early) when the request cannot
  * proceed. */
@@ -147,6 +236,8 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
   ex->req.path = url;
   ex->req.app = ex->srv->app;
 
+  if (!headers_acceptable(conn, rep))
+    goto early;
   if (url_length(conn, url) > TS_MAX_URL_BYTES) {
     error_reply(rep, TS_E_URL_TOO_LONG, "the URL is longer than %u bytes",
                 TS_MAX_URL_BYTES);
@@ -169,6 +260,12 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
                 "a NUL)");
     goto early;
   }
+  if ((ex->route->flags & ROUTE_INGEST_AUTH) &&
+      atomic_load(&ex->srv->app->draining)) {
+    error_reply(rep, TS_E_STORE_UNAVAILABLE,
+                "the server is shutting down; send the batch again");
+    goto early;
+  }
   const char *key = ex->srv->app->cfg->ingest_api_key;
   if ((ex->route->flags & ROUTE_INGEST_AUTH) && key &&
       !ingest_authorized(&ex->req, key)) {
@@ -189,6 +286,7 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
     if (cl && strtoull(cl, NULL, 10) > TS_MAX_BODY_BYTES) {
       error_reply(rep, TS_E_BODY_TOO_LARGE, "the body is larger than %u bytes",
                   TS_MAX_BODY_BYTES);
+      rep->close = true; /* answered before the body, which is not read */
       goto early;
     }
   }
@@ -265,6 +363,12 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn,
   if (rep->challenge)
     ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                        "Basic realm=\"tourney-stats ingest\"");
+  /* While draining, every answer closes its connection: a keep-alive
+   * client then reconnects, to another replica. */
+  if (rep->close || atomic_load(&ex->srv->app->draining))
+    ok = ok &&
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  ok = ok && MHD_add_response_header(resp, "X-Request-Id", ex->request_id);
   enum MHD_Result r = ok ? MHD_queue_response(conn, rep->status, resp) : MHD_NO;
   MHD_destroy_response(resp);
   return r;
@@ -285,12 +389,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     atomic_fetch_add(&ex->srv->in_flight, 1);
     metrics_inflight_add(1);
     *con_cls = ex;
+    set_request_id(conn, ex->request_id);
+    log_set_request_id(ex->request_id);
     begin(ex, conn, url, method);
     /* An early error is answered now; MHD then closes the connection
      * instead of reading a body nobody wants. */
-    if (ex->replied_early)
-      return send_reply(conn, ex);
-    return MHD_YES;
+    enum MHD_Result r = ex->replied_early ? send_reply(conn, ex) : MHD_YES;
+    log_set_request_id(NULL);
+    return r;
   }
   if (*upload_data_size) {
     if (!ex->replied_early && ex->route && (ex->route->flags & ROUTE_JSON_BODY))
@@ -300,8 +406,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   }
   if (ex->replied_early)
     return MHD_YES; /* already queued */
+  log_set_request_id(ex->request_id);
   run_handler(ex);
-  return send_reply(conn, ex);
+  enum MHD_Result r = send_reply(conn, ex);
+  log_set_request_id(NULL);
+  return r;
 }
 
 /* The one place per-request state is freed. */
@@ -319,12 +428,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
       ex->rep.status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
           ? LOG_WARN
           : LOG_DEBUG;
+  log_set_request_id(ex->request_id);
   if (log_enabled(lvl))
     log_event(lvl, "request", "{s:s, s:s, s:i, s:f, s:b}", "method",
               ex->req.method ? ex->req.method : "", "route",
               ex->route ? ex->route->name : "-", "status", (int)ex->rep.status,
               "ms", ms, "completed",
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+  log_set_request_id(NULL);
   metrics_observe_request(router_route_index(ex->route), ex->rep.status,
                           ms / 1e3);
   metrics_inflight_add(-1);
@@ -336,6 +447,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   reply_clear(&ex->rep);
   free(ex);
   *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  (void)cls, (void)conn, (void)socket_context;
+  metrics_connections_add(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
 __attribute__((format(printf, 2, 0))) static void
@@ -383,6 +501,7 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)TS_MAX_CONNECTIONS,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TS_CONNECTION_TIMEOUT_S,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
       MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!srv->daemon) {

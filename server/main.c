@@ -1,7 +1,9 @@
 /* tourney-stats: process start-up, signal handling and shutdown.
  *
- * SIGTERM or SIGINT: stop accepting, let in-flight requests finish (up to
- * TS_SHUTDOWN_GRACE_MS), close the store, exit 0. */
+ * SIGTERM or SIGINT: drain (readiness off, new ingestion refused with 503
+ * and Retry-After, every answer closes its connection), stop accepting,
+ * let in-flight requests finish (up to TS_DRAIN_S), close the store,
+ * exit 0. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,6 +76,7 @@ int main(int argc, char **argv) {
                                         .winner = cfg.attr_winner},
                               .ttl_removes_subtract =
                                   strcmp(cfg.ttl_removes, "subtract") == 0}};
+  atomic_init(&app.draining, false);
   uint16_t port = 0;
   if (http_server_start(&app, &srv, &port) != TS_OK)
     goto out;
@@ -83,9 +86,10 @@ int main(int argc, char **argv) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  log_event(LOG_INFO, "stopping", "{s:s}", "signal",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  http_server_stop(srv, TS_SHUTDOWN_GRACE_MS);
+  atomic_store(&app.draining, true);
+  log_event(LOG_INFO, "stopping", "{s:s, s:i}", "signal",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", "drain_s", (int)cfg.drain_s);
+  http_server_stop(srv, cfg.drain_s * 1000u);
   srv = NULL;
   log_event(LOG_INFO, "stopped", NULL);
   rc = 0;

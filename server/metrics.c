@@ -27,7 +27,7 @@ static atomic_uint_fast64_t
 static atomic_uint_fast64_t modify_without_old, remove_without_old,
     ttl_removes_skipped;
 static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
-static atomic_int inflight;
+static atomic_int inflight, connections;
 
 static size_t route_slot(int route) {
   return route >= 0 && route < MAX_ROUTES ? (size_t)route : MAX_ROUTES;
@@ -65,6 +65,10 @@ void metrics_count_batch(const struct batch_counts *c) {
 void metrics_count_store_failure(enum ts_status st) {
   size_t i = st == TS_ERR_UNAVAILABLE ? 0 : st == TS_ERR_IO ? 1 : 2;
   atomic_fetch_add_explicit(&store_failures[i], 1, memory_order_relaxed);
+}
+
+void metrics_connections_add(int delta) {
+  atomic_fetch_add_explicit(&connections, delta, memory_order_relaxed);
 }
 
 void metrics_inflight_add(int delta) {
@@ -168,4 +172,9 @@ void metrics_write(struct buf *b) {
            "# TYPE ts_http_requests_in_flight gauge\n"
            "ts_http_requests_in_flight %d\n",
            atomic_load_explicit(&inflight, memory_order_relaxed));
+  buf_addf(b,
+           "# HELP ts_http_connections_open HTTP connections open now.\n"
+           "# TYPE ts_http_connections_open gauge\n"
+           "ts_http_connections_open %d\n",
+           atomic_load_explicit(&connections, memory_order_relaxed));
 }

@@ -17,6 +17,8 @@ void metrics_count_batch(const struct batch_counts *c);
 void metrics_count_store_failure(enum ts_status st);
 
 void metrics_inflight_add(int delta);
+/* An HTTP connection opened (+1) or closed (-1). */
+void metrics_connections_add(int delta);
 
 /* Appends the exposition text. */
 void metrics_write(struct buf *b);

@@ -20,6 +20,7 @@ struct reply {
   char allow[64];         /* sent as Allow when not empty (405) */
   char *etag;             /* owned; sent as ETag */
   bool challenge;         /* 401: send WWW-Authenticate */
+  bool close;             /* send Connection: close and close after */
 };
 
 void reply_clear(struct reply *rep);

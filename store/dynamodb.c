@@ -107,6 +107,28 @@ static void calls_free(struct ddb_call *calls, json_t **reqs, size_t n) {
   free(reqs);
 }
 
+/* What a finished call means for the request (DDB_CONDITION_FAILED is the
+ * caller's to handle). A table that is not there (ResourceNotFoundException:
+ * deleted, or DynamoDB Local restarted empty) is an outage an operator
+ * mends with create-table, not a fault of the request: 503, so that the
+ * sender retries, with the table named in the log. Any other refusal is
+ * logged and TS_ERR_IO. */
+static enum ts_status call_status(const char *table,
+                                  const struct ddb_call *call) {
+  switch (call->outcome) {
+  case DDB_DONE: return TS_OK;
+  case DDB_GAVE_UP: return TS_ERR_UNAVAILABLE;
+  default: break;
+  }
+  bool missing = strcmp(call->error_type, "ResourceNotFoundException") == 0;
+  log_event(LOG_ERROR,
+            missing ? "DynamoDB table is missing (run create-table)"
+                    : "DynamoDB refused a call",
+            "{s:s, s:s, s:s, s:s}", "op", call->op, "table", table, "error",
+            call->error_type, "message", call->error_message);
+  return missing ? TS_ERR_UNAVAILABLE : TS_ERR_IO;
+}
+
 /* ---- one player's state across attempts ---- */
 
 struct pstate {
@@ -444,15 +466,9 @@ static enum ts_status read_round(struct dy *dy, const struct batch *b,
     size_t from = c * DY_BATCH_GET_MAX;
     size_t to =
         from + DY_BATCH_GET_MAX < n_todo ? from + DY_BATCH_GET_MAX : n_todo;
-    if (calls[c].outcome == DDB_GAVE_UP) {
-      st = TS_ERR_UNAVAILABLE;
-    } else if (calls[c].outcome != DDB_DONE) {
-      log_event(LOG_ERROR, "BatchGetItem refused", "{s:s, s:s}", "error",
-                calls[c].error_type, "message", calls[c].error_message);
-      st = TS_ERR_IO;
-    } else {
+    st = call_status(dy->table, &calls[c]);
+    if (st == TS_OK)
       st = take_batch_get(dy, b, ps, index, todo, from, to, calls[c].response);
-    }
   }
 out:
   calls_free(calls, reqs, n_calls);
@@ -565,14 +581,7 @@ static enum ts_status keep_dead_letters(struct dy *dy, const struct batch *b,
   }
   st = ddb_execute(dy->client, calls, n, deadline_ms);
   for (size_t i = 0; st == TS_OK && i < n; i++) {
-    if (calls[i].outcome == DDB_GAVE_UP) {
-      st = TS_ERR_UNAVAILABLE;
-    } else if (calls[i].outcome != DDB_DONE) {
-      log_event(LOG_ERROR, "DynamoDB refused a dead letter", "{s:s, s:s, s:s}",
-                "table", dy->dl_table, "error", calls[i].error_type, "message",
-                calls[i].error_message);
-      st = TS_ERR_IO;
-    }
+    st = call_status(dy->dl_table, &calls[i]);
   }
 out:
   calls_free(calls, reqs, n);
@@ -637,19 +646,15 @@ static enum ts_status apply_attempt(void *cls) {
     goto out;
   bool conflict = false, gave_up = false, refused = false;
   for (size_t c = 0; c < n_calls; c++) {
-    switch (calls[c].outcome) {
-    case DDB_DONE: a->ps[owner[c]].pending = false; break;
-    case DDB_CONDITION_FAILED:
+    if (calls[c].outcome == DDB_CONDITION_FAILED) {
       a->ps[owner[c]].read = false; /* another writer won: re-read, decide */
       conflict = true;
-      break;
-    case DDB_GAVE_UP: gave_up = true; break;
-    case DDB_REJECTED:
-      log_event(LOG_ERROR, "DynamoDB refused a write", "{s:s, s:s, s:s}",
-                "table", dy->table, "error", calls[c].error_type, "message",
-                calls[c].error_message);
-      refused = true;
-      break;
+      continue;
+    }
+    switch (call_status(dy->table, &calls[c])) {
+    case TS_OK: a->ps[owner[c]].pending = false; break;
+    case TS_ERR_UNAVAILABLE: gave_up = true; break;
+    default: refused = true; break;
     }
   }
   st = refused    ? TS_ERR_IO
@@ -719,17 +724,7 @@ static enum ts_status row_from_item(const json_t *item,
 static enum ts_status read_call(struct dy *dy, struct ddb_call *call) {
   enum ts_status st =
       ddb_execute(dy->client, call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
-  if (st != TS_OK)
-    return st;
-  switch (call->outcome) {
-  case DDB_DONE: return TS_OK;
-  case DDB_GAVE_UP: return TS_ERR_UNAVAILABLE;
-  default:
-    log_event(LOG_ERROR, "DynamoDB refused a read", "{s:s, s:s, s:s}", "op",
-              call->op, "error", call->error_type, "message",
-              call->error_message);
-    return TS_ERR_IO;
-  }
+  return st != TS_OK ? st : call_status(dy->table, call);
 }
 
 static enum ts_status dy_get_player(void *impl, const char *player,
@@ -837,8 +832,8 @@ static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
     start = NULL;
     struct ddb_call call = {.op = "Scan", .request = req};
     st = ddb_execute(dy->client, &call, 1, deadline);
-    if (st == TS_OK && call.outcome != DDB_DONE)
-      st = call.outcome == DDB_GAVE_UP ? TS_ERR_UNAVAILABLE : TS_ERR_IO;
+    if (st == TS_OK)
+      st = call_status(dy->table, &call);
     json_t *items = json_object_get(call.response, "Items");
     for (size_t i = 0; st == TS_OK && i < json_array_size(items); i++) {
       if (count == cap) {

@@ -19,6 +19,7 @@
  *   dead_letters    rejected records, kept once per dead_letter_id (the
  *                   record as received and its reason) */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -26,9 +27,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "../common/bounds.h"
+#include "../common/log.h"
 #include "store_impl.h"
 #include "store_test.h"
 
@@ -200,6 +203,9 @@ struct sq {
   struct conn r[SQ_READERS];
   bool r_busy[SQ_READERS];
   bool locks_ready;
+
+  char *path;
+  atomic_bool out_of_space; /* the last write failed with SQLITE_FULL */
 };
 
 static enum ts_status from_rc(int rc) {
@@ -210,6 +216,9 @@ static enum ts_status from_rc(int rc) {
   case SQLITE_BUSY:
   case SQLITE_LOCKED: return TS_ERR_RETRY;
   case SQLITE_NOMEM: return TS_ERR_NOMEM;
+  /* A full disk is an outage the sender should wait out (503), not a
+   * fault of the request. */
+  case SQLITE_FULL: return TS_ERR_UNAVAILABLE;
   default: return TS_ERR_IO;
   }
 }
@@ -279,8 +288,8 @@ static enum ts_status conn_open(struct conn *c, const char *path,
   /* query_only guards the pool against ever writing by mistake. */
   int len = snprintf(pragmas, sizeof pragmas,
                      "PRAGMA foreign_keys = OFF; PRAGMA synchronous = %s;"
-                     " PRAGMA query_only = %d;",
-                     sync, read_only ? 1 : 0);
+                     " PRAGMA query_only = %d; PRAGMA journal_size_limit = %d;",
+                     sync, read_only ? 1 : 0, TS_SQLITE_WAL_LIMIT_BYTES);
   if (len < 0 || (size_t)len >= sizeof pragmas) {
     rc = SQLITE_ERROR;
     goto fail;
@@ -687,6 +696,19 @@ static enum ts_status purge_applied(struct conn *c, int64_t now_s, bool *full) {
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
+/* Logs a failed write with SQLite's own words and the file; a full disk
+ * also turns readiness off (sq_ping) until space is back. */
+static void write_failed(struct sq *sq, struct conn *c) {
+  int code = sqlite3_extended_errcode(c->db);
+  bool full = (code & 0xff) == SQLITE_FULL;
+  if (full)
+    atomic_store(&sq->out_of_space, true);
+  log_event(LOG_ERROR,
+            full ? "SQLite: the disk is full" : "SQLite write failed",
+            "{s:s, s:i, s:s}", "path", sq->path, "code", code, "error",
+            sqlite3_errmsg(c->db));
+}
+
 struct apply_ctx {
   struct sq *sq;
   struct batch **b; /* the group, applied in order */
@@ -742,9 +764,19 @@ static enum ts_status apply_attempt(void *cls) {
     sq->purged_once = true;
     sq->last_purge_ms = now_ms;
   }
-out:
+out:;
+  /* Read before the rollback, which sets its own code. */
+  int code = st == TS_OK ? SQLITE_OK : sqlite3_extended_errcode(c->db);
+  if (st != TS_OK && st != TS_ERR_RETRY)
+    write_failed(sq, c);
   if (!sqlite3_get_autocommit(c->db))
     (void)run_plain(c, ST_ROLLBACK);
+  if (st == TS_OK)
+    atomic_store(&sq->out_of_space, false);
+  else if ((code & 0xff) == SQLITE_FULL)
+    /* Give back what the WAL holds beyond the last commit. */
+    (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                    NULL, NULL);
   pthread_mutex_unlock(&sq->wmu);
   return st;
 }
@@ -977,7 +1009,29 @@ static enum ts_status ping_attempt(void *cls) {
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
+/* True while the last write failed for want of space and the disk still
+ * has less than TS_SQLITE_MIN_FREE_BYTES free. */
+static bool still_out_of_space(struct sq *sq) {
+  if (!atomic_load(&sq->out_of_space))
+    return false;
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", sq->path);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *(slash == dir ? slash + 1 : slash) = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  struct statvfs fs;
+  if (statvfs(dir, &fs) != 0 ||
+      (uint64_t)fs.f_bavail * fs.f_frsize < TS_SQLITE_MIN_FREE_BYTES)
+    return true;
+  atomic_store(&sq->out_of_space, false); /* the next write will tell */
+  return false;
+}
+
 static enum ts_status sq_ping(void *impl) {
+  if (still_out_of_space(impl))
+    return TS_ERR_UNAVAILABLE;
   return store_run_tx("sqlite.ping", ping_attempt, impl, NULL,
                       clock_now_ms() + SQ_READ_DEADLINE_MS);
 }
@@ -991,6 +1045,7 @@ static void sq_close(void *impl) {
   for (size_t i = 0; i < SQ_READERS; i++)
     conn_close(&sq->r[i]);
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
+  free(sq->path);
   if (sq->locks_ready) {
     pthread_mutex_destroy(&sq->qmu);
     pthread_cond_destroy(&sq->qcv);
@@ -1036,6 +1091,12 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   if (!sq)
     return TS_ERR_NOMEM;
   atomic_init(&sq->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
+  atomic_init(&sq->out_of_space, false);
+  sq->path = strdup(opt->sqlite_path);
+  if (!sq->path) {
+    free(sq);
+    return TS_ERR_NOMEM;
+  }
   /* All four or none: pthread init failing is an out-of-memory case. */
   int qm = pthread_mutex_init(&sq->qmu, NULL);
   int qc = pthread_cond_init(&sq->qcv, NULL);
@@ -1053,6 +1114,7 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
       pthread_mutex_destroy(&sq->rmu);
     if (!rc_)
       pthread_cond_destroy(&sq->rcv);
+    free(sq->path);
     free(sq);
     return TS_ERR_NOMEM;
   }

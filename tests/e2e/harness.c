@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -257,6 +258,60 @@ char *e2e_run_capture_env(char *const argv[], const char *const *set_env,
   return buf;
 }
 
+int e2e_raw_connect(const struct e2e_server *s) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)e2e_server_port(s)),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
+                   size_t *got_len, bool *closed) {
+  *got_len = 0;
+  *closed = false;
+  for (size_t off = 0; off < len;) {
+    ssize_t n = send(fd, bytes + off, len - off, MSG_NOSIGNAL);
+    if (n <= 0)
+      break;
+    off += (size_t)n;
+  }
+  size_t cap = 65536, used = 0;
+  char *out = malloc(cap + 1);
+  struct timeval tv = {.tv_sec = wait_ms / 1000,
+                       .tv_usec = (wait_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  while (out && used < cap) {
+    ssize_t n = recv(fd, out + used, cap - used, 0);
+    if (n == 0)
+      *closed = true;
+    if (n <= 0)
+      break;
+    used += (size_t)n;
+  }
+  if (out) {
+    out[used] = '\0';
+    *got_len = used;
+  }
+  return out;
+}
+
+char *e2e_raw_exchange(const struct e2e_server *s, const char *bytes,
+                       size_t len, int wait_ms, size_t *got_len, bool *closed) {
+  *got_len = 0;
+  *closed = false;
+  int fd = e2e_raw_connect(s);
+  if (fd < 0)
+    return NULL;
+  char *out = e2e_raw_talk(fd, bytes, len, wait_ms, got_len, closed);
+  close(fd);
+  return out;
+}
+
 static void *post_main(void *arg) {
   struct e2e_post_job *j = arg;
   static const char *const hdrs[] = {"Content-Type: application/json", NULL};
@@ -464,8 +519,10 @@ static enum ts_status build_env(const struct e2e_server *s,
     if (asprintf(&env[n++], "TS_STORE=%s", e2e_store_kind()) < 0)
       env[n - 1] = NULL;
     if (e2e_store_is_sqlite() &&
-        asprintf(&env[n++], "TS_SQLITE_PATH=%s", s->db_path) < 0)
-      env[n - 1] = NULL;
+        !env_overridden("TS_SQLITE_PATH", opt->extra_env)) {
+      if (asprintf(&env[n++], "TS_SQLITE_PATH=%s", s->db_path) < 0)
+        env[n - 1] = NULL;
+    }
   }
   for (const char *const *x = opt->extra_env; x && *x && n + 1 < cap; x++)
     env[n++] = strdup(*x);
@@ -533,6 +590,12 @@ static void free_server(struct e2e_server *s, bool keep_dir) {
     fprintf(stderr, "  (server folder kept: %s)\n", s->dir);
   free(s->dir);
   free(s);
+}
+
+char *e2e_server_log(const struct e2e_server *s) {
+  char *text = NULL;
+  size_t len = 0;
+  return e2e_read_file(s->log_path, &text, &len) == TS_OK ? text : NULL;
 }
 
 void e2e_server_dump_log(const struct e2e_server *s) {

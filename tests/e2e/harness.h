@@ -86,6 +86,8 @@ const char *e2e_server_db_path(const struct e2e_server *s);
 bool e2e_server_alive(struct e2e_server *s);
 /* Prints the last lines of the server log to stderr. */
 void e2e_server_dump_log(const struct e2e_server *s);
+/* The server's log so far (its stdout and stderr), malloc'd; NULL if none. */
+char *e2e_server_log(const struct e2e_server *s);
 
 /* ---- HTTP ---- */
 
@@ -212,6 +214,19 @@ char *e2e_run_capture_env(char *const argv[], const char *const *set_env,
 /* Runs `sqlite3 -bail <db> <sql>` and returns its stdout (malloc'd) or NULL
  * when it failed. */
 char *e2e_sqlite_query(const char *db, const char *sql);
+
+/* Raw HTTP for requests a well-behaved client library will not send, and
+ * for keep-alive connections a test holds open. e2e_raw_connect returns a
+ * connected socket (-1 on failure). e2e_raw_talk sends `len` bytes and
+ * reads until the server closes the connection or `wait_ms` pass without
+ * a byte; it returns what was read (malloc'd, NUL-terminated, *got_len
+ * set) and whether the server closed. e2e_raw_exchange does both on a
+ * new connection and closes it. */
+int e2e_raw_connect(const struct e2e_server *s);
+char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
+                   size_t *got_len, bool *closed);
+char *e2e_raw_exchange(const struct e2e_server *s, const char *bytes,
+                       size_t len, int wait_ms, size_t *got_len, bool *closed);
 
 /* One POST /v1/stream-records on its own thread, for tests that need
  * several in flight at once. After e2e_post_join, status (0: no answer)

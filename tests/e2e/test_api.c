@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "records.h"
@@ -233,6 +234,133 @@ static void test_head_answers_like_get_without_a_body(void) {
   e2e_reply_clear(&h);
 }
 
+/* RFC 9112 6.1/6.3: a request whose framing two headers could give (or one
+ * header twice) is refused with 400 and the connection closed, so that a
+ * request smuggled after it never runs; a transfer coding other than
+ * chunked is a 501 at once. Credentials sent twice are refused too, and a
+ * Content-Length over the limit before any body byte is read. */
+static void test_ambiguous_framing_is_refused_and_the_connection_closed(void) {
+  char victim[128], smuggled[1024], req[2048];
+  e2e_name(victim, sizeof victim, "smuggled-victim");
+  int body_len = snprintf(
+      smuggled, sizeof smuggled,
+      "[{\"eventID\":\"smuggled-%s\",\"eventName\":\"INSERT\",\"dynamodb\":"
+      "{\"NewImage\":{\"player\":{\"S\":\"%s\"},\"score\":{\"N\":\"1\"}}}}]",
+      victim, victim);
+  char hidden[1536];
+  snprintf(hidden, sizeof hidden,
+           "POST /v1/stream-records HTTP/1.1\r\nHost: t\r\n"
+           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+           body_len, smuggled);
+#define HEAD                                                                   \
+  "POST /v1/stream-records HTTP/1.1\r\nHost: t\r\n"                            \
+  "Content-Type: application/json\r\n"
+  static const struct {
+    const char *name, *headers, *body;
+    bool hide;          /* the hidden request follows the body */
+    const char *status; /* the status line's start */
+    bool closes;
+  } cases[] = {
+      {"Content-Length and chunked",
+       HEAD "Content-Length: 5\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n",
+       "0\r\n\r\n", true, "HTTP/1.1 400", true},
+      {"two Content-Length values",
+       HEAD "Content-Length: 2\r\nContent-Length: 40\r\n\r\n", "[]", true,
+       "HTTP/1.1 400", true},
+      {"Content-Length twice, same value",
+       HEAD "Content-Length: 2\r\nContent-Length: 2\r\n\r\n", "[]", true,
+       "HTTP/1.1 400", true},
+      {"Transfer-Encoding twice",
+       HEAD "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+       "0\r\n\r\n", true, "HTTP/1.1 400", true},
+      {"unknown transfer coding", HEAD "Transfer-Encoding: gzip\r\n\r\n", "x",
+       false, "HTTP/1.1 501", true},
+      {"a coding before chunked",
+       HEAD "Transfer-Encoding: gzip, chunked\r\n\r\n", "0\r\n\r\n", true,
+       "HTTP/1.1 501", true},
+      {"x-api-key twice",
+       HEAD "x-api-key: a\r\nx-api-key: b\r\n"
+            "Content-Length: 2\r\n\r\n",
+       "[]", true, "HTTP/1.1 400", true},
+      /* Refused from the header alone: the client is not made to send
+       * 7 MiB to learn that. */
+      {"Content-Length over 6 MiB, body not sent",
+       HEAD "Content-Length: 7340032\r\n\r\n", "", false, "HTTP/1.1 413", true},
+      {"chunked alone (control)", HEAD "Transfer-Encoding: chunked\r\n\r\n",
+       "2\r\n[]\r\n0\r\n\r\n", false, "HTTP/1.1 200", false},
+  };
+#undef HEAD
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int n = snprintf(req, sizeof req, "%s%s%s", cases[i].headers, cases[i].body,
+                     cases[i].hide ? hidden : "");
+    size_t got_len = 0;
+    bool closed = false;
+    char *got = e2e_raw_exchange(srv, req, (size_t)n, 1500, &got_len, &closed);
+    TS_CHECK_CASE(
+        got && strncmp(got, cases[i].status, strlen(cases[i].status)) == 0,
+        cases[i].name, "answer %.120s", got ? got : "(no connection)");
+    TS_CHECK_CASE(closed == cases[i].closes, cases[i].name, "the connection %s",
+                  closed ? "was closed" : "stayed open");
+    if (cases[i].closes)
+      TS_CHECK_CASE(got && strstr(got, "Connection: close"), cases[i].name,
+                    "no Connection: close");
+    TS_CHECK_CASE(!got || got_len < 2 || !strstr(got + 1, "HTTP/1.1 "),
+                  cases[i].name,
+                  "a second answer came back: the hidden request ran");
+    free(got);
+  }
+  long status = 0;
+  json_t *stats = e2e_fetch_stats(srv, victim, &status);
+  TS_CHECK_CASE(status == 404, "the hidden request", "the victim exists: %ld",
+                status);
+  json_decref(stats);
+}
+
+/* Every answer carries X-Request-Id: the client's (a load balancer's) when
+ * it is a sane token, else a new one; every log line written while serving
+ * the request names it, whichever layer writes it. */
+static void test_request_id_is_echoed_or_made_and_in_the_logs(void) {
+  const char *env[] = {"TS_LOG_LEVEL=debug", NULL};
+  struct e2e_server_opts opt = {.extra_env = env};
+  struct e2e_server *s = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(&opt, &s) == TS_OK);
+  char long_id[200];
+  memset(long_id, 'a', sizeof long_id - 1);
+  long_id[sizeof long_id - 1] = '\0';
+  char long_header[256];
+  snprintf(long_header, sizeof long_header, "X-Request-Id: %s", long_id);
+  static const struct {
+    const char *name, *header, *want; /* want NULL: a new id */
+  } cases[] = {
+      {"given", "X-Request-Id: trace-me-42", "trace-me-42"},
+      {"absent", NULL, NULL},
+      {"with a space", "X-Request-Id: two words", NULL},
+      {"too long", NULL, NULL}, /* long_header */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *hdrs[] = {i == 3 ? long_header : cases[i].header, NULL};
+    struct e2e_request rq = {.method = "GET",
+                             .target = "/v1/players/request-id-probe/stats",
+                             .headers = hdrs[0] ? hdrs : NULL};
+    struct e2e_reply r;
+    (void)e2e_http(s, &rq, &r);
+    char got[256] = "";
+    bool has = e2e_reply_header(&r, "X-Request-Id", got, sizeof got);
+    bool fresh = strlen(got) == 16 && strspn(got, "0123456789abcdef") == 16;
+    TS_CHECK_CASE(has &&
+                      (cases[i].want ? strcmp(got, cases[i].want) == 0 : fresh),
+                  cases[i].name, "X-Request-Id %s", has ? got : "(none)");
+    e2e_reply_clear(&r);
+  }
+  char *log = e2e_server_log(s);
+  TS_CHECK_CASE(log && strstr(log, "\"request_id\":\"trace-me-42\""), "the log",
+                "no line names the request id trace-me-42");
+  free(log);
+  int code = -1;
+  e2e_server_stop(s, &code);
+}
+
 static void test_wrong_method_is_405_with_allow(void) {
   static const struct {
     const char *method, *target, *allow;
@@ -398,6 +526,41 @@ static void test_metrics_count_records_and_requests(void) {
 /* A misconfigured stream shows: a missing image is rejected with the
  * record's StreamViewType in the reason, and MODIFYs / REMOVEs without an
  * OldImage are counted in /metrics for an operator to alert on. */
+/* ts_http_connections_open follows the connections a client holds open:
+ * an operator sees a connection flood before it hurts. */
+static void test_open_connections_are_a_gauge(void) {
+  static const char probe[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+  char *text = metrics_text();
+  double before = sample(text, "ts_http_connections_open");
+  free(text);
+  int fds[3];
+  for (int i = 0; i < 3; i++) {
+    fds[i] = e2e_raw_connect(srv);
+    size_t n = 0;
+    bool closed = false;
+    free(fds[i] >= 0
+             ? e2e_raw_talk(fds[i], probe, sizeof probe - 1, 300, &n, &closed)
+             : NULL);
+  }
+  text = metrics_text();
+  double held = sample(text, "ts_http_connections_open");
+  free(text);
+  for (int i = 0; i < 3; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  double after = held;
+  for (int i = 0; i < 50 && after > held - 3; i++) {
+    e2e_sleep_ms(20);
+    text = metrics_text();
+    after = sample(text, "ts_http_connections_open");
+    free(text);
+  }
+  TS_CHECK_CASE(before >= 0 && held >= before + 3 && after <= held - 3,
+                "ts_http_connections_open",
+                "before %.0f, with 3 held %.0f, after closing them %.0f",
+                before, held, after);
+}
+
 static void test_stream_view_type_is_named_and_missing_images_counted(void) {
   const char *mod = "ts_ingest_modify_without_old_image_total";
   const char *rem = "ts_ingest_remove_without_old_image_total";
@@ -494,15 +657,19 @@ static void test_rejected_modify_applies_to_neither_player(void) {
 }
 
 void e2e_suite_api(void) {
-  E2E_SUITE("api", up, down,
-            TS_TEST(test_leaderboard_ranks_by_each_order_with_ties_by_name),
-            TS_TEST(test_leaderboard_rejects_unknown_order_and_bad_limit),
-            TS_TEST(test_stats_etag_answers_if_none_match_with_304),
-            TS_TEST(test_head_answers_like_get_without_a_body),
-            TS_TEST(test_wrong_method_is_405_with_allow),
-            TS_TEST(test_ingest_key_must_match_whole_and_exactly),
-            TS_TEST(test_metrics_count_records_and_requests),
-            TS_TEST(test_stream_view_type_is_named_and_missing_images_counted),
-            TS_TEST(test_dashboard_and_contract_are_served),
-            TS_TEST(test_rejected_modify_applies_to_neither_player));
+  E2E_SUITE(
+      "api", up, down,
+      TS_TEST(test_leaderboard_ranks_by_each_order_with_ties_by_name),
+      TS_TEST(test_leaderboard_rejects_unknown_order_and_bad_limit),
+      TS_TEST(test_stats_etag_answers_if_none_match_with_304),
+      TS_TEST(test_head_answers_like_get_without_a_body),
+      TS_TEST(test_ambiguous_framing_is_refused_and_the_connection_closed),
+      TS_TEST(test_request_id_is_echoed_or_made_and_in_the_logs),
+      TS_TEST(test_wrong_method_is_405_with_allow),
+      TS_TEST(test_ingest_key_must_match_whole_and_exactly),
+      TS_TEST(test_metrics_count_records_and_requests),
+      TS_TEST(test_open_connections_are_a_gauge),
+      TS_TEST(test_stream_view_type_is_named_and_missing_images_counted),
+      TS_TEST(test_dashboard_and_contract_are_served),
+      TS_TEST(test_rejected_modify_applies_to_neither_player));
 }

@@ -774,6 +774,49 @@ static void test_applied_hour_past_the_retention_is_dropped(void) {
   json_decref(rec);
 }
 
+/* A table that is not there (deleted, or DynamoDB Local restarted empty)
+ * is an outage the sender should wait out: 503 with Retry-After on POST
+ * and GET, not a 500; once create-table has run, the resend applies. */
+static void test_missing_table_is_503_with_retry_after_until_created(void) {
+  struct e2e_dynalite *dyn = NULL;
+  CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
+  char endpoint_env[128];
+  snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
+           e2e_dynalite_endpoint(dyn));
+  const char *extra[] = {endpoint_env, NULL};
+  struct e2e_server_opts opt = {.extra_env = extra};
+  struct e2e_server *s = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("server did not start without its table");
+    e2e_dynalite_stop(dyn);
+    return;
+  }
+  char p[128], path[256];
+  e2e_name(p, sizeof p, "no-table");
+  snprintf(path, sizeof path, "/v1/players/%s/stats", p);
+  json_t *rec = e2e_insert(p, "2", WIN_BOOL_TRUE);
+  struct e2e_reply r;
+  for (int k = 0; k < 2; k++) {
+    const char *what = k ? "GET without the table" : "POST without the table";
+    if (k)
+      (void)e2e_get(s, path, &r);
+    else
+      (void)e2e_post_json(s, "/v1/stream-records", rec, &r);
+    e2e_check_problem(what, &r, 503, "store-unavailable");
+    char retry[32];
+    TS_CHECK_CASE(e2e_reply_header(&r, "Retry-After", retry, sizeof retry),
+                  what, "no Retry-After");
+    e2e_reply_clear(&r);
+  }
+  int code = -1;
+  TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(dyn), &code) == TS_OK,
+                "create-table", "exit status %d", code);
+  ingest_expect(s, "the resend after create-table", rec, 1, 1, 0);
+  json_decref(rec);
+  e2e_server_stop(s, &code);
+  e2e_dynalite_stop(dyn);
+}
+
 /* ---------------------------------------------------------------- */
 /* (c) items written by the original Lambda                         */
 
@@ -980,6 +1023,7 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_two_replicas_and_four_senders_count_every_record_once),
       TS_TEST(test_writers_racing_on_one_player_are_reread_not_503),
       TS_TEST(test_applied_hour_past_the_retention_is_dropped),
+      TS_TEST(test_missing_table_is_503_with_retry_after_until_created),
       TS_TEST(test_item_written_by_the_original_lambda_is_adopted),
       TS_TEST(test_busy_player_is_counted_up_to_the_bookkeeping_bound),
       TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),

@@ -277,11 +277,60 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
   while (!sp.started)
     pthread_cond_wait(&sp.cv, &sp.mu);
   pthread_mutex_unlock(&sp.mu);
+  /* Two keep-alive connections opened before the signal. */
+  static const char probe[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+  int keep[2];
+  for (int k = 0; k < 2; k++) {
+    keep[k] = e2e_raw_connect(s);
+    size_t n = 0;
+    bool closed = false;
+    char *got = keep[k] >= 0 ? e2e_raw_talk(keep[k], probe, sizeof probe - 1,
+                                            300, &n, &closed)
+                             : NULL;
+    TS_CHECK_CASE(got && strncmp(got, "HTTP/1.1 200", 12) == 0 && !closed,
+                  "keep-alive before SIGTERM", "%.80s", got ? got : "(none)");
+    free(got);
+  }
   e2e_sleep_ms(200); /* the server holds half the body */
   e2e_server_signal_term(s);
   e2e_sleep_ms(300);
   TS_CHECK_CASE(e2e_server_alive(s), "in-flight",
                 "server exited before the in-flight request finished");
+
+  /* While draining, on connections opened before: not ready, no new
+   * ingestion (503 + Retry-After), and every answer closes. */
+  char post[512];
+  json_t *late = e2e_insert(p, "9", WIN_ABSENT);
+  char *late_text = json_dumps(late, JSON_COMPACT);
+  int post_len = snprintf(post, sizeof post,
+                          "POST /v1/stream-records HTTP/1.1\r\nHost: t\r\n"
+                          "Content-Type: application/json\r\n"
+                          "Content-Length: %zu\r\n\r\n%s",
+                          strlen(late_text), late_text);
+  static const char readyz[] = "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n";
+  const struct {
+    const char *what, *bytes;
+    size_t len;
+  } during[2] = {{"GET /readyz while draining", readyz, sizeof readyz - 1},
+                 {"POST while draining", post, (size_t)post_len}};
+  for (int k = 0; k < 2; k++) {
+    size_t n = 0;
+    bool closed = false;
+    char *got = keep[k] >= 0 ? e2e_raw_talk(keep[k], during[k].bytes,
+                                            during[k].len, 1000, &n, &closed)
+                             : NULL;
+    TS_CHECK_CASE(got && strncmp(got, "HTTP/1.1 503", 12) == 0 &&
+                      strstr(got, "Connection: close") && closed,
+                  during[k].what, "%.200s", got ? got : "(none)");
+    if (k == 1)
+      TS_CHECK_CASE(got && strstr(got, "Retry-After:"), during[k].what,
+                    "no Retry-After");
+    free(got);
+    if (keep[k] >= 0)
+      close(keep[k]);
+  }
+  free(late_text);
+  json_decref(late);
 
   /* No new work is taken while draining. */
   struct e2e_request rq = {

@@ -4,10 +4,14 @@
  * SQLite triggers and rows written by the sqlite3 shell into a private
  * server's database. Registered only when TS_TEST_STORE is sqlite. */
 #include <CUnit/CUnit.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/bounds.h"
 #include "harness.h"
@@ -99,21 +103,27 @@ static void test_failed_apply_leaves_nothing_of_its_attempt(void) {
 /* Batches that queue while the writer is busy are committed together; when
  * that group fails because of one batch, each batch is applied alone, so
  * the others succeed and only the bad one fails. */
+#define GROUP_JOBS 8 /* the leader, then 3 good, the bad one, 3 good */
+#define GROUP_BAD 4
 static void test_one_failing_batch_of_a_group_fails_alone(void) {
-  struct e2e_server *s = private_server();
-  CU_ASSERT_FATAL(s != NULL);
-  char names[4][128], bad_id[64], sql[512];
-  static const char *const tags[] = {"group-first", "group-a", "group-bad",
-                                     "group-b"};
-  json_t *bodies[4];
-  for (int i = 0; i < 4; i++)
-    e2e_name(names[i], sizeof names[i], tags[i]);
+  /* More workers than batches, so that every batch reaches the store's
+   * queue while the first one holds the writer. */
+  static const char *env[] = {"TS_THREADS=16", NULL};
+  struct e2e_server_opts opt = {.extra_env = env};
+  struct e2e_server *s = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(&opt, &s) == TS_OK);
+  char names[GROUP_JOBS][128], bad_id[64], sql[512];
+  json_t *bodies[GROUP_JOBS];
   e2e_fresh_event_id(bad_id, sizeof bad_id);
-  for (int i = 0; i < 4; i++) {
-    struct e2e_image img = {names[i], i == 2 ? "bad" : "2", WIN_ABSENT, 0, 0};
-    char id[64];
+  for (int i = 0; i < GROUP_JOBS; i++) {
+    char tag[32], id[64];
+    snprintf(tag, sizeof tag, i == GROUP_BAD ? "group-bad" : "group-%d", i);
+    e2e_name(names[i], sizeof names[i], tag);
+    struct e2e_image img = {names[i], i == GROUP_BAD ? "bad" : "2", WIN_ABSENT,
+                            0, 0};
     e2e_fresh_event_id(id, sizeof id);
-    bodies[i] = e2e_record("INSERT", i == 2 ? bad_id : id, NULL, NULL, &img);
+    bodies[i] =
+        e2e_record("INSERT", i == GROUP_BAD ? bad_id : id, NULL, NULL, &img);
   }
   /* Only the bad batch's dead letter fails. */
   snprintf(sql, sizeof sql,
@@ -126,27 +136,27 @@ static void test_one_failing_batch_of_a_group_fails_alone(void) {
   bool locked = e2e_sqlite_lock_take(s, &lock);
   TS_CHECK_CASE(planted && locked, "setup", "planted %d, locked %d", planted,
                 locked);
-  struct e2e_post_job jobs[4] = {{0}};
-  /* The first batch waits for the lock as the group's leader; the other
-   * three queue behind it and are then applied as one group. */
+  struct e2e_post_job jobs[GROUP_JOBS];
+  /* The first batch waits for the lock as the group's leader; the others
+   * queue behind it and are then applied as one group. */
   e2e_post_start(&jobs[0], s, bodies[0]);
   e2e_sleep_ms(300);
-  for (int i = 1; i < 4; i++)
+  for (int i = 1; i < GROUP_JOBS; i++)
     e2e_post_start(&jobs[i], s, bodies[i]);
-  e2e_sleep_ms(500);
+  e2e_sleep_ms(700);
   e2e_sqlite_lock_release(&lock);
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < GROUP_JOBS; i++)
     e2e_post_join(&jobs[i]);
-  for (int i = 0; i < 4; i++) {
-    bool bad = i == 2;
+  for (int i = 0; i < GROUP_JOBS; i++) {
+    bool bad = i == GROUP_BAD;
     long applied =
         (long)json_integer_value(json_object_get(jobs[i].answer, "applied"));
     TS_CHECK_CASE(bad ? jobs[i].status >= 500
                       : jobs[i].status == 200 && applied == 1,
-                  tags[i], "status %ld, applied %ld", jobs[i].status, applied);
-    e2e_post_clear(&jobs[i]);
-    TS_CHECK_CASE(status_of_get(s, names[i]) == (bad ? 404 : 200), tags[i],
+                  names[i], "status %ld, applied %ld", jobs[i].status, applied);
+    TS_CHECK_CASE(status_of_get(s, names[i]) == (bad ? 404 : 200), names[i],
                   "GET answers %ld", status_of_get(s, names[i]));
+    e2e_post_clear(&jobs[i]);
     json_decref(bodies[i]);
   }
   int code = -1;
@@ -198,10 +208,106 @@ static void test_event_id_past_the_retention_applies_again(void) {
   e2e_server_stop(s, &code);
 }
 
+/* A full disk: the POST that does not fit is a 503 with Retry-After (the
+ * sender waits it out), /readyz turns 503 so a balancer stops sending, and
+ * both recover by themselves once space is back; what was committed before
+ * stays. Needs root to mount a small tmpfs; skipped (with a message)
+ * otherwise. */
+static void test_full_disk_is_503_not_ready_and_recovers(void) {
+  char *dir = NULL, mnt[4096], db_env[4200], ballast[4200];
+  if (geteuid() != 0 || e2e_dir_new(&dir) != TS_OK) {
+    fprintf(stderr, "\n    skipped: mounting a small tmpfs needs root\n");
+    return;
+  }
+  snprintf(mnt, sizeof mnt, "%s/small", dir);
+  if (mkdir(mnt, 0700) != 0 ||
+      mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m") != 0) {
+    fprintf(stderr, "\n    skipped: could not mount a tmpfs (%s)\n",
+            strerror(errno));
+    e2e_dir_remove(dir);
+    free(dir);
+    return;
+  }
+  /* 5 MiB held back, to be given back once the store has filled the rest. */
+  snprintf(ballast, sizeof ballast, "%s/ballast", mnt);
+  FILE *f = fopen(ballast, "wb");
+  static char zeros[65536];
+  for (int i = 0; f && i < 80; i++)
+    fwrite(zeros, 1, sizeof zeros, f);
+  bool ballast_ok = f && fclose(f) == 0;
+  snprintf(db_env, sizeof db_env, "TS_SQLITE_PATH=%s/data/ts.db", mnt);
+  const char *extra[] = {db_env, NULL};
+  struct e2e_server_opts opt = {.extra_env = extra};
+  struct e2e_server *s = NULL;
+  CU_ASSERT(ballast_ok);
+  if (!ballast_ok || e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("server did not start on the tmpfs");
+    goto out;
+  }
+  char first[128], pad[901];
+  memset(pad, 'x', sizeof pad - 1);
+  pad[sizeof pad - 1] = '\0';
+  e2e_name(first, sizeof first, "disk-full");
+  struct e2e_reply r = {0};
+  long status = 200;
+  int batches = 0;
+  for (; batches < 200 && status == 200; batches++) {
+    json_t *recs = json_array();
+    for (int i = 0; i < 100; i++) {
+      char name[2048];
+      snprintf(name, sizeof name, "%s-%d-%d-%s", first, batches, i, pad);
+      json_array_append_new(recs, e2e_insert(name, "1", WIN_ABSENT));
+    }
+    e2e_reply_clear(&r);
+    (void)e2e_post_json(s, "/v1/stream-records", recs, &r);
+    status = r.status;
+    json_decref(recs);
+  }
+  TS_CHECK_CASE(status == 503 && batches > 1, "filling the disk",
+                "after %d batches: status %ld %.200s", batches, r.status,
+                r.body ? r.body : "");
+  char retry[32];
+  TS_CHECK_CASE(e2e_reply_header(&r, "Retry-After", retry, sizeof retry),
+                "the 503 of a full disk", "no Retry-After");
+  e2e_reply_clear(&r);
+  (void)e2e_get(s, "/readyz", &r);
+  TS_CHECK_CASE(r.status == 503, "/readyz with a full disk", "status %ld",
+                r.status);
+  e2e_reply_clear(&r);
+  (void)e2e_get(s, "/healthz", &r);
+  TS_CHECK_CASE(r.status == 200, "/healthz with a full disk", "status %ld",
+                r.status);
+  e2e_reply_clear(&r);
+
+  unlink(ballast);
+  (void)e2e_get(s, "/readyz", &r);
+  TS_CHECK_CASE(r.status == 200, "/readyz once space is back", "status %ld",
+                r.status);
+  e2e_reply_clear(&r);
+  char later[128], earlier[2048];
+  e2e_name(later, sizeof later, "disk-full-after");
+  json_t *rec = e2e_insert(later, "2", WIN_BOOL_TRUE);
+  struct e2e_summary sum;
+  if (e2e_ingest(s, "a POST once space is back", rec, &r, &sum))
+    e2e_check_summary("a POST once space is back", &sum, 1, 1, 0, 0, 0);
+  e2e_reply_clear(&r);
+  json_decref(rec);
+  snprintf(earlier, sizeof earlier, "%s-0-0-%s", first, pad);
+  TS_CHECK_CASE(status_of_get(s, earlier) == 200, "what was committed before",
+                "the first batch's player is gone");
+  int code = -1;
+  e2e_server_stop(s, &code);
+out:
+  umount2(mnt, MNT_DETACH);
+  e2e_dir_remove(dir);
+  free(dir);
+}
+
 void e2e_suite_sqlite(void) {
   if (!e2e_store_is_sqlite())
     return;
   TS_SUITE("sqlite", TS_TEST(test_failed_apply_leaves_nothing_of_its_attempt),
            TS_TEST(test_one_failing_batch_of_a_group_fails_alone),
-           TS_TEST(test_event_id_past_the_retention_applies_again));
+           TS_TEST(test_event_id_past_the_retention_applies_again),
+           TS_TEST(test_full_disk_is_503_not_ready_and_recovers));
 }

@@ -2,13 +2,15 @@
  * and clear errors for bad values. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/config.h"
 #include "unit.h"
 
 static const char *const vars[] = {
-    "TS_BIND",    "TS_PORT",           "TS_STORE",     "TS_SQLITE_PATH",
-    "TS_THREADS", "TS_INGEST_API_KEY", "TS_LOG_LEVEL", "TS_TTL_REMOVES"};
+    "TS_BIND",        "TS_PORT",        "TS_STORE",
+    "TS_SQLITE_PATH", "TS_THREADS",     "TS_INGEST_API_KEY",
+    "TS_LOG_LEVEL",   "TS_TTL_REMOVES", "TS_INGEST_API_KEY_FILE"};
 
 static void clear_env(void) {
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
@@ -79,6 +81,57 @@ static void test_bad_values_are_refused(void) {
   }
 }
 
+/* TS_INGEST_API_KEY_FILE keeps the key out of the process list: its first
+ * line is the key; a file that cannot be the key is refused at start. */
+static void test_ingest_key_comes_from_a_file(void) {
+  static const struct {
+    const char *name, *content; /* NULL: the file does not exist */
+    bool also_env;
+    const char *want; /* NULL: refused */
+  } cases[] = {
+      {"a key and a newline", "k3y-from-a-file\n", false, "k3y-from-a-file"},
+      {"a key and CRLF", "k3y\r\n", false, "k3y"},
+      {"a key without a newline", "k3y", false, "k3y"},
+      {"an empty file", "", false, NULL},
+      {"two lines", "k3y\nmore\n", false, NULL},
+      {"a missing file", NULL, false, NULL},
+      {"both the file and TS_INGEST_API_KEY", "k3y\n", true, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    clear_env();
+    char path[] = "/tmp/ts-key-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    if (cases[i].content) {
+      FILE *f = fopen(path, "wb");
+      CU_ASSERT_FATAL(f != NULL);
+      fputs(cases[i].content, f);
+      fclose(f);
+    } else {
+      unlink(path);
+    }
+    setenv("TS_INGEST_API_KEY_FILE", path, 1);
+    if (cases[i].also_env)
+      setenv("TS_INGEST_API_KEY", "other", 1);
+    struct config cfg;
+    enum config_action action;
+    char *argv[] = {"tourney-stats", NULL};
+    enum ts_status st = load(&cfg, 1, argv, &action);
+    if (cases[i].want)
+      TS_CHECK_CASE(st == TS_OK && cfg.ingest_api_key &&
+                        strcmp(cfg.ingest_api_key, cases[i].want) == 0,
+                    cases[i].name, "status %s, key %s", ts_status_name(st),
+                    cfg.ingest_api_key ? cfg.ingest_api_key : "(none)");
+    else
+      TS_CHECK_CASE(st == TS_ERR_INVALID, cases[i].name, "status %s",
+                    ts_status_name(st));
+    config_clear(&cfg);
+    unlink(path);
+  }
+  clear_env();
+}
+
 static void test_help_asks_to_exit(void) {
   clear_env();
   struct config cfg;
@@ -117,6 +170,7 @@ void suite_config(void) {
   TS_SUITE("config", TS_TEST(test_defaults_match_the_product_contract),
            TS_TEST(test_flag_wins_over_environment),
            TS_TEST(test_bad_values_are_refused),
+           TS_TEST(test_ingest_key_comes_from_a_file),
            TS_TEST(test_help_asks_to_exit),
            TS_TEST(test_each_load_starts_from_its_own_argv));
 }
