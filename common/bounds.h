@@ -13,6 +13,12 @@
 #define TS_CONNECTION_TIMEOUT_S 30u            /* idle connection */
 #define TS_DEFAULT_THREADS 8                   /* MHD worker threads */
 #define TS_MAX_THREADS 256u
+/* Ingestion runs on its own workers (server/workers.h), so that a store
+ * that stalls never holds the HTTP threads; past workers + queue a POST
+ * is answered 429 with Retry-After at once. */
+#define TS_DEFAULT_INGEST_WORKERS 16
+#define TS_DEFAULT_INGEST_QUEUE 64
+#define TS_MAX_INGEST_QUEUE 4096u
 #define TS_MAX_DRAIN_S 120u /* TS_DRAIN_S: the drain on SIGTERM */
 #define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
 #define TS_HEALTHCHECK_TIMEOUT_MS 2000u        /* `healthcheck` subcommand */

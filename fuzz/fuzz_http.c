@@ -106,6 +106,8 @@ static void start(struct instance *x, const char *name, char *key) {
                            .dead_letter_table = dlt,
                            .ingest_api_key = key,
                            .threads = 2,
+                           .ingest_workers = 2,
+                           .ingest_queue = 8,
                            .attr_player = player,
                            .attr_score = score,
                            .attr_winner = winner,

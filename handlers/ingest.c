@@ -28,7 +28,7 @@ void handle_stream_records(struct request *req, struct reply *rep) {
     goto out;
   }
 
-  st = store_apply(req->app->store, b);
+  st = store_apply_by(req->app->store, b, req->deadline_ms);
   if (st != TS_OK) {
     metrics_count_store_failure(st);
     enum ts_error e = error_from_status(st);

@@ -11,7 +11,7 @@
 
 #include "../common/bounds.h"
 
-enum kind { K_STR, K_PORT, K_THREADS, K_DRAIN };
+enum kind { K_STR, K_PORT, K_UINT };
 
 struct setting {
   const char *env;
@@ -20,6 +20,7 @@ struct setting {
   const char *def; /* NULL: unset */
   size_t offset;
   const char *help;
+  unsigned min, max; /* K_UINT's range */
 };
 
 #define OFF(field) offsetof(struct config, field)
@@ -27,36 +28,44 @@ struct setting {
 #define STRINGIFY(x) STRINGIFY2(x)
 
 static const struct setting settings[] = {
-    {"TS_BIND", "bind", K_STR, "0.0.0.0", OFF(bind), "listen address"},
+    {"TS_BIND", "bind", K_STR, "0.0.0.0", OFF(bind), "listen address", 0, 0},
     {"TS_PORT", "port", K_PORT, "8080", OFF(port),
-     "listen port; 0 picks a free port and logs it"},
-    {"TS_STORE", "store", K_STR, "sqlite", OFF(store), "sqlite or dynamodb"},
+     "listen port; 0 picks a free port and logs it", 0, 0},
+    {"TS_STORE", "store", K_STR, "sqlite", OFF(store), "sqlite or dynamodb", 0,
+     0},
     {"TS_SQLITE_PATH", "sqlite-path", K_STR, "./data/tourney-stats.db",
-     OFF(sqlite_path), "embedded store file"},
+     OFF(sqlite_path), "embedded store file", 0, 0},
     {"TS_TABLE", "table", K_STR, "TaTourneyStats", OFF(table),
-     "DynamoDB stats table"},
+     "DynamoDB stats table", 0, 0},
     {"TS_DEAD_LETTER_TABLE", "dead-letter-table", K_STR,
      "TaTourneyStatsDeadLetters", OFF(dead_letter_table),
-     "DynamoDB table for rejected records"},
+     "DynamoDB table for rejected records", 0, 0},
     {"TS_INGEST_API_KEY", "ingest-api-key", K_STR, NULL, OFF(ingest_api_key),
-     "when set, POST needs it in x-api-key (or as Basic password)"},
+     "when set, POST needs it in x-api-key (or as Basic password)", 0, 0},
     {"TS_INGEST_API_KEY_FILE", "ingest-api-key-file", K_STR, NULL,
      OFF(ingest_api_key_file),
-     "the ingest key read from this file (not seen in the process list)"},
-    {"TS_THREADS", "threads", K_THREADS, STRINGIFY(TS_DEFAULT_THREADS),
-     OFF(threads), "HTTP worker threads"},
-    {"TS_DRAIN_S", "drain-s", K_DRAIN, "10", OFF(drain_s),
-     "on SIGTERM, seconds to let requests in flight finish (0..120)"},
+     "the ingest key read from this file (not seen in the process list)", 0, 0},
+    {"TS_THREADS", "threads", K_UINT, STRINGIFY(TS_DEFAULT_THREADS),
+     OFF(threads), "HTTP threads", 1, TS_MAX_THREADS},
+    {"TS_INGEST_WORKERS", "ingest-workers", K_UINT,
+     STRINGIFY(TS_DEFAULT_INGEST_WORKERS), OFF(ingest_workers),
+     "batches applied at once", 1, TS_MAX_THREADS},
+    {"TS_INGEST_QUEUE", "ingest-queue", K_UINT,
+     STRINGIFY(TS_DEFAULT_INGEST_QUEUE), OFF(ingest_queue),
+     "batches waiting for a worker; more are answered 429", 0,
+     TS_MAX_INGEST_QUEUE},
+    {"TS_DRAIN_S", "drain-s", K_UINT, "10", OFF(drain_s),
+     "on SIGTERM, seconds to let requests in flight finish", 0, TS_MAX_DRAIN_S},
     {"TS_ATTR_PLAYER", "attr-player", K_STR, "player", OFF(attr_player),
-     "image attribute holding the player (S or N)"},
+     "image attribute holding the player (S or N)", 0, 0},
     {"TS_ATTR_SCORE", "attr-score", K_STR, "score", OFF(attr_score),
-     "image attribute holding the score (N)"},
+     "image attribute holding the score (N)", 0, 0},
     {"TS_ATTR_WINNER", "attr-winner", K_STR, "winner", OFF(attr_winner),
-     "image attribute marking a win"},
+     "image attribute marking a win", 0, 0},
     {"TS_LOG_LEVEL", "log-level", K_STR, "info", OFF(log_level),
-     "debug, info, warn or error"},
+     "debug, info, warn or error", 0, 0},
     {"TS_TTL_REMOVES", "ttl-removes", K_STR, "skip", OFF(ttl_removes),
-     "skip or subtract a REMOVE made by DynamoDB's Time to Live"},
+     "skip or subtract a REMOVE made by DynamoDB's Time to Live", 0, 0},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 _Static_assert(TS_SHUTDOWN_GRACE_MS == 10000u,
@@ -76,6 +85,8 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < N_SETTINGS; i++) {
     const struct setting *s = &settings[i];
     fprintf(out, "  --%-16s %-18s %s", s->flag, s->env, s->help);
+    if (s->kind == K_UINT)
+      fprintf(out, ", %u..%u", s->min, s->max);
     if (s->def)
       fprintf(out, " (default %s)", s->def);
     fputc('\n', out);
@@ -127,18 +138,10 @@ static enum ts_status set_value(struct config *cfg, const struct setting *s,
     }
     *(uint16_t *)(base + s->offset) = (uint16_t)v;
     return TS_OK;
-  case K_DRAIN:
-    if (!parse_uint(value, TS_MAX_DRAIN_S, &v)) {
-      fprintf(err, "tourney-stats: %s / --%s must be 0..%u, got \"%s\"\n",
-              s->env, s->flag, TS_MAX_DRAIN_S, value);
-      return TS_ERR_INVALID;
-    }
-    *(unsigned *)(base + s->offset) = (unsigned)v;
-    return TS_OK;
-  case K_THREADS:
-    if (!parse_uint(value, TS_MAX_THREADS, &v) || v == 0) {
-      fprintf(err, "tourney-stats: %s / --%s must be 1..%u, got \"%s\"\n",
-              s->env, s->flag, TS_MAX_THREADS, value);
+  case K_UINT:
+    if (!parse_uint(value, s->max, &v) || v < s->min) {
+      fprintf(err, "tourney-stats: %s / --%s must be %u..%u, got \"%s\"\n",
+              s->env, s->flag, s->min, s->max, value);
       return TS_ERR_INVALID;
     }
     *(unsigned *)(base + s->offset) = (unsigned)v;

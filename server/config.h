@@ -20,6 +20,8 @@ struct config {
   char *ingest_api_key_file; /* TS_INGEST_API_KEY_FILE: the key, from a file */
   unsigned threads;          /* TS_THREADS, --threads */
   unsigned drain_s;          /* TS_DRAIN_S, --drain-s: the drain on SIGTERM */
+  unsigned ingest_workers;   /* TS_INGEST_WORKERS: batches applied at once */
+  unsigned ingest_queue;     /* TS_INGEST_QUEUE: batches waiting beyond */
   char *attr_player;         /* TS_ATTR_PLAYER, --attr-player */
   char *attr_score;          /* TS_ATTR_SCORE, --attr-score */
   char *attr_winner;         /* TS_ATTR_WINNER, --attr-winner */

@@ -50,7 +50,7 @@ void error_reply(struct reply *rep, enum ts_error e, const char *detail_fmt,
   rep->content_type = "application/problem+json";
   rep->body = buf_take(&b, &rep->len);
   buf_free(&b);
-  if (en->status == 503)
+  if (en->status == 503 || en->status == 429)
     rep->retry_after_s = TS_RETRY_AFTER_S;
 }
 

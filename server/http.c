@@ -20,6 +20,7 @@
 #include "../common/backoff.h"
 #include "../common/bounds.h"
 #include "../common/buf.h"
+#include "../common/clock.h"
 #include "../common/log.h"
 #include "errors.h"
 #include "metrics.h"
@@ -27,11 +28,13 @@
 #include "request.h"
 #include "router.h"
 #include "urlcode.h"
+#include "workers.h"
 
 struct http_server {
   struct MHD_Daemon *daemon;
   struct app *app;
   atomic_uint in_flight;
+  struct workers *ingest; /* runs ROUTE_OFFLOAD handlers */
 };
 
 struct exchange {
@@ -43,6 +46,8 @@ struct exchange {
   bool replied_early; /* an error reply is set; the body is discarded */
   struct timespec start;
   char request_id[TS_MAX_REQUEST_ID_BYTES + 1]; /* echoed and logged */
+  bool offloaded;          /* handed to a worker; the connection waits */
+  atomic_bool worker_done; /* the worker set rep and resumed us */
 };
 
 const char *request_header(const struct request *req, const char *name) {
@@ -235,6 +240,7 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
   ex->req.method = method;
   ex->req.path = url;
   ex->req.app = ex->srv->app;
+  ex->req.deadline_ms = clock_now_ms() + TS_INGEST_DEADLINE_MS;
 
   if (!headers_acceptable(conn, rep))
     goto early;
@@ -374,6 +380,26 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn,
   return r;
 }
 
+/* On an ingest worker: the handler, unless the request already waited past
+ * its deadline; then the connection goes back to its HTTP thread, which
+ * sends the reply. ex must not be touched after the resume. */
+static void run_offloaded(void *arg) {
+  struct exchange *ex = arg;
+  struct MHD_Connection *conn = ex->req.conn;
+  log_set_request_id(ex->request_id);
+  if (clock_now_ms() >= ex->req.deadline_ms) {
+    metrics_count_late();
+    error_reply(&ex->rep, TS_E_STORE_UNAVAILABLE,
+                "the batch waited past its deadline for a worker; send it "
+                "again");
+  } else {
+    run_handler(ex);
+  }
+  log_set_request_id(NULL);
+  atomic_store(&ex->worker_done, true);
+  MHD_resume_connection(conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -407,8 +433,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   if (ex->replied_early)
     return MHD_YES; /* already queued */
   log_set_request_id(ex->request_id);
-  run_handler(ex);
-  enum MHD_Result r = send_reply(conn, ex);
+  enum MHD_Result r = MHD_YES;
+  if (!(ex->route->flags & ROUTE_OFFLOAD)) {
+    run_handler(ex);
+    r = send_reply(conn, ex);
+  } else if (ex->offloaded) {
+    /* Called again after the worker resumed the connection. */
+    if (atomic_load(&ex->worker_done))
+      r = send_reply(conn, ex);
+  } else if (!workers_reserve(ex->srv->ingest)) {
+    metrics_count_shed();
+    error_reply(&ex->rep, TS_E_TOO_BUSY,
+                "every ingest worker is busy and %u batches wait; send this "
+                "one again after Retry-After",
+                ex->srv->app->cfg->ingest_queue);
+    r = send_reply(conn, ex);
+  } else {
+    /* Suspend first: the worker may finish and resume at once. */
+    ex->offloaded = true;
+    MHD_suspend_connection(conn);
+    workers_submit(ex->srv->ingest, run_offloaded, ex);
+  }
   log_set_request_id(NULL);
   return r;
 }
@@ -489,8 +534,14 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   }
   srv->app = app;
   atomic_init(&srv->in_flight, 0);
-  unsigned flags =
-      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  if (workers_new(app->cfg->ingest_workers, app->cfg->ingest_queue,
+                  &srv->ingest) != TS_OK) {
+    freeaddrinfo(ai);
+    free(srv);
+    return TS_ERR_NOMEM;
+  }
   if (ai->ai_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   srv->daemon = MHD_start_daemon(
@@ -507,6 +558,7 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   if (!srv->daemon) {
     log_event(LOG_ERROR, "could not listen", "{s:s, s:i}", "bind",
               app->cfg->bind, "port", (int)app->cfg->port);
+    workers_free(srv->ingest);
     free(srv);
     return TS_ERR_IO;
   }
@@ -532,6 +584,9 @@ void http_server_stop(struct http_server *srv, unsigned grace_ms) {
   if (left)
     log_event(LOG_WARN, "stopping with requests in flight", "{s:i}", "count",
               (int)left);
+  /* Workers first: each job ends by its deadline and resumes its
+   * connection; MHD must not stop with a connection suspended. */
+  workers_free(srv->ingest);
   MHD_stop_daemon(srv->daemon);
   free(srv);
 }

@@ -28,6 +28,7 @@ static atomic_uint_fast64_t modify_without_old, remove_without_old,
     ttl_removes_skipped;
 static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
 static atomic_int inflight, connections;
+static atomic_uint_fast64_t shed, late;
 
 static size_t route_slot(int route) {
   return route >= 0 && route < MAX_ROUTES ? (size_t)route : MAX_ROUTES;
@@ -65,6 +66,14 @@ void metrics_count_batch(const struct batch_counts *c) {
 void metrics_count_store_failure(enum ts_status st) {
   size_t i = st == TS_ERR_UNAVAILABLE ? 0 : st == TS_ERR_IO ? 1 : 2;
   atomic_fetch_add_explicit(&store_failures[i], 1, memory_order_relaxed);
+}
+
+void metrics_count_shed(void) {
+  atomic_fetch_add_explicit(&shed, 1, memory_order_relaxed);
+}
+
+void metrics_count_late(void) {
+  atomic_fetch_add_explicit(&late, 1, memory_order_relaxed);
 }
 
 void metrics_connections_add(int delta) {
@@ -177,4 +186,14 @@ void metrics_write(struct buf *b) {
            "# TYPE ts_http_connections_open gauge\n"
            "ts_http_connections_open %d\n",
            atomic_load_explicit(&connections, memory_order_relaxed));
+  buf_addf(b,
+           "# HELP ts_ingest_shed_total Batches answered 429: every ingest "
+           "worker busy and the queue full.\n"
+           "# TYPE ts_ingest_shed_total counter\n"
+           "ts_ingest_shed_total %llu\n"
+           "# HELP ts_ingest_late_total Batches answered 503 because they "
+           "waited past their deadline for a worker.\n"
+           "# TYPE ts_ingest_late_total counter\n"
+           "ts_ingest_late_total %llu\n",
+           (unsigned long long)load(&shed), (unsigned long long)load(&late));
 }

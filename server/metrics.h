@@ -17,6 +17,10 @@ void metrics_count_batch(const struct batch_counts *c);
 void metrics_count_store_failure(enum ts_status st);
 
 void metrics_inflight_add(int delta);
+/* An ingestion refused because workers and queue were full (429), or
+ * answered 503 because it waited past its deadline for a worker. */
+void metrics_count_shed(void);
+void metrics_count_late(void);
 /* An HTTP connection opened (+1) or closed (-1). */
 void metrics_connections_add(int delta);
 

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/status.h"
 #include "app.h"
@@ -19,8 +20,11 @@ struct request {
   char *params[REQUEST_MAX_PARAMS]; /* path captures, percent-decoded,
                                        valid UTF-8 without NUL */
   size_t n_params;
-  json_t *body; /* parsed JSON body, or NULL */
-  void *conn;   /* the MHD connection (opaque) */
+  json_t *body;         /* parsed JSON body, or NULL */
+  uint64_t deadline_ms; /* ingestion answers by then (clock_now_ms() at
+                           arrival + TS_INGEST_DEADLINE_MS): time waiting
+                           for a worker or the store counts */
+  void *conn;           /* the MHD connection (opaque) */
 };
 
 /* A request header's value (case-insensitive name), or NULL. */

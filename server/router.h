@@ -11,6 +11,9 @@
 enum route_flags {
   ROUTE_JSON_BODY = 1 << 0,   /* needs an application/json body */
   ROUTE_INGEST_AUTH = 1 << 1, /* needs TS_INGEST_API_KEY when set */
+  ROUTE_OFFLOAD = 1 << 2,     /* may block on the store: runs on a worker
+                                 (server/workers.h), never on an HTTP
+                                 thread */
 };
 
 struct route {

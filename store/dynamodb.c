@@ -668,7 +668,8 @@ out:
   return st;
 }
 
-static enum ts_status dy_apply(void *impl, struct batch *b) {
+static enum ts_status dy_apply(void *impl, struct batch *b,
+                               uint64_t deadline_ms) {
   struct dy *dy = impl;
   size_t n = batch_player_count(b);
   struct apply_ctx a = {
@@ -680,6 +681,8 @@ static enum ts_status dy_apply(void *impl, struct batch *b) {
   };
   if (!a.ps)
     return TS_ERR_NOMEM;
+  if (deadline_ms < a.deadline_ms)
+    a.deadline_ms = deadline_ms;
   for (size_t i = 0; i < n; i++) {
     a.ps[i].p = i;
     a.ps[i].pending = true;

@@ -793,11 +793,12 @@ static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
  * and a lone caller leads its own group of one at no extra cost. A group
  * runs to the earliest deadline among its batches, so no caller waits past
  * its own deadline. */
-static enum ts_status sq_apply(void *impl, struct batch *b) {
+static enum ts_status sq_apply(void *impl, struct batch *b,
+                               uint64_t deadline_ms) {
   struct sq *sq = impl;
+  uint64_t own = clock_now_ms() + atomic_load(&sq->apply_deadline_ms);
   struct pending me = {.b = b,
-                       .deadline_ms = clock_now_ms() +
-                                      atomic_load(&sq->apply_deadline_ms)};
+                       .deadline_ms = deadline_ms < own ? deadline_ms : own};
   struct batch *group[SQ_GROUP_MAX_BATCHES];
   struct pending *taken[SQ_GROUP_MAX_BATCHES];
 

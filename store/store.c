@@ -83,7 +83,12 @@ void store_free(struct store *s) {
 }
 
 enum ts_status store_apply(struct store *s, struct batch *b) {
-  return s->ops->apply(s->impl, b);
+  return s->ops->apply(s->impl, b, UINT64_MAX);
+}
+
+enum ts_status store_apply_by(struct store *s, struct batch *b,
+                              uint64_t deadline_ms) {
+  return s->ops->apply(s->impl, b, deadline_ms);
 }
 
 enum ts_status store_get_player(struct store *s, const char *player,

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/status.h"
 #include "../domain/batch.h"
@@ -44,6 +45,10 @@ void store_free(struct store *s);
  * Returns TS_OK, TS_ERR_UNAVAILABLE (busy/throttled past the deadline:
  * answer 503), TS_ERR_IO, TS_ERR_NOMEM. */
 enum ts_status store_apply(struct store *s, struct batch *b) TS_WARN_UNUSED;
+/* store_apply, giving up (TS_ERR_UNAVAILABLE) by deadline_ms at the latest
+ * (clock_now_ms() time): time a request already waited counts. */
+enum ts_status store_apply_by(struct store *s, struct batch *b,
+                              uint64_t deadline_ms) TS_WARN_UNUSED;
 
 /* Reads one player. TS_ERR_NOT_FOUND if the player has no row.
  * On TS_OK the caller owns *out and clears it with player_row_clear(). */

@@ -12,7 +12,9 @@
 
 struct store_ops {
   const char *name;
-  enum ts_status (*apply)(void *impl, struct batch *b);
+  /* deadline_ms: answer by then at the latest (the backend's own apply
+   * deadline may end it sooner). */
+  enum ts_status (*apply)(void *impl, struct batch *b, uint64_t deadline_ms);
   enum ts_status (*get_player)(void *impl, const char *player,
                                struct player_row *out);
   enum ts_status (*list_players)(void *impl, const char *after, size_t limit,

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,7 +300,7 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
 
   /* While draining, on connections opened before: not ready, no new
    * ingestion (503 + Retry-After), and every answer closes. */
-  char post[512];
+  char post[4096];
   json_t *late = e2e_insert(p, "9", WIN_ABSENT);
   char *late_text = json_dumps(late, JSON_COMPACT);
   int post_len = snprintf(post, sizeof post,
@@ -307,6 +308,10 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
                           "Content-Type: application/json\r\n"
                           "Content-Length: %zu\r\n\r\n%s",
                           strlen(late_text), late_text);
+  TS_CHECK_CASE(post_len > 0 && (size_t)post_len < sizeof post, "late POST",
+                "request of %d bytes does not fit", post_len);
+  if (post_len < 0 || (size_t)post_len >= sizeof post)
+    post_len = 0;
   static const char readyz[] = "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n";
   const struct {
     const char *what, *bytes;
@@ -386,39 +391,207 @@ struct outage {
   struct e2e_dynalite *dyn;    /* dynamodb */
 };
 
+/* A server of its own for an outage test (on DynamoDB, on a private
+ * dynalite with the tables made); extra: more NAME=value settings, may be
+ * NULL. NULL (and a failed check) when it does not start. */
+static struct e2e_server *outage_server(struct outage *o,
+                                        const char *const *extra) {
+  static char endpoint_env[128];
+  const char *env[8] = {NULL};
+  size_t n = 0;
+  for (const char *const *x = extra; x && *x && n < 6; x++)
+    env[n++] = *x;
+  if (!e2e_store_is_sqlite()) {
+    CU_ASSERT_FATAL(e2e_dynalite_start(&o->dyn) == TS_OK);
+    int code = -1;
+    TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(o->dyn), &code) ==
+                      TS_OK,
+                  "create-table on a private dynalite", "exit status %d", code);
+    snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
+             e2e_dynalite_endpoint(o->dyn));
+    env[n++] = endpoint_env;
+  }
+  struct e2e_server_opts opt = {.extra_env = env};
+  struct e2e_server *s = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("server did not start");
+    e2e_dynalite_stop(o->dyn);
+    o->dyn = NULL;
+    return NULL;
+  }
+  return s;
+}
+
+/* The store stops answering; true when it did. */
+static bool outage_begin(struct outage *o, struct e2e_server *s) {
+  bool down = e2e_store_is_sqlite() ? e2e_sqlite_lock_take(s, &o->lock)
+                                    : e2e_dynalite_signal(o->dyn, SIGSTOP);
+  TS_CHECK_CASE(down, e2e_store_is_sqlite() ? "locked" : "frozen",
+                "could not make the store stop answering");
+  return down;
+}
+
+static void outage_end(struct outage *o) {
+  if (e2e_store_is_sqlite())
+    e2e_sqlite_lock_release(&o->lock);
+  else
+    e2e_dynalite_signal(o->dyn, SIGCONT);
+}
+
+/* ---- a store that stalls under load ---- */
+
+#define STALL_SENDERS 16
+#define STALL_POOL 120 /* records each sender may send */
+#define STALL_MS 5000
+
+struct stall_sender {
+  const struct e2e_server *s;
+  char *texts[STALL_POOL];
+  atomic_bool *stop;
+  long n200, n429, n503, other, without_retry_after;
+  double slowest;
+};
+
+static void *stall_sender_main(void *arg) {
+  struct stall_sender *x = arg;
+  static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+  for (int i = 0; i < STALL_POOL && !atomic_load(x->stop); i++) {
+    struct e2e_request rq = {.method = "POST",
+                             .target = "/v1/stream-records",
+                             .headers = hdrs,
+                             .body = x->texts[i],
+                             .body_len = strlen(x->texts[i]),
+                             .timeout_ms = 10000};
+    struct e2e_reply r = {0};
+    (void)e2e_http(x->s, &rq, &r);
+    char retry[32];
+    bool has_retry = e2e_reply_header(&r, "Retry-After", retry, sizeof retry);
+    if (r.seconds > x->slowest)
+      x->slowest = r.seconds;
+    if (r.status == 200)
+      x->n200++;
+    else if (r.status == 429 || r.status == 503) {
+      *(r.status == 429 ? &x->n429 : &x->n503) += 1;
+      x->without_retry_after += !has_retry;
+    } else
+      x->other++;
+    e2e_reply_clear(&r);
+    if (r.status == 429)
+      e2e_sleep_ms(50); /* a client backing off, if briefly */
+  }
+  return NULL;
+}
+
+/* Sixteen senders keep posting while the store stalls (SQLite locked by
+ * another process, DynamoDB frozen): ingestion runs on its own bounded
+ * workers, so /healthz and /metrics are answered at once throughout, every
+ * POST is answered inside 5 s (503 past its deadline, 429 at once when
+ * workers and queue are full, both with Retry-After), and the store takes
+ * batches again as soon as it answers. */
+static void test_stalled_store_starves_neither_health_nor_senders(void) {
+  static const char *const extra[] = {"TS_INGEST_WORKERS=4",
+                                      "TS_INGEST_QUEUE=4", NULL};
+  struct outage o = {0};
+  struct e2e_server *s = outage_server(&o, extra);
+  if (!s)
+    return;
+  atomic_bool stop;
+  atomic_init(&stop, false);
+  struct stall_sender *xs = calloc(STALL_SENDERS, sizeof *xs);
+  CU_ASSERT_FATAL(xs != NULL);
+  for (int k = 0; k < STALL_SENDERS; k++) {
+    xs[k].s = s;
+    xs[k].stop = &stop;
+    for (int i = 0; i < STALL_POOL; i++) {
+      char p[128], tag[32];
+      snprintf(tag, sizeof tag, "stall-%d-%d", k, i);
+      e2e_name(p, sizeof p, tag);
+      json_t *rec = e2e_insert(p, "1", WIN_ABSENT);
+      xs[k].texts[i] = json_dumps(rec, JSON_COMPACT);
+      json_decref(rec);
+    }
+  }
+  bool down = outage_begin(&o, s);
+  pthread_t t[STALL_SENDERS];
+  int started = 0;
+  for (int k = 0; k < STALL_SENDERS; k++)
+    started += pthread_create(&t[k], NULL, stall_sender_main, &xs[k]) == 0;
+  CU_ASSERT(started == STALL_SENDERS);
+
+  long probes = 0, probes_ok = 0;
+  double slowest_probe = 0;
+  for (int waited = 0; waited < STALL_MS; waited += 100) {
+    const char *target = probes % 2 ? "/metrics" : "/healthz";
+    struct e2e_request rq = {
+        .method = "GET", .target = target, .timeout_ms = 1000};
+    struct e2e_reply r;
+    (void)e2e_http(s, &rq, &r);
+    probes++;
+    probes_ok += r.status == 200;
+    if (r.seconds > slowest_probe)
+      slowest_probe = r.seconds;
+    e2e_reply_clear(&r);
+    e2e_sleep_ms(100);
+  }
+  outage_end(&o);
+  atomic_store(&stop, true);
+  for (int k = 0; k < started; k++)
+    pthread_join(t[k], NULL);
+
+  long n200 = 0, n429 = 0, n503 = 0, other = 0, bare = 0;
+  double slowest = 0;
+  for (int k = 0; k < STALL_SENDERS; k++) {
+    n200 += xs[k].n200;
+    n429 += xs[k].n429;
+    n503 += xs[k].n503;
+    other += xs[k].other;
+    bare += xs[k].without_retry_after;
+    if (xs[k].slowest > slowest)
+      slowest = xs[k].slowest;
+    for (int i = 0; i < STALL_POOL; i++)
+      free(xs[k].texts[i]);
+  }
+  free(xs);
+  fprintf(stderr,
+          "\n    stalled %d ms: POSTs %ld x 200, %ld x 429, %ld x 503, %ld "
+          "other, slowest %.2f s; %ld/%ld probes answered, slowest %.2f s\n",
+          STALL_MS, n200, n429, n503, other, slowest, probes_ok, probes,
+          slowest_probe);
+  TS_CHECK_CASE(down && probes_ok == probes && slowest_probe < 1.0,
+                "/healthz and /metrics while the store stalls",
+                "%ld of %ld answered 200, slowest %.2f s", probes_ok, probes,
+                slowest_probe);
+  TS_CHECK_CASE(other == 0 && bare == 0 && slowest < 5.0,
+                "POSTs while the store stalls",
+                "%ld other statuses, %ld without Retry-After, slowest %.2f s",
+                other, bare, slowest);
+  TS_CHECK_CASE(n429 > 0 && n503 > 0, "POSTs while the store stalls",
+                "want both 429 (shed) and 503 (deadline): %ld, %ld", n429,
+                n503);
+  char p[128];
+  e2e_name(p, sizeof p, "stall-after");
+  json_t *rec = e2e_insert(p, "1", WIN_ABSENT);
+  ingest_expect(s, "once the store answers again", rec, 1, 1, 0);
+  json_decref(rec);
+  stop_expect_zero(s, "after the stall");
+  e2e_dynalite_stop(o.dyn);
+}
+
 static void
 test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
     void) {
   const bool sqlite = e2e_store_is_sqlite();
   struct outage o = {0};
-  char endpoint_env[128];
-  const char *extra[] = {endpoint_env, NULL};
-  struct e2e_server_opts opt = {0};
-  if (!sqlite) {
-    CU_ASSERT_FATAL(e2e_dynalite_start(&o.dyn) == TS_OK);
-    int code = -1;
-    TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(o.dyn), &code) ==
-                      TS_OK,
-                  "create-table on a private dynalite", "exit status %d", code);
-    snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
-             e2e_dynalite_endpoint(o.dyn));
-    opt.extra_env = extra;
-  }
-  struct e2e_server *s = NULL;
-  if (e2e_server_start(&opt, &s) != TS_OK) {
-    CU_FAIL("server did not start");
-    e2e_dynalite_stop(o.dyn);
+  struct e2e_server *s = outage_server(&o, NULL);
+  if (!s)
     return;
-  }
   const char *what = sqlite ? "locked" : "frozen";
   char p[128], case_name[96];
   e2e_name(p, sizeof p, "outage");
   json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
   ingest_expect(s, "before the outage", warm, 1, 1, 0);
 
-  bool down = sqlite ? e2e_sqlite_lock_take(s, &o.lock)
-                     : e2e_dynalite_signal(o.dyn, SIGSTOP);
-  TS_CHECK_CASE(down, what, "could not make the store stop answering");
+  bool down = outage_begin(&o, s);
 
   json_t *recs = e2e_records(e2e_insert(p, "2", WIN_BOOL_TRUE),
                              e2e_insert(p, "3", WIN_ABSENT), NULL);
@@ -448,10 +621,7 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
     }
     TS_CHECK_CASE(e2e_server_alive(s), what, "the server died");
   }
-  if (sqlite)
-    e2e_sqlite_lock_release(&o.lock);
-  else
-    e2e_dynalite_signal(o.dyn, SIGCONT);
+  outage_end(&o);
 
   /* Nothing of the 503'd batch was applied, so the resend applies all. */
   ingest_expect(s, "resent after the outage", body, 2, 2, 0);
@@ -477,5 +647,6 @@ void e2e_suite_lifecycle(void) {
       TS_TEST(test_stats_and_applied_event_ids_survive_a_restart),
       TS_TEST(test_sigterm_finishes_in_flight_post_and_exits_zero),
       TS_TEST(
-          test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies));
+          test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies),
+      TS_TEST(test_stalled_store_starves_neither_health_nor_senders));
 }
