@@ -299,6 +299,9 @@ static enum ts_status conn_open(struct conn *c, const char *path,
     goto fail;
   return TS_OK;
 fail:
+  log_event(LOG_ERROR, "SQLite: cannot open the file", "{s:s, s:i, s:s}",
+            "path", path, "code", rc, "error",
+            c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
   conn_close(c);
   return rc == SQLITE_NOMEM ? TS_ERR_NOMEM : TS_ERR_IO;
 }
@@ -315,6 +318,9 @@ static enum ts_status make_parents(const char *path) {
       continue;
     *p = '\0';
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+      log_event(LOG_ERROR, "SQLite: cannot create the data folder",
+                "{s:s, s:s, s:s}", "path", path, "folder", dir, "error",
+                strerror(errno));
       st = TS_ERR_IO;
       goto out;
     }
@@ -372,12 +378,17 @@ static enum ts_status setup_attempt(void *cls) {
     goto out;
   }
   if (version > SQ_SCHEMA_VERSION) {
-    st = TS_ERR_IO; /* written by a newer release: do not touch it */
+    log_event(LOG_ERROR, "SQLite: the file was written by a newer release",
+              "{s:i, s:i}", "schema", version, "understood", SQ_SCHEMA_VERSION);
+    st = TS_ERR_IO; /* do not touch it */
     goto out;
   }
   rc = run_plain(c, ST_COMMIT);
   st = from_rc(rc);
 out:
+  if (st != TS_OK && st != TS_ERR_RETRY && rc != SQLITE_OK)
+    log_event(LOG_ERROR, "SQLite: the file is not usable", "{s:i, s:s}", "code",
+              rc, "error", sqlite3_errmsg(c->db));
   sqlite3_finalize(s);
   if (!sqlite3_get_autocommit(c->db))
     (void)run_plain(c, ST_ROLLBACK);

@@ -353,10 +353,17 @@ static void test_request_id_is_echoed_or_made_and_in_the_logs(void) {
                   cases[i].name, "X-Request-Id %s", has ? got : "(none)");
     e2e_reply_clear(&r);
   }
-  char *log = e2e_server_log(s);
-  TS_CHECK_CASE(log && strstr(log, "\"request_id\":\"trace-me-42\""), "the log",
-                "no line names the request id trace-me-42");
-  free(log);
+  /* The request's own line is written once the answer is sent: wait for
+   * it rather than race it. */
+  bool logged = false;
+  for (int i = 0; i < 100 && !logged; i++) {
+    char *log = e2e_server_log(s);
+    logged = log && strstr(log, "\"request_id\":\"trace-me-42\"");
+    free(log);
+    if (!logged)
+      e2e_sleep_ms(20);
+  }
+  TS_CHECK_CASE(logged, "the log", "no line names the request id trace-me-42");
   int code = -1;
   e2e_server_stop(s, &code);
 }
@@ -555,7 +562,9 @@ static void test_open_connections_are_a_gauge(void) {
     after = sample(text, "ts_http_connections_open");
     free(text);
   }
-  TS_CHECK_CASE(before >= 0 && held >= before + 3 && after <= held - 3,
+  /* Other connections may close meanwhile: only the three held (and the
+   * one asking) are sure to be counted, and to go. */
+  TS_CHECK_CASE(before >= 0 && held >= 4 && after <= held - 3,
                 "ts_http_connections_open",
                 "before %.0f, with 3 held %.0f, after closing them %.0f",
                 before, held, after);

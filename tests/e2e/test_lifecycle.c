@@ -438,6 +438,53 @@ static void outage_end(struct outage *o) {
     e2e_dynalite_signal(o->dyn, SIGCONT);
 }
 
+/* A data path the store cannot use stops the start with a log line that
+ * says what and why (SQLite's own words and the path), not only "could not
+ * open the store". */
+static void test_unusable_data_path_is_named_at_start(void) {
+  if (!e2e_store_is_sqlite())
+    return; /* a SQLite file's problem */
+  char *dir = NULL;
+  CU_ASSERT_FATAL(e2e_dir_new(&dir) == TS_OK);
+  char file[4200], below_file[4300], garbage[4200];
+  snprintf(file, sizeof file, "%s/a-file", dir);
+  snprintf(below_file, sizeof below_file, "%s/data/ts.db", file);
+  snprintf(garbage, sizeof garbage, "%s/garbage.db", dir);
+  FILE *f = fopen(file, "w");
+  FILE *g = fopen(garbage, "w");
+  CU_ASSERT_FATAL(f && g);
+  fputs("not a folder\n", f);
+  for (int i = 0; i < 64; i++)
+    fputs("this is text, not an SQLite database; ", g);
+  fclose(f);
+  fclose(g);
+  static const struct {
+    const char *name, *says, *why;
+  } cases[] = {
+      {"a folder below a file", "cannot create the data folder",
+       "Not a directory"},
+      {"a file that is not a database", "cannot open the file",
+       "file is not a database"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char path_env[4400];
+    snprintf(path_env, sizeof path_env, "TS_SQLITE_PATH=%s",
+             i == 0 ? below_file : garbage);
+    const char *env[] = {path_env, "TS_STORE=sqlite", "TS_PORT=0",
+                         "TS_BIND=127.0.0.1", NULL};
+    char *argv[] = {(char *)e2e_bin(), NULL};
+    int code = -1;
+    char *out = e2e_run_capture_env(argv, env, &code);
+    TS_CHECK_CASE(code != 0 && out && strstr(out, cases[i].says) &&
+                      strstr(out, cases[i].why),
+                  cases[i].name, "exit %d, said: %.400s", code,
+                  out ? out : "(nothing)");
+    free(out);
+  }
+  e2e_dir_remove(dir);
+  free(dir);
+}
+
 /* ---- a store that stalls under load ---- */
 
 #define STALL_SENDERS 16
@@ -648,5 +695,6 @@ void e2e_suite_lifecycle(void) {
       TS_TEST(test_sigterm_finishes_in_flight_post_and_exits_zero),
       TS_TEST(
           test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies),
-      TS_TEST(test_stalled_store_starves_neither_health_nor_senders));
+      TS_TEST(test_stalled_store_starves_neither_health_nor_senders),
+      TS_TEST(test_unusable_data_path_is_named_at_start));
 }
