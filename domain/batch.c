@@ -712,15 +712,20 @@ const struct batch_entry *batch_entry(const struct batch *b, size_t player,
   return &b->players[player].entries[entry].e;
 }
 
+/* An outcome without a reason (the caller adds one for ENTRY_REJECTED). */
+static void slot_set(struct entry_slot *slot, enum entry_outcome outcome) {
+  free(slot->reason);
+  slot->reason = NULL;
+  slot->outcome = outcome;
+  slot->by_exclusion = false;
+}
+
 void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
                              enum entry_outcome outcome, const char *reason) {
   if (player >= b->n_players || entry >= b->players[player].n)
     return;
   struct entry_slot *slot = &b->players[player].entries[entry];
-  free(slot->reason);
-  slot->reason = NULL;
-  slot->outcome = outcome;
-  slot->by_exclusion = false;
+  slot_set(slot, outcome);
   invalidate_rejected(b);
   if (outcome != ENTRY_REJECTED)
     return;
@@ -737,13 +742,8 @@ void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
 void batch_player_reset_outcomes(struct batch *b, size_t player) {
   if (player >= b->n_players)
     return;
-  for (size_t e = 0; e < b->players[player].n; e++) {
-    struct entry_slot *slot = &b->players[player].entries[e];
-    free(slot->reason);
-    slot->reason = NULL;
-    slot->outcome = ENTRY_PENDING;
-    slot->by_exclusion = false;
-  }
+  for (size_t e = 0; e < b->players[player].n; e++)
+    slot_set(&b->players[player].entries[e], ENTRY_PENDING);
   invalidate_rejected(b);
 }
 

@@ -95,13 +95,6 @@ void workers_submit(struct workers *w, workers_fn fn, void *arg) {
   pthread_mutex_unlock(&w->mu);
 }
 
-size_t workers_pending(struct workers *w) {
-  pthread_mutex_lock(&w->mu);
-  size_t n = w->pending;
-  pthread_mutex_unlock(&w->mu);
-  return n;
-}
-
 void workers_free(struct workers *w) {
   if (!w)
     return;

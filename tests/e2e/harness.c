@@ -592,6 +592,32 @@ static void free_server(struct e2e_server *s, bool keep_dir) {
   free(s);
 }
 
+enum ts_status e2e_server_start_on(const struct e2e_dynalite *d,
+                                   const char *const *extra,
+                                   struct e2e_server **out) {
+  char endpoint_env[128];
+  const char *env[8] = {NULL};
+  size_t n = 0;
+  for (const char *const *x = extra; x && *x && n < 6; x++)
+    env[n++] = *x;
+  snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
+           e2e_dynalite_endpoint(d));
+  env[n] = endpoint_env;
+  struct e2e_server_opts opt = {.extra_env = env};
+  return e2e_server_start(&opt, out);
+}
+
+void e2e_ingest_expect(const struct e2e_server *s, const char *case_name,
+                       const json_t *body, long received, long applied,
+                       long duplicates, long skipped, size_t rejected) {
+  struct e2e_reply r;
+  struct e2e_summary sum;
+  if (e2e_ingest(s, case_name, body, &r, &sum))
+    e2e_check_summary(case_name, &sum, received, applied, duplicates, skipped,
+                      rejected);
+  e2e_reply_clear(&r);
+}
+
 char *e2e_server_log(const struct e2e_server *s) {
   char *text = NULL;
   size_t len = 0;
@@ -682,6 +708,9 @@ enum ts_status e2e_server_start(const struct e2e_server_opts *opt,
   snprintf(s->log_path, sizeof s->log_path, "%s/server-%u.log", s->dir,
            ++log_counter);
   snprintf(s->db_path, sizeof s->db_path, "%s/ts.db", s->dir);
+  for (const char *const *x = opt ? opt->extra_env : NULL; x && *x; x++)
+    if (strncmp(*x, "TS_SQLITE_PATH=", 15) == 0)
+      snprintf(s->db_path, sizeof s->db_path, "%s", *x + 15);
   s->log_fd =
       open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (s->log_fd < 0)

@@ -68,6 +68,14 @@ struct e2e_server_opts {
 enum ts_status e2e_server_start(const struct e2e_server_opts *opt,
                                 struct e2e_server **out) TS_WARN_UNUSED;
 
+struct e2e_dynalite;
+/* e2e_server_start on the private dynalite d (AWS_ENDPOINT_URL_DYNAMODB
+ * set to it), with the NAME=value entries of extra (at most 6, may be
+ * NULL). */
+enum ts_status e2e_server_start_on(const struct e2e_dynalite *d,
+                                   const char *const *extra,
+                                   struct e2e_server **out) TS_WARN_UNUSED;
+
 /* Sends SIGTERM and waits up to 15 s; *exit_code is the exit status, or
  * 128+signal when it died of a signal, or -1 when it had to be killed.
  * Prints the server log when the exit code is not 0 or when a CUnit
@@ -150,6 +158,10 @@ bool e2e_ingest(const struct e2e_server *s, const char *case_name,
                 struct e2e_summary *out);
 
 /* Asserts the summary counts; names the case on failure. */
+/* e2e_ingest, then e2e_check_summary with the counts given. */
+void e2e_ingest_expect(const struct e2e_server *s, const char *case_name,
+                       const json_t *body, long received, long applied,
+                       long duplicates, long skipped, size_t rejected);
 void e2e_check_summary(const char *case_name, const struct e2e_summary *got,
                        long received, long applied, long duplicates,
                        long skipped, size_t rejected);

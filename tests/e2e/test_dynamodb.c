@@ -97,11 +97,7 @@ static bool parse_long(const char *text, long *out) {
 static void ingest_expect(struct e2e_server *s, const char *case_name,
                           const json_t *body, long received, long applied,
                           long duplicates) {
-  struct e2e_reply r;
-  struct e2e_summary sum;
-  if (e2e_ingest(s, case_name, body, &r, &sum))
-    e2e_check_summary(case_name, &sum, received, applied, duplicates, 0, 0);
-  e2e_reply_clear(&r);
+  e2e_ingest_expect(s, case_name, body, received, applied, duplicates, 0, 0);
 }
 
 static json_t *get_item(const char *case_name, const char *player) {
@@ -780,13 +776,8 @@ static void test_applied_hour_past_the_retention_is_dropped(void) {
 static void test_missing_table_is_503_with_retry_after_until_created(void) {
   struct e2e_dynalite *dyn = NULL;
   CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
-  char endpoint_env[128];
-  snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
-           e2e_dynalite_endpoint(dyn));
-  const char *extra[] = {endpoint_env, NULL};
-  struct e2e_server_opts opt = {.extra_env = extra};
   struct e2e_server *s = NULL;
-  if (e2e_server_start(&opt, &s) != TS_OK) {
+  if (e2e_server_start_on(dyn, NULL, &s) != TS_OK) {
     CU_FAIL("server did not start without its table");
     e2e_dynalite_stop(dyn);
     return;
@@ -927,13 +918,8 @@ static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
   int code = -1;
   TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(dyn), &code) == TS_OK,
                 "create-table on a private dynalite", "exit status %d", code);
-  char endpoint_env[128];
-  snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
-           e2e_dynalite_endpoint(dyn));
-  const char *extra[] = {endpoint_env, NULL};
-  struct e2e_server_opts opt = {.extra_env = extra};
   struct e2e_server *s = NULL;
-  if (e2e_server_start(&opt, &s) != TS_OK) {
+  if (e2e_server_start_on(dyn, NULL, &s) != TS_OK) {
     CU_FAIL("server did not start");
     e2e_dynalite_stop(dyn);
     return;

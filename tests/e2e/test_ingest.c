@@ -21,12 +21,8 @@ static int down(void) { return e2e_suite_server_down(&srv); }
 static void ingest_expect(const char *case_name, const json_t *body,
                           long received, long applied, long duplicates,
                           long skipped, size_t rejected) {
-  struct e2e_reply r;
-  struct e2e_summary sum;
-  if (e2e_ingest(srv, case_name, body, &r, &sum))
-    e2e_check_summary(case_name, &sum, received, applied, duplicates, skipped,
-                      rejected);
-  e2e_reply_clear(&r);
+  e2e_ingest_expect(srv, case_name, body, received, applied, duplicates,
+                    skipped, rejected);
 }
 
 static void expect_not_found(const char *case_name, const char *player) {

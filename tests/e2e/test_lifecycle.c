@@ -23,11 +23,7 @@
 static void ingest_expect(struct e2e_server *s, const char *case_name,
                           const json_t *body, long received, long applied,
                           long duplicates) {
-  struct e2e_reply r;
-  struct e2e_summary sum;
-  if (e2e_ingest(s, case_name, body, &r, &sum))
-    e2e_check_summary(case_name, &sum, received, applied, duplicates, 0, 0);
-  e2e_reply_clear(&r);
+  e2e_ingest_expect(s, case_name, body, received, applied, duplicates, 0, 0);
 }
 
 static void stop_expect_zero(struct e2e_server *s, const char *case_name) {
@@ -396,24 +392,20 @@ struct outage {
  * NULL. NULL (and a failed check) when it does not start. */
 static struct e2e_server *outage_server(struct outage *o,
                                         const char *const *extra) {
-  static char endpoint_env[128];
-  const char *env[8] = {NULL};
-  size_t n = 0;
-  for (const char *const *x = extra; x && *x && n < 6; x++)
-    env[n++] = *x;
-  if (!e2e_store_is_sqlite()) {
+  struct e2e_server *s = NULL;
+  enum ts_status st;
+  if (e2e_store_is_sqlite()) {
+    struct e2e_server_opts opt = {.extra_env = extra};
+    st = e2e_server_start(&opt, &s);
+  } else {
     CU_ASSERT_FATAL(e2e_dynalite_start(&o->dyn) == TS_OK);
     int code = -1;
     TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(o->dyn), &code) ==
                       TS_OK,
                   "create-table on a private dynalite", "exit status %d", code);
-    snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
-             e2e_dynalite_endpoint(o->dyn));
-    env[n++] = endpoint_env;
+    st = e2e_server_start_on(o->dyn, extra, &s);
   }
-  struct e2e_server_opts opt = {.extra_env = env};
-  struct e2e_server *s = NULL;
-  if (e2e_server_start(&opt, &s) != TS_OK) {
+  if (st != TS_OK) {
     CU_FAIL("server did not start");
     e2e_dynalite_stop(o->dyn);
     o->dyn = NULL;
