@@ -9,8 +9,22 @@
 /* HTTP */
 #define TS_MAX_BODY_BYTES (6u * 1024u * 1024u) /* Lambda's 6 MB payload limit */
 #define TS_MAX_URL_BYTES 4096u                 /* path + query, else 414 */
-#define TS_MAX_CONNECTIONS 1024u
-#define TS_CONNECTION_TIMEOUT_S 30u            /* idle connection */
+/* Connections (server/conn_guard.h). A phase's deadline is not extended
+ * by bytes trickling in: the header block of a connection's first request,
+ * the body, and the kept-alive idle time, which covers the next request's
+ * header block and is above a load balancer's idle timeout (an ALB's is 60 s
+ * by default, 30 s in deploy/), so the balancer closes first. */
+#define TS_DEFAULT_MAX_CONNECTIONS 1024        /* TS_MAX_CONNECTIONS */
+#define TS_MIN_CONNECTIONS 16u
+#define TS_MAX_CONNECTIONS_LIMIT 65536u
+#define TS_DEFAULT_HEADER_TIMEOUT_S 10         /* TS_HEADER_TIMEOUT_S */
+#define TS_DEFAULT_BODY_TIMEOUT_S 30           /* TS_BODY_TIMEOUT_S */
+#define TS_DEFAULT_KEEPALIVE_S 65              /* TS_KEEPALIVE_S */
+#define TS_MAX_PHASE_TIMEOUT_S 3600u
+#define TS_CONN_REAP_INTERVAL_MS 100u          /* how often deadlines are checked */
+#define TS_CONN_RESERVE_DIVISOR 8u   /* evict when within limit/8 of the limit */
+#define TS_CONN_EVICT_MIN_AGE_MS 500u          /* a younger one is not judged */
+#define TS_FD_HEADROOM 64u   /* descriptors beyond connections: store, logs */
 #define TS_DEFAULT_THREADS 8                   /* MHD worker threads */
 #define TS_MAX_THREADS 256u
 /* Ingestion runs on its own workers (server/workers.h), so that a store

@@ -22,6 +22,10 @@ struct config {
   unsigned drain_s;          /* TS_DRAIN_S, --drain-s: the drain on SIGTERM */
   unsigned ingest_workers;   /* TS_INGEST_WORKERS: batches applied at once */
   unsigned ingest_queue;     /* TS_INGEST_QUEUE: batches waiting beyond */
+  unsigned max_connections;  /* TS_MAX_CONNECTIONS */
+  unsigned header_timeout_s; /* TS_HEADER_TIMEOUT_S: connect -> headers */
+  unsigned body_timeout_s;   /* TS_BODY_TIMEOUT_S: headers -> body */
+  unsigned keepalive_s;      /* TS_KEEPALIVE_S: answer -> next headers */
   char *attr_player;         /* TS_ATTR_PLAYER, --attr-player */
   char *attr_score;          /* TS_ATTR_SCORE, --attr-score */
   char *attr_winner;         /* TS_ATTR_WINNER, --attr-winner */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "../common/buf.h"
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "conn_guard.h"
 #include "errors.h"
 #include "metrics.h"
 #include "reply.h"
@@ -34,6 +36,7 @@ struct http_server {
   struct app *app;
   atomic_uint in_flight;
   struct workers *ingest; /* runs ROUTE_OFFLOAD handlers */
+  struct conn_guard *guard;
 };
 
 struct exchange {
@@ -47,6 +50,8 @@ struct exchange {
   char request_id[TS_MAX_REQUEST_ID_BYTES + 1]; /* echoed and logged */
   bool offloaded;          /* handed to a worker; the connection waits */
   atomic_bool worker_done; /* the worker set rep and resumed us */
+  struct guarded_conn *conn_guarded; /* the connection's guard entry */
+  bool body_done;                    /* told the guard */
 };
 
 const char *request_header(const struct request *req, const char *name) {
@@ -406,6 +411,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     atomic_fetch_add(&ex->srv->in_flight, 1);
     metrics_inflight_add(1);
     *con_cls = ex;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    ex->conn_guarded = ci ? ci->socket_context : NULL;
+    conn_guard_headers_done(ex->srv->guard, ex->conn_guarded);
     set_request_id(conn, ex->request_id);
     log_set_request_id(ex->request_id);
     begin(ex, conn, url, method);
@@ -420,6 +429,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
       buf_add(&ex->body, upload_data, *upload_data_size);
     *upload_data_size = 0;
     return MHD_YES;
+  }
+  if (!ex->body_done) {
+    ex->body_done = true;
+    conn_guard_body_done(ex->srv->guard, ex->conn_guarded);
   }
   if (ex->replied_early)
     return MHD_YES; /* already queued */
@@ -476,6 +489,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                           ms / 1e3);
   metrics_inflight_add(-1);
   atomic_fetch_sub(&ex->srv->in_flight, 1);
+  conn_guard_answer_sent(ex->srv->guard, ex->conn_guarded);
   for (size_t i = 0; i < ex->req.n_params; i++)
     free(ex->req.params[i]);
   json_decref(ex->req.body);
@@ -485,11 +499,47 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   *con_cls = NULL;
 }
 
+/* Registers each connection with the guard (its entry is the socket
+ * context); MHD notifies the close before it closes the socket. */
 static void on_connection(void *cls, struct MHD_Connection *conn,
                           void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-  (void)cls, (void)conn, (void)socket_context;
-  metrics_connections_add(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+  struct http_server *srv = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    metrics_connections_add(1);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = ci ? conn_guard_open(srv->guard, ci->connect_fd) : NULL;
+  } else {
+    metrics_connections_add(-1);
+    conn_guard_close(srv->guard, *socket_context);
+    *socket_context = NULL;
+  }
+}
+
+/* Each connection needs a descriptor: raise the soft limit toward the
+ * hard one, and lower the connection limit to what the hard one allows. */
+static unsigned fit_descriptors(unsigned want) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return want;
+  rlim_t need = (rlim_t)want + TS_FD_HEADROOM;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    rl.rlim_cur =
+        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl))
+      return want;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    unsigned fit = rl.rlim_cur > 2u * TS_FD_HEADROOM
+                       ? (unsigned)(rl.rlim_cur - TS_FD_HEADROOM)
+                       : TS_FD_HEADROOM;
+    log_event(LOG_WARN, "connection limit lowered to the descriptor limit",
+              "{s:i, s:i, s:i}", "wanted", (int)want, "max_connections",
+              (int)fit, "nofile", (int)rl.rlim_cur);
+    return fit;
+  }
+  return want;
 }
 
 __attribute__((format(printf, 2, 0))) static void
@@ -527,8 +577,28 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   atomic_init(&srv->in_flight, 0);
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-  if (workers_new(app->cfg->ingest_workers, app->cfg->ingest_queue,
-                  &srv->ingest) != TS_OK) {
+  const struct config *cfg = app->cfg;
+  /* MHD splits its limit evenly among its threads and stops accepting
+   * on a thread at its share; the guard enforces max_connections across
+   * them, so MHD's limit is twice that. */
+  unsigned mhd_conns = fit_descriptors(2u * cfg->max_connections);
+  struct conn_guard_limits lim = {
+      .max_connections = mhd_conns / 2u < cfg->max_connections
+                             ? mhd_conns / 2u
+                             : cfg->max_connections,
+      .header_ms = cfg->header_timeout_s * 1000u,
+      .body_ms = cfg->body_timeout_s * 1000u,
+      .idle_ms = cfg->keepalive_s * 1000u,
+  };
+  /* MHD's own timeout restarts with every byte: a backstop behind the
+   * guard's deadlines, and the bound on a client that stops reading. */
+  unsigned idle_s = cfg->header_timeout_s;
+  idle_s = cfg->body_timeout_s > idle_s ? cfg->body_timeout_s : idle_s;
+  idle_s = cfg->keepalive_s > idle_s ? cfg->keepalive_s : idle_s;
+  if (workers_new(cfg->ingest_workers, cfg->ingest_queue, &srv->ingest) !=
+          TS_OK ||
+      conn_guard_new(&lim, &srv->guard) != TS_OK) {
+    workers_free(srv->ingest);
     freeaddrinfo(ai);
     free(srv);
     return TS_ERR_NOMEM;
@@ -540,16 +610,16 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
       /* the logger must come first to catch messages about later options */
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
       ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg->threads,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)TS_MAX_CONNECTIONS,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TS_CONNECTION_TIMEOUT_S,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+      MHD_OPTION_CONNECTION_LIMIT, mhd_conns, MHD_OPTION_CONNECTION_TIMEOUT,
+      idle_s + 1u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
       MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!srv->daemon) {
     log_event(LOG_ERROR, "could not listen", "{s:s, s:i}", "bind",
               app->cfg->bind, "port", (int)app->cfg->port);
     workers_free(srv->ingest);
+    conn_guard_free(srv->guard);
     free(srv);
     return TS_ERR_IO;
   }
@@ -579,5 +649,6 @@ void http_server_stop(struct http_server *srv, unsigned grace_ms) {
    * connection; MHD must not stop with a connection suspended. */
   workers_free(srv->ingest);
   MHD_stop_daemon(srv->daemon);
+  conn_guard_free(srv->guard); /* after MHD: no more notifications */
   free(srv);
 }

@@ -29,6 +29,7 @@ static atomic_uint_fast64_t modify_without_old, remove_without_old,
 static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
 static atomic_int inflight, connections;
 static atomic_uint_fast64_t shed, late;
+static atomic_uint_fast64_t conn_closed[METRICS_CONN_N];
 
 static size_t route_slot(int route) {
   return route >= 0 && route < MAX_ROUTES ? (size_t)route : MAX_ROUTES;
@@ -74,6 +75,11 @@ void metrics_count_shed(void) {
 
 void metrics_count_late(void) {
   atomic_fetch_add_explicit(&late, 1, memory_order_relaxed);
+}
+
+void metrics_count_conn_closed(enum metrics_conn_close why) {
+  if (why < METRICS_CONN_N)
+    atomic_fetch_add_explicit(&conn_closed[why], 1, memory_order_relaxed);
 }
 
 void metrics_connections_add(int delta) {
@@ -196,4 +202,15 @@ void metrics_write(struct buf *b) {
            "# TYPE ts_ingest_late_total counter\n"
            "ts_ingest_late_total %llu\n",
            (unsigned long long)load(&shed), (unsigned long long)load(&late));
+
+  static const char *const closed[METRICS_CONN_N] = {
+      "header_deadline", "body_deadline", "idle_deadline", "evicted",
+      "over_limit"};
+  buf_adds(b, "# HELP ts_http_connections_closed_total Connections the "
+              "server closed: a phase past its deadline, or evicted near "
+              "the connection limit, or over it.\n"
+              "# TYPE ts_http_connections_closed_total counter\n");
+  for (size_t i = 0; i < METRICS_CONN_N; i++)
+    buf_addf(b, "ts_http_connections_closed_total{reason=\"%s\"} %llu\n",
+             closed[i], (unsigned long long)load(&conn_closed[i]));
 }

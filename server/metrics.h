@@ -24,6 +24,17 @@ void metrics_count_late(void);
 /* An HTTP connection opened (+1) or closed (-1). */
 void metrics_connections_add(int delta);
 
+/* Why the connection guard closed a connection (server/conn_guard.h). */
+enum metrics_conn_close {
+  METRICS_CONN_HEADER_DEADLINE,
+  METRICS_CONN_BODY_DEADLINE,
+  METRICS_CONN_IDLE_DEADLINE,
+  METRICS_CONN_EVICTED,
+  METRICS_CONN_OVER_LIMIT,
+  METRICS_CONN_N
+};
+void metrics_count_conn_closed(enum metrics_conn_close why);
+
 /* Appends the exposition text. */
 void metrics_write(struct buf *b);
 

@@ -9,10 +9,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -678,6 +681,145 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
   json_decref(warm);
 }
 
+/* ---- slow clients (slowloris) ---- */
+
+enum slow_kind { SLOW_HEADERS, SLOW_BODY, IDLE_KEPT_ALIVE, N_SLOW_KINDS };
+
+struct slow_conn {
+  int fd;
+  enum slow_kind kind;
+  uint64_t closed_ms; /* 0 while open */
+};
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Reads what is there; records the close (end of stream or reset). */
+static void slow_poll(struct slow_conn *c, uint64_t now) {
+  char sink[4096];
+  for (;;) {
+    ssize_t n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0)
+      continue; /* an answer (the idle ones' GET) */
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+      c->closed_ms = now;
+    return;
+  }
+}
+
+/* A flood three times the connection limit: clients that send their
+ * header block one byte at a time, clients that send a body one byte at a
+ * time, and clients that keep an idle connection after one GET. Each must
+ * be closed by its phase's deadline however it trickles, and other clients'
+ * GETs must be answered throughout. */
+static void
+test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets(void) {
+  if (!e2e_store_is_sqlite())
+    return; /* connection handling does not depend on the store */
+  enum { LIMIT = 64, PER_KIND = 64, HEADER_S = 1, BODY_S = 1, KEEPALIVE_S = 2 };
+  const char *env[] = {"TS_MAX_CONNECTIONS=64", "TS_HEADER_TIMEOUT_S=1",
+                       "TS_BODY_TIMEOUT_S=1", "TS_KEEPALIVE_S=2", NULL};
+  struct e2e_server_opts opt = {.extra_env = env};
+  struct e2e_server *s = NULL;
+  if (e2e_server_start(&opt, &s) != TS_OK) {
+    CU_FAIL("server did not start");
+    return;
+  }
+  static const char *const opening[N_SLOW_KINDS] = {
+      "GET /v1/players HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+      "POST /v1/stream-records HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: 100000\r\n\r\n{",
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"};
+  static const char *const kind_name[N_SLOW_KINDS] = {
+      "slow header block", "slow body", "idle kept-alive connection"};
+  static const unsigned budget_s[N_SLOW_KINDS] = {HEADER_S, BODY_S,
+                                                  KEEPALIVE_S};
+  struct slow_conn conns[N_SLOW_KINDS * PER_KIND];
+  size_t n = 0;
+  uint64_t t0 = now_ms();
+  for (int k = 0; k < N_SLOW_KINDS; k++) {
+    for (int i = 0; i < PER_KIND; i++) {
+      int fd = e2e_raw_connect(s);
+      if (fd < 0)
+        break;
+      (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+      (void)send(fd, opening[k], strlen(opening[k]), MSG_NOSIGNAL);
+      conns[n++] = (struct slow_conn){.fd = fd, .kind = (enum slow_kind)k};
+    }
+  }
+  TS_CHECK_CASE(n == N_SLOW_KINDS * PER_KIND, "slow flood",
+                "opened %zu of %d connections", n, N_SLOW_KINDS * PER_KIND);
+  /* A byte every 100 ms on each slow connection (each byte would restart
+   * an idle timeout), a GET from another client every 100 ms. */
+  unsigned gets = 0, gets_ok = 0;
+  double slowest = 0;
+  const uint64_t run_ms = (KEEPALIVE_S + 2) * 1000u;
+  while (now_ms() - t0 < run_ms) {
+    uint64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+      if (conns[i].closed_ms)
+        continue;
+      if (conns[i].kind != IDLE_KEPT_ALIVE)
+        (void)send(conns[i].fd, "a", 1, MSG_NOSIGNAL);
+      slow_poll(&conns[i], now);
+    }
+    struct e2e_reply r;
+    (void)e2e_get(s, "/v1/players?limit=1", &r);
+    gets++;
+    gets_ok += r.status == 200;
+    slowest = r.seconds > slowest ? r.seconds : slowest;
+    e2e_reply_clear(&r);
+    e2e_sleep_ms(100);
+  }
+  TS_CHECK_CASE(gets_ok == gets, "GETs during the flood",
+                "%u of %u answered 200", gets_ok, gets);
+  TS_CHECK_CASE(slowest < 1.0, "GETs during the flood",
+                "the slowest took %.2f s", slowest);
+  /* Each closed no later than its phase's deadline plus the reaper's
+   * period and scheduling slack; evicted ones earlier. */
+  for (int k = 0; k < N_SLOW_KINDS; k++) {
+    unsigned open = 0;
+    uint64_t latest = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (conns[i].kind != (enum slow_kind)k)
+        continue;
+      if (!conns[i].closed_ms)
+        open++;
+      else if (conns[i].closed_ms - t0 > latest)
+        latest = conns[i].closed_ms - t0;
+    }
+    TS_CHECK_CASE(open == 0, kind_name[k], "%u of %d still open after %.1f s",
+                  open, PER_KIND, (double)run_ms / 1e3);
+    TS_CHECK_CASE(latest <= budget_s[k] * 1000u + 1500u, kind_name[k],
+                  "the last one closed after %.2f s (deadline %u s)",
+                  (double)latest / 1e3, budget_s[k]);
+  }
+  for (size_t i = 0; i < n; i++)
+    close(conns[i].fd);
+  struct e2e_reply r;
+  (void)e2e_get(s, "/metrics", &r);
+  /* Every one of them was closed by the guard, and counted. */
+  static const char *const reasons[] = {"header_deadline", "body_deadline",
+                                        "idle_deadline", "evicted"};
+  long total = 0;
+  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+    char series[96];
+    snprintf(series, sizeof series,
+             "ts_http_connections_closed_total{reason=\"%s\"} ", reasons[i]);
+    const char *at = r.body ? strstr(r.body, series) : NULL;
+    total += at ? strtol(at + strlen(series), NULL, 10) : 0;
+  }
+  TS_CHECK_CASE(total >= (long)n, "metrics after the flood",
+                "%ld connections counted as closed by the server, %zu opened",
+                total, n);
+  e2e_reply_clear(&r);
+  TS_CHECK_CASE(e2e_server_alive(s), "slow flood", "the server died");
+  stop_expect_zero(s, "after the slow flood");
+}
+
 void e2e_suite_lifecycle(void) {
   E2E_SUITE(
       "lifecycle", NULL, NULL, TS_TEST(test_help_prints_usage_and_exits_zero),
@@ -688,5 +830,7 @@ void e2e_suite_lifecycle(void) {
       TS_TEST(
           test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies),
       TS_TEST(test_stalled_store_starves_neither_health_nor_senders),
-      TS_TEST(test_unusable_data_path_is_named_at_start));
+      TS_TEST(test_unusable_data_path_is_named_at_start),
+      TS_TEST(
+          test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets));
 }

@@ -10,6 +10,7 @@
   X(decide)                                                                    \
   X(store_sqlite)                                                              \
   X(http_util)                                                                 \
+  X(conn_guard)                                                                \
   X(config)                                                                    \
   X(sigv4)                                                                     \
   X(creds)                                                                     \
