@@ -820,6 +820,18 @@ void e2e_server_signal_term(struct e2e_server *s) {
   }
 }
 
+void e2e_server_kill(struct e2e_server *s) {
+  if (!s)
+    return;
+  if (e2e_server_alive(s))
+    kill(s->pid, SIGKILL);
+  reap(s, -1);
+  bool trouble = failures_now() != s->failures_at_start;
+  if (trouble)
+    e2e_server_dump_log(s);
+  free_server(s, trouble);
+}
+
 void e2e_server_stop(struct e2e_server *s, int *exit_code) {
   int code = -1;
   if (!s) {

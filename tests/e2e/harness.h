@@ -82,6 +82,9 @@ enum ts_status e2e_server_start_on(const struct e2e_dynalite *d,
  * assertion failed while it ran, and then keeps its folder. Frees s. */
 void e2e_server_stop(struct e2e_server *s, int *exit_code);
 
+/* Kills the server with SIGKILL (a crash), waits for it and frees s. */
+void e2e_server_kill(struct e2e_server *s);
+
 /* Sends SIGTERM only (once); the caller later calls e2e_server_stop(),
  * which then only waits. */
 void e2e_server_signal_term(struct e2e_server *s);

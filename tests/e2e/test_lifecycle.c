@@ -820,6 +820,184 @@ test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets(void) {
   stop_expect_zero(s, "after the slow flood");
 }
 
+/* ---- a crash or a stop in the middle of a load, then a full resend ---- */
+
+enum {
+  LOAD_SENDERS = 8,
+  LOAD_BATCHES = 40, /* per sender */
+  LOAD_PER_BATCH = 5,
+  LOAD_PLAYERS = 16,
+  LOAD_RECORDS = LOAD_SENDERS * LOAD_BATCHES * LOAD_PER_BATCH,
+};
+
+struct load {
+  const struct e2e_server *s;
+  json_t *bodies[LOAD_SENDERS][LOAD_BATCHES];
+  long status[LOAD_SENDERS][LOAD_BATCHES]; /* 0: no answer */
+  atomic_uint acked;
+};
+
+struct load_sender {
+  struct load *load;
+  int index;
+};
+
+/* Posts its batches in order until one is not answered 200: as a Pipe's
+ * shard does, it would retry that one, and the test resends later. */
+static void *load_sender_main(void *arg) {
+  struct load_sender *ls = arg;
+  struct load *l = ls->load;
+  for (int b = 0; b < LOAD_BATCHES; b++) {
+    struct e2e_reply r;
+    (void)e2e_post_json(l->s, "/v1/stream-records", l->bodies[ls->index][b],
+                        &r);
+    l->status[ls->index][b] = r.status;
+    e2e_reply_clear(&r);
+    if (l->status[ls->index][b] != 200)
+      break;
+    atomic_fetch_add(&l->acked, 1);
+  }
+  return NULL;
+}
+
+/* Game k: player k % LOAD_PLAYERS, score k + 0.25 (decimals must stay
+ * exact), a win when k % 3 == 0. */
+static void load_build(struct load *l, const char *prefix) {
+  int k = 0;
+  for (int i = 0; i < LOAD_SENDERS; i++)
+    for (int b = 0; b < LOAD_BATCHES; b++) {
+      json_t *recs = json_array();
+      for (int r = 0; r < LOAD_PER_BATCH; r++, k++) {
+        char player[160], score[32];
+        snprintf(player, sizeof player, "%s-%d", prefix, k % LOAD_PLAYERS);
+        snprintf(score, sizeof score, "%d.25", k);
+        json_array_append_new(
+            recs, e2e_insert(player, score,
+                             k % 3 == 0 ? WIN_BOOL_TRUE : WIN_BOOL_FALSE));
+      }
+      l->bodies[i][b] = e2e_lambda(recs);
+    }
+}
+
+/* Every player's stats equal the tally of LOAD_RECORDS games, exactly. */
+static void load_check_totals(const struct e2e_server *s, const char *prefix,
+                              const char *case_name) {
+  for (int p = 0; p < LOAD_PLAYERS; p++) {
+    long games = 0, wins = 0, hundredths = 0;
+    for (int k = p; k < LOAD_RECORDS; k += LOAD_PLAYERS) {
+      games++;
+      wins += k % 3 == 0;
+      hundredths += 100L * k + 25;
+    }
+    char player[160], total[32], avg[32], pct[32];
+    snprintf(player, sizeof player, "%s-%d", prefix, p);
+    snprintf(total, sizeof total, "%ld.%02ld", hundredths / 100,
+             hundredths % 100);
+    /* Rounded half away from zero to 2 decimals, in integers. */
+    long avg_x100 = (hundredths * 2 + games) / (2 * games);
+    long pct_x100 = (wins * 10000 * 2 + games) / (2 * games);
+    snprintf(avg, sizeof avg, "%ld.%02ld", avg_x100 / 100, avg_x100 % 100);
+    snprintf(pct, sizeof pct, "%ld.%02ld", pct_x100 / 100, pct_x100 % 100);
+    struct e2e_expect e = {player, games, wins, total, avg, pct};
+    e2e_expect_stats(s, case_name, &e);
+  }
+}
+
+/* A crash (SIGKILL) or a stop (SIGTERM) while 8 senders post; then a new
+ * server on the same store, and every batch sent again: each batch
+ * acknowledged before is all duplicates, and every game counts once. */
+static void
+test_crash_or_stop_under_load_then_full_resend_counts_each_game_once(void) {
+  static const struct {
+    const char *name;
+    int sig;
+  } cases[] = {{"SIGKILL under load", SIGKILL},
+               {"SIGTERM under load", SIGTERM}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const char *name = cases[c].name;
+    char *dir = NULL;
+    CU_ASSERT_FATAL(e2e_dir_new(&dir) == TS_OK);
+    struct e2e_server_opts opt = {.dir = dir};
+    struct e2e_server *s = NULL;
+    struct load *l = calloc(1, sizeof *l);
+    CU_ASSERT_FATAL(l != NULL);
+    char prefix[128];
+    e2e_name(prefix, sizeof prefix, cases[c].sig == SIGKILL ? "kill" : "term");
+    load_build(l, prefix);
+    if (e2e_server_start(&opt, &s) != TS_OK) {
+      CU_FAIL("server did not start");
+      goto next;
+    }
+    l->s = s;
+    struct load_sender senders[LOAD_SENDERS];
+    pthread_t threads[LOAD_SENDERS];
+    for (int i = 0; i < LOAD_SENDERS; i++) {
+      senders[i] = (struct load_sender){l, i};
+      CU_ASSERT_FATAL(pthread_create(&threads[i], NULL, load_sender_main,
+                                     &senders[i]) == 0);
+    }
+    /* In the middle: some batches acknowledged, most not sent yet. */
+    for (int i = 0; i < 500 && atomic_load(&l->acked) < LOAD_SENDERS * 4; i++)
+      e2e_sleep_ms(10);
+    if (cases[c].sig == SIGKILL) {
+      e2e_server_kill(s);
+    } else {
+      int code = -1;
+      e2e_server_stop(s, &code);
+      TS_CHECK_CASE(code == 0, name, "exit status %d", code);
+    }
+    s = NULL;
+    for (int i = 0; i < LOAD_SENDERS; i++)
+      pthread_join(threads[i], NULL);
+    unsigned acked = atomic_load(&l->acked);
+    TS_CHECK_CASE(acked > 0 && acked < LOAD_SENDERS * LOAD_BATCHES, name,
+                  "%u of %d batches acknowledged: not in the middle", acked,
+                  LOAD_SENDERS * LOAD_BATCHES);
+    /* No answer other than 200, 503 (a stop) or none (a crash). */
+    for (int i = 0; i < LOAD_SENDERS; i++)
+      for (int b = 0; b < LOAD_BATCHES; b++)
+        TS_CHECK_CASE(l->status[i][b] == 200 || l->status[i][b] == 503 ||
+                          l->status[i][b] == 0,
+                      name, "sender %d batch %d answered %ld", i, b,
+                      l->status[i][b]);
+    if (e2e_server_start(&opt, &s) != TS_OK) {
+      CU_FAIL("server did not start again");
+      goto next;
+    }
+    for (int i = 0; i < LOAD_SENDERS; i++) {
+      for (int b = 0; b < LOAD_BATCHES; b++) {
+        struct e2e_reply r;
+        struct e2e_summary sum;
+        char case_name[160];
+        snprintf(case_name, sizeof case_name, "%s: resend of %d/%d", name, i,
+                 b);
+        if (!e2e_ingest(s, case_name, l->bodies[i][b], &r, &sum)) {
+          e2e_reply_clear(&r);
+          continue;
+        }
+        TS_CHECK_CASE(sum.received == LOAD_PER_BATCH &&
+                          sum.applied + sum.duplicates == LOAD_PER_BATCH,
+                      case_name, "received %ld, applied %ld, duplicates %ld",
+                      sum.received, sum.applied, sum.duplicates);
+        if (l->status[i][b] == 200)
+          TS_CHECK_CASE(sum.duplicates == LOAD_PER_BATCH, case_name,
+                        "acknowledged before, yet %ld applied again",
+                        sum.applied);
+        e2e_reply_clear(&r);
+      }
+    }
+    load_check_totals(s, prefix, name);
+    stop_expect_zero(s, name);
+  next:
+    for (int i = 0; i < LOAD_SENDERS; i++)
+      for (int b = 0; b < LOAD_BATCHES; b++)
+        json_decref(l->bodies[i][b]);
+    free(l);
+    e2e_dir_remove(dir);
+    free(dir);
+  }
+}
+
 void e2e_suite_lifecycle(void) {
   E2E_SUITE(
       "lifecycle", NULL, NULL, TS_TEST(test_help_prints_usage_and_exits_zero),
@@ -832,5 +1010,7 @@ void e2e_suite_lifecycle(void) {
       TS_TEST(test_stalled_store_starves_neither_health_nor_senders),
       TS_TEST(test_unusable_data_path_is_named_at_start),
       TS_TEST(
-          test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets));
+          test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets),
+      TS_TEST(
+          test_crash_or_stop_under_load_then_full_resend_counts_each_game_once));
 }
