@@ -337,14 +337,58 @@ static enum ts_status settle(const struct replay *rp,
   return TS_OK;
 }
 
+/* Replays the selected dead letters and builds the 200 answer in *answer.
+ * Nothing is deleted before the batch is applied: a failure leaves them
+ * for the next replay, which then finds the applied ones duplicates. */
+static enum ts_status replay_rows(struct request *req,
+                                  const struct dead_letter *rows, size_t n,
+                                  bool more, json_t **answer) {
+  enum ts_status st = TS_ERR_NOMEM;
+  struct replay *rp = NULL;
+  struct replay_counts c = {0};
+  size_t n_gone = 0;
+  const char **records = calloc(n ? n : 1, sizeof *records);
+  const char **gone = calloc(n ? n : 1, sizeof *gone);
+  json_t *still = json_array();
+  *answer = NULL;
+  if (!records || !gone || !still)
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    records[i] = rows[i].record;
+  st = replay_new(records, n, &req->app->batch, &rp);
+  /* The ingestion path: the domain decides, the store writes and keeps
+   * what is rejected again. */
+  if (st == TS_OK && replay_batch(rp))
+    st = store_apply_by(req->app->store, replay_batch(rp), req->deadline_ms);
+  if (st == TS_OK)
+    st = settle(rp, rows, n, gone, &n_gone, still, &c);
+  if (st == TS_OK)
+    st = store_delete_dead_letters(req->app->store, gone, n_gone);
+  if (st != TS_OK)
+    goto out;
+  log_event(LOG_INFO, "dead letters replayed", "{s:i, s:i, s:i, s:i, s:i}",
+            "selected", (int)n, "applied", (int)c.applied, "duplicates",
+            (int)c.duplicates, "skipped", (int)c.skipped, "still_rejected",
+            (int)json_array_size(still));
+  *answer = json_pack(
+      "{s:I, s:I, s:I, s:I, s:O, s:b}", "selected", (json_int_t)n, "applied",
+      (json_int_t)c.applied, "duplicates", (json_int_t)c.duplicates, "skipped",
+      (json_int_t)c.skipped, "still_rejected", still, "more", more);
+  st = *answer ? TS_OK : TS_ERR_NOMEM;
+out:
+  replay_free(rp);
+  json_decref(still);
+  free(records);
+  free(gone);
+  return st;
+}
+
 void handle_dead_letters_replay(struct request *req, struct reply *rep) {
   struct selection sel = {0};
   struct dead_letter *rows = NULL;
-  size_t n = 0, n_gone = 0;
+  size_t n = 0;
   bool more = false;
-  const char **records = NULL, **gone = NULL;
-  struct replay *rp = NULL;
-  json_t *still = json_array();
+  json_t *answer = NULL;
   char detail[DETAIL_BYTES];
 
   if (!selection_parse(req->body, &sel, detail)) {
@@ -353,63 +397,19 @@ void handle_dead_letters_replay(struct request *req, struct reply *rep) {
   }
   enum ts_status st =
       select_dead_letters(req->app->store, &sel, &rows, &n, &more);
+  if (st == TS_OK)
+    st = replay_rows(req, rows, n, more, &answer);
   if (st != TS_OK) {
-    error_reply(rep, error_from_status(st),
-                "could not read the dead letters (%s); try again",
+    enum ts_error e = error_from_status(st);
+    log_event(e == TS_E_STORE_UNAVAILABLE ? LOG_WARN : LOG_ERROR,
+              "replay not done", "{s:s, s:i}", "status", ts_status_name(st),
+              "selected", (int)n);
+    error_reply(rep, e, "the replay was not completed (%s); send it again",
                 ts_status_name(st));
     goto out;
   }
-  records = calloc(n ? n : 1, sizeof *records);
-  gone = calloc(n ? n : 1, sizeof *gone);
-  if (!records || !gone || !still) {
-    st = TS_ERR_NOMEM;
-    goto fail;
-  }
-  for (size_t i = 0; i < n; i++)
-    records[i] = rows[i].record;
-  st = replay_new(records, n, &req->app->batch, &rp);
-  if (st != TS_OK)
-    goto fail;
-  /* The ingestion path: the domain decides, the store writes and keeps
-   * what is rejected again. */
-  if (replay_batch(rp))
-    st = store_apply_by(req->app->store, replay_batch(rp), req->deadline_ms);
-  if (st != TS_OK)
-    goto fail;
-  struct replay_counts c = {0};
-  st = settle(rp, rows, n, gone, &n_gone, still, &c);
-  /* Deleted only once applied: a failure here leaves them for the next
-   * replay, which finds them duplicates. */
-  if (st == TS_OK)
-    st = store_delete_dead_letters(req->app->store, gone, n_gone);
-  if (st != TS_OK)
-    goto fail;
-  log_event(LOG_INFO, "dead letters replayed", "{s:i, s:i, s:i, s:i, s:i}",
-            "selected", (int)n, "applied", (int)c.applied, "duplicates",
-            (int)c.duplicates, "skipped", (int)c.skipped, "still_rejected",
-            (int)json_array_size(still));
-  json_t *answer = json_pack(
-      "{s:I, s:I, s:I, s:I, s:O, s:b}", "selected", (json_int_t)n, "applied",
-      (json_int_t)c.applied, "duplicates", (json_int_t)c.duplicates, "skipped",
-      (json_int_t)c.skipped, "still_rejected", still, "more", more);
-  if (!answer) {
-    st = TS_ERR_NOMEM;
-    goto fail;
-  }
   reply_json_take(rep, 200, answer);
-  goto out;
-fail:;
-  enum ts_error e = error_from_status(st);
-  log_event(e == TS_E_STORE_UNAVAILABLE ? LOG_WARN : LOG_ERROR,
-            "replay not done", "{s:s, s:i}", "status", ts_status_name(st),
-            "selected", (int)n);
-  error_reply(rep, e, "the replay was not completed (%s); send it again",
-              ts_status_name(st));
 out:
-  replay_free(rp);
-  json_decref(still);
-  free(records);
-  free(gone);
   dead_letters_free(rows, n);
   free(sel.ids);
 }
