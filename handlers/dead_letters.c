@@ -120,10 +120,9 @@ static void add_dead_letter(struct buf *b, const struct dead_letter *d) {
 
 void handle_dead_letters_list(struct request *req, struct reply *rep) {
   char *limit_text = NULL, *cursor_text = NULL, *reason = NULL;
-  char *after = NULL, *next = NULL;
+  char *after = NULL, *next = NULL, *next_id = NULL;
   struct dead_letter *rows = NULL;
   size_t n = 0, limit = 0;
-  bool more = false;
   struct buf b;
   buf_init(&b, TS_MAX_REPLY_BYTES);
 
@@ -148,7 +147,7 @@ void handle_dead_letters_list(struct request *req, struct reply *rep) {
     goto out;
   }
   enum ts_status st = store_list_dead_letters(req->app->store, after, reason,
-                                              limit, &rows, &n, &more);
+                                              limit, &rows, &n, &next_id);
   if (st != TS_OK) {
     error_reply(rep, error_from_status(st), "could not list dead letters (%s)",
                 ts_status_name(st));
@@ -161,8 +160,8 @@ void handle_dead_letters_list(struct request *req, struct reply *rep) {
     add_dead_letter(&b, &rows[i]);
   }
   buf_adds(&b, "],\"next_cursor\":");
-  if (more && n > 0) {
-    if (cursor_encode(rows[n - 1].id, &next) != TS_OK) {
+  if (next_id) {
+    if (cursor_encode(next_id, &next) != TS_OK) {
       error_reply(rep, TS_E_INTERNAL, "could not build the cursor");
       goto out;
     }
@@ -184,6 +183,7 @@ out:
   free(reason);
   free(after);
   free(next);
+  free(next_id);
 }
 
 /* ---- replay ---- */
@@ -276,10 +276,15 @@ static enum ts_status select_dead_letters(struct store *store,
                                           const struct selection *sel,
                                           struct dead_letter **rows, size_t *n,
                                           bool *more) {
-  if (!sel->ids)
-    return store_list_dead_letters(store, NULL, sel->reason, sel->limit, rows,
-                                   n, more);
   *more = false;
+  if (!sel->ids) {
+    char *next = NULL;
+    enum ts_status st = store_list_dead_letters(store, NULL, sel->reason,
+                                                sel->limit, rows, n, &next);
+    *more = next != NULL;
+    free(next);
+    return st;
+  }
   enum ts_status st =
       store_get_dead_letters(store, sel->ids, sel->n_ids, rows, n);
   if (st != TS_OK)

@@ -46,6 +46,10 @@
 #define DY_BATCH_GET_MAX 100
 /* Deadline for reads (get, list, ping). */
 #define DY_READ_DEADLINE_MS 3000u
+/* A dead-letter page filtered by reason reads this many items per Scan
+ * call, and stops scanning after this long (its next page goes on). */
+#define DY_SCAN_PAGE 1000u
+#define DY_LIST_BUDGET_MS 1000u
 /* Dead-letter records are cut to stay far below the 400 KB item limit. */
 #define DY_MAX_RECORD_TEXT (256u * 1024u)
 /* create-table waits this long for ACTIVE. */
@@ -964,17 +968,20 @@ fail:
 }
 
 /* Pages follow the table's key order (a consistent Scan) from the item
- * after `after`. A reason is a filter, which DynamoDB applies after Limit:
- * scans go on until the page is full or the table ends. The next page
- * starting after the last item returned re-reads (and filters out again)
- * what this one read beyond it, so none is skipped. */
+ * after `after`. A reason is a filter, which DynamoDB applies after Limit
+ * (Limit counts the items read): a filtered scan reads pages of
+ * DY_SCAN_PAGE items until the page is full, the table ends or
+ * DY_LIST_BUDGET_MS pass; the next page then starts where the scan stopped
+ * (LastEvaluatedKey), or after the last item returned when matching items
+ * were left out of a full page. */
 static enum ts_status dy_list_dead_letters(void *impl, const char *after,
                                            const char *reason, size_t limit,
                                            struct dead_letter **rows, size_t *n,
-                                           bool *more) {
+                                           char **next) {
   struct dy *dy = impl;
   enum ts_status st = TS_OK;
-  uint64_t deadline = clock_now_ms() + DY_READ_DEADLINE_MS;
+  uint64_t budget = clock_now_ms() + DY_LIST_BUDGET_MS;
+  bool left_out = false;
   json_t *start = after ? json_pack("{s:o}", "id", attr_s(after)) : NULL;
   *rows = calloc(limit, sizeof **rows);
   if (!*rows || (after && !start)) {
@@ -982,9 +989,9 @@ static enum ts_status dy_list_dead_letters(void *impl, const char *after,
     return TS_ERR_NOMEM;
   }
   for (;;) {
-    json_t *req =
-        json_pack("{s:s, s:I, s:b}", "TableName", dy->dl_table, "Limit",
-                  (json_int_t)(limit - *n), "ConsistentRead", 1);
+    size_t read = reason ? DY_SCAN_PAGE : limit - *n;
+    json_t *req = json_pack("{s:s, s:I, s:b}", "TableName", dy->dl_table,
+                            "Limit", (json_int_t)read, "ConsistentRead", 1);
     bool ok = req &&
               (!start || json_object_set(req, "ExclusiveStartKey", start) == 0);
     json_t *filter =
@@ -1001,12 +1008,16 @@ static enum ts_status dy_list_dead_letters(void *impl, const char *after,
       break;
     }
     struct ddb_call call = {.op = "Scan", .request = req};
-    st = ddb_execute(dy->client, &call, 1, deadline);
+    st =
+        ddb_execute(dy->client, &call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
     if (st == TS_OK)
       st = call_status(dy->dl_table, &call);
     json_t *items = json_object_get(call.response, "Items");
-    for (size_t i = 0; st == TS_OK && i < json_array_size(items) && *n < limit;
-         i++) {
+    for (size_t i = 0; st == TS_OK && i < json_array_size(items); i++) {
+      if (*n == limit) {
+        left_out = true;
+        break;
+      }
       st = dead_from_item(json_array_get(items, i), &(*rows)[*n]);
       if (st == TS_OK)
         (*n)++;
@@ -1015,14 +1026,12 @@ static enum ts_status dy_list_dead_letters(void *impl, const char *after,
     start = json_incref(json_object_get(call.response, "LastEvaluatedKey"));
     ddb_call_clear(&call);
     json_decref(req);
-    if (st != TS_OK || !start || *n == limit)
+    if (st != TS_OK || !start || *n == limit || clock_now_ms() >= budget)
       break;
-    if (clock_now_ms() >= deadline) {
-      st = TS_ERR_UNAVAILABLE;
-      break;
-    }
   }
-  *more = start != NULL;
+  const char *at = left_out ? (*rows)[*n - 1].id : attr_text(start, "id", "S");
+  if (st == TS_OK && (left_out || start) && (!at || !(*next = strdup(at))))
+    st = at ? TS_ERR_NOMEM : TS_ERR_IO;
   json_decref(start);
   return st;
 }

@@ -1195,19 +1195,21 @@ out:
 static enum ts_status sq_list_dead_letters(void *impl, const char *after,
                                            const char *reason, size_t limit,
                                            struct dead_letter **rows, size_t *n,
-                                           bool *more) {
+                                           char **next) {
   struct dead_ctx d = {
       .sq = impl, .after = after, .reason = reason, .limit = limit};
   enum ts_status st =
       store_run_tx("sqlite.list_dead_letters", dead_list_attempt, &d, NULL,
                    clock_now_ms() + SQ_READ_DEADLINE_MS);
+  /* The next page starts after the last id of this one. */
+  if (st == TS_OK && d.more && d.n > 0 && !(*next = strdup(d.rows[d.n - 1].id)))
+    st = TS_ERR_NOMEM;
   if (st != TS_OK) {
     dead_ctx_reset(&d);
     return st;
   }
   *rows = d.rows;
   *n = d.n;
-  *more = d.more;
   return TS_OK;
 }
 

@@ -119,14 +119,14 @@ enum ts_status store_leaderboard(struct store *s, enum store_rank by,
 enum ts_status store_list_dead_letters(struct store *s, const char *after,
                                        const char *reason, size_t limit,
                                        struct dead_letter **rows, size_t *n,
-                                       bool *more) {
+                                       char **next) {
   *rows = NULL;
   *n = 0;
-  *more = false;
+  *next = NULL;
   if (limit == 0)
     return TS_ERR_INVALID;
   return s->ops->list_dead_letters(s->impl, after, reason, limit, rows, n,
-                                   more);
+                                   next);
 }
 
 enum ts_status store_get_dead_letters(struct store *s, const char *const *ids,

@@ -79,16 +79,18 @@ struct dead_letter {
 void dead_letter_clear(struct dead_letter *d);
 void dead_letters_free(struct dead_letter *rows, size_t n);
 
-/* A page of dead letters following `after` (the id of the last one of the
- * previous page; NULL for the first page), at most `limit`, only those
- * whose reason is exactly `reason` when it is not NULL, in the store's key
- * order. Every dead letter appears on exactly one page. *more is true when
- * more may follow the last one returned. Rows freed with
+/* A page of dead letters following `after` (the `next` of the previous
+ * page; NULL for the first page), at most `limit`, only those whose reason
+ * is exactly `reason` when it is not NULL, in the store's key order. Every
+ * dead letter appears on exactly one page. *next (owned by the caller) is
+ * where the following page starts, NULL when none follows; a page may hold
+ * fewer than `limit` (even none) with a *next (DynamoDB stops scanning a
+ * filtered page after a time budget). Rows freed with
  * dead_letters_free(*rows, *n). */
 enum ts_status store_list_dead_letters(struct store *s, const char *after,
                                        const char *reason, size_t limit,
                                        struct dead_letter **rows, size_t *n,
-                                       bool *more) TS_WARN_UNUSED;
+                                       char **next) TS_WARN_UNUSED;
 
 /* The dead letters named by ids (n_ids of them), in the order of ids;
  * ids with no dead letter are left out. Rows freed with

@@ -25,7 +25,7 @@ struct store_ops {
   enum ts_status (*list_dead_letters)(void *impl, const char *after,
                                       const char *reason, size_t limit,
                                       struct dead_letter **rows, size_t *n,
-                                      bool *more);
+                                      char **next);
   enum ts_status (*get_dead_letters)(void *impl, const char *const *ids,
                                      size_t n_ids, struct dead_letter **rows,
                                      size_t *n);
