@@ -67,6 +67,14 @@
 #define TS_MAX_CURSOR_BYTES 4096u
 #define TS_LEADERBOARD_DEFAULT_LIMIT 10u
 
+/* Dead letters: a listed page, and what one replay call takes on (a
+ * replay is one batch through store_apply, so it stays well inside
+ * TS_MAX_RECORDS_PER_BATCH and the ingest deadline). */
+#define TS_DEAD_LETTER_DEFAULT_LIMIT 50u
+#define TS_DEAD_LETTER_MAX_LIMIT 100u
+#define TS_REPLAY_DEFAULT_LIMIT 500u
+#define TS_REPLAY_MAX_LIMIT 500u               /* also the most ids named */
+
 /* Store */
 #define TS_SQLITE_BUSY_TIMEOUT_MS 250u         /* per attempt; the runner retries */
 /* The WAL is cut back to this size after a checkpoint (it is reused, not

@@ -16,6 +16,9 @@ void handle_player_stats(struct request *req, struct reply *rep);
 void handle_players_list(struct request *req, struct reply *rep);
 /* leaderboard.c */
 void handle_leaderboard(struct request *req, struct reply *rep);
+/* dead_letters.c */
+void handle_dead_letters_list(struct request *req, struct reply *rep);
+void handle_dead_letters_replay(struct request *req, struct reply *rep);
 /* meta.c */
 void handle_dashboard(struct request *req, struct reply *rep);
 void handle_openapi(struct request *req, struct reply *rep);

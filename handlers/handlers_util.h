@@ -19,6 +19,9 @@ void handlers_write_stats_fields(struct buf *b, const struct player_row *row);
 /* limit: absent -> def; else an integer 1..TS_LIST_MAX_LIMIT. */
 enum ts_status handlers_parse_limit(const char *text, size_t def,
                                     size_t *out) TS_WARN_UNUSED;
+/* The same with another upper bound: an integer 1..max. */
+enum ts_status handlers_parse_count(const char *text, size_t def, size_t max,
+                                    size_t *out) TS_WARN_UNUSED;
 
 /* Gives a 200 reply a strong ETag (a hash of its body) and turns it into a
  * 304 without body when the request's If-None-Match names that ETag (or is

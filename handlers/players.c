@@ -72,6 +72,11 @@ void handle_player_stats(struct request *req, struct reply *rep) {
 }
 
 enum ts_status handlers_parse_limit(const char *text, size_t def, size_t *out) {
+  return handlers_parse_count(text, def, TS_LIST_MAX_LIMIT, out);
+}
+
+enum ts_status handlers_parse_count(const char *text, size_t def, size_t max,
+                                    size_t *out) {
   *out = def;
   if (!text)
     return TS_OK;
@@ -81,7 +86,7 @@ enum ts_status handlers_parse_limit(const char *text, size_t def, size_t *out) {
     if (*p < '0' || *p > '9')
       return TS_ERR_INVALID;
   unsigned long v = strtoul(text, NULL, 10);
-  if (v < 1 || v > TS_LIST_MAX_LIMIT)
+  if (v < 1 || v > max)
     return TS_ERR_INVALID;
   *out = v;
   return TS_OK;

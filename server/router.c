@@ -12,6 +12,12 @@ static const struct route routes[] = {
     {"GET", "/v1/players/{}/stats", handle_player_stats, 0, "player_stats"},
     {"GET", "/v1/players", handle_players_list, 0, "players_list"},
     {"GET", "/v1/leaderboard", handle_leaderboard, 0, "leaderboard"},
+    {"GET", "/v1/dead-letters", handle_dead_letters_list, ROUTE_INGEST_AUTH,
+     "dead_letters_list"},
+    /* Writes to the store like ingestion: on the ingest workers. */
+    {"POST", "/v1/dead-letters/replay", handle_dead_letters_replay,
+     ROUTE_JSON_BODY | ROUTE_EMPTY_BODY_OK | ROUTE_INGEST_AUTH | ROUTE_OFFLOAD,
+     "dead_letters_replay"},
     {"GET", "/", handle_dashboard, 0, "dashboard"},
     {"GET", "/openapi.yaml", handle_openapi, 0, "openapi"},
     {"GET", "/metrics", handle_metrics, 0, "metrics"},

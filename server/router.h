@@ -9,11 +9,14 @@
 #include "../handlers/handlers.h"
 
 enum route_flags {
-  ROUTE_JSON_BODY = 1 << 0,   /* needs an application/json body */
-  ROUTE_INGEST_AUTH = 1 << 1, /* needs TS_INGEST_API_KEY when set */
-  ROUTE_OFFLOAD = 1 << 2,     /* may block on the store: runs on a worker
-                                 (server/workers.h), never on an HTTP
-                                 thread */
+  ROUTE_JSON_BODY = 1 << 0,     /* needs an application/json body */
+  ROUTE_INGEST_AUTH = 1 << 1,   /* needs TS_INGEST_API_KEY when set */
+  ROUTE_OFFLOAD = 1 << 2,       /* may block on the store: runs on a worker
+                                   (server/workers.h), never on an HTTP
+                                   thread */
+  ROUTE_EMPTY_BODY_OK = 1 << 3, /* with ROUTE_JSON_BODY: an empty body (no
+                                   Content-Type needed) reaches the handler
+                                   as body NULL */
 };
 
 struct route {

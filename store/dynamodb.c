@@ -46,6 +46,10 @@
 #define DY_BATCH_GET_MAX 100
 /* Deadline for reads (get, list, ping). */
 #define DY_READ_DEADLINE_MS 3000u
+/* A dead-letter page filtered by reason reads this many items per Scan
+ * call, and stops scanning after this long (its next page goes on). */
+#define DY_SCAN_PAGE 1000u
+#define DY_LIST_BUDGET_MS 1000u
 /* Dead-letter records are cut to stay far below the 400 KB item limit. */
 #define DY_MAX_RECORD_TEXT (256u * 1024u)
 /* create-table waits this long for ACTIVE. */
@@ -932,6 +936,175 @@ static enum ts_status dy_ping(void *impl) {
   return st;
 }
 
+/* ---- dead letters: list, get, delete ---- */
+
+/* Copies the S attribute `name` of item; *out NULL when absent. False on
+ * NOMEM. */
+static bool item_dup(const json_t *item, const char *name, char **out) {
+  const char *text = attr_text(item, name, "S");
+  *out = text ? strdup(text) : NULL;
+  return !text || *out;
+}
+
+static enum ts_status dead_from_item(const json_t *item,
+                                     struct dead_letter *d) {
+  memset(d, 0, sizeof *d);
+  enum ts_status st = TS_ERR_NOMEM;
+  if (!item_dup(item, "id", &d->id) ||
+      !item_dup(item, "event_id", &d->event_id) ||
+      !item_dup(item, "item_identifier", &d->item_identifier) ||
+      !item_dup(item, "reason", &d->reason) ||
+      !item_dup(item, "record", &d->record))
+    goto fail;
+  const char *at = attr_text(item, "received_at", "S");
+  st = TS_ERR_IO; /* an item we did not write */
+  if (!d->id || !d->reason || !at || strlen(at) >= sizeof d->received_at)
+    goto fail;
+  memcpy(d->received_at, at, strlen(at) + 1);
+  return TS_OK;
+fail:
+  dead_letter_clear(d);
+  return st;
+}
+
+/* Pages follow the table's key order (a consistent Scan) from the item
+ * after `after`. A reason is a filter, which DynamoDB applies after Limit
+ * (Limit counts the items read): a filtered scan reads pages of
+ * DY_SCAN_PAGE items until the page is full, the table ends or
+ * DY_LIST_BUDGET_MS pass; the next page then starts where the scan stopped
+ * (LastEvaluatedKey), or after the last item returned when matching items
+ * were left out of a full page. */
+static enum ts_status dy_list_dead_letters(void *impl, const char *after,
+                                           const char *reason, size_t limit,
+                                           struct dead_letter **rows, size_t *n,
+                                           char **next) {
+  struct dy *dy = impl;
+  enum ts_status st = TS_OK;
+  uint64_t budget = clock_now_ms() + DY_LIST_BUDGET_MS;
+  bool left_out = false;
+  json_t *start = after ? json_pack("{s:o}", "id", attr_s(after)) : NULL;
+  *rows = calloc(limit, sizeof **rows);
+  if (!*rows || (after && !start)) {
+    json_decref(start);
+    return TS_ERR_NOMEM;
+  }
+  for (;;) {
+    size_t read = reason ? DY_SCAN_PAGE : limit - *n;
+    json_t *req = json_pack("{s:s, s:I, s:b}", "TableName", dy->dl_table,
+                            "Limit", (json_int_t)read, "ConsistentRead", 1);
+    bool ok = req &&
+              (!start || json_object_set(req, "ExclusiveStartKey", start) == 0);
+    json_t *filter =
+        reason
+            ? json_pack("{s:s, s:{s:s}, s:{s:o}}", "FilterExpression",
+                        "#r = :r", "ExpressionAttributeNames", "#r", "reason",
+                        "ExpressionAttributeValues", ":r", attr_s(reason))
+            : NULL;
+    ok = ok && (!reason || (filter && json_object_update(req, filter) == 0));
+    json_decref(filter);
+    if (!ok) {
+      json_decref(req);
+      st = TS_ERR_NOMEM;
+      break;
+    }
+    struct ddb_call call = {.op = "Scan", .request = req};
+    st =
+        ddb_execute(dy->client, &call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
+    if (st == TS_OK)
+      st = call_status(dy->dl_table, &call);
+    json_t *items = json_object_get(call.response, "Items");
+    for (size_t i = 0; st == TS_OK && i < json_array_size(items); i++) {
+      if (*n == limit) {
+        left_out = true;
+        break;
+      }
+      st = dead_from_item(json_array_get(items, i), &(*rows)[*n]);
+      if (st == TS_OK)
+        (*n)++;
+    }
+    json_decref(start);
+    start = json_incref(json_object_get(call.response, "LastEvaluatedKey"));
+    ddb_call_clear(&call);
+    json_decref(req);
+    if (st != TS_OK || !start || *n == limit || clock_now_ms() >= budget)
+      break;
+  }
+  const char *at = left_out ? (*rows)[*n - 1].id : attr_text(start, "id", "S");
+  if (st == TS_OK && (left_out || start) && (!at || !(*next = strdup(at))))
+    st = at ? TS_ERR_NOMEM : TS_ERR_IO;
+  json_decref(start);
+  return st;
+}
+
+/* One call per id, run in parallel; build(dy, id) makes each request. */
+static enum ts_status
+per_id_calls(struct dy *dy, const char *op, const char *const *ids,
+             size_t n_ids,
+             json_t *(*build)(const struct dy *dy, const char *id),
+             struct ddb_call **calls_out, json_t ***reqs_out) {
+  struct ddb_call *calls = calloc(n_ids, sizeof *calls);
+  json_t **reqs = calloc(n_ids, sizeof *reqs);
+  enum ts_status st = TS_ERR_NOMEM;
+  *calls_out = calls;
+  *reqs_out = reqs;
+  if (!calls || !reqs)
+    return st;
+  for (size_t i = 0; i < n_ids; i++) {
+    if (!(reqs[i] = build(dy, ids[i])))
+      return st;
+    calls[i].op = op;
+    calls[i].request = reqs[i];
+  }
+  st = ddb_execute(dy->client, calls, n_ids,
+                   clock_now_ms() + DY_READ_DEADLINE_MS);
+  for (size_t i = 0; st == TS_OK && i < n_ids; i++)
+    st = call_status(dy->dl_table, &calls[i]);
+  return st;
+}
+
+static json_t *dead_get_request(const struct dy *dy, const char *id) {
+  return json_pack("{s:s, s:{s:o}, s:b}", "TableName", dy->dl_table, "Key",
+                   "id", attr_s(id), "ConsistentRead", 1);
+}
+
+static json_t *dead_delete_request(const struct dy *dy, const char *id) {
+  return json_pack("{s:s, s:{s:o}}", "TableName", dy->dl_table, "Key", "id",
+                   attr_s(id));
+}
+
+static enum ts_status dy_get_dead_letters(void *impl, const char *const *ids,
+                                          size_t n_ids,
+                                          struct dead_letter **rows,
+                                          size_t *n) {
+  struct ddb_call *calls = NULL;
+  json_t **reqs = NULL;
+  enum ts_status st = per_id_calls(impl, "GetItem", ids, n_ids,
+                                   dead_get_request, &calls, &reqs);
+  if (st == TS_OK && !(*rows = calloc(n_ids, sizeof **rows)))
+    st = TS_ERR_NOMEM;
+  for (size_t i = 0; st == TS_OK && i < n_ids; i++) {
+    json_t *item = json_object_get(calls[i].response, "Item");
+    if (!item)
+      continue;
+    st = dead_from_item(item, &(*rows)[*n]);
+    if (st == TS_OK)
+      (*n)++;
+  }
+  calls_free(calls, reqs, n_ids);
+  return st;
+}
+
+/* DeleteItem of a key that is not there succeeds: idempotent as is. */
+static enum ts_status dy_delete_dead_letters(void *impl, const char *const *ids,
+                                             size_t n_ids) {
+  struct ddb_call *calls = NULL;
+  json_t **reqs = NULL;
+  enum ts_status st = per_id_calls(impl, "DeleteItem", ids, n_ids,
+                                   dead_delete_request, &calls, &reqs);
+  calls_free(calls, reqs, n_ids);
+  return st;
+}
+
 static void dy_close(void *impl) {
   struct dy *dy = impl;
   if (!dy)
@@ -949,6 +1122,9 @@ static const struct store_ops dy_ops = {
     .get_player = dy_get_player,
     .list_players = dy_list_players,
     .leaderboard = dy_leaderboard,
+    .list_dead_letters = dy_list_dead_letters,
+    .get_dead_letters = dy_get_dead_letters,
+    .delete_dead_letters = dy_delete_dead_letters,
     .ping = dy_ping,
     .close = dy_close,
 };

@@ -13,11 +13,12 @@
  *                   promises; NORMAL may lose the last commits on power loss
  *                   (not on a process crash) and is faster.
  *
- * Schema version 2 (PRAGMA user_version):
+ * Schema version 3 (PRAGMA user_version):
  *   players         one row per player; total_score is exact decimal text
  *   applied_events  (player, eventID) pairs applied, for exactly-once
  *   dead_letters    rejected records, kept once per dead_letter_id (the
- *                   record as received and its reason) */
+ *                   record as received and its reason), which is also how
+ *                   they are listed, replayed and deleted */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -50,7 +51,7 @@
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 2
+#define SQ_SCHEMA_VERSION 3
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -98,6 +99,17 @@ static const char schema_v2[] =
     "CREATE UNIQUE INDEX dead_letters_by_id ON dead_letters(dead_letter_id);"
     "PRAGMA user_version = 2;";
 
+/* Version 3: every dead letter has an id to be listed and deleted by; rows
+ * of version 1 get one from their row number (their record and reason are
+ * kept as they were, so batch_rejected_id() cannot be recomputed). */
+static const char schema_v3[] =
+    "UPDATE dead_letters SET dead_letter_id = 'v1-' || id "
+    "WHERE dead_letter_id IS NULL;"
+    "PRAGMA user_version = 3;";
+
+#define DEAD_COLUMNS                                                           \
+  "dead_letter_id, event_id, item_identifier, reason, record, received_at"
+
 enum stmt_id {
   ST_BEGIN,
   ST_COMMIT,
@@ -117,6 +129,10 @@ enum stmt_id {
   ST_TOP_GAMES,
   ST_COUNT_DEAD,
   ST_COUNT_APPLIED,
+  ST_DEAD_FIRST,
+  ST_DEAD_AFTER,
+  ST_DEAD_GET,
+  ST_DEAD_DELETE,
   ST_COUNT
 };
 
@@ -170,6 +186,18 @@ static const char *const stmt_sql[ST_COUNT] = {
         "WHERE games > 0 ORDER BY games DESC, player LIMIT ?1",
     [ST_COUNT_DEAD] = "SELECT count(*) FROM dead_letters",
     [ST_COUNT_APPLIED] = "SELECT count(*) FROM applied_events",
+    /* Dead letters in id order (the unique index), optionally of one
+     * reason; ?1 limit, ?2 reason or NULL, ?3 the last id of the previous
+     * page. */
+    [ST_DEAD_FIRST] =
+        "SELECT " DEAD_COLUMNS " FROM dead_letters WHERE (?2 IS NULL OR "
+        "reason = ?2) ORDER BY dead_letter_id LIMIT ?1",
+    [ST_DEAD_AFTER] =
+        "SELECT " DEAD_COLUMNS " FROM dead_letters WHERE dead_letter_id > ?3 "
+        "AND (?2 IS NULL OR reason = ?2) ORDER BY dead_letter_id LIMIT ?1",
+    [ST_DEAD_GET] = "SELECT " DEAD_COLUMNS " FROM dead_letters "
+                    "WHERE dead_letter_id = ?1",
+    [ST_DEAD_DELETE] = "DELETE FROM dead_letters WHERE dead_letter_id = ?1",
 };
 
 struct conn {
@@ -373,6 +401,8 @@ static enum ts_status setup_attempt(void *cls) {
     rc = sqlite3_exec(c->db, schema_v1, NULL, NULL, NULL);
   if (rc == SQLITE_OK && version < 2)
     rc = sqlite3_exec(c->db, schema_v2, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 3)
+    rc = sqlite3_exec(c->db, schema_v3, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -1009,6 +1039,207 @@ static enum ts_status sq_leaderboard(void *impl, enum store_rank by,
   return TS_OK;
 }
 
+/* ---- dead letters ---- */
+
+/* A copy of column i's text; *out NULL for SQL NULL. False on NOMEM. */
+static bool column_dup(sqlite3_stmt *s, int i, char **out) {
+  const char *text = (const char *)sqlite3_column_text(s, i);
+  *out = NULL;
+  if (!text)
+    return sqlite3_column_type(s, i) == SQLITE_NULL;
+  *out = strdup(text);
+  return *out != NULL;
+}
+
+/* Fills a dead letter from DEAD_COLUMNS; on error it is left freed and
+ * zeroed. */
+static enum ts_status decode_dead(sqlite3_stmt *s, struct dead_letter *d) {
+  memset(d, 0, sizeof *d);
+  enum ts_status st = TS_ERR_NOMEM;
+  if (!column_dup(s, 0, &d->id) || !column_dup(s, 1, &d->event_id) ||
+      !column_dup(s, 2, &d->item_identifier) || !column_dup(s, 3, &d->reason) ||
+      !column_dup(s, 4, &d->record))
+    goto fail;
+  const char *at = (const char *)sqlite3_column_text(s, 5);
+  st = TS_ERR_IO;
+  if (!d->id || !d->reason || !at || strlen(at) >= sizeof d->received_at)
+    goto fail;
+  memcpy(d->received_at, at, strlen(at) + 1);
+  return TS_OK;
+fail:
+  dead_letter_clear(d);
+  return st;
+}
+
+struct dead_ctx {
+  struct sq *sq;
+  const char *after, *reason; /* list */
+  const char *const *ids;     /* get, delete */
+  size_t n_ids;
+  size_t limit;
+  uint64_t deadline_ms; /* delete */
+  struct dead_letter *rows;
+  size_t n;
+  bool more;
+};
+
+static void dead_ctx_reset(struct dead_ctx *d) {
+  dead_letters_free(d->rows, d->n);
+  d->rows = NULL;
+  d->n = 0;
+  d->more = false;
+}
+
+/* Steps s (bound already) and keeps its rows, at most d->limit; one more
+ * row sets d->more. */
+static enum ts_status dead_collect(struct dead_ctx *d, sqlite3_stmt *s) {
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (d->n == d->limit) {
+      d->more = true;
+      return TS_OK;
+    }
+    enum ts_status st = decode_dead(s, &d->rows[d->n]);
+    if (st != TS_OK)
+      return st;
+    d->n++;
+  }
+  return from_rc(rc);
+}
+
+static enum ts_status dead_list_attempt(void *cls) {
+  struct dead_ctx *d = cls;
+  dead_ctx_reset(d);
+  d->rows = calloc(d->limit, sizeof *d->rows);
+  if (!d->rows)
+    return TS_ERR_NOMEM;
+  struct conn *c = reader_take(d->sq);
+  int rc;
+  enum ts_status st;
+  sqlite3_stmt *s = stmt(c, d->after ? ST_DEAD_AFTER : ST_DEAD_FIRST, &rc);
+  if (!s) {
+    st = from_rc(rc);
+    goto out;
+  }
+  rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)d->limit + 1);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 2, d->reason);
+  if (rc == SQLITE_OK && d->after)
+    rc = bind_text(s, 3, d->after);
+  st = rc == SQLITE_OK ? dead_collect(d, s) : from_rc(rc);
+out:
+  done(s);
+  reader_give(d->sq, c);
+  return st;
+}
+
+static enum ts_status dead_get_attempt(void *cls) {
+  struct dead_ctx *d = cls;
+  dead_ctx_reset(d);
+  d->rows = calloc(d->n_ids, sizeof *d->rows);
+  if (!d->rows)
+    return TS_ERR_NOMEM;
+  struct conn *c = reader_take(d->sq);
+  int rc;
+  enum ts_status st = TS_OK;
+  sqlite3_stmt *s = stmt(c, ST_DEAD_GET, &rc);
+  if (!s) {
+    st = from_rc(rc);
+    goto out;
+  }
+  for (size_t i = 0; i < d->n_ids && st == TS_OK; i++) {
+    rc = bind_text(s, 1, d->ids[i]);
+    d->limit = d->n + 1; /* at most one row per id */
+    st = rc == SQLITE_OK ? dead_collect(d, s) : from_rc(rc);
+    done(s);
+  }
+out:
+  done(s);
+  reader_give(d->sq, c);
+  return st;
+}
+
+/* Every id deleted in one IMMEDIATE transaction, like an apply. */
+static enum ts_status dead_delete_attempt(void *cls) {
+  struct dead_ctx *d = cls;
+  struct sq *sq = d->sq;
+  struct conn *c = &sq->w;
+  enum ts_status st = writer_lock(sq, d->deadline_ms);
+  if (st != TS_OK)
+    return st;
+  sqlite3_busy_timeout(c->db, (int)TS_SQLITE_BUSY_TIMEOUT_MS);
+  int rc = run_plain(c, ST_BEGIN);
+  sqlite3_stmt *s = NULL;
+  if (rc == SQLITE_OK && !(s = stmt(c, ST_DEAD_DELETE, &rc)))
+    goto out;
+  for (size_t i = 0; rc == SQLITE_OK && i < d->n_ids; i++) {
+    rc = bind_text(s, 1, d->ids[i]);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_step(s);
+    done(s);
+    if (rc == SQLITE_DONE)
+      rc = SQLITE_OK;
+  }
+  if (rc == SQLITE_OK)
+    rc = run_plain(c, ST_COMMIT);
+out:
+  st = from_rc(rc);
+  if (st != TS_OK && st != TS_ERR_RETRY)
+    write_failed(sq, c);
+  if (!sqlite3_get_autocommit(c->db))
+    (void)run_plain(c, ST_ROLLBACK);
+  pthread_mutex_unlock(&sq->wmu);
+  return st;
+}
+
+static enum ts_status sq_list_dead_letters(void *impl, const char *after,
+                                           const char *reason, size_t limit,
+                                           struct dead_letter **rows, size_t *n,
+                                           char **next) {
+  struct dead_ctx d = {
+      .sq = impl, .after = after, .reason = reason, .limit = limit};
+  enum ts_status st =
+      store_run_tx("sqlite.list_dead_letters", dead_list_attempt, &d, NULL,
+                   clock_now_ms() + SQ_READ_DEADLINE_MS);
+  /* The next page starts after the last id of this one. */
+  if (st == TS_OK && d.more && d.n > 0 && !(*next = strdup(d.rows[d.n - 1].id)))
+    st = TS_ERR_NOMEM;
+  if (st != TS_OK) {
+    dead_ctx_reset(&d);
+    return st;
+  }
+  *rows = d.rows;
+  *n = d.n;
+  return TS_OK;
+}
+
+static enum ts_status sq_get_dead_letters(void *impl, const char *const *ids,
+                                          size_t n_ids,
+                                          struct dead_letter **rows,
+                                          size_t *n) {
+  struct dead_ctx d = {.sq = impl, .ids = ids, .n_ids = n_ids};
+  enum ts_status st =
+      store_run_tx("sqlite.get_dead_letters", dead_get_attempt, &d, NULL,
+                   clock_now_ms() + SQ_READ_DEADLINE_MS);
+  if (st != TS_OK) {
+    dead_ctx_reset(&d);
+    return st;
+  }
+  *rows = d.rows;
+  *n = d.n;
+  return TS_OK;
+}
+
+static enum ts_status sq_delete_dead_letters(void *impl, const char *const *ids,
+                                             size_t n_ids) {
+  struct dead_ctx d = {.sq = impl,
+                       .ids = ids,
+                       .n_ids = n_ids,
+                       .deadline_ms = clock_now_ms() + TS_INGEST_DEADLINE_MS};
+  return store_run_tx("sqlite.delete_dead_letters", dead_delete_attempt, &d,
+                      NULL, d.deadline_ms);
+}
+
 static enum ts_status ping_attempt(void *cls) {
   struct sq *sq = cls;
   struct conn *c = reader_take(sq);
@@ -1074,6 +1305,9 @@ static const struct store_ops sqlite_ops = {
     .get_player = sq_get_player,
     .list_players = sq_list_players,
     .leaderboard = sq_leaderboard,
+    .list_dead_letters = sq_list_dead_letters,
+    .get_dead_letters = sq_get_dead_letters,
+    .delete_dead_letters = sq_delete_dead_letters,
     .ping = sq_ping,
     .close = sq_close,
 };

@@ -116,6 +116,36 @@ enum ts_status store_leaderboard(struct store *s, enum store_rank by,
   return s->ops->leaderboard(s->impl, by, limit, rows, n);
 }
 
+enum ts_status store_list_dead_letters(struct store *s, const char *after,
+                                       const char *reason, size_t limit,
+                                       struct dead_letter **rows, size_t *n,
+                                       char **next) {
+  *rows = NULL;
+  *n = 0;
+  *next = NULL;
+  if (limit == 0)
+    return TS_ERR_INVALID;
+  return s->ops->list_dead_letters(s->impl, after, reason, limit, rows, n,
+                                   next);
+}
+
+enum ts_status store_get_dead_letters(struct store *s, const char *const *ids,
+                                      size_t n_ids, struct dead_letter **rows,
+                                      size_t *n) {
+  *rows = NULL;
+  *n = 0;
+  if (n_ids == 0)
+    return TS_OK;
+  return s->ops->get_dead_letters(s->impl, ids, n_ids, rows, n);
+}
+
+enum ts_status store_delete_dead_letters(struct store *s,
+                                         const char *const *ids, size_t n_ids) {
+  if (n_ids == 0)
+    return TS_OK;
+  return s->ops->delete_dead_letters(s->impl, ids, n_ids);
+}
+
 enum ts_status store_ping(struct store *s) { return s->ops->ping(s->impl); }
 
 void *store_test_impl(struct store *s, const struct store_ops **ops) {
@@ -128,6 +158,25 @@ void player_row_clear(struct player_row *row) {
     return;
   free(row->player);
   memset(row, 0, sizeof *row);
+}
+
+void dead_letter_clear(struct dead_letter *d) {
+  if (!d)
+    return;
+  free(d->id);
+  free(d->event_id);
+  free(d->item_identifier);
+  free(d->reason);
+  free(d->record);
+  memset(d, 0, sizeof *d);
+}
+
+void dead_letters_free(struct dead_letter *rows, size_t n) {
+  if (!rows)
+    return;
+  for (size_t i = 0; i < n; i++)
+    dead_letter_clear(&rows[i]);
+  free(rows);
 }
 
 void player_rows_free(struct player_row *rows, size_t n) {

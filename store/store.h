@@ -66,6 +66,45 @@ enum ts_status store_list_players(struct store *s, const char *after,
                                   size_t *n, bool *more) TS_WARN_UNUSED;
 void player_rows_free(struct player_row *rows, size_t n);
 
+/* One kept dead letter (a rejected record). */
+struct dead_letter {
+  char *id;              /* owned; the store's key (batch_rejected_id()) */
+  char *event_id;        /* owned; NULL when the record had none */
+  char *item_identifier; /* owned; NULL when none was stored */
+  char *reason;          /* owned */
+  char *record;          /* owned; the record's JSON text as received, maybe
+                            cut for size; NULL when none was stored */
+  char received_at[32];  /* RFC 3339 UTC */
+};
+void dead_letter_clear(struct dead_letter *d);
+void dead_letters_free(struct dead_letter *rows, size_t n);
+
+/* A page of dead letters following `after` (the `next` of the previous
+ * page; NULL for the first page), at most `limit`, only those whose reason
+ * is exactly `reason` when it is not NULL, in the store's key order. Every
+ * dead letter appears on exactly one page. *next (owned by the caller) is
+ * where the following page starts, NULL when none follows; a page may hold
+ * fewer than `limit` (even none) with a *next (DynamoDB stops scanning a
+ * filtered page after a time budget). Rows freed with
+ * dead_letters_free(*rows, *n). */
+enum ts_status store_list_dead_letters(struct store *s, const char *after,
+                                       const char *reason, size_t limit,
+                                       struct dead_letter **rows, size_t *n,
+                                       char **next) TS_WARN_UNUSED;
+
+/* The dead letters named by ids (n_ids of them), in the order of ids;
+ * ids with no dead letter are left out. Rows freed with
+ * dead_letters_free(*rows, *n). */
+enum ts_status store_get_dead_letters(struct store *s, const char *const *ids,
+                                      size_t n_ids, struct dead_letter **rows,
+                                      size_t *n) TS_WARN_UNUSED;
+
+/* Deletes the dead letters named by ids; an id that is not there is no
+ * error (idempotent: two replays may delete the same one). */
+enum ts_status store_delete_dead_letters(struct store *s,
+                                         const char *const *ids,
+                                         size_t n_ids) TS_WARN_UNUSED;
+
 enum store_rank {
   STORE_RANK_WINS,
   STORE_RANK_WIN_PERCENT,

@@ -22,6 +22,15 @@ struct store_ops {
                                  bool *more);
   enum ts_status (*leaderboard)(void *impl, enum store_rank by, size_t limit,
                                 struct player_row **rows, size_t *n);
+  enum ts_status (*list_dead_letters)(void *impl, const char *after,
+                                      const char *reason, size_t limit,
+                                      struct dead_letter **rows, size_t *n,
+                                      char **next);
+  enum ts_status (*get_dead_letters)(void *impl, const char *const *ids,
+                                     size_t n_ids, struct dead_letter **rows,
+                                     size_t *n);
+  enum ts_status (*delete_dead_letters)(void *impl, const char *const *ids,
+                                        size_t n_ids);
   enum ts_status (*ping)(void *impl);
   void (*close)(void *impl);
 };

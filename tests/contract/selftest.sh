@@ -284,6 +284,27 @@ else
     ex HEAD /v1/leaderboard
     for bad in by=x by= limit=0 limit=1001 limit=x; do ex GET "/v1/leaderboard?$bad"; done
 
+    # dead letters: pages, a reason, replay (the poison records above stay)
+    ex GET /v1/dead-letters
+    ex GET '/v1/dead-letters?limit=1'
+    cursor="$(sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$work/x$(printf '%03d' "$seq_no").body")"
+    ex GET "/v1/dead-letters?limit=1&cursor=$cursor"
+    ex GET '/v1/dead-letters?reason=missing%20eventID'
+    ex HEAD /v1/dead-letters
+    for bad in limit=0 limit=101 limit=x cursor=zz 'cursor=' 'reason=' 'reason=%ff'; do
+      ex GET "/v1/dead-letters?$bad"
+    done
+    ex POST /v1/dead-letters/replay
+    ex POST /v1/dead-letters/replay -H 'Content-Type: application/json' --data-binary '{"limit":1}'
+    ex POST /v1/dead-letters/replay -H 'Content-Type: application/json' --data-binary '{"ids":["0123abc"],"reason":"missing eventID"}'
+    for bad in '{"limit":0}' '{"limit":501}' '{"ids":[]}' '{"ids":["A B"]}' '{"reason":""}' '{"x":1}' '[]' 'x'; do
+      ex POST /v1/dead-letters/replay -H 'Content-Type: application/json' --data-binary "$bad"
+    done
+    ex POST /v1/dead-letters/replay -H 'Content-Type: text/plain' --data-binary '{}'
+    ex POST /v1/dead-letters/replay --data-binary '{}'
+    ex GET /v1/dead-letters/replay
+    ex DELETE /v1/dead-letters
+
     # operations
     ex GET /healthz
     ex HEAD /healthz
@@ -358,6 +379,11 @@ else
     post_json "$(rec k4 INSERT frank 2)" -u 'pipe:s3cret'
     post_json "$(rec k5 INSERT frank 2)" -u 'pipe:wrong'
     ex GET /v1/players/frank/stats
+    ex GET /v1/dead-letters
+    ex GET /v1/dead-letters -H 'x-api-key: wrong'
+    ex GET /v1/dead-letters -H 'x-api-key: s3cret'
+    ex POST /v1/dead-letters/replay -u 'ops:wrong'
+    ex POST /v1/dead-letters/replay -u 'ops:s3cret'
     stop_server
   fi
 

@@ -9,6 +9,7 @@
   X(random_stream)                                                             \
   X(corpus)                                                                    \
   X(api)                                                                       \
+  X(dead_letters)                                                              \
   X(dynamodb)                                                                  \
   X(sqlite)
 

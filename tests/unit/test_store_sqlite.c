@@ -14,6 +14,7 @@
 
 #include "common/bounds.h"
 #include "domain/batch.h"
+#include "domain/replay.h"
 #include "store/store.h"
 #include "store/store_impl.h"
 #include "store/store_test.h"
@@ -361,14 +362,219 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
                   "round %d: %lld rows (want the old one and both records)",
                   round, (long long)count(s, STORE_TEST_DEAD_LETTERS));
   }
+  /* The old row got an id: it is listed and can be deleted like any. */
+  const char *legacy[] = {"v1-1"};
+  struct dead_letter *rows = NULL;
+  size_t n = 0;
+  CU_ASSERT(store_get_dead_letters(s, legacy, 1, &rows, &n) == TS_OK);
+  CU_ASSERT(n == 1 && strcmp(rows[0].reason, "bad") == 0 &&
+            strcmp(rows[0].event_id, "old") == 0);
+  dead_letters_free(rows, n);
+  CU_ASSERT(store_delete_dead_letters(s, legacy, 1) == TS_OK);
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 2);
   store_free(s);
   CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
   sqlite3_stmt *q = NULL;
   CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
                   SQLITE_OK);
-  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 2);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 3);
   sqlite3_finalize(q);
   sqlite3_close(db);
+  remove_tmp();
+}
+
+/* ---- dead letters: list, get, delete; replay through store_apply ---- */
+
+/* A poison record (no score) of event_id; with_player false leaves the
+ * player out too, for a second reason. */
+static void poison(struct text *t, const char *sep, const char *event_id,
+                   bool with_player) {
+  text_add(t,
+           "%s{\"eventID\":\"%s\",\"eventName\":\"INSERT\",\"dynamodb\":"
+           "{\"NewImage\":{%s}}}",
+           sep, event_id, with_player ? "\"player\":{\"S\":\"p\"}" : "");
+}
+
+static void test_dead_letters_page_once_each_filter_by_reason_and_delete(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  char id[16];
+  for (int i = 0; i < 7; i++) {
+    snprintf(id, sizeof id, "d%d", i);
+    poison(&t, i ? "," : "", id, i % 2 == 0);
+  }
+  apply_ok(s, t.p);
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 7);
+  static const struct {
+    size_t limit;
+    const char *reason;
+    size_t want, pages;
+  } cases[] = {
+      {2, NULL, 7, 4},
+      {7, NULL, 7, 1},
+      {100, NULL, 7, 1},
+      {1, "NewImage: score is missing", 4, 4},
+      {3, "NewImage: player is missing", 3, 1},
+      {5, "no such reason", 0, 1},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    char *after = NULL, *seen[16] = {0};
+    size_t total = 0, pages = 0;
+    do {
+      struct dead_letter *rows = NULL;
+      size_t n = 0;
+      char *next = NULL;
+      CU_ASSERT_FATAL(store_list_dead_letters(s, after, cases[c].reason,
+                                              cases[c].limit, &rows, &n,
+                                              &next) == TS_OK);
+      pages++;
+      CU_ASSERT(n <= cases[c].limit);
+      for (size_t i = 0; i < n && total < 16; i++) {
+        for (size_t k = 0; k < total; k++)
+          TS_CHECK_CASE(strcmp(seen[k], rows[i].id) != 0, "paging",
+                        "case %zu: %s twice", c, rows[i].id);
+        TS_CHECK_CASE(!cases[c].reason ||
+                          strcmp(rows[i].reason, cases[c].reason) == 0,
+                      "reason filter", "case %zu: %s", c, rows[i].reason);
+        CU_ASSERT(rows[i].record && rows[i].received_at[0] && rows[i].event_id);
+        seen[total++] = strdup(rows[i].id);
+      }
+      CU_ASSERT(!next || (n > 0 && strcmp(next, rows[n - 1].id) == 0));
+      free(after);
+      after = next;
+      dead_letters_free(rows, n);
+    } while (after && pages < 20);
+    TS_CHECK_CASE(total == cases[c].want && pages == cases[c].pages, "pages",
+                  "case %zu: %zu dead letters on %zu pages", c, total, pages);
+    if (c == 0) { /* get and delete, twice: the second deletes nothing */
+      const char *ids[] = {seen[0], seen[3], "0000"};
+      struct dead_letter *rows = NULL;
+      size_t n = 0;
+      CU_ASSERT(store_get_dead_letters(s, ids, 3, &rows, &n) == TS_OK);
+      CU_ASSERT(n == 2 && strcmp(rows[0].id, seen[0]) == 0 &&
+                strcmp(rows[1].id, seen[3]) == 0);
+      dead_letters_free(rows, n);
+      for (int round = 0; round < 2; round++) {
+        CU_ASSERT(store_delete_dead_letters(s, ids, 3) == TS_OK);
+        CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 5);
+      }
+      apply_ok(s, t.p); /* kept again when rejected again */
+      CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 7);
+    }
+    for (size_t k = 0; k < total; k++)
+      free(seen[k]);
+    free(after);
+  }
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+/* Replays the stored dead letters (every one) through store_apply with
+ * names; returns the replay for its verdicts, and in rows and n what was
+ * read. */
+static struct replay *replay_all(struct store *s,
+                                 const struct record_names *names,
+                                 struct dead_letter **rows, size_t *n) {
+  char *next = NULL;
+  CU_ASSERT_FATAL(store_list_dead_letters(s, NULL, NULL, 100, rows, n, &next) ==
+                  TS_OK);
+  CU_ASSERT(next == NULL);
+  const char *texts[16];
+  CU_ASSERT_FATAL(*n <= 16);
+  for (size_t i = 0; i < *n; i++)
+    texts[i] = (*rows)[i].record;
+  struct batch_options opt = {.names = *names};
+  struct replay *rp = NULL;
+  CU_ASSERT_FATAL(replay_new(texts, *n, &opt, &rp) == TS_OK);
+  if (replay_batch(rp))
+    CU_ASSERT_FATAL(store_apply(s, replay_batch(rp)) == TS_OK);
+  return rp;
+}
+
+static void test_replay_verdicts_follow_the_outcome_of_the_current_names(void) {
+  fresh_path();
+  struct store *s = open_store();
+  /* Rejected under names whose player attribute is "who". */
+  struct text t = {0};
+  rec(&t, "", "INSERT", "r1", "ann", "2.5", true);
+  rec(&t, ",", "INSERT", "r2", "ann", "1", false);
+  poison(&t, ",", "r3", true);
+  struct batch *b = NULL;
+  size_t len = t.len + 3;
+  char *wrapped = malloc(len);
+  CU_ASSERT_FATAL(wrapped != NULL);
+  snprintf(wrapped, len, "[%s]", t.p);
+  json_t *records = json_loads(wrapped, 0, NULL);
+  free(wrapped);
+  CU_ASSERT_FATAL(records != NULL);
+  const struct record_names wrong = {"who", "score", "winner"};
+  CU_ASSERT_FATAL(batch_new(records, &wrong, &b, NULL) == TS_OK);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_rejected_count(b) == 3);
+  batch_free(b);
+  json_decref(records);
+  /* One dead letter that is not JSON (as a cut record would be). */
+  sqlite3 *db = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+  CU_ASSERT_FATAL(
+      sqlite3_exec(db,
+                   "INSERT INTO dead_letters(event_id, item_identifier, "
+                   "reason, record, received_at, dead_letter_id) VALUES("
+                   "'cut', 'cut', 'x', '{\"eventID\":\"cu', "
+                   "'2026-01-01T00:00:00Z', 'ffff')",
+                   NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+
+  static const struct {
+    const char *event_id;
+    enum replay_verdict first, second;
+    bool deleted_first;
+  } want[] = {
+      {"r1", REPLAY_APPLIED, REPLAY_APPLIED, true},
+      {"r2", REPLAY_APPLIED, REPLAY_APPLIED, true},
+      /* its reason changes (score, not who): kept under the new id */
+      {"r3", REPLAY_REJECTED, REPLAY_REJECTED, true},
+      {"cut", REPLAY_UNREADABLE, REPLAY_UNREADABLE, false},
+  };
+  for (int round = 0; round < 2; round++) {
+    struct dead_letter *rows = NULL;
+    size_t n = 0;
+    struct replay *rp = replay_all(s, &record_names_default, &rows, &n);
+    TS_CHECK_CASE(n == (round ? 2u : 4u), "selected", "round %d: %zu", round,
+                  n);
+    for (size_t i = 0; i < n; i++) {
+      enum replay_verdict v;
+      char new_id[65];
+      const char *reason = NULL;
+      bool deleted = replay_result(rp, i, rows[i].id, &v, new_id, &reason);
+      for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+        if (strcmp(rows[i].event_id, want[w].event_id) != 0)
+          continue;
+        bool deleted_want = round ? false : want[w].deleted_first;
+        TS_CHECK_CASE(v == (round ? want[w].second : want[w].first) &&
+                          deleted == deleted_want &&
+                          (v == REPLAY_APPLIED) == (reason == NULL),
+                      want[w].event_id, "round %d: verdict %d deleted %d",
+                      round, (int)v, deleted);
+        if (v == REPLAY_REJECTED)
+          TS_CHECK_CASE(strstr(reason, "score") && new_id[0] &&
+                            (round == 0) == (strcmp(new_id, rows[i].id) != 0),
+                        want[w].event_id, "round %d: %s %s", round, reason,
+                        new_id);
+      }
+      if (deleted) {
+        const char *ids[] = {rows[i].id};
+        CU_ASSERT(store_delete_dead_letters(s, ids, 1) == TS_OK);
+      }
+    }
+    replay_free(rp);
+    dead_letters_free(rows, n);
+    check_player(s, "ann", 2, 1, "3.5");
+  }
+  free(t.p);
+  store_free(s);
   remove_tmp();
 }
 
@@ -785,24 +991,27 @@ static void test_run_tx_stops_at_the_deadline(void) {
 }
 
 void suite_store_sqlite(void) {
-  TS_SUITE("store_sqlite", TS_TEST(test_open_rejects_unknown_kinds),
-           TS_TEST(test_leaderboard_ranks_by_rounded_value_then_name),
-           TS_TEST(test_open_creates_parent_directories_and_pings),
-           TS_TEST(test_open_rejects_unknown_sync_setting),
-           TS_TEST(test_batch_applies_and_reads_back),
-           TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
-           TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
-           TS_TEST(test_resent_poison_records_are_dead_lettered_once),
-           TS_TEST(test_version_1_database_is_upgraded_and_keeps_every_poison),
-           TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
-           TS_TEST(test_decimal_totals_are_exact),
-           TS_TEST(test_applied_events_past_retention_are_forgotten),
-           TS_TEST(test_list_pages_cover_every_player_once_in_byte_order),
-           TS_TEST(test_concurrent_overlapping_batches_give_exact_totals),
-           TS_TEST(test_apply_waits_for_another_writer_then_succeeds),
-           TS_TEST(test_apply_gives_unavailable_when_writer_never_releases),
-           TS_TEST(test_run_tx_retries_soft_failures_and_rolls_each_back),
-           TS_TEST(test_run_tx_passes_hard_errors_through_without_retry),
-           TS_TEST(test_run_tx_gives_unavailable_after_max_attempts),
-           TS_TEST(test_run_tx_stops_at_the_deadline));
+  TS_SUITE(
+      "store_sqlite", TS_TEST(test_open_rejects_unknown_kinds),
+      TS_TEST(test_leaderboard_ranks_by_rounded_value_then_name),
+      TS_TEST(test_open_creates_parent_directories_and_pings),
+      TS_TEST(test_open_rejects_unknown_sync_setting),
+      TS_TEST(test_batch_applies_and_reads_back),
+      TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
+      TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
+      TS_TEST(test_resent_poison_records_are_dead_lettered_once),
+      TS_TEST(test_version_1_database_is_upgraded_and_keeps_every_poison),
+      TS_TEST(test_dead_letters_page_once_each_filter_by_reason_and_delete),
+      TS_TEST(test_replay_verdicts_follow_the_outcome_of_the_current_names),
+      TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
+      TS_TEST(test_decimal_totals_are_exact),
+      TS_TEST(test_applied_events_past_retention_are_forgotten),
+      TS_TEST(test_list_pages_cover_every_player_once_in_byte_order),
+      TS_TEST(test_concurrent_overlapping_batches_give_exact_totals),
+      TS_TEST(test_apply_waits_for_another_writer_then_succeeds),
+      TS_TEST(test_apply_gives_unavailable_when_writer_never_releases),
+      TS_TEST(test_run_tx_retries_soft_failures_and_rolls_each_back),
+      TS_TEST(test_run_tx_passes_hard_errors_through_without_retry),
+      TS_TEST(test_run_tx_gives_unavailable_after_max_attempts),
+      TS_TEST(test_run_tx_stops_at_the_deadline));
 }
