@@ -189,12 +189,14 @@ out:
 /* ---- replay ---- */
 
 /* What a replay call selects: the body {"ids":[...], "reason":"...",
- * "limit":N}, every member optional. ids borrow from the body. */
+ * "limit":N, "cursor":"..."}, every member optional. ids borrow from the
+ * body; after (the decoded cursor) is owned. */
 struct selection {
   const char **ids;
   size_t n_ids;
   const char *reason;
   size_t limit;
+  char *after;
 };
 
 #define DETAIL_BYTES 128
@@ -214,11 +216,23 @@ static bool selection_parse(const json_t *body, struct selection *sel,
   const char *key;
   const json_t *value;
   json_object_foreach((json_t *)body, key, value) {
-    if (strcmp(key, "ids") && strcmp(key, "reason") && strcmp(key, "limit")) {
+    if (strcmp(key, "ids") && strcmp(key, "reason") && strcmp(key, "limit") &&
+        strcmp(key, "cursor")) {
       snprintf(detail, DETAIL_BYTES,
-               "the body has a member other than ids, reason and limit");
+               "the body has a member other than ids, "
+               "reason, limit and cursor");
       return false;
     }
+  }
+  /* A cursor continues a walk past the ones that stayed rejected. */
+  const json_t *cursor = json_object_get(body, "cursor");
+  if (cursor &&
+      (json_object_get(body, "ids") || !json_is_string(cursor) ||
+       cursor_decode(json_string_value(cursor), &sel->after) != TS_OK)) {
+    snprintf(detail, DETAIL_BYTES,
+             "cursor must be a next_cursor from an earlier answer, and "
+             "comes without ids");
+    return false;
   }
   const json_t *limit = json_object_get(body, "limit");
   if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
@@ -270,19 +284,19 @@ static bool selection_parse(const json_t *body, struct selection *sel,
 }
 
 /* The dead letters the call replays: the named ones (of the reason, when
- * one is given) or the first page of the reason (or of all), at most
- * sel->limit; *more when others match beyond. */
+ * one is given) or the page of the reason (or of all) after the cursor,
+ * at most sel->limit; *more when others match beyond, and then *next (the
+ * id to continue after, owned) unless ids were named. */
 static enum ts_status select_dead_letters(struct store *store,
                                           const struct selection *sel,
                                           struct dead_letter **rows, size_t *n,
-                                          bool *more) {
+                                          bool *more, char **next) {
   *more = false;
+  *next = NULL;
   if (!sel->ids) {
-    char *next = NULL;
-    enum ts_status st = store_list_dead_letters(store, NULL, sel->reason,
-                                                sel->limit, rows, n, &next);
-    *more = next != NULL;
-    free(next);
+    enum ts_status st = store_list_dead_letters(store, sel->after, sel->reason,
+                                                sel->limit, rows, n, next);
+    *more = *next != NULL;
     return st;
   }
   enum ts_status st =
@@ -347,7 +361,9 @@ static enum ts_status settle(const struct replay *rp,
  * for the next replay, which then finds the applied ones duplicates. */
 static enum ts_status replay_rows(struct request *req,
                                   const struct dead_letter *rows, size_t n,
-                                  bool more, json_t **answer) {
+                                  bool more, const char *next_id,
+                                  json_t **answer) {
+  char *next = NULL;
   enum ts_status st = TS_ERR_NOMEM;
   struct replay *rp = NULL;
   struct replay_counts c = {0};
@@ -369,18 +385,22 @@ static enum ts_status replay_rows(struct request *req,
     st = settle(rp, rows, n, gone, &n_gone, still, &c);
   if (st == TS_OK)
     st = store_delete_dead_letters(req->app->store, gone, n_gone);
+  if (st == TS_OK && next_id)
+    st = cursor_encode(next_id, &next);
   if (st != TS_OK)
     goto out;
   log_event(LOG_INFO, "dead letters replayed", "{s:i, s:i, s:i, s:i, s:i}",
             "selected", (int)n, "applied", (int)c.applied, "duplicates",
             (int)c.duplicates, "skipped", (int)c.skipped, "still_rejected",
             (int)json_array_size(still));
-  *answer = json_pack(
-      "{s:I, s:I, s:I, s:I, s:O, s:b}", "selected", (json_int_t)n, "applied",
-      (json_int_t)c.applied, "duplicates", (json_int_t)c.duplicates, "skipped",
-      (json_int_t)c.skipped, "still_rejected", still, "more", more);
+  *answer =
+      json_pack("{s:I, s:I, s:I, s:I, s:O, s:b, s:s?}", "selected",
+                (json_int_t)n, "applied", (json_int_t)c.applied, "duplicates",
+                (json_int_t)c.duplicates, "skipped", (json_int_t)c.skipped,
+                "still_rejected", still, "more", more, "next_cursor", next);
   st = *answer ? TS_OK : TS_ERR_NOMEM;
 out:
+  free(next);
   replay_free(rp);
   json_decref(still);
   free(records);
@@ -393,6 +413,7 @@ void handle_dead_letters_replay(struct request *req, struct reply *rep) {
   struct dead_letter *rows = NULL;
   size_t n = 0;
   bool more = false;
+  char *next_id = NULL;
   json_t *answer = NULL;
   char detail[DETAIL_BYTES];
 
@@ -401,9 +422,9 @@ void handle_dead_letters_replay(struct request *req, struct reply *rep) {
     goto out;
   }
   enum ts_status st =
-      select_dead_letters(req->app->store, &sel, &rows, &n, &more);
+      select_dead_letters(req->app->store, &sel, &rows, &n, &more, &next_id);
   if (st == TS_OK)
-    st = replay_rows(req, rows, n, more, &answer);
+    st = replay_rows(req, rows, n, more, next_id, &answer);
   if (st != TS_OK) {
     enum ts_error e = error_from_status(st);
     log_event(e == TS_E_STORE_UNAVAILABLE ? LOG_WARN : LOG_ERROR,
@@ -416,5 +437,7 @@ void handle_dead_letters_replay(struct request *req, struct reply *rep) {
   reply_json_take(rep, 200, answer);
 out:
   dead_letters_free(rows, n);
+  free(next_id);
   free(sel.ids);
+  free(sel.after);
 }

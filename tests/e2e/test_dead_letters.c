@@ -459,6 +459,74 @@ test_a_record_still_poison_after_the_fix_stays_with_its_reason(void) {
   fixture_close(&f);
 }
 
+/* A replay with a small limit starts from the first dead letter; those
+ * that stay rejected would fill every call. The answer's next_cursor goes
+ * on after them, so a walk reaches every dead letter and ends. */
+static void test_replay_walks_past_those_that_stay_rejected_by_cursor(void) {
+  struct fixture f;
+  CU_ASSERT_FATAL(fixture_open(&f));
+  struct players p;
+  players_name(&p, "walk");
+  json_t *recs = json_array();
+  /* Poison first, so that a walk without the cursor would stall on it. */
+  for (int i = 0; i < 3; i++)
+    json_array_append_new(recs, e2e_insert(p.name[0], "lots", WIN_ABSENT));
+  json_t *games_recs = game_records(&p);
+  json_array_extend(recs, games_recs);
+  json_decref(games_recs);
+  struct e2e_server *s = fixture_start(&f, wrong_player_attr);
+  if (s)
+    post_all_rejected(s, "with the wrong attribute", recs);
+  server_stop(s);
+
+  s = fixture_start(&f, NULL);
+  long applied = 0, calls = 0;
+  char *cursor = NULL;
+  while (s && calls < 20) {
+    char body[4200];
+    if (cursor)
+      snprintf(body, sizeof body, "{\"limit\":2,\"cursor\":\"%s\"}", cursor);
+    else
+      snprintf(body, sizeof body, "{\"limit\":2}");
+    struct e2e_reply r;
+    replay(s, body, NULL, &r);
+    calls++;
+    TS_CHECK_CASE(r.status == 200 && count_of(&r, "selected") >= 0, "walk",
+                  "call %ld: status %ld %.300s", calls, r.status, r.body);
+    applied += count_of(&r, "applied") + count_of(&r, "duplicates");
+    const json_t *next = json_object_get(r.json, "next_cursor");
+    TS_CHECK_CASE(json_is_string(next) ==
+                      json_is_true(json_object_get(r.json, "more")),
+                  "walk", "more and next_cursor disagree: %.300s", r.body);
+    free(cursor);
+    cursor = json_is_string(next) ? strdup(json_string_value(next)) : NULL;
+    e2e_reply_clear(&r);
+    if (!cursor)
+      break;
+  }
+  free(cursor);
+  TS_CHECK_CASE(calls < 20, "walk", "no end after %ld calls", calls);
+  TS_CHECK_CASE(applied == (long)N_GAMES, "walk", "%ld of %zu games applied",
+                applied, N_GAMES);
+  if (s) {
+    size_t pages = 0;
+    json_t *left = list_all(s, 100, NULL, &pages);
+    TS_CHECK_CASE(json_array_size(left) == 3, "walk",
+                  "%zu dead letters left, want the 3 poison ones",
+                  json_array_size(left));
+    json_decref(left);
+    expect_totals(s, "after the walk", &p);
+    /* A cursor with ids is refused. */
+    struct e2e_reply r;
+    replay(s, "{\"ids\":[\"x\"],\"cursor\":\"ZDE6eA\"}", NULL, &r);
+    e2e_check_problem("cursor with ids", &r, 400, "bad-replay-request");
+    e2e_reply_clear(&r);
+  }
+  json_decref(recs);
+  server_stop(s);
+  fixture_close(&f);
+}
+
 static void test_replay_by_reason_and_by_ids_selects_only_those(void) {
   struct fixture f;
   CU_ASSERT_FATAL(fixture_open(&f));
@@ -627,6 +695,7 @@ void e2e_suite_dead_letters(void) {
       TS_TEST(
           test_replay_after_the_fix_applies_each_record_once_and_clears_them),
       TS_TEST(test_a_record_still_poison_after_the_fix_stays_with_its_reason),
+      TS_TEST(test_replay_walks_past_those_that_stay_rejected_by_cursor),
       TS_TEST(test_replay_by_reason_and_by_ids_selects_only_those),
       TS_TEST(test_two_concurrent_replays_never_count_a_record_twice));
 }
