@@ -52,6 +52,18 @@
 #define TS_LIST_MAX_LIMIT 1000u
 #define TS_MAX_CURSOR_BYTES 4096u
 #define TS_LEADERBOARD_DEFAULT_LIMIT 10u
+/* The DynamoDB store answers leaderboards from a per-process top-K
+ * snapshot (store/rank_cache.h): K rows per ranking, twice the largest
+ * limit, so that players moving down can leave it before a refresh is
+ * needed. */
+#define TS_LEADERBOARD_TOP_K (2u * TS_LIST_MAX_LIMIT)
+#define TS_LEADERBOARD_REFRESH_S 10u           /* TS_LEADERBOARD_REFRESH_S */
+#define TS_MAX_LEADERBOARD_REFRESH_S 3600u
+#define TS_LEADERBOARD_WAIT_MS 3000u     /* a request waits for a refresh */
+#define TS_LEADERBOARD_REFRESH_DEADLINE_MS 120000u /* one whole refresh Scan */
+/* Rows written while a refresh runs, kept to fold into its result (read
+ * your writes); past this the result is dropped and the refresh redone. */
+#define TS_LEADERBOARD_JOURNAL_MAX 65536u
 
 /* Store */
 #define TS_SQLITE_BUSY_TIMEOUT_MS 250u         /* per attempt; the runner retries */

@@ -22,9 +22,10 @@ struct config {
   unsigned drain_s;          /* TS_DRAIN_S, --drain-s: the drain on SIGTERM */
   unsigned ingest_workers;   /* TS_INGEST_WORKERS: batches applied at once */
   unsigned ingest_queue;     /* TS_INGEST_QUEUE: batches waiting beyond */
-  char *attr_player;         /* TS_ATTR_PLAYER, --attr-player */
-  char *attr_score;          /* TS_ATTR_SCORE, --attr-score */
-  char *attr_winner;         /* TS_ATTR_WINNER, --attr-winner */
+  unsigned leaderboard_refresh_s; /* TS_LEADERBOARD_REFRESH_S: snapshot age */
+  char *attr_player;              /* TS_ATTR_PLAYER, --attr-player */
+  char *attr_score;               /* TS_ATTR_SCORE, --attr-score */
+  char *attr_winner;              /* TS_ATTR_WINNER, --attr-winner */
   char *log_level;   /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
   char *ttl_removes; /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
 };
