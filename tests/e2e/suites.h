@@ -10,6 +10,7 @@
   X(corpus)                                                                    \
   X(api)                                                                       \
   X(dynamodb)                                                                  \
+  X(leaderboard)                                                               \
   X(sqlite)
 
 #define TS_E2E_DECLARE(name) void e2e_suite_##name(void);
