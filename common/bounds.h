@@ -62,7 +62,8 @@
 #define TS_LEADERBOARD_WAIT_MS 3000u     /* a request waits for a refresh */
 #define TS_LEADERBOARD_REFRESH_DEADLINE_MS 120000u /* one whole refresh Scan */
 /* Rows written while a refresh runs, kept to fold into its result (read
- * your writes); past this the result is dropped and the refresh redone. */
+ * your writes); past this the result is dropped, the old snapshot (which
+ * has every write) stays, and a later request refreshes again. */
 #define TS_LEADERBOARD_JOURNAL_MAX 65536u
 
 /* Store */
