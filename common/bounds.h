@@ -61,9 +61,12 @@
 #define TS_MAX_LEADERBOARD_REFRESH_S 3600u
 #define TS_LEADERBOARD_WAIT_MS 3000u     /* a request waits for a refresh */
 #define TS_LEADERBOARD_REFRESH_DEADLINE_MS 120000u /* one whole refresh Scan */
-/* Rows written while a refresh runs, kept to fold into its result (read
- * your writes); past this the result is dropped, the old snapshot (which
- * has every write) stays, and a later request refreshes again. */
+/* Rows this process wrote while a refresh runs, or this long before it
+ * began (an eventually consistent Scan may still read the older item),
+ * are folded into its result (read your writes). Past JOURNAL_MAX rows
+ * the result is dropped, the old snapshot (which has every write) stays,
+ * and a later request refreshes again. */
+#define TS_LEADERBOARD_WRITE_GRACE_MS 5000u
 #define TS_LEADERBOARD_JOURNAL_MAX 65536u
 
 /* Store */

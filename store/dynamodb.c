@@ -1019,6 +1019,7 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
                                     .refresh_ms = refresh_s * 1000u,
                                     .wait_ms = TS_LEADERBOARD_WAIT_MS,
                                     .journal_max = TS_LEADERBOARD_JOURNAL_MAX,
+                                    .grace_ms = TS_LEADERBOARD_WRITE_GRACE_MS,
                                     .scan = board_scan,
                                     .scan_cls = dy};
   if ((st = rank_cache_new(&ropt, &dy->board)) != TS_OK)

@@ -248,12 +248,13 @@ enum ts_status rank_set_top(const struct rank_set *s, enum store_rank by,
 
 /* ---- rank_cache ---- */
 
-/* A row this process wrote while a refresh ran. */
+/* A row this process wrote, kept for the next refresh's result. */
 struct jrow {
   char *player; /* owned */
   struct stats stats;
   char updated_at[32];
   int64_t version;
+  uint64_t at_ms; /* when it was noted */
 };
 
 struct rank_cache {
@@ -265,14 +266,29 @@ struct rank_cache {
   bool started;
   atomic_bool stop;
   bool want;       /* a refresh was asked for */
-  bool refreshing; /* a Scan runs: writes go to the journal too */
+  bool refreshing; /* a Scan runs */
   uint64_t ended;  /* refreshes ended so far */
   uint64_t last_start_ms;
+  /* Writes since then (or grace_ms before the Scan in flight began), in
+   * the order noted: an eventually consistent Scan may miss them. */
   struct rank_set *live; /* NULL until the first refresh */
   struct jrow *journal;
   size_t jn, jcap;
   bool journal_full;
 };
+
+static uint64_t grace_start(const struct rank_cache *c, uint64_t at_ms) {
+  return at_ms > c->opt.grace_ms ? at_ms - c->opt.grace_ms : 0;
+}
+
+/* Drops the journal's rows noted before from_ms. */
+static void journal_prune(struct rank_cache *c, uint64_t from_ms) {
+  size_t old = 0;
+  while (old < c->jn && c->journal[old].at_ms < from_ms)
+    free(c->journal[old++].player);
+  memmove(c->journal, c->journal + old, (c->jn - old) * sizeof *c->journal);
+  c->jn -= old;
+}
 
 static void journal_clear(struct rank_cache *c) {
   for (size_t i = 0; i < c->jn; i++)
@@ -283,9 +299,14 @@ static void journal_clear(struct rank_cache *c) {
   c->journal_full = false;
 }
 
+/* Keeps rows (copied) for the next refresh; sets journal_full when one
+ * could not be kept. */
 static void journal_add(struct rank_cache *c, const struct rank_row *rows,
                         size_t n) {
+  uint64_t now = clock_now_ms();
   for (size_t i = 0; i < n && !c->journal_full; i++) {
+    if (c->jn == c->jcap && !c->refreshing && c->jn)
+      journal_prune(c, grace_start(c, now));
     if (c->jn == c->jcap) {
       size_t cap = c->jcap ? c->jcap * 2 : 64;
       struct jrow *grown = NULL;
@@ -308,14 +329,16 @@ static void journal_add(struct rank_cache *c, const struct rank_row *rows,
     snprintf(j->updated_at, sizeof j->updated_at, "%s",
              rows[i].updated_at ? rows[i].updated_at : "");
     j->version = rows[i].version;
+    j->at_ms = now;
     c->jn++;
   }
 }
 
 /* Makes next (consumed) the live set, after folding in what this process
- * wrote while its Scan ran: the Scan may have read a player before the
- * write. With the journal incomplete the old set, which has every write,
- * stays (unless there is none). Called with the lock held. */
+ * wrote while its Scan ran or shortly before: the Scan may have read a
+ * player before the write, or (eventually consistent) an older item. With
+ * the journal incomplete the old set, which has every write, stays (unless
+ * there is none). Called with the lock held. */
 static enum ts_status install(struct rank_cache *c, struct rank_set *next) {
   enum ts_status st = TS_OK;
   struct rank_row *rows = NULL;
@@ -357,6 +380,8 @@ static void *refresher_main(void *arg) {
     c->refreshing = true;
     c->last_start_ms = clock_now_ms();
     uint64_t started = c->last_start_ms;
+    journal_prune(c, grace_start(c, started));
+    c->journal_full = false;
     pthread_mutex_unlock(&c->mu);
 
     struct rank_set *next = NULL;
@@ -376,7 +401,6 @@ static void *refresher_main(void *arg) {
     else
       log_event(LOG_DEBUG, "leaderboard refreshed", "{s:I}", "ms",
                 (json_int_t)(clock_now_ms() - started));
-    journal_clear(c);
     c->refreshing = false;
     c->ended++;
     pthread_cond_broadcast(&c->done);
@@ -493,7 +517,7 @@ enum ts_status rank_cache_note(struct rank_cache *c,
     rank_set_free(c->live);
     c->live = NULL;
   }
-  if (c->refreshing)
+  if (c->started)
     journal_add(c, rows, n);
   pthread_mutex_unlock(&c->mu);
   return st;

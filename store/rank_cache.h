@@ -69,7 +69,8 @@ struct rank_cache_options {
   size_t k;            /* rows per ranking */
   uint32_t refresh_ms; /* a snapshot older than this is refreshed */
   uint32_t wait_ms;    /* longest a request waits for a refresh it needs */
-  size_t journal_max;  /* rows written during one refresh kept for it */
+  size_t journal_max;  /* rows written kept for the refresh in flight */
+  uint32_t grace_ms;   /* and written this long before it began */
   rank_cache_scan_fn scan;
   void *scan_cls; /* borrowed; must outlive the cache */
 };
@@ -96,9 +97,10 @@ enum ts_status rank_cache_top(struct rank_cache *c, enum store_rank by,
                               size_t *n) TS_WARN_UNUSED;
 
 /* Read-your-writes: folds rows this process has just written into the
- * snapshot, and keeps them for a refresh in flight (whose Scan may have
- * passed them), to be folded into its result. No-op before the first
- * rank_cache_top(). */
+ * snapshot, and keeps them for the next refresh, whose Scan may have
+ * passed them or (eventually consistent) read an older item: rows written
+ * while it runs or within grace_ms before it began are folded into its
+ * result. No-op before the first rank_cache_top(). */
 enum ts_status rank_cache_note(struct rank_cache *c,
                                const struct rank_row *rows,
                                size_t n) TS_WARN_UNUSED;
