@@ -286,6 +286,8 @@ static void journal_prune(struct rank_cache *c, uint64_t from_ms) {
   size_t old = 0;
   while (old < c->jn && c->journal[old].at_ms < from_ms)
     free(c->journal[old++].player);
+  if (old == 0)
+    return;
   memmove(c->journal, c->journal + old, (c->jn - old) * sizeof *c->journal);
   c->jn -= old;
 }
