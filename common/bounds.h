@@ -66,6 +66,22 @@
 #define TS_LIST_MAX_LIMIT 1000u
 #define TS_MAX_CURSOR_BYTES 4096u
 #define TS_LEADERBOARD_DEFAULT_LIMIT 10u
+/* The DynamoDB store answers leaderboards from a per-process top-K
+ * snapshot (store/rank_cache.h): K rows per ranking, twice the largest
+ * limit, so that players moving down can leave it before a refresh is
+ * needed. */
+#define TS_LEADERBOARD_TOP_K (2u * TS_LIST_MAX_LIMIT)
+#define TS_LEADERBOARD_REFRESH_S 10u           /* TS_LEADERBOARD_REFRESH_S */
+#define TS_MAX_LEADERBOARD_REFRESH_S 3600u
+#define TS_LEADERBOARD_WAIT_MS 3000u     /* a request waits for a refresh */
+#define TS_LEADERBOARD_REFRESH_DEADLINE_MS 120000u /* one whole refresh Scan */
+/* Rows this process wrote while a refresh runs, or this long before it
+ * began (an eventually consistent Scan may still read the older item),
+ * are folded into its result (read your writes). Past JOURNAL_MAX rows
+ * the result is dropped, the old snapshot (which has every write) stays,
+ * and a later request refreshes again. */
+#define TS_LEADERBOARD_WRITE_GRACE_MS 5000u
+#define TS_LEADERBOARD_JOURNAL_MAX 65536u
 
 /* Dead letters: a listed page, and what one replay call takes on (a
  * replay is one batch through store_apply, so it stays well inside

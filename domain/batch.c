@@ -377,18 +377,21 @@ static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
   }
   /* (player, eventID) seen before in this batch: link to that entry, so
    * that the store can tell whether its effect is already applied. The key
-   * is the player's index and the eventID. */
+   * is the player's index in decimal and the eventID: text, since jansson
+   * refuses a key that is not UTF-8 (the index's raw bytes are not from
+   * player 128 on). */
   size_t id_len = strlen(r->event_id), same_as = NO_ENTRY;
-  char *key = malloc(sizeof p + id_len);
+  char *key = malloc(24 + id_len);
   if (!key)
     return TS_ERR_NOMEM;
-  memcpy(key, &p, sizeof p);
-  memcpy(key + sizeof p, r->event_id, id_len);
-  const json_t *prev = json_object_getn(seen, key, sizeof p + id_len);
+  int head = snprintf(key, 24, "%zu:", p);
+  memcpy(key + head, r->event_id, id_len);
+  size_t key_len = (size_t)head + id_len;
+  const json_t *prev = json_object_getn(seen, key, key_len);
   if (prev)
     same_as = (size_t)json_integer_value(prev);
-  int set = json_object_setn_new(seen, key, sizeof p + id_len,
-                                 json_integer((json_int_t)pl->n));
+  int set =
+      json_object_setn_new(seen, key, key_len, json_integer((json_int_t)pl->n));
   free(key);
   if (set != 0)
     return TS_ERR_NOMEM;

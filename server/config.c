@@ -70,6 +70,11 @@ static const struct setting settings[] = {
      OFF(keepalive_s),
      "seconds a kept-alive connection may wait for its next request", 1,
      TS_MAX_PHASE_TIMEOUT_S},
+    {"TS_LEADERBOARD_REFRESH_S", "leaderboard-refresh-s", K_UINT, "10",
+     OFF(leaderboard_refresh_s),
+     "DynamoDB: seconds a leaderboard snapshot serves before it is "
+     "refreshed in the background",
+     1, TS_MAX_LEADERBOARD_REFRESH_S},
     {"TS_DRAIN_S", "drain-s", K_UINT, "10", OFF(drain_s),
      "on SIGTERM, seconds to let requests in flight finish", 0, TS_MAX_DRAIN_S},
     {"TS_ATTR_PLAYER", "attr-player", K_STR, "player", OFF(attr_player),
@@ -84,6 +89,8 @@ static const struct setting settings[] = {
      "skip or subtract a REMOVE made by DynamoDB's Time to Live", 0, 0},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
+_Static_assert(TS_LEADERBOARD_REFRESH_S == 10u,
+               "TS_LEADERBOARD_REFRESH_S's default is written above");
 _Static_assert(TS_SHUTDOWN_GRACE_MS == 10000u,
                "TS_DRAIN_S's default is TS_SHUTDOWN_GRACE_MS in seconds");
 

@@ -26,9 +26,10 @@ struct config {
   unsigned header_timeout_s; /* TS_HEADER_TIMEOUT_S: connect -> headers */
   unsigned body_timeout_s;   /* TS_BODY_TIMEOUT_S: headers -> body */
   unsigned keepalive_s;      /* TS_KEEPALIVE_S: answer -> next headers */
-  char *attr_player;         /* TS_ATTR_PLAYER, --attr-player */
-  char *attr_score;          /* TS_ATTR_SCORE, --attr-score */
-  char *attr_winner;         /* TS_ATTR_WINNER, --attr-winner */
+  unsigned leaderboard_refresh_s; /* TS_LEADERBOARD_REFRESH_S: snapshot age */
+  char *attr_player;              /* TS_ATTR_PLAYER, --attr-player */
+  char *attr_score;               /* TS_ATTR_SCORE, --attr-score */
+  char *attr_winner;              /* TS_ATTR_WINNER, --attr-winner */
   char *log_level;   /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
   char *ttl_removes; /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
 };

@@ -52,7 +52,9 @@ int main(int argc, char **argv) {
   struct store_options sopt = {.kind = cfg.store,
                                .sqlite_path = cfg.sqlite_path,
                                .table = cfg.table,
-                               .dead_letter_table = cfg.dead_letter_table};
+                               .dead_letter_table = cfg.dead_letter_table,
+                               .leaderboard_refresh_s =
+                                   cfg.leaderboard_refresh_s};
   enum ts_status st;
   if (action == CONFIG_CREATE_TABLE) {
     st = store_create_tables(&sopt);

@@ -40,6 +40,7 @@
 #include "../aws/ddb.h"
 #include "../common/bounds.h"
 #include "../common/log.h"
+#include "rank_cache.h"
 #include "store_impl.h"
 
 /* Keys in one BatchGetItem call (DynamoDB's limit). */
@@ -61,6 +62,7 @@ struct dy {
   char *table;
   char *dl_table;
   atomic_uint apply_deadline_ms;
+  struct rank_cache *board; /* leaderboards: top-K snapshot, see README */
 };
 
 /* ---- attribute helpers ---- */
@@ -146,6 +148,11 @@ struct pstate {
   char *seed_avg;
   struct stats cur;
   json_t *applied; /* object digest (base64) -> integer unix hour */
+  /* What this process wrote, for its leaderboard snapshot. */
+  bool wrote;
+  struct stats wrote_stats;
+  int64_t wrote_version;
+  char wrote_at[32];
 };
 
 static void pstate_reset_item(struct pstate *ps) {
@@ -332,16 +339,15 @@ static json_t *applied_attribute(const struct batch *b, const struct pstate *ps,
 static enum ts_status player_put(struct dy *dy, const struct batch *b,
                                  const struct pstate *ps,
                                  const struct stats *next, int64_t now_s,
-                                 json_t **put) {
+                                 const char *now_utc, json_t **put) {
   *put = NULL;
   struct decimal avg, pct;
   if (stats_derive(next, &avg, &pct) != TS_OK)
     return TS_ERR_IO;
-  char pct_text[DECIMAL_TEXT_MAX + 1], now_utc[32];
+  char pct_text[DECIMAL_TEXT_MAX + 1];
   size_t len = decimal_format_fixed(pct, 2, pct_text);
   pct_text[len] = '%';
   pct_text[len + 1] = '\0';
-  clock_utc_now(now_utc);
   json_t *map = applied_attribute(b, ps, now_s);
   if (!map)
     return TS_ERR_NOMEM;
@@ -609,6 +615,8 @@ static enum ts_status apply_attempt(void *cls) {
   if (st != TS_OK)
     return st;
   int64_t now_s = (int64_t)time(NULL);
+  char now_utc[32];
+  clock_utc_now(now_utc);
   for (size_t i = 0; i < a->n && st == TS_OK; i++)
     if (a->ps[i].pending)
       st = pstate_drop_expired(&a->ps[i], now_s);
@@ -637,7 +645,8 @@ static enum ts_status apply_attempt(void *cls) {
       a->ps[i].pending = false;
       continue;
     }
-    st = player_put(dy, a->b, &a->ps[i], &next[i].next, now_s, &reqs[n_calls]);
+    st = player_put(dy, a->b, &a->ps[i], &next[i].next, now_s, now_utc,
+                    &reqs[n_calls]);
     calls[n_calls].op = "PutItem";
     calls[n_calls].request = reqs[n_calls];
     owner[n_calls++] = i;
@@ -655,8 +664,15 @@ static enum ts_status apply_attempt(void *cls) {
       conflict = true;
       continue;
     }
+    struct pstate *ps = &a->ps[owner[c]];
     switch (call_status(dy->table, &calls[c])) {
-    case TS_OK: a->ps[owner[c]].pending = false; break;
+    case TS_OK:
+      ps->pending = false;
+      ps->wrote = true;
+      ps->wrote_stats = next[owner[c]].next;
+      ps->wrote_version = ps->has_version ? ps->version + 1 : 1;
+      snprintf(ps->wrote_at, sizeof ps->wrote_at, "%s", now_utc);
+      break;
     case TS_ERR_UNAVAILABLE: gave_up = true; break;
     default: refused = true; break;
     }
@@ -670,6 +686,28 @@ out:
   free(owner);
   free(next);
   return st;
+}
+
+/* Read-your-writes: the players written (also by a batch that failed
+ * later: their writes stand) go into this process's leaderboards before
+ * the batch is answered. */
+static void note_writes(struct dy *dy, const struct batch *b,
+                        const struct pstate *ps, size_t n) {
+  struct rank_row *rows = calloc(n ? n : 1, sizeof *rows);
+  size_t m = 0;
+  enum ts_status st = TS_ERR_NOMEM;
+  if (rows) {
+    for (size_t i = 0; i < n; i++)
+      if (ps[i].wrote)
+        rows[m++] =
+            (struct rank_row){batch_player_name(b, ps[i].p), ps[i].wrote_stats,
+                              ps[i].wrote_at, ps[i].wrote_version};
+    st = rank_cache_note(dy->board, rows, m);
+  }
+  if (st != TS_OK)
+    log_event(LOG_WARN, "leaderboard snapshot dropped", "{s:s}", "status",
+              ts_status_name(st));
+  free(rows);
 }
 
 static enum ts_status dy_apply(void *impl, struct batch *b,
@@ -696,6 +734,7 @@ static enum ts_status dy_apply(void *impl, struct batch *b,
   /* Only now is every rejection final (a re-read can change one). */
   if (st == TS_OK)
     st = keep_dead_letters(dy, b, a.deadline_ms);
+  note_writes(dy, b, a.ps, n);
   for (size_t i = 0; i < n; i++)
     pstate_reset_item(&a.ps[i]);
   free(a.ps);
@@ -796,41 +835,62 @@ out:
   return st;
 }
 
-/* A leaderboard row with its sort key. */
-struct ranked {
-  struct player_row row;
-  int64_t key;
-};
+/* A refresh of the leaderboard snapshot (store/rank_cache.h): one paged,
+ * eventually consistent Scan (half the read cost of a consistent one; the
+ * snapshot is seconds old anyway), each page folded into the top-K sets
+ * and dropped, so memory is the K rows plus one page. */
+#define DY_RANK_PROJECTION DY_PROJECTION ", version"
 
-static int rank_cmp(const void *a, const void *b) {
-  const struct ranked *x = a, *y = b;
-  if (x->key != y->key)
-    return x->key > y->key ? -1 : 1;
-  return strcmp(x->row.player, y->row.player);
-}
-
-/* DynamoDB has no order across partition keys, so a leaderboard is a full
- * consistent Scan (paged, projected to the stats attributes) sorted here:
- * it costs read capacity for the whole table on every call (see README). */
-static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
-                                     size_t limit, struct player_row **rows,
-                                     size_t *n) {
-  struct dy *dy = impl;
-  enum ts_status st = TS_OK;
-  struct ranked *all = NULL;
-  size_t count = 0, cap = 0;
-  json_t *start = NULL;
-  uint64_t deadline = clock_now_ms() + DY_READ_DEADLINE_MS;
-  do {
-    json_t *req =
-        json_pack("{s:s, s:b, s:s, s:{s:s}}", "TableName", dy->table,
-                  "ConsistentRead", 1, "ProjectionExpression", DY_PROJECTION,
-                  "ExpressionAttributeNames", "#p", "player");
-    if (!req) {
-      st = TS_ERR_NOMEM;
+/* The rows of one Scan page, folded into `into`. */
+static enum ts_status fold_page(const json_t *items, struct rank_set *into) {
+  size_t count = json_array_size(items), n = 0;
+  enum ts_status st = TS_ERR_NOMEM;
+  struct player_row *rows = calloc(count ? count : 1, sizeof *rows);
+  struct rank_row *ranked = calloc(count ? count : 1, sizeof *ranked);
+  if (!rows || !ranked)
+    goto out;
+  st = TS_OK;
+  for (size_t i = 0; i < count && st == TS_OK; i++) {
+    const json_t *item = json_array_get(items, i);
+    const char *version = attr_text(item, "version", "N");
+    int64_t v = 0; /* an item of the original Lambda has none */
+    if (version && !parse_int64(version, &v)) {
+      st = TS_ERR_IO;
       break;
     }
-    if (start && json_object_set(req, "ExclusiveStartKey", start) != 0) {
+    st = row_from_item(item, &rows[n]);
+    if (st == TS_OK) {
+      ranked[n] = (struct rank_row){rows[n].player, rows[n].stats,
+                                    rows[n].updated_at, v};
+      n++;
+    }
+  }
+  if (st == TS_OK)
+    st = rank_set_fold(into, ranked, n);
+out:
+  player_rows_free(rows, n);
+  free(ranked);
+  return st;
+}
+
+static enum ts_status board_scan(void *cls, struct rank_set *into,
+                                 const atomic_bool *stop) {
+  struct dy *dy = cls;
+  enum ts_status st = TS_OK;
+  json_t *start = NULL;
+  uint64_t deadline = clock_now_ms() + TS_LEADERBOARD_REFRESH_DEADLINE_MS;
+  do {
+    /* A page at a time, so that store_free never waits for a whole Scan. */
+    uint64_t now = clock_now_ms(), page_deadline = now + DY_READ_DEADLINE_MS;
+    if (atomic_load(stop) || now >= deadline) {
+      st = TS_ERR_UNAVAILABLE;
+      break;
+    }
+    json_t *req = json_pack("{s:s, s:b, s:s, s:{s:s}}", "TableName", dy->table,
+                            "ConsistentRead", 0, "ProjectionExpression",
+                            DY_RANK_PROJECTION, "ExpressionAttributeNames",
+                            "#p", "player");
+    if (!req || (start && json_object_set(req, "ExclusiveStartKey", start))) {
       json_decref(req);
       st = TS_ERR_NOMEM;
       break;
@@ -838,39 +898,12 @@ static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
     json_decref(start);
     start = NULL;
     struct ddb_call call = {.op = "Scan", .request = req};
-    st = ddb_execute(dy->client, &call, 1, deadline);
+    st = ddb_execute(dy->client, &call, 1,
+                     page_deadline < deadline ? page_deadline : deadline);
     if (st == TS_OK)
       st = call_status(dy->table, &call);
-    json_t *items = json_object_get(call.response, "Items");
-    for (size_t i = 0; st == TS_OK && i < json_array_size(items); i++) {
-      if (count == cap) {
-        size_t ncap = cap ? cap * 2 : 64;
-        struct ranked *grown = realloc(all, ncap * sizeof *grown);
-        if (!grown) {
-          st = TS_ERR_NOMEM;
-          break;
-        }
-        all = grown;
-        cap = ncap;
-      }
-      struct ranked *r = &all[count];
-      memset(r, 0, sizeof *r);
-      st = row_from_item(json_array_get(items, i), &r->row);
-      if (st != TS_OK)
-        break;
-      count++;
-      int64_t avg = 0, pct = 0;
-      if (stats_rank_keys(&r->row.stats, &avg, &pct) != TS_OK)
-        avg = pct = 0;
-      r->key = by == STORE_RANK_WINS        ? r->row.stats.wins
-               : by == STORE_RANK_GAMES     ? r->row.stats.games
-               : by == STORE_RANK_AVG_SCORE ? avg
-                                            : pct;
-      if (r->row.stats.games <= 0) { /* no games: not ranked */
-        player_row_clear(&r->row);
-        count--;
-      }
-    }
+    if (st == TS_OK)
+      st = fold_page(json_object_get(call.response, "Items"), into);
     if (st == TS_OK) {
       start = json_object_get(call.response, "LastEvaluatedKey");
       json_incref(start);
@@ -879,24 +912,17 @@ static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
     json_decref(req);
   } while (st == TS_OK && start);
   json_decref(start);
-  if (st == TS_OK) {
-    qsort(all, count, sizeof *all, rank_cmp);
-    size_t keep = count < limit ? count : limit;
-    *rows = calloc(keep ? keep : 1, sizeof **rows);
-    if (!*rows) {
-      st = TS_ERR_NOMEM;
-    } else {
-      for (size_t i = 0; i < keep; i++) {
-        (*rows)[i] = all[i].row; /* moved */
-        all[i].row.player = NULL;
-      }
-      *n = keep;
-    }
-  }
-  for (size_t i = 0; i < count; i++)
-    player_row_clear(&all[i].row);
-  free(all);
   return st;
+}
+
+/* DynamoDB has no order across partition keys: leaderboards come from the
+ * process's top-K snapshot (see rank_cache.h and the README for freshness
+ * and cost). */
+static enum ts_status dy_leaderboard(void *impl, enum store_rank by,
+                                     size_t limit, struct player_row **rows,
+                                     size_t *n) {
+  struct dy *dy = impl;
+  return rank_cache_top(dy->board, by, limit, rows, n);
 }
 
 static enum ts_status describe(struct dy *dy, const char *table,
@@ -1109,6 +1135,7 @@ static void dy_close(void *impl) {
   struct dy *dy = impl;
   if (!dy)
     return;
+  rank_cache_free(dy->board); /* first: its refresher uses the client */
   ddb_client_free(dy->client);
   aws_creds_provider_free(dy->creds);
   free(dy->table);
@@ -1161,6 +1188,17 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
     goto fail;
   struct ddb_options dopt = {.region = region, .endpoint = NULL};
   if ((st = ddb_client_new(&dopt, dy->creds, &dy->client)) != TS_OK)
+    goto fail;
+  unsigned refresh_s = opt->leaderboard_refresh_s ? opt->leaderboard_refresh_s
+                                                  : TS_LEADERBOARD_REFRESH_S;
+  struct rank_cache_options ropt = {.k = TS_LEADERBOARD_TOP_K,
+                                    .refresh_ms = refresh_s * 1000u,
+                                    .wait_ms = TS_LEADERBOARD_WAIT_MS,
+                                    .journal_max = TS_LEADERBOARD_JOURNAL_MAX,
+                                    .grace_ms = TS_LEADERBOARD_WRITE_GRACE_MS,
+                                    .scan = board_scan,
+                                    .scan_cls = dy};
+  if ((st = rank_cache_new(&ropt, &dy->board)) != TS_OK)
     goto fail;
   log_event(LOG_INFO, "dynamodb store", "{s:s, s:s, s:s, s:s}", "endpoint",
             ddb_client_endpoint(dy->client), "region", region, "table",

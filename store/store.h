@@ -21,6 +21,9 @@ struct store_options {
   const char *sqlite_path; /* file for the embedded store; parent dirs made */
   const char *table;       /* DynamoDB stats table */
   const char *dead_letter_table; /* DynamoDB dead-letter table */
+  /* DynamoDB: seconds a leaderboard snapshot serves before a background
+   * refresh; 0: TS_LEADERBOARD_REFRESH_S. */
+  unsigned leaderboard_refresh_s;
 };
 
 /* One player's stored aggregate. */
@@ -114,7 +117,11 @@ enum store_rank {
 
 /* The top `limit` players with at least one game, by `by` descending (the
  * derived values as displayed, rounded to 2 decimals), ties broken by name
- * in byte order. Rows freed with player_rows_free(*rows, *n). */
+ * in byte order. Rows freed with player_rows_free(*rows, *n).
+ * SQLite reads its indexes. DynamoDB answers from a per-process snapshot:
+ * this process's writes at once, other replicas' within
+ * leaderboard_refresh_s; TS_ERR_UNAVAILABLE while there is no snapshot
+ * yet (see store/rank_cache.h). */
 enum ts_status store_leaderboard(struct store *s, enum store_rank by,
                                  size_t limit, struct player_row **rows,
                                  size_t *n) TS_WARN_UNUSED;

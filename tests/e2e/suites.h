@@ -11,6 +11,7 @@
   X(api)                                                                       \
   X(dead_letters)                                                              \
   X(dynamodb)                                                                  \
+  X(leaderboard)                                                               \
   X(sqlite)
 
 #define TS_E2E_DECLARE(name) void e2e_suite_##name(void);

@@ -9,6 +9,7 @@
   X(batch)                                                                     \
   X(decide)                                                                    \
   X(store_sqlite)                                                              \
+  X(rank_cache)                                                                \
   X(http_util)                                                                 \
   X(conn_guard)                                                                \
   X(config)                                                                    \

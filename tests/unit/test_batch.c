@@ -602,6 +602,32 @@ static void test_entries_group_by_player_in_first_seen_order(void) {
   batch_free(b);
 }
 
+/* More than 128 players in one batch: a Pipe's batch of 10,000 records
+ * easily has them (an index's raw bytes once made a key jansson refused,
+ * and every such batch failed). */
+static void test_batch_of_many_players_decodes(void) {
+  enum { N = 300 };
+  json_t *recs = json_array();
+  for (int i = 0; i < N; i++) {
+    char ev[32], who[32];
+    snprintf(ev, sizeof ev, "ev-%d", i);
+    snprintf(who, sizeof who, "player-%d", i);
+    json_array_append_new(
+        recs, json_pack("{s:s, s:s, s:{s:{s:{s:s}, s:{s:s}}}}", "eventID", ev,
+                        "eventName", "INSERT", "dynamodb", "NewImage", "player",
+                        "S", who, "score", "N", "1"));
+  }
+  char *text = json_dumps(recs, JSON_COMPACT);
+  json_decref(recs);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+  struct batch *b = load(text);
+  free(text);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  CU_ASSERT_EQUAL(batch_player_count(b), N);
+  CHECK_STR(batch_player_name(b, N - 1), "player-299");
+  batch_free(b);
+}
+
 static void test_attribute_names_are_configurable(void) {
   const struct record_names names = {"who", "points", "won"};
   struct batch *b = try_load_named(
@@ -829,6 +855,7 @@ void suite_batch(void) {
       TS_TEST(test_modify_keeping_a_numeric_player_nets_to_one_entry),
       TS_TEST(test_entries_group_by_player_in_first_seen_order),
       TS_TEST(test_attribute_names_are_configurable),
+      TS_TEST(test_batch_of_many_players_decodes),
       TS_TEST(test_ttl_removes_are_skipped_unless_asked_to_subtract),
       TS_TEST(
           test_item_identifier_is_sequence_number_else_event_id_else_position),

@@ -7,10 +7,16 @@
 #include "server/config.h"
 #include "unit.h"
 
-static const char *const vars[] = {
-    "TS_BIND",        "TS_PORT",        "TS_STORE",
-    "TS_SQLITE_PATH", "TS_THREADS",     "TS_INGEST_API_KEY",
-    "TS_LOG_LEVEL",   "TS_TTL_REMOVES", "TS_INGEST_API_KEY_FILE"};
+static const char *const vars[] = {"TS_BIND",
+                                   "TS_PORT",
+                                   "TS_STORE",
+                                   "TS_SQLITE_PATH",
+                                   "TS_THREADS",
+                                   "TS_INGEST_API_KEY",
+                                   "TS_LOG_LEVEL",
+                                   "TS_TTL_REMOVES",
+                                   "TS_INGEST_API_KEY_FILE",
+                                   "TS_LEADERBOARD_REFRESH_S"};
 
 static void clear_env(void) {
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
@@ -39,6 +45,7 @@ static void test_defaults_match_the_product_contract(void) {
   CU_ASSERT_STRING_EQUAL(cfg.table, "TaTourneyStats");
   CU_ASSERT_PTR_NULL(cfg.ingest_api_key);
   CU_ASSERT_STRING_EQUAL(cfg.ttl_removes, "skip");
+  CU_ASSERT_EQUAL(cfg.leaderboard_refresh_s, 10);
   config_clear(&cfg);
 }
 
@@ -67,6 +74,8 @@ static void test_bad_values_are_refused(void) {
       {"zero threads", "--threads", "0"},
       {"unknown log level", "--log-level", "loud"},
       {"unknown TTL remove rule", "--ttl-removes", "ignore"},
+      {"leaderboard refresh of 0 s", "--leaderboard-refresh-s", "0"},
+      {"leaderboard refresh over an hour", "--leaderboard-refresh-s", "3601"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     clear_env();
