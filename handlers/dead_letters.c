@@ -33,42 +33,6 @@ static bool id_valid(const char *s, size_t len) {
   return true;
 }
 
-/* The cursor is base64url("d1:" + the last id of the page): opaque to
- * clients, checked before the store sees it. */
-static enum ts_status cursor_decode(const char *text, char **after) {
-  *after = NULL;
-  if (!text)
-    return TS_OK;
-  if (strlen(text) > TS_MAX_CURSOR_BYTES)
-    return TS_ERR_INVALID;
-  char *raw = NULL;
-  size_t len = 0;
-  enum ts_status st = b64url_decode(text, strlen(text), &raw, &len);
-  if (st != TS_OK)
-    return st;
-  size_t pl = strlen(CURSOR_PREFIX);
-  if (len <= pl || memcmp(raw, CURSOR_PREFIX, pl) != 0 ||
-      !id_valid(raw + pl, len - pl)) {
-    free(raw);
-    return TS_ERR_INVALID;
-  }
-  memmove(raw, raw + pl, len - pl + 1);
-  *after = raw;
-  return TS_OK;
-}
-
-static enum ts_status cursor_encode(const char *id, char **out) {
-  struct buf b;
-  buf_init(&b, TS_MAX_CURSOR_BYTES);
-  buf_adds(&b, CURSOR_PREFIX);
-  buf_adds(&b, id);
-  enum ts_status st = buf_status(&b);
-  if (st == TS_OK)
-    st = b64url_encode(b.data, b.len, out);
-  buf_free(&b);
-  return st;
-}
-
 /* A reason filter: absent, or 1..TS_MAX_REASON_BYTES bytes. */
 static bool reason_valid(const char *reason) {
   return !reason || (*reason && strlen(reason) < TS_MAX_REASON_BYTES);
@@ -135,7 +99,8 @@ void handle_dead_letters_list(struct request *req, struct reply *rep) {
     goto out;
   }
   if (request_query(req, "cursor", &cursor_text) != TS_OK ||
-      cursor_decode(cursor_text, &after) != TS_OK) {
+      handlers_cursor_decode(cursor_text, CURSOR_PREFIX, id_valid, &after) !=
+          TS_OK) {
     error_reply(rep, TS_E_BAD_CURSOR,
                 "cursor must be a next_cursor value from an earlier page");
     goto out;
@@ -161,7 +126,7 @@ void handle_dead_letters_list(struct request *req, struct reply *rep) {
   }
   buf_adds(&b, "],\"next_cursor\":");
   if (next_id) {
-    if (cursor_encode(next_id, &next) != TS_OK) {
+    if (handlers_cursor_encode(CURSOR_PREFIX, next_id, &next) != TS_OK) {
       error_reply(rep, TS_E_INTERNAL, "could not build the cursor");
       goto out;
     }
@@ -228,7 +193,8 @@ static bool selection_parse(const json_t *body, struct selection *sel,
   const json_t *cursor = json_object_get(body, "cursor");
   if (cursor &&
       (json_object_get(body, "ids") || !json_is_string(cursor) ||
-       cursor_decode(json_string_value(cursor), &sel->after) != TS_OK)) {
+       handlers_cursor_decode(json_string_value(cursor), CURSOR_PREFIX,
+                              id_valid, &sel->after) != TS_OK)) {
     snprintf(detail, DETAIL_BYTES,
              "cursor must be a next_cursor from an earlier answer, and "
              "comes without ids");
@@ -386,7 +352,7 @@ static enum ts_status replay_rows(struct request *req,
   if (st == TS_OK)
     st = store_delete_dead_letters(req->app->store, gone, n_gone);
   if (st == TS_OK && next_id)
-    st = cursor_encode(next_id, &next);
+    st = handlers_cursor_encode(CURSOR_PREFIX, next_id, &next);
   if (st != TS_OK)
     goto out;
   log_event(LOG_INFO, "dead letters replayed", "{s:i, s:i, s:i, s:i, s:i}",

@@ -6,6 +6,7 @@
 
 #include "../common/bounds.h"
 #include "../common/buf.h"
+#include "../common/utf8.h"
 #include "../server/errors.h"
 #include "../server/urlcode.h"
 #include "handlers.h"
@@ -92,44 +93,11 @@ enum ts_status handlers_parse_count(const char *text, size_t def, size_t max,
   return TS_OK;
 }
 
-/* The cursor is base64url("p1:" + last player): opaque to clients, and a
- * version prefix lets its form change later. */
-static enum ts_status cursor_decode(const char *text, char **after) {
-  *after = NULL;
-  if (!text)
-    return TS_OK;
-  if (strlen(text) > TS_MAX_CURSOR_BYTES)
-    return TS_ERR_INVALID;
-  char *raw = NULL;
-  size_t len = 0;
-  enum ts_status st = b64url_decode(text, strlen(text), &raw, &len);
-  if (st != TS_OK)
-    return st;
-  size_t pl = strlen(CURSOR_PREFIX);
-  /* A cursor names a player, so it is held to a player name's rules: a
-   * longer one (which no page ever returned) would reach the store, and
-   * DynamoDB refuses keys over 2048 bytes. */
-  if (len <= pl || len - pl > TS_MAX_PLAYER_BYTES ||
-      memcmp(raw, CURSOR_PREFIX, pl) != 0 || memchr(raw, '\0', len) ||
-      !utf8_valid(raw + pl, len - pl)) {
-    free(raw);
-    return TS_ERR_INVALID;
-  }
-  memmove(raw, raw + pl, len - pl + 1);
-  *after = raw;
-  return TS_OK;
-}
-
-static enum ts_status cursor_encode(const char *player, char **out) {
-  struct buf b;
-  buf_init(&b, TS_MAX_CURSOR_BYTES);
-  buf_adds(&b, CURSOR_PREFIX);
-  buf_adds(&b, player);
-  enum ts_status st = buf_status(&b);
-  if (st == TS_OK)
-    st = b64url_encode(b.data, b.len, out);
-  buf_free(&b);
-  return st;
+/* A players cursor names a player, so it is held to a player name's rules:
+ * a longer one (which no page ever returned) would reach the store, and
+ * DynamoDB refuses keys over 2048 bytes. */
+static bool player_key_ok(const char *key, size_t len) {
+  return len <= TS_MAX_PLAYER_BYTES && utf8_valid(key, len);
 }
 
 void handle_players_list(struct request *req, struct reply *rep) {
@@ -148,7 +116,8 @@ void handle_players_list(struct request *req, struct reply *rep) {
     goto out;
   }
   if (request_query(req, "cursor", &cursor_text) != TS_OK ||
-      cursor_decode(cursor_text, &after) != TS_OK) {
+      handlers_cursor_decode(cursor_text, CURSOR_PREFIX, player_key_ok,
+                             &after) != TS_OK) {
     error_reply(rep, TS_E_BAD_CURSOR,
                 "cursor must be a next_cursor value from an earlier page");
     goto out;
@@ -168,7 +137,8 @@ void handle_players_list(struct request *req, struct reply *rep) {
   }
   buf_adds(&b, "],\"next_cursor\":");
   if (more && n > 0) {
-    if (cursor_encode(rows[n - 1].player, &next) != TS_OK) {
+    if (handlers_cursor_encode(CURSOR_PREFIX, rows[n - 1].player, &next) !=
+        TS_OK) {
       error_reply(rep, TS_E_INTERNAL, "could not build the cursor");
       goto out;
     }

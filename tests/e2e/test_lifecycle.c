@@ -876,6 +876,7 @@ static void load_build(struct load *l, const char *prefix) {
                              k % 3 == 0 ? WIN_BOOL_TRUE : WIN_BOOL_FALSE));
       }
       l->bodies[i][b] = e2e_lambda(recs);
+      json_decref(recs);
     }
 }
 
