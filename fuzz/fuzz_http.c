@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bounds.h"
 #include "common/digest.h"
 #include "common/log.h"
 #include "input.h"
@@ -108,6 +109,10 @@ static void start(struct instance *x, const char *name, char *key) {
                            .threads = 2,
                            .ingest_workers = 2,
                            .ingest_queue = 8,
+                           .max_connections = TS_DEFAULT_MAX_CONNECTIONS,
+                           .header_timeout_s = TS_DEFAULT_HEADER_TIMEOUT_S,
+                           .body_timeout_s = TS_DEFAULT_BODY_TIMEOUT_S,
+                           .keepalive_s = TS_DEFAULT_KEEPALIVE_S,
                            .attr_player = player,
                            .attr_score = score,
                            .attr_winner = winner,

@@ -589,6 +589,12 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   const struct config *cfg = app->cfg;
+  if (cfg->max_connections == 0) { /* config_load never gives it */
+    log_event(LOG_ERROR, "no connection limit", "{s:i}", "max_connections", 0);
+    freeaddrinfo(ai);
+    free(srv);
+    return TS_ERR_INVALID;
+  }
   /* MHD splits its limit evenly among its threads and stops accepting
    * on a thread at its share; the guard enforces max_connections across
    * them, so MHD's limit is twice that. */
