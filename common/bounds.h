@@ -23,7 +23,7 @@
 #define TS_MAX_PHASE_TIMEOUT_S 3600u
 #define TS_CONN_REAP_INTERVAL_MS 100u          /* how often deadlines are checked */
 #define TS_CONN_RESERVE_DIVISOR 8u   /* evict when within limit/8 of the limit */
-#define TS_CONN_EVICT_MIN_AGE_MS 500u          /* a younger one is not judged */
+#define TS_CONN_EVICT_MIN_AGE_MS 50u  /* a client has sent its request by then */
 #define TS_FD_HEADROOM 64u   /* descriptors beyond connections: store, logs */
 #define TS_DEFAULT_THREADS 8                   /* MHD worker threads */
 #define TS_MAX_THREADS 256u

@@ -38,9 +38,10 @@ struct guarded_conn {
 struct conn_guard {
   struct conn_guard_limits lim;
   pthread_mutex_t mu;
-  pthread_cond_t cv; /* stopping */
+  pthread_cond_t cv; /* stopping, or crowded */
   struct guarded_conn *head;
-  unsigned open;
+  unsigned open; /* registered, shut or not */
+  unsigned shut; /* shut down, waiting for MHD to close them */
   bool stopping;
   pthread_t reaper;
 };
@@ -51,8 +52,10 @@ static const enum metrics_conn_close close_reason[] = {
     [PH_IDLE] = METRICS_CONN_IDLE_DEADLINE,
 };
 
-static void shut(struct guarded_conn *c, enum metrics_conn_close why) {
+static void shut(struct conn_guard *g, struct guarded_conn *c,
+                 enum metrics_conn_close why) {
   c->shut = true;
+  g->shut++;
   shutdown(c->fd, SHUT_RDWR);
   metrics_count_conn_closed(why);
 }
@@ -69,6 +72,37 @@ static void enter(struct conn_guard *g, struct guarded_conn *c, enum phase p) {
   c->deadline_ms = budget ? now + budget : 0;
 }
 
+/* The connection to give up near the limit, or NULL; mu held. The
+ * longest-idle kept-alive one first, then the oldest still sending its
+ * header block, then its body. Only those older than evict_min_age_ms are
+ * judged: by then a client has sent its request and is being handled,
+ * while a slow one is still sending. Never one being handled. */
+static struct guarded_conn *victim(struct conn_guard *g, uint64_t now) {
+  static const enum phase order[] = {PH_IDLE, PH_HEADERS, PH_BODY};
+  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+    struct guarded_conn *best = NULL;
+    for (struct guarded_conn *c = g->head; c; c = c->next) {
+      if (c->shut || c->phase != order[k] ||
+          now - c->since_ms < g->lim.evict_min_age_ms)
+        continue;
+      if (!best || c->since_ms < best->since_ms)
+        best = c;
+    }
+    if (best)
+      return best;
+  }
+  return NULL;
+}
+
+/* True when the connections not yet shut are within the reserve of the
+ * limit; mu held. */
+static bool crowded(const struct conn_guard *g) {
+  unsigned reserve = g->lim.max_connections / TS_CONN_RESERVE_DIVISOR;
+  if (reserve < 1)
+    reserve = 1;
+  return g->open - g->shut + reserve > g->lim.max_connections;
+}
+
 static void *reaper_main(void *arg) {
   struct conn_guard *g = arg;
   pthread_mutex_lock(&g->mu);
@@ -82,7 +116,10 @@ static void *reaper_main(void *arg) {
     uint64_t now = clock_now_ms();
     for (struct guarded_conn *c = g->head; c; c = c->next)
       if (!c->shut && c->deadline_ms && now >= c->deadline_ms)
-        shut(c, close_reason[c->phase]);
+        shut(g, c, close_reason[c->phase]);
+    struct guarded_conn *v;
+    while (crowded(g) && (v = victim(g, now)) != NULL)
+      shut(g, v, METRICS_CONN_EVICTED);
   }
   pthread_mutex_unlock(&g->mu);
   return NULL;
@@ -133,33 +170,6 @@ void conn_guard_free(struct conn_guard *g) {
   free(g);
 }
 
-/* The connection to give up for a new one, or NULL; mu held. Kept-alive
- * idle ones first (longest idle), then those sending headers, then a body
- * (oldest first), then the same two younger than TS_CONN_EVICT_MIN_AGE_MS
- * (a flood of new connections: the oldest goes, so each one lives for
- * about max_connections arrivals); never one being handled. */
-static struct guarded_conn *victim(struct conn_guard *g,
-                                   const struct guarded_conn *self) {
-  static const enum phase order[] = {PH_IDLE, PH_HEADERS, PH_BODY, PH_HEADERS,
-                                     PH_BODY};
-  uint64_t now = clock_now_ms();
-  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-    bool judge_age = k > 0 && k < 3;
-    struct guarded_conn *best = NULL;
-    for (struct guarded_conn *c = g->head; c; c = c->next) {
-      if (c == self || c->shut || c->phase != order[k])
-        continue;
-      if (judge_age && now - c->since_ms < TS_CONN_EVICT_MIN_AGE_MS)
-        continue;
-      if (!best || c->since_ms < best->since_ms)
-        best = c;
-    }
-    if (best)
-      return best;
-  }
-  return NULL;
-}
-
 struct guarded_conn *conn_guard_open(struct conn_guard *g, int fd) {
   struct guarded_conn *c = calloc(1, sizeof *c);
   if (!c)
@@ -172,16 +182,8 @@ struct guarded_conn *conn_guard_open(struct conn_guard *g, int fd) {
     g->head->prev = c;
   g->head = c;
   g->open++;
-  unsigned reserve = g->lim.max_connections / TS_CONN_RESERVE_DIVISOR;
-  if (reserve < 1)
-    reserve = 1;
-  if (g->open + reserve > g->lim.max_connections) {
-    struct guarded_conn *v = victim(g, c);
-    if (v)
-      shut(v, METRICS_CONN_EVICTED);
-    else if (g->open > g->lim.max_connections)
-      shut(c, METRICS_CONN_OVER_LIMIT); /* every other one is busy */
-  }
+  if (crowded(g))
+    pthread_cond_signal(&g->cv); /* the reaper evicts, now */
   pthread_mutex_unlock(&g->mu);
   return c;
 }
@@ -197,6 +199,7 @@ void conn_guard_close(struct conn_guard *g, struct guarded_conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   g->open--;
+  g->shut -= c->shut;
   pthread_mutex_unlock(&g->mu);
   free(c);
 }

@@ -11,13 +11,14 @@
  * closes it. While a handler runs (or a worker applies a batch) there is
  * no guard deadline: those have their own.
  *
- * Near the limit (within limit/TS_CONN_RESERVE_DIVISOR of it), each new
- * connection evicts one other: the longest-idle kept-alive connection
- * first, then the oldest one still sending its header block, then its body
- * (those younger than TS_CONN_EVICT_MIN_AGE_MS last), never one whose
- * request is being handled. So an idle or slow crowd cannot keep a new
- * client out: under a flood each connection lives for about
- * max_connections arrivals, far longer than a GET takes.
+ * Near the limit (within limit/TS_CONN_RESERVE_DIVISOR of it) the reaper
+ * evicts, at once: the longest-idle kept-alive connection first, then the
+ * oldest one still sending its header block, then its body; only those
+ * older than evict_min_age_ms, never one whose request is being handled.
+ * The age is what tells a client from a slow one: a client has sent its
+ * request by then (evicting at accept would be blind: MHD accepts a burst
+ * before it reads any of it). So an idle or slow crowd cannot keep a new
+ * client out. MHD's own limit, twice max_connections, is the hard one.
  *
  * Every function is thread-safe. */
 #ifndef TS_SERVER_CONN_GUARD_H
@@ -29,10 +30,11 @@ struct conn_guard;
 struct guarded_conn;
 
 struct conn_guard_limits {
-  unsigned max_connections; /* the limit MHD enforces too */
-  unsigned header_ms;       /* accept -> header block complete */
-  unsigned body_ms;         /* header block -> body complete */
-  unsigned idle_ms;         /* answer sent -> next header block complete */
+  unsigned max_connections;  /* the limit MHD enforces too */
+  unsigned header_ms;        /* accept -> header block complete */
+  unsigned body_ms;          /* header block -> body complete */
+  unsigned idle_ms;          /* answer sent -> next header block complete */
+  unsigned evict_min_age_ms; /* younger ones are not evicted */
 };
 
 /* Starts the reaper thread. *out is owned by the caller. */
@@ -42,10 +44,10 @@ enum ts_status conn_guard_new(const struct conn_guard_limits *limits,
 void conn_guard_free(struct conn_guard *g);
 
 /* A connection was accepted on socket fd: registers it (NULL when out of
- * memory: the connection is then simply not guarded) and, near the limit,
- * evicts another; over the limit with none to evict, it is shut itself.
- * MHD's own limit is set above max_connections: its limit is split evenly
- * among its threads, so it would refuse clients while the guard had room. */
+ * memory: the connection is then simply not guarded); near the limit it
+ * wakes the reaper. MHD's own limit is set above max_connections: MHD
+ * splits it evenly among its threads, so it would refuse clients while the
+ * process had room. */
 struct guarded_conn *conn_guard_open(struct conn_guard *g, int fd);
 /* The connection is being closed; must come before its socket is closed.
  * Accepts NULL. */

@@ -606,6 +606,7 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
       .header_ms = cfg->header_timeout_s * 1000u,
       .body_ms = cfg->body_timeout_s * 1000u,
       .idle_ms = cfg->keepalive_s * 1000u,
+      .evict_min_age_ms = TS_CONN_EVICT_MIN_AGE_MS,
   };
   /* MHD's own timeout restarts with every byte: a backstop behind the
    * guard's deadlines, and the bound on a client that stops reading. */

@@ -204,11 +204,10 @@ void metrics_write(struct buf *b) {
            (unsigned long long)load(&shed), (unsigned long long)load(&late));
 
   static const char *const closed[METRICS_CONN_N] = {
-      "header_deadline", "body_deadline", "idle_deadline", "evicted",
-      "over_limit"};
+      "header_deadline", "body_deadline", "idle_deadline", "evicted"};
   buf_adds(b, "# HELP ts_http_connections_closed_total Connections the "
               "server closed: a phase past its deadline, or evicted near "
-              "the connection limit, or over it.\n"
+              "the connection limit.\n"
               "# TYPE ts_http_connections_closed_total counter\n");
   for (size_t i = 0; i < METRICS_CONN_N; i++)
     buf_addf(b, "ts_http_connections_closed_total{reason=\"%s\"} %llu\n",

@@ -30,7 +30,6 @@ enum metrics_conn_close {
   METRICS_CONN_BODY_DEADLINE,
   METRICS_CONN_IDLE_DEADLINE,
   METRICS_CONN_EVICTED,
-  METRICS_CONN_OVER_LIMIT,
   METRICS_CONN_N
 };
 void metrics_count_conn_closed(enum metrics_conn_close why);
