@@ -728,10 +728,11 @@ test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets(void) {
     CU_FAIL("server did not start");
     return;
   }
-  static const char *const opening[N_SLOW_KINDS] = {
-      "GET /v1/players HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+  static const char slow_post[] =
       "POST /v1/stream-records HTTP/1.1\r\nHost: x\r\nContent-Type: "
-      "application/json\r\nContent-Length: 100000\r\n\r\n{",
+      "application/json\r\nContent-Length: 100000\r\n\r\n{";
+  static const char *const opening[N_SLOW_KINDS] = {
+      "GET /v1/players HTTP/1.1\r\nHost: x\r\nX-Slow: ", slow_post,
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"};
   static const char *const kind_name[N_SLOW_KINDS] = {
       "slow header block", "slow body", "idle kept-alive connection"};
