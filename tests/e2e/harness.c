@@ -1,5 +1,6 @@
 /* End-to-end harness: process control, HTTP client and answer checks. */
 #include "harness.h"
+#include "records.h"
 #include "tests/unit/unit.h"
 
 #include <ctype.h>
@@ -1746,4 +1747,17 @@ size_t e2e_applied_count(const json_t *item) {
     n += json_array_size(json_object_get(bucket, "BS"));
   }
   return n;
+}
+
+void e2e_ingest_all(const struct e2e_server *s, const char *case_name,
+                    json_t *records) {
+  json_t *body = e2e_lambda(records);
+  json_decref(records);
+  struct e2e_reply r;
+  struct e2e_summary sum;
+  long n = (long)json_array_size(json_object_get(body, "Records"));
+  if (e2e_ingest(s, case_name, body, &r, &sum))
+    e2e_check_summary(case_name, &sum, n, n, 0, 0, 0);
+  e2e_reply_clear(&r);
+  json_decref(body);
 }

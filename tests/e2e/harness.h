@@ -165,6 +165,10 @@ bool e2e_ingest(const struct e2e_server *s, const char *case_name,
 void e2e_ingest_expect(const struct e2e_server *s, const char *case_name,
                        const json_t *body, long received, long applied,
                        long duplicates, long skipped, size_t rejected);
+/* Posts {"Records": records} and expects every record applied; takes the
+ * caller's reference to records. */
+void e2e_ingest_all(const struct e2e_server *s, const char *case_name,
+                    json_t *records);
 void e2e_check_summary(const char *case_name, const struct e2e_summary *got,
                        long received, long applied, long duplicates,
                        long skipped, size_t rejected);

@@ -17,21 +17,6 @@ static struct e2e_server *srv;
 static int up(void) { return e2e_suite_server_up(&srv); }
 static int down(void) { return e2e_suite_server_down(&srv); }
 
-/* Posts {"Records": records} and expects every record applied; takes the
- * caller's reference to records. */
-static void ingest_ok(struct e2e_server *s, const char *case_name,
-                      json_t *records) {
-  json_t *body = e2e_lambda(records);
-  json_decref(records);
-  struct e2e_reply r;
-  struct e2e_summary sum;
-  long n = (long)json_array_size(json_object_get(body, "Records"));
-  if (e2e_ingest(s, case_name, body, &r, &sum))
-    e2e_check_summary(case_name, &sum, n, n, 0, 0, 0);
-  e2e_reply_clear(&r);
-  json_decref(body);
-}
-
 /* GET target and the parsed JSON body of a 200 (NULL otherwise). */
 static json_t *get_json(const char *target, long *status) {
   struct e2e_reply r;
@@ -58,7 +43,7 @@ static void test_leaderboard_ranks_by_each_order_with_ties_by_name(void) {
   const char *tags[5] = {"lb-a", "lb-b", "lb-c", "lb-d", "lb-e"};
   for (int i = 0; i < 5; i++)
     e2e_name(n[i], sizeof n[i], tags[i]);
-  ingest_ok(
+  e2e_ingest_all(
       srv, "leaderboard players",
       e2e_records(
           e2e_insert(n[0], "10", WIN_BOOL_TRUE),
@@ -170,8 +155,8 @@ static long conditional_get(const char *target, const char *inm, char *etag,
 static void test_stats_etag_answers_if_none_match_with_304(void) {
   char p[128], target[256], tag[128], tag2[128], weak[160];
   e2e_name(p, sizeof p, "etag");
-  ingest_ok(srv, "etag player",
-            e2e_records(e2e_insert(p, "4", WIN_BOOL_TRUE), NULL));
+  e2e_ingest_all(srv, "etag player",
+                 e2e_records(e2e_insert(p, "4", WIN_BOOL_TRUE), NULL));
   char *esc = e2e_escape(p);
   snprintf(target, sizeof target, "/v1/players/%s/stats", esc);
   free(esc);
@@ -193,8 +178,8 @@ static void test_stats_etag_answers_if_none_match_with_304(void) {
   TS_CHECK_CASE(st == 200 && len > 0, "another ETag", "status %ld", st);
 
   /* A new game changes the stats, so the old ETag no longer matches. */
-  ingest_ok(srv, "etag player again",
-            e2e_records(e2e_insert(p, "6", WIN_BOOL_FALSE), NULL));
+  e2e_ingest_all(srv, "etag player again",
+                 e2e_records(e2e_insert(p, "6", WIN_BOOL_FALSE), NULL));
   st = conditional_get(target, tag, tag2, sizeof tag2, &len);
   TS_CHECK_CASE(st == 200 && len > 0 && strcmp(tag, tag2) != 0,
                 "after a change", "status %ld, ETag %s (was %s)", st, tag2,
@@ -204,8 +189,8 @@ static void test_stats_etag_answers_if_none_match_with_304(void) {
 static void test_head_answers_like_get_without_a_body(void) {
   char p[128], target[256];
   e2e_name(p, sizeof p, "head");
-  ingest_ok(srv, "head player",
-            e2e_records(e2e_insert(p, "1", WIN_BOOL_TRUE), NULL));
+  e2e_ingest_all(srv, "head player",
+                 e2e_records(e2e_insert(p, "1", WIN_BOOL_TRUE), NULL));
   char *esc = e2e_escape(p);
   snprintf(target, sizeof target, "/v1/players/%s/stats", esc);
   free(esc);
@@ -505,7 +490,7 @@ static void test_metrics_count_records_and_requests(void) {
   json_t *recs = e2e_records(e2e_insert(p, "1", WIN_BOOL_TRUE),
                              e2e_insert(p, "2", WIN_ABSENT), NULL);
   json_incref(recs);
-  ingest_ok(srv, "metrics batch", recs);
+  e2e_ingest_all(srv, "metrics batch", recs);
   json_t *body = e2e_lambda(recs); /* the same records again */
   json_decref(recs);
   struct e2e_reply r;

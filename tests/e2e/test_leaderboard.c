@@ -89,20 +89,6 @@ static json_t *game(size_t p, long score, bool win, bool remove) {
   return e2e_remove(&old);
 }
 
-/* Posts records (stolen) and expects every one applied. */
-static void post_all(struct e2e_server *s, const char *case_name,
-                     json_t *records) {
-  json_t *body = e2e_lambda(records);
-  json_decref(records);
-  struct e2e_reply r;
-  struct e2e_summary sum;
-  long n = (long)json_array_size(json_object_get(body, "Records"));
-  if (e2e_ingest(s, case_name, body, &r, &sum))
-    e2e_check_summary(case_name, &sum, n, n, 0, 0, 0);
-  e2e_reply_clear(&r);
-  json_decref(body);
-}
-
 /* Adds n new players with 1..4 games each, posted in batches. */
 static void add_players(struct e2e_server *s, const char *tag, size_t n) {
   json_t *batch = json_array();
@@ -115,7 +101,7 @@ static void add_players(struct e2e_server *s, const char *tag, size_t n) {
     for (long g = 0; g < games; g++)
       json_array_append_new(batch, game(p, (long)rnd(100), rnd(2) == 0, false));
     if (json_array_size(batch) >= 800 || i + 1 == n) {
-      post_all(s, tag, batch);
+      e2e_ingest_all(s, tag, batch);
       batch = json_array();
     }
   }
@@ -256,7 +242,7 @@ static void test_own_writes_show_at_once_and_match_a_recount(void) {
       json_array_append_new(moves, game(p, 90, true, false));
   }
   free(byw);
-  post_all(s, "moves", moves);
+  e2e_ingest_all(s, "moves", moves);
   expect_all_boards(s, "after players moved both ways", 1000);
   expect_all_boards(s, "after players moved both ways", 3);
 
@@ -269,7 +255,7 @@ static void test_own_writes_show_at_once_and_match_a_recount(void) {
     json_array_append_new(gone, game(p, last ? model[p].total : 0,
                                      model[p].wins == model[p].games, true));
   }
-  post_all(s, "all games taken back", gone);
+  e2e_ingest_all(s, "all games taken back", gone);
   expect_all_boards(s, "after a player left the board", 1000);
   stop(s, "server");
   e2e_dynalite_stop(d);
@@ -297,7 +283,7 @@ static void test_second_replica_sees_writes_within_its_refresh_period(void) {
   json_t *more = json_array();
   for (int k = 0; k < 8; k++)
     json_array_append_new(more, game(3, 99, true, false));
-  post_all(a, "player 3 takes the lead", more);
+  e2e_ingest_all(a, "player 3 takes the lead", more);
   expect_all_boards(a, "A at once", 1000);
 
   uint64_t t0 = now_ms(), seen_ms = 0;
