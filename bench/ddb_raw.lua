@@ -16,3 +16,9 @@ function request()
     ["Authorization"] = "AWS4-HMAC-SHA256 Credential=bench/20261127/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000",
   }, body)
 end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    io.stderr:write("status " .. status .. ": " .. body .. "\n")
+  end
+end
