@@ -14,6 +14,8 @@ w=$BENCH_WORK
 secs=$BENCH_SECS
 bin=$BENCH_BIN
 res=$w/results
+# The creation time of every generated record (bench/ingest.lua).
+BENCH_T0=$(date +%s)
 : >"$res"
 
 # Children started here (servers, nginx) are stopped whatever happens.
@@ -25,6 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# BENCH_ONLY (an extended regex) limits the run to the labels it matches,
+# e.g. BENCH_ONLY='^d_b100' to look at one scenario again.
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ $1 =~ $BENCH_ONLY ]]; }
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$res"; }
 log() { echo "bench: $*" >&2; }
 
@@ -46,6 +51,9 @@ wrk_run() {
   P50=$(awk '$1=="50%" {print $2}' "$w/$label.wrk")
   P99=$(awk '$1=="99%" {print $2}' "$w/$label.wrk")
   NOTE=$(grep -hE 'Non-2xx|Socket errors' "$w/$label.wrk" | tr -s ' ' | paste -sd ';' || true)
+  # What the non-2xx answers were (bench/*.lua write "status N: body").
+  [ -z "$NOTE" ] || NOTE="$NOTE; $(grep -o '^status [0-9]*' "$w/$label.err" | sort | uniq -c |
+    awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $3 }')"
   [ -n "$RATE" ] || { NOTE="wrk failed: $(head -c 200 "$w/$label.err")"; RATE=0; }
   [ -z "$NOTE" ] || log "$label: $NOTE"
 }
@@ -98,32 +106,43 @@ store_env() {
 }
 
 # ingest <label> <kind> <connections> <records-per-request> <close 0|1>:
-# on an empty store; records/s are the records the server applied (its own
-# count, checked against the games summed over every player) per second.
+# on an empty store; records/s are the records the server acknowledged as
+# applied (its own count) per second. Then bench/totals.mjs sends every
+# generated record again until answered 200 and requires every player's
+# games and wins to be exactly what the generated records give.
 ingest() {
-  local label=$1 kind=$2 c=$3 n=$4 close=$5 lua=bench/ingest.lua applied
-  [ "$n" -gt 1 ] && lua=bench/batch.lua
+  local label=$1 kind=$2 c=$3 n=$4 close=$5 applied generated
+  want "$label" || return 0
   store_env "$kind" "$label"
   start_server "$label" "${ENV[@]}"
-  TS_BENCH_CLOSE=$close TS_BENCH_BATCH=$n \
-    wrk_run "$label" "$c" "http://127.0.0.1:$SPORT" "$lua"
-  if applied=$(node bench/totals.mjs "$SPORT" 2>>"$w/$label.err"); then
-    echo "$label $applied" >>"$w/totals"
+  TS_BENCH_CLOSE=$close TS_BENCH_BATCH=$n TS_BENCH_RUN=$label \
+    TS_BENCH_T0=$BENCH_T0 TS_BENCH_COUNT_FILE="$w/$label.count" \
+    wrk_run "$label" "$c" "http://127.0.0.1:$SPORT" bench/ingest.lua --timeout 30s
+  # Peak RSS of the scenario, not of the check's resend below.
+  RSS=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SPID/status")
+  local rss=$RSS
+  generated=$(cat "$w/$label.count" 2>/dev/null || echo 0)
+  if applied=$(node bench/totals.mjs "$SPORT" "$generated" "$label" "$BENCH_T0" 1000 \
+    2>>"$w/$label.err"); then
+    echo "$label $generated" >>"$w/totals"
   else
+    applied=0
     echo "$label WRONG" >>"$w/totals"
-    NOTE="TOTALS WRONG $(tail -1 "$w/$label.err") $NOTE"
+    NOTE="TOTALS WRONG: $(grep -m1 'TOTALS WRONG' "$w/$label.err") $NOTE"
     log "$label: totals wrong"
   fi
   stop_server
-  record "$label" "$(awk -v a="${applied:-0}" -v s="$secs" 'BEGIN { printf "%.0f", a / s }')" \
-    "$P50" "$P99" "$RSS" "$NOTE"
+  record "$label" "$(awk -v a="$applied" -v s="$secs" 'BEGIN { printf "%.0f", a / s }')" \
+    "$P50" "$P99" "$rss" "$NOTE"
   LAST_STORE=$label
+  LAST_KIND=$kind
 }
 
 # read_scenario <label> <kind> <store-name> <connections> <path or lua>: GETs
 # on the store an ingest scenario left.
 read_scenario() {
   local label=$1 kind=$2 name=$3 c=$4 what=$5
+  want "$label" || return 0
   store_env "$kind" "$name"
   start_server "$label" "${ENV[@]}"
   # The DynamoDB leaderboard answers 503 until its first refresh.
@@ -153,6 +172,9 @@ ingest f_ing1_ka1 full 1 1 0
 ingest f_ing1_close32 full 32 1 1
 ingest f_b100_ka1 full 1 100 0
 ingest f_b100_ka32 full 32 100 0
+LAST_STORE=${LAST_STORE:-}
+# BENCH_ONLY skipped the batches: fill a store for the GETs anyway.
+[ -n "$LAST_STORE" ] || BENCH_ONLY= ingest f_fill full 8 100 0
 store_env full "$LAST_STORE"
 start_server probe "${ENV[@]}"
 player=$(first_player)
@@ -227,6 +249,7 @@ if [ -z "${BENCH_NO_DDB:-}" ]; then
   ingest d_ing1_close32 ddb 32 1 1
   ingest d_b100_ka1 ddb 1 100 0
   ingest d_b100_ka32 ddb 32 100 0
+  [ "${LAST_KIND:-}" = ddb ] || BENCH_ONLY= ingest d_fill ddb 8 100 0
   # The same player when it is there (nearly always); else this store's first.
   store_env ddb "$LAST_STORE"
   start_server probe "${ENV[@]}"

@@ -138,5 +138,5 @@ END {
 }' "$work/results"
 echo
 echo "Totals exact after every ingest scenario (records applied):" \
-  "$(awk '{ printf "%s%s %s", NR > 1 ? ", " : "", $1, $2 }' "$work/totals")"
+  "$(awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }' "$work/totals")"
 ! grep -q WRONG "$work/totals"
