@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every fuzz target and runs each for a while, seeded from
 # fuzz/corpus/<name>/ (plus the malformed-request corpus in
-# tests/requests/invalid for the batch and http targets). Exits non-zero
+# tests/requests/invalid for the json, batch and http targets). Exits non-zero
 # when any target finds a crash, leak, UB or broken invariant, or when the
 # build fails.
 #
@@ -30,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${TS_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${TS_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-all_targets="decimal batch urlcode router config sigv4 creds ddb ddb_http http"
+all_targets="decimal json batch urlcode router config sigv4 creds ddb ddb_http http"
 targets=${*:-$all_targets}
 
 # Longest input per target: enough for its format, small enough to be fast.
@@ -61,7 +61,7 @@ fi
 # ---- seeds from the malformed-request corpus ----
 seeds=$build/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds/batch" "$seeds/http"
+mkdir -p "$seeds/batch" "$seeds/http" "$seeds/json"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for dir in "$root"/tests/requests/invalid/*/; do
@@ -82,7 +82,7 @@ for dir in "$root"/tests/requests/invalid/*/; do
     cp "$dir/body" "$tmp/body"
     has_body=1
   fi
-  [ $has_body = 1 ] && cp "$tmp/body" "$seeds/batch/$name"
+  [ $has_body = 1 ] && cp "$tmp/body" "$seeds/batch/$name" && cp "$tmp/body" "$seeds/json/$name"
   line1=$(head -n 1 "$tmp/head" | tr -d '\r')
   {
     printf '%s %s HTTP/1.1\r\nHost: fuzz\r\n' "${line1%% *}" "${line1#* }"

@@ -21,6 +21,7 @@
 #include "../common/bounds.h"
 #include "../common/buf.h"
 #include "../common/clock.h"
+#include "../common/json_parse.h"
 #include "../common/log.h"
 #include "conn_guard.h"
 #include "errors.h"
@@ -332,9 +333,13 @@ static void run_handler(struct exchange *ex) {
       text += 3;
       len -= 3;
     }
-    json_error_t jerr;
-    ex->req.body = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
-    if (!ex->req.body) {
+    struct json_parse_error jerr;
+    enum ts_status st = json_parse(text, len, &ex->req.body, &jerr);
+    if (st == TS_ERR_NOMEM) {
+      error_reply(&ex->rep, TS_E_INTERNAL, "out of memory parsing the body");
+      return;
+    }
+    if (st != TS_OK) {
       error_reply(&ex->rep, TS_E_MALFORMED_JSON, "%s at line %d, column %d",
                   jerr.text, jerr.line, jerr.column);
       return;

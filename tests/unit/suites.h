@@ -5,6 +5,7 @@
 
 #define TS_UNIT_SUITES(X)                                                      \
   X(decimal)                                                                   \
+  X(json_parse)                                                                \
   X(stats)                                                                     \
   X(batch)                                                                     \
   X(decide)                                                                    \
