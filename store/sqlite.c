@@ -1415,6 +1415,15 @@ enum ts_status store_test_sqlite_count(struct store *s,
   return rc == SQLITE_ROW ? TS_OK : from_rc(rc);
 }
 
+enum ts_status store_test_sqlite_apply_group(struct store *s, struct batch **b,
+                                             size_t n) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return TS_ERR_INVALID;
+  return apply_group(sq, b, n,
+                     clock_now_ms() + atomic_load(&sq->apply_deadline_ms));
+}
+
 void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms) {
   struct sq *sq = sq_of(s);
   if (sq)

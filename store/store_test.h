@@ -3,6 +3,7 @@
 #ifndef TS_STORE_TEST_H
 #define TS_STORE_TEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -26,6 +27,11 @@ enum ts_status store_test_sqlite_count(struct store *s,
 /* Replaces TS_INGEST_DEADLINE_MS for this store's store_apply calls, so a
  * test of the "never released" path runs quickly. */
 void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms);
+
+/* Applies the n batches as ONE group commit would: in order, in one
+ * transaction. TS_ERR_INVALID when s is not an SQLite store. */
+enum ts_status store_test_sqlite_apply_group(struct store *s, struct batch **b,
+                                             size_t n) TS_WARN_UNUSED;
 
 /* The SQLite schema of version 1, to make an old database that the
  * current release must upgrade. */

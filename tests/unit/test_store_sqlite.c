@@ -246,6 +246,55 @@ static void test_batch_applies_and_reads_back(void) {
   remove_tmp();
 }
 
+/* A group commit applies its batches in one transaction; every
+ * batch must still see what the earlier batches of its group decided: their
+ * stats (a REMOVE valid only after an earlier INSERT) and their eventIDs (a
+ * duplicate across batches). */
+static void test_group_sees_earlier_batches_and_counts_each_game_once(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct text t1 = {0}, t2 = {0}, t3 = {0};
+  rec(&t1, "", "INSERT", "e1", "alice", "10", true);
+  rec(&t1, ",", "INSERT", "e2", "bob", "3", false);
+  rec(&t2, "", "INSERT", "e3", "alice", "5", false);
+  rec(&t2, ",", "INSERT", "e1", "alice", "10", true); /* resent */
+  rec(&t3, "", "REMOVE", "e4", "bob", "3", false);    /* bob's only game */
+  rec_modify(&t3, ",", "e5", "alice", "5", "7.5");
+  rec(&t3, ",", "INSERT", "e6", "carol", "1", true);
+  struct batch *b[3] = {batch_of(t1.p), batch_of(t2.p), batch_of(t3.p)};
+  CU_ASSERT_FATAL(store_test_sqlite_apply_group(s, b, 3) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b[0], 0) == RECORD_APPLIED);
+  CU_ASSERT(batch_record_outcome(b[1], 0) == RECORD_APPLIED);
+  CU_ASSERT(batch_record_outcome(b[1], 1) == RECORD_DUPLICATE);
+  for (size_t i = 0; i < 3; i++)
+    TS_CHECK_CASE(batch_record_outcome(b[2], i) == RECORD_APPLIED, "third",
+                  "record %zu outcome %d", i,
+                  (int)batch_record_outcome(b[2], i));
+  check_player(s, "alice", 2, 1, "17.5");
+  check_player(s, "bob", 0, 0, "0");
+  check_player(s, "carol", 1, 1, "1");
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 6);
+  for (size_t i = 0; i < 3; i++)
+    batch_free(b[i]);
+  /* The same three again, as one group: all duplicates, nothing moves. */
+  struct batch *again[3] = {batch_of(t1.p), batch_of(t2.p), batch_of(t3.p)};
+  CU_ASSERT_FATAL(store_test_sqlite_apply_group(s, again, 3) == TS_OK);
+  for (size_t i = 0; i < 3; i++) {
+    for (size_t r = 0; r < batch_record_count(again[i]); r++)
+      TS_CHECK_CASE(batch_record_outcome(again[i], r) == RECORD_DUPLICATE,
+                    "resent group", "batch %zu record %zu outcome %d", i, r,
+                    (int)batch_record_outcome(again[i], r));
+    batch_free(again[i]);
+  }
+  check_player(s, "alice", 2, 1, "17.5");
+  check_player(s, "carol", 1, 1, "1");
+  free(t1.p);
+  free(t2.p);
+  free(t3.p);
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_resent_batch_is_all_duplicates_and_changes_nothing(void) {
   fresh_path();
   struct store *s = open_store();
@@ -997,6 +1046,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_open_creates_parent_directories_and_pings),
       TS_TEST(test_open_rejects_unknown_sync_setting),
       TS_TEST(test_batch_applies_and_reads_back),
+      TS_TEST(test_group_sees_earlier_batches_and_counts_each_game_once),
       TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
       TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
       TS_TEST(test_resent_poison_records_are_dead_lettered_once),
