@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -211,12 +212,16 @@ struct pending {
   uint64_t deadline_ms;
   enum ts_status st;
   bool done;
+  /* The caller sleeps on its own semaphore, posted exactly once per sleep
+   * by whoever clears `waiting` under the queue mutex: the leader that
+   * finished its batch, or the leader that left while it heads the queue. */
+  bool waiting;
+  sem_t wake;
   struct pending *next;
 };
 
 struct sq {
   pthread_mutex_t qmu; /* guards the queue and leader */
-  pthread_cond_t qcv;  /* a pending batch is done, or the leader left */
   struct pending *q_head, *q_tail;
   bool leader; /* a caller is applying a group right now */
 
@@ -833,7 +838,12 @@ static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
  * and wakes their callers. Under concurrency this turns N fsyncs into one,
  * and a lone caller leads its own group of one at no extra cost. A group
  * runs to the earliest deadline among its batches, so no caller waits past
- * its own deadline. */
+ * its own deadline. Each caller sleeps on its own semaphore and is woken
+ * only when its batch is done or, at the head of the queue, when the leader
+ * leaves; the leader posts after releasing the mutex. (A shared condition
+ * variable woke every waiter per group, and each woken thread then queued
+ * for the mutex the leader still held: a fifth of a single-record POST's
+ * time went to that, perf in docs/BENCHMARKS.md.) */
 static enum ts_status sq_apply(void *impl, struct batch *b,
                                uint64_t deadline_ms) {
   struct sq *sq = impl;
@@ -842,6 +852,9 @@ static enum ts_status sq_apply(void *impl, struct batch *b,
                        .deadline_ms = deadline_ms < own ? deadline_ms : own};
   struct batch *group[SQ_GROUP_MAX_BATCHES];
   struct pending *taken[SQ_GROUP_MAX_BATCHES];
+  struct pending *wake[SQ_GROUP_MAX_BATCHES + 1];
+  if (sem_init(&me.wake, 0, 0) != 0)
+    return TS_ERR_NOMEM;
 
   pthread_mutex_lock(&sq->qmu);
   if (sq->q_tail)
@@ -851,7 +864,11 @@ static enum ts_status sq_apply(void *impl, struct batch *b,
   sq->q_tail = &me;
   while (!me.done) {
     if (sq->leader) {
-      pthread_cond_wait(&sq->qcv, &sq->qmu);
+      me.waiting = true;
+      pthread_mutex_unlock(&sq->qmu);
+      while (sem_wait(&me.wake) != 0 && errno == EINTR)
+        ;
+      pthread_mutex_lock(&sq->qmu);
       continue;
     }
     sq->leader = true;
@@ -879,13 +896,36 @@ static enum ts_status sq_apply(void *impl, struct batch *b,
       taken[i]->st =
           alone ? apply_group(sq, &group[i], 1, taken[i]->deadline_ms) : st;
 
+    /* Whose `waiting` is cleared here is posted below, after the unlock:
+     * it sleeps until then, so its pending (on its stack) stays valid. */
+    size_t n_wake = 0;
     pthread_mutex_lock(&sq->qmu);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
       taken[i]->done = true;
+      if (taken[i]->waiting) {
+        taken[i]->waiting = false;
+        wake[n_wake++] = taken[i];
+      }
+    }
     sq->leader = false;
-    pthread_cond_broadcast(&sq->qcv);
+    /* The next group is led by the first caller still waiting (unless
+     * this one leads again because its own batch was not taken yet). */
+    if (me.done && sq->q_head && sq->q_head->waiting) {
+      sq->q_head->waiting = false;
+      wake[n_wake++] = sq->q_head;
+    }
+    if (me.done) {
+      pthread_mutex_unlock(&sq->qmu);
+      for (size_t i = 0; i < n_wake; i++)
+        sem_post(&wake[i]->wake);
+      goto out;
+    }
+    for (size_t i = 0; i < n_wake; i++) /* we lead again at once */
+      sem_post(&wake[i]->wake);
   }
   pthread_mutex_unlock(&sq->qmu);
+out:
+  sem_destroy(&me.wake);
   return me.st;
 }
 
@@ -1291,7 +1331,6 @@ static void sq_close(void *impl) {
   free(sq->path);
   if (sq->locks_ready) {
     pthread_mutex_destroy(&sq->qmu);
-    pthread_cond_destroy(&sq->qcv);
     pthread_mutex_destroy(&sq->wmu);
     pthread_mutex_destroy(&sq->rmu);
     pthread_cond_destroy(&sq->rcv);
@@ -1345,15 +1384,12 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   }
   /* All four or none: pthread init failing is an out-of-memory case. */
   int qm = pthread_mutex_init(&sq->qmu, NULL);
-  int qc = pthread_cond_init(&sq->qcv, NULL);
   int wm = pthread_mutex_init(&sq->wmu, NULL);
   int rm = pthread_mutex_init(&sq->rmu, NULL);
   int rc_ = pthread_cond_init(&sq->rcv, NULL);
-  if (qm || qc || wm || rm || rc_) {
+  if (qm || wm || rm || rc_) {
     if (!qm)
       pthread_mutex_destroy(&sq->qmu);
-    if (!qc)
-      pthread_cond_destroy(&sq->qcv);
     if (!wm)
       pthread_mutex_destroy(&sq->wmu);
     if (!rm)
