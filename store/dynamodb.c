@@ -397,11 +397,13 @@ corrupt:
   return TS_ERR_IO;
 }
 
-/* Drops what is past the retention: descriptors of chunks spilled before
- * it (every digest in a chunk was applied before the chunk was spilled),
- * and `recent` records whose record was created before it (the stream
- * cannot deliver it again). What counts as applied, and the room left,
- * depend only on the retention. */
+/* Drops the descriptors of chunks spilled before the retention (every
+ * digest in a chunk was applied before the chunk was written): what
+ * counts as applied, and the room left, depend only on the retention.
+ * `recent` records stay until they are spilled (at most
+ * TS_APPLIED_RECENT_MAX): remembering an eventID longer than the
+ * retention is harmless, and a record's creation time is the sender's
+ * clock, not ours, so it does not decide what is forgotten. */
 static void pstate_drop_expired(struct pstate *ps, int64_t now_s) {
   int64_t oldest = now_s - (int64_t)TS_DEDUP_RETENTION_S;
   size_t k = 0;
@@ -413,15 +415,6 @@ static void pstate_drop_expired(struct pstate *ps, int64_t now_s) {
     ps->chunk_read[k++] = ps->chunk_read[i];
   }
   ps->n_chunks = k;
-  k = 0;
-  for (size_t i = 0; i < ps->n_recent; i++) {
-    const unsigned char *r = ps->recent + i * DY_RECENT_REC;
-    uint32_t created = get_u32(r + DY_DIGEST);
-    if (created != 0 && (int64_t)created < oldest)
-      continue;
-    memmove(ps->recent + k++ * DY_RECENT_REC, r, DY_RECENT_REC);
-  }
-  ps->n_recent = k;
 }
 
 /* Digests the player holds within the retention. */
