@@ -1320,6 +1320,49 @@ static void test_chunks_past_the_retention_are_dropped(void) {
   }
 }
 
+/* A chunk is written before the item that refers to it: when it cannot
+ * be (here its table is gone), the player's item is not written either,
+ * the batch is answered 503 and its resend, once the table is back,
+ * applies every record once. */
+static void test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten(void) {
+  struct e2e_dynalite *dyn = NULL;
+  CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
+  const char *ep = e2e_dynalite_endpoint(dyn);
+  int code = -1;
+  TS_CHECK_CASE(e2e_create_tables(ep, &code) == TS_OK, "create-table",
+                "exit status %d", code);
+  const char *drop[] = {"delete-table", "--table-name",
+                        e2e_ddb_applied_log_table(), NULL};
+  json_decref(e2e_aws_ddb(ep, drop, &code));
+  TS_CHECK_CASE(code == 0, "delete the applied log", "exit status %d", code);
+  struct e2e_server *s = NULL;
+  if (e2e_server_start_on(dyn, NULL, &s) != TS_OK) {
+    CU_FAIL("server did not start");
+    e2e_dynalite_stop(dyn);
+    return;
+  }
+  char p[128];
+  e2e_name(p, sizeof p, "no-log");
+  json_t *body =
+      e2e_lambda(spill_records(p, TS_APPLIED_RECENT_MAX + 1, CREATED_DISTINCT));
+  struct e2e_reply r;
+  (void)e2e_post_json(s, "/v1/stream-records", body, &r);
+  e2e_check_problem("a spill without its table", &r, 503, "store-unavailable");
+  e2e_reply_clear(&r);
+  long status = 0;
+  json_t *got = e2e_fetch_stats(s, p, &status);
+  TS_CHECK_CASE(status == 404, "a spill without its table",
+                "the player was written (status %ld)", status);
+  json_decref(got);
+  TS_CHECK_CASE(e2e_create_tables(ep, &code) == TS_OK, "create-table again",
+                "exit status %d", code);
+  ingest_expect(s, "the resend", body, TS_APPLIED_RECENT_MAX + 1,
+                TS_APPLIED_RECENT_MAX + 1, 0);
+  json_decref(body);
+  e2e_server_stop(s, &code);
+  e2e_dynalite_stop(dyn);
+}
+
 /* The value of the sample `name{labels}` in a /metrics text; -1 if none. */
 static double metric(const char *text, const char *sample) {
   const char *at = text ? strstr(text, sample) : NULL;
@@ -1383,5 +1426,6 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_a_lost_race_leaves_an_orphan_chunk_and_counts_once),
       TS_TEST(test_an_item_of_the_former_format_keeps_its_applied_events),
       TS_TEST(test_chunks_past_the_retention_are_dropped),
+      TS_TEST(test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten),
       TS_TEST(test_consumed_capacity_is_counted_per_table));
 }
