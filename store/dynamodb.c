@@ -3,21 +3,46 @@
  * One item per player in the stats table (key `player` S) holding the
  * seed's attributes (games, wins, avg_score N, win_percent S "66.67%"),
  * plus total_score (exact), updated_at, `version` (optimistic concurrency)
- * and `applied`: the eventIDs applied to this player within the retention,
- * which makes delivery exactly-once. To keep a busy player's item far below
- * DynamoDB's 400 KB, an eventID is kept as a 96-bit digest (12 bytes; a
- * false match needs ~2^48 events) in a binary set per hour of application:
- * applied = {"<unix hour>": {"BS": [digest, ...]}, ...}; whole hours fall
- * out past the retention. Past TS_MAX_APPLIED_PER_PLAYER digests a record
- * is rejected (dead-lettered) rather than failing every later batch.
+ * and the player's exactly-once log: which eventIDs were applied to it
+ * within the retention, each as a 96-bit digest (12 bytes; a false match
+ * needs ~2^48 events of one player).
+ *
+ * The log, bounded in the item (DynamoDB charges a write 1 unit per KB of
+ * the whole item, so an item that grew with the player's recent games made
+ * every game of a busy player cost tens of units):
+ *   - `recent` (B): the newest digests with their records' creation times,
+ *     at most TS_APPLIED_RECENT_MAX;
+ *   - chunks: when a write would leave more in `recent`, all but the
+ *     newest TS_APPLIED_RECENT_KEEP first go, by PutItem, to new immutable
+ *     items of the applied-log table (key `id`: player '#' random nonce;
+ *     `expires_at` for TTL), and only then is the player's item written,
+ *     its `chunks` (B) gaining a descriptor per chunk (nonce, creation-time
+ *     range, time spilled, count). A chunk is referenced only after it was
+ *     written, so it is read strongly consistent and is always there; a
+ *     writer that loses the item's condition leaves its chunk an orphan
+ *     nobody refers to (TTL removes it) and writes a new one on its retry.
+ *   - an eventID was applied when its digest is in `recent` or in a chunk
+ *     the item refers to. A record carries the same creation time on every
+ *     delivery, so only chunks whose range holds an entry's time are read
+ *     (all of them for an entry without one); a new game reads none.
+ *   - a descriptor leaves the item TS_DEDUP_RETENTION_S after its chunk
+ *     was spilled (every digest in it was applied before).
+ *   - items of the former format (`applied`: {"<unix hour>": {"BS":
+ *     [digest...]}}) count their digests of hours within the retention as
+ *     `recent` records of unknown time; the next write stores the new form.
+ * Past TS_MAX_APPLIED_PER_PLAYER digests within the retention a record is
+ * rejected (dead-lettered) rather than failing every later batch.
  *
  * store_apply, through store_run_tx:
  *   1. BatchGetItem (strongly consistent) of every player still pending;
+ *      expired descriptors dropped; BatchGetItem of the chunks that may hold
+ *      an entry not in `recent` (read_chunks);
  *   2. batch_decide() (domain/decide.h) on what was read: an eventID whose
- *      digest is in `applied` is a duplicate, old hours are dropped first,
- *      the room left is TS_MAX_APPLIED_PER_PLAYER minus the digests held;
- *   3. PutItem every changed player in parallel, conditioned on the version
- *      read (attribute_not_exists(player) for a new one);
+ *      digest was found is a duplicate, the room left is
+ *      TS_MAX_APPLIED_PER_PLAYER minus the digests held;
+ *   3. PutItem the new chunks, then every changed player in parallel,
+ *      conditioned on the version read (attribute_not_exists(player) for a
+ *      new one);
  *   4. a failed condition leaves that player pending and the attempt
  *      returns TS_ERR_RETRY: the runner re-reads it and decides again
  *      (players already written are settled: their outcomes stand).
