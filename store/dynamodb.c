@@ -539,7 +539,8 @@ static enum ts_status next_log_build(const struct batch *b,
   out->recent = malloc((cap ? cap : 1) * DY_RECENT_REC);
   if (!out->recent)
     return TS_ERR_NOMEM;
-  memcpy(out->recent, ps->recent, ps->n_recent * DY_RECENT_REC);
+  if (ps->n_recent) /* ps->recent is NULL when empty */
+    memcpy(out->recent, ps->recent, ps->n_recent * DY_RECENT_REC);
   size_t n = ps->n_recent;
   for (size_t e = 0; e < n_entries; e++) {
     if (batch_entry_outcome(b, ps->p, e) != ENTRY_APPLIED)
@@ -555,7 +556,8 @@ static enum ts_status next_log_build(const struct batch *b,
   out->chunks = malloc((ps->n_chunks + pieces + 1) * DY_CHUNK_DESC);
   if (!out->chunks)
     return TS_ERR_NOMEM;
-  memcpy(out->chunks, ps->chunks, ps->n_chunks * DY_CHUNK_DESC);
+  if (ps->n_chunks)
+    memcpy(out->chunks, ps->chunks, ps->n_chunks * DY_CHUNK_DESC);
   out->n_chunks = ps->n_chunks;
   if (spill) {
     out->spilled = malloc(spill * DY_RECENT_REC);

@@ -1068,7 +1068,9 @@ static void test_every_resend_of_a_spilled_event_is_a_duplicate(void) {
     e2e_name(p, sizeof p, tag);
     json_t *recs = spill_records(p, N, sc->mode);
     for (size_t from = 0; from < N; from += BATCH) {
-      json_t *body = e2e_lambda(slice(recs, from, from + BATCH));
+      json_t *part = slice(recs, from, from + BATCH);
+      json_t *body = e2e_lambda(part); /* e2e_lambda keeps its own ref */
+      json_decref(part);
       ingest_expect(srv, sc->name, body, BATCH, BATCH, 0);
       json_decref(body);
     }
@@ -1080,7 +1082,7 @@ static void test_every_resend_of_a_spilled_event_is_a_duplicate(void) {
                   item ? e2e_applied_chunks(item) : 0);
     json_decref(item);
 
-    json_t *body = e2e_lambda(json_incref(recs));
+    json_t *body = e2e_lambda(recs);
     ingest_expect(srv, sc->name, body, N, 0, N);
     json_decref(body);
     for (size_t i = 0; i < SINGLES; i++) { /* oldest, middle, newest */
@@ -1124,6 +1126,7 @@ static void test_a_lost_race_leaves_an_orphan_chunk_and_counts_once(void) {
       json_t *recs = spill_records(p, ORPHAN_BATCH, CREATED_DISTINCT);
       json_array_extend(sent, recs);
       bodies[k] = e2e_lambda(recs);
+      json_decref(recs);
       e2e_post_start(&jobs[k], both[k % 2], bodies[k]);
     }
     for (int k = 0; k < ORPHAN_SENDERS; k++) {
@@ -1167,7 +1170,7 @@ static void test_a_lost_race_leaves_an_orphan_chunk_and_counts_once(void) {
   TS_CHECK_CASE(orphans > 0, "racing spills",
                 "no write lost its condition in %d rounds: nothing shown",
                 rounds);
-  json_t *body = e2e_lambda(json_incref(sent));
+  json_t *body = e2e_lambda(sent);
   ingest_expect(srv, "racing spills, all resent", body, total, 0, total);
   json_decref(body);
   long status = 0;
@@ -1225,6 +1228,7 @@ static void test_an_item_of_the_former_format_keeps_its_applied_events(void) {
     json_t *mixed = json_deep_copy(recs);
     json_array_append(mixed, fresh);
     json_t *body = e2e_lambda(mixed);
+    json_decref(mixed);
     ingest_expect(srv, lc->name, body, (long)lc->n + 1, 1, (long)lc->n);
     json_decref(body);
     item = get_item(lc->name, p);
@@ -1237,7 +1241,7 @@ static void test_an_item_of_the_former_format_keeps_its_applied_events(void) {
     json_decref(item);
     /* In the new form too: all duplicates, the former ones included. */
     json_array_append(recs, fresh);
-    body = e2e_lambda(json_incref(recs));
+    body = e2e_lambda(recs);
     ingest_expect(srv, lc->name, body, (long)lc->n + 1, 0, (long)lc->n + 1);
     json_decref(body);
     long status = 0;
@@ -1343,8 +1347,9 @@ static void test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten(void) {
   }
   char p[128];
   e2e_name(p, sizeof p, "no-log");
-  json_t *body =
-      e2e_lambda(spill_records(p, TS_APPLIED_RECENT_MAX + 1, CREATED_DISTINCT));
+  json_t *recs = spill_records(p, TS_APPLIED_RECENT_MAX + 1, CREATED_DISTINCT);
+  json_t *body = e2e_lambda(recs);
+  json_decref(recs);
   struct e2e_reply r;
   (void)e2e_post_json(s, "/v1/stream-records", body, &r);
   e2e_check_problem("a spill without its table", &r, 503, "store-unavailable");
@@ -1384,8 +1389,9 @@ static void test_consumed_capacity_is_counted_per_table(void) {
            e2e_ddb_applied_log_table());
   struct e2e_reply before, after;
   (void)e2e_get(srv, "/metrics", &before);
-  json_t *body =
-      e2e_lambda(spill_records(p, TS_APPLIED_RECENT_MAX + 1, CREATED_DISTINCT));
+  json_t *recs = spill_records(p, TS_APPLIED_RECENT_MAX + 1, CREATED_DISTINCT);
+  json_t *body = e2e_lambda(recs);
+  json_decref(recs);
   ingest_expect(srv, "capacity", body, TS_APPLIED_RECENT_MAX + 1,
                 TS_APPLIED_RECENT_MAX + 1, 0);
   json_decref(body);
