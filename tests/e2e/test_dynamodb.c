@@ -846,11 +846,11 @@ static void test_item_written_by_the_original_lambda_is_adopted(void) {
   json_decref(rec);
 }
 
-/* A busy player: the exactly-once bookkeeping lives in the player's item,
- * which DynamoDB caps at 400 KB. Up to TS_MAX_APPLIED_PER_PLAYER (25,000)
- * games within the retention are counted; past that a record is rejected
- * with its reason (and dead-lettered) instead of every later batch failing
- * with a 500 because the item outgrew DynamoDB's limit. */
+/* A busy player: the exactly-once bookkeeping is bounded. Up to
+ * TS_MAX_APPLIED_PER_PLAYER (25,000) games within the retention are
+ * counted (5,000-record batches spill into chunks of the applied log);
+ * past that a record is rejected with its reason (and dead-lettered)
+ * instead of every later batch failing. */
 static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
   char p[128];
   e2e_name(p, sizeof p, "busy");
