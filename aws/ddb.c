@@ -372,6 +372,129 @@ uint64_t ddb_client_connects(const struct ddb_client *c) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Consumed capacity */
+
+/* Units are kept in millionths, as integers, so that adding is one atomic
+ * operation (DynamoDB reports halves for eventually consistent reads, and
+ * fractions in sums). A table's row is claimed once under the mutex and
+ * never changes name afterwards. */
+struct consumed_row {
+  char table[sizeof((struct ddb_consumed *)0)->table];
+  atomic_uint_fast64_t read_micro, write_micro;
+};
+static struct consumed_row consumed[DDB_CAPACITY_TABLES];
+static atomic_size_t n_consumed;
+static pthread_mutex_t consumed_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct consumed_row *consumed_row_of(const char *table) {
+  size_t n = atomic_load(&n_consumed);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(consumed[i].table, table) == 0)
+      return &consumed[i];
+  pthread_mutex_lock(&consumed_mu);
+  struct consumed_row *row = NULL;
+  n = atomic_load(&n_consumed);
+  for (size_t i = 0; i < n && !row; i++)
+    if (strcmp(consumed[i].table, table) == 0)
+      row = &consumed[i];
+  if (!row && n < DDB_CAPACITY_TABLES) {
+    row = &consumed[n];
+    /* The last row sums every table past the bound. */
+    snprintf(row->table, sizeof row->table, "%s",
+             n + 1 < DDB_CAPACITY_TABLES ? table : "(other)");
+    atomic_store(&n_consumed, n + 1);
+  } else if (!row) {
+    row = &consumed[DDB_CAPACITY_TABLES - 1];
+  }
+  pthread_mutex_unlock(&consumed_mu);
+  return row;
+}
+
+static bool op_is_read(const char *op) {
+  return strcmp(op, "GetItem") == 0 || strcmp(op, "BatchGetItem") == 0 ||
+         strcmp(op, "Query") == 0 || strcmp(op, "Scan") == 0;
+}
+
+static bool op_reports_capacity(const char *op) {
+  static const char *const ops[] = {
+      "GetItem",      "PutItem",        "DeleteItem", "UpdateItem",
+      "BatchGetItem", "BatchWriteItem", "Query",      "Scan"};
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (strcmp(op, ops[i]) == 0)
+      return true;
+  return false;
+}
+
+static uint_fast64_t micro_units(const json_t *v) {
+  double u = json_is_number(v) ? json_number_value(v) : 0;
+  return u > 0 && u < 1e12 ? (uint_fast64_t)(u * 1e6 + 0.5) : 0;
+}
+
+/* Adds one ConsumedCapacity object: ReadCapacityUnits and
+ * WriteCapacityUnits when DynamoDB splits them, else CapacityUnits by the
+ * kind of the operation. */
+static void add_consumed_one(const char *op, const json_t *cc) {
+  const char *table = json_string_value(json_object_get(cc, "TableName"));
+  if (!json_is_object(cc) || !table || !*table)
+    return;
+  const json_t *r = json_object_get(cc, "ReadCapacityUnits");
+  const json_t *w = json_object_get(cc, "WriteCapacityUnits");
+  uint_fast64_t read = 0, write = 0;
+  if (r || w) {
+    read = micro_units(r);
+    write = micro_units(w);
+  } else if (op_is_read(op)) {
+    read = micro_units(json_object_get(cc, "CapacityUnits"));
+  } else {
+    write = micro_units(json_object_get(cc, "CapacityUnits"));
+  }
+  if (!read && !write)
+    return;
+  struct consumed_row *row = consumed_row_of(table);
+  atomic_fetch_add(&row->read_micro, read);
+  atomic_fetch_add(&row->write_micro, write);
+}
+
+static void add_consumed(const char *op, const json_t *body) {
+  const json_t *cc = json_object_get(body, "ConsumedCapacity");
+  size_t i;
+  const json_t *one;
+  if (json_is_array(cc)) {
+    json_array_foreach(cc, i, one) add_consumed_one(op, one);
+  } else if (cc) {
+    add_consumed_one(op, cc);
+  }
+}
+
+size_t ddb_consumed_snapshot(struct ddb_consumed *out, size_t cap) {
+  size_t n = atomic_load(&n_consumed);
+  if (n > cap)
+    n = cap;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(out[i].table, consumed[i].table, sizeof out[i].table);
+    out[i].read_units = (double)atomic_load(&consumed[i].read_micro) / 1e6;
+    out[i].write_units = (double)atomic_load(&consumed[i].write_micro) / 1e6;
+  }
+  return n;
+}
+
+/* The request as sent: with ReturnConsumedCapacity=TOTAL for the
+ * operations that report it (a shallow copy; the caller's request is not
+ * touched). Compact JSON, or NULL on NOMEM. */
+static char *request_text(const char *op, const json_t *request) {
+  if (!op_reports_capacity(op) ||
+      json_object_get(request, "ReturnConsumedCapacity"))
+    return json_dumps(request, JSON_COMPACT);
+  json_t *copy = json_copy((json_t *)request);
+  char *text = NULL;
+  if (copy && json_object_set_new(copy, "ReturnConsumedCapacity",
+                                  json_string("TOTAL")) == 0)
+    text = json_dumps(copy, JSON_COMPACT);
+  json_decref(copy);
+  return text;
+}
+
+/* ------------------------------------------------------------------ */
 /* Classification */
 
 static bool in_list(const char *s, const char *const *list, size_t n) {
@@ -750,6 +873,7 @@ static enum verdict judge(struct slot *s, CURLcode rc, long status) {
     return V_RETRY;
   }
   call->response = body;
+  add_consumed(call->op, body); /* also an error's, when it has one */
   if (status == 200) {
     set_error(call, "", "");
     return V_DONE;
@@ -932,7 +1056,7 @@ enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
     struct slot *s = &ex.slots[i];
     s->call = &calls[i];
     s->state = SLOT_WAITING;
-    s->body = json_dumps(calls[i].request, JSON_COMPACT);
+    s->body = request_text(calls[i].op, calls[i].request);
     s->target = concat(DDB_TARGET_PREFIX, calls[i].op, (char *)NULL);
     if (!s->body || !s->target)
       goto out;

@@ -65,4 +65,21 @@ void ddb_call_clear(struct ddb_call *call);
 enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
                            size_t n, uint64_t deadline_ms) TS_WARN_UNUSED;
 
+/* Capacity consumed, summed over the process's life. Every data call
+ * (GetItem, PutItem, DeleteItem, UpdateItem, BatchGetItem, BatchWriteItem,
+ * Query, Scan) is sent with ReturnConsumedCapacity=TOTAL unless the request
+ * sets it; the ConsumedCapacity of each answer (one object, or an array
+ * per table for the batch calls) is added per table, as read units for
+ * reads and write units for writes. What DynamoDB does not report is not
+ * counted: a write refused by its condition is charged by DynamoDB but its
+ * error answer carries no ConsumedCapacity. At most DDB_CAPACITY_TABLES
+ * tables are told apart; later ones are summed under "(other)". */
+#define DDB_CAPACITY_TABLES 16u
+struct ddb_consumed {
+  char table[256];
+  double read_units, write_units;
+};
+/* Copies up to cap rows, in first-seen order; returns how many. */
+size_t ddb_consumed_snapshot(struct ddb_consumed *out, size_t cap);
+
 #endif /* TS_AWS_DDB_H */

@@ -52,9 +52,23 @@
 /* Exactly-once: the stream keeps a record 24 h; applied eventIDs are kept
  * longer so that any resend within the retention is recognised. */
 #define TS_DEDUP_RETENTION_S (26u * 3600u)
-/* DynamoDB keeps a player's applied eventIDs in the player's item (12-byte
- * digests): this many stay well below the 400 KB item limit. */
+/* A player may have this many eventIDs applied within the retention; past
+ * it a record is rejected (dead-lettered). DynamoDB keeps them as 12-byte
+ * digests outside the player's item, 24 bytes per chunk in it (below). */
 #define TS_MAX_APPLIED_PER_PLAYER 25000u
+/* DynamoDB (store/dynamodb.c): the player's item holds the digests of its
+ * latest applications (`recent`, 16 bytes each); when a write would leave
+ * more than RECENT_MAX there, all but the newest RECENT_KEEP first go to
+ * immutable chunk items of the applied-log table (at most CHUNK_MAX
+ * digests each, 48 KB) and the item keeps a 24-byte descriptor per chunk.
+ * DynamoDB charges a write 1 unit per KB of the whole item: the item stays
+ * near 1-2 KB for an ordinary player instead of growing 12 bytes a game. */
+#define TS_APPLIED_RECENT_MAX 96u
+#define TS_APPLIED_RECENT_KEEP 32u
+#define TS_APPLIED_CHUNK_MAX 4096u
+/* A chunk item expires (DynamoDB TTL) this long after its descriptor
+ * leaves the player's item (at TS_DEDUP_RETENTION_S): never while read. */
+#define TS_APPLIED_CHUNK_TTL_MARGIN_S 3600u
 
 /* Scores: at most this many digits after the point, and magnitude below
  * 10^TS_SCORE_MAX_INT_DIGITS, so that sums of up to ~10^11 games stay

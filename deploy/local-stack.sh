@@ -98,7 +98,8 @@ replica_env() {
     AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNALITE_PORT" AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=AKIDLOCALSTACK AWS_SECRET_ACCESS_KEY=local-stack-secret \
     AWS_EC2_METADATA_DISABLED=true AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
-    TS_TABLE="$TABLE" TS_DEAD_LETTER_TABLE="$DEAD_LETTER_TABLE"
+    TS_TABLE="$TABLE" TS_DEAD_LETTER_TABLE="$DEAD_LETTER_TABLE" \
+    TS_APPLIED_LOG_TABLE="$APPLIED_LOG_TABLE"
 }
 
 start_replica() {
@@ -135,6 +136,7 @@ REPLICA1_PORT=$replica1_port
 REPLICA2_PORT=$replica2_port
 TABLE=TaTourneyStats
 DEAD_LETTER_TABLE=TaTourneyStatsDeadLetters
+APPLIED_LOG_TABLE=TaTourneyStatsAppliedLog
 ENV
   load_env
   spawn dynalite "$dir/dynalite.log" "$dynalite" --host 127.0.0.1 --port "$DYNALITE_PORT" \

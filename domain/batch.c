@@ -50,11 +50,12 @@ struct entry_ref {
 };
 
 struct rec {
-  json_t *json;   /* reference to the record object as received */
-  char *event_id; /* NULL when missing or unusable */
-  char *item_id;  /* SequenceNumber, else eventID, else "#<index>" */
-  char *poison;   /* why the record is undecodable, else NULL */
-  bool excluded;  /* another of its entries was rejected: apply none */
+  json_t *json;      /* reference to the record object as received */
+  char *event_id;    /* NULL when missing or unusable */
+  char *item_id;     /* SequenceNumber, else eventID, else "#<index>" */
+  char *poison;      /* why the record is undecodable, else NULL */
+  int64_t created_s; /* ApproximateCreationDateTime, 0: unknown */
+  bool excluded;     /* another of its entries was rejected: apply none */
   struct entry_ref refs[2]; /* at most: old player and new player */
   size_t n_refs;
   char *json_text; /* compact JSON, made on demand by batch_rejected() */
@@ -395,11 +396,13 @@ static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
   free(key);
   if (set != 0)
     return TS_ERR_NOMEM;
-  pl->entries[pl->n] = (struct entry_slot){
-      .e = {.record = record, .event_id = r->event_id, .delta = *delta},
-      .outcome = ENTRY_PENDING,
-      .reason = NULL,
-      .same_as = same_as};
+  pl->entries[pl->n] = (struct entry_slot){.e = {.record = record,
+                                                 .event_id = r->event_id,
+                                                 .delta = *delta,
+                                                 .created_s = r->created_s},
+                                           .outcome = ENTRY_PENDING,
+                                           .reason = NULL,
+                                           .same_as = same_as};
   r->refs[r->n_refs++] = (struct entry_ref){p, pl->n};
   pl->n++;
   return TS_OK;
@@ -547,6 +550,30 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
   return true;
 }
 
+/* dynamodb.ApproximateCreationDateTime in unix seconds, 0 when it is
+ * absent or not a plausible time: a JSON number (seconds; past 10^11 it is
+ * milliseconds) or a string of digits. ISO 8601 text (some SDKs) is not
+ * decoded: 0, which only costs the store a wider lookup. */
+static int64_t decode_created(const json_t *ddb) {
+  const json_t *v = json_is_object(ddb)
+                        ? json_object_get(ddb, "ApproximateCreationDateTime")
+                        : NULL;
+  double t = 0;
+  if (json_is_number(v)) {
+    t = json_number_value(v);
+  } else if (json_is_string(v) && json_string_length(v) > 0 &&
+             json_string_length(v) < 20) {
+    const char *s = json_string_value(v);
+    for (const char *c = s; *c; c++)
+      if (*c < '0' || *c > '9')
+        return 0;
+    t = strtod(s, NULL);
+  }
+  if (t >= 1e11)
+    t /= 1000.0;
+  return t >= 1.0 && t < 4294967296.0 ? (int64_t)t : 0;
+}
+
 /* Decodes record `index`. Only allocation failure is an error; unusable
  * content makes the record poison. */
 static enum ts_status decode_record(struct batch *b, size_t index,
@@ -565,6 +592,7 @@ static enum ts_status decode_record(struct batch *b, size_t index,
       !(r->item_id = copy_n(json_string_value(seq), json_string_length(seq))))
     return TS_ERR_NOMEM;
 
+  r->created_s = decode_created(ddb);
   bool ok = decode_event_id(r, &why, &st);
   if (st != TS_OK)
     return st;

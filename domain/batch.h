@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/status.h"
 #include "stats.h"
@@ -61,6 +62,12 @@ struct batch_entry {
   size_t record;        /* index of the record in the batch */
   const char *event_id; /* borrowed from the batch */
   struct stats delta;
+  /* The record's dynamodb.ApproximateCreationDateTime in unix seconds (a
+   * JSON number, or a string of digits; milliseconds, as Kinesis gives
+   * them, are cut to seconds); 0 when absent or unusable. Every delivery
+   * of a record carries the same value, which lets a store look up an
+   * eventID by time (store/dynamodb.c). */
+  int64_t created_s;
 };
 
 struct batch;

@@ -22,11 +22,19 @@
 /* More arguments than any useful command line; keeps each run short. */
 #define MAX_ARGS 64
 
-static const char *const settings_env[] = {
-    "TS_BIND",           "TS_PORT",        "TS_STORE",
-    "TS_SQLITE_PATH",    "TS_TABLE",       "TS_DEAD_LETTER_TABLE",
-    "TS_INGEST_API_KEY", "TS_THREADS",     "TS_ATTR_PLAYER",
-    "TS_ATTR_SCORE",     "TS_ATTR_WINNER", "TS_LOG_LEVEL"};
+static const char *const settings_env[] = {"TS_BIND",
+                                           "TS_PORT",
+                                           "TS_STORE",
+                                           "TS_SQLITE_PATH",
+                                           "TS_TABLE",
+                                           "TS_DEAD_LETTER_TABLE",
+                                           "TS_INGEST_API_KEY",
+                                           "TS_THREADS",
+                                           "TS_ATTR_PLAYER",
+                                           "TS_ATTR_SCORE",
+                                           "TS_ATTR_WINNER",
+                                           "TS_LOG_LEVEL",
+                                           "TS_APPLIED_LOG_TABLE"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;

@@ -16,6 +16,7 @@ struct config {
   char *sqlite_path;       /* TS_SQLITE_PATH, --sqlite-path */
   char *table;             /* TS_TABLE, --table */
   char *dead_letter_table; /* TS_DEAD_LETTER_TABLE, --dead-letter-table */
+  char *applied_log_table; /* TS_APPLIED_LOG_TABLE, NULL: derived */
   char *ingest_api_key;    /* TS_INGEST_API_KEY, --ingest-api-key; NULL: open */
   char *ingest_api_key_file; /* TS_INGEST_API_KEY_FILE: the key, from a file */
   unsigned threads;          /* TS_THREADS, --threads */

@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
                                .sqlite_path = cfg.sqlite_path,
                                .table = cfg.table,
                                .dead_letter_table = cfg.dead_letter_table,
+                               .applied_log_table = cfg.applied_log_table,
                                .leaderboard_refresh_s =
                                    cfg.leaderboard_refresh_s};
   enum ts_status st;

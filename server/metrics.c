@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../aws/ddb.h"
 #include "router.h"
 
 /* Statuses the service answers with; anything else counts as "other". */
@@ -181,6 +182,24 @@ void metrics_write(struct buf *b) {
   for (size_t i = 0; i < 3; i++)
     buf_addf(b, "ts_store_failures_total{kind=\"%s\"} %llu\n", failures[i],
              (unsigned long long)load(&store_failures[i]));
+
+  /* DynamoDB's own accounting (aws/ddb.h): what the calls cost. */
+  struct ddb_consumed cap[DDB_CAPACITY_TABLES];
+  size_t n_cap = ddb_consumed_snapshot(cap, DDB_CAPACITY_TABLES);
+  buf_adds(b, "# HELP ts_dynamodb_consumed_capacity_units_total Capacity "
+              "units DynamoDB reported consumed (ReturnConsumedCapacity), "
+              "by table and kind.\n"
+              "# TYPE ts_dynamodb_consumed_capacity_units_total counter\n");
+  for (size_t i = 0; i < n_cap; i++) {
+    buf_addf(b,
+             "ts_dynamodb_consumed_capacity_units_total{table=\"%s\","
+             "kind=\"read\"} %.6f\n",
+             cap[i].table, cap[i].read_units);
+    buf_addf(b,
+             "ts_dynamodb_consumed_capacity_units_total{table=\"%s\","
+             "kind=\"write\"} %.6f\n",
+             cap[i].table, cap[i].write_units);
+  }
 
   buf_addf(b,
            "# HELP ts_http_requests_in_flight Requests being served.\n"

@@ -3,21 +3,46 @@
  * One item per player in the stats table (key `player` S) holding the
  * seed's attributes (games, wins, avg_score N, win_percent S "66.67%"),
  * plus total_score (exact), updated_at, `version` (optimistic concurrency)
- * and `applied`: the eventIDs applied to this player within the retention,
- * which makes delivery exactly-once. To keep a busy player's item far below
- * DynamoDB's 400 KB, an eventID is kept as a 96-bit digest (12 bytes; a
- * false match needs ~2^48 events) in a binary set per hour of application:
- * applied = {"<unix hour>": {"BS": [digest, ...]}, ...}; whole hours fall
- * out past the retention. Past TS_MAX_APPLIED_PER_PLAYER digests a record
- * is rejected (dead-lettered) rather than failing every later batch.
+ * and the player's exactly-once log: which eventIDs were applied to it
+ * within the retention, each as a 96-bit digest (12 bytes; a false match
+ * needs ~2^48 events of one player).
+ *
+ * The log, bounded in the item (DynamoDB charges a write 1 unit per KB of
+ * the whole item, so an item that grew with the player's recent games made
+ * every game of a busy player cost tens of units):
+ *   - `recent` (B): the newest digests with their records' creation times,
+ *     at most TS_APPLIED_RECENT_MAX;
+ *   - chunks: when a write would leave more in `recent`, all but the
+ *     newest TS_APPLIED_RECENT_KEEP first go, by PutItem, to new immutable
+ *     items of the applied-log table (key `id`: player '#' random nonce;
+ *     `expires_at` for TTL), and only then is the player's item written,
+ *     its `chunks` (B) gaining a descriptor per chunk (nonce, creation-time
+ *     range, time spilled, count). A chunk is referenced only after it was
+ *     written, so it is read strongly consistent and is always there; a
+ *     writer that loses the item's condition leaves its chunk an orphan
+ *     nobody refers to (TTL removes it) and writes a new one on its retry.
+ *   - an eventID was applied when its digest is in `recent` or in a chunk
+ *     the item refers to. A record carries the same creation time on every
+ *     delivery, so only chunks whose range holds an entry's time are read
+ *     (all of them for an entry without one); a new game reads none.
+ *   - a descriptor leaves the item TS_DEDUP_RETENTION_S after its chunk
+ *     was spilled (every digest in it was applied before).
+ *   - items of the former format (`applied`: {"<unix hour>": {"BS":
+ *     [digest...]}}) count their digests of hours within the retention as
+ *     `recent` records of unknown time; the next write stores the new form.
+ * Past TS_MAX_APPLIED_PER_PLAYER digests within the retention a record is
+ * rejected (dead-lettered) rather than failing every later batch.
  *
  * store_apply, through store_run_tx:
  *   1. BatchGetItem (strongly consistent) of every player still pending;
+ *      expired descriptors dropped; BatchGetItem of the chunks that may hold
+ *      an entry not in `recent` (read_chunks);
  *   2. batch_decide() (domain/decide.h) on what was read: an eventID whose
- *      digest is in `applied` is a duplicate, old hours are dropped first,
- *      the room left is TS_MAX_APPLIED_PER_PLAYER minus the digests held;
- *   3. PutItem every changed player in parallel, conditioned on the version
- *      read (attribute_not_exists(player) for a new one);
+ *      digest was found is a duplicate, the room left is
+ *      TS_MAX_APPLIED_PER_PLAYER minus the digests held;
+ *   3. PutItem the new chunks, then every changed player in parallel,
+ *      conditioned on the version read (attribute_not_exists(player) for a
+ *      new one);
  *   4. a failed condition leaves that player pending and the attempt
  *      returns TS_ERR_RETRY: the runner re-reads it and decides again
  *      (players already written are settled: their outcomes stand).
@@ -30,6 +55,7 @@
  * written once every rejection is final. */
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +87,7 @@ struct dy {
   struct ddb_client *client;
   char *table;
   char *dl_table;
+  char *log_table; /* applied log: chunks of older applied eventIDs */
   atomic_uint apply_deadline_ms;
   struct rank_cache *board; /* leaderboards: top-K snapshot, see README */
 };
@@ -135,6 +162,90 @@ static enum ts_status call_status(const char *table,
   return missing ? TS_ERR_UNAVAILABLE : TS_ERR_IO;
 }
 
+/* ---- the exactly-once log: digests, packed records ---- */
+
+/* An eventID is kept as the first DY_DIGEST bytes of its SHA-256 (a false
+ * match needs ~2^48 events of one player). A `recent` record is the digest
+ * and the record's creation time (u32 big-endian unix seconds, 0:
+ * unknown); a chunk descriptor is the chunk's nonce, the range of its
+ * creation times [lo, hi], the time it was spilled and its digest count
+ * (u32 big-endian each). Binary attributes: DynamoDB counts their raw
+ * bytes, not the base64 of the JSON. */
+#define DY_DIGEST 12u
+#define DY_RECENT_REC (DY_DIGEST + 4u)
+#define DY_NONCE 8u
+#define DY_CHUNK_DESC (DY_NONCE + 16u)
+
+static void put_u32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+
+static uint32_t get_u32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         (uint32_t)p[3];
+}
+
+static uint32_t clamp_u32(int64_t v) {
+  return v <= 0 ? 0 : v >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static bool event_digest_raw(const char *event_id,
+                             unsigned char out[DY_DIGEST]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (!EVP_Digest(event_id, strlen(event_id), md, &md_len, EVP_sha256(),
+                  NULL) ||
+      md_len < DY_DIGEST)
+    return false;
+  memcpy(out, md, DY_DIGEST);
+  return true;
+}
+
+/* The base64 text of a digest (16 characters): the key of `seen`. */
+static void digest_key(const unsigned char d[DY_DIGEST], char out[17]) {
+  EVP_EncodeBlock((unsigned char *)out, d, DY_DIGEST);
+}
+
+/* {"B": base64 of n bytes}, or NULL on NOMEM. */
+static json_t *attr_b(const unsigned char *bytes, size_t n) {
+  char *text = malloc(4 * ((n + 2) / 3) + 1);
+  if (!text)
+    return NULL;
+  EVP_EncodeBlock((unsigned char *)text, bytes, (int)n);
+  json_t *a = json_pack("{s:s}", "B", text);
+  free(text);
+  return a;
+}
+
+/* Decodes the B attribute `name` of item into *out (malloc'd, *n bytes);
+ * an absent attribute is empty. TS_ERR_IO when it is not base64 of a whole
+ * number of `unit`-byte records. */
+static enum ts_status attr_b_take(const json_t *item, const char *name,
+                                  size_t unit, unsigned char **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  const char *text = attr_text(item, name, "B");
+  if (!text)
+    return json_object_get(item, name) ? TS_ERR_IO : TS_OK;
+  size_t len = strlen(text);
+  if (len % 4 != 0 || len > INT32_MAX)
+    return TS_ERR_IO;
+  if (len == 0)
+    return TS_OK;
+  *out = malloc(len / 4 * 3);
+  if (!*out)
+    return TS_ERR_NOMEM;
+  int got = EVP_DecodeBlock(*out, (const unsigned char *)text, (int)len);
+  size_t pad = text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0;
+  if (got < 0 || (size_t)got < pad)
+    return TS_ERR_IO;
+  *n = (size_t)got - pad;
+  return *n % unit == 0 ? TS_OK : TS_ERR_IO;
+}
+
 /* ---- one player's state across attempts ---- */
 
 struct pstate {
@@ -147,7 +258,15 @@ struct pstate {
   char *seed_games; /* for items without version: the condition */
   char *seed_avg;
   struct stats cur;
-  json_t *applied; /* object digest (base64) -> integer unix hour */
+  /* The log as read: `recent` records oldest first (legacy `applied`
+   * digests first of all, time unknown), chunk descriptors, and per
+   * descriptor whether its digests were read into `seen`. */
+  unsigned char *recent;
+  size_t n_recent;
+  unsigned char *chunks;
+  size_t n_chunks;
+  bool *chunk_read;
+  json_t *seen; /* digest key -> true: recent, and the chunks read */
   /* What this process wrote, for its leaderboard snapshot. */
   bool wrote;
   struct stats wrote_stats;
@@ -159,11 +278,77 @@ static void pstate_reset_item(struct pstate *ps) {
   free(ps->seed_games);
   free(ps->seed_avg);
   ps->seed_games = ps->seed_avg = NULL;
-  json_decref(ps->applied);
-  ps->applied = NULL;
+  free(ps->recent);
+  free(ps->chunks);
+  free(ps->chunk_read);
+  ps->recent = ps->chunks = NULL;
+  ps->chunk_read = NULL;
+  ps->n_recent = ps->n_chunks = 0;
+  json_decref(ps->seen);
+  ps->seen = NULL;
   ps->exists = ps->has_version = false;
   ps->version = 0;
   memset(&ps->cur, 0, sizeof ps->cur);
+}
+
+static enum ts_status seen_add(json_t *seen, const unsigned char *digest) {
+  char key[17];
+  digest_key(digest, key);
+  return json_object_set_new(seen, key, json_true()) == 0 ? TS_OK
+                                                          : TS_ERR_NOMEM;
+}
+
+/* Items written before the applied log (an `applied` map of unix hour ->
+ * binary set of base64 digests) keep counting: their digests of hours
+ * within the retention become `recent` records of unknown time, and the
+ * next write stores them in the new form. */
+static enum ts_status take_legacy_applied(struct pstate *ps,
+                                          const json_t *item) {
+  json_t *map = json_object_get(json_object_get(item, "applied"), "M");
+  int64_t oldest_hour =
+      ((int64_t)time(NULL) - (int64_t)TS_DEDUP_RETENTION_S) / 3600;
+  size_t total = 0;
+  const char *hour_text;
+  json_t *v;
+  json_object_foreach(map, hour_text, v) {
+    if (!json_is_array(json_object_get(v, "BS")))
+      return TS_ERR_IO;
+    total += json_array_size(json_object_get(v, "BS"));
+  }
+  if (total == 0)
+    return TS_OK;
+  unsigned char *grown =
+      realloc(ps->recent, (ps->n_recent + total) * DY_RECENT_REC);
+  if (!grown)
+    return TS_ERR_NOMEM;
+  ps->recent = grown;
+  /* Legacy records go first: they are the oldest. */
+  memmove(ps->recent + total * DY_RECENT_REC, ps->recent,
+          ps->n_recent * DY_RECENT_REC);
+  size_t k = 0;
+  json_object_foreach(map, hour_text, v) {
+    int64_t hour;
+    if (!parse_int64(hour_text, &hour))
+      return TS_ERR_IO;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(v, "BS"), i, d) {
+      unsigned char raw[16];
+      const char *text = json_string_value(d);
+      if (!text || strlen(text) != 16 ||
+          EVP_DecodeBlock(raw, (const unsigned char *)text, 16) != 12)
+        return TS_ERR_IO;
+      if (hour < oldest_hour)
+        continue; /* past the retention: dropped, as before */
+      unsigned char *rec = ps->recent + k++ * DY_RECENT_REC;
+      memcpy(rec, raw, DY_DIGEST);
+      put_u32(rec + DY_DIGEST, 0);
+    }
+  }
+  memmove(ps->recent + k * DY_RECENT_REC, ps->recent + total * DY_RECENT_REC,
+          ps->n_recent * DY_RECENT_REC);
+  ps->n_recent += k;
+  return TS_OK;
 }
 
 /* Takes the item read from the table (NULL: no item) into ps. Items the
@@ -174,8 +359,8 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
                                        const json_t *item, bool for_write) {
   pstate_reset_item(ps);
   ps->read = true;
-  ps->applied = json_object();
-  if (!ps->applied)
+  ps->seen = json_object();
+  if (!ps->seen)
     return TS_ERR_NOMEM;
   if (!item)
     return TS_OK;
@@ -212,56 +397,68 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
                 "{s:s, s:s, s:s?}", "player", player, "games", games,
                 "avg_score", avg);
   }
-  json_t *map = json_object_get(json_object_get(item, "applied"), "M");
-  const char *hour_text;
-  json_t *v;
-  json_object_foreach(map, hour_text, v) {
-    int64_t hour;
-    json_t *set = json_object_get(v, "BS");
-    if (!parse_int64(hour_text, &hour) || !json_is_array(set))
-      goto corrupt;
-    size_t i;
-    json_t *d;
-    json_array_foreach(set, i, d) {
-      if (!json_is_string(d))
-        goto corrupt;
-      if (json_object_set_new(ps->applied, json_string_value(d),
-                              json_integer(hour)) != 0)
-        return TS_ERR_NOMEM;
-    }
-  }
-  return TS_OK;
+  if (!for_write)
+    return TS_OK; /* a query: the log is not needed */
+  size_t len = 0;
+  enum ts_status st =
+      attr_b_take(item, "recent", DY_RECENT_REC, &ps->recent, &len);
+  ps->n_recent = len / DY_RECENT_REC;
+  if (st == TS_OK)
+    st = attr_b_take(item, "chunks", DY_CHUNK_DESC, &ps->chunks, &len);
+  ps->n_chunks = st == TS_OK ? len / DY_CHUNK_DESC : 0;
+  if (st == TS_OK &&
+      !(ps->chunk_read = calloc(ps->n_chunks ? ps->n_chunks : 1, sizeof(bool))))
+    st = TS_ERR_NOMEM;
+  if (st == TS_OK)
+    st = take_legacy_applied(ps, item);
+  for (size_t i = 0; st == TS_OK && i < ps->n_recent; i++)
+    st = seen_add(ps->seen, ps->recent + i * DY_RECENT_REC);
+  if (st == TS_ERR_IO)
+    goto corrupt;
+  return st;
 corrupt:
   log_event(LOG_ERROR, "stored item is not a stats item", "{s:s}", "player",
             player);
   return TS_ERR_IO;
 }
 
-/* The base64 text of the first 12 bytes of SHA-256(event_id): 16 chars. */
-static bool event_digest(const char *event_id, char out[17]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  if (!EVP_Digest(event_id, strlen(event_id), md, &md_len, EVP_sha256(),
-                  NULL) ||
-      md_len < 12)
-    return false;
-  return EVP_EncodeBlock((unsigned char *)out, md, 12) == 16;
+/* Drops the descriptors of chunks spilled before the retention (every
+ * digest in a chunk was applied before the chunk was written): what
+ * counts as applied, and the room left, depend only on the retention.
+ * `recent` records stay until they are spilled (at most
+ * TS_APPLIED_RECENT_MAX): remembering an eventID longer than the
+ * retention is harmless, and a record's creation time is the sender's
+ * clock, not ours, so it does not decide what is forgotten. */
+static void pstate_drop_expired(struct pstate *ps, int64_t now_s) {
+  int64_t oldest = now_s - (int64_t)TS_DEDUP_RETENTION_S;
+  size_t k = 0;
+  for (size_t i = 0; i < ps->n_chunks; i++) {
+    const unsigned char *d = ps->chunks + i * DY_CHUNK_DESC;
+    if ((int64_t)get_u32(d + DY_NONCE + 8) < oldest)
+      continue;
+    memmove(ps->chunks + k * DY_CHUNK_DESC, d, DY_CHUNK_DESC);
+    ps->chunk_read[k++] = ps->chunk_read[i];
+  }
+  ps->n_chunks = k;
 }
 
-/* Drops the digests of hours past the retention: what counts as applied,
- * and the room left, depend only on the retention. */
-static enum ts_status pstate_drop_expired(struct pstate *ps, int64_t now_s) {
-  /* Keep whole hours that may still hold a digest within the retention. */
-  int64_t oldest_hour = (now_s - (int64_t)TS_DEDUP_RETENTION_S) / 3600;
-  const char *id;
-  json_t *v;
-  void *tmp;
-  json_object_foreach_safe(ps->applied, tmp, id, v) {
-    if (json_integer_value(v) < oldest_hour &&
-        json_object_del(ps->applied, id) != 0)
-      return TS_ERR_IO;
-  }
-  return TS_OK;
+/* Digests the player holds within the retention. */
+static size_t pstate_held(const struct pstate *ps) {
+  size_t held = ps->n_recent;
+  for (size_t i = 0; i < ps->n_chunks; i++)
+    held += get_u32(ps->chunks + i * DY_CHUNK_DESC + DY_NONCE + 12);
+  return held;
+}
+
+/* Whether entry e of the player may be in chunk i, by its creation time:
+ * a record keeps its ApproximateCreationDateTime on every delivery, so a
+ * chunk whose range does not hold it cannot hold its eventID; a record
+ * without one may be in any chunk. */
+static bool chunk_may_hold(const struct pstate *ps, size_t i,
+                           int64_t created_s) {
+  const unsigned char *d = ps->chunks + i * DY_CHUNK_DESC;
+  return created_s == 0 || ((int64_t)get_u32(d + DY_NONCE) <= created_s &&
+                            created_s <= (int64_t)get_u32(d + DY_NONCE + 4));
 }
 
 /* ---- the decision's view of the items read ---- */
@@ -272,19 +469,22 @@ static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
   return TS_OK;
 }
 
+/* `seen` holds `recent` and every chunk that may hold one of the player's
+ * entries (read_chunks ran before the decision). */
 static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
                                    bool *seen) {
   const struct pstate *ps = cls;
-  char digest[17];
-  if (!event_digest(event_id, digest))
+  unsigned char raw[DY_DIGEST];
+  char key[17];
+  if (!event_digest_raw(event_id, raw))
     return TS_ERR_NOMEM;
-  *seen = json_object_get(ps[p].applied, digest) != NULL;
+  digest_key(raw, key);
+  *seen = json_object_get(ps[p].seen, key) != NULL;
   return TS_OK;
 }
 
 static size_t view_room(void *cls, size_t p) {
-  const struct pstate *ps = cls;
-  size_t held = json_object_size(ps[p].applied);
+  size_t held = pstate_held(&((const struct pstate *)cls)[p]);
   return held < TS_MAX_APPLIED_PER_PLAYER ? TS_MAX_APPLIED_PER_PLAYER - held
                                           : 0;
 }
@@ -297,49 +497,149 @@ static bool view_settled(void *cls, size_t p) {
 
 /* ---- writes ---- */
 
-/* The `applied` attribute: the digests kept plus those of the entries
- * applied now, one binary set per hour. NULL on NOMEM: a digest missing
- * from the item would be applied without its exactly-once mark. */
-static json_t *applied_attribute(const struct batch *b, const struct pstate *ps,
-                                 int64_t now_s) {
-  json_t *all = json_deep_copy(ps->applied), *map = json_object();
-  size_t n = batch_entry_count(b, ps->p);
-  bool ok = all && map;
-  for (size_t e = 0; ok && e < n; e++) {
-    char digest[17];
+/* The log a changed player's item will hold: `recent` plus the entries
+ * applied now; when that passes TS_APPLIED_RECENT_MAX, the oldest go to
+ * new chunks (written by spill_puts before the item) and their
+ * descriptors join `chunks`. */
+struct next_log {
+  unsigned char *recent; /* records, oldest first */
+  size_t n_recent;
+  unsigned char *chunks; /* descriptors: the kept ones, then the new */
+  size_t n_chunks, n_new_chunks;
+  unsigned char *spilled; /* records spilled, in new-chunk order */
+  size_t n_spilled;
+};
+
+static void next_log_clear(struct next_log *l) {
+  free(l->recent);
+  free(l->chunks);
+  free(l->spilled);
+  memset(l, 0, sizeof *l);
+}
+
+/* The chunk item key: the player's name, '#', the nonce in hex. */
+static char *chunk_id(const char *player, const unsigned char *nonce) {
+  size_t len = strlen(player);
+  char *id = malloc(len + 2 + 2 * DY_NONCE);
+  if (!id)
+    return NULL;
+  memcpy(id, player, len);
+  id[len] = '#';
+  for (size_t i = 0; i < DY_NONCE; i++)
+    snprintf(id + len + 1 + 2 * i, 3, "%02x", nonce[i]);
+  return id;
+}
+
+static enum ts_status next_log_build(const struct batch *b,
+                                     const struct pstate *ps, int64_t now_s,
+                                     struct next_log *out) {
+  memset(out, 0, sizeof *out);
+  size_t n_entries = batch_entry_count(b, ps->p);
+  size_t cap = ps->n_recent + n_entries;
+  out->recent = malloc((cap ? cap : 1) * DY_RECENT_REC);
+  if (!out->recent)
+    return TS_ERR_NOMEM;
+  if (ps->n_recent) /* ps->recent is NULL when empty */
+    memcpy(out->recent, ps->recent, ps->n_recent * DY_RECENT_REC);
+  size_t n = ps->n_recent;
+  for (size_t e = 0; e < n_entries; e++) {
     if (batch_entry_outcome(b, ps->p, e) != ENTRY_APPLIED)
       continue;
-    ok = event_digest(batch_entry(b, ps->p, e)->event_id, digest) &&
-         json_object_set_new(all, digest, json_integer(now_s / 3600)) == 0;
+    const struct batch_entry *en = batch_entry(b, ps->p, e);
+    unsigned char *rec = out->recent + n++ * DY_RECENT_REC;
+    if (!event_digest_raw(en->event_id, rec))
+      return TS_ERR_NOMEM;
+    put_u32(rec + DY_DIGEST, clamp_u32(en->created_s));
   }
-  const char *id;
-  json_t *v;
-  json_object_foreach(ok ? all : NULL, id, v) {
-    char hour[24];
-    snprintf(hour, sizeof hour, "%lld", (long long)json_integer_value(v));
-    json_t *bucket = json_object_get(map, hour);
-    if (!bucket && (!(bucket = json_pack("{s:[]}", "BS")) ||
-                    json_object_set_new(map, hour, bucket) != 0))
-      bucket = NULL;
-    ok = bucket && json_array_append_new(json_object_get(bucket, "BS"),
-                                         json_string(id)) == 0;
-    if (!ok)
-      break;
+  size_t spill = n > TS_APPLIED_RECENT_MAX ? n - TS_APPLIED_RECENT_KEEP : 0;
+  size_t pieces = (spill + TS_APPLIED_CHUNK_MAX - 1) / TS_APPLIED_CHUNK_MAX;
+  out->chunks = malloc((ps->n_chunks + pieces + 1) * DY_CHUNK_DESC);
+  if (!out->chunks)
+    return TS_ERR_NOMEM;
+  if (ps->n_chunks)
+    memcpy(out->chunks, ps->chunks, ps->n_chunks * DY_CHUNK_DESC);
+  out->n_chunks = ps->n_chunks;
+  if (spill) {
+    out->spilled = malloc(spill * DY_RECENT_REC);
+    if (!out->spilled)
+      return TS_ERR_NOMEM;
+    memcpy(out->spilled, out->recent, spill * DY_RECENT_REC);
+    out->n_spilled = spill;
+    memmove(out->recent, out->recent + spill * DY_RECENT_REC,
+            (n - spill) * DY_RECENT_REC);
+    n -= spill;
   }
-  json_decref(all);
-  if (!ok) {
-    json_decref(map);
-    return NULL;
+  for (size_t c = 0, from = 0; c < pieces; c++) {
+    size_t to = spill * (c + 1) / pieces; /* even pieces */
+    unsigned char *d = out->chunks + out->n_chunks++ * DY_CHUNK_DESC;
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = from; i < to; i++) {
+      uint32_t t = get_u32(out->spilled + i * DY_RECENT_REC + DY_DIGEST);
+      /* A record of unknown time was created before it was applied,
+       * hence before now: it may be anywhere in [0, now]. */
+      if (t == 0) {
+        lo = 0;
+        t = clamp_u32(now_s);
+      }
+      lo = t < lo ? t : lo;
+      hi = t > hi ? t : hi;
+    }
+    if (RAND_bytes(d, DY_NONCE) != 1)
+      return TS_ERR_IO;
+    put_u32(d + DY_NONCE, lo);
+    put_u32(d + DY_NONCE + 4, hi);
+    put_u32(d + DY_NONCE + 8, clamp_u32(now_s));
+    put_u32(d + DY_NONCE + 12, (uint32_t)(to - from));
+    out->n_new_chunks++;
+    from = to;
   }
-  return map;
+  out->n_recent = n;
+  return TS_OK;
+}
+
+/* The PutItems of the new chunks of l (player's), in the applied-log
+ * table, into reqs[*n...]. A chunk is immutable and its key fresh: if the
+ * player's write then fails, nothing refers to it and its TTL removes it. */
+static enum ts_status spill_puts(const struct dy *dy, const char *player,
+                                 const struct next_log *l, int64_t now_s,
+                                 json_t **reqs, size_t *n) {
+  size_t first = l->n_chunks - l->n_new_chunks, from = 0;
+  for (size_t c = 0; c < l->n_new_chunks; c++) {
+    const unsigned char *d = l->chunks + (first + c) * DY_CHUNK_DESC;
+    size_t count = get_u32(d + DY_NONCE + 12);
+    unsigned char *digests = malloc(count * DY_DIGEST);
+    char *id = chunk_id(player, d);
+    json_t *bin = NULL;
+    if (digests && id) {
+      for (size_t i = 0; i < count; i++)
+        memcpy(digests + i * DY_DIGEST, l->spilled + (from + i) * DY_RECENT_REC,
+               DY_DIGEST);
+      bin = attr_b(digests, count * DY_DIGEST);
+    }
+    json_t *req =
+        bin ? json_pack("{s:s, s:{s:o, s:o, s:o, s:o}}", "TableName",
+                        dy->log_table, "Item", "id", attr_s(id), "player",
+                        attr_s(player), "digests", bin, "expires_at",
+                        attr_n_int(now_s + (int64_t)TS_DEDUP_RETENTION_S +
+                                   (int64_t)TS_APPLIED_CHUNK_TTL_MARGIN_S))
+            : NULL;
+    free(digests);
+    free(id);
+    if (!req)
+      return TS_ERR_NOMEM;
+    reqs[(*n)++] = req;
+    from += count;
+  }
+  return TS_OK;
 }
 
 /* The PutItem of a changed player: the stats the decision reached, the
- * applied eventIDs, conditioned on the item being as it was read. */
+ * log l, conditioned on the item being as it was read. */
 static enum ts_status player_put(struct dy *dy, const struct batch *b,
                                  const struct pstate *ps,
-                                 const struct stats *next, int64_t now_s,
-                                 const char *now_utc, json_t **put) {
+                                 const struct stats *next,
+                                 const struct next_log *l, const char *now_utc,
+                                 json_t **put) {
   *put = NULL;
   struct decimal avg, pct;
   if (stats_derive(next, &avg, &pct) != TS_OK)
@@ -348,18 +648,27 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
   size_t len = decimal_format_fixed(pct, 2, pct_text);
   pct_text[len] = '%';
   pct_text[len + 1] = '\0';
-  json_t *map = applied_attribute(b, ps, now_s);
-  if (!map)
-    return TS_ERR_NOMEM;
   json_t *item = json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o}}", "player",
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "player",
       attr_s(batch_player_name(b, ps->p)), "games", attr_n_int(next->games),
       "wins", attr_n_int(next->wins), "total_score",
       attr_n_dec(next->total_score), "avg_score", attr_n_dec(avg),
       "win_percent", attr_s(pct_text), "updated_at", attr_s(now_utc), "version",
-      attr_n_int(ps->has_version ? ps->version + 1 : 1), "applied", "M", map);
+      attr_n_int(ps->has_version ? ps->version + 1 : 1));
   if (!item)
     return TS_ERR_NOMEM;
+  /* Empty logs are left out (an empty binary is not worth a byte). */
+  if ((l->n_recent &&
+       json_object_set_new(item, "recent",
+                           attr_b(l->recent, l->n_recent * DY_RECENT_REC)) !=
+           0) ||
+      (l->n_chunks &&
+       json_object_set_new(item, "chunks",
+                           attr_b(l->chunks, l->n_chunks * DY_CHUNK_DESC)) !=
+           0)) {
+    json_decref(item);
+    return TS_ERR_NOMEM;
+  }
 
   json_t *req = NULL;
   if (!ps->exists) {
@@ -532,6 +841,172 @@ out:
   return st;
 }
 
+/* ---- reads of the applied log ---- */
+
+/* Every item of `table` whose key (attribute `key`, S) is in ids (a JSON
+ * array of strings), with strongly consistent BatchGetItem calls of
+ * DY_BATCH_GET_MAX keys in parallel, UnprocessedKeys retried until the
+ * deadline. *items (new array) holds the items found, in no order. */
+static enum ts_status batch_get_all(struct dy *dy, const char *table,
+                                    const char *key, const json_t *ids,
+                                    uint64_t deadline_ms, json_t **items) {
+  enum ts_status st = TS_ERR_NOMEM;
+  json_t *todo = json_array(); /* key objects not yet answered */
+  *items = json_array();
+  size_t i;
+  json_t *id;
+  if (!todo || !*items)
+    goto out;
+  json_array_foreach(ids, i, id) {
+    if (json_array_append_new(todo, json_pack("{s:{s:O}}", key, "S", id)))
+      goto out;
+  }
+  st = TS_OK;
+  while (st == TS_OK && json_array_size(todo) > 0) {
+    size_t n_keys = json_array_size(todo);
+    size_t n_calls = (n_keys + DY_BATCH_GET_MAX - 1) / DY_BATCH_GET_MAX;
+    struct ddb_call *calls = calloc(n_calls, sizeof *calls);
+    json_t **reqs = calloc(n_calls, sizeof *reqs);
+    json_t *later = json_array();
+    if (!calls || !reqs || !later)
+      st = TS_ERR_NOMEM;
+    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
+      json_t *keys = json_array();
+      for (size_t k = c * DY_BATCH_GET_MAX;
+           keys && k < n_keys && k < (c + 1) * DY_BATCH_GET_MAX; k++)
+        if (json_array_append(keys, json_array_get(todo, k)) != 0) {
+          json_decref(keys);
+          keys = NULL;
+        }
+      reqs[c] = keys ? json_pack("{s:{s:{s:o, s:b}}}", "RequestItems", table,
+                                 "Keys", keys, "ConsistentRead", 1)
+                     : NULL;
+      calls[c].op = "BatchGetItem";
+      calls[c].request = reqs[c];
+      if (!reqs[c])
+        st = TS_ERR_NOMEM;
+    }
+    if (st == TS_OK)
+      st = ddb_execute(dy->client, calls, n_calls, deadline_ms);
+    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
+      st = call_status(table, &calls[c]);
+      const json_t *resp = calls[c].response;
+      json_t *got = json_object_get(json_object_get(resp, "Responses"), table);
+      if (st == TS_OK && json_is_array(got) &&
+          json_array_extend(*items, got) != 0)
+        st = TS_ERR_NOMEM;
+      json_t *un = json_object_get(
+          json_object_get(json_object_get(resp, "UnprocessedKeys"), table),
+          "Keys");
+      if (st == TS_OK && json_is_array(un) && json_array_extend(later, un) != 0)
+        st = TS_ERR_NOMEM;
+    }
+    calls_free(calls, reqs, n_calls);
+    json_decref(todo);
+    todo = later;
+    if (st == TS_OK && json_array_size(todo) > 0) {
+      if (clock_now_ms() >= deadline_ms) {
+        st = TS_ERR_UNAVAILABLE;
+        break;
+      }
+      struct timespec pause = {0, 20 * 1000 * 1000};
+      nanosleep(&pause, NULL); /* UnprocessedKeys: throttled, back off */
+    }
+  }
+out:
+  json_decref(todo);
+  if (st != TS_OK) {
+    json_decref(*items);
+    *items = NULL;
+  }
+  return st;
+}
+
+/* Reads, for every pending player, the chunks that may hold one of its
+ * entries not found in `recent` (chunk_may_hold), into `seen`. Only these
+ * can make an entry a duplicate, so the decision needs no others; a fresh
+ * record is normally newer than every chunk and reads none. A chunk is
+ * referenced only after it was written, and read strongly consistent: one
+ * that is missing is a broken log (TS_ERR_IO), never "not applied". */
+static enum ts_status read_chunks(struct dy *dy, const struct batch *b,
+                                  struct pstate *ps, size_t n,
+                                  uint64_t deadline_ms) {
+  enum ts_status st = TS_ERR_NOMEM;
+  json_t *ids = json_array(), *where = json_object(), *items = NULL;
+  if (!ids || !where)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    struct pstate *p = &ps[i];
+    if (!p->pending || p->n_chunks == 0)
+      continue;
+    const char *player = batch_player_name(b, p->p);
+    for (size_t e = 0; e < batch_entry_count(b, p->p); e++) {
+      const struct batch_entry *en = batch_entry(b, p->p, e);
+      unsigned char raw[DY_DIGEST];
+      char key[17];
+      if (!event_digest_raw(en->event_id, raw))
+        goto out;
+      digest_key(raw, key);
+      if (json_object_get(p->seen, key))
+        continue;
+      for (size_t c = 0; c < p->n_chunks; c++) {
+        if (p->chunk_read[c] || !chunk_may_hold(p, c, en->created_s))
+          continue;
+        char *id = chunk_id(player, p->chunks + c * DY_CHUNK_DESC);
+        if (!id)
+          goto out;
+        int bad =
+            json_object_get(where, id)
+                ? 0
+                : json_array_append_new(ids, json_string(id)) ||
+                      json_object_set_new(where, id,
+                                          json_pack("[I, I]", (json_int_t)i,
+                                                    (json_int_t)c)) != 0;
+        free(id);
+        if (bad)
+          goto out;
+      }
+    }
+  }
+  st = TS_OK;
+  if (json_array_size(ids) == 0)
+    goto out;
+  st = batch_get_all(dy, dy->log_table, "id", ids, deadline_ms, &items);
+  size_t k;
+  json_t *item;
+  json_array_foreach(st == TS_OK ? items : NULL, k, item) {
+    const char *id = attr_text(item, "id", "S");
+    json_t *at = id ? json_object_get(where, id) : NULL;
+    unsigned char *digests = NULL;
+    size_t len = 0;
+    if (!at)
+      continue;
+    struct pstate *p = &ps[json_integer_value(json_array_get(at, 0))];
+    size_t c = (size_t)json_integer_value(json_array_get(at, 1));
+    st = attr_b_take(item, "digests", DY_DIGEST, &digests, &len);
+    for (size_t d = 0; st == TS_OK && d < len / DY_DIGEST; d++)
+      st = seen_add(p->seen, digests + d * DY_DIGEST);
+    free(digests);
+    if (st != TS_OK)
+      break;
+    p->chunk_read[c] = true;
+    json_object_del(where, id);
+  }
+  if (st == TS_OK && json_object_size(where) > 0) {
+    log_event(LOG_ERROR,
+              "a chunk the player's item refers to is missing from the "
+              "applied log",
+              "{s:s, s:s}", "table", dy->log_table, "id",
+              json_object_iter_key(json_object_iter(where)));
+    st = TS_ERR_IO;
+  }
+out:
+  json_decref(ids);
+  json_decref(where);
+  json_decref(items);
+  return st;
+}
+
 /* ---- dead letters ---- */
 
 static json_t *dead_letter_put(struct dy *dy, const struct batch *b, size_t i,
@@ -608,6 +1083,42 @@ struct apply_ctx {
   uint64_t deadline_ms;
 };
 
+/* Writes the new chunks of every changed player (logs[i] of player i) in
+ * parallel. Only once all of a player's chunks are written may its item
+ * refer to them: any failure ends the attempt (the chunks written are
+ * orphans, removed by their TTL). */
+static enum ts_status write_chunks(struct dy *dy, const struct batch *b,
+                                   const struct pstate *ps,
+                                   const struct next_log *logs, size_t n,
+                                   int64_t now_s, uint64_t deadline_ms) {
+  size_t total = 0, n_calls = 0;
+  for (size_t i = 0; i < n; i++)
+    total += logs[i].n_new_chunks;
+  if (total == 0)
+    return TS_OK;
+  enum ts_status st = TS_ERR_NOMEM;
+  struct ddb_call *calls = calloc(total, sizeof *calls);
+  json_t **reqs = calloc(total, sizeof *reqs);
+  if (!calls || !reqs)
+    goto out;
+  st = TS_OK;
+  for (size_t i = 0; st == TS_OK && i < n; i++)
+    if (logs[i].n_new_chunks)
+      st = spill_puts(dy, batch_player_name(b, ps[i].p), &logs[i], now_s, reqs,
+                      &n_calls);
+  for (size_t c = 0; c < n_calls; c++) {
+    calls[c].op = "PutItem";
+    calls[c].request = reqs[c];
+  }
+  if (st == TS_OK)
+    st = ddb_execute(dy->client, calls, n_calls, deadline_ms);
+  for (size_t c = 0; st == TS_OK && c < n_calls; c++)
+    st = call_status(dy->log_table, &calls[c]);
+out:
+  calls_free(calls, reqs, n_calls);
+  return st;
+}
+
 static enum ts_status apply_attempt(void *cls) {
   struct apply_ctx *a = cls;
   struct dy *dy = a->dy;
@@ -617,9 +1128,10 @@ static enum ts_status apply_attempt(void *cls) {
   int64_t now_s = (int64_t)time(NULL);
   char now_utc[32];
   clock_utc_now(now_utc);
-  for (size_t i = 0; i < a->n && st == TS_OK; i++)
+  for (size_t i = 0; i < a->n; i++)
     if (a->ps[i].pending)
-      st = pstate_drop_expired(&a->ps[i], now_s);
+      pstate_drop_expired(&a->ps[i], now_s);
+  st = read_chunks(dy, a->b, a->ps, a->n, a->deadline_ms);
   if (st != TS_OK)
     return st;
 
@@ -627,8 +1139,9 @@ static enum ts_status apply_attempt(void *cls) {
   json_t **reqs = calloc(a->n + 1, sizeof *reqs);
   size_t *owner = calloc(a->n + 1, sizeof *owner);
   struct decide_player *next = calloc(a->n + 1, sizeof *next);
+  struct next_log *logs = calloc(a->n + 1, sizeof *logs);
   size_t n_calls = 0;
-  if (!calls || !reqs || !owner || !next) {
+  if (!calls || !reqs || !owner || !next || !logs) {
     st = TS_ERR_NOMEM;
     goto out;
   }
@@ -645,7 +1158,14 @@ static enum ts_status apply_attempt(void *cls) {
       a->ps[i].pending = false;
       continue;
     }
-    st = player_put(dy, a->b, &a->ps[i], &next[i].next, now_s, now_utc,
+    st = next_log_build(a->b, &a->ps[i], now_s, &logs[i]);
+  }
+  if (st == TS_OK)
+    st = write_chunks(dy, a->b, a->ps, logs, a->n, now_s, a->deadline_ms);
+  for (size_t i = 0; st == TS_OK && i < a->n; i++) {
+    if (!a->ps[i].pending)
+      continue;
+    st = player_put(dy, a->b, &a->ps[i], &next[i].next, &logs[i], now_utc,
                     &reqs[n_calls]);
     calls[n_calls].op = "PutItem";
     calls[n_calls].request = reqs[n_calls];
@@ -683,6 +1203,9 @@ static enum ts_status apply_attempt(void *cls) {
                   : TS_OK;
 out:
   calls_free(calls, reqs, n_calls);
+  for (size_t i = 0; logs && i < a->n; i++)
+    next_log_clear(&logs[i]);
+  free(logs);
   free(owner);
   free(next);
   return st;
@@ -1140,6 +1663,7 @@ static void dy_close(void *impl) {
   aws_creds_provider_free(dy->creds);
   free(dy->table);
   free(dy->dl_table);
+  free(dy->log_table);
   free(dy);
 }
 
@@ -1168,6 +1692,15 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
   dy->dl_table = strdup(opt->dead_letter_table ? opt->dead_letter_table
                                                : "TaTourneyStatsDeadLetters");
   if (!dy->table || !dy->dl_table)
+    goto fail;
+  if (opt->applied_log_table && *opt->applied_log_table) {
+    dy->log_table = strdup(opt->applied_log_table);
+  } else {
+    size_t cap = strlen(dy->table) + sizeof "AppliedLog";
+    if ((dy->log_table = malloc(cap)))
+      snprintf(dy->log_table, cap, "%sAppliedLog", dy->table);
+  }
+  if (!dy->log_table)
     goto fail;
   if (!region) {
     /* A local endpoint (dynalite, DynamoDB Local) still needs a region to
@@ -1200,9 +1733,10 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
                                     .scan_cls = dy};
   if ((st = rank_cache_new(&ropt, &dy->board)) != TS_OK)
     goto fail;
-  log_event(LOG_INFO, "dynamodb store", "{s:s, s:s, s:s, s:s}", "endpoint",
+  log_event(LOG_INFO, "dynamodb store", "{s:s, s:s, s:s, s:s, s:s}", "endpoint",
             ddb_client_endpoint(dy->client), "region", region, "table",
-            dy->table, "dead_letter_table", dy->dl_table);
+            dy->table, "dead_letter_table", dy->dl_table, "applied_log_table",
+            dy->log_table);
   free(region);
   *out = dy;
   return TS_OK;
@@ -1274,6 +1808,31 @@ static enum ts_status create_one(struct dy *dy, const char *table,
   }
 }
 
+/* Turns on DynamoDB's TTL on the applied log's expires_at, which removes
+ * chunks no item refers to any more (and orphans of lost races). Already
+ * on is fine. A DynamoDB without TTL (dynalite) only keeps the chunks:
+ * a warning, not a failure. */
+static enum ts_status enable_ttl(struct dy *dy, const char *table) {
+  json_t *req = json_pack("{s:s, s:{s:b, s:s}}", "TableName", table,
+                          "TimeToLiveSpecification", "Enabled", 1,
+                          "AttributeName", "expires_at");
+  if (!req)
+    return TS_ERR_NOMEM;
+  struct ddb_call call = {.op = "UpdateTimeToLive", .request = req};
+  enum ts_status st =
+      ddb_execute(dy->client, &call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
+  if (st == TS_OK && call.outcome == DDB_GAVE_UP)
+    st = TS_ERR_UNAVAILABLE;
+  else if (st == TS_OK && call.outcome != DDB_DONE &&
+           !strstr(call.error_message, "already enabled"))
+    log_event(LOG_WARN, "could not enable TTL (chunks will not expire)",
+              "{s:s, s:s, s:s}", "table", table, "error", call.error_type,
+              "message", call.error_message);
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
 enum ts_status store_dynamodb_create_tables(const struct store_options *opt) {
   struct dy *dy = NULL;
   enum ts_status st = dy_new(opt, &dy);
@@ -1282,8 +1841,13 @@ enum ts_status store_dynamodb_create_tables(const struct store_options *opt) {
   if (st == TS_OK)
     st = create_one(dy, dy->dl_table, "id");
   if (st == TS_OK)
-    log_event(LOG_INFO, "tables active", "{s:s, s:s}", "table", dy->table,
-              "dead_letter_table", dy->dl_table);
+    st = create_one(dy, dy->log_table, "id");
+  if (st == TS_OK)
+    st = enable_ttl(dy, dy->log_table);
+  if (st == TS_OK)
+    log_event(LOG_INFO, "tables active", "{s:s, s:s, s:s}", "table", dy->table,
+              "dead_letter_table", dy->dl_table, "applied_log_table",
+              dy->log_table);
   dy_close(dy);
   return st;
 }

@@ -21,6 +21,9 @@ struct store_options {
   const char *sqlite_path; /* file for the embedded store; parent dirs made */
   const char *table;       /* DynamoDB stats table */
   const char *dead_letter_table; /* DynamoDB dead-letter table */
+  /* DynamoDB table of spilled exactly-once chunks; NULL or "": the stats
+   * table's name + "AppliedLog". */
+  const char *applied_log_table;
   /* DynamoDB: seconds a leaderboard snapshot serves before a background
    * refresh; 0: TS_LEADERBOARD_REFRESH_S. */
   unsigned leaderboard_refresh_s;
@@ -127,7 +130,8 @@ enum ts_status store_leaderboard(struct store *s, enum store_rank by,
                                  size_t *n) TS_WARN_UNUSED;
 
 /* Creates what the store needs if it is missing and waits until it is
- * usable (DynamoDB: the stats and dead-letter tables, on-demand capacity;
+ * usable (DynamoDB: the stats, dead-letter and applied-log tables,
+ * on-demand capacity, TTL on the applied log's expires_at;
  * SQLite: the file and schema). */
 enum ts_status
 store_create_tables(const struct store_options *opt) TS_WARN_UNUSED;

@@ -804,6 +804,72 @@ static char *resign(const struct seen *s, const char *path, const char *token) {
   return auth;
 }
 
+/* Data calls ask for ReturnConsumedCapacity=TOTAL (others do not: DynamoDB
+ * would refuse the parameter), and the ConsumedCapacity of each answer, an
+ * object or an array per table, is summed per table: reads as read units,
+ * writes as write units, split units when DynamoDB gives them. */
+static void test_consumed_capacity_is_asked_for_and_summed_per_table(void) {
+  static const struct {
+    const char *op, *reply;
+    bool asks;
+  } calls[] = {
+      {"PutItem",
+       "{\"ConsumedCapacity\":{\"TableName\":\"UnitCapT\","
+       "\"CapacityUnits\":2.5}}",
+       true},
+      {"BatchGetItem",
+       "{\"Responses\":{},\"ConsumedCapacity\":[{\"TableName\":"
+       "\"UnitCapT\",\"CapacityUnits\":1},{\"TableName\":\"UnitCapU\","
+       "\"CapacityUnits\":0.5}]}",
+       true},
+      {"UpdateItem",
+       "{\"ConsumedCapacity\":{\"TableName\":\"UnitCapU\","
+       "\"CapacityUnits\":3,\"ReadCapacityUnits\":1,"
+       "\"WriteCapacityUnits\":2}}",
+       true},
+      {"DescribeTable", "{\"Table\":{}}", false},
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    const struct reply r[] = {{200, calls[i].reply, CRC_RIGHT, 0, 0}};
+    struct fake f;
+    struct rig rg;
+    set_test_env();
+    CU_ASSERT_FATAL(fake_start(&f, r, 1));
+    CU_ASSERT_FATAL(rig_open(&rg, f.port, ""));
+    json_t *req = json_pack("{s:s}", "TableName", "UnitCapT");
+    struct ddb_call call = {.op = calls[i].op, .request = req};
+    CU_ASSERT_EQUAL(ddb_execute(rg.client, &call, 1, clock_now_ms() + 2000),
+                    TS_OK);
+    bool asked = f.last.body &&
+                 strstr(f.last.body, "\"ReturnConsumedCapacity\":\"TOTAL\"");
+    TS_CHECK_CASE(asked == calls[i].asks, calls[i].op, "body %s",
+                  f.last.body ? f.last.body : "(none)");
+    TS_CHECK_CASE(!json_object_get(req, "ReturnConsumedCapacity"), calls[i].op,
+                  "the caller's request was changed");
+    ddb_call_clear(&call);
+    json_decref(req);
+    rig_close(&rg);
+    fake_stop(&f);
+  }
+  struct ddb_consumed rows[DDB_CAPACITY_TABLES];
+  size_t n = ddb_consumed_snapshot(rows, DDB_CAPACITY_TABLES);
+  double t_read = -1, t_write = -1, u_read = -1, u_write = -1;
+  for (size_t k = 0; k < n; k++) {
+    if (strcmp(rows[k].table, "UnitCapT") == 0) {
+      t_read = rows[k].read_units;
+      t_write = rows[k].write_units;
+    } else if (strcmp(rows[k].table, "UnitCapU") == 0) {
+      u_read = rows[k].read_units;
+      u_write = rows[k].write_units;
+    }
+  }
+  TS_CHECK_CASE(t_read == 1 && t_write == 2.5, "UnitCapT",
+                "read %g (want 1), write %g (want 2.5)", t_read, t_write);
+  TS_CHECK_CASE(u_read == 1.5 && u_write == 2, "UnitCapU",
+                "read %g (want 1.5), write %g (want 2)", u_read, u_write);
+  set_test_env();
+}
+
 static void test_request_is_signed_with_the_headers_it_carries(void) {
   const struct reply ok[] = {{200, OK_BODY, CRC_RIGHT, 0, 0}};
   const struct {
@@ -823,7 +889,11 @@ static void test_request_is_signed_with_the_headers_it_carries(void) {
     CU_ASSERT_FATAL(fake_start(&f, ok, 1));
     CU_ASSERT_FATAL(rig_open(&r, f.port, cases[i].suffix));
     json_t *req = get_item_request("wire");
-    char *want_body = json_dumps(req, JSON_COMPACT);
+    /* As sent: the caller's request, asking for the capacity consumed. */
+    json_t *sent = json_copy(req);
+    json_object_set_new(sent, "ReturnConsumedCapacity", json_string("TOTAL"));
+    char *want_body = json_dumps(sent, JSON_COMPACT);
+    json_decref(sent);
     struct ddb_call call = {.op = "GetItem", .request = req};
     CU_ASSERT_EQUAL(ddb_execute(r.client, &call, 1, clock_now_ms() + 2000),
                     TS_OK);
@@ -1411,6 +1481,7 @@ void suite_ddb(void) {
            TS_TEST(test_past_deadline_sends_nothing),
            TS_TEST(test_malformed_calls_and_missing_credentials_are_refused),
            TS_TEST(test_request_is_signed_with_the_headers_it_carries),
+           TS_TEST(test_consumed_capacity_is_asked_for_and_summed_per_table),
            TS_TEST(test_https_endpoint_is_verified_and_reused),
            TS_TEST(test_parallel_calls_overlap_and_reuse_their_connections),
            TS_TEST(test_at_most_32_attempts_are_in_flight),

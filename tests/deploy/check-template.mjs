@@ -182,7 +182,7 @@ export function codeOperations() {
   return ops;
 }
 // Called by `tourney-stats create-table` only; the stack makes the tables.
-const NOT_FOR_SERVE = new Set(['CreateTable']);
+const NOT_FOR_SERVE = new Set(['CreateTable', 'UpdateTimeToLive']);
 
 function boundsSeconds(name) {
   const src = readFileSync(join(root, 'common', 'bounds.h'), 'utf8');
@@ -270,9 +270,15 @@ function checkAgainstCode(resources) {
   if (!role) return [`Resources.${tdName}.Properties.TaskRoleArn: not a GetAtt of a role in the stack`];
   const container = td.Properties.ContainerDefinitions?.[0] ?? {};
   const env = Object.fromEntries((container.Environment ?? []).map((e) => [e.Name, e.Value]));
-  const served = new Set([env.TS_TABLE?.Ref, env.TS_DEAD_LETTER_TABLE?.Ref].filter(Boolean));
-  if (served.size !== 2 || ![...served].every((t) => tables.has(t)))
-    errs.push(`Resources.${tdName}: TS_TABLE and TS_DEAD_LETTER_TABLE must Ref two tables of the stack`);
+  const served = new Set([env.TS_TABLE?.Ref, env.TS_DEAD_LETTER_TABLE?.Ref, env.TS_APPLIED_LOG_TABLE?.Ref].filter(Boolean));
+  if (served.size !== 3 || ![...served].every((t) => tables.has(t)))
+    errs.push(`Resources.${tdName}: TS_TABLE, TS_DEAD_LETTER_TABLE and TS_APPLIED_LOG_TABLE must Ref three tables of the stack`);
+  // The applied log's chunks expire by DynamoDB's TTL on expires_at
+  // (store/dynamodb.c), as create-table sets it.
+  const log = resources[env.TS_APPLIED_LOG_TABLE?.Ref];
+  const ttl = log?.Properties?.TimeToLiveSpecification;
+  if (log && !(ttl?.Enabled === true && ttl?.AttributeName === 'expires_at'))
+    errs.push(`Resources.${env.TS_APPLIED_LOG_TABLE.Ref}: TimeToLiveSpecification must enable expires_at`);
   const actions = new Set();
   const resourcesAllowed = new Set();
   for (const pol of role.Properties?.Policies ?? []) {

@@ -1720,10 +1720,61 @@ bool e2e_applied_digest(const char *event_id, char out[17]) {
          EVP_EncodeBlock((unsigned char *)out, md, 12) == 16;
 }
 
+long e2e_attr_binary(const json_t *item, const char *name, unsigned char *buf,
+                     size_t cap) {
+  const char *text =
+      json_string_value(json_object_get(json_object_get(item, name), "B"));
+  size_t len = text ? strlen(text) : 0;
+  if (!text || len % 4 != 0 || len / 4 * 3 > cap)
+    return -1;
+  if (len == 0)
+    return 0;
+  int got = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)len);
+  if (got < 0)
+    return -1;
+  long pad = text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0;
+  return got - pad;
+}
+
+json_t *e2e_attr_b(const unsigned char *bytes, size_t n) {
+  char *text = malloc(4 * ((n + 2) / 3) + 1);
+  if (!text)
+    return NULL;
+  EVP_EncodeBlock((unsigned char *)text, bytes, (int)n);
+  json_t *a = json_pack("{s:s}", "B", text);
+  free(text);
+  return a;
+}
+
+/* The recent log's raw bytes (malloc'd, *n), NULL when there is none. */
+static unsigned char *recent_bytes(const json_t *item, long *n) {
+  const char *text =
+      json_string_value(json_object_get(json_object_get(item, "recent"), "B"));
+  size_t cap = text ? strlen(text) : 0;
+  unsigned char *buf = malloc(cap + 4);
+  *n = buf ? e2e_attr_binary(item, "recent", buf, cap + 4) : -1;
+  if (*n < 0) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
 bool e2e_applied_has(const json_t *item, const char *event_id) {
   char digest[17];
   if (!e2e_applied_digest(event_id, digest))
     return false;
+  long n = 0;
+  unsigned char *recent = recent_bytes(item, &n);
+  for (long i = 0; recent && i + 16 <= n; i += 16) {
+    char key[17];
+    EVP_EncodeBlock((unsigned char *)key, recent + i, 12);
+    if (strcmp(key, digest) == 0) {
+      free(recent);
+      return true;
+    }
+  }
+  free(recent);
   json_t *map = json_object_get(json_object_get(item, "applied"), "M");
   const char *hour;
   json_t *bucket;
@@ -1746,7 +1797,71 @@ size_t e2e_applied_count(const json_t *item) {
   json_object_foreach(map, hour, bucket) {
     n += json_array_size(json_object_get(bucket, "BS"));
   }
-  return n;
+  long len = 0;
+  free(recent_bytes(item, &len));
+  return n + (len > 0 ? (size_t)len / 16 : 0);
+}
+
+size_t e2e_applied_chunks(const json_t *item) {
+  const char *text =
+      json_string_value(json_object_get(json_object_get(item, "chunks"), "B"));
+  size_t cap = text ? strlen(text) : 0;
+  unsigned char *buf = malloc(cap + 4);
+  long n = buf ? e2e_attr_binary(item, "chunks", buf, cap + 4) : -1;
+  free(buf);
+  return n > 0 ? (size_t)n / 24 : 0;
+}
+
+const char *e2e_ddb_applied_log_table(void) {
+  static char name[300];
+  const char *t = getenv("TS_APPLIED_LOG_TABLE");
+  if (t && *t)
+    return t;
+  snprintf(name, sizeof name, "%sAppliedLog", e2e_ddb_table());
+  return name;
+}
+
+json_t *e2e_ddb_call(const char *endpoint, const char *op,
+                     const json_t *request, long *status) {
+  struct growbuf body = {.max = MAX_REPLY_BYTES};
+  struct curl_slist *hdrs = NULL;
+  char target[128];
+  json_t *answer = NULL;
+  char *text = json_dumps(request, JSON_COMPACT);
+  CURL *c = curl_easy_init();
+  *status = 0;
+  if (!endpoint)
+    endpoint = e2e_ddb_endpoint();
+  snprintf(target, sizeof target, "X-Amz-Target: DynamoDB_20120810.%s", op);
+  const char *const lines[] = {
+      "Content-Type: application/x-amz-json-1.0", target,
+      "X-Amz-Date: 20260101T000000Z",
+      "Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/"
+      "us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, "
+      "Signature=00"};
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    struct curl_slist *n = curl_slist_append(hdrs, lines[i]);
+    if (n)
+      hdrs = n;
+  }
+  if (!c || !text || !endpoint)
+    goto out;
+  curl_easy_setopt(c, CURLOPT_URL, endpoint);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+  if (curl_easy_perform(c) != CURLE_OK)
+    goto out;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+  answer = body.p ? json_loadb(body.p, body.len, 0, NULL) : NULL;
+out:
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(c);
+  free(text);
+  free(body.p);
+  return answer;
 }
 
 void e2e_ingest_all(const struct e2e_server *s, const char *case_name,

@@ -293,13 +293,34 @@ const char *e2e_ddb_dead_letter_table(void);
  * CLI failed (its stderr goes to ours). */
 json_t *e2e_aws_ddb(const char *endpoint, const char *const *args,
                     int *exit_code);
-/* The stored item's `applied` bookkeeping (DynamoDB store): hour buckets of
- * 12-byte SHA-256 digests of eventIDs. The digest of an eventID (base64,
- * 16 characters), whether `event_id` is in it, and how many digests it
- * holds. */
+/* The stored item's exactly-once log (DynamoDB store): `recent`, a binary
+ * attribute of 16-byte records (the first 12 bytes of SHA-256 of the
+ * eventID, then the record's creation time, u32 big-endian), and `chunks`,
+ * 24-byte descriptors of chunk items in the applied-log table (8-byte
+ * nonce, then u32 big-endian creation-time range lo and hi, time spilled,
+ * digest count); items of the former format have `applied`, hour buckets
+ * of base64 digests. The digest of an eventID (base64, 16 characters);
+ * whether `event_id` is in `recent` (or `applied`); how many digests
+ * `recent` (and `applied`) hold; how many descriptors `chunks` holds. */
 bool e2e_applied_digest(const char *event_id, char out[17]);
 bool e2e_applied_has(const json_t *item, const char *event_id);
 size_t e2e_applied_count(const json_t *item);
+size_t e2e_applied_chunks(const json_t *item);
+/* Decodes the base64 of a B attribute `name` of item into buf (at most
+ * cap bytes); returns the length, or -1 when absent or not base64. */
+long e2e_attr_binary(const json_t *item, const char *name, unsigned char *buf,
+                     size_t cap);
+/* {"B": base64 of n bytes} (new reference). */
+json_t *e2e_attr_b(const unsigned char *bytes, size_t n);
+/* TS_APPLIED_LOG_TABLE, else TS_TABLE + "AppliedLog" (the server's
+ * default). */
+const char *e2e_ddb_applied_log_table(void);
+/* One DynamoDB API call (op e.g. "PutItem") sent to endpoint (NULL:
+ * e2e_ddb_endpoint()) as raw JSON, with a dummy signature (dynalite does
+ * not check it): for binary attributes, which AWS CLI v1 would encode
+ * twice. Returns the parsed answer and *status, or NULL. */
+json_t *e2e_ddb_call(const char *endpoint, const char *op,
+                     const json_t *request, long *status);
 
 /* Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
  * when the CLI failed. */

@@ -8,6 +8,7 @@
  * nothing. */
 #include <CUnit/CUnit.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -100,6 +101,8 @@ static void ingest_expect(struct e2e_server *s, const char *case_name,
   e2e_ingest_expect(s, case_name, body, received, applied, duplicates, 0, 0);
 }
 
+static bool put_raw(const char *table, json_t *item);
+
 static json_t *get_item(const char *case_name, const char *player) {
   json_t *item = NULL;
   enum ts_status st = e2e_ddb_get_item(NULL, e2e_ddb_table(), player, &item);
@@ -111,7 +114,7 @@ static json_t *get_item(const char *case_name, const char *player) {
 /* The stored item as PRODUCT.md describes it ("Stored item"), matching
  * exp: player S; games, wins N; total_score, avg_score N exactly the
  * decimals expected; win_percent S with two decimals and '%'; updated_at
- * S, RFC 3339; version N >= 1; applied M eventID -> N seconds. */
+ * S, RFC 3339; version N >= 1; recent B, the exactly-once log. */
 struct item_expect {
   const char *player;
   long games, wins;
@@ -147,26 +150,15 @@ static void check_item(const char *case_name, const json_t *item,
   TS_CHECK_CASE(parse_long(attr(item, "version", "N"), &version) &&
                     version >= 1,
                 case_name, "version N is not >= 1 in %s", got);
-  json_t *applied = json_object_get(json_object_get(item, "applied"), "M");
-  TS_CHECK_CASE(json_is_object(applied), case_name, "applied M missing in %s",
+  /* The exactly-once log: `recent` holds whole 16-byte records, at most
+   * TS_APPLIED_RECENT_MAX; the former `applied` map is gone. */
+  unsigned char buf[TS_APPLIED_RECENT_MAX * 16 + 4];
+  long len = e2e_attr_binary(item, "recent", buf, sizeof buf);
+  TS_CHECK_CASE(len > 0 && len % 16 == 0, case_name,
+                "recent B is not whole 16-byte records (%ld bytes) in %s", len,
                 got);
-  /* Hour buckets (unix hours, about now) of 16-character digests. */
-  const char *id;
-  json_t *v;
-  long now_hour = (long)time(NULL) / 3600;
-  json_object_foreach(applied, id, v) {
-    long hour = -1;
-    json_t *set = json_object_get(v, "BS");
-    bool ok = parse_long(id, &hour) && hour >= now_hour - 1 &&
-              hour <= now_hour && json_array_size(set) > 0;
-    size_t i;
-    json_t *d;
-    json_array_foreach(set, i, d) ok =
-        ok && json_is_string(d) && strlen(json_string_value(d)) == 16;
-    TS_CHECK_CASE(ok, case_name,
-                  "applied[%s] is not a set of digests of about now in %s", id,
-                  got);
-  }
+  TS_CHECK_CASE(!json_object_get(item, "applied"), case_name,
+                "the former applied map is still written in %s", got);
 }
 
 /* The HTTP stats and the stored item say the same. */
@@ -735,8 +727,9 @@ static void test_writers_racing_on_one_player_are_reread_not_503(void) {
 }
 _Static_assert(RACE_SENDERS *RACE_ROUNDS == 48, "update the expected total");
 
-/* An hour of `applied` past the retention is dropped on the player's next
- * write, and an eventID that was only in it applies again. */
+/* An item of the former format: an hour of `applied` past the retention
+ * is dropped on the player's next write, and an eventID that was only in
+ * it applies again. */
 static void test_applied_hour_past_the_retention_is_dropped(void) {
   char p[128], digest[17], hour[24];
   e2e_name(p, sizeof p, "expired-hour");
@@ -751,16 +744,14 @@ static void test_applied_hour_past_the_retention_is_dropped(void) {
       "5", "avg_score", "N", "5", "win_percent", "S", "0.00%", "updated_at",
       "S", "2026-01-01T00:00:00Z", "version", "N", "1", "applied", "M", hour,
       "BS", digest);
-  CU_ASSERT_FATAL(item &&
-                  e2e_ddb_put_item(NULL, e2e_ddb_table(), item) == TS_OK);
+  CU_ASSERT_FATAL(item && put_raw(e2e_ddb_table(), item));
   json_decref(item);
   ingest_expect(srv, "an eventID only in an expired hour", rec, 1, 1, 0);
   struct e2e_expect after = {p, 2, 1, "8", "4", "50"};
   e2e_expect_stats(srv, "an eventID only in an expired hour", &after);
   item = get_item("after the write", p);
-  json_t *map = json_object_get(json_object_get(item, "applied"), "M");
-  TS_CHECK_CASE(item && !json_object_get(map, hour), "the expired hour",
-                "still in the item after a write");
+  TS_CHECK_CASE(item && !json_object_get(item, "applied"), "the expired hour",
+                "the former applied map is still in the item after a write");
   TS_CHECK_CASE(item && e2e_applied_has(item, e2e_record_event_id(rec)) &&
                     e2e_applied_count(item) == 1,
                 "applied", "want the new application alone, %zu digests",
@@ -855,11 +846,11 @@ static void test_item_written_by_the_original_lambda_is_adopted(void) {
   json_decref(rec);
 }
 
-/* A busy player: the exactly-once bookkeeping lives in the player's item,
- * which DynamoDB caps at 400 KB. Up to TS_MAX_APPLIED_PER_PLAYER (25,000)
- * games within the retention are counted; past that a record is rejected
- * with its reason (and dead-lettered) instead of every later batch failing
- * with a 500 because the item outgrew DynamoDB's limit. */
+/* A busy player: the exactly-once bookkeeping is bounded. Up to
+ * TS_MAX_APPLIED_PER_PLAYER (25,000) games within the retention are
+ * counted (5,000-record batches spill into chunks of the applied log);
+ * past that a record is rejected with its reason (and dead-lettered)
+ * instead of every later batch failing. */
 static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
   char p[128];
   e2e_name(p, sizeof p, "busy");
@@ -993,6 +984,429 @@ static void test_create_table_twice_exits_zero_and_keeps_the_data(void) {
   json_decref(rec);
 }
 
+/* ---------------------------------------------------------------- */
+/* (f) the applied log: bounded items, spilled chunks                */
+
+/* PutItem of item into table as raw JSON (binary attributes as given). */
+static bool put_raw(const char *table, json_t *item) {
+  long status = 0;
+  json_t *req = json_pack("{s:s, s:O}", "TableName", table, "Item", item);
+  json_t *ans = req ? e2e_ddb_call(NULL, "PutItem", req, &status) : NULL;
+  json_decref(req);
+  json_decref(ans);
+  return status == 200;
+}
+
+static bool digest_raw(const char *event_id, unsigned char out[12]) {
+  char b64[17];
+  unsigned char raw[16];
+  return e2e_applied_digest(event_id, b64) &&
+         EVP_DecodeBlock(raw, (const unsigned char *)b64, 16) == 12 &&
+         memcpy(out, raw, 12);
+}
+
+static void put_u32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+
+enum created_mode { CREATED_DISTINCT, CREATED_SAME, CREATED_NONE };
+
+/* Sets (t > 0) or removes (t == 0) the record's creation time. */
+static void set_created(json_t *rec, long t) {
+  json_t *ddb = json_object_get(rec, "dynamodb");
+  if (t > 0)
+    json_object_set_new(ddb, "ApproximateCreationDateTime", json_integer(t));
+  else
+    json_object_del(ddb, "ApproximateCreationDateTime");
+}
+
+/* Records 0..n-1 of player p, creation times by mode. */
+static json_t *spill_records(const char *p, size_t n, enum created_mode mode) {
+  json_t *all = json_array();
+  long base = (long)time(NULL) - 3600;
+  for (size_t i = 0; i < n; i++) {
+    json_t *rec = e2e_insert(p, "2", i % 3 ? WIN_ABSENT : WIN_BOOL_TRUE);
+    set_created(rec, mode == CREATED_NONE   ? 0
+                     : mode == CREATED_SAME ? base
+                                            : base + (long)i);
+    json_array_append_new(all, rec);
+  }
+  return all;
+}
+
+/* records[from, to) as a new array. */
+static json_t *slice(const json_t *records, size_t from, size_t to) {
+  json_t *out = json_array();
+  for (size_t i = from; i < to; i++)
+    json_array_append(out, json_array_get(records, i));
+  return out;
+}
+
+static const struct spill_case {
+  const char *name;
+  enum created_mode mode;
+} spill_cases[] = {
+    {"distinct creation times", CREATED_DISTINCT},
+    {"one creation time for every record", CREATED_SAME},
+    {"no creation time", CREATED_NONE},
+};
+
+/* Past TS_APPLIED_RECENT_MAX the oldest digests leave the player's item
+ * for chunk items; every one of them is still a duplicate when resent,
+ * whole or one by one, however the records' creation times fall (a chunk
+ * is read when an entry's creation time is in its range, or always for a
+ * record without one). */
+static void test_every_resend_of_a_spilled_event_is_a_duplicate(void) {
+  enum { N = 300, BATCH = 50, SINGLES = 12 };
+  for (size_t c = 0; c < sizeof spill_cases / sizeof spill_cases[0]; c++) {
+    const struct spill_case *sc = &spill_cases[c];
+    char p[128], tag[32];
+    snprintf(tag, sizeof tag, "spill-%zu", c);
+    e2e_name(p, sizeof p, tag);
+    json_t *recs = spill_records(p, N, sc->mode);
+    for (size_t from = 0; from < N; from += BATCH) {
+      json_t *part = slice(recs, from, from + BATCH);
+      json_t *body = e2e_lambda(part); /* e2e_lambda keeps its own ref */
+      json_decref(part);
+      ingest_expect(srv, sc->name, body, BATCH, BATCH, 0);
+      json_decref(body);
+    }
+    json_t *item = get_item(sc->name, p);
+    TS_CHECK_CASE(item && e2e_applied_count(item) <= TS_APPLIED_RECENT_MAX &&
+                      e2e_applied_chunks(item) >= 2,
+                  sc->name, "recent %zu (max %u), chunks %zu (want >= 2)",
+                  item ? e2e_applied_count(item) : 0, TS_APPLIED_RECENT_MAX,
+                  item ? e2e_applied_chunks(item) : 0);
+    json_decref(item);
+
+    json_t *body = e2e_lambda(recs);
+    ingest_expect(srv, sc->name, body, N, 0, N);
+    json_decref(body);
+    for (size_t i = 0; i < SINGLES; i++) { /* oldest, middle, newest */
+      size_t k = i * (N - 1) / (SINGLES - 1);
+      char one[160];
+      snprintf(one, sizeof one, "%s: record %zu alone", sc->name, k);
+      ingest_expect(srv, one, json_array_get(recs, k), 1, 0, 1);
+    }
+    struct e2e_expect e = {p, N, N / 3, "600", "2", "33.33"};
+    e2e_expect_stats(srv, sc->name, &e);
+    json_t *fresh = e2e_insert(p, "2", WIN_ABSENT);
+    set_created(fresh, sc->mode == CREATED_NONE ? 0 : (long)time(NULL));
+    ingest_expect(srv, sc->name, fresh, 1, 1, 0);
+    json_decref(fresh);
+    json_decref(recs);
+  }
+}
+
+/* Writers racing on one player through two servers, each write spilling:
+ * the loser of a conditional put leaves a chunk nobody refers to, decides
+ * again on the winner's item and writes a new one. Totals stay exact and
+ * every record is counted once; the orphans are in the log, not in the
+ * item. */
+#define ORPHAN_SENDERS 4
+#define ORPHAN_BATCH 100
+#define ORPHAN_MAX_ROUNDS 6
+static void test_a_lost_race_leaves_an_orphan_chunk_and_counts_once(void) {
+  struct e2e_server *other = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &other) == TS_OK);
+  struct e2e_server *both[2] = {srv, other};
+  char p[128];
+  e2e_name(p, sizeof p, "orphans");
+  json_t *sent = json_array();
+  long counted = 0, orphans = 0;
+  int rounds = 0;
+  while (rounds < ORPHAN_MAX_ROUNDS && orphans == 0) {
+    rounds++;
+    struct e2e_post_job jobs[ORPHAN_SENDERS];
+    json_t *bodies[ORPHAN_SENDERS];
+    for (int k = 0; k < ORPHAN_SENDERS; k++) {
+      json_t *recs = spill_records(p, ORPHAN_BATCH, CREATED_DISTINCT);
+      json_array_extend(sent, recs);
+      bodies[k] = e2e_lambda(recs);
+      json_decref(recs);
+      e2e_post_start(&jobs[k], both[k % 2], bodies[k]);
+    }
+    for (int k = 0; k < ORPHAN_SENDERS; k++) {
+      e2e_post_join(&jobs[k]);
+      /* A 503 (deadline passed under load) is resent, as a Pipe would:
+       * what it wrote comes back as duplicates. */
+      for (int again = 0; jobs[k].status == 503 && again < 3; again++) {
+        e2e_post_clear(&jobs[k]);
+        e2e_post_start(&jobs[k], both[k % 2], bodies[k]);
+        e2e_post_join(&jobs[k]);
+      }
+      TS_CHECK_CASE(jobs[k].status == 200, "racing spills", "status %ld",
+                    jobs[k].status);
+      counted +=
+          (long)json_integer_value(json_object_get(jobs[k].answer, "applied")) +
+          (long)json_integer_value(
+              json_object_get(jobs[k].answer, "duplicates"));
+      e2e_post_clear(&jobs[k]);
+      json_decref(bodies[k]);
+    }
+    json_t *item = get_item("racing spills", p);
+    json_t *log = e2e_ddb_scan_all(NULL, e2e_ddb_applied_log_table());
+    size_t i, mine = 0;
+    json_t *it;
+    json_array_foreach(log, i, it) {
+      const char *owner = attr(it, "player", "S");
+      mine += owner && strcmp(owner, p) == 0;
+    }
+    size_t referenced = item ? e2e_applied_chunks(item) : 0;
+    TS_CHECK_CASE(log && mine >= referenced, "racing spills",
+                  "%zu chunks in the log, %zu referenced", mine, referenced);
+    orphans = (long)mine - (long)referenced;
+    json_decref(log);
+    json_decref(item);
+  }
+  long total = (long)json_array_size(sent);
+  fprintf(stderr, "\n    %d rounds, %ld records, %ld orphan chunks\n", rounds,
+          total, orphans);
+  TS_CHECK_CASE(counted == total, "racing spills",
+                "applied + duplicates %ld, records %ld", counted, total);
+  TS_CHECK_CASE(orphans > 0, "racing spills",
+                "no write lost its condition in %d rounds: nothing shown",
+                rounds);
+  json_t *body = e2e_lambda(sent);
+  ingest_expect(srv, "racing spills, all resent", body, total, 0, total);
+  json_decref(body);
+  long status = 0;
+  json_t *got = e2e_fetch_stats(other, p, &status);
+  TS_CHECK_CASE(status == 200 &&
+                    json_integer_value(json_object_get(got, "games")) == total,
+                "racing spills", "games %lld, want %ld",
+                (long long)json_integer_value(json_object_get(got, "games")),
+                total);
+  json_decref(got);
+  json_decref(sent);
+  int code = -1;
+  e2e_server_stop(other, &code);
+}
+
+static const struct legacy_case {
+  const char *name;
+  size_t n; /* digests in the former `applied` map */
+} legacy_cases[] = {
+    {"a few eventIDs", 3},
+    {"more eventIDs than recent holds", 150},
+};
+
+/* An item written before the applied log (an `applied` map of hour ->
+ * digests) still knows its eventIDs: a resend is a duplicate, a new
+ * record applies, and the write stores the log in the new form. */
+static void test_an_item_of_the_former_format_keeps_its_applied_events(void) {
+  for (size_t c = 0; c < sizeof legacy_cases / sizeof legacy_cases[0]; c++) {
+    const struct legacy_case *lc = &legacy_cases[c];
+    char p[128], tag[32], hour[24], games[24];
+    snprintf(tag, sizeof tag, "legacy-%zu", c);
+    e2e_name(p, sizeof p, tag);
+    json_t *recs = spill_records(p, lc->n, CREATED_DISTINCT);
+    json_t *set = json_array();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(recs, i, rec) {
+      char d[17];
+      CU_ASSERT_FATAL(e2e_applied_digest(e2e_record_event_id(rec), d));
+      json_array_append_new(set, json_string(d));
+    }
+    snprintf(hour, sizeof hour, "%ld", (long)time(NULL) / 3600 - 1);
+    snprintf(games, sizeof games, "%zu", lc->n);
+    json_t *item = json_pack(
+        "{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, "
+        "s:{s:s}, s:{s:{s:{s:o}}}}",
+        "player", "S", p, "games", "N", games, "wins", "N", "0", "total_score",
+        "N", "0", "avg_score", "N", "0", "win_percent", "S", "0.00%",
+        "updated_at", "S", "2026-01-01T00:00:00Z", "version", "N", "7",
+        "applied", "M", hour, "BS", set);
+    CU_ASSERT_FATAL(item && put_raw(e2e_ddb_table(), item));
+    json_decref(item);
+
+    json_t *fresh = e2e_insert(p, "4", WIN_BOOL_TRUE);
+    json_t *mixed = json_deep_copy(recs);
+    json_array_append(mixed, fresh);
+    json_t *body = e2e_lambda(mixed);
+    json_decref(mixed);
+    ingest_expect(srv, lc->name, body, (long)lc->n + 1, 1, (long)lc->n);
+    json_decref(body);
+    item = get_item(lc->name, p);
+    TS_CHECK_CASE(item && !json_object_get(item, "applied") &&
+                      e2e_applied_has(item, e2e_record_event_id(fresh)),
+                  lc->name, "not rewritten in the new form");
+    TS_CHECK_CASE(item && e2e_applied_count(item) <= TS_APPLIED_RECENT_MAX,
+                  lc->name, "recent holds %zu",
+                  item ? e2e_applied_count(item) : 0);
+    json_decref(item);
+    /* In the new form too: all duplicates, the former ones included. */
+    json_array_append(recs, fresh);
+    body = e2e_lambda(recs);
+    ingest_expect(srv, lc->name, body, (long)lc->n + 1, 0, (long)lc->n + 1);
+    json_decref(body);
+    long status = 0;
+    json_t *got = e2e_fetch_stats(srv, p, &status);
+    TS_CHECK_CASE(json_integer_value(json_object_get(got, "games")) ==
+                      (json_int_t)lc->n + 1,
+                  lc->name, "games %lld",
+                  (long long)json_integer_value(json_object_get(got, "games")));
+    json_decref(got);
+    json_decref(fresh);
+    json_decref(recs);
+  }
+}
+
+static const struct retention_case {
+  const char *name;
+  long spilled_ago_s;
+  bool remembered;
+} retention_cases[] = {
+    {"chunk spilled an hour ago: remembered", 3600, true},
+    {"chunk spilled past the retention: forgotten",
+     (long)TS_DEDUP_RETENTION_S + 3600, false},
+};
+
+/* A chunk's descriptor leaves the item once the chunk was spilled longer
+ * ago than the retention: its eventIDs then count as never applied (the
+ * stream cannot deliver them again), and the item stops growing. */
+static void test_chunks_past_the_retention_are_dropped(void) {
+  for (size_t c = 0; c < sizeof retention_cases / sizeof retention_cases[0];
+       c++) {
+    const struct retention_case *rc = &retention_cases[c];
+    char p[128], tag[32], id[200];
+    snprintf(tag, sizeof tag, "retention-%zu", c);
+    e2e_name(p, sizeof p, tag);
+    json_t *rec = e2e_insert(p, "3", WIN_BOOL_TRUE);
+    long created = (long)json_integer_value(json_object_get(
+        json_object_get(rec, "dynamodb"), "ApproximateCreationDateTime"));
+    unsigned char digest[12], desc[24];
+    CU_ASSERT_FATAL(digest_raw(e2e_record_event_id(rec), digest));
+    for (int k = 0; k < 8; k++)
+      desc[k] = (unsigned char)(0xa0 + 16 * c + (size_t)k);
+    put_u32(desc + 8, (uint32_t)created);
+    put_u32(desc + 12, (uint32_t)created);
+    put_u32(desc + 16, (uint32_t)(time(NULL) - rc->spilled_ago_s));
+    put_u32(desc + 20, 1);
+    int len = snprintf(id, sizeof id, "%s#", p);
+    for (int k = 0; k < 8; k++)
+      len += snprintf(id + len, sizeof id - (size_t)len, "%02x", desc[k]);
+    json_t *chunk = json_pack(
+        "{s:{s:s}, s:{s:s}, s:o, s:{s:s}}", "id", "S", id, "player", "S", p,
+        "digests", e2e_attr_b(digest, 12), "expires_at", "N", "4102444800");
+    CU_ASSERT_FATAL(chunk && put_raw(e2e_ddb_applied_log_table(), chunk));
+    json_decref(chunk);
+    json_t *item = json_pack(
+        "{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, "
+        "s:{s:s}, s:o}",
+        "player", "S", p, "games", "N", "1", "wins", "N", "1", "total_score",
+        "N", "3", "avg_score", "N", "3", "win_percent", "S", "100.00%",
+        "updated_at", "S", "2026-01-01T00:00:00Z", "version", "N", "1",
+        "chunks", e2e_attr_b(desc, 24));
+    CU_ASSERT_FATAL(item && put_raw(e2e_ddb_table(), item));
+    json_decref(item);
+
+    ingest_expect(srv, rc->name, rec, 1, rc->remembered ? 0 : 1,
+                  rc->remembered ? 1 : 0);
+    struct e2e_expect e = {p,
+                           rc->remembered ? 1 : 2,
+                           rc->remembered ? 1 : 2,
+                           rc->remembered ? "3" : "6",
+                           "3",
+                           "100"};
+    e2e_expect_stats(srv, rc->name, &e);
+    item = get_item(rc->name, p);
+    if (!rc->remembered)
+      TS_CHECK_CASE(item && e2e_applied_chunks(item) == 0 &&
+                        e2e_applied_has(item, e2e_record_event_id(rec)),
+                    rc->name, "the expired chunk is still referenced");
+    json_decref(item);
+    json_decref(rec);
+  }
+}
+
+/* A chunk is written before the item that refers to it: when it cannot
+ * be (here its table is gone), the player's item is not written either,
+ * the batch is answered 503 and its resend, once the table is back,
+ * applies every record once. */
+static void test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten(void) {
+  struct e2e_dynalite *dyn = NULL;
+  CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
+  const char *ep = e2e_dynalite_endpoint(dyn);
+  int code = -1;
+  TS_CHECK_CASE(e2e_create_tables(ep, &code) == TS_OK, "create-table",
+                "exit status %d", code);
+  const char *drop[] = {"delete-table", "--table-name",
+                        e2e_ddb_applied_log_table(), NULL};
+  json_decref(e2e_aws_ddb(ep, drop, &code));
+  TS_CHECK_CASE(code == 0, "delete the applied log", "exit status %d", code);
+  struct e2e_server *s = NULL;
+  if (e2e_server_start_on(dyn, NULL, &s) != TS_OK) {
+    CU_FAIL("server did not start");
+    e2e_dynalite_stop(dyn);
+    return;
+  }
+  char p[128];
+  e2e_name(p, sizeof p, "no-log");
+  json_t *recs = spill_records(p, TS_APPLIED_RECENT_MAX + 1, CREATED_DISTINCT);
+  json_t *body = e2e_lambda(recs);
+  json_decref(recs);
+  struct e2e_reply r;
+  (void)e2e_post_json(s, "/v1/stream-records", body, &r);
+  e2e_check_problem("a spill without its table", &r, 503, "store-unavailable");
+  e2e_reply_clear(&r);
+  long status = 0;
+  json_t *got = e2e_fetch_stats(s, p, &status);
+  TS_CHECK_CASE(status == 404, "a spill without its table",
+                "the player was written (status %ld)", status);
+  json_decref(got);
+  TS_CHECK_CASE(e2e_create_tables(ep, &code) == TS_OK, "create-table again",
+                "exit status %d", code);
+  ingest_expect(s, "the resend", body, TS_APPLIED_RECENT_MAX + 1,
+                TS_APPLIED_RECENT_MAX + 1, 0);
+  json_decref(body);
+  e2e_server_stop(s, &code);
+  e2e_dynalite_stop(dyn);
+}
+
+/* The value of the sample `name{labels}` in a /metrics text; -1 if none. */
+static double metric(const char *text, const char *sample) {
+  const char *at = text ? strstr(text, sample) : NULL;
+  return at ? strtod(at + strlen(sample), NULL) : -1;
+}
+
+/* What DynamoDB reports consumed (ReturnConsumedCapacity) is summed per
+ * table and kind on /metrics: a write costs write units of the stats
+ * table, a spill write units of the applied log as well. */
+static void test_consumed_capacity_is_counted_per_table(void) {
+  char p[128], stats_w[512], stats_r[512], log_w[512];
+  e2e_name(p, sizeof p, "capacity");
+  const char *m = "ts_dynamodb_consumed_capacity_units_total";
+  snprintf(stats_w, sizeof stats_w, "%s{table=\"%s\",kind=\"write\"} ", m,
+           e2e_ddb_table());
+  snprintf(stats_r, sizeof stats_r, "%s{table=\"%s\",kind=\"read\"} ", m,
+           e2e_ddb_table());
+  snprintf(log_w, sizeof log_w, "%s{table=\"%s\",kind=\"write\"} ", m,
+           e2e_ddb_applied_log_table());
+  struct e2e_reply before, after;
+  (void)e2e_get(srv, "/metrics", &before);
+  json_t *recs = spill_records(p, TS_APPLIED_RECENT_MAX + 1, CREATED_DISTINCT);
+  json_t *body = e2e_lambda(recs);
+  json_decref(recs);
+  ingest_expect(srv, "capacity", body, TS_APPLIED_RECENT_MAX + 1,
+                TS_APPLIED_RECENT_MAX + 1, 0);
+  json_decref(body);
+  (void)e2e_get(srv, "/metrics", &after);
+  double w0 = metric(before.body, stats_w), w1 = metric(after.body, stats_w);
+  double r1 = metric(after.body, stats_r);
+  double l0 = metric(before.body, log_w), l1 = metric(after.body, log_w);
+  TS_CHECK_CASE(w1 >= (w0 < 0 ? 0 : w0) + 1 && r1 > 0, "stats table",
+                "write units %g -> %g, read units %g", w0, w1, r1);
+  TS_CHECK_CASE(l1 >= (l0 < 0 ? 0 : l0) + 1, "applied log",
+                "write units %g -> %g", l0, l1);
+  e2e_reply_clear(&before);
+  e2e_reply_clear(&after);
+}
+
 void e2e_suite_dynamodb(void) {
   if (strcmp(e2e_store_kind(), "dynamodb") != 0) {
     fprintf(stderr,
@@ -1013,5 +1427,11 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_item_written_by_the_original_lambda_is_adopted),
       TS_TEST(test_busy_player_is_counted_up_to_the_bookkeeping_bound),
       TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),
-      TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data));
+      TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data),
+      TS_TEST(test_every_resend_of_a_spilled_event_is_a_duplicate),
+      TS_TEST(test_a_lost_race_leaves_an_orphan_chunk_and_counts_once),
+      TS_TEST(test_an_item_of_the_former_format_keeps_its_applied_events),
+      TS_TEST(test_chunks_past_the_retention_are_dropped),
+      TS_TEST(test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten),
+      TS_TEST(test_consumed_capacity_is_counted_per_table));
 }
