@@ -31,6 +31,7 @@
 
 #include "../common/backoff.h"
 #include "../common/clock.h"
+#include "../common/json_parse.h"
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -862,9 +863,9 @@ static enum verdict judge(struct slot *s, CURLcode rc, long status) {
       return V_RETRY;
     }
   }
-  json_error_t jerr;
-  json_t *body =
-      s->resp_len ? json_loadb(s->resp, s->resp_len, 0, &jerr) : NULL;
+  json_t *body = NULL;
+  if (s->resp_len && json_parse(s->resp, s->resp_len, &body, NULL) != TS_OK)
+    body = NULL;
   if (!json_is_object(body)) {
     json_decref(body);
     snprintf(msg, sizeof msg, "HTTP %ld with a body that is not a JSON object",

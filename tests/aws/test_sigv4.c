@@ -520,6 +520,49 @@ static void test_authorization_header_matches_published_signatures(void) {
   }
 }
 
+/* The signing key is cached per thread by (secret, day, region, service):
+ * signing the published vectors again after other secrets, days, regions
+ * and services have been used must still give the published signatures,
+ * and each of those changes must change the signature. */
+static void test_cached_signing_key_follows_secret_day_region_service(void) {
+  const struct vector *v = &vectors[0];
+  struct sigv4_request req = request_of(v);
+  struct sigv4_key key = key_of(v);
+  struct sigv4_result first, other, again;
+  CU_ASSERT_EQUAL_FATAL(sigv4_sign(&req, &key, when_of(v), &first), TS_OK);
+  static const struct {
+    const char *name, *secret, *region, *service;
+    time_t shift;
+  } cases[] = {
+      {"another secret", "another-secret", NULL, NULL, 0},
+      {"the next day", NULL, NULL, NULL, 86400},
+      {"another region", NULL, "eu-west-1", NULL, 0},
+      {"another service", NULL, NULL, "dynamodb", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct sigv4_key k = key;
+    if (cases[i].secret)
+      k.secret_access_key = cases[i].secret;
+    if (cases[i].region)
+      k.region = cases[i].region;
+    if (cases[i].service)
+      k.service = cases[i].service;
+    CU_ASSERT_EQUAL_FATAL(
+        sigv4_sign(&req, &k, when_of(v) + cases[i].shift, &other), TS_OK);
+    const char *a = strstr(first.authorization, "Signature=");
+    const char *b = strstr(other.authorization, "Signature=");
+    TS_CHECK_CASE(a && b && strcmp(a, b) != 0, cases[i].name,
+                  "same signature as the published one");
+    sigv4_result_clear(&other);
+    CU_ASSERT_EQUAL_FATAL(sigv4_sign(&req, &key, when_of(v), &again), TS_OK);
+    TS_CHECK_CASE(strcmp(first.authorization, again.authorization) == 0,
+                  cases[i].name, "signed again after it: %s",
+                  again.authorization);
+    sigv4_result_clear(&again);
+  }
+  sigv4_result_clear(&first);
+}
+
 /* post-sts-header-after signs without the token (5da7c1a2...); we always
  * sign it, so the signature must differ from that one and list it. */
 static void test_session_token_is_covered_by_the_signature(void) {
@@ -717,6 +760,7 @@ void suite_sigv4(void) {
            TS_TEST(test_string_to_sign_hashes_the_published_canonical_request),
            TS_TEST(test_signing_key_matches_documented_examples),
            TS_TEST(test_authorization_header_matches_published_signatures),
+           TS_TEST(test_cached_signing_key_follows_secret_day_region_service),
            TS_TEST(test_session_token_is_covered_by_the_signature),
            TS_TEST(test_dynamodb_request_signs_target_and_token),
            TS_TEST(test_query_is_decoded_reencoded_and_sorted),
