@@ -75,6 +75,17 @@
 #define TS_SCORE_MAX_INT_DIGITS 15
 #define TS_DECIMAL_MAX_DIGITS 38               /* any stored decimal */
 
+/* Backfill sessions (domain/backfill.h, ops/backfill.c). A player's
+ * session state keeps at most this many item keys (~80 bytes each); past
+ * it the session cannot be exact and the backfill stops (run it again at
+ * a quieter time, or shorter with more segments). */
+#define TS_BACKFILL_KEYS_PER_PLAYER 2000u
+/* A replica re-reads whether a session is open at least this often; the
+ * backfill waits this plus an ingest deadline before it scans, so that
+ * every write from then on is tracked. */
+#define TS_BACKFILL_SESSION_REFRESH_MS 1000u
+#define TS_SCAN_SEGMENTS_MAX 16u /* --segments: parallel Scan segments */
+
 /* Queries */
 #define TS_LIST_DEFAULT_LIMIT 50u
 #define TS_LIST_MAX_LIMIT 1000u

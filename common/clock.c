@@ -1,5 +1,6 @@
 #include "clock.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,4 +15,11 @@ void clock_utc_now(char buf[32]) {
   struct tm tm;
   if (!gmtime_r(&now, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
     memcpy(buf, "1970-01-01T00:00:00Z", sizeof "1970-01-01T00:00:00Z");
+}
+
+void clock_sleep_ms(uint32_t ms) {
+  struct timespec ts = {.tv_sec = (time_t)(ms / 1000u),
+                        .tv_nsec = (long)(ms % 1000u) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
 }

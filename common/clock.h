@@ -11,4 +11,7 @@ uint64_t clock_now_ms(void);
 /* The current UTC time as RFC 3339 to the second ("2026-12-03T08:13:32Z"). */
 void clock_utc_now(char buf[32]);
 
+/* Sleeps ms milliseconds, resuming after signals. */
+void clock_sleep_ms(uint32_t ms);
+
 #endif /* TS_COMMON_CLOCK_H */

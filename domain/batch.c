@@ -13,6 +13,7 @@
 #include "../common/bounds.h"
 #include "../common/digest.h"
 #include "../common/utf8.h"
+#include "backfill.h"
 
 /* A SequenceNumber longer than this is not used as the itemIdentifier
  * (DynamoDB's are 21 to 40 digits); the eventID stands in for it. */
@@ -59,6 +60,9 @@ struct rec {
   struct entry_ref refs[2]; /* at most: old player and new player */
   size_t n_refs;
   char *json_text; /* compact JSON, made on demand by batch_rejected() */
+  bool has_seq;    /* item_id is the SequenceNumber */
+  struct batch_change change;
+  char *old_player; /* change.old_player's storage */
 };
 
 /* Records whose outcome is RECORD_REJECTED, in record order. A cache that
@@ -399,7 +403,8 @@ static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
   pl->entries[pl->n] = (struct entry_slot){.e = {.record = record,
                                                  .event_id = r->event_id,
                                                  .delta = *delta,
-                                                 .created_s = r->created_s},
+                                                 .created_s = r->created_s,
+                                                 .change = &r->change},
                                            .outcome = ENTRY_PENDING,
                                            .reason = NULL,
                                            .same_as = same_as};
@@ -513,6 +518,19 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
     return false;
   if (use_old && !decode_image(old_image, "OldImage", names, &go, why))
     return false;
+  if (!backfill_item_key(json_object_get(ddb, "Keys"), NULL, 0,
+                         r->change.key))
+    r->change.key[0] = '\0';
+  r->change.seq = r->has_seq ? r->item_id : NULL;
+  if (use_old) {
+    if (!(r->old_player = copy_n(go.player, go.player_len))) {
+      *st = TS_ERR_NOMEM;
+      return true;
+    }
+    r->change.has_old = true;
+    r->change.old_player = r->old_player;
+    r->change.old = go.contribution;
+  }
 
   if (ev == EVENT_REMOVE && !use_old) {
     b->remove_without_old++;
@@ -591,6 +609,7 @@ static enum ts_status decode_record(struct batch *b, size_t index,
       !memchr(json_string_value(seq), '\0', json_string_length(seq)) &&
       !(r->item_id = copy_n(json_string_value(seq), json_string_length(seq))))
     return TS_ERR_NOMEM;
+  r->has_seq = r->item_id != NULL;
 
   r->created_s = decode_created(ddb);
   bool ok = decode_event_id(r, &why, &st);
@@ -705,6 +724,7 @@ void batch_free(struct batch *b) {
     json_decref(r->json);
     free(r->event_id);
     free(r->item_id);
+    free(r->old_player);
     free(r->poison);
     free(r->json_text);
   }

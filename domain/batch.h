@@ -58,6 +58,17 @@ enum record_outcome {
   RECORD_REJECTED,  /* poison: undecodable, or an entry rejected */
 };
 
+/* What a record says about the item it changed, for backfill sessions
+ * (domain/backfill.h). Borrowed from the batch. */
+struct batch_change {
+  char key[33];           /* backfill_item_key() of dynamodb.Keys; "" when
+                             absent or unusable */
+  const char *seq;        /* dynamodb.SequenceNumber; NULL when absent */
+  bool has_old;           /* the record carried a decoded OldImage */
+  const char *old_player; /* its player (has_old) */
+  struct stats old;       /* its contribution (has_old) */
+};
+
 struct batch_entry {
   size_t record;        /* index of the record in the batch */
   const char *event_id; /* borrowed from the batch */
@@ -68,6 +79,7 @@ struct batch_entry {
    * of a record carries the same value, which lets a store look up an
    * eventID by time (store/dynamodb.c). */
   int64_t created_s;
+  const struct batch_change *change; /* the record's item change */
 };
 
 struct batch;

@@ -91,6 +91,16 @@ static const struct setting settings[] = {
      "debug, info, warn or error", 0, 0},
     {"TS_TTL_REMOVES", "ttl-removes", K_STR, "skip", OFF(ttl_removes),
      "skip or subtract a REMOVE made by DynamoDB's Time to Live", 0, 0},
+    {"TS_SOURCE_TABLE", "source-table", K_STR, "TaTourney", OFF(source_table),
+     "backfill/verify: the games table to read", 0, 0},
+    {"TS_SCAN_SEGMENTS", "segments", K_UINT, "4", OFF(segments),
+     "backfill/verify: parallel Scan segments", 1, TS_SCAN_SEGMENTS_MAX},
+    {"TS_MAX_RCU", "max-rcu", K_UINT, "0", OFF(max_rcu),
+     "backfill/verify: read capacity units per second at most, 0: unbounded",
+     0, 1000000},
+    {"TS_SETTLE_S", "settle-s", K_UINT, "60", OFF(settle_s),
+     "backfill: seconds to wait for the stream to pass the Scan's end", 0,
+     3600},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 _Static_assert(TS_LEADERBOARD_REFRESH_S == 10u,
@@ -104,6 +114,11 @@ static void usage(FILE *out) {
                "store's tables if missing, wait until usable, exit\n"
                "       tourney-stats [options] healthcheck   exit 0 when the "
                "server on --bind/--port answers GET /healthz\n"
+               "       tourney-stats [options] backfill      rebuild every "
+               "player's stats from --source-table, exactly, while the "
+               "stream goes on\n"
+               "       tourney-stats [options] verify [--json]  compare the "
+               "stats with --source-table; exit 1 when any differ\n"
                "       tourney-stats --help | --version\n\n"
                "Aggregates DynamoDB Streams game records into per-player "
                "stats and serves them over HTTP.\n"
@@ -255,7 +270,7 @@ static enum ts_status load_key_file(struct config *cfg, FILE *err) {
 enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
                            FILE *err, enum config_action *action) {
   enum ts_status st = TS_OK;
-  struct option longopts[N_SETTINGS + 3];
+  struct option longopts[N_SETTINGS + 4];
   memset(cfg, 0, sizeof *cfg);
   *action = CONFIG_RUN;
 
@@ -274,7 +289,8 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
                                   (int)(i + 1)};
   longopts[N_SETTINGS] = (struct option){"help", no_argument, NULL, 'h'};
   longopts[N_SETTINGS + 1] = (struct option){"version", no_argument, NULL, 'V'};
-  longopts[N_SETTINGS + 2] = (struct option){NULL, 0, NULL, 0};
+  longopts[N_SETTINGS + 2] = (struct option){"json", no_argument, NULL, 'j'};
+  longopts[N_SETTINGS + 3] = (struct option){NULL, 0, NULL, 0};
   /* optind = 0 fully reinitialises GNU getopt; 1 would keep its pointer
    * into a short-option cluster of the previous call's argv. */
   optind = 0;
@@ -292,6 +308,10 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
       fprintf(out, "tourney-stats %s\n", TS_VERSION);
       *action = CONFIG_EXIT;
       return TS_OK;
+    }
+    if (c == 'j') {
+      cfg->json = true;
+      continue;
     }
     if (c >= 1 && (size_t)c <= N_SETTINGS) {
       if ((st = set_value(cfg, &settings[c - 1], optarg, err)) != TS_OK)
@@ -315,6 +335,12 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
     optind++;
   } else if (optind < argc && strcmp(argv[optind], "healthcheck") == 0) {
     *action = CONFIG_HEALTHCHECK;
+    optind++;
+  } else if (optind < argc && strcmp(argv[optind], "backfill") == 0) {
+    *action = CONFIG_BACKFILL;
+    optind++;
+  } else if (optind < argc && strcmp(argv[optind], "verify") == 0) {
+    *action = CONFIG_VERIFY;
     optind++;
   } else if (optind < argc && strcmp(argv[optind], "serve") == 0) {
     optind++;

@@ -33,12 +33,19 @@ struct config {
   char *attr_winner;              /* TS_ATTR_WINNER, --attr-winner */
   char *log_level;   /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
   char *ttl_removes; /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
+  char *source_table; /* TS_SOURCE_TABLE, --source-table (backfill, verify) */
+  unsigned segments;  /* TS_SCAN_SEGMENTS, --segments */
+  unsigned max_rcu;   /* TS_MAX_RCU, --max-rcu; 0: unbounded */
+  unsigned settle_s;  /* TS_SETTLE_S, --settle-s */
+  bool json;          /* --json (verify) */
 };
 
 enum config_action {
   CONFIG_RUN,          /* start the server */
   CONFIG_CREATE_TABLE, /* `create-table`: create the store's tables, exit */
   CONFIG_HEALTHCHECK,  /* `healthcheck`: exit 0 when the server answers */
+  CONFIG_BACKFILL,     /* `backfill`: rebuild stats from the source table */
+  CONFIG_VERIFY,       /* `verify`: compare stats with the source table */
   CONFIG_EXIT,         /* --help or --version was printed: exit 0 */
 };
 

@@ -12,6 +12,7 @@
 
 #include "../common/bounds.h"
 #include "../common/log.h"
+#include "../ops/backfill.h"
 #include "../store/store.h"
 #include "app.h"
 #include "config.h"
@@ -79,6 +80,18 @@ int main(int argc, char **argv) {
                                         .winner = cfg.attr_winner},
                               .ttl_removes_subtract =
                                   strcmp(cfg.ttl_removes, "subtract") == 0}};
+  if (action == CONFIG_BACKFILL || action == CONFIG_VERIFY) {
+    struct ops_options oo = {.source_table = cfg.source_table,
+                             .segments = cfg.segments,
+                             .max_rcu = cfg.max_rcu,
+                             .settle_s = cfg.settle_s,
+                             .json = cfg.json,
+                             .remote_store = strcmp(cfg.store, "dynamodb") == 0,
+                             .batch = app.batch};
+    rc = action == CONFIG_BACKFILL ? ops_backfill(store, &oo, stderr)
+                                   : ops_verify(store, &oo, stdout, stderr);
+    goto out;
+  }
   atomic_init(&app.draining, false);
   uint16_t port = 0;
   if (http_server_start(&app, &srv, &port) != TS_OK)

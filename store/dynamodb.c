@@ -56,6 +56,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@
 #include "../aws/ddb.h"
 #include "../common/bounds.h"
 #include "../common/log.h"
+#include "../domain/backfill.h"
 #include "rank_cache.h"
 #include "store_impl.h"
 
@@ -90,7 +92,15 @@ struct dy {
   char *log_table; /* applied log: chunks of older applied eventIDs */
   atomic_uint apply_deadline_ms;
   struct rank_cache *board; /* leaderboards: top-K snapshot, see README */
+  /* The open backfill session as last read (store.h): "" when none. */
+  pthread_mutex_t session_mu;
+  char session[72];
+  uint64_t session_read_ms; /* 0: never read */
 };
+
+/* The item of the applied-log table that names the open backfill session
+ * (chunk ids are "<player>#<hex>", never this). */
+#define DY_SESSION_ID "#backfill-session"
 
 /* ---- attribute helpers ---- */
 
@@ -267,6 +277,7 @@ struct pstate {
   size_t n_chunks;
   bool *chunk_read;
   json_t *seen; /* digest key -> true: recent, and the chunks read */
+  char *state;  /* session_state as read (domain/backfill.h), or NULL */
   /* What this process wrote, for its leaderboard snapshot. */
   bool wrote;
   struct stats wrote_stats;
@@ -286,6 +297,8 @@ static void pstate_reset_item(struct pstate *ps) {
   ps->n_recent = ps->n_chunks = 0;
   json_decref(ps->seen);
   ps->seen = NULL;
+  free(ps->state);
+  ps->state = NULL;
   ps->exists = ps->has_version = false;
   ps->version = 0;
   memset(&ps->cur, 0, sizeof ps->cur);
@@ -397,6 +410,9 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
                 "{s:s, s:s, s:s?}", "player", player, "games", games,
                 "avg_score", avg);
   }
+  const char *state = attr_text(item, "session_state", "S");
+  if (state && !(ps->state = strdup(state)))
+    return TS_ERR_NOMEM;
   if (!for_write)
     return TS_OK; /* a query: the log is not needed */
   size_t len = 0;
@@ -639,7 +655,7 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
                                  const struct pstate *ps,
                                  const struct stats *next,
                                  const struct next_log *l, const char *now_utc,
-                                 json_t **put) {
+                                 const char *state, json_t **put) {
   *put = NULL;
   struct decimal avg, pct;
   if (stats_derive(next, &avg, &pct) != TS_OK)
@@ -665,7 +681,8 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
       (l->n_chunks &&
        json_object_set_new(item, "chunks",
                            attr_b(l->chunks, l->n_chunks * DY_CHUNK_DESC)) !=
-           0)) {
+           0) ||
+      (state && json_object_set_new(item, "session_state", attr_s(state)))) {
     json_decref(item);
     return TS_ERR_NOMEM;
   }
@@ -1075,6 +1092,213 @@ out:
 
 /* ---- apply ---- */
 
+/* ---- backfill sessions ---- */
+
+/* Reads the open session (consistent) into the cache. */
+static enum ts_status session_read(struct dy *dy, uint64_t deadline_ms) {
+  json_t *req = json_pack("{s:s, s:{s:o}, s:b}", "TableName", dy->log_table,
+                          "Key", "id", attr_s(DY_SESSION_ID),
+                          "ConsistentRead", 1);
+  if (!req)
+    return TS_ERR_NOMEM;
+  struct ddb_call call = {.op = "GetItem", .request = req};
+  enum ts_status st = ddb_execute(dy->client, &call, 1, deadline_ms);
+  if (st == TS_OK)
+    st = call_status(dy->log_table, &call);
+  if (st == TS_OK) {
+    const char *id =
+        attr_text(json_object_get(call.response, "Item"), "session", "S");
+    pthread_mutex_lock(&dy->session_mu);
+    snprintf(dy->session, sizeof dy->session, "%s", id ? id : "");
+    dy->session_read_ms = clock_now_ms();
+    pthread_mutex_unlock(&dy->session_mu);
+  }
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
+/* The open session for a write, in out ("" when none): the cache when it
+ * is fresh, re-read when it is older than TS_BACKFILL_SESSION_REFRESH_MS
+ * or when a player about to be written carries a state of a session the
+ * cache does not name (a session opened, or replaced, since: the write
+ * must be tracked like the writes before it). */
+static enum ts_status session_known(struct dy *dy, const struct pstate *ps,
+                                    size_t n, uint64_t deadline_ms,
+                                    char out[72]) {
+  for (int pass = 0; pass < 2; pass++) {
+    pthread_mutex_lock(&dy->session_mu);
+    bool stale = dy->session_read_ms == 0 ||
+                 clock_now_ms() - dy->session_read_ms >=
+                     TS_BACKFILL_SESSION_REFRESH_MS;
+    memcpy(out, dy->session, 72);
+    pthread_mutex_unlock(&dy->session_mu);
+    for (size_t i = 0; !stale && pass == 0 && i < n; i++) {
+      char seen[72];
+      if (!ps[i].pending || !ps[i].state)
+        continue;
+      backfill_state_session(ps[i].state, seen, sizeof seen);
+      stale = seen[0] && strcmp(seen, out) != 0;
+    }
+    if (!stale)
+      return TS_OK;
+    enum ts_status st = session_read(dy, deadline_ms);
+    if (st != TS_OK)
+      return st;
+  }
+  return TS_OK;
+}
+
+static enum ts_status dy_session_open(void *impl, const char *id) {
+  struct dy *dy = impl;
+  char now_utc[32];
+  clock_utc_now(now_utc);
+  json_t *req = json_pack("{s:s, s:{s:o, s:o, s:o}}", "TableName",
+                          dy->log_table, "Item", "id", attr_s(DY_SESSION_ID),
+                          "session", attr_s(id), "opened_at",
+                          attr_s(now_utc));
+  if (!req)
+    return TS_ERR_NOMEM;
+  struct ddb_call call = {.op = "PutItem", .request = req};
+  enum ts_status st =
+      ddb_execute(dy->client, &call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
+  if (st == TS_OK)
+    st = call_status(dy->log_table, &call);
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st == TS_OK ? session_read(dy, clock_now_ms() + DY_READ_DEADLINE_MS)
+                     : st;
+}
+
+static enum ts_status dy_session_close(void *impl, const char *id) {
+  struct dy *dy = impl;
+  json_t *req = json_pack(
+      "{s:s, s:{s:o}, s:s, s:{s:s}, s:{s:o}}", "TableName", dy->log_table,
+      "Key", "id", attr_s(DY_SESSION_ID), "ConditionExpression", "#s = :s",
+      "ExpressionAttributeNames", "#s", "session", "ExpressionAttributeValues",
+      ":s", attr_s(id));
+  if (!req)
+    return TS_ERR_NOMEM;
+  struct ddb_call call = {.op = "DeleteItem", .request = req};
+  enum ts_status st =
+      ddb_execute(dy->client, &call, 1, clock_now_ms() + DY_READ_DEADLINE_MS);
+  if (st == TS_OK && call.outcome != DDB_CONDITION_FAILED)
+    st = call_status(dy->log_table, &call);
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
+struct settle_ctx {
+  struct dy *dy;
+  const char *player;
+  const struct stats *base;
+  const char *session;
+  bool changed;
+  uint64_t deadline_ms;
+};
+
+/* One attempt: read the item, write base + its tracked delta conditioned
+ * on the version read (the exactly-once log and the state stay as they
+ * are: an UpdateItem of the stats only). */
+static enum ts_status settle_attempt(void *cls) {
+  struct settle_ctx *x = cls;
+  struct dy *dy = x->dy;
+  struct pstate ps = {0};
+  json_t *req = json_pack("{s:s, s:{s:o}, s:b}", "TableName", dy->table, "Key",
+                          "player", attr_s(x->player), "ConsistentRead", 1);
+  json_t *put = NULL;
+  struct ddb_call get = {.op = "GetItem", .request = req}, write = {0};
+  enum ts_status st = req ? TS_OK : TS_ERR_NOMEM;
+  if (st == TS_OK)
+    st = ddb_execute(dy->client, &get, 1, x->deadline_ms);
+  if (st == TS_OK)
+    st = call_status(dy->table, &get);
+  if (st == TS_OK)
+    st = pstate_take_item(&ps, x->player,
+                          json_object_get(get.response, "Item"), true);
+  struct stats next;
+  if (st == TS_OK)
+    st = backfill_settled(x->base, ps.state, x->session, &next);
+  if (st != TS_OK)
+    goto out;
+  if ((!ps.exists && stats_is_zero(&next)) ||
+      (ps.exists && ps.cur.games == next.games && ps.cur.wins == next.wins &&
+       decimal_cmp(ps.cur.total_score, next.total_score) == 0))
+    goto out;
+  struct decimal avg, pct;
+  if ((st = stats_derive(&next, &avg, &pct)) != TS_OK)
+    goto out;
+  char pct_text[DECIMAL_TEXT_MAX + 1], now_utc[32];
+  size_t len = decimal_format_fixed(pct, 2, pct_text);
+  pct_text[len] = '%';
+  pct_text[len + 1] = '\0';
+  clock_utc_now(now_utc);
+  json_t *vals = json_pack(
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", ":g", attr_n_int(next.games),
+      ":w", attr_n_int(next.wins), ":t", attr_n_dec(next.total_score), ":a",
+      attr_n_dec(avg), ":p", attr_s(pct_text), ":u", attr_s(now_utc), ":nv",
+      attr_n_int(ps.has_version ? ps.version + 1 : 1));
+  const char *cond = "attribute_not_exists(#pl)";
+  if (vals && ps.exists && ps.has_version) {
+    cond = "#v = :v";
+    json_object_set_new(vals, ":v", attr_n_int(ps.version));
+  } else if (vals && ps.exists) {
+    cond = "attribute_not_exists(#v) AND #g = :g0";
+    json_object_set_new(vals, ":g0", attr_n_text(ps.seed_games));
+  }
+  json_t *names = json_pack("{s:s, s:s}", "#g", "games", "#v", "version");
+  if (names && !ps.exists)
+    json_object_set_new(names, "#pl", json_string("player"));
+  put = vals && names
+            ? json_pack("{s:s, s:{s:o}, s:s, s:s, s:O, s:O}", "TableName",
+                        dy->table, "Key", "player", attr_s(x->player),
+                        "UpdateExpression",
+                        "SET #g = :g, wins = :w, total_score = :t, "
+                        "avg_score = :a, win_percent = :p, updated_at = :u, "
+                        "#v = :nv",
+                        "ConditionExpression", cond,
+                        "ExpressionAttributeNames", names,
+                        "ExpressionAttributeValues", vals)
+            : NULL;
+  json_decref(names);
+  json_decref(vals);
+  if (!put) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
+  write = (struct ddb_call){.op = "UpdateItem", .request = put};
+  if ((st = ddb_execute(dy->client, &write, 1, x->deadline_ms)) != TS_OK)
+    goto out;
+  if (write.outcome == DDB_CONDITION_FAILED) {
+    st = TS_ERR_RETRY; /* ingestion wrote in between: read again */
+    goto out;
+  }
+  st = call_status(dy->table, &write);
+  x->changed = st == TS_OK;
+out:
+  pstate_reset_item(&ps);
+  ddb_call_clear(&get);
+  ddb_call_clear(&write);
+  json_decref(req);
+  json_decref(put);
+  return st;
+}
+
+static enum ts_status dy_session_settle(void *impl, const char *player,
+                                        const struct stats *base,
+                                        const char *session, bool *changed) {
+  struct settle_ctx x = {.dy = impl,
+                         .player = player,
+                         .base = base,
+                         .session = session,
+                         .deadline_ms = clock_now_ms() + 30000u};
+  enum ts_status st = store_run_tx("dynamodb.settle", settle_attempt, &x, NULL,
+                                   x.deadline_ms);
+  *changed = x.changed;
+  return st;
+}
+
 struct apply_ctx {
   struct dy *dy;
   struct batch *b;
@@ -1134,14 +1358,18 @@ static enum ts_status apply_attempt(void *cls) {
   st = read_chunks(dy, a->b, a->ps, a->n, a->deadline_ms);
   if (st != TS_OK)
     return st;
+  char session[72];
+  if ((st = session_known(dy, a->ps, a->n, a->deadline_ms, session)) != TS_OK)
+    return st;
 
   struct ddb_call *calls = calloc(a->n + 1, sizeof *calls);
+  char **states = calloc(a->n + 1, sizeof *states);
   json_t **reqs = calloc(a->n + 1, sizeof *reqs);
   size_t *owner = calloc(a->n + 1, sizeof *owner);
   struct decide_player *next = calloc(a->n + 1, sizeof *next);
   struct next_log *logs = calloc(a->n + 1, sizeof *logs);
   size_t n_calls = 0;
-  if (!calls || !reqs || !owner || !next || !logs) {
+  if (!calls || !reqs || !owner || !next || !logs || !states) {
     st = TS_ERR_NOMEM;
     goto out;
   }
@@ -1165,8 +1393,11 @@ static enum ts_status apply_attempt(void *cls) {
   for (size_t i = 0; st == TS_OK && i < a->n; i++) {
     if (!a->ps[i].pending)
       continue;
-    st = player_put(dy, a->b, &a->ps[i], &next[i].next, &logs[i], now_utc,
-                    &reqs[n_calls]);
+    st = backfill_fold(a->ps[i].state, session[0] ? session : NULL, a->b,
+                       a->ps[i].p, &states[i]);
+    if (st == TS_OK)
+      st = player_put(dy, a->b, &a->ps[i], &next[i].next, &logs[i], now_utc,
+                      states[i], &reqs[n_calls]);
     calls[n_calls].op = "PutItem";
     calls[n_calls].request = reqs[n_calls];
     owner[n_calls++] = i;
@@ -1205,6 +1436,9 @@ out:
   calls_free(calls, reqs, n_calls);
   for (size_t i = 0; logs && i < a->n; i++)
     next_log_clear(&logs[i]);
+  for (size_t i = 0; states && i < a->n; i++)
+    free(states[i]);
+  free(states);
   free(logs);
   free(owner);
   free(next);
@@ -1266,7 +1500,8 @@ static enum ts_status dy_apply(void *impl, struct batch *b,
 
 /* ---- queries ---- */
 
-#define DY_PROJECTION "#p, games, wins, total_score, avg_score, updated_at"
+#define DY_PROJECTION                                                          \
+  "#p, games, wins, total_score, avg_score, updated_at, session_state"
 
 /* Fills row from an item read with DY_PROJECTION. */
 static enum ts_status row_from_item(const json_t *item,
@@ -1279,6 +1514,8 @@ static enum ts_status row_from_item(const json_t *item,
   if (st == TS_OK) {
     row->player = strdup(player);
     row->stats = ps.cur;
+    row->session_state = ps.state;
+    ps.state = NULL;
     const char *updated = attr_text(item, "updated_at", "S");
     snprintf(row->updated_at, sizeof row->updated_at, "%s",
              updated ? updated : "");
@@ -1664,6 +1901,7 @@ static void dy_close(void *impl) {
   free(dy->table);
   free(dy->dl_table);
   free(dy->log_table);
+  pthread_mutex_destroy(&dy->session_mu);
   free(dy);
 }
 
@@ -1676,6 +1914,9 @@ static const struct store_ops dy_ops = {
     .list_dead_letters = dy_list_dead_letters,
     .get_dead_letters = dy_get_dead_letters,
     .delete_dead_letters = dy_delete_dead_letters,
+    .session_open = dy_session_open,
+    .session_close = dy_session_close,
+    .session_settle = dy_session_settle,
     .ping = dy_ping,
     .close = dy_close,
 };
@@ -1688,6 +1929,7 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
   if (!dy)
     goto fail;
   atomic_init(&dy->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
+  pthread_mutex_init(&dy->session_mu, NULL);
   dy->table = strdup(opt->table ? opt->table : "TaTourneyStats");
   dy->dl_table = strdup(opt->dead_letter_table ? opt->dead_letter_table
                                                : "TaTourneyStatsDeadLetters");

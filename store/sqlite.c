@@ -34,6 +34,7 @@
 
 #include "../common/bounds.h"
 #include "../common/log.h"
+#include "../domain/backfill.h"
 #include "store_impl.h"
 #include "store_test.h"
 
@@ -52,7 +53,7 @@
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -108,6 +109,17 @@ static const char schema_v3[] =
     "WHERE dead_letter_id IS NULL;"
     "PRAGMA user_version = 3;";
 
+/* Version 4: backfill sessions (domain/backfill.h): the open session, if
+ * any, and each player's session state, saved with the row. */
+static const char schema_v4[] =
+    "ALTER TABLE players ADD COLUMN session_state TEXT;"
+    "CREATE TABLE backfill_session("
+    "  one INTEGER PRIMARY KEY CHECK(one = 1),"
+    "  id TEXT NOT NULL,"
+    "  opened_at TEXT NOT NULL"
+    ");"
+    "PRAGMA user_version = 4;";
+
 #define DEAD_COLUMNS                                                           \
   "dead_letter_id, event_id, item_identifier, reason, record, received_at"
 
@@ -134,6 +146,9 @@ enum stmt_id {
   ST_DEAD_AFTER,
   ST_DEAD_GET,
   ST_DEAD_DELETE,
+  ST_GET_SESSION,
+  ST_OPEN_SESSION,
+  ST_CLOSE_SESSION,
   ST_COUNT
 };
 
@@ -141,8 +156,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_GET_PLAYER] = "SELECT player, games, wins, total_score, updated_at "
-                      "FROM players WHERE player = ?1",
+    [ST_GET_PLAYER] = "SELECT player, games, wins, total_score, updated_at, "
+                      "session_state FROM players WHERE player = ?1",
     /* Seen means applied within the retention (applied_at >= ?3), whether
      * or not the purge has removed the older rows yet. */
     [ST_IS_APPLIED] = "SELECT 1 FROM applied_events WHERE player = ?1 AND "
@@ -155,22 +170,24 @@ static const char *const stmt_sql[ST_COUNT] = {
         "applied_at = excluded.applied_at WHERE applied_events.applied_at < ?4",
     [ST_PUT_PLAYER] =
         "INSERT INTO players(player, games, wins, total_score, version, "
-        "updated_at, avg_x100, pct_x100) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) "
+        "updated_at, avg_x100, pct_x100, session_state) "
+        "VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8) "
         "ON CONFLICT(player) DO UPDATE SET games = excluded.games, "
         "wins = excluded.wins, total_score = excluded.total_score, "
         "version = players.version + 1, updated_at = excluded.updated_at, "
-        "avg_x100 = excluded.avg_x100, pct_x100 = excluded.pct_x100",
+        "avg_x100 = excluded.avg_x100, pct_x100 = excluded.pct_x100, "
+        "session_state = excluded.session_state",
     [ST_ADD_DEAD] = "INSERT OR IGNORE INTO dead_letters(event_id, "
                     "item_identifier, reason, record, received_at, "
                     "dead_letter_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_PURGE] = "DELETE FROM applied_events WHERE (player, event_id) IN "
                  "(SELECT player, event_id FROM applied_events "
                  "WHERE applied_at < ?1 ORDER BY applied_at LIMIT ?2)",
-    [ST_LIST_FIRST] = "SELECT player, games, wins, total_score, updated_at "
-                      "FROM players ORDER BY player LIMIT ?1",
-    [ST_LIST_AFTER] = "SELECT player, games, wins, total_score, updated_at "
-                      "FROM players WHERE player > ?2 ORDER BY player "
-                      "LIMIT ?1",
+    [ST_LIST_FIRST] = "SELECT player, games, wins, total_score, updated_at, "
+                      "session_state FROM players ORDER BY player LIMIT ?1",
+    [ST_LIST_AFTER] = "SELECT player, games, wins, total_score, updated_at, "
+                      "session_state FROM players WHERE player > ?2 "
+                      "ORDER BY player LIMIT ?1",
     [ST_PING] = "SELECT 1 FROM players LIMIT 1",
     /* Leaderboards: ties broken by name; players without games left out. */
     [ST_TOP_WINS] =
@@ -199,6 +216,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DEAD_GET] = "SELECT " DEAD_COLUMNS " FROM dead_letters "
                     "WHERE dead_letter_id = ?1",
     [ST_DEAD_DELETE] = "DELETE FROM dead_letters WHERE dead_letter_id = ?1",
+    [ST_GET_SESSION] = "SELECT id FROM backfill_session WHERE one = 1",
+    [ST_OPEN_SESSION] = "INSERT OR REPLACE INTO backfill_session(one, id, "
+                        "opened_at) VALUES(1, ?1, ?2)",
+    [ST_CLOSE_SESSION] = "DELETE FROM backfill_session WHERE id = ?1",
 };
 
 struct conn {
@@ -408,6 +429,8 @@ static enum ts_status setup_attempt(void *cls) {
     rc = sqlite3_exec(c->db, schema_v2, NULL, NULL, NULL);
   if (rc == SQLITE_OK && version < 3)
     rc = sqlite3_exec(c->db, schema_v3, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 4)
+    rc = sqlite3_exec(c->db, schema_v4, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -515,6 +538,13 @@ static enum ts_status decode_row(sqlite3_stmt *s, struct player_row *row) {
     st = TS_ERR_NOMEM;
     goto fail;
   }
+  const char *state = sqlite3_column_count(s) > 5
+                          ? (const char *)sqlite3_column_text(s, 5)
+                          : NULL;
+  if (state && !(row->session_state = strdup(state))) {
+    st = TS_ERR_NOMEM;
+    goto fail;
+  }
   return TS_OK;
 fail:
   player_row_clear(row);
@@ -523,24 +553,61 @@ fail:
 
 /* ---- apply ---- */
 
-/* The player's stored stats, zero when the player has no row. */
-static enum ts_status read_stats(struct conn *c, const char *player,
-                                 struct stats *out) {
+/* The player's stored stats, zero when the player has no row; with state
+ * non-NULL also its session state (owned, NULL when none) and *exists. */
+static enum ts_status read_player(struct conn *c, const char *player,
+                                  struct stats *out, char **state,
+                                  bool *exists) {
   int rc;
   enum ts_status st;
   memset(out, 0, sizeof *out);
+  if (state)
+    *state = NULL;
+  if (exists)
+    *exists = false;
   sqlite3_stmt *s = stmt(c, ST_GET_PLAYER, &rc);
   if (!s)
     return from_rc(rc);
   rc = bind_text(s, 1, player);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW)
+  if (rc == SQLITE_ROW) {
     st = decode_stats(s, out);
-  else if (rc == SQLITE_DONE)
+    if (exists)
+      *exists = true;
+    const char *text = (const char *)sqlite3_column_text(s, 5);
+    if (st == TS_OK && state && text && !(*state = strdup(text)))
+      st = TS_ERR_NOMEM;
+  } else if (rc == SQLITE_DONE) {
     st = TS_OK;
-  else
+  } else {
     st = from_rc(rc);
+  }
+  done(s);
+  return st;
+}
+
+static enum ts_status read_stats(struct conn *c, const char *player,
+                                 struct stats *out) {
+  return read_player(c, player, out, NULL, NULL);
+}
+
+/* The open backfill session's id (owned; NULL when none). */
+static enum ts_status read_session(struct conn *c, char **id) {
+  int rc;
+  enum ts_status st = TS_OK;
+  *id = NULL;
+  sqlite3_stmt *s = stmt(c, ST_GET_SESSION, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const char *text = (const char *)sqlite3_column_text(s, 0);
+    if (text && !(*id = strdup(text)))
+      st = TS_ERR_NOMEM;
+  } else if (rc != SQLITE_DONE) {
+    st = from_rc(rc);
+  }
   done(s);
   return st;
 }
@@ -595,7 +662,8 @@ static enum ts_status mark_applied(struct conn *c, const char *player,
 }
 
 static enum ts_status put_player(struct conn *c, const char *player,
-                                 const struct stats *st, const char *now_utc) {
+                                 const struct stats *st, const char *now_utc,
+                                 const char *state) {
   int rc;
   char total[DECIMAL_TEXT_MAX];
   size_t len = decimal_format(st->total_score, total);
@@ -618,6 +686,8 @@ static enum ts_status put_player(struct conn *c, const char *player,
     rc = sqlite3_bind_int64(s, 6, avg_x100);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64(s, 7, pct_x100);
+  if (rc == SQLITE_OK)
+    rc = state ? bind_text(s, 8, state) : sqlite3_bind_null(s, 8);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
   done(s);
@@ -648,10 +718,11 @@ static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
 }
 
 /* Writes what the decision decided for player p: the applied eventIDs and
- * the row. */
+ * the row, with its session state folded when a session is open. */
 static enum ts_status write_player(struct conn *c, const struct batch *b,
                                    size_t p, const struct stats *stats,
-                                   int64_t now_s, const char *now_utc) {
+                                   int64_t now_s, const char *now_utc,
+                                   const char *session) {
   const char *player = batch_player_name(b, p);
   size_t n = batch_entry_count(b, p);
   for (size_t e = 0; e < n; e++) {
@@ -665,7 +736,18 @@ static enum ts_status write_player(struct conn *c, const struct batch *b,
     if (dup) /* the view said unapplied, in this same transaction */
       return TS_ERR_IO;
   }
-  return put_player(c, player, stats, now_utc);
+  char *stored = NULL, *next = NULL;
+  struct stats ignored;
+  enum ts_status st = TS_OK;
+  if (session)
+    st = read_player(c, player, &ignored, &stored, NULL);
+  if (st == TS_OK)
+    st = backfill_fold(stored, session, b, p, &next);
+  if (st == TS_OK)
+    st = put_player(c, player, stats, now_utc, next);
+  free(stored);
+  free(next);
+  return st;
 }
 
 /* Applies one batch inside the open transaction: the domain decides, then
@@ -679,10 +761,14 @@ static enum ts_status apply_batch(struct conn *c, struct batch *b,
   struct decide_player *next = calloc(players ? players : 1, sizeof *next);
   if (!next)
     return TS_ERR_NOMEM;
+  char *session = NULL;
   enum ts_status st = batch_decide(b, &view, next);
+  if (st == TS_OK)
+    st = read_session(c, &session);
   for (size_t p = 0; p < players && st == TS_OK; p++)
     if (next[p].changed)
-      st = write_player(c, b, p, &next[p].next, now_s, now_utc);
+      st = write_player(c, b, p, &next[p].next, now_s, now_utc, session);
+  free(session);
   if (st == TS_OK)
     st = keep_dead_letters(c, b, now_utc);
   free(next);
@@ -1232,6 +1318,112 @@ out:
   return st;
 }
 
+/* ---- backfill sessions ---- */
+
+#define SQ_SESSION_DEADLINE_MS 10000u
+
+struct session_ctx {
+  struct sq *sq;
+  enum stmt_id op; /* ST_OPEN_SESSION, ST_CLOSE_SESSION, or ST_COUNT:
+                      settle */
+  const char *id;
+  const char *player;
+  const struct stats *base;
+  bool changed;
+  uint64_t deadline_ms;
+};
+
+/* Settle: base + the tracked delta, written with the state kept as it is
+ * (later tracked writes keep adding to both). */
+static enum ts_status settle_in_tx(struct session_ctx *x, struct conn *c) {
+  struct stats stored, next;
+  char *state = NULL;
+  bool exists = false;
+  enum ts_status st = read_player(c, x->player, &stored, &state, &exists);
+  if (st == TS_OK)
+    st = backfill_settled(x->base, state, x->id, &next);
+  if (st == TS_OK && (exists || !stats_is_zero(&next)) &&
+      (!exists || stored.games != next.games || stored.wins != next.wins ||
+       decimal_cmp(stored.total_score, next.total_score) != 0)) {
+    char now_utc[32];
+    clock_utc_now(now_utc);
+    st = put_player(c, x->player, &next, now_utc, state);
+    x->changed = st == TS_OK;
+  }
+  free(state);
+  return st;
+}
+
+static enum ts_status session_attempt(void *cls) {
+  struct session_ctx *x = cls;
+  struct sq *sq = x->sq;
+  struct conn *c = &sq->w;
+  x->changed = false;
+  enum ts_status st = writer_lock(sq, x->deadline_ms);
+  if (st != TS_OK)
+    return st;
+  sqlite3_busy_timeout(c->db, (int)TS_SQLITE_BUSY_TIMEOUT_MS);
+  int rc = run_plain(c, ST_BEGIN);
+  sqlite3_stmt *s = NULL;
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto out;
+  }
+  if (x->op == ST_COUNT) {
+    st = settle_in_tx(x, c);
+  } else if ((s = stmt(c, x->op, &rc))) {
+    char now_utc[32];
+    clock_utc_now(now_utc);
+    rc = bind_text(s, 1, x->id);
+    if (rc == SQLITE_OK && x->op == ST_OPEN_SESSION)
+      rc = bind_text(s, 2, now_utc);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_step(s);
+    done(s);
+    st = rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+  } else {
+    st = from_rc(rc);
+  }
+  if (st == TS_OK)
+    st = from_rc(run_plain(c, ST_COMMIT));
+out:
+  if (st != TS_OK && st != TS_ERR_RETRY && st != TS_ERR_INVALID)
+    write_failed(sq, c);
+  if (!sqlite3_get_autocommit(c->db))
+    (void)run_plain(c, ST_ROLLBACK);
+  pthread_mutex_unlock(&sq->wmu);
+  return st;
+}
+
+static enum ts_status session_run(struct session_ctx *x) {
+  x->deadline_ms = clock_now_ms() + SQ_SESSION_DEADLINE_MS;
+  return store_run_tx("sqlite.session", session_attempt, x, NULL,
+                      x->deadline_ms);
+}
+
+static enum ts_status sq_session_open(void *impl, const char *id) {
+  struct session_ctx x = {.sq = impl, .op = ST_OPEN_SESSION, .id = id};
+  return session_run(&x);
+}
+
+static enum ts_status sq_session_close(void *impl, const char *id) {
+  struct session_ctx x = {.sq = impl, .op = ST_CLOSE_SESSION, .id = id};
+  return session_run(&x);
+}
+
+static enum ts_status sq_session_settle(void *impl, const char *player,
+                                        const struct stats *base,
+                                        const char *session, bool *changed) {
+  struct session_ctx x = {.sq = impl,
+                          .op = ST_COUNT,
+                          .id = session,
+                          .player = player,
+                          .base = base};
+  enum ts_status st = session_run(&x);
+  *changed = x.changed;
+  return st;
+}
+
 static enum ts_status sq_list_dead_letters(void *impl, const char *after,
                                            const char *reason, size_t limit,
                                            struct dead_letter **rows, size_t *n,
@@ -1347,6 +1539,9 @@ static const struct store_ops sqlite_ops = {
     .list_dead_letters = sq_list_dead_letters,
     .get_dead_letters = sq_get_dead_letters,
     .delete_dead_letters = sq_delete_dead_letters,
+    .session_open = sq_session_open,
+    .session_close = sq_session_close,
+    .session_settle = sq_session_settle,
     .ping = sq_ping,
     .close = sq_close,
 };

@@ -106,6 +106,25 @@ enum ts_status store_list_players(struct store *s, const char *after,
   return s->ops->list_players(s->impl, after, limit, rows, n, more);
 }
 
+enum ts_status store_session_open(struct store *s, const char *id) {
+  if (!id || !*id || strlen(id) > 64)
+    return TS_ERR_INVALID;
+  return s->ops->session_open(s->impl, id);
+}
+
+enum ts_status store_session_close(struct store *s, const char *id) {
+  if (!id || !*id)
+    return TS_ERR_INVALID;
+  return s->ops->session_close(s->impl, id);
+}
+
+enum ts_status store_session_settle(struct store *s, const char *player,
+                                    const struct stats *base,
+                                    const char *session, bool *changed) {
+  *changed = false;
+  return s->ops->session_settle(s->impl, player, base, session, changed);
+}
+
 enum ts_status store_leaderboard(struct store *s, enum store_rank by,
                                  size_t limit, struct player_row **rows,
                                  size_t *n) {
@@ -157,6 +176,7 @@ void player_row_clear(struct player_row *row) {
   if (!row)
     return;
   free(row->player);
+  free(row->session_state);
   memset(row, 0, sizeof *row);
 }
 
@@ -189,13 +209,6 @@ void player_rows_free(struct player_row *rows, size_t n) {
 
 /* ---- transaction runner ---- */
 
-static void sleep_ms(uint64_t ms) {
-  struct timespec ts = {.tv_sec = (time_t)(ms / 1000u),
-                        .tv_nsec = (long)(ms % 1000u) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
-}
-
 enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
                             void (*rollback)(void *cls), uint64_t deadline_ms) {
 
@@ -216,6 +229,6 @@ enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
         backoff_pause_ms(TS_TX_BACKOFF_BASE_MS, TS_TX_BACKOFF_CAP_MS, attempt);
     if (pause > deadline_ms - now)
       pause = deadline_ms - now;
-    sleep_ms(pause);
+    clock_sleep_ms((uint32_t)pause);
   }
 }

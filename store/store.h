@@ -34,6 +34,9 @@ struct player_row {
   char *player; /* owned */
   struct stats stats;
   char updated_at[32]; /* RFC 3339 UTC, e.g. "2026-11-27T09:17:02Z" */
+  /* The backfill session state saved with the row (domain/backfill.h),
+   * owned; NULL when none. Filled by store_list_players only. */
+  char *session_state;
 };
 void player_row_clear(struct player_row *row);
 
@@ -135,6 +138,29 @@ enum ts_status store_leaderboard(struct store *s, enum store_rank by,
  * SQLite: the file and schema). */
 enum ts_status
 store_create_tables(const struct store_options *opt) TS_WARN_UNUSED;
+
+/* ---- Backfill sessions (domain/backfill.h, ops/backfill.c) ----
+ * While session `id` is open, every write of a player saves the player's
+ * session state with it (backfill_fold()). On SQLite the open session is
+ * read inside each write transaction; on DynamoDB each process re-reads it
+ * at least every TS_BACKFILL_SESSION_REFRESH_MS, and a write that finds a
+ * player's state of a session it does not know re-reads it at once. */
+
+/* Opens session id, replacing any open one. */
+enum ts_status store_session_open(struct store *s,
+                                  const char *id) TS_WARN_UNUSED;
+/* Closes session id if it is the open one (else does nothing). */
+enum ts_status store_session_close(struct store *s,
+                                   const char *id) TS_WARN_UNUSED;
+/* Sets the player's stats to base + what its state tracked in session
+ * (backfill_settled()), in one atomic write retried on conflicts with
+ * concurrent ingestion. *changed tells whether the stats moved. A player
+ * with no row whose result is zero is left absent. TS_ERR_INVALID when
+ * the result would be negative (the source and the stream disagree). */
+enum ts_status store_session_settle(struct store *s, const char *player,
+                                    const struct stats *base,
+                                    const char *session,
+                                    bool *changed) TS_WARN_UNUSED;
 
 /* Cheap reachability check for /readyz. */
 enum ts_status store_ping(struct store *s) TS_WARN_UNUSED;

@@ -31,6 +31,11 @@ struct store_ops {
                                      size_t *n);
   enum ts_status (*delete_dead_letters)(void *impl, const char *const *ids,
                                         size_t n_ids);
+  enum ts_status (*session_open)(void *impl, const char *id);
+  enum ts_status (*session_close)(void *impl, const char *id);
+  enum ts_status (*session_settle)(void *impl, const char *player,
+                                   const struct stats *base,
+                                   const char *session, bool *changed);
   enum ts_status (*ping)(void *impl);
   void (*close)(void *impl);
 };

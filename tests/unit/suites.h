@@ -9,6 +9,7 @@
   X(stats)                                                                     \
   X(batch)                                                                     \
   X(decide)                                                                    \
+  X(backfill)                                                                  \
   X(store_sqlite)                                                              \
   X(rank_cache)                                                                \
   X(http_util)                                                                 \
