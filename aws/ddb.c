@@ -32,6 +32,7 @@
 #include "../common/backoff.h"
 #include "../common/clock.h"
 #include "../common/json_parse.h"
+#include "../common/log.h"
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -366,6 +367,40 @@ void ddb_client_free(struct ddb_client *c) {
 
 const char *ddb_client_endpoint(const struct ddb_client *c) {
   return c->endpoint;
+}
+
+enum ts_status ddb_client_from_env(struct aws_creds_provider **creds,
+                                   struct ddb_client **client, char **region) {
+  enum ts_status st = TS_ERR_NOMEM;
+  *creds = NULL;
+  *client = NULL;
+  if (region)
+    *region = NULL;
+  char *r = aws_region_resolve();
+  if (!r) {
+    if (!env_nonempty("AWS_ENDPOINT_URL_DYNAMODB") &&
+        !env_nonempty("AWS_ENDPOINT_URL")) {
+      log_event(LOG_ERROR, "no AWS region: set AWS_REGION", NULL);
+      return TS_ERR_INVALID;
+    }
+    if (!(r = strdup("us-east-1")))
+      return TS_ERR_NOMEM;
+  }
+  if ((st = aws_creds_provider_new(creds)) != TS_OK)
+    goto fail;
+  struct ddb_options opt = {.region = r, .endpoint = NULL};
+  if ((st = ddb_client_new(&opt, *creds, client)) != TS_OK)
+    goto fail;
+  if (region)
+    *region = r;
+  else
+    free(r);
+  return TS_OK;
+fail:
+  aws_creds_provider_free(*creds);
+  *creds = NULL;
+  free(r);
+  return st;
 }
 
 uint64_t ddb_client_connects(const struct ddb_client *c) {

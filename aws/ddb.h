@@ -29,6 +29,19 @@ enum ts_status ddb_client_new(const struct ddb_options *opt,
 void ddb_client_free(struct ddb_client *c);
 const char *ddb_client_endpoint(const struct ddb_client *c);
 
+/* A client made from the environment, the one way every command does it:
+ * region from aws_region_resolve(); without one, a set endpoint
+ * (AWS_ENDPOINT_URL_DYNAMODB, then AWS_ENDPOINT_URL: dynalite, DynamoDB
+ * Local) signs as us-east-1, since a local endpoint still needs a region
+ * to sign with while real DynamoDB needs the right one; credentials from
+ * aws_creds_provider_new's chain. On TS_OK the caller owns *creds and
+ * *client (free the client first) and, when region is not NULL, *region
+ * (the region used, malloc'd). TS_ERR_INVALID (logged) when there is no
+ * region. */
+enum ts_status ddb_client_from_env(struct aws_creds_provider **creds,
+                                   struct ddb_client **client,
+                                   char **region) TS_WARN_UNUSED;
+
 enum ddb_outcome {
   DDB_DONE,             /* 200: response holds the body */
   DDB_CONDITION_FAILED, /* ConditionalCheckFailedException: not retried */

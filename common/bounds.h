@@ -128,6 +128,27 @@
 #define TS_TX_BACKOFF_BASE_MS 5u
 #define TS_TX_BACKOFF_CAP_MS 200u
 
+/* Source-table scans (ops/source.h: backfill and verify read TaTourney).
+ * A parallel Scan: one thread per segment. A page asks for at most
+ * PAGE_LIMIT items (DynamoDB also ends a page at 1 MB); under a read rate
+ * (max_rcu) fewer, so that the pages of all segments in flight together
+ * cost about 1/PAGE_RATE_DIVISOR of a second's budget: the last pages,
+ * paid for after they are read, leave the scan's rate under max_rcu plus
+ * that fraction of a second, with room for a page costing more than its
+ * estimate. ddb_execute retries a page's call until PAGE_DEADLINE; a page that
+ * still gave up is tried again PAGE_RETRIES times, with full-jitter
+ * backoff (RETRY_BASE doubling to RETRY_CAP), before the scan fails:
+ * about a minute of throttling or outage in all. */
+#define TS_SCAN_SEGMENTS_DEFAULT 4u
+#define TS_SCAN_SEGMENTS_MAX 16u
+#define TS_SCAN_PAGE_LIMIT 1000u
+#define TS_SCAN_PAGE_RATE_DIVISOR 2u
+#define TS_SCAN_PAGE_DEADLINE_MS 10000u        /* also DescribeTable's */
+#define TS_SCAN_PAGE_RETRIES 4u
+#define TS_SCAN_RETRY_BASE_MS 1000u
+#define TS_SCAN_RETRY_CAP_MS 8000u
+#define TS_SCAN_PROGRESS_MS 1000u              /* a progress line this often */
+
 /* SigV4: a canonical request, string to sign or Authorization header
  * (headers and hashes only; the payload is hashed, not copied) */
 #define TS_MAX_SIGV4_TEXT_BYTES (64u * 1024u)

@@ -1924,7 +1924,7 @@ static const struct store_ops dy_ops = {
 static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
   *out = NULL;
   enum ts_status st = TS_ERR_NOMEM;
-  char *region = aws_region_resolve();
+  char *region = NULL;
   struct dy *dy = calloc(1, sizeof *dy);
   if (!dy)
     goto fail;
@@ -1944,25 +1944,7 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
   }
   if (!dy->log_table)
     goto fail;
-  if (!region) {
-    /* A local endpoint (dynalite, DynamoDB Local) still needs a region to
-     * sign with; real DynamoDB needs the right one. */
-    const char *ep = getenv("AWS_ENDPOINT_URL_DYNAMODB");
-    if (!ep || !*ep)
-      ep = getenv("AWS_ENDPOINT_URL");
-    if (!ep || !*ep) {
-      log_event(LOG_ERROR, "no AWS region: set AWS_REGION", NULL);
-      st = TS_ERR_INVALID;
-      goto fail;
-    }
-    region = strdup("us-east-1");
-    if (!region)
-      goto fail;
-  }
-  if ((st = aws_creds_provider_new(&dy->creds)) != TS_OK)
-    goto fail;
-  struct ddb_options dopt = {.region = region, .endpoint = NULL};
-  if ((st = ddb_client_new(&dopt, dy->creds, &dy->client)) != TS_OK)
+  if ((st = ddb_client_from_env(&dy->creds, &dy->client, &region)) != TS_OK)
     goto fail;
   unsigned refresh_s = opt->leaderboard_refresh_s ? opt->leaderboard_refresh_s
                                                   : TS_LEADERBOARD_REFRESH_S;
