@@ -84,7 +84,6 @@
  * backfill waits this plus an ingest deadline before it scans, so that
  * every write from then on is tracked. */
 #define TS_BACKFILL_SESSION_REFRESH_MS 1000u
-#define TS_SCAN_SEGMENTS_MAX 16u /* --segments: parallel Scan segments */
 
 /* Queries */
 #define TS_LIST_DEFAULT_LIMIT 50u

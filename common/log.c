@@ -10,6 +10,12 @@
 
 #include "bounds.h"
 
+/* Where lines go: stdout for the server, stderr for commands whose stdout
+ * is a report (set before any thread starts). */
+static int log_fd = STDOUT_FILENO;
+
+void log_set_fd(int fd) { log_fd = fd; }
+
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -68,7 +74,7 @@ void log_event(enum log_level level, const char *msg, const char *fmt, ...) {
   /* one write() per line, so lines from threads never interleave */
   ssize_t off = 0;
   while ((size_t)off < len + 1) {
-    ssize_t w = write(STDOUT_FILENO, text + off, len + 1 - (size_t)off);
+    ssize_t w = write(log_fd, text + off, len + 1 - (size_t)off);
     if (w <= 0)
       break;
     off += w;

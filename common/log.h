@@ -11,6 +11,8 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 /* Sets the lowest level written ("debug".."error"); unknown keeps info. */
 void log_set_level(const char *name);
 bool log_enabled(enum log_level level);
+/* Sends every line to fd instead of stdout; call before threads start. */
+void log_set_fd(int fd);
 
 /* Writes one line: msg plus the fields built by jansson's json_pack `fmt`
  * (an object format such as "{s:s, s:i}", or NULL for no fields). A field

@@ -204,8 +204,7 @@ enum ts_status backfill_fold(const char *stored, const char *session,
   char total[DECIMAL_TEXT_MAX];
   decimal_format(t, total);
   if (set_int(j, "g", g) || set_int(j, "w", w) || set_int(j, "c", c) ||
-      set_int(j, "u", u) ||
-      json_object_set_new(j, "t", json_string(total)) ||
+      set_int(j, "u", u) || json_object_set_new(j, "t", json_string(total)) ||
       json_object_set_new(j, "o", json_boolean(overflow)))
     goto out;
   *next = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -346,8 +345,8 @@ static enum ts_status player_of(struct backfill_base *bb, const char *name,
   return TS_OK;
 }
 
-enum ts_status backfill_base_add_item(struct backfill_base *bb,
-                                      const char *key, const char *player,
+enum ts_status backfill_base_add_item(struct backfill_base *bb, const char *key,
+                                      const char *player,
                                       const struct stats *contribution) {
   if (json_object_get(bb->item_index, key))
     return TS_OK;
@@ -366,8 +365,7 @@ enum ts_status backfill_base_add_item(struct backfill_base *bb,
 }
 
 enum ts_status backfill_base_add_state(struct backfill_base *bb,
-                                       const char *state,
-                                       const char *session) {
+                                       const char *state, const char *session) {
   json_t *j = state_load(state, session);
   if (!j)
     return TS_OK;
@@ -430,11 +428,11 @@ static enum ts_status add_to(struct stats *s, const struct stats *c) {
   return decimal_add(s->total_score, c->total_score, &s->total_score);
 }
 
-enum ts_status backfill_base_each(const struct backfill_base *bb,
-                                  enum ts_status (*fn)(void *cls,
-                                                       const char *player,
-                                                       const struct stats *base),
-                                  void *cls) {
+enum ts_status
+backfill_base_each(const struct backfill_base *bb,
+                   enum ts_status (*fn)(void *cls, const char *player,
+                                        const struct stats *base),
+                   void *cls) {
   struct stats *sum = calloc(bb->n_names ? bb->n_names : 1, sizeof *sum);
   if (!sum)
     return TS_ERR_NOMEM;
@@ -449,9 +447,8 @@ enum ts_status backfill_base_each(const struct backfill_base *bb,
       goto out;
   }
   for (size_t i = 0; i < bb->n_touched; i++)
-    if (bb->touched[i].has_old &&
-        (st = add_to(&sum[bb->touched[i].old.player], &bb->touched[i].old.c)) !=
-            TS_OK)
+    if (bb->touched[i].has_old && (st = add_to(&sum[bb->touched[i].old.player],
+                                               &bb->touched[i].old.c)) != TS_OK)
       goto out;
   for (size_t p = 0; p < bb->n_names && st == TS_OK; p++)
     if (!stats_is_zero(&sum[p]))

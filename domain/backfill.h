@@ -91,21 +91,21 @@ void backfill_base_free(struct backfill_base *bb);
 /* One scanned item: its key and its contribution (one entry of a batch
  * decoded from the item as an INSERT). The same key twice (a Scan page
  * retried) counts once. */
-enum ts_status backfill_base_add_item(struct backfill_base *bb,
-                                      const char *key, const char *player,
-                                      const struct stats *contribution)
-    TS_WARN_UNUSED;
+enum ts_status
+backfill_base_add_item(struct backfill_base *bb, const char *key,
+                       const char *player,
+                       const struct stats *contribution) TS_WARN_UNUSED;
 /* The keys of one player's state for `session` (others are ignored). */
 enum ts_status backfill_base_add_state(struct backfill_base *bb,
                                        const char *state,
                                        const char *session) TS_WARN_UNUSED;
 /* The result: calls fn for every player with a non-zero base. Players the
  * store holds but fn is not called for have a base of zero. */
-enum ts_status backfill_base_each(const struct backfill_base *bb,
-                                  enum ts_status (*fn)(void *cls,
-                                                       const char *player,
-                                                       const struct stats *base),
-                                  void *cls) TS_WARN_UNUSED;
+enum ts_status
+backfill_base_each(const struct backfill_base *bb,
+                   enum ts_status (*fn)(void *cls, const char *player,
+                                        const struct stats *base),
+                   void *cls) TS_WARN_UNUSED;
 size_t backfill_base_items(const struct backfill_base *bb);
 
 #endif /* TS_DOMAIN_BACKFILL_H */

@@ -518,8 +518,7 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
     return false;
   if (use_old && !decode_image(old_image, "OldImage", names, &go, why))
     return false;
-  if (!backfill_item_key(json_object_get(ddb, "Keys"), NULL, 0,
-                         r->change.key))
+  if (!backfill_item_key(json_object_get(ddb, "Keys"), NULL, 0, r->change.key))
     r->change.key[0] = '\0';
   r->change.seq = r->has_seq ? r->item_id : NULL;
   if (use_old) {

@@ -53,9 +53,12 @@ static enum ts_status on_item(void *cls, const json_t *item) {
   if (batch_rejected_count(b) > 0) {
     const char *ev, *id, *reason, *text;
     batch_rejected(b, 0, &ev, &id, &reason, &text);
-    if (x->rejected++ < OPS_REJECTS_SHOWN)
-      fprintf(x->err, "backfill: item %s not counted: %s\n",
-              text ? text : "(unprintable)", reason ? reason : "?");
+    if (x->rejected++ < OPS_REJECTS_SHOWN) {
+      char *item_text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS);
+      fprintf(x->err, "item not counted (%s): %s\n", reason ? reason : "?",
+              item_text ? item_text : "(unprintable)");
+      free(item_text);
+    }
     goto out;
   }
   if (batch_player_count(b) == 1 && batch_entry_count(b, 0) == 1)
@@ -167,9 +170,9 @@ static enum ts_status collect_row(void *cls, const struct player_row *row) {
   c->overflow |= t.overflow;
   if (c->stored && json_object_set_new(c->stored, row->player, json_true()))
     return TS_ERR_NOMEM;
-  return c->base ? backfill_base_add_state(c->base, row->session_state,
-                                           c->session)
-                 : TS_OK;
+  return c->base
+             ? backfill_base_add_state(c->base, row->session_state, c->session)
+             : TS_OK;
 }
 
 struct settle_ctx {
@@ -189,8 +192,9 @@ static enum ts_status settle_one(void *cls, const char *player,
   if (st == TS_ERR_INVALID) {
     /* The stream subtracted a game the source never had for this player:
      * say so and go on, the others are still right. */
-    fprintf(x->err, "backfill: player %s not settled: the result would be "
-                    "negative\n",
+    fprintf(x->err,
+            "backfill: player %s not settled: the result would be "
+            "negative\n",
             player);
     x->failed++;
     st = TS_OK;
@@ -277,8 +281,9 @@ int ops_backfill(struct store *s, const struct ops_options *o, FILE *err) {
     goto out;
   }
   if (col.overflow) {
-    fprintf(err, "tourney-stats: a player got more than %u changed games "
-                 "during the backfill: run it again at a quieter time\n",
+    fprintf(err,
+            "tourney-stats: a player got more than %u changed games "
+            "during the backfill: run it again at a quieter time\n",
             TS_BACKFILL_KEYS_PER_PLAYER);
     goto out;
   }
@@ -290,7 +295,8 @@ int ops_backfill(struct store *s, const struct ops_options *o, FILE *err) {
 
   set = (struct settle_ctx){
       .s = s, .session = session, .settled = json_object(), .err = err};
-  if (!set.settled || (st = backfill_base_each(base, settle_one, &set)) != TS_OK)
+  if (!set.settled ||
+      (st = backfill_base_each(base, settle_one, &set)) != TS_OK)
     goto settle_failed;
   static const struct stats zero = {0, 0, {0, 0}};
   const char *name;
@@ -308,13 +314,15 @@ int ops_backfill(struct store *s, const struct ops_options *o, FILE *err) {
   rc = set.failed ? OPS_EXIT_FAILED : OPS_EXIT_OK;
   goto out;
 settle_failed:
-  fprintf(err, "tourney-stats: settling the players failed: %s (run it "
-               "again: a backfill is repeatable)\n",
+  fprintf(err,
+          "tourney-stats: settling the players failed: %s (run it "
+          "again: a backfill is repeatable)\n",
           ts_status_name(st));
 out:
   if (opened && store_session_close(s, session) != TS_OK)
-    fprintf(err, "backfill: could not close session %s (the next backfill "
-                 "replaces it)\n",
+    fprintf(err,
+            "backfill: could not close session %s (the next backfill "
+            "replaces it)\n",
             session);
   backfill_base_free(base);
   json_decref(col.stored);
@@ -364,8 +372,8 @@ static enum ts_status report(struct compare_ctx *x, const char *player,
   if (stored->games == want->games && stored->wins == want->wins &&
       decimal_cmp(stored->total_score, want->total_score) == 0)
     return TS_OK;
-  struct stats d = {stored->games - want->games, stored->wins - want->wins,
-                    {0, 0}};
+  struct stats d = {
+      stored->games - want->games, stored->wins - want->wins, {0, 0}};
   if (decimal_sub(stored->total_score, want->total_score, &d.total_score) !=
       TS_OK)
     d.total_score = decimal_from_int(0);
@@ -417,9 +425,8 @@ int ops_verify(struct store *s, const struct ops_options *o, FILE *out,
   struct backfill_base *base = NULL;
   struct scan_ctx scan;
   struct expected_ctx ex = {.expected = json_object()};
-  struct compare_ctx cmp = {.expected = ex.expected,
-                            .seen = json_object(),
-                            .differ = json_array()};
+  struct compare_ctx cmp = {
+      .expected = ex.expected, .seen = json_object(), .differ = json_array()};
   enum ts_status st;
   if (!ex.expected || !cmp.seen || !cmp.differ)
     goto out;
@@ -442,10 +449,9 @@ int ops_verify(struct store *s, const struct ops_options *o, FILE *out,
       goto out;
   }
   if (o->json) {
-    json_t *doc = json_pack("{s:I, s:I, s:O}", "checked",
-                            (json_int_t)cmp.checked, "differ",
-                            (json_int_t)json_array_size(cmp.differ), "players",
-                            cmp.differ);
+    json_t *doc = json_pack(
+        "{s:I, s:I, s:O}", "checked", (json_int_t)cmp.checked, "differ",
+        (json_int_t)json_array_size(cmp.differ), "players", cmp.differ);
     if (!doc || json_dumpf(doc, out, JSON_INDENT(2)) != 0) {
       json_decref(doc);
       goto out;

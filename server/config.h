@@ -31,8 +31,8 @@ struct config {
   char *attr_player;              /* TS_ATTR_PLAYER, --attr-player */
   char *attr_score;               /* TS_ATTR_SCORE, --attr-score */
   char *attr_winner;              /* TS_ATTR_WINNER, --attr-winner */
-  char *log_level;   /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
-  char *ttl_removes; /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
+  char *log_level;    /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
+  char *ttl_removes;  /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
   char *source_table; /* TS_SOURCE_TABLE, --source-table (backfill, verify) */
   unsigned segments;  /* TS_SCAN_SEGMENTS, --segments */
   unsigned max_rcu;   /* TS_MAX_RCU, --max-rcu; 0: unbounded */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/bounds.h"
 #include "../common/log.h"
@@ -45,6 +46,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   log_set_level(cfg.log_level);
+  if (action == CONFIG_BACKFILL || action == CONFIG_VERIFY)
+    log_set_fd(STDERR_FILENO); /* stdout is the report */
   if (action == CONFIG_HEALTHCHECK) {
     rc = healthcheck_probe(&cfg, stderr) == TS_OK ? 0 : 1;
     goto out;

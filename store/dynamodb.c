@@ -1096,9 +1096,9 @@ out:
 
 /* Reads the open session (consistent) into the cache. */
 static enum ts_status session_read(struct dy *dy, uint64_t deadline_ms) {
-  json_t *req = json_pack("{s:s, s:{s:o}, s:b}", "TableName", dy->log_table,
-                          "Key", "id", attr_s(DY_SESSION_ID),
-                          "ConsistentRead", 1);
+  json_t *req =
+      json_pack("{s:s, s:{s:o}, s:b}", "TableName", dy->log_table, "Key", "id",
+                attr_s(DY_SESSION_ID), "ConsistentRead", 1);
   if (!req)
     return TS_ERR_NOMEM;
   struct ddb_call call = {.op = "GetItem", .request = req};
@@ -1128,9 +1128,9 @@ static enum ts_status session_known(struct dy *dy, const struct pstate *ps,
                                     char out[72]) {
   for (int pass = 0; pass < 2; pass++) {
     pthread_mutex_lock(&dy->session_mu);
-    bool stale = dy->session_read_ms == 0 ||
-                 clock_now_ms() - dy->session_read_ms >=
-                     TS_BACKFILL_SESSION_REFRESH_MS;
+    bool stale =
+        dy->session_read_ms == 0 ||
+        clock_now_ms() - dy->session_read_ms >= TS_BACKFILL_SESSION_REFRESH_MS;
     memcpy(out, dy->session, 72);
     pthread_mutex_unlock(&dy->session_mu);
     for (size_t i = 0; !stale && pass == 0 && i < n; i++) {
@@ -1155,8 +1155,7 @@ static enum ts_status dy_session_open(void *impl, const char *id) {
   clock_utc_now(now_utc);
   json_t *req = json_pack("{s:s, s:{s:o, s:o, s:o}}", "TableName",
                           dy->log_table, "Item", "id", attr_s(DY_SESSION_ID),
-                          "session", attr_s(id), "opened_at",
-                          attr_s(now_utc));
+                          "session", attr_s(id), "opened_at", attr_s(now_utc));
   if (!req)
     return TS_ERR_NOMEM;
   struct ddb_call call = {.op = "PutItem", .request = req};
@@ -1172,11 +1171,11 @@ static enum ts_status dy_session_open(void *impl, const char *id) {
 
 static enum ts_status dy_session_close(void *impl, const char *id) {
   struct dy *dy = impl;
-  json_t *req = json_pack(
-      "{s:s, s:{s:o}, s:s, s:{s:s}, s:{s:o}}", "TableName", dy->log_table,
-      "Key", "id", attr_s(DY_SESSION_ID), "ConditionExpression", "#s = :s",
-      "ExpressionAttributeNames", "#s", "session", "ExpressionAttributeValues",
-      ":s", attr_s(id));
+  json_t *req =
+      json_pack("{s:s, s:{s:o}, s:s, s:{s:s}, s:{s:o}}", "TableName",
+                dy->log_table, "Key", "id", attr_s(DY_SESSION_ID),
+                "ConditionExpression", "#s = :s", "ExpressionAttributeNames",
+                "#s", "session", "ExpressionAttributeValues", ":s", attr_s(id));
   if (!req)
     return TS_ERR_NOMEM;
   struct ddb_call call = {.op = "DeleteItem", .request = req};
@@ -1215,8 +1214,8 @@ static enum ts_status settle_attempt(void *cls) {
   if (st == TS_OK)
     st = call_status(dy->table, &get);
   if (st == TS_OK)
-    st = pstate_take_item(&ps, x->player,
-                          json_object_get(get.response, "Item"), true);
+    st = pstate_take_item(&ps, x->player, json_object_get(get.response, "Item"),
+                          true);
   struct stats next;
   if (st == TS_OK)
     st = backfill_settled(x->base, ps.state, x->session, &next);
@@ -1235,8 +1234,8 @@ static enum ts_status settle_attempt(void *cls) {
   pct_text[len + 1] = '\0';
   clock_utc_now(now_utc);
   json_t *vals = json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", ":g", attr_n_int(next.games),
-      ":w", attr_n_int(next.wins), ":t", attr_n_dec(next.total_score), ":a",
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", ":g", attr_n_int(next.games), ":w",
+      attr_n_int(next.wins), ":t", attr_n_dec(next.total_score), ":a",
       attr_n_dec(avg), ":p", attr_s(pct_text), ":u", attr_s(now_utc), ":nv",
       attr_n_int(ps.has_version ? ps.version + 1 : 1));
   const char *cond = "attribute_not_exists(#pl)";
@@ -1257,9 +1256,8 @@ static enum ts_status settle_attempt(void *cls) {
                         "SET #g = :g, wins = :w, total_score = :t, "
                         "avg_score = :a, win_percent = :p, updated_at = :u, "
                         "#v = :nv",
-                        "ConditionExpression", cond,
-                        "ExpressionAttributeNames", names,
-                        "ExpressionAttributeValues", vals)
+                        "ConditionExpression", cond, "ExpressionAttributeNames",
+                        names, "ExpressionAttributeValues", vals)
             : NULL;
   json_decref(names);
   json_decref(vals);
@@ -1293,8 +1291,8 @@ static enum ts_status dy_session_settle(void *impl, const char *player,
                          .base = base,
                          .session = session,
                          .deadline_ms = clock_now_ms() + 30000u};
-  enum ts_status st = store_run_tx("dynamodb.settle", settle_attempt, &x, NULL,
-                                   x.deadline_ms);
+  enum ts_status st =
+      store_run_tx("dynamodb.settle", settle_attempt, &x, NULL, x.deadline_ms);
   *changed = x.changed;
   return st;
 }

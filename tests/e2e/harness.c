@@ -517,7 +517,8 @@ static enum ts_status build_env(const struct e2e_server *s,
   if (!opt->use_flags) {
     env[n++] = strdup("TS_BIND=127.0.0.1");
     env[n++] = strdup("TS_PORT=0");
-    if (asprintf(&env[n++], "TS_STORE=%s", e2e_store_kind()) < 0)
+    if (!env_overridden("TS_STORE=", opt->extra_env) &&
+        asprintf(&env[n++], "TS_STORE=%s", e2e_store_kind()) < 0)
       env[n - 1] = NULL;
     if (e2e_store_is_sqlite() &&
         !env_overridden("TS_SQLITE_PATH", opt->extra_env)) {

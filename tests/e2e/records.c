@@ -83,10 +83,10 @@ json_t *e2e_record(const char *event_name, const char *event_id,
     if (*p >= '0' && *p <= '9')
       stamp = (stamp * 10u + (unsigned)(*p - '0')) % 100000000000000ull;
   snprintf(seq, sizeof seq, "9%014llu%08llu", stamp, n);
-  json_t *ddb =
-      json_pack("{s:{s:{s:s}}, s:i, s:s, s:i, s:s}", "Keys", "game_id", "S", game,
-                "ApproximateCreationDateTime", 1764230000, "SequenceNumber",
-                seq, "SizeBytes", 59, "StreamViewType", "NEW_AND_OLD_IMAGES");
+  json_t *ddb = json_pack("{s:{s:{s:s}}, s:i, s:s, s:i, s:s}", "Keys",
+                          "game_id", "S", game, "ApproximateCreationDateTime",
+                          1764230000, "SequenceNumber", seq, "SizeBytes", 59,
+                          "StreamViewType", "NEW_AND_OLD_IMAGES");
   if (new_img)
     json_object_set_new(ddb, "NewImage", e2e_image_json(new_img, game));
   if (old_img)

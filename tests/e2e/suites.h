@@ -12,7 +12,8 @@
   X(dead_letters)                                                              \
   X(dynamodb)                                                                  \
   X(leaderboard)                                                               \
-  X(sqlite)
+  X(sqlite)                                                                    \
+  X(backfill)
 
 #define TS_E2E_DECLARE(name) void e2e_suite_##name(void);
 TS_E2E_SUITES(TS_E2E_DECLARE)

@@ -62,8 +62,8 @@ static int rm_one(const char *path, const struct stat *sb, int flag,
 
 static json_t *image(const struct item *it) {
   return json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:b}}", "id", "S", it->key,
-                   "player", "S", it->player, "score", "N", it->score,
-                   "winner", "BOOL", it->win);
+                   "player", "S", it->player, "score", "N", it->score, "winner",
+                   "BOOL", it->win);
 }
 
 static struct item *find(struct sim *s, const char *key) {
@@ -120,8 +120,8 @@ static void scan_item(struct sim *s, struct item *it) {
   json_t *img = image(it);
   CU_ASSERT_FATAL(backfill_item_key(img, names, 1, key));
   struct stats c = {1, it->win, {0, 0}};
-  CU_ASSERT_FATAL(decimal_parse(it->score, strlen(it->score),
-                                &c.total_score) == TS_OK);
+  CU_ASSERT_FATAL(decimal_parse(it->score, strlen(it->score), &c.total_score) ==
+                  TS_OK);
   CU_ASSERT(backfill_base_add_item(s->base, key, it->player, &c) == TS_OK);
   json_decref(img);
 }
@@ -304,8 +304,8 @@ static void test_settles_exactly_whatever_the_stream_lag_and_scan_order(void) {
        {"put a ann 1 10", "put b bob 0 4", "expire", "open", "scanall",
         "settle", "close", NULL}},
       {"history partly expired, the rest delivered during the Scan",
-       {HISTORY, "expire", "put e eve 1 2", "put a ann 0 10", "open",
-        "scan a", "deliver", "scanall", "deliver", "settle", "close", NULL}},
+       {HISTORY, "expire", "put e eve 1 2", "put a ann 0 10", "open", "scan a",
+        "deliver", "scanall", "deliver", "settle", "close", NULL}},
       {"change after the Scan read the item, delivered after",
        {HISTORY, "open", "scanall", "put a ann 0 11", "deliver", "deliver",
         "deliver", "settle", "close", NULL}},
@@ -348,8 +348,10 @@ static void test_item_key_ignores_order_and_non_key_attributes(void) {
   json_t *a = json_loads("{\"h\":{\"S\":\"x\"},\"r\":{\"N\":\"5\"},"
                          "\"score\":{\"N\":\"1\"}}",
                          0, NULL);
-  json_t *keys = json_loads("{\"r\":{\"N\":\"5\"},\"h\":{\"S\":\"x\"}}", 0, NULL);
-  json_t *other = json_loads("{\"h\":{\"S\":\"x5\"},\"r\":{\"N\":\"\"}}", 0, NULL);
+  json_t *keys =
+      json_loads("{\"r\":{\"N\":\"5\"},\"h\":{\"S\":\"x\"}}", 0, NULL);
+  json_t *other =
+      json_loads("{\"h\":{\"S\":\"x5\"},\"r\":{\"N\":\"\"}}", 0, NULL);
   const char *names[] = {"r", "h"};
   char k1[BACKFILL_KEY_HEX], k2[BACKFILL_KEY_HEX], k3[BACKFILL_KEY_HEX];
   CU_ASSERT(backfill_item_key(a, names, 2, k1));
