@@ -98,12 +98,16 @@ static bool seq_lower(const char *a, const char *b) {
   return la != lb ? la < lb : strcmp(a, b) < 0;
 }
 
+/* Counts in a state stay far from int64's ends (a player has at most
+ * ~10^11 games), so that adding a batch's deltas cannot overflow. */
+#define STATE_INT_MAX ((int64_t)1 << 62)
+
 static bool get_int(const json_t *o, const char *k, int64_t *out) {
   const json_t *v = json_object_get(o, k);
   if (!json_is_integer(v))
     return false;
   *out = (int64_t)json_integer_value(v);
-  return true;
+  return *out > -STATE_INT_MAX && *out < STATE_INT_MAX;
 }
 
 static bool get_dec(const json_t *o, const char *k, struct decimal *out) {
