@@ -68,15 +68,21 @@ run_suite() {
         TS_TEST_REQUESTS="$src/tests/requests" TS_TEST_DYNALITE="$dynalite" \
         timeout 900 "$src/tests/e2e/with-dynalite.sh" ./e2e-tests) >"$log" 2>"$log.err"
       ;;
+    e2e-source)
+      (cd "$bld" && TS_TEST_BIN="$bld/tourney-stats" TS_TEST_DYNALITE="$dynalite" \
+        timeout 300 "$src/tests/e2e/with-dynalite.sh" ./source-tests) >"$log" 2>"$log.err"
+      ;;
   esac
 }
 
 # The suites that can see a patch: a store's own code only shows through
-# its end-to-end suite.
+# its end-to-end suite, ops/ (the source-table reader) only through its own.
 suites_for() {
   local files
   files=$(grep -E '^\+\+\+ ' "$1" | sed -E 's#^\+\+\+ [^/]*/##; s#[[:space:]].*##')
-  if ! grep -qvE '^(store/dynamodb\.c|aws/)' <<<"$files"; then
+  if ! grep -qvE '^ops/' <<<"$files"; then
+    echo "e2e-source"
+  elif ! grep -qvE '^(store/dynamodb\.c|aws/)' <<<"$files"; then
     echo "unit e2e-dynamodb"
   elif ! grep -qvE '^store/sqlite\.c' <<<"$files"; then
     echo "unit e2e-sqlite"
