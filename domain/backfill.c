@@ -465,3 +465,7 @@ out:
 size_t backfill_base_items(const struct backfill_base *bb) {
   return bb->n_items;
 }
+
+size_t backfill_base_players(const struct backfill_base *bb) {
+  return bb->n_names;
+}

@@ -107,5 +107,7 @@ backfill_base_each(const struct backfill_base *bb,
                                         const struct stats *base),
                    void *cls) TS_WARN_UNUSED;
 size_t backfill_base_items(const struct backfill_base *bb);
+/* Distinct players named so far (by items or states). */
+size_t backfill_base_players(const struct backfill_base *bb);
 
 #endif /* TS_DOMAIN_BACKFILL_H */

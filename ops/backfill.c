@@ -101,10 +101,11 @@ static enum ts_status scan_source(const struct ops_options *o, FILE *err,
             ts_status_name(st));
   else
     fprintf(err,
-            "scan done: %" PRIu64 " items, %zu games counted, %" PRIu64
-            " not counted (poison), %" PRIu64 " without a key, %" PRIu64
-            " pages, %.1f RCU, %.1f s\n",
-            x->items, backfill_base_items(x->base), x->rejected, x->keyless,
+            "scan done: %" PRIu64 " items, %zu games of %zu players "
+            "counted, %" PRIu64 " not counted (poison), %" PRIu64
+            " without a key, %" PRIu64 " pages, %.1f RCU, %.1f s\n",
+            x->items, backfill_base_items(x->base),
+            backfill_base_players(x->base), x->rejected, x->keyless,
             stats.pages, stats.rcu, stats.seconds);
 out:
   source_free(x->src);
