@@ -190,6 +190,11 @@ static enum ts_status settle_one(void *cls, const char *player,
   bool changed = false;
   enum ts_status st =
       store_session_settle(x->s, player, base, x->session, &changed);
+  if (st == TS_ERR_NOT_FOUND) {
+    fprintf(x->err, "backfill: another backfill replaced this one; it "
+                    "settles the players: stopping\n");
+    return st;
+  }
   if (st == TS_ERR_INVALID) {
     /* The stream subtracted a game the source never had for this player:
      * say so and go on, the others are still right. */

@@ -1216,6 +1216,18 @@ static enum ts_status settle_attempt(void *cls) {
   if (st == TS_OK)
     st = pstate_take_item(&ps, x->player, json_object_get(get.response, "Item"),
                           true);
+  /* A state of another session is either stale (an earlier session's,
+   * not written over since) or a newer backfill's, which replaced this one
+   * and tracks this player's writes since: the marker tells which. */
+  char seen[72] = "";
+  backfill_state_session(ps.state, seen, sizeof seen);
+  if (st == TS_OK && seen[0] && strcmp(seen, x->session) != 0 &&
+      (st = session_read(dy, x->deadline_ms)) == TS_OK) {
+    pthread_mutex_lock(&dy->session_mu);
+    if (strcmp(dy->session, x->session) != 0)
+      st = TS_ERR_NOT_FOUND;
+    pthread_mutex_unlock(&dy->session_mu);
+  }
   struct stats next;
   if (st == TS_OK)
     st = backfill_settled(x->base, ps.state, x->session, &next);

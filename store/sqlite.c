@@ -1337,9 +1337,16 @@ struct session_ctx {
  * (later tracked writes keep adding to both). */
 static enum ts_status settle_in_tx(struct session_ctx *x, struct conn *c) {
   struct stats stored, next;
-  char *state = NULL;
+  char *state = NULL, *open = NULL;
   bool exists = false;
-  enum ts_status st = read_player(c, x->player, &stored, &state, &exists);
+  /* Only the open session may settle: another backfill that replaced it
+   * tracks the writes since, which this one's D does not hold. */
+  enum ts_status st = read_session(c, &open);
+  if (st == TS_OK && (!open || strcmp(open, x->id) != 0))
+    st = TS_ERR_NOT_FOUND;
+  free(open);
+  if (st == TS_OK)
+    st = read_player(c, x->player, &stored, &state, &exists);
   if (st == TS_OK)
     st = backfill_settled(x->base, state, x->id, &next);
   if (st == TS_OK && (exists || !stats_is_zero(&next)) &&
@@ -1387,7 +1394,8 @@ static enum ts_status session_attempt(void *cls) {
   if (st == TS_OK)
     st = from_rc(run_plain(c, ST_COMMIT));
 out:
-  if (st != TS_OK && st != TS_ERR_RETRY && st != TS_ERR_INVALID)
+  if (st != TS_OK && st != TS_ERR_RETRY && st != TS_ERR_INVALID &&
+      st != TS_ERR_NOT_FOUND)
     write_failed(sq, c);
   if (!sqlite3_get_autocommit(c->db))
     (void)run_plain(c, ST_ROLLBACK);

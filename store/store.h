@@ -156,7 +156,9 @@ enum ts_status store_session_close(struct store *s,
  * (backfill_settled()), in one atomic write retried on conflicts with
  * concurrent ingestion. *changed tells whether the stats moved. A player
  * with no row whose result is zero is left absent. TS_ERR_INVALID when
- * the result would be negative (the source and the stream disagree). */
+ * the result would be negative (the source and the stream disagree);
+ * TS_ERR_NOT_FOUND when session is no longer the open one (another
+ * backfill replaced it, or it was closed). */
 enum ts_status store_session_settle(struct store *s, const char *player,
                                     const struct stats *base,
                                     const char *session,

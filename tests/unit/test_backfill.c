@@ -384,9 +384,36 @@ static void test_state_of_another_session_starts_over(void) {
   CU_ASSERT(t.delta.games == 0);
 }
 
+static void test_a_replaced_session_can_no_longer_settle(void) {
+  char dir[64], path[128];
+  snprintf(dir, sizeof dir, "/tmp/ts-backfill-XXXXXX");
+  CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/stats.db", dir);
+  struct store_options opt = {.kind = "sqlite", .sqlite_path = path};
+  struct store *s = NULL;
+  CU_ASSERT_FATAL(store_open(&opt, &s) == TS_OK);
+  struct stats base = {3, 1, {0, 0}};
+  bool changed = false;
+  CU_ASSERT(store_session_open(s, "first") == TS_OK);
+  CU_ASSERT(store_session_open(s, "second") == TS_OK);
+  CU_ASSERT(store_session_settle(s, "ann", &base, "first", &changed) ==
+            TS_ERR_NOT_FOUND);
+  CU_ASSERT(!changed);
+  CU_ASSERT(store_session_settle(s, "ann", &base, "second", &changed) == TS_OK);
+  CU_ASSERT(changed);
+  CU_ASSERT(store_session_close(s, "first") == TS_OK); /* not the open one */
+  CU_ASSERT(store_session_settle(s, "ann", &base, "second", &changed) == TS_OK);
+  CU_ASSERT(store_session_close(s, "second") == TS_OK);
+  CU_ASSERT(store_session_settle(s, "ann", &base, "second", &changed) ==
+            TS_ERR_NOT_FOUND);
+  store_free(s);
+  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void suite_backfill(void) {
   TS_SUITE("backfill",
            TS_TEST(test_settles_exactly_whatever_the_stream_lag_and_scan_order),
            TS_TEST(test_item_key_ignores_order_and_non_key_attributes),
-           TS_TEST(test_state_of_another_session_starts_over));
+           TS_TEST(test_state_of_another_session_starts_over),
+           TS_TEST(test_a_replaced_session_can_no_longer_settle));
 }
