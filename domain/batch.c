@@ -655,6 +655,9 @@ static bool unwrap_kinesis(const json_t *record, json_t **inner,
     return fail(why, "kinesis.data decodes to more than %u bytes",
                 TS_MAX_BODY_BYTES);
   default:
+    if (berr.offset >= json_string_length(data)) /* its length */
+      return fail(why, "kinesis.data is not base64: %s (%zu characters)",
+                  berr.what, json_string_length(data));
     return fail(why, "kinesis.data is not base64: %s at byte %zu", berr.what,
                 berr.offset + 1);
   }

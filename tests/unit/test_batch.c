@@ -988,13 +988,13 @@ static void test_kinesis_poison_is_rejected_with_the_reason_of_its_data(void) {
        "kinesis.data is not base64: a character outside the alphabet at byte "
        "4"},
       {"not base64: length", "\"eyJ\"",
-       "kinesis.data is not base64: its length is not a multiple of 4 at byte "
-       "4"},
+       "kinesis.data is not base64: its length is not a multiple of 4 (3 "
+       "characters)"},
       {"not base64: padding in the middle", "\"QQ==QUJD\"",
        "kinesis.data is not base64: '=' before the end at byte 3"},
       {"not base64: whitespace", "\"QUJD \"",
-       "kinesis.data is not base64: its length is not a multiple of 4 at byte "
-       "6"},
+       "kinesis.data is not base64: its length is not a multiple of 4 (5 "
+       "characters)"},
       {"not base64: nonzero bits after the last byte", "\"QR==\"",
        "kinesis.data is not base64: nonzero bits after the last byte at byte "
        "2"},
