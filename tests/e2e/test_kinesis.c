@@ -59,9 +59,11 @@ static void test_kinesis_redelivery_with_new_outer_ids_is_a_duplicate(void) {
   TS_CHECK_CASE(
       strcmp(e2e_kinesis_sequence(first), e2e_kinesis_sequence(again)) != 0,
       "redelivery", "the outer sequenceNumber did not change");
-  json_t *body = e2e_lambda(e2e_records(json_incref(again), NULL));
+  json_t *recs = e2e_records(json_incref(again), NULL);
+  json_t *body = e2e_lambda(recs);
   e2e_ingest_expect(srv, "redelivered with new outer ids", body, 1, 0, 1, 0, 0);
   json_decref(body);
+  json_decref(recs);
   e2e_ingest_expect(srv, "the same outer record resent", first, 1, 0, 1, 0, 0);
   struct e2e_expect want = {p, 1, 1, "7", "7", "100"};
   e2e_expect_stats(srv, "counted once", &want);
