@@ -10,9 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "../common/bounds.h"
+#include "../common/digest.h"
 
 /* ---- item keys ---- */
 
@@ -41,14 +40,13 @@ bool backfill_item_key(const json_t *attrs, const char *const *names, size_t n,
     memcpy(all, names, n * sizeof *all);
   }
   qsort(all, n, sizeof *all, cmp_names);
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-  for (size_t i = 0; ok && i < n; i++) {
+  /* name, type, value per key attribute, in name order; the digest
+   * separates parts with NUL, so a value holding a NUL is refused. */
+  const char *parts[24];
+  for (size_t i = 0; i < n; i++) {
     const json_t *av = json_object_get(attrs, all[i]);
-    if (!json_is_object(av) || json_object_size(av) != 1) {
-      ok = false;
-      break;
-    }
+    if (!json_is_object(av) || json_object_size(av) != 1)
+      return false;
     const char *type = NULL;
     const json_t *val = NULL;
     const char *k;
@@ -58,32 +56,19 @@ bool backfill_item_key(const json_t *attrs, const char *const *names, size_t n,
       val = v;
     }
     if (!type || !json_is_string(val) ||
-        (strcmp(type, "S") && strcmp(type, "N") && strcmp(type, "B"))) {
-      ok = false;
-      break;
-    }
-    /* name NUL type NUL value-length value: unambiguous. */
-    size_t vlen = json_string_length(val);
-    unsigned char len8[8];
-    for (int b = 0; b < 8; b++)
-      len8[b] = (unsigned char)(vlen >> (8 * b));
-    ok = EVP_DigestUpdate(md, all[i], strlen(all[i]) + 1) == 1 &&
-         EVP_DigestUpdate(md, type, strlen(type) + 1) == 1 &&
-         EVP_DigestUpdate(md, len8, sizeof len8) == 1 &&
-         EVP_DigestUpdate(md, json_string_value(val), vlen) == 1;
+        (strcmp(type, "S") && strcmp(type, "N") && strcmp(type, "B")) ||
+        strlen(json_string_value(val)) != json_string_length(val))
+      return false;
+    parts[3 * i] = all[i];
+    parts[3 * i + 1] = type;
+    parts[3 * i + 2] = json_string_value(val);
   }
-  unsigned char h[EVP_MAX_MD_SIZE];
-  unsigned hl = 0;
-  ok = ok && EVP_DigestFinal_ex(md, h, &hl) == 1 && hl >= 16;
-  EVP_MD_CTX_free(md);
-  if (!ok)
-    return false;
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < 16; i++) {
-    out[2 * i] = hex[h[i] >> 4];
-    out[2 * i + 1] = hex[h[i] & 15];
-  }
-  out[32] = '\0';
+  char hex[DIGEST_HEX_BYTES];
+  digest_sha256_hex(parts, 3 * n, hex);
+  if (strlen(hex) < BACKFILL_KEY_HEX - 1)
+    return false; /* out of memory in OpenSSL */
+  memcpy(out, hex, BACKFILL_KEY_HEX - 1);
+  out[BACKFILL_KEY_HEX - 1] = '\0';
   return true;
 }
 
@@ -188,11 +173,12 @@ enum ts_status backfill_fold(const char *stored, const char *session,
     if (en->created_s > c)
       c = en->created_s;
     const struct batch_change *ch = en->change;
-    if (!ch || !ch->key[0]) {
+    char key[BACKFILL_KEY_HEX];
+    if (!ch || !backfill_item_key(ch->keys, NULL, 0, key)) {
       u++;
       continue;
     }
-    json_t *have = json_object_get(keys, ch->key);
+    json_t *have = json_object_get(keys, key);
     if (have) {
       const char *hs = json_string_value(json_array_get(have, 0));
       if (!(ch->seq && hs && seq_lower(ch->seq, hs)))
@@ -202,7 +188,7 @@ enum ts_status backfill_fold(const char *stored, const char *session,
       continue;
     }
     json_t *ent = key_entry(ch);
-    if (!ent || json_object_set_new(keys, ch->key, ent) != 0)
+    if (!ent || json_object_set_new(keys, key, ent) != 0)
       goto out;
   }
   char total[DECIMAL_TEXT_MAX];

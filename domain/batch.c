@@ -525,8 +525,10 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
     return false;
   if (use_old && !decode_image(old_image, "OldImage", names, &go, why))
     return false;
-  if (!backfill_item_key(json_object_get(ddb, "Keys"), NULL, 0, r->change.key))
-    r->change.key[0] = '\0';
+  json_t *keys = json_object_get(ddb, "Keys");
+  /* A reference of its own: a Kinesis record's decoded tree is freed
+   * after decoding. */
+  r->change.keys = json_is_object(keys) ? json_incref(keys) : NULL;
   r->change.seq = r->has_seq ? r->item_id : NULL;
   if (use_old) {
     if (!(r->old_player = copy_n(go.player, go.player_len))) {
@@ -849,6 +851,7 @@ void batch_free(struct batch *b) {
     free(r->event_id);
     free(r->item_id);
     free(r->old_player);
+    json_decref((json_t *)r->change.keys);
     free(r->poison);
     free(r->json_text);
   }

@@ -66,8 +66,10 @@ enum record_outcome {
 /* What a record says about the item it changed, for backfill sessions
  * (domain/backfill.h). Borrowed from the batch. */
 struct batch_change {
-  char key[33];           /* backfill_item_key() of dynamodb.Keys; "" when
-                             absent or unusable */
+  /* dynamodb.Keys (the batch holds a reference), NULL when absent: hashed
+   * by backfill_item_key() only while a backfill session is open, so that
+   * ordinary ingestion does not pay a SHA-256 per record. */
+  const json_t *keys;
   const char *seq;        /* dynamodb.SequenceNumber; NULL when absent, and
                              always for a Kinesis record (Kinesis for
                              DynamoDB has no per-item SequenceNumber) */

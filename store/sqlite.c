@@ -753,7 +753,8 @@ static enum ts_status write_player(struct conn *c, const struct batch *b,
 /* Applies one batch inside the open transaction: the domain decides, then
  * the writes. */
 static enum ts_status apply_batch(struct conn *c, struct batch *b,
-                                  int64_t now_s, const char *now_utc) {
+                                  int64_t now_s, const char *now_utc,
+                                  const char *session) {
   size_t players = batch_player_count(b);
   struct view_ctx vc = {.c = c, .b = b, .now_s = now_s};
   const struct decide_view view = {
@@ -761,14 +762,10 @@ static enum ts_status apply_batch(struct conn *c, struct batch *b,
   struct decide_player *next = calloc(players ? players : 1, sizeof *next);
   if (!next)
     return TS_ERR_NOMEM;
-  char *session = NULL;
   enum ts_status st = batch_decide(b, &view, next);
-  if (st == TS_OK)
-    st = read_session(c, &session);
   for (size_t p = 0; p < players && st == TS_OK; p++)
     if (next[p].changed)
       st = write_player(c, b, p, &next[p].next, now_s, now_utc, session);
-  free(session);
   if (st == TS_OK)
     st = keep_dead_letters(c, b, now_utc);
   free(next);
@@ -855,6 +852,7 @@ static enum ts_status apply_attempt(void *cls) {
   struct apply_ctx *a = cls;
   struct sq *sq = a->sq;
   struct conn *c = &sq->w;
+  char *session = NULL;
   enum ts_status st = writer_lock(sq, a->deadline_ms);
   if (st != TS_OK)
     return st;
@@ -883,8 +881,12 @@ static enum ts_status apply_attempt(void *cls) {
     if (st != TS_OK)
       goto out;
   }
+  /* The open backfill session, read under the write lock: every write of
+   * this transaction is tracked, or none (domain/backfill.h). */
+  if ((st = read_session(c, &session)) != TS_OK)
+    goto out;
   for (size_t i = 0; i < a->n; i++) {
-    st = apply_batch(c, a->b[i], now_s, now_utc);
+    st = apply_batch(c, a->b[i], now_s, now_utc, session);
     if (st != TS_OK)
       goto out;
   }
@@ -897,6 +899,7 @@ static enum ts_status apply_attempt(void *cls) {
     sq->last_purge_ms = now_ms;
   }
 out:;
+  free(session);
   /* Read before the rollback, which sets its own code. */
   int code = st == TS_OK ? SQLITE_OK : sqlite3_extended_errcode(c->db);
   if (st != TS_OK && st != TS_ERR_RETRY)
