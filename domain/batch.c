@@ -1,7 +1,7 @@
-/* Decoding a request body of DynamoDB Streams records into per-player
- * deltas, and aggregating the store's per-entry verdicts into per-record
- * outcomes. See batch.h for the life cycle and PRODUCT.md "Ingestion" for
- * the rules. */
+/* Decoding a request body of DynamoDB Streams records (or Kinesis records
+ * that carry one) into per-player deltas, and aggregating the store's per-entry
+ * verdicts into per-record outcomes. See batch.h for the life cycle and
+ * PRODUCT.md "Ingestion" for the rules. */
 #include "batch.h"
 #include "batch_outcome.h"
 
@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/base64.h"
 #include "../common/bounds.h"
 #include "../common/digest.h"
+#include "../common/json_parse.h"
 #include "../common/utf8.h"
 #include "backfill.h"
 
@@ -51,9 +53,13 @@ struct entry_ref {
 };
 
 struct rec {
-  json_t *json;      /* reference to the record object as received */
-  char *event_id;    /* NULL when missing or unusable */
-  char *item_id;     /* SequenceNumber, else eventID, else "#<index>" */
+  json_t *json;      /* reference to the record object as received (for a
+                        Kinesis record, the outer one) */
+  char *event_id;    /* NULL when missing or unusable (a Kinesis record's:
+                        the inner change record's) */
+  char *item_id;     /* SequenceNumber (a Kinesis record's outer
+                        kinesis.sequenceNumber), else eventID, else
+                        "#<index>" */
   char *poison;      /* why the record is undecodable, else NULL */
   int64_t created_s; /* ApproximateCreationDateTime, 0: unknown */
   bool excluded;     /* another of its entries was rejected: apply none */
@@ -430,9 +436,9 @@ enum event_name { EVENT_INSERT, EVENT_MODIFY, EVENT_REMOVE };
 
 /* Validates eventID. Returns false with why set when it is unusable. A
  * repeat of an eventID is not decided here: see add_entry(). */
-static bool decode_event_id(struct rec *r, struct why *why,
-                            enum ts_status *st) {
-  const json_t *id = json_object_get(r->json, "eventID");
+static bool decode_event_id(struct rec *r, const json_t *change,
+                            struct why *why, enum ts_status *st) {
+  const json_t *id = json_object_get(change, "eventID");
   if (!id)
     return fail(why, "missing eventID");
   if (!json_is_string(id))
@@ -463,13 +469,14 @@ static bool made_by_ttl(const json_t *record) {
          strcmp(json_string_value(principal), "dynamodb.amazonaws.com") == 0;
 }
 
-/* Everything after the eventID: returns false with why set for poison. */
-static bool decode_changes(struct batch *b, struct rec *r, size_t index,
-                           const struct batch_options *opt,
+/* Everything after the eventID of the change record `change` (r->json, or
+ * what a Kinesis record carries): returns false with why set for poison. */
+static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
+                           size_t index, const struct batch_options *opt,
                            json_t *player_index, json_t *seen, struct why *why,
                            enum ts_status *st) {
   const struct record_names *names = &opt->names;
-  const json_t *name = json_object_get(r->json, "eventName");
+  const json_t *name = json_object_get(change, "eventName");
   if (!name)
     return fail(why, "missing eventName");
   if (!json_is_string(name))
@@ -488,7 +495,7 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
     quote(q, ns, nlen);
     return fail(why, "eventName %s is not INSERT, MODIFY or REMOVE", q);
   }
-  const json_t *ddb = json_object_get(r->json, "dynamodb");
+  const json_t *ddb = json_object_get(change, "dynamodb");
   if (!ddb)
     return fail(why, "missing dynamodb");
   if (!json_is_object(ddb))
@@ -535,8 +542,7 @@ static bool decode_changes(struct batch *b, struct rec *r, size_t index,
     b->remove_without_old++;
     return true;
   }
-  if (ev == EVENT_REMOVE && !opt->ttl_removes_subtract &&
-      made_by_ttl(r->json)) {
+  if (ev == EVENT_REMOVE && !opt->ttl_removes_subtract && made_by_ttl(change)) {
     b->ttl_removes_skipped++;
     return true;
   }
@@ -591,45 +597,156 @@ static int64_t decode_created(const json_t *ddb) {
   return t >= 1.0 && t < 4294967296.0 ? (int64_t)t : 0;
 }
 
+/* An identifier for the answer and the dead letters (a SequenceNumber,
+ * a Kinesis sequenceNumber) when v is a usable one: *out stays NULL when
+ * it is not. Only allocation failure is an error. */
+static enum ts_status item_identifier(const json_t *v, char **out) {
+  if (json_is_string(v) && json_string_length(v) > 0 &&
+      json_string_length(v) <= MAX_ITEM_IDENTIFIER_BYTES &&
+      !memchr(json_string_value(v), '\0', json_string_length(v)) &&
+      !(*out = copy_n(json_string_value(v), json_string_length(v))))
+    return TS_ERR_NOMEM;
+  return TS_OK;
+}
+
+/* A Kinesis record (Kinesis Data Streams for DynamoDB, as a Lambda or a
+ * Pipe delivers it): it has a `kinesis` member, or says eventSource
+ * "aws:kinesis". */
+static bool is_kinesis(const json_t *record) {
+  const json_t *source = json_object_get(record, "eventSource");
+  return json_object_get(record, "kinesis") ||
+         (json_is_string(source) &&
+          strcmp(json_string_value(source), "aws:kinesis") == 0);
+}
+
+/* The DynamoDB change record a Kinesis record carries: kinesis.data is
+ * strict base64 (common/base64.h) of at most TS_MAX_BODY_BYTES of JSON
+ * text (common/json_parse.h, which refuses a NUL byte) holding an object.
+ * Returns false with why set when it is poison; *inner (a new reference)
+ * otherwise, or NULL with *st set on allocation failure. */
+static bool unwrap_kinesis(const json_t *record, json_t **inner,
+                           struct why *why, enum ts_status *st) {
+  *inner = NULL;
+  const json_t *k = json_object_get(record, "kinesis");
+  if (!k)
+    return fail(why, "missing kinesis");
+  if (!json_is_object(k))
+    return fail(why, "kinesis is not an object");
+  const json_t *data = json_object_get(k, "data");
+  if (!data)
+    return fail(why, "missing kinesis.data");
+  if (!json_is_string(data))
+    return fail(why, "kinesis.data is not a string");
+  if (json_string_length(data) == 0)
+    return fail(why, "kinesis.data is empty");
+  unsigned char *bytes = NULL;
+  size_t n = 0;
+  struct base64_error berr = {"", 0};
+  switch (base64_decode(json_string_value(data), json_string_length(data),
+                        TS_MAX_BODY_BYTES, &bytes, &n, &berr)) {
+  case TS_OK: break;
+  case TS_ERR_NOMEM: *st = TS_ERR_NOMEM; return true;
+  case TS_ERR_TOO_LARGE:
+    return fail(why, "kinesis.data decodes to more than %u bytes",
+                TS_MAX_BODY_BYTES);
+  default:
+    return fail(why, "kinesis.data is not base64: %s at byte %zu", berr.what,
+                berr.offset + 1);
+  }
+  struct json_parse_error jerr = {"", 0, 0};
+  enum ts_status ps = json_parse((const char *)bytes, n, inner, &jerr);
+  free(bytes);
+  if (ps == TS_ERR_NOMEM) {
+    *st = TS_ERR_NOMEM;
+    return true;
+  }
+  if (ps != TS_OK)
+    return fail(why, "kinesis.data is not JSON: %s at line %d, column %d",
+                jerr.text, jerr.line, jerr.column);
+  if (!json_is_object(*inner)) {
+    json_decref(*inner);
+    *inner = NULL;
+    return fail(why, "kinesis.data is not a JSON object");
+  }
+  return true;
+}
+
 /* Decodes record `index`. Only allocation failure is an error; unusable
- * content makes the record poison. */
+ * content makes the record poison.
+ *
+ * A Kinesis record is unwrapped first; the change record inside then goes
+ * through exactly the decoding of a DynamoDB Streams record. Its eventID
+ * is the inner one (the outer eventID and sequenceNumber differ per
+ * delivery and shard, so exactly-once must not key on them), its
+ * itemIdentifier the outer kinesis.sequenceNumber (what a Pipe's partial
+ * batch failure names), and it has no per-item SequenceNumber
+ * (change.seq NULL). The dead letter keeps the outer record. */
 static enum ts_status decode_record(struct batch *b, size_t index,
                                     const struct batch_options *opt,
                                     json_t *seen, json_t *player_index) {
   struct rec *r = &b->recs[index];
   struct why why = {{0}};
   enum ts_status st = TS_OK;
+  json_t *inner = NULL;
+  const json_t *change = r->json;
+  bool kinesis = is_kinesis(r->json), ok = true;
 
-  const json_t *ddb = json_object_get(r->json, "dynamodb");
-  const json_t *seq =
-      json_is_object(ddb) ? json_object_get(ddb, "SequenceNumber") : NULL;
-  if (json_is_string(seq) && json_string_length(seq) > 0 &&
-      json_string_length(seq) <= MAX_ITEM_IDENTIFIER_BYTES &&
-      !memchr(json_string_value(seq), '\0', json_string_length(seq)) &&
-      !(r->item_id = copy_n(json_string_value(seq), json_string_length(seq))))
-    return TS_ERR_NOMEM;
-  r->has_seq = r->item_id != NULL;
-
-  r->created_s = decode_created(ddb);
-  bool ok = decode_event_id(r, &why, &st);
+  if (kinesis) {
+    st = item_identifier(
+        json_object_get(json_object_get(r->json, "kinesis"), "sequenceNumber"),
+        &r->item_id);
+    if (st == TS_OK)
+      ok = unwrap_kinesis(r->json, &inner, &why, &st);
+    change = inner;
+  } else {
+    const json_t *ddb = json_object_get(r->json, "dynamodb");
+    st = item_identifier(
+        json_is_object(ddb) ? json_object_get(ddb, "SequenceNumber") : NULL,
+        &r->item_id);
+    r->has_seq = r->item_id != NULL;
+  }
   if (st != TS_OK)
-    return st;
+    goto out;
+  bool unwrapped = ok; /* poison from here on is the change record's */
+
+  r->created_s = ok ? decode_created(json_object_get(change, "dynamodb")) : 0;
+  if (ok)
+    ok = decode_event_id(r, change, &why, &st);
+  if (st != TS_OK)
+    goto out;
   if (ok && !r->item_id &&
-      !(r->item_id = copy_n(r->event_id, strlen(r->event_id))))
-    return TS_ERR_NOMEM;
+      !(r->item_id = copy_n(r->event_id, strlen(r->event_id)))) {
+    st = TS_ERR_NOMEM;
+    goto out;
+  }
   if (!r->item_id) { /* neither: its position, never null in the answer */
     char pos[24];
     int n = snprintf(pos, sizeof pos, "#%zu", index);
-    if (!(r->item_id = copy_n(pos, (size_t)n)))
-      return TS_ERR_NOMEM;
+    if (!(r->item_id = copy_n(pos, (size_t)n))) {
+      st = TS_ERR_NOMEM;
+      goto out;
+    }
   }
   if (ok)
-    ok = decode_changes(b, r, index, opt, player_index, seen, &why, &st);
-  if (st != TS_OK)
-    return st;
-  if (!ok && !(r->poison = reason_dup(why.text)))
-    return TS_ERR_NOMEM;
-  return TS_OK;
+    ok =
+        decode_changes(b, r, change, index, opt, player_index, seen, &why, &st);
+  if (st != TS_OK || ok)
+    goto out;
+  if (kinesis && unwrapped) {
+    /* Say that the fault is inside the data, not in the outer record. */
+    char text[sizeof why.text + 16];
+    snprintf(text, sizeof text, "kinesis.data: %s", why.text);
+    r->poison = reason_dup(text);
+  } else {
+    r->poison = reason_dup(why.text);
+  }
+  if (!r->poison)
+    st = TS_ERR_NOMEM;
+out:
+  /* Everything kept was copied: the decoded data is not needed again (the
+   * dead letter keeps the outer record). */
+  json_decref(inner);
+  return st;
 }
 
 /* ---- life cycle ---- */

@@ -1,5 +1,10 @@
 /* A batch of DynamoDB Streams records, decoded and folded into per-player
  * deltas, plus the outcome of each record once a store has applied it.
+ * A record may also be a Kinesis record (Kinesis Data Streams for
+ * DynamoDB: a `kinesis` member, or eventSource "aws:kinesis") whose
+ * base64 kinesis.data holds one DynamoDB change record: that inner record
+ * is decoded exactly as a Streams record and stands for it (its eventID is
+ * the exactly-once key); the outer record is what the dead letters keep.
  *
  * Life cycle (one per POST):
  *   batch_new()            envelope check, record decode, fold into
@@ -63,7 +68,9 @@ enum record_outcome {
 struct batch_change {
   char key[33];           /* backfill_item_key() of dynamodb.Keys; "" when
                              absent or unusable */
-  const char *seq;        /* dynamodb.SequenceNumber; NULL when absent */
+  const char *seq;        /* dynamodb.SequenceNumber; NULL when absent, and
+                             always for a Kinesis record (Kinesis for
+                             DynamoDB has no per-item SequenceNumber) */
   bool has_old;           /* the record carried a decoded OldImage */
   const char *old_player; /* its player (has_old) */
   struct stats old;       /* its contribution (has_old) */
@@ -122,7 +129,8 @@ enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
  * the dead-letter store. Strings are borrowed; record_json is the compact
  * JSON text of the record as received (NULL if it could not be serialised).
  * event_id is NULL when the record had none; item_identifier is the
- * SequenceNumber, else the eventID, else "#<position in the batch>".
+ * SequenceNumber (a Kinesis record's kinesis.sequenceNumber), else the
+ * eventID (a Kinesis record's inner one), else "#<position in the batch>".
  * These two (and batch_summary_json) fill caches inside the batch: like
  * every function here, do not call them concurrently on one batch. */
 size_t batch_rejected_count(const struct batch *b);

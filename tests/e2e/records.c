@@ -1,8 +1,10 @@
 /* DynamoDB Streams record builders for the end-to-end tests. */
 #include "records.h"
 
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -136,4 +138,74 @@ json_t *e2e_records(json_t *first, ...) {
     json_array_append_new(arr, r);
   va_end(ap);
   return arr;
+}
+
+char *e2e_base64(const void *bytes, size_t n) {
+  char *out = malloc(4 * ((n + 2) / 3) + 1);
+  if (out)
+    EVP_EncodeBlock((unsigned char *)out, bytes, (int)n);
+  return out;
+}
+
+/* A fresh outer sequenceNumber (Kinesis's are 56 digits; unique per run
+ * like the stream records'). */
+static void kinesis_ids(json_t *outer) {
+  char seq[80], id[128];
+  unsigned long long stamp = 0;
+  for (const char *p = e2e_run_prefix(); *p; p++)
+    if (*p >= '0' && *p <= '9')
+      stamp = (stamp * 10u + (unsigned)(*p - '0')) % 100000000000000ull;
+  snprintf(seq, sizeof seq, "49590338271490256608559692538%014llu%010llu",
+           stamp, ++counter);
+  snprintf(id, sizeof id, "shardId-000000000000:%s", seq);
+  json_object_set_new(json_object_get(outer, "kinesis"), "sequenceNumber",
+                      json_string(seq));
+  json_object_set_new(outer, "eventID", json_string(id));
+}
+
+json_t *e2e_kinesis_data(const char *data) {
+  json_t *outer = json_pack(
+      "{s:{s:s, s:s, s:s, s:f}, s:s, s:s, s:s, s:s, s:s, s:s}", "kinesis",
+      "kinesisSchemaVersion", "1.0", "partitionKey", "5C3F0A5B7E2D4B19", "data",
+      data, "approximateArrivalTimestamp", 1764230000.123, "eventSource",
+      "aws:kinesis", "eventVersion", "1.0", "eventName", "aws:kinesis:record",
+      "invokeIdentityArn", "arn:aws:iam::123456789012:role/lambda-role",
+      "awsRegion", "us-east-1", "eventSourceARN",
+      "arn:aws:kinesis:us-east-1:123456789012:stream/TaTourneyChanges");
+  kinesis_ids(outer);
+  return outer;
+}
+
+json_t *e2e_kinesis(json_t *inner) {
+  json_t *ddb = json_object_get(inner, "dynamodb");
+  json_object_del(ddb, "SequenceNumber");
+  json_object_del(ddb, "StreamViewType");
+  json_object_set_new(ddb, "ApproximateCreationDateTime",
+                      json_integer(1764230000123));
+  json_object_set_new(ddb, "ApproximateCreationDateTimePrecision",
+                      json_string("MILLISECOND"));
+  json_object_del(inner, "eventVersion");
+  json_object_del(inner, "eventSourceARN");
+  json_object_set_new(inner, "recordFormat", json_string("application/json"));
+  json_object_set_new(inner, "tableName", json_string("TaTourney"));
+  if (!json_object_get(inner, "userIdentity"))
+    json_object_set_new(inner, "userIdentity", json_null());
+  char *text = json_dumps(inner, JSON_COMPACT);
+  char *b64 = text ? e2e_base64(text, strlen(text)) : NULL;
+  json_t *outer = e2e_kinesis_data(b64 ? b64 : "");
+  free(b64);
+  free(text);
+  json_decref(inner);
+  return outer;
+}
+
+json_t *e2e_kinesis_redelivery(const json_t *outer) {
+  json_t *copy = json_deep_copy(outer);
+  kinesis_ids(copy);
+  return copy;
+}
+
+const char *e2e_kinesis_sequence(const json_t *outer) {
+  return json_string_value(
+      json_object_get(json_object_get(outer, "kinesis"), "sequenceNumber"));
 }

@@ -55,6 +55,26 @@ const char *e2e_record_sequence(const json_t *rec);
 /* Writes a fresh run-unique event id into buf (at least 64 bytes). */
 char *e2e_fresh_event_id(char *buf, size_t cap);
 
+/* Kinesis Data Streams for DynamoDB, as a Lambda or a Pipe with a Kinesis
+ * source delivers it. e2e_kinesis takes a stream record from the builders
+ * above (stealing the reference), turns it into the Kinesis-for-DynamoDB
+ * change format (no SequenceNumber, ApproximateCreationDateTime in
+ * milliseconds, recordFormat, tableName), and returns the outer Kinesis
+ * record with its base64 in kinesis.data and a fresh, run-unique outer
+ * sequenceNumber and eventID. New reference. */
+json_t *e2e_kinesis(json_t *inner);
+/* The outer record with kinesis.data set to the string data as it is (for
+ * poison that is not base64, or base64 of something else). */
+json_t *e2e_kinesis_data(const char *data);
+/* base64 of n bytes, malloc'd. */
+char *e2e_base64(const void *bytes, size_t n);
+/* The same Kinesis record delivered again: a deep copy with a new outer
+ * sequenceNumber and eventID (another delivery, or another shard after a
+ * reshard). New reference. */
+json_t *e2e_kinesis_redelivery(const json_t *outer);
+/* The outer kinesis.sequenceNumber. */
+const char *e2e_kinesis_sequence(const json_t *outer);
+
 /* Envelopes. Each takes a reference to records (an array) and returns a
  * new body: {"Records":records} or records itself. */
 json_t *e2e_lambda(json_t *records);

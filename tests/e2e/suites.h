@@ -13,7 +13,8 @@
   X(dynamodb)                                                                  \
   X(leaderboard)                                                               \
   X(sqlite)                                                                    \
-  X(backfill)
+  X(backfill)                                                                  \
+  X(kinesis)
 
 #define TS_E2E_DECLARE(name) void e2e_suite_##name(void);
 TS_E2E_SUITES(TS_E2E_DECLARE)

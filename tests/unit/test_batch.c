@@ -7,6 +7,7 @@
 #include "common/bounds.h"
 #include "domain/batch.h"
 #include "domain/batch_outcome.h"
+#include "kinesis.h"
 #include "records.h"
 #include "unit.h"
 
@@ -832,6 +833,249 @@ static void test_empty_batch_summary_is_all_zero(void) {
   batch_free(NULL);
 }
 
+/* ---- Kinesis records (Kinesis Data Streams for DynamoDB) ---- */
+
+#define K_INSERT KREC("in-1", "INSERT", NEW(PS("kim") SC("12.5") WIN))
+
+/* body with "%K" replaced by the Kinesis record text k; malloc'd. */
+static char *with_kinesis(const char *body, const char *k) {
+  const char *at = strstr(body, "%K");
+  size_t n = strlen(body) - 2 + strlen(k);
+  char *out = malloc(n + 1);
+  CU_ASSERT_FATAL(at && out);
+  snprintf(out, n + 1, "%.*s%s%s", (int)(at - body), body, k, at + 2);
+  return out;
+}
+
+static void
+test_kinesis_record_applies_its_inner_change_in_every_envelope(void) {
+  static const struct {
+    const char *name, *body;
+    size_t records, kinesis_at;
+  } cases[] = {
+      {"Lambda event", "{\"Records\":[%K]}", 1, 0},
+      {"Pipes batch", "[%K]", 1, 0},
+      {"single object (API destination)", "%K", 1, 0},
+      {"mixed with a Streams record",
+       "[" REC("s-1", "INSERT", SEQ("7") "," NEW(PS("sam") SC("1"))) ",%K]", 2,
+       1},
+  };
+  char *k = kinesis_record(K_INSERT, "49590338271490256608559692538361571095",
+                           "4959033827149025660855969253836157109");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *body = with_kinesis(cases[i].body, k);
+    struct batch *b = try_load(body);
+    free(body);
+    if (!b)
+      continue;
+    TS_CHECK_CASE(batch_record_count(b) == cases[i].records, cases[i].name,
+                  "%zu records", batch_record_count(b));
+    TS_CHECK_CASE(batch_rejected_count(b) == 0, cases[i].name, "rejected: %s",
+                  first_reason(b));
+    size_t p = batch_player_count(b) - 1; /* kim comes last */
+    const struct batch_entry *e = batch_entry(b, p, 0);
+    TS_CHECK_CASE(batch_player_name(b, p) &&
+                      strcmp(batch_player_name(b, p), "kim") == 0 &&
+                      batch_entry_count(b, p) == 1 && delta_is(e, 1, 1, "12.5"),
+                  cases[i].name, "kim's entry is not (1, 1, 12.5)");
+    if (e) {
+      /* The exactly-once key is the inner eventID, not the outer one. */
+      TS_CHECK_CASE(strcmp(e->event_id, "in-1") == 0, cases[i].name,
+                    "eventID %s", e->event_id);
+      TS_CHECK_CASE(e->record == cases[i].kinesis_at, cases[i].name,
+                    "record %zu", e->record);
+      /* ApproximateCreationDateTime 1764230000123 is milliseconds. */
+      TS_CHECK_CASE(e->created_s == 1764230000, cases[i].name, "created_s %lld",
+                    (long long)e->created_s);
+      TS_CHECK_CASE(e->change->seq == NULL, cases[i].name,
+                    "change.seq %s: Kinesis has no SequenceNumber",
+                    e->change->seq);
+      TS_CHECK_CASE(e->change->key[0] != '\0', cases[i].name,
+                    "change.key empty: dynamodb.Keys not read");
+    }
+    batch_free(b);
+  }
+  free(k);
+}
+
+static void test_kinesis_inner_record_follows_the_streams_rules(void) {
+  static const struct {
+    const char *name, *inner;
+    size_t players;
+    int64_t games0, wins0;
+    const char *total0;
+    size_t ttl_skipped;
+  } cases[] = {
+      {"MODIFY moving a game",
+       KREC("m-1", "MODIFY",
+            NEW(PS("bo") SC("3")) "," OLD(PS("al") SC("2") WIN)),
+       2, -1, -1, "-2", 0},
+      {"REMOVE subtracts the old image",
+       KREC("r-1", "REMOVE", OLD(PS("al") SC("2") WIN)), 1, -1, -1, "-2", 0},
+      {"REMOVE by TTL is skipped",
+       "{\"eventID\":\"t-1\",\"eventName\":\"REMOVE\",\"userIdentity\":{"
+       "\"type\":\"Service\",\"principalId\":\"dynamodb.amazonaws.com\"},"
+       "\"dynamodb\":{\"Keys\":{\"g\":{\"S\":\"1\"}}," OLD(PS("al")
+                                                               SC("2")) "}}",
+       0, 0, 0, NULL, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *k = kinesis_record(cases[i].inner, "1", "1");
+    struct batch *b = try_load(k);
+    free(k);
+    if (!b)
+      continue;
+    TS_CHECK_CASE(batch_player_count(b) == cases[i].players, cases[i].name,
+                  "%zu players", batch_player_count(b));
+    if (cases[i].total0)
+      TS_CHECK_CASE(delta_is(batch_entry(b, 0, 0), cases[i].games0,
+                             cases[i].wins0, cases[i].total0),
+                    cases[i].name, "first entry's delta");
+    struct batch_counts c;
+    batch_counts(b, &c);
+    TS_CHECK_CASE(c.ttl_removes_skipped == cases[i].ttl_skipped, cases[i].name,
+                  "ttl skipped %zu", c.ttl_removes_skipped);
+    batch_free(b);
+  }
+}
+
+static void test_kinesis_poison_is_rejected_with_the_reason_of_its_data(void) {
+  static const char nul_json[] = "{\"eventID\":\"n\0\",\"eventName\":1}";
+  char *nul = kinesis_b64(nul_json, sizeof nul_json - 1);
+  char *array = kinesis_b64("[1,2]", 5);
+  char *text = kinesis_b64("not json", 8);
+  static const char no_ddb_json[] = "{\"eventID\":\"x-1\",\"eventName\":"
+                                    "\"INSERT\",\"eventSource\":"
+                                    "\"aws:dynamodb\"}";
+  char *no_ddb = kinesis_b64(no_ddb_json, sizeof no_ddb_json - 1);
+  static const char bad_name_json[] = "{\"eventID\":\"x-2\",\"eventName\":"
+                                      "\"aws:kinesis:record\",\"dynamodb\":{}}";
+  char *bad_name = kinesis_b64(bad_name_json, sizeof bad_name_json - 1);
+  static const char bad_score_json[] =
+      KREC("x-3", "INSERT", NEW(PS("kim") SC("lots")));
+  char *bad_score = kinesis_b64(bad_score_json, sizeof bad_score_json - 1);
+  const struct {
+    const char *name, *data, *want;
+  } cases[] = {
+      {"not base64: a character outside the alphabet", "\"eyJ!ZQ==\"",
+       "kinesis.data is not base64: a character outside the alphabet at byte "
+       "4"},
+      {"not base64: length", "\"eyJ\"",
+       "kinesis.data is not base64: its length is not a multiple of 4 at byte "
+       "4"},
+      {"not base64: padding in the middle", "\"QQ==QUJD\"",
+       "kinesis.data is not base64: '=' before the end at byte 3"},
+      {"not base64: whitespace", "\"QUJD \"",
+       "kinesis.data is not base64: its length is not a multiple of 4 at byte "
+       "6"},
+      {"not base64: nonzero bits after the last byte", "\"QR==\"",
+       "kinesis.data is not base64: nonzero bits after the last byte at byte "
+       "2"},
+      {"base64 of text that is not JSON", text,
+       "kinesis.data is not JSON: invalid token at line 1, column 1"},
+      {"base64 of a JSON array", array, "kinesis.data is not a JSON object"},
+      {"base64 of JSON with a NUL byte", nul,
+       "kinesis.data is not JSON: control character in a string at line 1, "
+       "column 14"},
+      {"base64 of an object without dynamodb", no_ddb,
+       "kinesis.data: missing dynamodb"},
+      {"base64 of an object with the outer eventName", bad_name,
+       "kinesis.data: eventName \"aws:kinesis:record\" is not INSERT, MODIFY "
+       "or REMOVE"},
+      {"base64 of a change with a bad score", bad_score,
+       "kinesis.data: NewImage: score \"lots\" is not a number"},
+      {"data not a string", "5", "kinesis.data is not a string"},
+      {"data empty", "\"\"", "kinesis.data is empty"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *k = kinesis_wrap(cases[i].data, "4959", "4959");
+    char *body = with_kinesis(
+        "[%K," REC("ok-1", "INSERT", NEW(PS("ok") SC("1"))) "]", k);
+    struct batch *b = try_load(body);
+    free(body);
+    if (!b) {
+      free(k);
+      continue;
+    }
+    const char *reason = first_reason(b);
+    TS_CHECK_CASE(reason && strcmp(reason, cases[i].want) == 0, cases[i].name,
+                  "reason %s", reason ? reason : "(none)");
+    TS_CHECK_CASE(batch_rejected_count(b) == 1 &&
+                      batch_record_outcome(b, 0) == RECORD_REJECTED &&
+                      batch_player_count(b) == 1,
+                  cases[i].name, "the batch did not go on past the poison");
+    /* The dead letter keeps the outer record as received. */
+    const char *id, *item, *why, *json;
+    batch_rejected(b, 0, &id, &item, &why, &json);
+    json_t *got = json ? json_loads(json, 0, NULL) : NULL, *want = parse(k);
+    TS_CHECK_CASE(json_equal(got, want), cases[i].name, "record_json %s",
+                  json ? json : "(null)");
+    TS_CHECK_CASE(item && strcmp(item, "4959") == 0, cases[i].name,
+                  "itemIdentifier %s", item ? item : "(null)");
+    json_decref(got);
+    json_decref(want);
+    batch_free(b);
+    free(k);
+  }
+  /* Not a Kinesis record's shape at all. */
+  static const struct {
+    const char *name, *record, *want;
+  } shapes[] = {
+      {"kinesis not an object", "{\"kinesis\":\"x\"}",
+       "kinesis is not an object"},
+      {"kinesis without data", "{\"kinesis\":{\"sequenceNumber\":\"1\"}}",
+       "missing kinesis.data"},
+      {"eventSource aws:kinesis without kinesis",
+       "{\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-0:1\"}",
+       "missing kinesis"},
+  };
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    struct batch *b = try_load(shapes[i].record);
+    const char *reason = first_reason(b);
+    TS_CHECK_CASE(reason && strcmp(reason, shapes[i].want) == 0, shapes[i].name,
+                  "reason %s", reason ? reason : "(none)");
+    batch_free(b);
+  }
+  free(nul);
+  free(array);
+  free(text);
+  free(no_ddb);
+  free(bad_name);
+  free(bad_score);
+}
+
+static void test_kinesis_item_identifier_is_outer_sequence_else_inner_id(void) {
+  const char *bad = KREC("in-7", "INSERT", NEW(PS("kim") SC("bad")));
+  char *with_seq = kinesis_record(bad, "4960", "4960");
+  char *without = kinesis_record(bad, NULL, "4961");
+  char *undecodable = kinesis_wrap("\"!!!!\"", NULL, "4962");
+  size_t cap = strlen(with_seq) + strlen(without) + strlen(undecodable) + 8;
+  char *body = malloc(cap);
+  CU_ASSERT_FATAL(body != NULL);
+  snprintf(body, cap, "[%s,%s,%s]", with_seq, without, undecodable);
+  struct batch *b = load(body);
+  free(body);
+  free(with_seq);
+  free(without);
+  free(undecodable);
+  CU_ASSERT_EQUAL_FATAL(batch_rejected_count(b), 3);
+  static const char *want_id[] = {"in-7", "in-7", NULL};
+  static const char *want_item[] = {"4960", "in-7", "#2"};
+  json_t *summary = batch_summary_json(b);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(summary);
+  for (size_t i = 0; i < 3; i++) {
+    const char *id, *item, *reason, *json;
+    batch_rejected(b, i, &id, &item, &reason, &json);
+    CU_ASSERT(want_id[i] ? id && strcmp(id, want_id[i]) == 0 : id == NULL);
+    CHECK_STR(item, want_item[i]);
+    json_t *one = json_array_get(json_object_get(summary, "rejected"), i);
+    CHECK_STR(json_string_value(json_object_get(one, "itemIdentifier")),
+              want_item[i]);
+  }
+  json_decref(summary);
+  batch_free(b);
+}
+
 void suite_batch(void) {
   TS_SUITE(
       "batch",
@@ -863,5 +1107,9 @@ void suite_batch(void) {
       TS_TEST(test_reset_outcomes_forgets_earlier_verdicts),
       TS_TEST(test_rejected_are_listed_in_record_order),
       TS_TEST(test_summary_counts_partition_the_batch),
-      TS_TEST(test_empty_batch_summary_is_all_zero));
+      TS_TEST(test_empty_batch_summary_is_all_zero),
+      TS_TEST(test_kinesis_record_applies_its_inner_change_in_every_envelope),
+      TS_TEST(test_kinesis_inner_record_follows_the_streams_rules),
+      TS_TEST(test_kinesis_poison_is_rejected_with_the_reason_of_its_data),
+      TS_TEST(test_kinesis_item_identifier_is_outer_sequence_else_inner_id));
 }

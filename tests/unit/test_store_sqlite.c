@@ -15,6 +15,8 @@
 #include "common/bounds.h"
 #include "domain/batch.h"
 #include "domain/replay.h"
+#include "kinesis.h"
+#include "records.h"
 #include "store/store.h"
 #include "store/store_impl.h"
 #include "store/store_test.h"
@@ -429,6 +431,73 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
   CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 5);
   sqlite3_finalize(q);
   sqlite3_close(db);
+  remove_tmp();
+}
+
+/* ---- Kinesis records ---- */
+
+/* Kinesis may deliver a change twice, each time in a new outer record (a
+ * new outer eventID and sequenceNumber, on another shard after a
+ * reshard): the inner eventID is what counts once. */
+static void test_kinesis_redelivery_with_new_outer_ids_is_a_duplicate(void) {
+  fresh_path();
+  struct store *s = open_store();
+  const char *inner = KREC("k-in-1", "INSERT", NEW(PS("kira") SC("4") WIN));
+  char *first = kinesis_record(inner, "4959001", "4959001");
+  char *again = kinesis_record(inner, "4960002", "4960002");
+  struct batch *b = batch_of(first);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_APPLIED);
+  batch_free(b);
+  b = batch_of(again);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_DUPLICATE);
+  batch_free(b);
+  check_player(s, "kira", 1, 1, "4");
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 1);
+  free(first);
+  free(again);
+  store_free(s);
+  remove_tmp();
+}
+
+/* What README "Kinesis Data Streams for DynamoDB" says of changes out of
+ * order: a REMOVE before its INSERT is rejected only when it would take
+ * the player below zero (or wins above games); otherwise it is applied at
+ * once and the INSERT after it nets exactly. A rejected one applies when
+ * replayed after the INSERT. */
+static void test_kinesis_remove_before_its_insert_nets_or_is_rejected(void) {
+  fresh_path();
+  struct store *s = open_store();
+  const char *ins_new = KREC("o-1", "INSERT", NEW(PS("olga") SC("4") WIN));
+  const char *rem_new = KREC("o-2", "REMOVE", OLD(PS("olga") SC("4") WIN));
+  const char *ins_old = KREC("o-3", "INSERT", NEW(PS("otto") SC("5") WIN));
+  const char *rem_old = KREC("o-4", "REMOVE", OLD(PS("otto") SC("5") WIN));
+  const char *earlier = KREC("o-5", "INSERT", NEW(PS("otto") SC("1") WIN));
+  char *k[5] = {
+      kinesis_record(rem_new, "1", "1"), kinesis_record(ins_new, "2", "2"),
+      kinesis_record(earlier, "3", "3"), kinesis_record(rem_old, "4", "4"),
+      kinesis_record(ins_old, "5", "5")};
+  enum record_outcome want[5] = {RECORD_REJECTED, RECORD_APPLIED,
+                                 RECORD_APPLIED, RECORD_APPLIED,
+                                 RECORD_APPLIED};
+  for (size_t i = 0; i < 5; i++) {
+    struct batch *b = batch_of(k[i]);
+    CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+    TS_CHECK_CASE(batch_record_outcome(b, 0) == want[i], k[i], "outcome %d",
+                  (int)batch_record_outcome(b, 0));
+    batch_free(b);
+  }
+  check_player(s, "olga", 1, 1, "4"); /* off until the REMOVE is replayed */
+  check_player(s, "otto", 1, 1, "1"); /* exact: the REMOVE went first */
+  struct batch *b = batch_of(k[0]);   /* the replay */
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_APPLIED);
+  batch_free(b);
+  check_player(s, "olga", 0, 0, "0");
+  for (size_t i = 0; i < 5; i++)
+    free(k[i]);
+  store_free(s);
   remove_tmp();
 }
 
@@ -1050,6 +1119,8 @@ void suite_store_sqlite(void) {
       TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
       TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
       TS_TEST(test_resent_poison_records_are_dead_lettered_once),
+      TS_TEST(test_kinesis_redelivery_with_new_outer_ids_is_a_duplicate),
+      TS_TEST(test_kinesis_remove_before_its_insert_nets_or_is_rejected),
       TS_TEST(test_version_1_database_is_upgraded_and_keeps_every_poison),
       TS_TEST(test_dead_letters_page_once_each_filter_by_reason_and_delete),
       TS_TEST(test_replay_verdicts_follow_the_outcome_of_the_current_names),
