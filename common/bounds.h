@@ -116,6 +116,10 @@
 #define TS_KINESIS_APPLY_DEADLINE_MS 30000u    /* one batch's store_apply */
 #define TS_KINESIS_MAX_SHARDS 1024u            /* shards listed (open + closed) */
 #define TS_KINESIS_MAX_WORKERS 64u             /* shards read at once by one process */
+/* Consumers announce themselves in this many member rows (a lease row per
+ * slot, "consumer-<i>"), so that each knows how many share the shards;
+ * more consumers work, unannounced, on what is left free. */
+#define TS_KINESIS_MAX_MEMBERS 16u
 #define TS_KINESIS_ID_BYTES 256u  /* a stream name (128), shard id (128) */
 #define TS_KINESIS_SEQ_BYTES 130u /* a sequence number: up to 128 digits */
 #define TS_KINESIS_OWNER_BYTES 128u

@@ -24,7 +24,8 @@ struct worker {
   struct shard_lease lease; /* the row as last written by this worker */
   int64_t written_ms;       /* wall clock of that write */
   pthread_t thread;
-  atomic_bool done; /* the thread has returned (join it) */
+  atomic_bool done;      /* the thread has returned (join it) */
+  atomic_bool hand_over; /* release the lease: another consumer's share */
   atomic_int_fast64_t millis_behind;
   atomic_uint_fast64_t records;
 };
@@ -45,6 +46,9 @@ struct consumer {
   size_t n_workers;
   pthread_t coordinator;
   bool coordinator_started;
+  /* The member slot this consumer holds (coordinator thread only). */
+  struct shard_lease member;
+  int member_slot; /* -1: none */
 
   atomic_uint_fast64_t read, applied, duplicates, skipped, rejected;
   atomic_uint_fast64_t batches, checkpoints, taken, lost, read_errors;
@@ -217,6 +221,11 @@ static void *worker_main(void *arg) {
             w->shard, "owner", c->owner, "checkpoint", w->lease.checkpoint);
   while (own && !stopping(c)) {
     int64_t now = clock_wall_ms();
+    if (atomic_load(&w->hand_over)) {
+      log_event(LOG_INFO, "kinesis shard handed over", "{s:s, s:s}", "shard",
+                w->shard, "owner", c->owner);
+      break; /* released below: another consumer's share */
+    }
     if (kinesis_lease_must_stop(w->written_ms, now, c->o.lease_ms)) {
       lease_lost(w, "not renewed in time");
       own = false;
@@ -396,6 +405,7 @@ static void take(struct consumer *c, const char *shard,
   snprintf(w->shard, sizeof w->shard, "%s", shard);
   w->lease = *cur;
   atomic_init(&w->done, false);
+  atomic_init(&w->hand_over, false);
   atomic_init(&w->millis_behind, -1);
   atomic_init(&w->records, 0);
   struct shard_lease next;
@@ -419,8 +429,66 @@ static void take(struct consumer *c, const char *shard,
   }
 }
 
+/* Member slots: each consumer holds one lease row "consumer-<i>" (taken
+ * when free or expired, renewed with every look at the leases), so that
+ * the others count it before it holds any shard. Returns how many other
+ * members are live. */
+static size_t members(struct consumer *c, int64_t now) {
+  size_t others = 0;
+  int free_slot = -1;
+  struct shard_lease rows[TS_KINESIS_MAX_MEMBERS];
+  for (unsigned i = 0; i < TS_KINESIS_MAX_MEMBERS; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "consumer-%u", i);
+    if (store_lease_get(c->store, c->stream, key, &rows[i]) != TS_OK)
+      return others;
+    enum lease_state ls = kinesis_lease_state(&rows[i], c->owner, now);
+    if (ls == LEASE_HELD)
+      others++;
+    else if (ls == LEASE_FREE && free_slot < 0 && c->member_slot < 0)
+      free_slot = (int)i;
+  }
+  int slot = c->member_slot >= 0 ? c->member_slot : free_slot;
+  if (slot < 0)
+    return others;
+  const struct shard_lease *cur = &rows[slot];
+  if (c->member_slot == slot && cur->version != c->member.version) {
+    c->member_slot = -1; /* taken over after we failed to renew: find one */
+    return others;
+  }
+  char key[32];
+  snprintf(key, sizeof key, "consumer-%d", slot);
+  struct shard_lease next;
+  bool written = false;
+  kinesis_lease_take(cur, c->owner, now, c->o.lease_ms, &next);
+  if (store_lease_put(c->store, c->stream, key, &next, cur->version,
+                      &written) == TS_OK &&
+      written) {
+    c->member = next;
+    c->member_slot = slot;
+  }
+  return others;
+}
+
+static void member_release(struct consumer *c) {
+  if (c->member_slot < 0)
+    return;
+  char key[32];
+  snprintf(key, sizeof key, "consumer-%d", c->member_slot);
+  struct shard_lease next;
+  bool written = false;
+  kinesis_lease_release(&c->member, &next);
+  if (store_lease_put(c->store, c->stream, key, &next, c->member.version,
+                      &written) != TS_OK)
+    log_event(LOG_WARN, "kinesis member slot not released (it expires)",
+              "{s:s}", "owner", c->owner);
+  c->member_slot = -1;
+}
+
 /* One look at the leases: take free ones of readable shards up to this
- * consumer's share. */
+ * consumer's share (kinesis_lease_target over the live members), and hand
+ * one over when holding more than that, so that a consumer that joins gets
+ * its share without any lease taken from a live holder. */
 static void balance(struct consumer *c, const struct kinesis_shard *shards,
                     size_t n) {
   struct shard_lease *rows = calloc(n ? n : 1, sizeof *rows);
@@ -429,6 +497,7 @@ static void balance(struct consumer *c, const struct kinesis_shard *shards,
   if (!rows || !finished || !others)
     goto out;
   int64_t now = clock_wall_ms();
+  size_t n_members = members(c, now);
   size_t n_others = 0, readable = 0, held = 0;
   for (size_t i = 0; i < n; i++) {
     if (store_lease_get(c->store, c->stream, shards[i].id, &rows[i]) != TS_OK)
@@ -439,8 +508,6 @@ static void balance(struct consumer *c, const struct kinesis_shard *shards,
     enum lease_state ls = kinesis_lease_state(&rows[i], c->owner, now);
     if (kinesis_shard_readable(shards, finished, n, i))
       readable++;
-    if (ls == LEASE_MINE)
-      held++;
     if (ls != LEASE_HELD)
       continue;
     bool seen = false;
@@ -449,7 +516,23 @@ static void balance(struct consumer *c, const struct kinesis_shard *shards,
     if (!seen)
       others[n_others++] = rows[i].owner;
   }
-  size_t target = kinesis_lease_target(readable, n_others);
+  /* members announced, or more owners seen holding leases */
+  size_t target = kinesis_lease_target(
+      readable, n_members > n_others ? n_members : n_others);
+  pthread_mutex_lock(&c->mu);
+  for (size_t i = 0; i < c->n_workers; i++)
+    held += !atomic_load(&c->workers[i]->done) &&
+            !atomic_load(&c->workers[i]->hand_over);
+  if (held > target && target > 0) {
+    for (size_t i = c->n_workers; i-- > 0;) {
+      struct worker *w = c->workers[i];
+      if (!atomic_load(&w->done) && !atomic_load(&w->hand_over)) {
+        atomic_store(&w->hand_over, true);
+        break; /* one a look: the others see it free and take it */
+      }
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
   for (size_t i = 0; i < n && held < target; i++) {
     if (!kinesis_shard_readable(shards, finished, n, i) ||
         kinesis_lease_state(&rows[i], c->owner, now) != LEASE_FREE ||
@@ -501,6 +584,7 @@ static void *coordinator_main(void *arg) {
     balance(c, shards, n);
     nap(c, TS_KINESIS_SCAN_LEASES_MS);
   }
+  member_release(c);
   free(shards);
   return NULL;
 }
@@ -527,6 +611,7 @@ enum ts_status consumer_start(struct store *store,
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
   c->store = store;
+  c->member_slot = -1;
   c->o = *opt;
   c->o.lease_ms = opt->lease_ms ? opt->lease_ms : TS_KINESIS_LEASE_MS;
   c->o.poll_ms = opt->poll_ms ? opt->poll_ms : TS_KINESIS_POLL_MS;
