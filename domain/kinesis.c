@@ -48,10 +48,12 @@ enum ts_status kinesis_shards_parse(const json_t *answer,
   if (!grown)
     return TS_ERR_NOMEM;
   *shards = grown;
+  /* Counted in only once the whole page is read: a refused page adds
+   * nothing. */
   size_t i;
   const json_t *sh;
   json_array_foreach(list, i, sh) {
-    struct kinesis_shard *out = &grown[*n];
+    struct kinesis_shard *out = &grown[*n + i];
     if (!json_is_object(sh) ||
         !copy_str(json_object_get(sh, "ShardId"), out->id, sizeof out->id,
                   true) ||
@@ -60,18 +62,9 @@ enum ts_status kinesis_shards_parse(const json_t *answer,
         !copy_str(json_object_get(sh, "AdjacentParentShardId"), out->adjacent,
                   sizeof out->adjacent, false))
       return TS_ERR_INVALID;
-    (*n)++;
   }
+  *n += add;
   return TS_OK;
-}
-
-/* Index of shard id in the listing, or n. */
-static size_t find_shard(const struct kinesis_shard *shards, size_t n,
-                         const char *id) {
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(shards[i].id, id) == 0)
-      return i;
-  return n;
 }
 
 bool kinesis_shard_readable(const struct kinesis_shard *shards,
@@ -82,9 +75,11 @@ bool kinesis_shard_readable(const struct kinesis_shard *shards,
   for (size_t k = 0; k < 2; k++) {
     if (!parents[k][0])
       continue;
-    size_t j = find_shard(shards, n, parents[k]);
-    if (j < n && !finished[j])
-      return false;
+    /* every listing of the parent (an id listed twice, or a shard naming
+     * itself, is not read on the strength of another copy) */
+    for (size_t j = 0; j < n; j++)
+      if (!finished[j] && strcmp(shards[j].id, parents[k]) == 0)
+        return false;
   }
   return true;
 }
@@ -193,7 +188,8 @@ enum ts_status kinesis_read_parse(const json_t *answer, const char *shard,
   const json_t *list = json_object_get(answer, "Records");
   const json_t *it = json_object_get(answer, "NextShardIterator");
   const json_t *behind = json_object_get(answer, "MillisBehindLatest");
-  if (!json_is_object(answer) || !json_is_array(list) ||
+  if (!shard || !*shard || strlen(shard) >= TS_KINESIS_ID_BYTES ||
+      !json_is_object(answer) || !json_is_array(list) ||
       (it && !json_is_null(it) && !json_is_string(it)) ||
       (behind && !json_is_integer(behind)))
     goto fail;

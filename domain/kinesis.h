@@ -35,7 +35,7 @@ struct kinesis_shard {
  * with realloc, at most TS_KINESIS_MAX_SHARDS) and copies NextToken into
  * next (cap bytes; "" when none). TS_ERR_INVALID when the answer is not
  * shaped like one (a shard without a usable ShardId, a field too long),
- * TS_ERR_TOO_LARGE past the bound. */
+ * TS_ERR_TOO_LARGE past the bound; a refused page adds nothing to *n. */
 enum ts_status kinesis_shards_parse(const json_t *answer,
                                     struct kinesis_shard **shards, size_t *n,
                                     char *next, size_t cap) TS_WARN_UNUSED;
@@ -109,7 +109,8 @@ struct kinesis_read {
 void kinesis_read_clear(struct kinesis_read *r);
 
 /* Parses a GetRecords answer of shard `shard` into *out (cleared first).
- * TS_ERR_INVALID when the answer is not one: Records missing or not an
+ * TS_ERR_INVALID when shard is not a shard id (empty, or not under
+ * TS_KINESIS_ID_BYTES) or the answer is not one: Records missing or not an
  * array, a record without Data or a sequence number of digits. A record
  * whose Data does not decode as a DynamoDB change record is not an error
  * here: batch_new_with() makes it a dead letter. */

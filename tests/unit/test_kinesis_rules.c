@@ -45,6 +45,13 @@ static void test_child_is_readable_only_after_its_parents_end(void) {
                     sh[i].id, (int)got);
     }
   CU_ASSERT_FALSE(kinesis_shard_readable(sh, cases[0].finished, n, n));
+  /* a malformed listing is never read out of order: a shard naming
+   * itself, or a parent listed twice with one copy unfinished */
+  struct kinesis_shard odd[] = {shard("x", NULL, NULL), shard("x", NULL, NULL),
+                                shard("y", "x", NULL), shard("z", "z", NULL)};
+  bool fin[] = {true, false, false, false};
+  CU_ASSERT_FALSE(kinesis_shard_readable(odd, fin, 4, 2));
+  CU_ASSERT_FALSE(kinesis_shard_readable(odd, fin, 4, 3));
 }
 
 static struct shard_lease lease(const char *owner, int64_t expires,
@@ -180,14 +187,14 @@ static void test_list_shards_pages_are_appended(void) {
       "{\"Shards\":[{\"ShardId\":7}]}",
       "{\"Shards\":[\"a\"]}",
       "{\"Shards\":[],\"NextToken\":5}",
+      "{\"Shards\":[{\"ShardId\":\"ok\"},{\"ShardId\":\"\"}]}",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     json_t *j = json_loads(bad[i], 0, NULL);
-    size_t before = n;
     TS_CHECK_CASE(kinesis_shards_parse(j, &sh, &n, next, sizeof next) ==
                       TS_ERR_INVALID,
                   bad[i], "accepted");
-    n = before;
+    TS_CHECK_CASE(n == 3, bad[i], "a refused page added shards: %zu", n);
     json_decref(j);
   }
   free(sh);
