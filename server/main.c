@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "../common/bounds.h"
-#include "../common/clock.h"
 #include "../common/log.h"
 #include "../ops/backfill.h"
 #include "../ops/consumer.h"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "domain/kinesis.h"
+#include "server/config.h"
 #include "store/store.h"
 #include "tests/unit/unit.h"
 
@@ -322,6 +323,65 @@ static void test_sqlite_lease_put_is_compare_and_set(void) {
   CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* `consume` needs a stream; the consumer's settings default to the bounds
+ * and are range-checked like every other. */
+static void test_consume_settings(void) {
+  const char *vars[] = {"TS_KINESIS_STREAM", "TS_KINESIS_LEASE_MS",
+                        "TS_KINESIS_POLL_MS", "TS_KINESIS_BATCH",
+                        "TS_KINESIS_OWNER"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    unsetenv(vars[i]);
+  const struct {
+    const char *name;
+    const char *argv[4];
+    enum ts_status want;
+    enum config_action action;
+  } cases[] = {
+      {"consume without a stream", {"consume"}, TS_ERR_INVALID, CONFIG_RUN},
+      {"consume with an empty stream",
+       {"--kinesis-stream", "", "consume"},
+       TS_ERR_INVALID,
+       CONFIG_RUN},
+      {"consume with a stream",
+       {"--kinesis-stream", "games", "consume"},
+       TS_OK,
+       CONFIG_CONSUME},
+      {"serve with a stream", {"--kinesis-stream", "games"}, TS_OK, CONFIG_RUN},
+      {"lease under a second",
+       {"--kinesis-lease-ms", "999"},
+       TS_ERR_INVALID,
+       CONFIG_RUN},
+      {"batch over Kinesis's limit",
+       {"--kinesis-batch", "10001"},
+       TS_ERR_INVALID,
+       CONFIG_RUN},
+  };
+  FILE *sink = fopen("/dev/null", "w");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *argv[6] = {"tourney-stats"};
+    int argc = 1;
+    for (size_t k = 0; k < 4 && cases[i].argv[k]; k++)
+      argv[argc++] = (char *)cases[i].argv[k];
+    struct config cfg;
+    enum config_action action = CONFIG_RUN;
+    enum ts_status st = config_load(&cfg, argc, argv, sink, sink, &action);
+    TS_CHECK_CASE(st == cases[i].want, cases[i].name, "status %s",
+                  ts_status_name(st));
+    if (st == TS_OK) {
+      TS_CHECK_CASE(action == cases[i].action, cases[i].name, "action %d",
+                    (int)action);
+      TS_CHECK_CASE(cfg.kinesis_lease_ms == TS_KINESIS_LEASE_MS &&
+                        cfg.kinesis_poll_ms == TS_KINESIS_POLL_MS &&
+                        cfg.kinesis_batch == TS_KINESIS_GET_RECORDS_LIMIT &&
+                        cfg.kinesis_stream &&
+                        strcmp(cfg.kinesis_stream, "games") == 0,
+                    cases[i].name, "defaults");
+    }
+    config_clear(&cfg);
+  }
+  fclose(sink);
+}
+
 void suite_kinesis_rules(void) {
   TS_SUITE("kinesis_rules",
            TS_TEST(test_child_is_readable_only_after_its_parents_end),
@@ -333,5 +393,6 @@ void suite_kinesis_rules(void) {
            TS_TEST(test_list_shards_pages_are_appended),
            TS_TEST(test_get_records_becomes_a_lambda_kinesis_envelope),
            TS_TEST(test_stream_name_from_name_or_arn),
-           TS_TEST(test_sqlite_lease_put_is_compare_and_set));
+           TS_TEST(test_sqlite_lease_put_is_compare_and_set),
+           TS_TEST(test_consume_settings));
 }
