@@ -336,14 +336,26 @@ async function main() {
   assert.match(metrics, /ts_kinesis_shards_held [0-9]/);
 
   const intervals = checkNoDoubleHolding();
-  const dups = logs.filter((l) => l.msg === 'kinesis progress').length;
+  // A's shards at its SIGKILL were taken by another within the lease time
+  // (plus a look at the leases and the time to notice)
+  const killedAt = Date.parse(logs.find((l) => l.proc === 'A' && l.msg === 'exited').ts);
+  let orphaned = 0;
+  for (const [shard, list] of intervals) {
+    const i = list.findIndex(([, end, proc]) => proc === 'A' && end === killedAt);
+    if (i < 0) continue;
+    orphaned++;
+    assert.ok(list[i + 1], `shard ${shard} of the killed consumer was never taken over`);
+    assert.ok(list[i + 1][0] - killedAt <= LEASE_MS + 2500,
+      `shard ${shard} taken over ${list[i + 1][0] - killedAt} ms after the kill`);
+  }
+  assert.ok(orphaned > 0, 'the killed consumer held no shard when killed');
   b.kill('SIGTERM');
   assert.equal((await b.exited).code, 0, 'serve exits 0 on SIGTERM');
   const takes = [...intervals.values()].reduce((n, l) => n + l.length, 0);
   const records = first.length + 1200;
   console.log(`kinesis consume (${storeKind}): ${records} records, ${PLAYERS} players exact in ` +
     `${((tDone - t0) / 1000).toFixed(1)} s; ${rows.length} lease rows, ${takes} holdings, ` +
-    `none overlapping; ${dups} progress lines`);
+    `none overlapping; ${orphaned} shards of the SIGKILLed consumer taken over in time`);
 }
 
 let failed = false;
