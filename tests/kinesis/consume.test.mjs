@@ -349,6 +349,16 @@ async function main() {
       `shard ${shard} taken over ${list[i + 1][0] - killedAt} ms after the kill`);
   }
   assert.ok(orphaned > 0, 'the killed consumer held no shard when killed');
+  // A2's shards, released on SIGTERM, were taken at the next look at the
+  // leases, without waiting for them to expire
+  const releasedBy = logs.filter((l) => l.proc === 'A2' && l.msg === 'kinesis lease released');
+  assert.ok(releasedBy.length > 0, 'SIGTERM released no lease');
+  for (const l of releasedBy) {
+    const t = Date.parse(l.ts);
+    const next = intervals.get(l.shard).find(([start, , proc]) => proc !== 'A2' && start >= t);
+    assert.ok(next && next[0] - t < LEASE_MS,
+      `shard ${l.shard} released by SIGTERM was not taken before its lease would have expired`);
+  }
   b.kill('SIGTERM');
   assert.equal((await b.exited).code, 0, 'serve exits 0 on SIGTERM');
   const takes = [...intervals.values()].reduce((n, l) => n + l.length, 0);
