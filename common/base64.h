@@ -18,7 +18,8 @@
 /* Where and why a text is not strict base64. */
 struct base64_error {
   const char *what; /* static text, e.g. "a character outside the alphabet" */
-  size_t offset;    /* byte offset in the text */
+  size_t offset;    /* byte offset in the text of the first character at
+                       fault; the text's length when that is at fault */
 };
 
 /* Decodes text[0..len). TS_OK: *out (malloc'd, NUL-terminated, owned by

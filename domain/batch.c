@@ -575,7 +575,10 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
 
 /* dynamodb.ApproximateCreationDateTime in unix seconds, 0 when it is
  * absent or not a plausible time: a JSON number (seconds; past 10^11 it is
- * milliseconds) or a string of digits. ISO 8601 text (some SDKs) is not
+ * milliseconds, past 10^14 microseconds: Kinesis Data Streams for
+ * DynamoDB sends either, by the table's ApproximateCreationDateTime-
+ * Precision; the ranges do not meet before the year 5138) or a string of
+ * digits. ISO 8601 text (some SDKs) is not
  * decoded: 0, which only costs the store a wider lookup. */
 static int64_t decode_created(const json_t *ddb) {
   const json_t *v = json_is_object(ddb)
@@ -592,7 +595,9 @@ static int64_t decode_created(const json_t *ddb) {
         return 0;
     t = strtod(s, NULL);
   }
-  if (t >= 1e11)
+  if (t >= 1e14)
+    t /= 1e6;
+  else if (t >= 1e11)
     t /= 1000.0;
   return t >= 1.0 && t < 4294967296.0 ? (int64_t)t : 0;
 }
@@ -650,6 +655,9 @@ static bool unwrap_kinesis(const json_t *record, json_t **inner,
     return fail(why, "kinesis.data decodes to more than %u bytes",
                 TS_MAX_BODY_BYTES);
   default:
+    if (berr.offset >= json_string_length(data)) /* its length */
+      return fail(why, "kinesis.data is not base64: %s (%zu characters)",
+                  berr.what, json_string_length(data));
     return fail(why, "kinesis.data is not base64: %s at byte %zu", berr.what,
                 berr.offset + 1);
   }

@@ -81,8 +81,9 @@ struct batch_entry {
   const char *event_id; /* borrowed from the batch */
   struct stats delta;
   /* The record's dynamodb.ApproximateCreationDateTime in unix seconds (a
-   * JSON number, or a string of digits; milliseconds, as Kinesis gives
-   * them, are cut to seconds); 0 when absent or unusable. Every delivery
+   * JSON number, or a string of digits; milliseconds and microseconds,
+   * as Kinesis gives them, are cut to seconds); 0 when absent or
+   * unusable. Every delivery
    * of a record carries the same value, which lets a store look up an
    * eventID by time (store/dynamodb.c). */
   int64_t created_s;

@@ -12,8 +12,19 @@
  * The decision decides every entry, applies a record whole or not at all,
  * moves each player by exactly its applied deltas within the bookkeeping
  * room, calls a duplicate only what was applied, and decides the same
- * again on the same view. */
+ * again on the same view.
+ *
+ * Kinesis records (kinesis.data: base64 of a change record): an entry's
+ * eventID is the inner record's (decoded here with a reference base64
+ * decoder and jansson), its change has no SequenceNumber, and a rejected
+ * one is named by its outer kinesis.sequenceNumber. And differentially:
+ * the body with every record wrapped as a Kinesis record (the harness
+ * encodes it) decodes to the same players, entries and observations as
+ * the body itself, and the same poison, its reason behind
+ * "kinesis.data: ". */
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +68,80 @@ static const json_t *record_at(const json_t *body, size_t i) {
   return records ? json_array_get(records, i) : body;
 }
 
+/* ---- Kinesis records, by a reference independent of domain/batch.c ---- */
+
+static bool is_kinesis(const json_t *rec) {
+  const char *src = json_string_value(json_object_get(rec, "eventSource"));
+  return json_object_get(rec, "kinesis") ||
+         (src && strcmp(src, "aws:kinesis") == 0);
+}
+
+static int b64_value(char c) {
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const char *at = c ? strchr(alphabet, c) : NULL;
+  return at ? (int)(at - alphabet) : -1;
+}
+
+/* RFC 4648 section 4, strictly: NULL when text is not canonical base64. */
+static char *b64_decode_ref(const char *t, size_t len, size_t *out_len) {
+  if (len == 0 || len % 4 != 0)
+    return NULL;
+  size_t pad = t[len - 1] == '=' ? (t[len - 2] == '=' ? 2 : 1) : 0;
+  char *out = malloc(len / 4 * 3 + 1);
+  FUZZ_CHECK(out, "out of memory");
+  uint32_t acc = 0;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    int v = i >= len - pad ? 0 : b64_value(t[i]);
+    if (v < 0) {
+      free(out);
+      return NULL;
+    }
+    acc = acc << 6 | (uint32_t)v;
+    if (i % 4 == 3) {
+      out[o++] = (char)(acc >> 16);
+      out[o++] = (char)(acc >> 8);
+      out[o++] = (char)acc;
+      acc = 0;
+    }
+  }
+  /* The bits the padding leaves over must be zero. */
+  int last = pad ? b64_value(t[len - pad - 1]) : 0;
+  if ((last & (pad == 2 ? 0x0F : pad == 1 ? 0x03 : 0)) != 0) {
+    free(out);
+    return NULL;
+  }
+  *out_len = o - pad;
+  return out;
+}
+
+/* The change record a Kinesis record carries (new reference), or NULL. */
+static json_t *kinesis_inner(const json_t *rec) {
+  const json_t *data = json_object_get(json_object_get(rec, "kinesis"), "data");
+  if (!json_is_string(data))
+    return NULL;
+  size_t n = 0;
+  char *bytes =
+      b64_decode_ref(json_string_value(data), json_string_length(data), &n);
+  if (!bytes)
+    return NULL;
+  json_t *inner = json_loadb(bytes, n, JSON_DECODE_ANY, NULL);
+  free(bytes);
+  return inner;
+}
+
+/* The record whose eventID an entry of record rec carries. */
+static const char *expected_event_id(const json_t *rec, json_t **hold) {
+  *hold = NULL;
+  if (!is_kinesis(rec))
+    return json_string_value(json_object_get(rec, "eventID"));
+  *hold = kinesis_inner(rec);
+  FUZZ_CHECK(json_is_object(*hold),
+             "a Kinesis record has entries, but its data does not decode");
+  return json_string_value(json_object_get(*hold, "eventID"));
+}
+
 /* Text that may go into a JSON string and a log line. */
 static void check_text(const char *s, size_t max, const char *what) {
   FUZZ_CHECK(s != NULL, "%s is NULL", what);
@@ -89,11 +174,16 @@ static void check_entries(const struct batch *b, const json_t *body, size_t n) {
       FUZZ_CHECK(en->record < n, "entry names record %zu of %zu", en->record,
                  n);
       per_record[en->record]++;
-      const json_t *id =
-          json_object_get(record_at(body, en->record), "eventID");
-      FUZZ_CHECK(en->event_id && json_is_string(id) &&
-                     strcmp(en->event_id, json_string_value(id)) == 0,
-                 "entry eventID is not its record's");
+      const json_t *rec = record_at(body, en->record);
+      json_t *hold;
+      const char *id = expected_event_id(rec, &hold);
+      FUZZ_CHECK(en->event_id && id && strcmp(en->event_id, id) == 0,
+                 "entry eventID is not its record's%s",
+                 is_kinesis(rec) ? " (the inner one)" : "");
+      json_decref(hold);
+      if (is_kinesis(rec))
+        FUZZ_CHECK(en->change && en->change->seq == NULL,
+                   "a Kinesis record's change has a SequenceNumber");
       const struct stats *d = &en->delta;
       FUZZ_CHECK(!stats_is_zero(d), "a zero delta was kept");
       FUZZ_CHECK(d->games >= -1 && d->games <= 1 && d->wins >= -1 &&
@@ -223,6 +313,12 @@ static void check_outcomes(struct batch *b, const json_t *body, size_t n,
     for (size_t r = 0; r < n && !found; r++)
       found = json_equal(back, record_at(body, r));
     FUZZ_CHECK(found, "rejected record JSON is no record of the body");
+    const char *seq = json_string_value(
+        json_object_get(json_object_get(back, "kinesis"), "sequenceNumber"));
+    if (is_kinesis(back) && seq && *seq && strlen(seq) <= TS_MAX_EVENT_ID_BYTES)
+      FUZZ_CHECK(item && strcmp(item, seq) == 0,
+                 "a rejected Kinesis record is not named by its outer "
+                 "sequenceNumber");
     json_decref(back);
     const json_t *one = json_array_get(list, i);
     const char *sreason = json_string_value(json_object_get(one, "reason"));
@@ -396,6 +492,105 @@ static void run(const json_t *body, const struct record_names *names,
   batch_free(b);
 }
 
+/* ---- Kinesis, differentially ---- */
+
+/* The body with each record replaced by a Kinesis record carrying it;
+ * NULL when a record is a Kinesis record already. */
+static json_t *wrapped(const json_t *body, size_t n) {
+  json_t *recs = json_array();
+  FUZZ_CHECK(recs, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    const json_t *rec = record_at(body, i);
+    if (is_kinesis(rec)) {
+      json_decref(recs);
+      return NULL;
+    }
+    char *text = json_dumps(rec, JSON_COMPACT);
+    FUZZ_CHECK(text, "a record cannot be serialised");
+    size_t len = strlen(text);
+    char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+    FUZZ_CHECK(b64, "out of memory");
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text,
+                    (int)len);
+    char seq[32];
+    snprintf(seq, sizeof seq, "49590%zu", i);
+    json_array_append_new(recs, json_pack("{s:{s:s,s:s},s:s,s:s}", "kinesis",
+                                          "data", b64, "sequenceNumber", seq,
+                                          "eventSource", "aws:kinesis",
+                                          "eventID", "shardId-000000000000:1"));
+    free(b64);
+    free(text);
+  }
+  if (json_is_array(body))
+    return recs;
+  if (json_object_get(body, "Records"))
+    return json_pack("{s:o}", "Records", recs);
+  json_t *one = json_incref(json_array_get(recs, 0));
+  json_decref(recs);
+  return one;
+}
+
+static void check_same_entries(const struct batch *a, const struct batch *k) {
+  FUZZ_CHECK(batch_player_count(a) == batch_player_count(k),
+             "wrapped as Kinesis: %zu players, plain %zu",
+             batch_player_count(k), batch_player_count(a));
+  for (size_t p = 0; p < batch_player_count(a); p++) {
+    FUZZ_CHECK(strcmp(batch_player_name(a, p), batch_player_name(k, p)) == 0 &&
+                   batch_entry_count(a, p) == batch_entry_count(k, p),
+               "wrapped as Kinesis: player %zu differs", p);
+    for (size_t e = 0; e < batch_entry_count(a, p); e++) {
+      const struct batch_entry *x = batch_entry(a, p, e),
+                               *y = batch_entry(k, p, e);
+      FUZZ_CHECK(
+          x->record == y->record && strcmp(x->event_id, y->event_id) == 0 &&
+              x->delta.games == y->delta.games &&
+              x->delta.wins == y->delta.wins &&
+              decimal_cmp(x->delta.total_score, y->delta.total_score) == 0 &&
+              x->created_s == y->created_s &&
+              strcmp(x->change->key, y->change->key) == 0 &&
+              x->change->has_old == y->change->has_old &&
+              y->change->seq == NULL,
+          "wrapped as Kinesis: player %zu entry %zu differs", p, e);
+    }
+  }
+  struct batch_counts ca, ck;
+  batch_counts(a, &ca);
+  batch_counts(k, &ck);
+  FUZZ_CHECK(ca.rejected == ck.rejected && ca.skipped == ck.skipped &&
+                 ca.modify_without_old == ck.modify_without_old &&
+                 ca.remove_without_old == ck.remove_without_old &&
+                 ca.ttl_removes_skipped == ck.ttl_removes_skipped,
+             "wrapped as Kinesis: the counts differ");
+  static const char prefix[] = "kinesis.data: ";
+  for (size_t i = 0; i < ca.rejected; i++) {
+    const char *ia, *ik, *ra, *rk, *ja, *jk;
+    batch_rejected(a, i, &ia, &ik, &ra, &ja);
+    batch_rejected(k, i, &ia, &ik, &rk, &jk);
+    /* The reason behind the prefix, cut to the same bound. */
+    FUZZ_CHECK(strncmp(rk, prefix, sizeof prefix - 1) == 0 &&
+                   strncmp(rk + sizeof prefix - 1, ra,
+                           strlen(rk) - (sizeof prefix - 1)) == 0,
+               "wrapped as Kinesis: reason \"%s\", plain \"%s\"", rk, ra);
+  }
+}
+
+static void run_wrapped(const json_t *body) {
+  size_t n = 0;
+  if (expected_envelope(body, &n) != TS_OK || n == 0)
+    return;
+  json_t *k = wrapped(body, n);
+  if (!k)
+    return;
+  struct batch *a = NULL, *b = NULL;
+  FUZZ_CHECK(batch_new(body, NULL, &a, NULL) == TS_OK &&
+                 batch_new(k, NULL, &b, NULL) == TS_OK,
+             "batch_new failed on a valid envelope");
+  check_same_entries(a, b);
+  batch_free(a);
+  batch_free(b);
+  json_decref(k);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   json_error_t err;
   json_t *body = json_loadb((const char *)data, size, JSON_DECODE_ANY, &err);
@@ -414,6 +609,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if ((seed & 3) == 0)
     run(body, &swapped_names, seed >> 2, junk);
   run(body, NULL, seed >> 7, junk); /* NULL: the defaults */
+  run_wrapped(body);
 
   FUZZ_CHECK(json_equal(body, copy), "batch_new modified the body");
   json_decref(copy);

@@ -59,9 +59,11 @@ static void test_kinesis_redelivery_with_new_outer_ids_is_a_duplicate(void) {
   TS_CHECK_CASE(
       strcmp(e2e_kinesis_sequence(first), e2e_kinesis_sequence(again)) != 0,
       "redelivery", "the outer sequenceNumber did not change");
-  json_t *body = e2e_lambda(e2e_records(json_incref(again), NULL));
+  json_t *recs = e2e_records(json_incref(again), NULL);
+  json_t *body = e2e_lambda(recs);
   e2e_ingest_expect(srv, "redelivered with new outer ids", body, 1, 0, 1, 0, 0);
   json_decref(body);
+  json_decref(recs);
   e2e_ingest_expect(srv, "the same outer record resent", first, 1, 0, 1, 0, 0);
   struct e2e_expect want = {p, 1, 1, "7", "7", "100"};
   e2e_expect_stats(srv, "counted once", &want);
@@ -118,8 +120,8 @@ static void test_kinesis_poison_is_dead_lettered_and_the_batch_goes_on(void) {
     const char *reason, *event_id;
   } cases[] = {
       {e2e_kinesis_data("not base64!"),
-       "kinesis.data is not base64: its length is not a multiple of 4 at "
-       "byte 12",
+       "kinesis.data is not base64: its length is not a multiple of 4 (11 "
+       "characters)",
        NULL},
       {e2e_kinesis_data("eyJ@ZQ=="),
        "kinesis.data is not base64: a character outside the alphabet at byte "

@@ -898,6 +898,33 @@ test_kinesis_record_applies_its_inner_change_in_every_envelope(void) {
   free(k);
 }
 
+static void test_kinesis_creation_time_in_ms_or_us_is_cut_to_seconds(void) {
+  static const struct {
+    const char *name, *value;
+    int64_t want;
+  } cases[] = {
+      {"seconds", "1764230000", 1764230000},
+      {"milliseconds", "1764230000123", 1764230000},
+      {"microseconds", "1764230000123456", 1764230000},
+      {"microseconds as digits", "\"1764230000123456\"", 1764230000},
+      {"not a time", "\"2026-11-27T07:53:20Z\"", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "{\"eventID\":\"c\",\"eventName\":\"INSERT\",\"dynamodb\":{"
+             "\"ApproximateCreationDateTime\":%s," NEW(PS("kim") SC("1")) "}}",
+             cases[i].value);
+    char *k = kinesis_record(inner, "1", "1");
+    struct batch *b = try_load(k);
+    free(k);
+    const struct batch_entry *e = b ? batch_entry(b, 0, 0) : NULL;
+    TS_CHECK_CASE(e && e->created_s == cases[i].want, cases[i].name,
+                  "created_s %lld", e ? (long long)e->created_s : -1LL);
+    batch_free(b);
+  }
+}
+
 static void test_kinesis_inner_record_follows_the_streams_rules(void) {
   static const struct {
     const char *name, *inner;
@@ -961,13 +988,13 @@ static void test_kinesis_poison_is_rejected_with_the_reason_of_its_data(void) {
        "kinesis.data is not base64: a character outside the alphabet at byte "
        "4"},
       {"not base64: length", "\"eyJ\"",
-       "kinesis.data is not base64: its length is not a multiple of 4 at byte "
-       "4"},
+       "kinesis.data is not base64: its length is not a multiple of 4 (3 "
+       "characters)"},
       {"not base64: padding in the middle", "\"QQ==QUJD\"",
        "kinesis.data is not base64: '=' before the end at byte 3"},
       {"not base64: whitespace", "\"QUJD \"",
-       "kinesis.data is not base64: its length is not a multiple of 4 at byte "
-       "6"},
+       "kinesis.data is not base64: its length is not a multiple of 4 (5 "
+       "characters)"},
       {"not base64: nonzero bits after the last byte", "\"QR==\"",
        "kinesis.data is not base64: nonzero bits after the last byte at byte "
        "2"},
@@ -1110,6 +1137,7 @@ void suite_batch(void) {
       TS_TEST(test_empty_batch_summary_is_all_zero),
       TS_TEST(test_kinesis_record_applies_its_inner_change_in_every_envelope),
       TS_TEST(test_kinesis_inner_record_follows_the_streams_rules),
+      TS_TEST(test_kinesis_creation_time_in_ms_or_us_is_cut_to_seconds),
       TS_TEST(test_kinesis_poison_is_rejected_with_the_reason_of_its_data),
       TS_TEST(test_kinesis_item_identifier_is_outer_sequence_else_inner_id));
 }
