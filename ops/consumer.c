@@ -81,12 +81,16 @@ static bool nap(struct consumer *c, uint32_t ms) {
   return go_on;
 }
 
-/* Adds the stream's identity to a request: StreamARN when we were given
- * one, else StreamName. */
+/* Adds the stream's identity to a request: StreamName, and StreamARN too
+ * when we were given one (Kinesis takes "either or both"; the ARN names a
+ * stream of another account, and local servers such as kinesalite know
+ * only the name). */
 static int add_stream(struct consumer *c, json_t *req) {
+  if (json_object_set_new(req, "StreamName", json_string(c->stream)) != 0)
+    return -1;
   return c->stream_arn
              ? json_object_set_new(req, "StreamARN", json_string(c->stream_arn))
-             : json_object_set_new(req, "StreamName", json_string(c->stream));
+             : 0;
 }
 
 /* One Kinesis call; *resp (owned) on DDB_DONE. TS_ERR_RETRY for what may

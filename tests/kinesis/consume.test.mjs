@@ -285,7 +285,9 @@ async function main() {
   const first = changes(2000);
   await put(first);
   const b = start('B', ['serve']);
-  const a = start('A', ['consume']);
+  // A names the stream by its ARN (sent as StreamARN and StreamName)
+  const a = start('A', ['consume'],
+    { TS_KINESIS_STREAM: `arn:aws:kinesis:us-east-1:000000000000:stream/${stream}` });
   await waitFor('B listening', () => b.port, 10000);
 
   // A and B share the shards; kill A once it has taken some and applied
