@@ -246,8 +246,8 @@ static void test_get_records_becomes_a_lambda_kinesis_envelope(void) {
       "{\"Records\":[{\"Data\":\"e30=\"}]}",
       "{\"Records\":[{\"SequenceNumber\":\"x1\",\"Data\":\"e30=\"}]}",
       "{\"Records\":[{\"SequenceNumber\":\"1\"}]}",
-      "{\"Records\":[{\"SequenceNumber\":\"2\",\"Data\":\"\"},"
-      "{\"SequenceNumber\":\"1\",\"Data\":\"\"}]}",
+      ("{\"Records\":[{\"SequenceNumber\":\"2\",\"Data\":\"\"},"
+       "{\"SequenceNumber\":\"1\",\"Data\":\"\"}]}"),
       "{\"Records\":[],\"NextShardIterator\":3}",
       "{\"Records\":[],\"MillisBehindLatest\":\"9\"}",
   };
