@@ -433,10 +433,10 @@ static void take(struct consumer *c, const char *shard,
   }
 }
 
-/* Member slots: each consumer holds one lease row "consumer-<i>" (taken
- * when free or expired, renewed with every look at the leases), so that
- * the others count it before it holds any shard. Returns how many other
- * members are live. */
+/* Member slots: each consumer holds one lease row "consumer-<i>" (the
+ * lowest free or expired one, renewed with every look at the leases), so
+ * that the others count it before it holds any shard. Returns how many
+ * other members are live. */
 static size_t members(struct consumer *c, int64_t now) {
   size_t others = 0;
   int free_slot = -1;
@@ -451,6 +451,10 @@ static size_t members(struct consumer *c, int64_t now) {
       others++;
     else if (ls == LEASE_FREE && free_slot < 0 && c->member_slot < 0)
       free_slot = (int)i;
+    /* Slots are taken lowest free first and never lose their row, so
+     * none past a never-written one has been used: stop reading. */
+    if (rows[i].version == 0)
+      break;
   }
   int slot = c->member_slot >= 0 ? c->member_slot : free_slot;
   if (slot < 0)
