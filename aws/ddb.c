@@ -1,4 +1,4 @@
-/* DynamoDB JSON-API client (see ddb.h).
+/* AWS JSON-API client: DynamoDB and Kinesis (see ddb.h).
  *
  * Connections. Debian 12's libcurl 7.88.1 documents that sharing the
  * connection cache through a CURLSH between concurrent threads is unsafe
@@ -65,9 +65,26 @@
  * never sees the removal header, so it cannot be signed wrongly. */
 #define DDB_EXPECT_THRESHOLD (1024u * 1024u)
 
-#define DDB_CONTENT_TYPE "application/x-amz-json-1.0"
-#define DDB_TARGET_PREFIX "DynamoDB_20120810."
-#define DDB_SERVICE "dynamodb"
+/* What differs between the services; everything else is shared. */
+struct service_desc {
+  const char *content_type;
+  const char *target_prefix; /* X-Amz-Target = prefix + op */
+  const char *name;          /* signing name and endpoint host label */
+  const char *endpoint_env;  /* AWS_ENDPOINT_URL_<SERVICE> */
+  bool reports_capacity;     /* ReturnConsumedCapacity is DynamoDB's */
+};
+
+static const struct service_desc services[] = {
+    [DDB_SERVICE_DYNAMODB] = {"application/x-amz-json-1.0",
+                              "DynamoDB_20120810.", "dynamodb",
+                              "AWS_ENDPOINT_URL_DYNAMODB", true},
+    [DDB_SERVICE_KINESIS] = {"application/x-amz-json-1.1", "Kinesis_20131202.",
+                             "kinesis", "AWS_ENDPOINT_URL_KINESIS", false},
+};
+
+static const struct service_desc *service_of(enum ddb_service s) {
+  return (size_t)s < sizeof services / sizeof services[0] ? &services[s] : NULL;
+}
 
 /* ------------------------------------------------------------------ */
 /* Client */
@@ -80,6 +97,7 @@ struct ctx {
 };
 
 struct ddb_client {
+  const struct service_desc *svc;
   char *endpoint; /* normalised, no trailing slash, for logs */
   char *url;      /* what curl is given */
   char *host;     /* Host header, port only when not the scheme's default */
@@ -213,17 +231,18 @@ out:
 }
 
 static enum ts_status resolve_endpoint(const struct ddb_options *opt,
+                                       const struct service_desc *svc,
                                        char **out) {
   const char *e = opt->endpoint && *opt->endpoint ? opt->endpoint : NULL;
   if (!e)
-    e = env_nonempty("AWS_ENDPOINT_URL_DYNAMODB");
+    e = env_nonempty(svc->endpoint_env);
   if (!e)
     e = env_nonempty("AWS_ENDPOINT_URL");
   if (e)
     *out = strdup(e);
   else /* China regions live under amazonaws.com.cn */
     *out =
-        concat("https://" DDB_SERVICE ".", opt->region, ".amazonaws.com",
+        concat("https://", svc->name, ".", opt->region, ".amazonaws.com",
                strncmp(opt->region, "cn-", 3) == 0 ? ".cn" : "", (char *)NULL);
   return *out ? TS_OK : TS_ERR_NOMEM;
 }
@@ -286,11 +305,12 @@ enum ts_status ddb_client_new(const struct ddb_options *opt,
   enum ts_status st = TS_ERR_INVALID;
   char *raw = NULL;
   *out = NULL;
-  if (!opt || !creds || !region_ok(opt->region))
+  if (!opt || !creds || !region_ok(opt->region) || !service_of(opt->service))
     return TS_ERR_INVALID;
   struct ddb_client *c = calloc(1, sizeof *c);
   if (!c)
     return TS_ERR_NOMEM;
+  c->svc = service_of(opt->service);
   atomic_init(&c->connects, 0);
   c->creds = creds;
   st = TS_ERR_NOMEM;
@@ -311,7 +331,7 @@ enum ts_status ddb_client_new(const struct ddb_options *opt,
     goto fail;
   const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
   c->use_ca_dir = !ca && vi->capath && *vi->capath;
-  st = resolve_endpoint(opt, &raw);
+  st = resolve_endpoint(opt, c->svc, &raw);
   if (st != TS_OK)
     goto fail;
   st = parse_endpoint(c, raw);
@@ -371,15 +391,24 @@ const char *ddb_client_endpoint(const struct ddb_client *c) {
 
 enum ts_status ddb_client_from_env(struct aws_creds_provider **creds,
                                    struct ddb_client **client, char **region) {
+  return ddb_client_from_env_for(DDB_SERVICE_DYNAMODB, creds, client, region);
+}
+
+enum ts_status ddb_client_from_env_for(enum ddb_service service,
+                                       struct aws_creds_provider **creds,
+                                       struct ddb_client **client,
+                                       char **region) {
   enum ts_status st = TS_ERR_NOMEM;
   *creds = NULL;
   *client = NULL;
   if (region)
     *region = NULL;
+  const struct service_desc *svc = service_of(service);
+  if (!svc)
+    return TS_ERR_INVALID;
   char *r = aws_region_resolve();
   if (!r) {
-    if (!env_nonempty("AWS_ENDPOINT_URL_DYNAMODB") &&
-        !env_nonempty("AWS_ENDPOINT_URL")) {
+    if (!env_nonempty(svc->endpoint_env) && !env_nonempty("AWS_ENDPOINT_URL")) {
       log_event(LOG_ERROR, "no AWS region: set AWS_REGION", NULL);
       return TS_ERR_INVALID;
     }
@@ -388,7 +417,7 @@ enum ts_status ddb_client_from_env(struct aws_creds_provider **creds,
   }
   if ((st = aws_creds_provider_new(creds)) != TS_OK)
     goto fail;
-  struct ddb_options opt = {.region = r, .endpoint = NULL};
+  struct ddb_options opt = {.region = r, .endpoint = NULL, .service = service};
   if ((st = ddb_client_new(&opt, *creds, client)) != TS_OK)
     goto fail;
   if (region)
@@ -517,8 +546,9 @@ size_t ddb_consumed_snapshot(struct ddb_consumed *out, size_t cap) {
 /* The request as sent: with ReturnConsumedCapacity=TOTAL for the
  * operations that report it (a shallow copy; the caller's request is not
  * touched). Compact JSON, or NULL on NOMEM. */
-static char *request_text(const char *op, const json_t *request) {
-  if (!op_reports_capacity(op) ||
+static char *request_text(const struct service_desc *svc, const char *op,
+                          const json_t *request) {
+  if (!svc->reports_capacity || !op_reports_capacity(op) ||
       json_object_get(request, "ReturnConsumedCapacity"))
     return json_dumps(request, JSON_COMPACT);
   json_t *copy = json_copy((json_t *)request);
@@ -541,7 +571,10 @@ static bool in_list(const char *s, const char *const *list, size_t n) {
 }
 
 /* Throttling and transient error codes (botocore's standard retry mode,
- * DynamoDB's error table). */
+ * DynamoDB's and Kinesis's error tables; Kinesis throttles with
+ * ProvisionedThroughputExceededException, LimitExceededException and
+ * KMSThrottlingException). Kinesis's ExpiredIteratorException is not here:
+ * the same iterator fails again, the caller must get a new one. */
 static const char *const retryable_types[] = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -562,6 +595,7 @@ static const char *const retryable_types[] = {
     "RequestTimeout",
     "RequestTimeoutException",
     "PriorRequestNotComplete",
+    "KMSThrottlingException", /* Kinesis: the stream's key is throttled */
 };
 
 /* TransactionCanceledException is worth retrying only when every reason
@@ -618,10 +652,11 @@ enum slot_state { SLOT_WAITING, SLOT_RUNNING, SLOT_FINISHED };
 enum crc_state { CRC_NONE, CRC_SEEN, CRC_MALFORMED };
 
 struct slot {
+  const struct service_desc *svc;
   struct ddb_call *call;
   char *body; /* compact JSON of the request */
   size_t body_len;
-  char *target; /* "DynamoDB_20120810.<op>" */
+  char *target; /* e.g. "DynamoDB_20120810.<op>" */
   enum slot_state state;
   uint64_t not_before; /* monotonic ms: earliest start of the next attempt */
   CURL *easy;          /* while running */
@@ -793,7 +828,7 @@ static enum ts_status start_attempt(struct exec *ex, struct slot *s,
       left < DDB_ATTEMPT_TIMEOUT_MS ? (long)left : (long)DDB_ATTEMPT_TIMEOUT_MS;
   const struct sigv4_header signed_headers[] = {
       {"Host", c->host},
-      {"Content-Type", DDB_CONTENT_TYPE},
+      {"Content-Type", c->svc->content_type},
       {"X-Amz-Target", s->target},
   };
   const struct sigv4_request req = {
@@ -818,7 +853,7 @@ static enum ts_status start_attempt(struct exec *ex, struct slot *s,
   curl_slist_free_all(s->headers);
   s->headers = NULL;
   bool ok = add_header(&s->headers, "Host", c->host) &&
-            add_header(&s->headers, "Content-Type", DDB_CONTENT_TYPE) &&
+            add_header(&s->headers, "Content-Type", c->svc->content_type) &&
             add_header(&s->headers, "X-Amz-Target", s->target) &&
             add_header(&s->headers, "X-Amz-Date", sig.amz_date) &&
             add_header(&s->headers, "Authorization", sig.authorization);
@@ -909,7 +944,8 @@ static enum verdict judge(struct slot *s, CURLcode rc, long status) {
     return V_RETRY;
   }
   call->response = body;
-  add_consumed(call->op, body); /* also an error's, when it has one */
+  if (s->svc->reports_capacity)
+    add_consumed(call->op, body); /* also an error's, when it has one */
   if (status == 200) {
     set_error(call, "", "");
     return V_DONE;
@@ -1081,7 +1117,7 @@ enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
       .secret_access_key = creds.secret_access_key,
       .session_token = creds.session_token,
       .region = c->region,
-      .service = DDB_SERVICE,
+      .service = c->svc->name,
   };
 
   st = TS_ERR_NOMEM;
@@ -1090,10 +1126,11 @@ enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
     goto out;
   for (size_t i = 0; i < n; i++) {
     struct slot *s = &ex.slots[i];
+    s->svc = c->svc;
     s->call = &calls[i];
     s->state = SLOT_WAITING;
-    s->body = request_text(calls[i].op, calls[i].request);
-    s->target = concat(DDB_TARGET_PREFIX, calls[i].op, (char *)NULL);
+    s->body = request_text(c->svc, calls[i].op, calls[i].request);
+    s->target = concat(c->svc->target_prefix, calls[i].op, (char *)NULL);
     if (!s->body || !s->target)
       goto out;
     s->body_len = strlen(s->body);

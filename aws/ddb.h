@@ -1,9 +1,14 @@
-/* A DynamoDB JSON-API client: signed POSTs to the endpoint over reused
- * connections, several calls in parallel, transient failures retried with
- * exponential backoff and full jitter until a deadline.
+/* A client of AWS's JSON-protocol APIs (DynamoDB, Kinesis Data Streams):
+ * signed POSTs to the endpoint over reused connections, several calls in
+ * parallel, transient failures retried with exponential backoff and full
+ * jitter until a deadline. One client speaks to one service; what differs
+ * between services (content type, X-Amz-Target prefix, signing name,
+ * endpoint variable) is a row of a table in ddb.c, so every rule of the
+ * transport is written once.
  *
- * Endpoint: AWS_ENDPOINT_URL_DYNAMODB, then AWS_ENDPOINT_URL, then
- * https://dynamodb.<region>.amazonaws.com. */
+ * Endpoint: AWS_ENDPOINT_URL_<SERVICE> (AWS_ENDPOINT_URL_DYNAMODB,
+ * AWS_ENDPOINT_URL_KINESIS), then AWS_ENDPOINT_URL, then
+ * https://<service>.<region>.amazonaws.com. */
 #ifndef TS_AWS_DDB_H
 #define TS_AWS_DDB_H
 
@@ -17,9 +22,16 @@
 
 struct ddb_client;
 
+/* The services one client can speak to. */
+enum ddb_service {
+  DDB_SERVICE_DYNAMODB = 0, /* x-amz-json-1.0, DynamoDB_20120810.<Op> */
+  DDB_SERVICE_KINESIS,      /* x-amz-json-1.1, Kinesis_20131202.<Op> */
+};
+
 struct ddb_options {
-  const char *region;   /* required */
-  const char *endpoint; /* NULL: from the environment, then the default */
+  const char *region;       /* required */
+  const char *endpoint;     /* NULL: from the environment, then the default */
+  enum ddb_service service; /* zero: DynamoDB */
 };
 
 /* creds is borrowed and must outlive the client. */
@@ -41,18 +53,25 @@ const char *ddb_client_endpoint(const struct ddb_client *c);
 enum ts_status ddb_client_from_env(struct aws_creds_provider **creds,
                                    struct ddb_client **client,
                                    char **region) TS_WARN_UNUSED;
+/* ddb_client_from_env for any service (its endpoint variable decides
+ * whether a missing region may default to us-east-1). */
+enum ts_status ddb_client_from_env_for(enum ddb_service service,
+                                       struct aws_creds_provider **creds,
+                                       struct ddb_client **client,
+                                       char **region) TS_WARN_UNUSED;
 
 enum ddb_outcome {
   DDB_DONE,             /* 200: response holds the body */
   DDB_CONDITION_FAILED, /* ConditionalCheckFailedException: not retried */
   DDB_REJECTED,         /* a non-retryable error (ValidationException,
-                           ResourceNotFoundException, AccessDenied...) */
+                           ResourceNotFoundException, AccessDenied,
+                           Kinesis's ExpiredIteratorException...) */
   DDB_GAVE_UP,          /* retryable errors until the deadline */
 };
 
 /* One API call. Fill op and request; ddb_execute fills the rest. */
 struct ddb_call {
-  const char *op;        /* "GetItem", "PutItem", "BatchGetItem", ... */
+  const char *op;        /* "GetItem", "PutItem", ...; "GetRecords", ... */
   const json_t *request; /* borrowed */
   enum ddb_outcome outcome;
   long http_status;    /* of the last attempt, 0 if none answered */
@@ -69,7 +88,8 @@ void ddb_call_clear(struct ddb_call *call);
 /* Runs the calls concurrently. Each call is retried (re-signed) while its
  * failure is retryable: HTTP 5xx, connection errors and timeouts,
  * throttling (ProvisionedThroughputExceededException, ThrottlingException,
- * RequestLimitExceeded, LimitExceededException, ...), a response whose
+ * RequestLimitExceeded, LimitExceededException, Kinesis's
+ * KMSThrottlingException, ...), a response whose
  * x-amz-crc32 does not match its body, or a body that is not JSON; backoff
  * is full jitter, base 25 ms, doubling, capped at 1 s, never sleeping past
  * deadline_ms (monotonic ms, see clock_now_ms). Returns TS_OK when every
@@ -78,7 +98,7 @@ void ddb_call_clear(struct ddb_call *call);
 enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
                            size_t n, uint64_t deadline_ms) TS_WARN_UNUSED;
 
-/* Capacity consumed, summed over the process's life. Every data call
+/* DynamoDB capacity consumed, summed over the process's life. Every data call
  * (GetItem, PutItem, DeleteItem, UpdateItem, BatchGetItem, BatchWriteItem,
  * Query, Scan) is sent with ReturnConsumedCapacity=TOTAL unless the request
  * sets it; the ConsumedCapacity of each answer (one object, or an array

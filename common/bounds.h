@@ -85,6 +85,46 @@
  * every write from then on is tracked. */
 #define TS_BACKFILL_SESSION_REFRESH_MS 1000u
 
+/* Kinesis consumer (ops/consumer.h, domain/kinesis.h). A shard is read by
+ * the holder of its lease (a row in the store); a lease lasts LEASE_MS
+ * from its last write (TS_KINESIS_LEASE_MS), its holder renews it every
+ * RENEW_MS (and with each checkpoint) and stops work on the shard once
+ * LEASE_MS - MARGIN_MS has passed since its last successful write, so
+ * that it has stopped before anyone may take the lease over (MARGIN_MS
+ * covers clock skew between hosts and a GetRecords in flight). A read asks
+ * for at most GET_RECORDS_LIMIT records (one store_apply batch, well under
+ * TS_MAX_RECORDS_PER_BATCH); after a read with no records the shard rests
+ * POLL_MS (TS_KINESIS_POLL_MS), after one with records MIN_GAP_MS (Kinesis
+ * allows 5 GetRecords a second per shard); throttled or failing calls back
+ * off from POLL_MS doubling to BACKOFF_CAP_MS. The shard list is re-read
+ * every LIST_MS (splits and merges), leases are looked at every
+ * SCAN_LEASES_MS. */
+#define TS_KINESIS_LEASE_MS 10000              /* TS_KINESIS_LEASE_MS */
+#define TS_KINESIS_MIN_LEASE_MS 1000u
+#define TS_KINESIS_MAX_LEASE_MS 600000u
+#define TS_KINESIS_RENEW_DIVISOR 3u            /* renew every lease/3 */
+#define TS_KINESIS_MARGIN_DIVISOR 5u           /* stop lease/5 before its end */
+#define TS_KINESIS_GET_RECORDS_LIMIT 1000      /* TS_KINESIS_BATCH */
+#define TS_KINESIS_MAX_GET_RECORDS_LIMIT 10000u /* Kinesis's own limit */
+#define TS_KINESIS_POLL_MS 1000                /* TS_KINESIS_POLL_MS */
+#define TS_KINESIS_MAX_POLL_MS 60000u
+#define TS_KINESIS_MIN_GAP_MS 200u
+#define TS_KINESIS_BACKOFF_CAP_MS 10000u
+#define TS_KINESIS_LIST_MS 10000u
+#define TS_KINESIS_SCAN_LEASES_MS 1000u
+#define TS_KINESIS_CALL_DEADLINE_MS 10000u     /* one Kinesis call, retries in */
+#define TS_KINESIS_APPLY_DEADLINE_MS 30000u    /* one batch's store_apply */
+#define TS_KINESIS_MAX_SHARDS 1024u            /* shards listed (open + closed) */
+#define TS_KINESIS_MAX_WORKERS 64u             /* shards read at once by one process */
+/* Consumers announce themselves in this many member rows (a lease row per
+ * slot, "consumer-<i>"), so that each knows how many share the shards;
+ * more consumers work, unannounced, on what is left free. */
+#define TS_KINESIS_MAX_MEMBERS 16u
+#define TS_KINESIS_ID_BYTES 256u  /* a stream name (128), shard id (128) */
+#define TS_KINESIS_SEQ_BYTES 130u /* a sequence number: up to 128 digits */
+#define TS_KINESIS_OWNER_BYTES 128u
+#define TS_KINESIS_PROGRESS_MS 5000u           /* a progress line this often */
+
 /* Queries */
 #define TS_LIST_DEFAULT_LIMIT 50u
 #define TS_LIST_MAX_LIMIT 1000u

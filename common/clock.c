@@ -23,3 +23,9 @@ void clock_sleep_ms(uint32_t ms) {
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
     ;
 }
+
+int64_t clock_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000L);
+}

@@ -14,4 +14,8 @@ void clock_utc_now(char buf[32]);
 /* Sleeps ms milliseconds, resuming after signals. */
 void clock_sleep_ms(uint32_t ms);
 
+/* Wall-clock unix milliseconds (CLOCK_REALTIME): for times other hosts
+ * compare, such as a lease's expiry; never for durations in a process. */
+int64_t clock_wall_ms(void);
+
 #endif /* TS_COMMON_CLOCK_H */

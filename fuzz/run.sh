@@ -30,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${TS_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${TS_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-all_targets="decimal json batch urlcode router config sigv4 creds ddb ddb_http http backfill"
+all_targets="decimal json batch urlcode router config sigv4 creds ddb ddb_http http backfill kinesis"
 targets=${*:-$all_targets}
 
 # Longest input per target: enough for its format, small enough to be fast.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the build: Node.js + npm for the test
-# tools pinned in tests/tools (dynalite, a DynamoDB-compatible server; the
+# tools pinned in tests/tools (dynalite, a DynamoDB-compatible server;
+# kinesalite, a Kinesis-compatible one, pure JS without --path; the
 # Redocly CLI; ajv; playwright-core), Debian's chromium for the dashboard
 # test, the AWS CLI to read items back, the sqlite3 shell, clang-format,
 # clang with libFuzzer for the fuzz targets, nginx for the local stack

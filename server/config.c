@@ -101,6 +101,24 @@ static const struct setting settings[] = {
     {"TS_SETTLE_S", "settle-s", K_UINT, "60", OFF(settle_s),
      "backfill: seconds to wait for the stream to pass the Scan's end", 0,
      3600},
+    {"TS_KINESIS_STREAM", "kinesis-stream", K_STR, NULL, OFF(kinesis_stream),
+     "consume, or serve when set: the Kinesis stream (name or ARN) of "
+     "DynamoDB change records to read",
+     0, 0},
+    {"TS_KINESIS_OWNER", "kinesis-owner", K_STR, NULL, OFF(kinesis_owner),
+     "the consumer's lease owner id; unset: host-pid-random", 0, 0},
+    {"TS_KINESIS_LEASE_MS", "kinesis-lease-ms", K_UINT,
+     STRINGIFY(TS_KINESIS_LEASE_MS), OFF(kinesis_lease_ms),
+     "ms a shard lease lasts unless renewed (renewed every third)",
+     TS_KINESIS_MIN_LEASE_MS, TS_KINESIS_MAX_LEASE_MS},
+    {"TS_KINESIS_POLL_MS", "kinesis-poll-ms", K_UINT,
+     STRINGIFY(TS_KINESIS_POLL_MS), OFF(kinesis_poll_ms),
+     "ms a shard rests after a read without records", 10,
+     TS_KINESIS_MAX_POLL_MS},
+    {"TS_KINESIS_BATCH", "kinesis-batch", K_UINT,
+     STRINGIFY(TS_KINESIS_GET_RECORDS_LIMIT), OFF(kinesis_batch),
+     "records one GetRecords asks for (one store batch)", 1,
+     TS_KINESIS_MAX_GET_RECORDS_LIMIT},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 _Static_assert(TS_LEADERBOARD_REFRESH_S == 10u,
@@ -119,6 +137,9 @@ static void usage(FILE *out) {
                "stream goes on\n"
                "       tourney-stats [options] verify [--json]  compare the "
                "stats with --source-table; exit 1 when any differ\n"
+               "       tourney-stats [options] consume       read "
+               "--kinesis-stream into the store until SIGTERM (leases "
+               "shared with other consumers)\n"
                "       tourney-stats --help | --version\n\n"
                "Aggregates DynamoDB Streams game records into per-player "
                "stats and serves them over HTTP.\n"
@@ -136,8 +157,8 @@ static void usage(FILE *out) {
   fprintf(out, "  --%-16s %-18s %s\n", "help", "", "print this and exit");
   fprintf(out, "  --%-16s %-18s %s\n", "version", "", "print the version");
   fprintf(out,
-          "\nAWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ACCESS_KEY_ID, ... "
-          "have their AWS SDK meaning.\n");
+          "\nAWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_KINESIS, "
+          "AWS_ACCESS_KEY_ID, ... have their AWS SDK meaning.\n");
 }
 
 static bool parse_uint(const char *text, unsigned long max,
@@ -342,6 +363,9 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
   } else if (optind < argc && strcmp(argv[optind], "verify") == 0) {
     *action = CONFIG_VERIFY;
     optind++;
+  } else if (optind < argc && strcmp(argv[optind], "consume") == 0) {
+    *action = CONFIG_CONSUME;
+    optind++;
   } else if (optind < argc && strcmp(argv[optind], "serve") == 0) {
     optind++;
   }
@@ -351,6 +375,15 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
     return TS_ERR_INVALID;
   }
   st = check(cfg, err);
+  if (st == TS_OK && cfg->kinesis_stream && !*cfg->kinesis_stream) {
+    free(cfg->kinesis_stream); /* empty: no stream */
+    cfg->kinesis_stream = NULL;
+  }
+  if (st == TS_OK && *action == CONFIG_CONSUME && !cfg->kinesis_stream) {
+    fprintf(err, "tourney-stats: consume needs TS_KINESIS_STREAM / "
+                 "--kinesis-stream\n");
+    st = TS_ERR_INVALID;
+  }
   return st == TS_OK ? load_key_file(cfg, err) : st;
 }
 

@@ -31,13 +31,18 @@ struct config {
   char *attr_player;              /* TS_ATTR_PLAYER, --attr-player */
   char *attr_score;               /* TS_ATTR_SCORE, --attr-score */
   char *attr_winner;              /* TS_ATTR_WINNER, --attr-winner */
-  char *log_level;    /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
-  char *ttl_removes;  /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
-  char *source_table; /* TS_SOURCE_TABLE, --source-table (backfill, verify) */
-  unsigned segments;  /* TS_SCAN_SEGMENTS, --segments */
-  unsigned max_rcu;   /* TS_MAX_RCU, --max-rcu; 0: unbounded */
-  unsigned settle_s;  /* TS_SETTLE_S, --settle-s */
-  bool json;          /* --json (verify) */
+  char *log_level;      /* TS_LOG_LEVEL, --log-level: debug|info|warn|error */
+  char *ttl_removes;    /* TS_TTL_REMOVES, --ttl-removes: skip|subtract */
+  char *source_table;   /* TS_SOURCE_TABLE, --source-table (backfill, verify) */
+  unsigned segments;    /* TS_SCAN_SEGMENTS, --segments */
+  unsigned max_rcu;     /* TS_MAX_RCU, --max-rcu; 0: unbounded */
+  unsigned settle_s;    /* TS_SETTLE_S, --settle-s */
+  bool json;            /* --json (verify) */
+  char *kinesis_stream; /* TS_KINESIS_STREAM, --kinesis-stream: name or ARN */
+  char *kinesis_owner;  /* TS_KINESIS_OWNER: lease owner id; NULL: made */
+  unsigned kinesis_lease_ms; /* TS_KINESIS_LEASE_MS */
+  unsigned kinesis_poll_ms;  /* TS_KINESIS_POLL_MS */
+  unsigned kinesis_batch;    /* TS_KINESIS_BATCH: GetRecords Limit */
 };
 
 enum config_action {
@@ -46,6 +51,7 @@ enum config_action {
   CONFIG_HEALTHCHECK,  /* `healthcheck`: exit 0 when the server answers */
   CONFIG_BACKFILL,     /* `backfill`: rebuild stats from the source table */
   CONFIG_VERIFY,       /* `verify`: compare stats with the source table */
+  CONFIG_CONSUME,      /* `consume`: read TS_KINESIS_STREAM until SIGTERM */
   CONFIG_EXIT,         /* --help or --version was printed: exit 0 */
 };
 

@@ -14,17 +14,55 @@
 #include "../common/bounds.h"
 #include "../common/log.h"
 #include "../ops/backfill.h"
+#include "../ops/consumer.h"
 #include "../store/store.h"
 #include "app.h"
 #include "config.h"
 #include "healthcheck.h"
 #include "http.h"
+#include "metrics.h"
+
+/* One progress line of the consumer: totals and each held shard's lag. */
+static void log_consumer(struct consumer *c) {
+  struct consumer_totals t;
+  struct consumer_shard sh[TS_KINESIS_MAX_WORKERS];
+  consumer_totals(c, &t);
+  size_t n = consumer_shards(c, sh, TS_KINESIS_MAX_WORKERS);
+  json_t *lag = json_object();
+  for (size_t i = 0; lag && i < n; i++)
+    json_object_set_new(lag, sh[i].shard, json_integer(sh[i].millis_behind));
+  log_event(LOG_INFO, "kinesis progress",
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:o?}", "read",
+            (json_int_t)t.read, "applied", (json_int_t)t.applied, "duplicates",
+            (json_int_t)t.duplicates, "skipped", (json_int_t)t.skipped,
+            "rejected", (json_int_t)t.rejected, "checkpoints",
+            (json_int_t)t.checkpoints, "leases_lost", (json_int_t)t.leases_lost,
+            "shards_held", (int)t.shards_held, "millis_behind", lag);
+}
+
+static enum ts_status start_consumer(const struct config *cfg,
+                                     struct store *store,
+                                     const struct batch_options *batch,
+                                     struct consumer **out) {
+  struct consumer_options co = {.stream = cfg->kinesis_stream,
+                                .owner = cfg->kinesis_owner,
+                                .lease_ms = cfg->kinesis_lease_ms,
+                                .poll_ms = cfg->kinesis_poll_ms,
+                                .limit = cfg->kinesis_batch,
+                                .batch = *batch};
+  enum ts_status st = consumer_start(store, &co, out);
+  if (st != TS_OK)
+    log_event(LOG_ERROR, "could not start the kinesis consumer", "{s:s, s:s}",
+              "stream", cfg->kinesis_stream, "status", ts_status_name(st));
+  return st;
+}
 
 int main(int argc, char **argv) {
   struct config cfg;
   enum config_action action;
   struct store *store = NULL;
   struct http_server *srv = NULL;
+  struct consumer *consumer = NULL;
   int rc = 1;
 
   /* Signals are taken synchronously by sigwait below; every thread the
@@ -95,6 +133,22 @@ int main(int argc, char **argv) {
                                    : ops_verify(store, &oo, stdout, stderr);
     goto out;
   }
+  if (action == CONFIG_CONSUME) {
+    if (start_consumer(&cfg, store, &app.batch, &consumer) != TS_OK)
+      goto out;
+    /* progress lines until SIGTERM/SIGINT; then the leases are released */
+    struct timespec every = {.tv_sec = TS_KINESIS_PROGRESS_MS / 1000u,
+                             .tv_nsec = 0};
+    int sig;
+    while ((sig = sigtimedwait(&stop_signals, NULL, &every)) < 0)
+      log_consumer(consumer);
+    log_event(LOG_INFO, "stopping", "{s:s}", "signal",
+              sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    consumer_stop(consumer);
+    consumer = NULL;
+    rc = 0;
+    goto out;
+  }
   atomic_init(&app.draining, false);
   uint16_t port = 0;
   if (http_server_start(&app, &srv, &port) != TS_OK)
@@ -102,17 +156,27 @@ int main(int argc, char **argv) {
   log_event(LOG_INFO, "listening", "{s:s, s:i, s:s, s:s, s:i}", "bind",
             cfg.bind, "port", (int)port, "store", cfg.store, "version",
             TS_VERSION, "threads", (int)cfg.threads);
+  if (cfg.kinesis_stream) {
+    if (start_consumer(&cfg, store, &app.batch, &consumer) != TS_OK)
+      goto out;
+    metrics_set_consumer(consumer);
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   atomic_store(&app.draining, true);
   log_event(LOG_INFO, "stopping", "{s:s, s:i}", "signal",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", "drain_s", (int)cfg.drain_s);
+  metrics_set_consumer(NULL);
+  consumer_stop(consumer); /* releases its leases first: others take over */
+  consumer = NULL;
   http_server_stop(srv, cfg.drain_s * 1000u);
   srv = NULL;
   log_event(LOG_INFO, "stopped", NULL);
   rc = 0;
 out:
+  metrics_set_consumer(NULL);
+  consumer_stop(consumer);
   http_server_stop(srv, 0);
   store_free(store);
   config_clear(&cfg);

@@ -1,10 +1,12 @@
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../aws/ddb.h"
+#include "../ops/consumer.h"
 #include "router.h"
 
 /* Statuses the service answers with; anything else counts as "other". */
@@ -31,6 +33,70 @@ static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
 static atomic_int inflight, connections;
 static atomic_uint_fast64_t shed, late;
 static atomic_uint_fast64_t conn_closed[METRICS_CONN_N];
+
+static _Atomic(struct consumer *) consumer;
+static pthread_mutex_t consumer_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void metrics_set_consumer(struct consumer *c) {
+  pthread_mutex_lock(&consumer_mu); /* a scrape in progress finishes first */
+  atomic_store(&consumer, c);
+  pthread_mutex_unlock(&consumer_mu);
+}
+
+static void write_consumer(struct buf *b) {
+  pthread_mutex_lock(&consumer_mu);
+  struct consumer *c = atomic_load(&consumer);
+  if (!c) {
+    pthread_mutex_unlock(&consumer_mu);
+    return;
+  }
+  struct consumer_totals t;
+  static struct consumer_shard sh[TS_KINESIS_MAX_WORKERS]; /* under the mutex */
+  consumer_totals(c, &t);
+  size_t n = consumer_shards(c, sh, TS_KINESIS_MAX_WORKERS);
+  const struct {
+    const char *outcome;
+    uint64_t v;
+  } rec[] = {{"applied", t.applied},
+             {"duplicate", t.duplicates},
+             {"skipped", t.skipped},
+             {"rejected", t.rejected}};
+  buf_adds(b, "# HELP ts_kinesis_records_total Kinesis records read and "
+              "applied by this process's consumer, by outcome.\n"
+              "# TYPE ts_kinesis_records_total counter\n");
+  for (size_t i = 0; i < sizeof rec / sizeof rec[0]; i++)
+    buf_addf(b, "ts_kinesis_records_total{outcome=\"%s\"} %llu\n",
+             rec[i].outcome, (unsigned long long)rec[i].v);
+  buf_addf(b,
+           "# HELP ts_kinesis_checkpoints_total Checkpoints written.\n"
+           "# TYPE ts_kinesis_checkpoints_total counter\n"
+           "ts_kinesis_checkpoints_total %llu\n"
+           "# HELP ts_kinesis_leases_taken_total Shard leases taken.\n"
+           "# TYPE ts_kinesis_leases_taken_total counter\n"
+           "ts_kinesis_leases_taken_total %llu\n"
+           "# HELP ts_kinesis_leases_lost_total Shard leases lost (taken "
+           "over, or not renewed in time).\n"
+           "# TYPE ts_kinesis_leases_lost_total counter\n"
+           "ts_kinesis_leases_lost_total %llu\n"
+           "# HELP ts_kinesis_read_errors_total Kinesis calls that failed.\n"
+           "# TYPE ts_kinesis_read_errors_total counter\n"
+           "ts_kinesis_read_errors_total %llu\n"
+           "# HELP ts_kinesis_shards_held Shards this process reads now.\n"
+           "# TYPE ts_kinesis_shards_held gauge\n"
+           "ts_kinesis_shards_held %zu\n",
+           (unsigned long long)t.checkpoints,
+           (unsigned long long)t.leases_taken,
+           (unsigned long long)t.leases_lost, (unsigned long long)t.read_errors,
+           t.shards_held);
+  buf_adds(b, "# HELP ts_kinesis_millis_behind_latest GetRecords' "
+              "MillisBehindLatest of each held shard's last read.\n"
+              "# TYPE ts_kinesis_millis_behind_latest gauge\n");
+  for (size_t i = 0; i < n; i++)
+    if (sh[i].millis_behind >= 0)
+      buf_addf(b, "ts_kinesis_millis_behind_latest{shard=\"%s\"} %lld\n",
+               sh[i].shard, (long long)sh[i].millis_behind);
+  pthread_mutex_unlock(&consumer_mu);
+}
 
 static size_t route_slot(int route) {
   return route >= 0 && route < MAX_ROUTES ? (size_t)route : MAX_ROUTES;
@@ -231,4 +297,5 @@ void metrics_write(struct buf *b) {
   for (size_t i = 0; i < METRICS_CONN_N; i++)
     buf_addf(b, "ts_http_connections_closed_total{reason=\"%s\"} %llu\n",
              closed[i], (unsigned long long)load(&conn_closed[i]));
+  write_consumer(b);
 }

@@ -37,4 +37,10 @@ void metrics_count_conn_closed(enum metrics_conn_close why);
 /* Appends the exposition text. */
 void metrics_write(struct buf *b);
 
+/* The Kinesis consumer running in this process (NULL: none), whose totals
+ * and per-shard lag /metrics shows. Set before it is used and cleared
+ * before it is stopped. */
+struct consumer;
+void metrics_set_consumer(struct consumer *c);
+
 #endif /* TS_SERVER_METRICS_H */

@@ -1901,6 +1901,130 @@ static enum ts_status dy_delete_dead_letters(void *impl, const char *const *ids,
   return st;
 }
 
+/* ---- Kinesis leases (store.h) ----
+ * An item of the applied-log table, id "#kinesis#<stream>#<shard>" (chunk
+ * ids are "<player>#<hex>" and the session's "#backfill-session": never
+ * this), without expires_at so that TTL leaves it. A write is a PutItem
+ * conditioned on the version read (attribute_not_exists for the first). */
+
+static void lease_id(const char *stream, const char *shard, char *out,
+                     size_t cap) {
+  snprintf(out, cap, "#kinesis#%s#%s", stream, shard);
+}
+
+struct lease_ctx {
+  struct dy *dy;
+  const char *stream, *shard;
+  struct shard_lease *out;
+  const struct shard_lease *next;
+  uint64_t expected;
+  bool written;
+};
+
+static enum ts_status lease_get_attempt(void *cls) {
+  struct lease_ctx *x = cls;
+  char id[2 * TS_KINESIS_ID_BYTES + 16];
+  lease_id(x->stream, x->shard, id, sizeof id);
+  json_t *req = json_pack("{s:s, s:{s:o}, s:b}", "TableName", x->dy->log_table,
+                          "Key", "id", attr_s(id), "ConsistentRead", 1);
+  if (!req)
+    return TS_ERR_NOMEM;
+  struct ddb_call call = {.op = "GetItem", .request = req};
+  enum ts_status st = ddb_execute(x->dy->client, &call, 1,
+                                  clock_now_ms() + DY_READ_DEADLINE_MS);
+  if (st == TS_OK)
+    st = call_status(x->dy->log_table, &call);
+  const json_t *item = json_object_get(call.response, "Item");
+  memset(x->out, 0, sizeof *x->out);
+  if (st == TS_OK && item) {
+    const char *owner = attr_text(item, "owner", "S");
+    const char *cp = attr_text(item, "checkpoint", "S");
+    const char *exp = attr_text(item, "lease_expires_ms", "N");
+    const char *ver = attr_text(item, "lease_version", "N");
+    const json_t *fin =
+        json_object_get(json_object_get(item, "finished"), "BOOL");
+    int64_t e = 0, v = 0;
+    if (!exp || !ver || !parse_int64(exp, &e) || !parse_int64(ver, &v) ||
+        v < 1) {
+      st = TS_ERR_IO;
+    } else {
+      snprintf(x->out->owner, sizeof x->out->owner, "%s", owner ? owner : "");
+      snprintf(x->out->checkpoint, sizeof x->out->checkpoint, "%s",
+               cp ? cp : "");
+      x->out->expires_ms = e;
+      x->out->version = (uint64_t)v;
+      x->out->finished = json_is_true(fin);
+    }
+  }
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
+static enum ts_status lease_put_attempt(void *cls) {
+  struct lease_ctx *x = cls;
+  const struct shard_lease *n = x->next;
+  char id[2 * TS_KINESIS_ID_BYTES + 16];
+  lease_id(x->stream, x->shard, id, sizeof id);
+  x->written = false;
+  /* DynamoDB refuses empty strings in keys only; owner and checkpoint
+   * may be "". */
+  json_t *req = json_pack(
+      "{s:s, s:{s:o, s:o, s:o, s:o, s:{s:b}, s:o}}", "TableName",
+      x->dy->log_table, "Item", "id", attr_s(id), "owner", attr_s(n->owner),
+      "checkpoint", attr_s(n->checkpoint), "lease_expires_ms",
+      attr_n_int(n->expires_ms), "finished", "BOOL", n->finished ? 1 : 0,
+      "lease_version", attr_n_int((int64_t)n->version));
+  if (!req)
+    return TS_ERR_NOMEM;
+  int set =
+      x->expected == 0
+          ? json_object_set_new(req, "ConditionExpression",
+                                json_string("attribute_not_exists(id)"))
+          : json_object_set_new(req, "ConditionExpression",
+                                json_string("lease_version = :v")) ||
+                json_object_set_new(
+                    req, "ExpressionAttributeValues",
+                    json_pack("{s:o}", ":v", attr_n_int((int64_t)x->expected)));
+  if (set != 0) {
+    json_decref(req);
+    return TS_ERR_NOMEM;
+  }
+  struct ddb_call call = {.op = "PutItem", .request = req};
+  enum ts_status st = ddb_execute(x->dy->client, &call, 1,
+                                  clock_now_ms() + DY_READ_DEADLINE_MS);
+  if (st == TS_OK && call.outcome != DDB_CONDITION_FAILED) {
+    st = call_status(x->dy->log_table, &call);
+    x->written = st == TS_OK;
+  }
+  ddb_call_clear(&call);
+  json_decref(req);
+  return st;
+}
+
+static enum ts_status dy_lease_get(void *impl, const char *stream,
+                                   const char *shard, struct shard_lease *out) {
+  struct lease_ctx x = {
+      .dy = impl, .stream = stream, .shard = shard, .out = out};
+  return store_run_tx("dynamodb.lease_get", lease_get_attempt, &x, NULL,
+                      clock_now_ms() + DY_READ_DEADLINE_MS);
+}
+
+static enum ts_status dy_lease_put(void *impl, const char *stream,
+                                   const char *shard,
+                                   const struct shard_lease *next,
+                                   uint64_t expected, bool *written) {
+  struct lease_ctx x = {.dy = impl,
+                        .stream = stream,
+                        .shard = shard,
+                        .next = next,
+                        .expected = expected};
+  enum ts_status st = store_run_tx("dynamodb.lease_put", lease_put_attempt, &x,
+                                   NULL, clock_now_ms() + DY_READ_DEADLINE_MS);
+  *written = st == TS_OK && x.written;
+  return st;
+}
+
 static void dy_close(void *impl) {
   struct dy *dy = impl;
   if (!dy)
@@ -1927,6 +2051,8 @@ static const struct store_ops dy_ops = {
     .session_open = dy_session_open,
     .session_close = dy_session_close,
     .session_settle = dy_session_settle,
+    .lease_get = dy_lease_get,
+    .lease_put = dy_lease_put,
     .ping = dy_ping,
     .close = dy_close,
 };

@@ -13,12 +13,14 @@
  *                   promises; NORMAL may lose the last commits on power loss
  *                   (not on a process crash) and is faster.
  *
- * Schema version 3 (PRAGMA user_version):
+ * Schema version 5 (PRAGMA user_version):
  *   players         one row per player; total_score is exact decimal text
  *   applied_events  (player, eventID) pairs applied, for exactly-once
  *   dead_letters    rejected records, kept once per dead_letter_id (the
  *                   record as received and its reason), which is also how
- *                   they are listed, replayed and deleted */
+ *                   they are listed, replayed and deleted
+ *   backfill_session the open backfill session (domain/backfill.h)
+ *   kinesis_leases  a Kinesis shard's lease and checkpoint (store.h) */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -53,7 +55,7 @@
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 4
+#define SQ_SCHEMA_VERSION 5
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -120,6 +122,19 @@ static const char schema_v4[] =
     ");"
     "PRAGMA user_version = 4;";
 
+/* Version 5: Kinesis shard leases and checkpoints (store.h). */
+static const char schema_v5[] = "CREATE TABLE kinesis_leases("
+                                "  stream TEXT NOT NULL,"
+                                "  shard TEXT NOT NULL,"
+                                "  owner TEXT NOT NULL,"
+                                "  expires_ms INTEGER NOT NULL,"
+                                "  checkpoint TEXT NOT NULL,"
+                                "  finished INTEGER NOT NULL,"
+                                "  version INTEGER NOT NULL,"
+                                "  PRIMARY KEY(stream, shard)"
+                                ") WITHOUT ROWID;"
+                                "PRAGMA user_version = 5;";
+
 #define DEAD_COLUMNS                                                           \
   "dead_letter_id, event_id, item_identifier, reason, record, received_at"
 
@@ -149,6 +164,8 @@ enum stmt_id {
   ST_GET_SESSION,
   ST_OPEN_SESSION,
   ST_CLOSE_SESSION,
+  ST_GET_LEASE,
+  ST_PUT_LEASE,
   ST_COUNT
 };
 
@@ -220,6 +237,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_OPEN_SESSION] = "INSERT OR REPLACE INTO backfill_session(one, id, "
                         "opened_at) VALUES(1, ?1, ?2)",
     [ST_CLOSE_SESSION] = "DELETE FROM backfill_session WHERE id = ?1",
+    [ST_GET_LEASE] = "SELECT owner, expires_ms, checkpoint, finished, version "
+                     "FROM kinesis_leases WHERE stream = ?1 AND shard = ?2",
+    [ST_PUT_LEASE] = "INSERT OR REPLACE INTO kinesis_leases(stream, shard, "
+                     "owner, expires_ms, checkpoint, finished, version) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
 struct conn {
@@ -431,6 +453,8 @@ static enum ts_status setup_attempt(void *cls) {
     rc = sqlite3_exec(c->db, schema_v3, NULL, NULL, NULL);
   if (rc == SQLITE_OK && version < 4)
     rc = sqlite3_exec(c->db, schema_v4, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 5)
+    rc = sqlite3_exec(c->db, schema_v5, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -1495,6 +1519,138 @@ static enum ts_status ping_attempt(void *cls) {
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
+/* ---- Kinesis leases ---- */
+
+struct lease_ctx {
+  struct sq *sq;
+  const char *stream, *shard;
+  struct shard_lease *out;        /* get */
+  const struct shard_lease *next; /* put */
+  uint64_t expected;
+  bool written;
+  uint64_t deadline_ms;
+};
+
+/* Reads the row with c into *out (zeroed when there is none). */
+static enum ts_status lease_read(struct conn *c, const char *stream,
+                                 const char *shard, struct shard_lease *out) {
+  int rc;
+  enum ts_status st;
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *s = stmt(c, ST_GET_LEASE, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = bind_text(s, 1, stream);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 2, shard);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const unsigned char *owner = sqlite3_column_text(s, 0);
+    const unsigned char *cp = sqlite3_column_text(s, 2);
+    snprintf(out->owner, sizeof out->owner, "%s",
+             owner ? (const char *)owner : "");
+    out->expires_ms = sqlite3_column_int64(s, 1);
+    snprintf(out->checkpoint, sizeof out->checkpoint, "%s",
+             cp ? (const char *)cp : "");
+    out->finished = sqlite3_column_int(s, 3) != 0;
+    out->version = (uint64_t)sqlite3_column_int64(s, 4);
+    st = TS_OK;
+  } else {
+    st = rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+  }
+  done(s);
+  return st;
+}
+
+static enum ts_status lease_get_attempt(void *cls) {
+  struct lease_ctx *x = cls;
+  struct conn *c = reader_take(x->sq);
+  enum ts_status st = lease_read(c, x->stream, x->shard, x->out);
+  reader_give(x->sq, c);
+  return st;
+}
+
+/* Compare-and-set in one write transaction: the version read and the row
+ * written under the same lock. */
+static enum ts_status lease_put_attempt(void *cls) {
+  struct lease_ctx *x = cls;
+  struct sq *sq = x->sq;
+  struct conn *c = &sq->w;
+  struct shard_lease cur;
+  sqlite3_stmt *s = NULL;
+  x->written = false;
+  enum ts_status st = writer_lock(sq, x->deadline_ms);
+  if (st != TS_OK)
+    return st;
+  sqlite3_busy_timeout(c->db, (int)TS_SQLITE_BUSY_TIMEOUT_MS);
+  int rc = run_plain(c, ST_BEGIN);
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto out;
+  }
+  if ((st = lease_read(c, x->stream, x->shard, &cur)) != TS_OK)
+    goto out;
+  if (cur.version != x->expected)
+    goto out; /* lost the race: nothing written, TS_OK */
+  if (!(s = stmt(c, ST_PUT_LEASE, &rc))) {
+    st = from_rc(rc);
+    goto out;
+  }
+  const struct shard_lease *n = x->next;
+  rc = bind_text(s, 1, x->stream);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 2, x->shard);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 3, n->owner);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 4, n->expires_ms);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 5, n->checkpoint);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int(s, 6, n->finished ? 1 : 0);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 7, (sqlite3_int64)n->version);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  done(s);
+  st = rc == SQLITE_DONE ? from_rc(run_plain(c, ST_COMMIT)) : from_rc(rc);
+  x->written = st == TS_OK;
+out:
+  if (st != TS_OK && st != TS_ERR_RETRY)
+    write_failed(sq, c);
+  if (!sqlite3_get_autocommit(c->db))
+    (void)run_plain(c, ST_ROLLBACK);
+  if (st != TS_OK)
+    x->written = false;
+  pthread_mutex_unlock(&sq->wmu);
+  return st;
+}
+
+static enum ts_status sq_lease_get(void *impl, const char *stream,
+                                   const char *shard, struct shard_lease *out) {
+  struct lease_ctx x = {
+      .sq = impl, .stream = stream, .shard = shard, .out = out};
+  return store_run_tx("sqlite.lease_get", lease_get_attempt, &x, NULL,
+                      clock_now_ms() + SQ_READ_DEADLINE_MS);
+}
+
+static enum ts_status sq_lease_put(void *impl, const char *stream,
+                                   const char *shard,
+                                   const struct shard_lease *next,
+                                   uint64_t expected, bool *written) {
+  struct lease_ctx x = {.sq = impl,
+                        .stream = stream,
+                        .shard = shard,
+                        .next = next,
+                        .expected = expected,
+                        .deadline_ms = clock_now_ms() + SQ_READ_DEADLINE_MS};
+  enum ts_status st = store_run_tx("sqlite.lease_put", lease_put_attempt, &x,
+                                   NULL, x.deadline_ms);
+  *written = st == TS_OK && x.written;
+  return st;
+}
+
 /* True while the last write failed for want of space and the disk still
  * has less than TS_SQLITE_MIN_FREE_BYTES free. */
 static bool still_out_of_space(struct sq *sq) {
@@ -1553,6 +1709,8 @@ static const struct store_ops sqlite_ops = {
     .session_open = sq_session_open,
     .session_close = sq_session_close,
     .session_settle = sq_session_settle,
+    .lease_get = sq_lease_get,
+    .lease_put = sq_lease_put,
     .ping = sq_ping,
     .close = sq_close,
 };

@@ -165,6 +165,33 @@ enum ts_status store_delete_dead_letters(struct store *s,
   return s->ops->delete_dead_letters(s->impl, ids, n_ids);
 }
 
+/* Stream and shard names are parts of a key ("#kinesis#<stream>#<shard>"
+ * on DynamoDB): bounded, non-empty, without '#'. */
+static bool lease_key_ok(const char *stream, const char *shard) {
+  return stream && shard && *stream && *shard &&
+         strlen(stream) < TS_KINESIS_ID_BYTES &&
+         strlen(shard) < TS_KINESIS_ID_BYTES && !strchr(stream, '#') &&
+         !strchr(shard, '#');
+}
+
+enum ts_status store_lease_get(struct store *s, const char *stream,
+                               const char *shard, struct shard_lease *out) {
+  memset(out, 0, sizeof *out);
+  if (!lease_key_ok(stream, shard))
+    return TS_ERR_INVALID;
+  return s->ops->lease_get(s->impl, stream, shard, out);
+}
+
+enum ts_status store_lease_put(struct store *s, const char *stream,
+                               const char *shard,
+                               const struct shard_lease *next,
+                               uint64_t expected, bool *written) {
+  *written = false;
+  if (!lease_key_ok(stream, shard) || next->version != expected + 1)
+    return TS_ERR_INVALID;
+  return s->ops->lease_put(s->impl, stream, shard, next, expected, written);
+}
+
 enum ts_status store_ping(struct store *s) { return s->ops->ping(s->impl); }
 
 void *store_test_impl(struct store *s, const struct store_ops **ops) {

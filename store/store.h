@@ -12,6 +12,7 @@
 
 #include "../common/status.h"
 #include "../domain/batch.h"
+#include "../domain/kinesis.h"
 #include "../domain/stats.h"
 
 struct store;
@@ -163,6 +164,27 @@ enum ts_status store_session_settle(struct store *s, const char *player,
                                     const struct stats *base,
                                     const char *session,
                                     bool *changed) TS_WARN_UNUSED;
+
+/* ---- Kinesis shard leases and checkpoints (domain/kinesis.h,
+ * ops/consumer.c) ----
+ * One row per (stream, shard): SQLite table kinesis_leases; DynamoDB an
+ * item of the applied-log table with id "#kinesis#<stream>#<shard>". The
+ * store only reads and writes rows; who may take, renew or checkpoint is
+ * decided by domain/kinesis.h. Every write is a compare-and-set on the
+ * row's version, which is what makes two holders at once impossible: a
+ * holder whose lease was taken over finds its checkpoint refused. */
+
+/* Reads the row; a missing row is TS_OK with *out zeroed (version 0). */
+enum ts_status store_lease_get(struct store *s, const char *stream,
+                               const char *shard,
+                               struct shard_lease *out) TS_WARN_UNUSED;
+/* Writes next (its version must be expected + 1) if the stored row's
+ * version is still `expected` (0: no row). *written tells whether it was
+ * written; a lost race is TS_OK with *written false. */
+enum ts_status store_lease_put(struct store *s, const char *stream,
+                               const char *shard,
+                               const struct shard_lease *next,
+                               uint64_t expected, bool *written) TS_WARN_UNUSED;
 
 /* Cheap reachability check for /readyz. */
 enum ts_status store_ping(struct store *s) TS_WARN_UNUSED;

@@ -36,6 +36,11 @@ struct store_ops {
   enum ts_status (*session_settle)(void *impl, const char *player,
                                    const struct stats *base,
                                    const char *session, bool *changed);
+  enum ts_status (*lease_get)(void *impl, const char *stream, const char *shard,
+                              struct shard_lease *out);
+  enum ts_status (*lease_put)(void *impl, const char *stream, const char *shard,
+                              const struct shard_lease *next, uint64_t expected,
+                              bool *written);
   enum ts_status (*ping)(void *impl);
   void (*close)(void *impl);
 };

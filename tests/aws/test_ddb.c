@@ -352,6 +352,12 @@ static void test_errors_classify_as_condition_retry_or_reject(void) {
        all_none, DDB_CLASS_REJECT},
       {"cancelled, no body", 400, "TransactionCanceledException", NULL,
        DDB_CLASS_REJECT},
+      {"kinesis: KMS throttled", 400, "KMSThrottlingException", NULL,
+       DDB_CLASS_RETRY},
+      {"kinesis: expired iterator", 400, "ExpiredIteratorException", NULL,
+       DDB_CLASS_REJECT},
+      {"kinesis: stream in use", 400, "ResourceInUseException", NULL,
+       DDB_CLASS_REJECT},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     enum ddb_error_class got =
@@ -434,6 +440,47 @@ static void test_endpoint_comes_from_option_then_env_then_region(void) {
     }
     ddb_client_free(c);
   }
+  aws_creds_provider_free(creds);
+  set_test_env();
+}
+
+/* Kinesis reads its own variable, not DynamoDB's, then the global one. */
+static void test_kinesis_endpoint_has_its_own_variable_and_host(void) {
+  const struct {
+    const char *name, *env_kinesis, *env_ddb, *env_all, *want;
+  } cases[] = {
+      {"default", NULL, NULL, NULL, "https://kinesis.eu-west-1.amazonaws.com"},
+      {"dynamodb's variable is not kinesis's", NULL, "http://ddb:1", NULL,
+       "https://kinesis.eu-west-1.amazonaws.com"},
+      {"global", NULL, "http://ddb:1", "http://all:2", "http://all:2"},
+      {"service variable wins", "http://k:3", "http://ddb:1", "http://all:2",
+       "http://k:3"},
+  };
+  struct aws_creds_provider *creds = NULL;
+  CU_ASSERT_EQUAL_FATAL(aws_creds_provider_new(&creds), TS_OK);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *names[] = {"AWS_ENDPOINT_URL_KINESIS",
+                           "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"};
+    const char *values[] = {cases[i].env_kinesis, cases[i].env_ddb,
+                            cases[i].env_all};
+    for (size_t k = 0; k < 3; k++) {
+      if (values[k])
+        setenv(names[k], values[k], 1);
+      else
+        unsetenv(names[k]);
+    }
+    struct ddb_options opt = {.region = "eu-west-1",
+                              .service = DDB_SERVICE_KINESIS};
+    struct ddb_client *c = NULL;
+    enum ts_status st = ddb_client_new(&opt, creds, &c);
+    TS_CHECK_CASE(st == TS_OK && c, cases[i].name, "status %s",
+                  ts_status_name(st));
+    if (c)
+      TS_CHECK_CASE(strcmp(ddb_client_endpoint(c), cases[i].want) == 0,
+                    cases[i].name, "endpoint %s", ddb_client_endpoint(c));
+    ddb_client_free(c);
+  }
+  unsetenv("AWS_ENDPOINT_URL_KINESIS");
   aws_creds_provider_free(creds);
   set_test_env();
 }
@@ -940,6 +987,45 @@ static void test_request_is_signed_with_the_headers_it_carries(void) {
     fake_stop(&f);
     set_test_env();
   }
+}
+
+/* A Kinesis client speaks JSON 1.1 to Kinesis_20131202.<Op>, signs for
+ * "kinesis", sends the request as given (no ReturnConsumedCapacity) and
+ * retries a throttled GetRecords. */
+static void test_kinesis_call_has_its_protocol_and_is_retried(void) {
+  const struct reply script[] = {
+      {400,
+       "{\"__type\":\"ProvisionedThroughputExceededException\","
+       "\"message\":\"Rate exceeded\"}",
+       CRC_OMIT, 0, 0},
+      {200, "{\"Records\":[],\"MillisBehindLatest\":0}", CRC_OMIT, 0, 0}};
+  struct fake f;
+  struct aws_creds_provider *creds = NULL;
+  struct ddb_client *c = NULL;
+  set_test_env();
+  CU_ASSERT_FATAL(fake_start(&f, script, 2));
+  char ep[64];
+  snprintf(ep, sizeof ep, "http://127.0.0.1:%u", f.port);
+  struct ddb_options opt = {
+      .region = TEST_REGION, .endpoint = ep, .service = DDB_SERVICE_KINESIS};
+  CU_ASSERT_FATAL(aws_creds_provider_new(&creds) == TS_OK);
+  CU_ASSERT_FATAL(ddb_client_new(&opt, creds, &c) == TS_OK);
+  json_t *req = json_pack("{s:s}", "ShardIterator", "it-1");
+  struct ddb_call call = {.op = "GetRecords", .request = req};
+  CU_ASSERT_EQUAL(ddb_execute(c, &call, 1, clock_now_ms() + 3000), TS_OK);
+  CU_ASSERT_EQUAL(call.outcome, DDB_DONE);
+  CU_ASSERT_EQUAL(call.attempts, 2);
+  struct seen *s = &f.last;
+  CU_ASSERT_STRING_EQUAL(s->content_type, "application/x-amz-json-1.1");
+  CU_ASSERT_STRING_EQUAL(s->target, "Kinesis_20131202.GetRecords");
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(s->authorization, "/" TEST_REGION "/kinesis/aws4_request"));
+  CU_ASSERT(s->body && strcmp(s->body, "{\"ShardIterator\":\"it-1\"}") == 0);
+  ddb_call_clear(&call);
+  json_decref(req);
+  ddb_client_free(c);
+  aws_creds_provider_free(creds);
+  fake_stop(&f);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1473,6 +1559,8 @@ void suite_ddb(void) {
   TS_SUITE("ddb", TS_TEST(test_errors_classify_as_condition_retry_or_reject),
            TS_TEST(test_backoff_ceiling_doubles_from_25ms_to_a_1s_cap),
            TS_TEST(test_endpoint_comes_from_option_then_env_then_region),
+           TS_TEST(test_kinesis_endpoint_has_its_own_variable_and_host),
+           TS_TEST(test_kinesis_call_has_its_protocol_and_is_retried),
            TS_TEST(test_scripted_answers_are_retried_or_final_by_class),
            TS_TEST(test_always_503_gives_up_at_the_deadline),
            TS_TEST(test_slow_answer_times_out_and_gives_up_by_the_deadline),

@@ -17,7 +17,8 @@
   X(config)                                                                    \
   X(sigv4)                                                                     \
   X(creds)                                                                     \
-  X(ddb)
+  X(ddb)                                                                       \
+  X(kinesis_rules)
 
 #define TS_DECLARE_SUITE(name) void suite_##name(void);
 TS_UNIT_SUITES(TS_DECLARE_SUITE)

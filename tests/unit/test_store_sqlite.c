@@ -428,7 +428,7 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
   sqlite3_stmt *q = NULL;
   CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
                   SQLITE_OK);
-  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 4);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 5);
   sqlite3_finalize(q);
   sqlite3_close(db);
   remove_tmp();
