@@ -38,7 +38,23 @@ struct http_server {
   atomic_uint in_flight;
   struct workers *ingest; /* runs ROUTE_OFFLOAD handlers */
   struct conn_guard *guard;
+  atomic_bool closing; /* stopping: every new connection is closed at once */
 };
+
+/* MHD's accept policy: once the server stops, a new connection is closed
+ * as soon as it is accepted. (MHD_quiesce_daemon would take the listening
+ * socket out of every worker's epoll set, but a worker that sees the
+ * daemon quiesced removes it too, and whichever comes second aborts the
+ * process: "Failed to remove listen FD from epoll set", libmicrohttpd
+ * 0.9.75 with a thread pool, seen in CI on a server stopped right after it
+ * started.) */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr,
+                                     socklen_t len) {
+  (void)addr;
+  (void)len;
+  const struct http_server *srv = cls;
+  return atomic_load(&srv->closing) ? MHD_NO : MHD_YES;
+}
 
 struct exchange {
   struct http_server *srv;
@@ -591,6 +607,7 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   }
   srv->app = app;
   atomic_init(&srv->in_flight, 0);
+  atomic_init(&srv->closing, false);
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   const struct config *cfg = app->cfg;
@@ -629,7 +646,7 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   if (ai->ai_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   srv->daemon = MHD_start_daemon(
-      flags, app->cfg->port, NULL, NULL, on_request, srv,
+      flags, app->cfg->port, accept_policy, srv, on_request, srv,
       /* the logger must come first to catch messages about later options */
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
       ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg->threads,
@@ -656,9 +673,7 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
 void http_server_stop(struct http_server *srv, unsigned grace_ms) {
   if (!srv)
     return;
-  int fd = MHD_quiesce_daemon(srv->daemon); /* stop accepting */
-  if (fd >= 0)
-    close(fd);
+  atomic_store(&srv->closing, true); /* stop taking connections */
   for (unsigned waited = 0; waited < grace_ms; waited += 10) {
     if (atomic_load(&srv->in_flight) == 0)
       break;
