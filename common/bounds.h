@@ -25,7 +25,9 @@
 #define TS_CONN_RESERVE_DIVISOR 8u   /* evict when within limit/8 of the limit */
 #define TS_CONN_EVICT_MIN_AGE_MS 50u  /* a client has sent its request by then */
 #define TS_FD_HEADROOM 64u   /* descriptors beyond connections: store, logs */
-#define TS_DEFAULT_THREADS 8                   /* MHD worker threads */
+/* MHD threads when TS_THREADS is 0 (the default): one per CPU on SQLite;
+ * on DynamoDB four per CPU and at least this many (server/config.c). */
+#define TS_MIN_AUTO_THREADS_DYNAMODB 8
 #define TS_MAX_THREADS 256u
 /* Ingestion runs on its own workers (server/workers.h), so that a store
  * that stalls never holds the HTTP threads; past workers + queue a POST

@@ -1,5 +1,6 @@
 /* Configuration: defaults, environment, flags winning over environment,
  * and clear errors for bad values. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,7 +72,7 @@ static void test_bad_values_are_refused(void) {
       {"port not a number", "--port", "80x"},
       {"negative port", "--port", "-1"},
       {"unknown store", "--store", "postgres"},
-      {"zero threads", "--threads", "0"},
+      {"more threads than the bound", "--threads", "257"},
       {"unknown log level", "--log-level", "loud"},
       {"unknown TTL remove rule", "--ttl-removes", "ignore"},
       {"leaderboard refresh of 0 s", "--leaderboard-refresh-s", "0"},
@@ -86,6 +87,40 @@ static void test_bad_values_are_refused(void) {
     enum ts_status st = load(&cfg, 3, argv, &action);
     TS_CHECK_CASE(st == TS_ERR_INVALID, cases[i].name, "status %s",
                   ts_status_name(st));
+    config_clear(&cfg);
+  }
+}
+
+/* TS_THREADS=0 (the default) picks the thread count from the CPUs: one
+ * each on SQLite, four each and at least 8 on DynamoDB; a number is kept. */
+static void test_thread_count_follows_the_cpus_unless_given(void) {
+  cpu_set_t set;
+  CU_ASSERT_FATAL(sched_getaffinity(0, sizeof set, &set) == 0);
+  unsigned cpus = (unsigned)CPU_COUNT(&set);
+  static const struct {
+    const char *name, *store, *threads;
+  } cases[] = {
+      {"sqlite, default", "sqlite", NULL},
+      {"dynamodb, default", "dynamodb", NULL},
+      {"sqlite, 0", "sqlite", "0"},
+      {"given", "sqlite", "5"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    clear_env();
+    struct config cfg;
+    enum config_action action;
+    char *argv[] = {
+        "tourney-stats",          "--store",
+        (char *)cases[i].store,   cases[i].threads ? "--threads" : NULL,
+        (char *)cases[i].threads, NULL};
+    int argc = cases[i].threads ? 5 : 3;
+    CU_ASSERT_FATAL(load(&cfg, argc, argv, &action) == TS_OK);
+    unsigned want = cases[i].threads && strcmp(cases[i].threads, "0") != 0 ? 5u
+                    : strcmp(cases[i].store, "dynamodb") == 0
+                        ? (4 * cpus > 8 ? 4 * cpus : 8)
+                        : cpus;
+    TS_CHECK_CASE(cfg.threads == want, cases[i].name, "threads %u, want %u",
+                  cfg.threads, want);
     config_clear(&cfg);
   }
 }
@@ -179,6 +214,7 @@ void suite_config(void) {
   TS_SUITE("config", TS_TEST(test_defaults_match_the_product_contract),
            TS_TEST(test_flag_wins_over_environment),
            TS_TEST(test_bad_values_are_refused),
+           TS_TEST(test_thread_count_follows_the_cpus_unless_given),
            TS_TEST(test_ingest_key_comes_from_a_file),
            TS_TEST(test_help_asks_to_exit),
            TS_TEST(test_each_load_starts_from_its_own_argv));
