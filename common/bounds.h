@@ -69,6 +69,15 @@
 /* A chunk item expires (DynamoDB TTL) this long after its descriptor
  * leaves the player's item (at TS_DEDUP_RETENTION_S): never while read. */
 #define TS_APPLIED_CHUNK_TTL_MARGIN_S 3600u
+/* Write guesses (store/guess.h): entries kept (a slot per name hash),
+ * the most log bytes (`recent` + `chunks`) one may hold, so at most about
+ * 9 MB; the trust score's cost of a wrong guess (a right one earns 1), its
+ * ceiling, and the score from which guesses are used. */
+#define TS_GUESS_SLOTS 4096u
+#define TS_GUESS_MAX_LOG_BYTES 2048u
+#define TS_GUESS_WRONG_COST 8
+#define TS_GUESS_TRUST_MAX 64
+#define TS_GUESS_TRUST_MIN 16
 
 /* Scores: at most this many digits after the point, and magnitude below
  * 10^TS_SCORE_MAX_INT_DIGITS, so that sums of up to ~10^11 games stay

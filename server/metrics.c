@@ -7,6 +7,7 @@
 
 #include "../aws/ddb.h"
 #include "../ops/consumer.h"
+#include "../store/store.h"
 #include "router.h"
 
 /* Statuses the service answers with; anything else counts as "other". */
@@ -266,6 +267,18 @@ void metrics_write(struct buf *b) {
              "kind=\"write\"} %.6f\n",
              cap[i].table, cap[i].write_units);
   }
+
+  uint64_t held, failed;
+  store_write_guess_counts(&held, &failed);
+  buf_addf(b,
+           "# HELP ts_dynamodb_write_guesses_total Player items written "
+           "without reading them first (what this process wrote last), by "
+           "whether the write's condition held; a failed one was then read "
+           "and written.\n"
+           "# TYPE ts_dynamodb_write_guesses_total counter\n"
+           "ts_dynamodb_write_guesses_total{outcome=\"held\"} %llu\n"
+           "ts_dynamodb_write_guesses_total{outcome=\"failed\"} %llu\n",
+           (unsigned long long)held, (unsigned long long)failed);
 
   buf_addf(b,
            "# HELP ts_http_requests_in_flight Requests being served.\n"

@@ -68,6 +68,7 @@
 #include "../common/bounds.h"
 #include "../common/log.h"
 #include "../domain/backfill.h"
+#include "guess.h"
 #include "rank_cache.h"
 #include "store_impl.h"
 
@@ -92,6 +93,7 @@ struct dy {
   char *log_table; /* applied log: chunks of older applied eventIDs */
   atomic_uint apply_deadline_ms;
   struct rank_cache *board; /* leaderboards: top-K snapshot, see README */
+  struct guess *guess;      /* items this process wrote (store/guess.h) */
   /* The open backfill session as last read (store.h): "" when none. */
   pthread_mutex_t session_mu;
   char session[72];
@@ -278,6 +280,11 @@ struct pstate {
   bool *chunk_read;
   json_t *seen; /* digest key -> true: recent, and the chunks read */
   char *state;  /* session_state as read (domain/backfill.h), or NULL */
+  /* Taken from this process's last write instead of read (store/guess.h):
+   * the write is conditioned on updated_at and the stats as well. */
+  bool guessed;
+  bool tried_guess; /* once per apply: a wrong guess is then read */
+  char guessed_at[32];
   /* What this process wrote, for its leaderboard snapshot. */
   bool wrote;
   struct stats wrote_stats;
@@ -299,7 +306,7 @@ static void pstate_reset_item(struct pstate *ps) {
   ps->seen = NULL;
   free(ps->state);
   ps->state = NULL;
-  ps->exists = ps->has_version = false;
+  ps->exists = ps->has_version = ps->guessed = false;
   ps->version = 0;
   memset(&ps->cur, 0, sizeof ps->cur);
 }
@@ -436,6 +443,53 @@ corrupt:
   log_event(LOG_ERROR, "stored item is not a stats item", "{s:s}", "player",
             player);
   return TS_ERR_IO;
+}
+
+/* Takes what this process last wrote to the player's item (guess_take)
+ * into ps, as pstate_take_item would take that item read back. */
+static enum ts_status pstate_take_guess(struct pstate *ps,
+                                        struct guess_item *it) {
+  pstate_reset_item(ps);
+  ps->read = ps->exists = ps->has_version = ps->guessed = true;
+  ps->version = it->version;
+  ps->cur = it->stats;
+  snprintf(ps->guessed_at, sizeof ps->guessed_at, "%s", it->updated_at);
+  ps->recent = it->recent; /* taken */
+  ps->n_recent = it->recent_len / DY_RECENT_REC;
+  ps->chunks = it->chunks;
+  ps->n_chunks = it->chunks_len / DY_CHUNK_DESC;
+  it->recent = it->chunks = NULL;
+  ps->seen = json_object();
+  ps->chunk_read = calloc(ps->n_chunks ? ps->n_chunks : 1, sizeof(bool));
+  if (!ps->seen || !ps->chunk_read)
+    return TS_ERR_NOMEM;
+  enum ts_status st = TS_OK;
+  for (size_t i = 0; st == TS_OK && i < ps->n_recent; i++)
+    st = seen_add(ps->seen, ps->recent + i * DY_RECENT_REC);
+  return st;
+}
+
+/* Guesses every pending unread player this process wrote last, while
+ * guesses have been right lately (store/guess.h); a player once per apply,
+ * so that a wrong guess is read next. */
+static enum ts_status guess_players(struct dy *dy, const struct batch *b,
+                                    struct pstate *ps, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (!ps[i].pending || ps[i].read || ps[i].tried_guess)
+      continue;
+    struct guess_item it;
+    enum ts_status st =
+        guess_take(dy->guess, batch_player_name(b, ps[i].p), &it);
+    if (st == TS_ERR_NOT_FOUND)
+      continue;
+    ps[i].tried_guess = true;
+    if (st == TS_OK)
+      st = pstate_take_guess(&ps[i], &it);
+    guess_item_clear(&it);
+    if (st != TS_OK)
+      return st;
+  }
+  return TS_OK;
 }
 
 /* Drops the descriptors of chunks spilled before the retention (every
@@ -692,6 +746,20 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
     req = json_pack("{s:s, s:o, s:s, s:{s:s}}", "TableName", dy->table, "Item",
                     item, "ConditionExpression", "attribute_not_exists(#p)",
                     "ExpressionAttributeNames", "#p", "player");
+  } else if (ps->guessed) {
+    /* Not read: the item must be exactly what this process wrote. The
+     * stats guard against an edit behind the service's back that left the
+     * version as it was. */
+    req = json_pack(
+        "{s:s, s:o, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:o, s:o, s:o, s:o, "
+        "s:o}}",
+        "TableName", dy->table, "Item", item, "ConditionExpression",
+        "#v = :v AND #u = :u AND #g = :g AND #w = :w AND #t = :t",
+        "ExpressionAttributeNames", "#v", "version", "#u", "updated_at", "#g",
+        "games", "#w", "wins", "#t", "total_score", "ExpressionAttributeValues",
+        ":v", attr_n_int(ps->version), ":u", attr_s(ps->guessed_at), ":g",
+        attr_n_int(ps->cur.games), ":w", attr_n_int(ps->cur.wins), ":t",
+        attr_n_dec(ps->cur.total_score));
   } else if (ps->has_version) {
     req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName", dy->table,
                     "Item", item, "ConditionExpression", "#v = :v",
@@ -751,6 +819,9 @@ static enum ts_status take_batch_get(const struct dy *dy, const struct batch *b,
     struct pstate *p = at ? &ps[json_integer_value(at)] : NULL;
     if (p && !p->read && (st = pstate_take_item(p, name, item, true)) != TS_OK)
       return st;
+    if (p && p->has_version && !p->tried_guess)
+      guess_note_read(dy->guess, name, p->version,
+                      attr_text(item, "updated_at", "S"));
   }
   json_t *later = json_object();
   if (!later)
@@ -1353,23 +1424,72 @@ out:
   return st;
 }
 
-static enum ts_status apply_attempt(void *cls) {
-  struct apply_ctx *a = cls;
-  struct dy *dy = a->dy;
-  enum ts_status st = read_players(dy, a->b, a->ps, a->n, a->deadline_ms);
+/* What the decision needs of every pending player: its item (guessed or
+ * read), the chunks that may hold its entries, and the open session. */
+static enum ts_status read_all(struct dy *dy, struct apply_ctx *a,
+                               int64_t now_s, char session[72]) {
+  enum ts_status st = guess_players(dy, a->b, a->ps, a->n);
+  if (st == TS_OK)
+    st = read_players(dy, a->b, a->ps, a->n, a->deadline_ms);
   if (st != TS_OK)
     return st;
-  int64_t now_s = (int64_t)time(NULL);
-  char now_utc[32];
-  clock_utc_now(now_utc);
   for (size_t i = 0; i < a->n; i++)
     if (a->ps[i].pending)
       pstate_drop_expired(&a->ps[i], now_s);
   st = read_chunks(dy, a->b, a->ps, a->n, a->deadline_ms);
-  if (st != TS_OK)
-    return st;
+  if (st == TS_OK)
+    st = session_known(dy, a->ps, a->n, a->deadline_ms, session);
+  return st;
+}
+
+/* A guess is checked only by the condition of the write it leads to, and
+ * a rejected record writes nothing: a guessed player that rejects one is
+ * to be read and decided again. True when there is one. */
+static bool unguess_rejecting(struct apply_ctx *a) {
+  bool any = false;
+  for (size_t i = 0; i < a->n; i++) {
+    struct pstate *ps = &a->ps[i];
+    if (!ps->pending || !ps->guessed)
+      continue;
+    size_t n = batch_entry_count(a->b, ps->p);
+    for (size_t e = 0; e < n; e++)
+      if (batch_entry_outcome(a->b, ps->p, e) == ENTRY_REJECTED) {
+        ps->read = ps->guessed = false;
+        any = true;
+        break;
+      }
+  }
+  return any;
+}
+
+/* Remembers the item just written for the player's next guess; an item
+ * with a session state is not guessed (guess.h holds no state). */
+static void note_guess(struct dy *dy, const char *player,
+                       const struct pstate *ps, const struct next_log *l,
+                       const char *state) {
+  if (state) {
+    guess_forget(dy->guess, player);
+    return;
+  }
+  struct guess_item it = {.version = ps->wrote_version,
+                          .stats = ps->wrote_stats,
+                          .recent = l->recent,
+                          .recent_len = l->n_recent * DY_RECENT_REC,
+                          .chunks = l->chunks,
+                          .chunks_len = l->n_chunks * DY_CHUNK_DESC};
+  snprintf(it.updated_at, sizeof it.updated_at, "%s", ps->wrote_at);
+  guess_note_write(dy->guess, player, &it);
+}
+
+static enum ts_status apply_attempt(void *cls) {
+  struct apply_ctx *a = cls;
+  struct dy *dy = a->dy;
+  int64_t now_s = (int64_t)time(NULL);
+  char now_utc[32];
+  clock_utc_now(now_utc);
   char session[72];
-  if ((st = session_known(dy, a->ps, a->n, a->deadline_ms, session)) != TS_OK)
+  enum ts_status st = read_all(dy, a, now_s, session);
+  if (st != TS_OK)
     return st;
 
   struct ddb_call *calls = calloc(a->n + 1, sizeof *calls);
@@ -1389,6 +1509,11 @@ static enum ts_status apply_attempt(void *cls) {
                                    .room = view_room,
                                    .settled = view_settled};
   st = batch_decide(a->b, &view, next);
+  if (st == TS_OK && unguess_rejecting(a)) {
+    st = read_all(dy, a, now_s, session);
+    if (st == TS_OK)
+      st = batch_decide(a->b, &view, next);
+  }
   for (size_t i = 0; st == TS_OK && i < a->n; i++) {
     if (!a->ps[i].pending)
       continue;
@@ -1420,19 +1545,25 @@ static enum ts_status apply_attempt(void *cls) {
     goto out;
   bool conflict = false, gave_up = false, refused = false;
   for (size_t c = 0; c < n_calls; c++) {
+    struct pstate *ps = &a->ps[owner[c]];
+    const char *player = batch_player_name(a->b, ps->p);
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
-      a->ps[owner[c]].read = false; /* another writer won: re-read, decide */
+      if (ps->guessed)
+        guess_note_outcome(dy->guess, player, ps->version, false);
+      ps->read = false; /* another writer won: re-read, decide */
       conflict = true;
       continue;
     }
-    struct pstate *ps = &a->ps[owner[c]];
     switch (call_status(dy->table, &calls[c])) {
     case TS_OK:
+      if (ps->guessed)
+        guess_note_outcome(dy->guess, player, ps->version, true);
       ps->pending = false;
       ps->wrote = true;
       ps->wrote_stats = next[owner[c]].next;
       ps->wrote_version = ps->has_version ? ps->version + 1 : 1;
       snprintf(ps->wrote_at, sizeof ps->wrote_at, "%s", now_utc);
+      note_guess(dy, player, ps, &logs[owner[c]], states[owner[c]]);
       break;
     case TS_ERR_UNAVAILABLE: gave_up = true; break;
     default: refused = true; break;
@@ -2030,6 +2161,7 @@ static void dy_close(void *impl) {
   if (!dy)
     return;
   rank_cache_free(dy->board); /* first: its refresher uses the client */
+  guess_free(dy->guess);
   ddb_client_free(dy->client);
   aws_creds_provider_free(dy->creds);
   free(dy->table);
@@ -2092,6 +2224,8 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
                                     .scan = board_scan,
                                     .scan_cls = dy};
   if ((st = rank_cache_new(&ropt, &dy->board)) != TS_OK)
+    goto fail;
+  if ((st = guess_new(TS_GUESS_SLOTS, &dy->guess)) != TS_OK)
     goto fail;
   log_event(LOG_INFO, "dynamodb store", "{s:s, s:s, s:s, s:s, s:s}", "endpoint",
             ddb_client_endpoint(dy->client), "region", region, "table",

@@ -13,6 +13,7 @@
 #include "../common/backoff.h"
 #include "../common/bounds.h"
 #include "../common/log.h"
+#include "guess.h"
 #include "store_impl.h"
 #include "store_test.h"
 
@@ -258,4 +259,8 @@ enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
       pause = deadline_ms - now;
     clock_sleep_ms((uint32_t)pause);
   }
+}
+
+void store_write_guess_counts(uint64_t *held, uint64_t *failed) {
+  guess_counts(held, failed);
 }

@@ -60,6 +60,11 @@ enum ts_status store_apply(struct store *s, struct batch *b) TS_WARN_UNUSED;
 enum ts_status store_apply_by(struct store *s, struct batch *b,
                               uint64_t deadline_ms) TS_WARN_UNUSED;
 
+/* DynamoDB writes made without reading the item first (store/guess.h),
+ * process-wide: whose condition held, and whose failed (then the item was
+ * read and written as usual). Zero on SQLite. */
+void store_write_guess_counts(uint64_t *held, uint64_t *failed);
+
 /* Reads one player. TS_ERR_NOT_FOUND if the player has no row.
  * On TS_OK the caller owns *out and clears it with player_row_clear(). */
 enum ts_status store_get_player(struct store *s, const char *player,

@@ -1407,6 +1407,123 @@ static void test_consumed_capacity_is_counted_per_table(void) {
   e2e_reply_clear(&after);
 }
 
+/* Write guesses (store/guess.h), on a replica of its own: once its reads
+ * keep finding what it wrote, it writes without reading; another
+ * replica's write, an edit behind its back that kept the version, and a
+ * guess that would reject a record all fall back to a read, and every
+ * record still counts exactly once. */
+struct guess_tally {
+  double held, failed, reads;
+};
+
+static void guess_tally(const struct e2e_server *s, struct guess_tally *t) {
+  char reads[512];
+  snprintf(reads, sizeof reads,
+           "ts_dynamodb_consumed_capacity_units_total{table=\"%s\","
+           "kind=\"read\"} ",
+           e2e_ddb_table());
+  struct e2e_reply r;
+  (void)e2e_get(s, "/metrics", &r);
+  t->held =
+      metric(r.body, "ts_dynamodb_write_guesses_total{outcome=\"held\"} ");
+  t->failed =
+      metric(r.body, "ts_dynamodb_write_guesses_total{outcome=\"failed\"} ");
+  t->reads = metric(r.body, reads);
+  if (t->reads < 0)
+    t->reads = 0;
+  e2e_reply_clear(&r);
+}
+
+static void insert_one(const struct e2e_server *s, const char *case_name,
+                       const char *player) {
+  json_t *rec = e2e_insert(player, "2", WIN_BOOL_TRUE);
+  e2e_ingest_expect(s, case_name, rec, 1, 1, 0, 0, 0);
+  json_decref(rec);
+}
+
+static long stored_games(const char *case_name, const char *player) {
+  json_t *item = get_item(case_name, player);
+  long games = -1;
+  if (item && !parse_long(attr(item, "games", "N"), &games))
+    games = -1;
+  json_decref(item);
+  return games;
+}
+
+static void test_a_lone_replica_writes_without_reading_and_falls_back(void) {
+  struct e2e_server *a = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &a) == TS_OK);
+  char p[128], q[128];
+  e2e_name(p, sizeof p, "guess");
+  e2e_name(q, sizeof q, "guess-q");
+  struct guess_tally t0, t1, t2, t3, t4;
+  guess_tally(a, &t0);
+
+  /* alone: after TS_GUESS_TRUST_MIN reads that found its own writes */
+  const int n = 3 * TS_GUESS_TRUST_MIN;
+  for (int i = 0; i < n; i++)
+    insert_one(a, "alone", p);
+  guess_tally(a, &t1);
+  TS_CHECK_CASE(t1.held - t0.held >= n - TS_GUESS_TRUST_MIN - 2 &&
+                    t1.failed == t0.failed && t1.reads - t0.reads < n / 2.0,
+                "alone", "%d writes: %g guesses held, %g failed, %g read units",
+                n, t1.held - t0.held, t1.failed - t0.failed,
+                t1.reads - t0.reads);
+  long games = stored_games("alone", p);
+  TS_CHECK_CASE(games == n, "alone", "games %ld, want %d", games, n);
+
+  /* another replica wrote the player: the guess fails, the write reads */
+  insert_one(srv, "another replica", p);
+  insert_one(a, "another replica", p);
+  guess_tally(a, &t2);
+  games = stored_games("another replica", p);
+  TS_CHECK_CASE(t2.failed - t1.failed == 1 && games == n + 2, "another replica",
+                "%g guesses failed (want 1), games %ld "
+                "(want %d)",
+                t2.failed - t1.failed, games, n + 2);
+
+  /* an edit behind the service's back that kept version and updated_at */
+  json_t *item = get_item("edit", p);
+  if (item) {
+    json_object_set_new(item, "games", json_pack("{s:s}", "N", "1000"));
+    CU_ASSERT(put_raw(e2e_ddb_table(), item));
+    json_decref(item);
+  }
+  insert_one(a, "edit", p);
+  guess_tally(a, &t3);
+  games = stored_games("edit", p);
+  TS_CHECK_CASE(t3.failed - t2.failed == 1 && games == 1001, "edit",
+                "%g guesses failed (want 1), games %ld (want 1001: the edit "
+                "stands)",
+                t3.failed - t2.failed, games);
+
+  /* A removal a stale guess would reject: q has 0 games in a's guess and
+   * 1 in the table (the other replica's game). */
+  struct e2e_image mine = {q, "3", WIN_BOOL_TRUE, 0, 0};
+  json_t *ins = e2e_record("INSERT", NULL, "guess-g1", NULL, &mine);
+  json_t *rem = e2e_record("REMOVE", NULL, "guess-g1", &mine, NULL);
+  e2e_ingest_expect(a, "stale rejection", ins, 1, 1, 0, 0, 0);
+  insert_one(a, "stale rejection", p); /* trust back above the bar */
+  e2e_ingest_expect(a, "stale rejection", rem, 1, 1, 0, 0, 0);
+  struct e2e_image theirs = {q, "5", WIN_ABSENT, 0, 0};
+  json_t *ins2 = e2e_record("INSERT", NULL, "guess-g2", NULL, &theirs);
+  json_t *rem2 = e2e_record("REMOVE", NULL, "guess-g2", &theirs, NULL);
+  e2e_ingest_expect(srv, "stale rejection", ins2, 1, 1, 0, 0, 0);
+  e2e_ingest_expect(a, "stale rejection", rem2, 1, 1, 0, 0, 0);
+  guess_tally(a, &t4);
+  games = stored_games("stale rejection", q);
+  TS_CHECK_CASE(games == 0, "stale rejection",
+                "games %ld (want 0: the removal applied, not dead-lettered)",
+                games);
+  json_decref(ins);
+  json_decref(rem);
+  json_decref(ins2);
+  json_decref(rem2);
+  int code = -1;
+  e2e_server_stop(a, &code);
+  CU_ASSERT(code == 0);
+}
+
 void e2e_suite_dynamodb(void) {
   if (strcmp(e2e_store_kind(), "dynamodb") != 0) {
     fprintf(stderr,
@@ -1433,5 +1550,6 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_an_item_of_the_former_format_keeps_its_applied_events),
       TS_TEST(test_chunks_past_the_retention_are_dropped),
       TS_TEST(test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten),
-      TS_TEST(test_consumed_capacity_is_counted_per_table));
+      TS_TEST(test_consumed_capacity_is_counted_per_table),
+      TS_TEST(test_a_lone_replica_writes_without_reading_and_falls_back));
 }

@@ -12,6 +12,7 @@
   X(backfill)                                                                  \
   X(store_sqlite)                                                              \
   X(rank_cache)                                                                \
+  X(guess)                                                                     \
   X(http_util)                                                                 \
   X(conn_guard)                                                                \
   X(config)                                                                    \

@@ -1,0 +1,196 @@
+/* Write guesses: a slot per player name hash under one mutex; see guess.h
+ * for when they are used and why that is safe. */
+#include "guess.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/bounds.h"
+
+struct slot {
+  char *player; /* NULL: empty */
+  struct guess_item it;
+};
+
+struct guess {
+  pthread_mutex_t mu;
+  struct slot *slots;
+  size_t n_slots;
+  int trust; /* 0 .. TS_GUESS_TRUST_MAX */
+};
+
+static atomic_uint_fast64_t total_held, total_failed;
+
+enum ts_status guess_new(size_t slots, struct guess **out) {
+  *out = NULL;
+  if (slots == 0)
+    return TS_ERR_INVALID;
+  struct guess *g = calloc(1, sizeof *g);
+  if (!g)
+    return TS_ERR_NOMEM;
+  g->slots = calloc(slots, sizeof *g->slots);
+  if (!g->slots || pthread_mutex_init(&g->mu, NULL) != 0) {
+    free(g->slots);
+    free(g);
+    return TS_ERR_NOMEM;
+  }
+  g->n_slots = slots;
+  *out = g;
+  return TS_OK;
+}
+
+void guess_item_clear(struct guess_item *it) {
+  if (!it)
+    return;
+  free(it->recent);
+  free(it->chunks);
+  memset(it, 0, sizeof *it);
+}
+
+static void slot_clear(struct slot *s) {
+  free(s->player);
+  s->player = NULL;
+  guess_item_clear(&s->it);
+}
+
+void guess_free(struct guess *g) {
+  if (!g)
+    return;
+  for (size_t i = 0; i < g->n_slots; i++)
+    slot_clear(&g->slots[i]);
+  free(g->slots);
+  pthread_mutex_destroy(&g->mu);
+  free(g);
+}
+
+/* FNV-1a: the slot of a name. */
+static struct slot *slot_of(struct guess *g, const char *player) {
+  uint64_t h = 1469598103934665603u;
+  for (const unsigned char *p = (const unsigned char *)player; *p; p++)
+    h = (h ^ *p) * 1099511628211u;
+  return &g->slots[h % g->n_slots];
+}
+
+static bool holds(const struct slot *s, const char *player) {
+  return s->player && strcmp(s->player, player) == 0;
+}
+
+/* A copy of n bytes (NULL for none); false on NOMEM. */
+static bool dup_bytes(const unsigned char *from, size_t n, unsigned char **to) {
+  *to = NULL;
+  if (n == 0)
+    return true;
+  *to = malloc(n);
+  if (!*to)
+    return false;
+  memcpy(*to, from, n);
+  return true;
+}
+
+static bool item_copy(const struct guess_item *from, struct guess_item *to) {
+  *to = *from;
+  to->recent = to->chunks = NULL;
+  if (dup_bytes(from->recent, from->recent_len, &to->recent) &&
+      dup_bytes(from->chunks, from->chunks_len, &to->chunks))
+    return true;
+  guess_item_clear(to);
+  return false;
+}
+
+void guess_note_write(struct guess *g, const char *player,
+                      const struct guess_item *it) {
+  struct guess_item copy;
+  bool fits = it->recent_len + it->chunks_len <= TS_GUESS_MAX_LOG_BYTES;
+  bool copied = fits && item_copy(it, &copy);
+  char *name = copied ? strdup(player) : NULL;
+  pthread_mutex_lock(&g->mu);
+  struct slot *s = slot_of(g, player);
+  if (holds(s, player) && s->it.version >= it->version) {
+    /* a newer write of ours is already here */
+  } else if (name) {
+    slot_clear(s);
+    s->player = name;
+    s->it = copy;
+    name = NULL;
+    copied = false;
+  } else if (holds(s, player)) {
+    slot_clear(s); /* too big to keep, or NOMEM: the old entry is stale */
+  }
+  pthread_mutex_unlock(&g->mu);
+  free(name);
+  if (copied)
+    guess_item_clear(&copy);
+}
+
+void guess_forget(struct guess *g, const char *player) {
+  pthread_mutex_lock(&g->mu);
+  struct slot *s = slot_of(g, player);
+  if (holds(s, player))
+    slot_clear(s);
+  pthread_mutex_unlock(&g->mu);
+}
+
+enum ts_status guess_take(struct guess *g, const char *player,
+                          struct guess_item *out) {
+  memset(out, 0, sizeof *out);
+  enum ts_status st = TS_ERR_NOT_FOUND;
+  pthread_mutex_lock(&g->mu);
+  struct slot *s = slot_of(g, player);
+  if (g->trust >= TS_GUESS_TRUST_MIN && holds(s, player))
+    st = item_copy(&s->it, out) ? TS_OK : TS_ERR_NOMEM;
+  pthread_mutex_unlock(&g->mu);
+  return st;
+}
+
+/* Under mu. */
+static void judge(struct guess *g, bool right) {
+  g->trust += right ? 1 : -TS_GUESS_WRONG_COST;
+  if (g->trust > TS_GUESS_TRUST_MAX)
+    g->trust = TS_GUESS_TRUST_MAX;
+  if (g->trust < 0)
+    g->trust = 0;
+}
+
+void guess_note_read(struct guess *g, const char *player, int64_t version,
+                     const char *updated_at) {
+  pthread_mutex_lock(&g->mu);
+  struct slot *s = slot_of(g, player);
+  if (holds(s, player)) {
+    bool right = s->it.version == version && updated_at &&
+                 strcmp(s->it.updated_at, updated_at) == 0;
+    judge(g, right);
+    if (!right && s->it.version <= version)
+      slot_clear(s); /* another writer moved on: what we hold is stale */
+  }
+  pthread_mutex_unlock(&g->mu);
+}
+
+void guess_note_outcome(struct guess *g, const char *player, int64_t version,
+                        bool held) {
+  atomic_fetch_add(held ? &total_held : &total_failed, 1);
+  pthread_mutex_lock(&g->mu);
+  struct slot *s = slot_of(g, player);
+  /* Lost to a newer write of this process (two batches of one player at
+   * once): a read would have lost that race too, so it says nothing about
+   * other writers. */
+  bool own_race = !held && holds(s, player) && s->it.version > version;
+  if (!own_race)
+    judge(g, held);
+  if (!held && !own_race && holds(s, player))
+    slot_clear(s);
+  pthread_mutex_unlock(&g->mu);
+}
+
+void guess_counts(uint64_t *held, uint64_t *failed) {
+  *held = atomic_load(&total_held);
+  *failed = atomic_load(&total_failed);
+}
+
+bool guess_trusted(struct guess *g) {
+  pthread_mutex_lock(&g->mu);
+  bool t = g->trust >= TS_GUESS_TRUST_MIN;
+  pthread_mutex_unlock(&g->mu);
+  return t;
+}

@@ -1,0 +1,195 @@
+/* suite_guess: write guesses (store/guess.h): when they are used (trust
+ * earned by right guesses and reads that match, lost by wrong ones), what
+ * an entry holds, and what replaces or forgets it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/bounds.h"
+#include "store/guess.h"
+#include "unit.h"
+
+static struct guess *fresh(void) {
+  struct guess *g = NULL;
+  CU_ASSERT_EQUAL_FATAL(guess_new(64, &g), TS_OK);
+  return g;
+}
+
+static void note(struct guess *g, const char *player, int64_t version,
+                 const char *at) {
+  unsigned char recent[32];
+  memset(recent, (int)version, sizeof recent);
+  struct guess_item it = {.version = version,
+                          .stats = {version, 1, {0, 0}},
+                          .recent = recent,
+                          .recent_len = sizeof recent};
+  snprintf(it.updated_at, sizeof it.updated_at, "%s", at);
+  guess_note_write(g, player, &it);
+}
+
+/* Steps of a scenario, one letter each: 'w' our write of "p" (the next
+ * version), 'r' a read that finds our last write, 'o' a read that finds
+ * another writer's newer version, 'h' a guessed write that held, 'f' one
+ * that failed (another writer). */
+static void play(struct guess *g, const char *steps, int64_t *version) {
+  for (const char *s = steps; *s; s++) {
+    switch (*s) {
+    case 'w': note(g, "p", ++*version, "t"); break;
+    case 'r': guess_note_read(g, "p", *version, "t"); break;
+    case 'o': guess_note_read(g, "p", *version + 1, "t2"); break;
+    case 'h': guess_note_outcome(g, "p", *version, true); break;
+    case 'f': guess_note_outcome(g, "p", *version, false); break;
+    }
+  }
+}
+
+static char *repeat(char *buf, size_t cap, const char *unit, int times) {
+  size_t len = 0, n = strlen(unit);
+  for (int i = 0; i < times && len + n < cap; i++, len += n)
+    memcpy(buf + len, unit, n);
+  buf[len] = '\0';
+  return buf;
+}
+
+static void test_guesses_are_used_only_after_enough_right_evidence(void) {
+  char a[1024];
+  static const struct {
+    const char *name;
+    const char *unit; /* repeated `times` */
+    int times;
+    bool trusted;
+  } cases[] = {
+      {"nothing seen yet", "", 0, false},
+      {"reads that match, one short of the bar", "wr", TS_GUESS_TRUST_MIN - 1,
+       false},
+      {"reads that match, up to the bar", "wr", TS_GUESS_TRUST_MIN, true},
+      {"a replica taking turns with another (every other read is theirs)",
+       "wrwo", 40, false},
+      {"one wrong in twenty is worth it",
+       "wrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwo", 4, true},
+      {"one wrong in four is not", "wrwrwrwo", 20, false},
+      {"reads of players never written here say nothing", "", 0, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct guess *g = fresh();
+    int64_t v = 0;
+    play(g, repeat(a, sizeof a, cases[i].unit, cases[i].times), &v);
+    guess_note_read(g, "stranger", 3, "t"); /* no entry: no evidence */
+    TS_CHECK_CASE(guess_trusted(g) == cases[i].trusted, cases[i].name,
+                  "trusted %d, want %d", guess_trusted(g), cases[i].trusted);
+    guess_free(g);
+  }
+}
+
+static void test_wrong_guesses_take_trust_away_faster_than_right_ones(void) {
+  char a[1024];
+  struct guess *g = fresh();
+  int64_t v = 0;
+  play(g, repeat(a, sizeof a, "wh", TS_GUESS_TRUST_MAX), &v);
+  CU_ASSERT(guess_trusted(g));
+  /* From the ceiling, this many wrong guesses end guessing. */
+  int wrong = 0;
+  while (guess_trusted(g) && wrong < 100) {
+    play(g, "wf", &v);
+    wrong++;
+  }
+  int want =
+      (TS_GUESS_TRUST_MAX - TS_GUESS_TRUST_MIN) / TS_GUESS_WRONG_COST + 1;
+  TS_CHECK_CASE(wrong == want, "from the ceiling",
+                "%d wrong guesses ended trust, want %d", wrong, want);
+  guess_free(g);
+}
+
+static void test_take_gives_a_copy_of_the_last_write_while_trusted(void) {
+  char a[512];
+  struct guess *g = fresh();
+  int64_t v = 0;
+  struct guess_item it;
+  note(g, "p", 1, "t");
+  CU_ASSERT_EQUAL(guess_take(g, "p", &it), TS_ERR_NOT_FOUND); /* no trust */
+  play(g, repeat(a, sizeof a, "wr", TS_GUESS_TRUST_MIN), &v);
+  CU_ASSERT_EQUAL_FATAL(guess_take(g, "p", &it), TS_OK);
+  CU_ASSERT_EQUAL(it.version, v);
+  CU_ASSERT_EQUAL(it.stats.games, v);
+  CU_ASSERT_STRING_EQUAL(it.updated_at, "t");
+  CU_ASSERT_EQUAL_FATAL(it.recent_len, 32u);
+  CU_ASSERT_EQUAL(it.recent[31], (unsigned char)v);
+  it.recent[0] ^= 0xff; /* a copy: the entry does not change */
+  struct guess_item again;
+  CU_ASSERT_EQUAL_FATAL(guess_take(g, "p", &again), TS_OK);
+  CU_ASSERT_EQUAL(again.recent[0], (unsigned char)v);
+  struct guess_item none;
+  CU_ASSERT_EQUAL(guess_take(g, "q", &none), TS_ERR_NOT_FOUND);
+  guess_item_clear(&it);
+  guess_item_clear(&again);
+  guess_item_clear(NULL);
+  guess_free(g);
+  guess_free(NULL);
+}
+
+static void test_entries_follow_the_newest_write_and_forget_stale_ones(void) {
+  char a[512];
+  struct guess *g = fresh();
+  int64_t v = 0;
+  struct guess_item it;
+  play(g, repeat(a, sizeof a, "wr", TS_GUESS_TRUST_MIN + 8), &v);
+  static const struct {
+    const char *name;
+    const char *steps;
+    bool found;
+  } cases[] = {
+      {"an older write does not replace a newer one", "<", true},
+      {"a read of another writer's version forgets it", "o", false},
+      {"a failed guess forgets it", "f", false},
+      {"losing to our own newer write keeps the newer one", "=", true},
+      {"a write with a session state forgets it", "x", false},
+      {"a log over the bound is not kept", "L", false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    note(g, "p", ++v, "t");
+    switch (cases[i].steps[0]) {
+    case '<': note(g, "p", v - 1, "old"); break;
+    case '=': guess_note_outcome(g, "p", v - 1, false); break;
+    case 'x': guess_forget(g, "p"); break;
+    case 'L': {
+      static unsigned char big[TS_GUESS_MAX_LOG_BYTES + 1];
+      struct guess_item b = {
+          .version = ++v, .recent = big, .recent_len = sizeof big};
+      guess_note_write(g, "p", &b);
+      break;
+    }
+    default: play(g, cases[i].steps, &v); break;
+    }
+    enum ts_status st = guess_take(g, "p", &it);
+    TS_CHECK_CASE((st == TS_OK) == cases[i].found, cases[i].name,
+                  "take gave %s", ts_status_name(st));
+    if (st == TS_OK)
+      TS_CHECK_CASE(it.version == v && strcmp(it.updated_at, "t") == 0,
+                    cases[i].name, "version %lld at %s, want %lld at t",
+                    (long long)it.version, it.updated_at, (long long)v);
+    guess_item_clear(&it);
+    play(g, "wrwrwrwrwrwrwrwrwr", &v); /* trust back for the next case */
+  }
+  guess_free(g);
+}
+
+static void test_counts_are_the_guessed_writes_by_outcome(void) {
+  uint64_t h0, f0, h1, f1;
+  guess_counts(&h0, &f0);
+  struct guess *g = fresh();
+  guess_note_outcome(g, "a", 1, true);
+  guess_note_outcome(g, "a", 2, true);
+  guess_note_outcome(g, "b", 1, false);
+  guess_counts(&h1, &f1);
+  CU_ASSERT_EQUAL(h1 - h0, 2u);
+  CU_ASSERT_EQUAL(f1 - f0, 1u);
+  guess_free(g);
+}
+
+void suite_guess(void) {
+  TS_SUITE("guess",
+           TS_TEST(test_guesses_are_used_only_after_enough_right_evidence),
+           TS_TEST(test_wrong_guesses_take_trust_away_faster_than_right_ones),
+           TS_TEST(test_take_gives_a_copy_of_the_last_write_while_trusted),
+           TS_TEST(test_entries_follow_the_newest_write_and_forget_stale_ones),
+           TS_TEST(test_counts_are_the_guessed_writes_by_outcome));
+}
