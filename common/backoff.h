@@ -14,8 +14,9 @@ uint32_t backoff_ceiling_ms(uint32_t base_ms, uint32_t cap_ms,
 uint32_t backoff_pause_ms(uint32_t base_ms, uint32_t cap_ms,
                           unsigned attempts_done);
 
-/* A per-thread 64-bit generator (xorshift64*, seeded from getrandom): jitter
- * only needs to differ between threads and processes, not to be secret. */
+/* A per-thread 64-bit generator (xorshift64*, seeded from getrandom): for
+ * values that only need to differ between threads and processes, not to be
+ * secret (jitter, a backfill's session id). */
 uint64_t backoff_random(void);
 
 #endif /* TS_COMMON_BACKOFF_H */

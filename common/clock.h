@@ -4,6 +4,7 @@
 #define TS_COMMON_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations. */
 uint64_t clock_now_ms(void);
@@ -17,5 +18,11 @@ void clock_sleep_ms(uint32_t ms);
 /* Wall-clock unix milliseconds (CLOCK_REALTIME): for times other hosts
  * compare, such as a lease's expiry; never for durations in a process. */
 int64_t clock_wall_ms(void);
+
+/* The absolute time ms milliseconds from now on clock: the deadline that
+ * pthread_cond_timedwait, pthread_mutex_timedlock and sem_timedwait take.
+ * clock must be the one the wait measures: CLOCK_REALTIME, or the clock
+ * given to pthread_condattr_setclock (CLOCK_MONOTONIC). */
+struct timespec clock_deadline_abs(clockid_t clock, uint64_t ms);
 
 #endif /* TS_COMMON_CLOCK_H */

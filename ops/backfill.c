@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/backoff.h"
 #include "../common/bounds.h"
 #include "../common/clock.h"
 #include "../domain/backfill.h"
@@ -213,16 +214,11 @@ static enum ts_status settle_one(void *cls, const char *player,
                                                               : TS_OK;
 }
 
+/* "bf-<unix seconds>-<12 random hex digits>": two backfills started in the
+ * same second by different processes get different ids. */
 static void session_id(char out[64]) {
-  unsigned char r[6] = {0};
-  FILE *f = fopen("/dev/urandom", "rb");
-  if (f) {
-    if (fread(r, 1, sizeof r, f) != sizeof r)
-      memset(r, 0, sizeof r);
-    fclose(f);
-  }
-  snprintf(out, 64, "bf-%" PRId64 "-%02x%02x%02x%02x%02x%02x",
-           (int64_t)time(NULL), r[0], r[1], r[2], r[3], r[4], r[5]);
+  uint64_t r = backoff_random() & 0xffffffffffffu; /* 48 bits */
+  snprintf(out, 64, "bf-%" PRId64 "-%012" PRIx64, (int64_t)time(NULL), r);
 }
 
 int ops_backfill(struct store *s, const struct ops_options *o, FILE *err) {

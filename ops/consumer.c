@@ -65,14 +65,7 @@ static bool stopping(struct consumer *c) {
 
 /* Sleeps ms, or less when the consumer stops; returns !stopping. */
 static bool nap(struct consumer *c, uint32_t ms) {
-  struct timespec abs;
-  clock_gettime(CLOCK_REALTIME, &abs);
-  abs.tv_sec += (time_t)(ms / 1000u);
-  abs.tv_nsec += (long)(ms % 1000u) * 1000000L;
-  if (abs.tv_nsec >= 1000000000L) {
-    abs.tv_sec++;
-    abs.tv_nsec -= 1000000000L;
-  }
+  struct timespec abs = clock_deadline_abs(CLOCK_REALTIME, ms);
   pthread_mutex_lock(&c->mu);
   while (!c->stopping && pthread_cond_timedwait(&c->cv, &c->mu, &abs) == 0) {
   }

@@ -191,16 +191,9 @@ struct segment {
   pthread_t thread;
 };
 
-/* Waits on r->cv for at most ms (mu held). */
+/* Waits on r->cv for at most ms (mu held). r->cv runs on CLOCK_MONOTONIC. */
 static void wait_ms(struct run *r, uint64_t ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += (time_t)(ms / 1000u);
-  ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  struct timespec ts = clock_deadline_abs(CLOCK_MONOTONIC, ms);
   pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 }
 

@@ -506,14 +506,7 @@ static void reader_give(struct sq *sq, struct conn *c) {
 static enum ts_status writer_lock(struct sq *sq, uint64_t deadline_ms) {
   uint64_t now = clock_now_ms();
   uint64_t wait = deadline_ms > now ? deadline_ms - now : 0;
-  struct timespec abs;
-  clock_gettime(CLOCK_REALTIME, &abs);
-  abs.tv_sec += (time_t)(wait / 1000u);
-  abs.tv_nsec += (long)(wait % 1000u) * 1000000L;
-  if (abs.tv_nsec >= 1000000000L) {
-    abs.tv_sec++;
-    abs.tv_nsec -= 1000000000L;
-  }
+  struct timespec abs = clock_deadline_abs(CLOCK_REALTIME, wait);
   int err = pthread_mutex_timedlock(&sq->wmu, &abs);
   if (err == 0)
     return TS_OK;
