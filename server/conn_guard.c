@@ -107,11 +107,8 @@ static void *reaper_main(void *arg) {
   struct conn_guard *g = arg;
   pthread_mutex_lock(&g->mu);
   while (!g->stopping) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += (long)TS_CONN_REAP_INTERVAL_MS * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
+    struct timespec ts =
+        clock_deadline_abs(CLOCK_MONOTONIC, TS_CONN_REAP_INTERVAL_MS);
     pthread_cond_timedwait(&g->cv, &g->mu, &ts);
     uint64_t now = clock_now_ms();
     for (struct guarded_conn *c = g->head; c; c = c->next)
