@@ -10,10 +10,11 @@
 #   bench/ddb_cost.sh [N]          N single-record POSTs per figure (200)
 #
 # "before" is main (TS_BENCH_BEFORE, default /work/main's HEAD, else the
-# branch main) with this tree's capacity accounting (aws/ddb.c, aws/ddb.h,
-# server/metrics.c) copied in, so that one counter measures both; its store
-# code is main's. Prices: DynamoDB on-demand, us-east-1, $1.25 per million
-# write request units and $0.25 per million read request units.
+# branch main); one without the capacity counter gets this tree's capacity
+# accounting (aws/ddb.c, aws/ddb.h, server/metrics.c) copied in, so that one
+# counter measures both; its store code is its own. Prices: DynamoDB on-demand, us-east-1, $0.625 per
+# million write request units and $0.125 per million read request units
+# (since the halving of November 2024).
 # Needs the test tools (scripts/install-test-deps.sh) for dynalite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +35,12 @@ src=$repo/build-bench-before/src
 rm -rf "$src"
 mkdir -p "$src"
 git archive "$before_rev" | tar -x -C "$src"
-cp aws/ddb.c aws/ddb.h "$src/aws/"
-cp server/metrics.c "$src/server/"
+# A before without the capacity counter gets this tree's accounting; a
+# newer one keeps its own (this tree's metrics.c may name newer functions).
+if ! grep -q ts_dynamodb_consumed_capacity_units_total "$src/server/metrics.c"; then
+  cp aws/ddb.c aws/ddb.h "$src/aws/"
+  cp server/metrics.c "$src/server/"
+fi
 (cd "$src" && ./scripts/build.sh "$repo/build-bench-before/build" \
   -DCMAKE_BUILD_TYPE=Release -DTS_TESTS=OFF >/dev/null)
 
@@ -71,7 +76,7 @@ node - "$work/before.json" "$work/after.json" "$n" "${before_rev:0:7}" "$after_r
 const fs = require('fs');
 const [b, a, n, brev, arev] = process.argv.slice(2);
 const before = JSON.parse(fs.readFileSync(b)), after = JSON.parse(fs.readFileSync(a));
-const usd = (x) => (1.25 * x.wcu + 0.25 * x.rcu).toFixed(2);
+const usd = (x) => (0.625 * x.wcu + 0.125 * x.rcu).toFixed(2);
 const f = (v) => v.toFixed(2);
 const rows = [
   ['ordinary player (3 games), a new game', 'ordinary'],
@@ -83,5 +88,5 @@ console.log(`|---|---|---:|---:|---:|`);
 for (const [text, key] of rows)
   for (const [label, r] of [[`before (${brev})`, before], [`after (${arev})`, after]])
     console.log(`| ${text} | ${label} | ${f(r[key].rcu)} | ${f(r[key].wcu)} | ${usd(r[key])} |`);
-console.log(`\n${n} single-record POSTs per figure; $ = 1.25 x WCU + 0.25 x RCU (on-demand, us-east-1).`);
+console.log(`\n${n} single-record POSTs per figure; $ = 0.625 x WCU + 0.125 x RCU (on-demand, us-east-1).`);
 JS

@@ -71,10 +71,12 @@
 #define TS_APPLIED_CHUNK_TTL_MARGIN_S 3600u
 /* Write guesses (store/guess.h): entries kept (a slot per name hash),
  * the most log bytes (`recent` + `chunks`) one may hold, so at most about
- * 9 MB; the trust score's cost of a wrong guess (a right one earns 1), its
- * ceiling, and the score from which guesses are used. */
+ * 17 MB (an ordinary player's entry is under 2 KB; 4 KB holds a player
+ * with ~5,000 games a day, whose writes gain most); the trust score's cost
+ * of a wrong guess (a right one earns 1), its ceiling, and the score from
+ * which guesses are used. */
 #define TS_GUESS_SLOTS 4096u
-#define TS_GUESS_MAX_LOG_BYTES 2048u
+#define TS_GUESS_MAX_LOG_BYTES 4096u
 #define TS_GUESS_WRONG_COST 8
 #define TS_GUESS_TRUST_MAX 64
 #define TS_GUESS_TRUST_MIN 16
