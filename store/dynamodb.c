@@ -318,6 +318,18 @@ static enum ts_status seen_add(json_t *seen, const unsigned char *digest) {
                                                           : TS_ERR_NOMEM;
 }
 
+/* Indexes the log taken into ps (an item read or a guess): the digests of
+ * `recent` into seen, and a not-yet-read flag per chunk. */
+static enum ts_status pstate_index_log(struct pstate *ps) {
+  ps->chunk_read = calloc(ps->n_chunks ? ps->n_chunks : 1, sizeof(bool));
+  if (!ps->chunk_read)
+    return TS_ERR_NOMEM;
+  enum ts_status st = TS_OK;
+  for (size_t i = 0; st == TS_OK && i < ps->n_recent; i++)
+    st = seen_add(ps->seen, ps->recent + i * DY_RECENT_REC);
+  return st;
+}
+
 /* Items written before the applied log (an `applied` map of unix hour ->
  * binary set of base64 digests) keep counting: their digests of hours
  * within the retention become `recent` records of unknown time, and the
@@ -429,13 +441,10 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
   if (st == TS_OK)
     st = attr_b_take(item, "chunks", DY_CHUNK_DESC, &ps->chunks, &len);
   ps->n_chunks = st == TS_OK ? len / DY_CHUNK_DESC : 0;
-  if (st == TS_OK &&
-      !(ps->chunk_read = calloc(ps->n_chunks ? ps->n_chunks : 1, sizeof(bool))))
-    st = TS_ERR_NOMEM;
   if (st == TS_OK)
     st = take_legacy_applied(ps, item);
-  for (size_t i = 0; st == TS_OK && i < ps->n_recent; i++)
-    st = seen_add(ps->seen, ps->recent + i * DY_RECENT_REC);
+  if (st == TS_OK)
+    st = pstate_index_log(ps);
   if (st == TS_ERR_IO)
     goto corrupt;
   return st;
@@ -459,14 +468,9 @@ static enum ts_status pstate_take_guess(struct pstate *ps,
   ps->chunks = it->chunks;
   ps->n_chunks = it->chunks_len / DY_CHUNK_DESC;
   it->recent = it->chunks = NULL;
-  ps->seen = json_object();
-  ps->chunk_read = calloc(ps->n_chunks ? ps->n_chunks : 1, sizeof(bool));
-  if (!ps->seen || !ps->chunk_read)
+  if (!(ps->seen = json_object()))
     return TS_ERR_NOMEM;
-  enum ts_status st = TS_OK;
-  for (size_t i = 0; st == TS_OK && i < ps->n_recent; i++)
-    st = seen_add(ps->seen, ps->recent + i * DY_RECENT_REC);
-  return st;
+  return pstate_index_log(ps);
 }
 
 /* Guesses every pending unread player this process wrote last, while

@@ -1456,7 +1456,7 @@ static void test_a_lone_replica_writes_without_reading_and_falls_back(void) {
   char p[128], q[128];
   e2e_name(p, sizeof p, "guess");
   e2e_name(q, sizeof q, "guess-q");
-  struct guess_tally t0, t1, t2, t3, t4;
+  struct guess_tally t0, t1, t2, t3, t4, t5;
   guess_tally(a, &t0);
 
   /* alone: after TS_GUESS_TRUST_MIN reads that found its own writes */
@@ -1509,12 +1509,22 @@ static void test_a_lone_replica_writes_without_reading_and_falls_back(void) {
   json_t *ins2 = e2e_record("INSERT", NULL, "guess-g2", NULL, &theirs);
   json_t *rem2 = e2e_record("REMOVE", NULL, "guess-g2", &theirs, NULL);
   e2e_ingest_expect(srv, "stale rejection", ins2, 1, 1, 0, 0, 0);
-  e2e_ingest_expect(a, "stale rejection", rem2, 1, 1, 0, 0, 0);
   guess_tally(a, &t4);
+  insert_one(a, "stale rejection", p); /* a guess that holds: a guesses */
+  e2e_ingest_expect(a, "stale rejection", rem2, 1, 1, 0, 0, 0);
+  guess_tally(a, &t5);
   games = stored_games("stale rejection", q);
   TS_CHECK_CASE(games == 0, "stale rejection",
                 "games %ld (want 0: the removal applied, not dead-lettered)",
                 games);
+  /* The removal was guessed, rejected on the guess, and decided again on
+   * the item read: no guessed write of it failed. */
+  TS_CHECK_CASE(t5.held - t4.held == 1 && t5.failed == t4.failed &&
+                    t5.reads > t4.reads,
+                "stale rejection",
+                "%g guesses held (want 1), %g failed (want 0), %g read units "
+                "(want > 0)",
+                t5.held - t4.held, t5.failed - t4.failed, t5.reads - t4.reads);
   json_decref(ins);
   json_decref(rem);
   json_decref(ins2);

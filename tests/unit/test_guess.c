@@ -29,7 +29,9 @@ static void note(struct guess *g, const char *player, int64_t version,
 /* Steps of a scenario, one letter each: 'w' our write of "p" (the next
  * version), 'r' a read that finds our last write, 'o' a read that finds
  * another writer's newer version, 'h' a guessed write that held, 'f' one
- * that failed (another writer). */
+ * that failed (another writer); 's' and 'S' reads of a player this process
+ * never wrote, finding the version of our last write of "p" or a newer one
+ * (no evidence either way, even if the two share a slot). */
 static void play(struct guess *g, const char *steps, int64_t *version) {
   for (const char *s = steps; *s; s++) {
     switch (*s) {
@@ -38,6 +40,8 @@ static void play(struct guess *g, const char *steps, int64_t *version) {
     case 'o': guess_note_read(g, "p", *version + 1, "t2"); break;
     case 'h': guess_note_outcome(g, "p", *version, true); break;
     case 'f': guess_note_outcome(g, "p", *version, false); break;
+    case 's': guess_note_read(g, "stranger", *version, "t"); break;
+    case 'S': guess_note_read(g, "stranger", *version + 1, "t2"); break;
     }
   }
 }
@@ -48,6 +52,12 @@ static char *repeat(char *buf, size_t cap, const char *unit, int times) {
     memcpy(buf + len, unit, n);
   buf[len] = '\0';
   return buf;
+}
+
+/* Writes and matching reads of "p", `rounds` of them: trust earned. */
+static void earn_trust(struct guess *g, int64_t *version, int rounds) {
+  char a[1024];
+  play(g, repeat(a, sizeof a, "wr", rounds), version);
 }
 
 static void test_guesses_are_used_only_after_enough_right_evidence(void) {
@@ -67,13 +77,15 @@ static void test_guesses_are_used_only_after_enough_right_evidence(void) {
       {"one wrong in twenty is worth it",
        "wrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwo", 4, true},
       {"one wrong in four is not", "wrwrwrwo", 20, false},
-      {"reads of players never written here say nothing", "", 0, false},
+      {"reads of players never written here give no trust", "wrs",
+       TS_GUESS_TRUST_MIN - 1, false},
+      {"reads of players never written here take none away", "wrS",
+       TS_GUESS_TRUST_MIN, true},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct guess *g = fresh();
     int64_t v = 0;
     play(g, repeat(a, sizeof a, cases[i].unit, cases[i].times), &v);
-    guess_note_read(g, "stranger", 3, "t"); /* no entry: no evidence */
     TS_CHECK_CASE(guess_trusted(g) == cases[i].trusted, cases[i].name,
                   "trusted %d, want %d", guess_trusted(g), cases[i].trusted);
     guess_free(g);
@@ -84,7 +96,7 @@ static void test_wrong_guesses_take_trust_away_faster_than_right_ones(void) {
   char a[1024];
   struct guess *g = fresh();
   int64_t v = 0;
-  play(g, repeat(a, sizeof a, "wh", TS_GUESS_TRUST_MAX), &v);
+  play(g, repeat(a, sizeof a, "wh", TS_GUESS_TRUST_MAX), &v); /* ceiling */
   CU_ASSERT(guess_trusted(g));
   /* From the ceiling, this many wrong guesses end guessing. */
   int wrong = 0;
@@ -100,13 +112,12 @@ static void test_wrong_guesses_take_trust_away_faster_than_right_ones(void) {
 }
 
 static void test_take_gives_a_copy_of_the_last_write_while_trusted(void) {
-  char a[512];
   struct guess *g = fresh();
   int64_t v = 0;
   struct guess_item it;
   note(g, "p", 1, "t");
   CU_ASSERT_EQUAL(guess_take(g, "p", &it), TS_ERR_NOT_FOUND); /* no trust */
-  play(g, repeat(a, sizeof a, "wr", TS_GUESS_TRUST_MIN), &v);
+  earn_trust(g, &v, TS_GUESS_TRUST_MIN);
   CU_ASSERT_EQUAL_FATAL(guess_take(g, "p", &it), TS_OK);
   CU_ASSERT_EQUAL(it.version, v);
   CU_ASSERT_EQUAL(it.stats.games, v);
@@ -127,11 +138,10 @@ static void test_take_gives_a_copy_of_the_last_write_while_trusted(void) {
 }
 
 static void test_entries_follow_the_newest_write_and_forget_stale_ones(void) {
-  char a[512];
   struct guess *g = fresh();
   int64_t v = 0;
   struct guess_item it;
-  play(g, repeat(a, sizeof a, "wr", TS_GUESS_TRUST_MIN + 8), &v);
+  earn_trust(g, &v, TS_GUESS_TRUST_MIN + 8);
   static const struct {
     const char *name;
     const char *steps;
@@ -167,7 +177,7 @@ static void test_entries_follow_the_newest_write_and_forget_stale_ones(void) {
                     cases[i].name, "version %lld at %s, want %lld at t",
                     (long long)it.version, it.updated_at, (long long)v);
     guess_item_clear(&it);
-    play(g, "wrwrwrwrwrwrwrwrwr", &v); /* trust back for the next case */
+    earn_trust(g, &v, TS_GUESS_WRONG_COST + 1); /* back for the next case */
   }
   guess_free(g);
 }
