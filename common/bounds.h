@@ -29,12 +29,20 @@
  * on DynamoDB four per CPU and at least this many (server/config.c). */
 #define TS_MIN_AUTO_THREADS_DYNAMODB 8
 #define TS_MAX_THREADS 256u
-/* Ingestion runs on its own workers (server/workers.h), so that a store
- * that stalls never holds the HTTP threads; past workers + queue a POST
- * is answered 429 with Retry-After at once. */
+/* Ingestion never waits for the store on an HTTP thread: it runs on its
+ * own workers (server/workers.h), or on the embedded store is committed
+ * by the store's committer thread (TS_DEFER_MAX_BODY_BYTES), so that a
+ * store that stalls never holds the HTTP threads; past workers + queue
+ * batches in progress a POST is answered 429 with Retry-After at once. */
 #define TS_DEFAULT_INGEST_WORKERS 16
 #define TS_DEFAULT_INGEST_QUEUE 64
 #define TS_MAX_INGEST_QUEUE 4096u
+/* On the embedded store a batch whose body is at most this is decoded on
+ * its HTTP thread and committed by the store's committer thread, which
+ * resumes the connection (no worker between them); a larger one is
+ * decoded and applied on a worker, so that no HTTP thread spends more
+ * than a few milliseconds decoding while reads wait behind it. */
+#define TS_DEFER_MAX_BODY_BYTES (64u * 1024u)
 #define TS_MAX_DRAIN_S 120u /* TS_DRAIN_S: the drain on SIGTERM */
 #define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
 #define TS_HEALTHCHECK_TIMEOUT_MS 2000u        /* `healthcheck` subcommand */

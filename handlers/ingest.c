@@ -8,27 +8,11 @@
 #include "../server/metrics.h"
 #include "handlers.h"
 
-void handle_stream_records(struct request *req, struct reply *rep) {
-  struct batch *b = NULL;
-  const char *detail = NULL;
-  enum ts_status st = batch_new_with(req->body, &req->app->batch, &b, &detail);
-  if (st == TS_ERR_TOO_LARGE) {
-    error_reply(rep, TS_E_TOO_MANY_RECORDS, "%s",
-                detail ? detail : "too many records in one batch");
-    goto out;
-  }
-  if (st == TS_ERR_INVALID) {
-    error_reply(rep, TS_E_BAD_ENVELOPE, "%s",
-                detail ? detail : "not a batch of stream records");
-    goto out;
-  }
-  if (st != TS_OK) {
-    error_reply(rep, TS_E_INTERNAL, "could not decode the batch (%s)",
-                ts_status_name(st));
-    goto out;
-  }
-
-  st = store_apply_by(req->app->store, b, req->deadline_ms);
+/* Answers with what applying b gave, on the HTTP thread; frees b. */
+static void finish(struct request *req, struct reply *rep, enum ts_status st,
+                   void *state) {
+  struct batch *b = state;
+  (void)req;
   if (st != TS_OK) {
     metrics_count_store_failure(st);
     enum ts_error e = error_from_status(st);
@@ -61,4 +45,37 @@ void handle_stream_records(struct request *req, struct reply *rep) {
   reply_json_take(rep, 200, batch_summary_json(b));
 out:
   batch_free(b);
+}
+
+void handle_stream_records(struct request *req, struct reply *rep) {
+  struct batch *b = NULL;
+  const char *detail = NULL;
+  enum ts_status st = batch_new_with(req->body, &req->app->batch, &b, &detail);
+  if (st == TS_ERR_TOO_LARGE) {
+    error_reply(rep, TS_E_TOO_MANY_RECORDS, "%s",
+                detail ? detail : "too many records in one batch");
+    batch_free(b);
+    return;
+  }
+  if (st == TS_ERR_INVALID) {
+    error_reply(rep, TS_E_BAD_ENVELOPE, "%s",
+                detail ? detail : "not a batch of stream records");
+    batch_free(b);
+    return;
+  }
+  if (st != TS_OK) {
+    error_reply(rep, TS_E_INTERNAL, "could not decode the batch (%s)",
+                ts_status_name(st));
+    batch_free(b);
+    return;
+  }
+  if (request_can_defer(req)) { /* the embedded store commits it */
+    request_defer(req, finish, b);
+    st = store_apply_async(req->app->store, b, req->deadline_ms, request_resume,
+                           req);
+    if (st != TS_OK)
+      request_resume(req, st);
+    return;
+  }
+  finish(req, rep, store_apply_by(req->app->store, b, req->deadline_ms), b);
 }

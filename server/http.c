@@ -10,6 +10,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +39,12 @@ struct http_server {
   struct app *app;
   atomic_uint in_flight;
   struct workers *ingest; /* runs ROUTE_OFFLOAD handlers */
+  /* ROUTE_DEFER handlers run on the HTTP threads (the store applies
+   * asynchronously); `suspended` counts their connections not yet resumed,
+   * bounded like the workers' jobs. */
+  bool defer;
+  atomic_uint suspended;
+  unsigned max_suspended;
   struct conn_guard *guard;
   atomic_bool closing; /* stopping: every new connection is closed at once */
 };
@@ -65,8 +73,14 @@ struct exchange {
   bool replied_early; /* an error reply is set; the body is discarded */
   struct timespec start;
   char request_id[TS_MAX_REQUEST_ID_BYTES + 1]; /* echoed and logged */
-  bool offloaded;          /* handed to a worker; the connection waits */
-  atomic_bool worker_done; /* the worker set rep and resumed us */
+  bool offloaded;           /* handed to a worker, or deferred; the
+                               connection waits */
+  atomic_bool worker_done;  /* the worker set rep (or the deferred work
+                               ended) and resumed us */
+  bool deferring;           /* a ROUTE_DEFER handler ran on our thread */
+  request_finish_fn finish; /* request_defer: writes rep once resumed */
+  void *finish_state;
+  enum ts_status finish_st;          /* given to request_resume */
   struct guarded_conn *conn_guarded; /* the connection's guard entry */
   bool body_done;                    /* told the guard */
 };
@@ -428,6 +442,58 @@ static void run_offloaded(void *arg) {
   MHD_resume_connection(conn);
 }
 
+static struct exchange *exchange_of(const struct request *req) {
+  return (struct exchange *)(void *)((char *)(uintptr_t)req -
+                                     offsetof(struct exchange, req));
+}
+
+bool request_can_defer(const struct request *req) {
+  return exchange_of(req)->deferring;
+}
+
+void request_defer(struct request *req, request_finish_fn finish, void *state) {
+  struct exchange *ex = exchange_of(req);
+  ex->finish = finish;
+  ex->finish_state = state;
+}
+
+/* On whatever thread the deferred work ends. ex must not be touched after
+ * the resume; srv outlives it (http_server_stop waits for `suspended`). */
+void request_resume(void *cls, enum ts_status st) {
+  struct exchange *ex = exchange_of(cls);
+  struct http_server *srv = ex->srv;
+  ex->finish_st = st;
+  atomic_store(&ex->worker_done, true);
+  MHD_resume_connection(ex->req.conn);
+  atomic_fetch_sub(&srv->suspended, 1);
+}
+
+/* A ROUTE_DEFER handler, on this HTTP thread: the connection is suspended
+ * first, since the deferred work may end and resume it before the handler
+ * returns; a handler that answered at once is resumed here. */
+static void run_deferring(struct exchange *ex, struct MHD_Connection *conn) {
+  ex->offloaded = true;
+  MHD_suspend_connection(conn);
+  run_handler(ex);
+  if (!ex->finish)
+    request_resume(&ex->req, TS_OK);
+}
+
+/* Takes a place for a ROUTE_OFFLOAD request: a suspended connection where
+ * its handler defers (ex->deferring: a ROUTE_DEFER route, a store that
+ * applies asynchronously, a small body), else a worker's job; false when
+ * there is none (bounded alike: workers + queue). */
+static bool admit(struct exchange *ex) {
+  struct http_server *srv = ex->srv;
+  if (!(ex->route->flags & ROUTE_DEFER) || !srv->defer ||
+      ex->body.len > TS_DEFER_MAX_BODY_BYTES)
+    return workers_reserve(srv->ingest);
+  if (atomic_fetch_add(&srv->suspended, 1) < srv->max_suspended)
+    return ex->deferring = true;
+  atomic_fetch_sub(&srv->suspended, 1);
+  return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -475,15 +541,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r = send_reply(conn, ex);
   } else if (ex->offloaded) {
     /* Called again after the worker resumed the connection. */
-    if (atomic_load(&ex->worker_done))
+    if (atomic_load(&ex->worker_done)) {
+      if (ex->finish)
+        ex->finish(&ex->req, &ex->rep, ex->finish_st, ex->finish_state);
+      ex->finish = NULL;
       r = send_reply(conn, ex);
-  } else if (!workers_reserve(ex->srv->ingest)) {
+    }
+  } else if (!admit(ex)) {
     metrics_count_shed();
     error_reply(&ex->rep, TS_E_TOO_BUSY,
-                "every ingest worker is busy and %u batches wait; send this "
-                "one again after Retry-After",
-                ex->srv->app->cfg->ingest_queue);
+                "%u batches are in progress already (ingest workers + "
+                "queue); send this one again after Retry-After",
+                ex->srv->app->cfg->ingest_workers +
+                    ex->srv->app->cfg->ingest_queue);
     r = send_reply(conn, ex);
+  } else if (ex->deferring) {
+    run_deferring(ex, conn);
   } else {
     /* Suspend first: the worker may finish and resume at once. */
     ex->offloaded = true;
@@ -524,6 +597,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   conn_guard_answer_sent(ex->srv->guard, ex->conn_guarded);
   for (size_t i = 0; i < ex->req.n_params; i++)
     free(ex->req.params[i]);
+  if (ex->finish && atomic_load(&ex->worker_done)) /* never sent: frees */
+    ex->finish(&ex->req, &ex->rep, ex->finish_st, ex->finish_state);
   json_decref(ex->req.body);
   buf_free(&ex->body);
   reply_clear(&ex->rep);
@@ -607,6 +682,9 @@ enum ts_status http_server_start(struct app *app, struct http_server **out,
   }
   srv->app = app;
   atomic_init(&srv->in_flight, 0);
+  atomic_init(&srv->suspended, 0);
+  srv->defer = store_can_apply_async(app->store);
+  srv->max_suspended = app->cfg->ingest_workers + app->cfg->ingest_queue;
   atomic_init(&srv->closing, false);
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
@@ -684,8 +762,12 @@ void http_server_stop(struct http_server *srv, unsigned grace_ms) {
     log_event(LOG_WARN, "stopping with requests in flight", "{s:i}", "count",
               (int)left);
   /* Workers first: each job ends by its deadline and resumes its
-   * connection; MHD must not stop with a connection suspended. */
+   * connection; MHD must not stop with a connection suspended. Deferred
+   * work ends by its deadline too (the store's committer runs until the
+   * store closes, after this). */
   workers_free(srv->ingest);
+  while (atomic_load(&srv->suspended) > 0)
+    usleep(1000);
   MHD_stop_daemon(srv->daemon);
   conn_guard_free(srv->guard); /* after MHD: no more notifications */
   free(srv);

@@ -291,8 +291,8 @@ void metrics_write(struct buf *b) {
            "ts_http_connections_open %d\n",
            atomic_load_explicit(&connections, memory_order_relaxed));
   buf_addf(b,
-           "# HELP ts_ingest_shed_total Batches answered 429: every ingest "
-           "worker busy and the queue full.\n"
+           "# HELP ts_ingest_shed_total Batches answered 429: ingest "
+           "workers + queue batches in progress already.\n"
            "# TYPE ts_ingest_shed_total counter\n"
            "ts_ingest_shed_total %llu\n"
            "# HELP ts_ingest_late_total Batches answered 503 because they "

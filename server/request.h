@@ -5,6 +5,7 @@
 #define TS_SERVER_REQUEST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,21 @@ struct request {
                            for a worker or the store counts */
   void *conn;           /* the MHD connection (opaque) */
 };
+
+/* Deferred replies, for the handler of a ROUTE_DEFER route. When
+ * request_can_defer(req), the handler runs on the HTTP thread and may hand
+ * its wait to something that ends on another thread: it calls
+ * request_defer(req, finish, state) first, then starts that work with
+ * request_resume as its callback (cls: req), and returns at once. Once
+ * request_resume(req, st) has been called, exactly once, finish(req, rep,
+ * st, state) runs on the HTTP thread and writes the reply; it owns state.
+ * A handler that does not defer answers as usual. */
+struct reply;
+typedef void (*request_finish_fn)(struct request *req, struct reply *rep,
+                                  enum ts_status st, void *state);
+bool request_can_defer(const struct request *req);
+void request_defer(struct request *req, request_finish_fn finish, void *state);
+void request_resume(void *req, enum ts_status st);
 
 /* A request header's value (case-insensitive name), or NULL. */
 const char *request_header(const struct request *req, const char *name);

@@ -17,6 +17,10 @@ enum route_flags {
   ROUTE_EMPTY_BODY_OK = 1 << 3, /* with ROUTE_JSON_BODY: an empty body (no
                                    Content-Type needed) reaches the handler
                                    as body NULL */
+  ROUTE_DEFER = 1 << 4,         /* with ROUTE_OFFLOAD: where the store
+                                   applies asynchronously, runs on the HTTP
+                                   thread and defers its reply (request.h)
+                                   instead of taking a worker */
 };
 
 struct route {

@@ -249,17 +249,22 @@ struct conn {
   sqlite3_stmt *st[ST_COUNT];
 };
 
-/* A store_apply call waiting for its batch to be committed. */
+/* A batch waiting in the group-commit queue: a store_apply call's (its
+ * caller sleeps until the batch is done), or a store_apply_async call's
+ * (on_done is called once it is done, then the pending is freed). */
 struct pending {
   struct batch *b;
   uint64_t deadline_ms;
   enum ts_status st;
   bool done;
-  /* The caller sleeps on its own semaphore, posted exactly once per sleep
-   * by whoever clears `waiting` under the queue mutex: the leader that
-   * finished its batch, or the leader that left while it heads the queue. */
+  /* A sleeping caller sleeps on its own semaphore, posted exactly once per
+   * sleep by whoever clears `waiting` under the queue mutex: the leader
+   * that finished its batch, or the leader that left while it heads the
+   * queue. */
   bool waiting;
   sem_t wake;
+  store_done_fn on_done; /* NULL: a sleeping caller */
+  void *on_done_cls;
   struct pending *next;
 };
 
@@ -267,6 +272,13 @@ struct sq {
   pthread_mutex_t qmu; /* guards the queue and leader */
   struct pending *q_head, *q_tail;
   bool leader; /* a caller is applying a group right now */
+  /* The committer thread leads groups that no caller waits to lead (the
+   * asynchronous ones): signalled when such a group is queued while
+   * nobody leads. */
+  pthread_cond_t ccv;
+  pthread_t committer;
+  bool committer_running;
+  bool stopping; /* sq_close: the committer ends once the queue is empty */
 
   pthread_mutex_t wmu; /* guards w, purged_once, last_purge_ms */
   struct conn w;
@@ -939,35 +951,122 @@ static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
   return store_run_tx("sqlite.apply", apply_attempt, &a, NULL, deadline_ms);
 }
 
-/* Group commit. Every caller queues its batch; one caller at a time leads:
- * it takes the waiting batches (bounded), applies them in one transaction
- * and wakes their callers. Under concurrency this turns N fsyncs into one,
- * and a lone caller leads its own group of one at no extra cost. A group
- * runs to the earliest deadline among its batches, so no caller waits past
- * its own deadline. Each caller sleeps on its own semaphore and is woken
- * only when its batch is done or, at the head of the queue, when the leader
- * leaves; the leader posts after releasing the mutex. (A shared condition
- * variable woke every waiter per group, and each woken thread then queued
- * for the mutex the leader still held: a fifth of a single-record POST's
- * time went to that, perf in docs/BENCHMARKS.md.) */
+/* Group commit. Every batch is queued; one thread at a time leads: it
+ * takes the waiting batches (bounded), applies them in one transaction and
+ * hands each its outcome. Under concurrency this turns N fsyncs into one.
+ * A store_apply caller leads itself when nobody does (a lone caller leads
+ * its own group of one at no extra cost); batches queued by
+ * store_apply_async are led by whoever leads, or by the committer thread
+ * when nobody does, so that the HTTP thread that queued one never blocks
+ * and no worker thread sits between it and the commit. A group runs to the
+ * earliest deadline among its batches, so no batch waits past its own
+ * deadline. A sleeping caller is woken only when its batch is done or, at
+ * the head of the queue, when the leader leaves; the leader posts after
+ * releasing the mutex. (A shared condition variable woke every waiter per
+ * group, and each woken thread then queued for the mutex the leader still
+ * held: a fifth of a single-record POST's time went to that, perf in
+ * docs/BENCHMARKS.md.) */
+
+/* Whom a group's end hands something to, after the queue mutex is
+ * released: sleepers to post, asynchronous batches to call back. */
+struct handoff {
+  struct pending *wake[SQ_GROUP_MAX_BATCHES + 1];
+  size_t n_wake;
+  struct pending *call[SQ_GROUP_MAX_BATCHES];
+  size_t n_call;
+};
+
+static void enqueue(struct sq *sq, struct pending *p) {
+  if (sq->q_tail)
+    sq->q_tail->next = p;
+  else
+    sq->q_head = p;
+  sq->q_tail = p;
+}
+
+/* With qmu held and nobody leading: leads one group. Returns with qmu
+ * held, nobody leading, and what to hand off in *h. */
+static void lead_group(struct sq *sq, struct handoff *h) {
+  struct batch *group[SQ_GROUP_MAX_BATCHES];
+  struct pending *taken[SQ_GROUP_MAX_BATCHES];
+  sq->leader = true;
+  size_t n = 0, records = 0;
+  uint64_t deadline = UINT64_MAX;
+  while (sq->q_head && n < SQ_GROUP_MAX_BATCHES &&
+         (n == 0 || records + batch_record_count(sq->q_head->b) <=
+                        SQ_GROUP_MAX_RECORDS)) {
+    struct pending *p = sq->q_head;
+    sq->q_head = p->next;
+    if (!sq->q_head)
+      sq->q_tail = NULL;
+    records += batch_record_count(p->b);
+    deadline = p->deadline_ms < deadline ? p->deadline_ms : deadline;
+    taken[n] = p;
+    group[n++] = p->b;
+  }
+  pthread_mutex_unlock(&sq->qmu);
+
+  enum ts_status st = apply_group(sq, group, n, deadline);
+  /* A failure that is not about contention may be one batch's own doing:
+   * apply each alone so the others are not held hostage to it. */
+  bool alone = n > 1 && st != TS_OK && st != TS_ERR_UNAVAILABLE;
+  for (size_t i = 0; i < n; i++)
+    taken[i]->st =
+        alone ? apply_group(sq, &group[i], 1, taken[i]->deadline_ms) : st;
+
+  /* Whose `waiting` is cleared here is posted after the unlock: it sleeps
+   * until then, so its pending (on its stack) stays valid. */
+  h->n_wake = h->n_call = 0;
+  pthread_mutex_lock(&sq->qmu);
+  for (size_t i = 0; i < n; i++) {
+    taken[i]->done = true;
+    if (taken[i]->on_done) {
+      h->call[h->n_call++] = taken[i];
+    } else if (taken[i]->waiting) {
+      taken[i]->waiting = false;
+      h->wake[h->n_wake++] = taken[i];
+    }
+  }
+  sq->leader = false;
+}
+
+/* With qmu held, by a leader that leaves: the next group is led by the
+ * first caller still sleeping, or by the committer. */
+static void pass_lead(struct sq *sq, struct handoff *h) {
+  if (sq->q_head && sq->q_head->waiting) {
+    sq->q_head->waiting = false;
+    h->wake[h->n_wake++] = sq->q_head;
+  } else if (sq->q_head || sq->stopping) {
+    pthread_cond_signal(&sq->ccv);
+  }
+}
+
+/* Without qmu: posts the sleepers, calls the asynchronous callers back. */
+static void hand_off(struct handoff *h) {
+  for (size_t i = 0; i < h->n_wake; i++)
+    sem_post(&h->wake[i]->wake);
+  for (size_t i = 0; i < h->n_call; i++) {
+    struct pending *p = h->call[i];
+    p->on_done(p->on_done_cls, p->st);
+    free(p);
+  }
+}
+
+static uint64_t own_deadline(struct sq *sq, uint64_t deadline_ms) {
+  uint64_t own = clock_now_ms() + atomic_load(&sq->apply_deadline_ms);
+  return deadline_ms < own ? deadline_ms : own;
+}
+
 static enum ts_status sq_apply(void *impl, struct batch *b,
                                uint64_t deadline_ms) {
   struct sq *sq = impl;
-  uint64_t own = clock_now_ms() + atomic_load(&sq->apply_deadline_ms);
-  struct pending me = {.b = b,
-                       .deadline_ms = deadline_ms < own ? deadline_ms : own};
-  struct batch *group[SQ_GROUP_MAX_BATCHES];
-  struct pending *taken[SQ_GROUP_MAX_BATCHES];
-  struct pending *wake[SQ_GROUP_MAX_BATCHES + 1];
+  struct pending me = {.b = b, .deadline_ms = own_deadline(sq, deadline_ms)};
+  struct handoff h;
   if (sem_init(&me.wake, 0, 0) != 0)
     return TS_ERR_NOMEM;
 
   pthread_mutex_lock(&sq->qmu);
-  if (sq->q_tail)
-    sq->q_tail->next = &me;
-  else
-    sq->q_head = &me;
-  sq->q_tail = &me;
+  enqueue(sq, &me);
   while (!me.done) {
     if (sq->leader) {
       me.waiting = true;
@@ -977,62 +1076,64 @@ static enum ts_status sq_apply(void *impl, struct batch *b,
       pthread_mutex_lock(&sq->qmu);
       continue;
     }
-    sq->leader = true;
-    size_t n = 0, records = 0;
-    uint64_t deadline = UINT64_MAX;
-    while (sq->q_head && n < SQ_GROUP_MAX_BATCHES &&
-           (n == 0 || records + batch_record_count(sq->q_head->b) <=
-                          SQ_GROUP_MAX_RECORDS)) {
-      struct pending *p = sq->q_head;
-      sq->q_head = p->next;
-      if (!sq->q_head)
-        sq->q_tail = NULL;
-      records += batch_record_count(p->b);
-      deadline = p->deadline_ms < deadline ? p->deadline_ms : deadline;
-      taken[n] = p;
-      group[n++] = p->b;
-    }
+    lead_group(sq, &h);
+    if (me.done) /* this one leaves */
+      pass_lead(sq, &h);
     pthread_mutex_unlock(&sq->qmu);
-
-    enum ts_status st = apply_group(sq, group, n, deadline);
-    /* A failure that is not about contention may be one batch's own doing:
-     * apply each alone so the others are not held hostage to it. */
-    bool alone = n > 1 && st != TS_OK && st != TS_ERR_UNAVAILABLE;
-    for (size_t i = 0; i < n; i++)
-      taken[i]->st =
-          alone ? apply_group(sq, &group[i], 1, taken[i]->deadline_ms) : st;
-
-    /* Whose `waiting` is cleared here is posted below, after the unlock:
-     * it sleeps until then, so its pending (on its stack) stays valid. */
-    size_t n_wake = 0;
+    hand_off(&h); /* if not done, this one leads again at once */
     pthread_mutex_lock(&sq->qmu);
-    for (size_t i = 0; i < n; i++) {
-      taken[i]->done = true;
-      if (taken[i]->waiting) {
-        taken[i]->waiting = false;
-        wake[n_wake++] = taken[i];
-      }
-    }
-    sq->leader = false;
-    /* The next group is led by the first caller still waiting (unless
-     * this one leads again because its own batch was not taken yet). */
-    if (me.done && sq->q_head && sq->q_head->waiting) {
-      sq->q_head->waiting = false;
-      wake[n_wake++] = sq->q_head;
-    }
-    if (me.done) {
-      pthread_mutex_unlock(&sq->qmu);
-      for (size_t i = 0; i < n_wake; i++)
-        sem_post(&wake[i]->wake);
-      goto out;
-    }
-    for (size_t i = 0; i < n_wake; i++) /* we lead again at once */
-      sem_post(&wake[i]->wake);
   }
   pthread_mutex_unlock(&sq->qmu);
-out:
   sem_destroy(&me.wake);
   return me.st;
+}
+
+static enum ts_status sq_apply_async(void *impl, struct batch *b,
+                                     uint64_t deadline_ms,
+                                     store_done_fn on_done, void *cls) {
+  struct sq *sq = impl;
+  struct pending *p = calloc(1, sizeof *p);
+  if (!p)
+    return TS_ERR_NOMEM;
+  *p = (struct pending){.b = b,
+                        .deadline_ms = own_deadline(sq, deadline_ms),
+                        .on_done = on_done,
+                        .on_done_cls = cls};
+  pthread_mutex_lock(&sq->qmu);
+  bool stopping = sq->stopping || !sq->committer_running;
+  if (!stopping) {
+    enqueue(sq, p);
+    if (!sq->leader)
+      pthread_cond_signal(&sq->ccv);
+  }
+  pthread_mutex_unlock(&sq->qmu);
+  if (stopping) {
+    free(p);
+    return TS_ERR_UNAVAILABLE;
+  }
+  return TS_OK;
+}
+
+/* The committer: leads while batches wait and nobody else leads; ends when
+ * sq_close stops it and the queue is empty. */
+static void *committer_main(void *arg) {
+  struct sq *sq = arg;
+  struct handoff h;
+  pthread_mutex_lock(&sq->qmu);
+  for (;;) {
+    if (sq->q_head && !sq->leader) {
+      lead_group(sq, &h); /* then leads again while batches wait */
+      pthread_mutex_unlock(&sq->qmu);
+      hand_off(&h);
+      pthread_mutex_lock(&sq->qmu);
+      continue;
+    }
+    if (sq->stopping && !sq->q_head)
+      break;
+    pthread_cond_wait(&sq->ccv, &sq->qmu);
+  }
+  pthread_mutex_unlock(&sq->qmu);
+  return NULL;
 }
 
 /* ---- reads ---- */
@@ -1677,11 +1778,20 @@ static void sq_close(void *impl) {
   struct sq *sq = impl;
   if (!sq)
     return;
+  if (sq->committer_running) { /* it commits what is queued, then ends */
+    pthread_mutex_lock(&sq->qmu);
+    sq->stopping = true;
+    pthread_cond_signal(&sq->ccv);
+    pthread_mutex_unlock(&sq->qmu);
+    pthread_join(sq->committer, NULL);
+    sq->committer_running = false;
+  }
   for (size_t i = 0; i < SQ_READERS; i++)
     conn_close(&sq->r[i]);
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
   free(sq->path);
   if (sq->locks_ready) {
+    pthread_cond_destroy(&sq->ccv);
     pthread_mutex_destroy(&sq->qmu);
     pthread_mutex_destroy(&sq->wmu);
     pthread_mutex_destroy(&sq->rmu);
@@ -1693,6 +1803,7 @@ static void sq_close(void *impl) {
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .apply = sq_apply,
+    .apply_async = sq_apply_async,
     .get_player = sq_get_player,
     .list_players = sq_list_players,
     .leaderboard = sq_leaderboard,
@@ -1739,12 +1850,13 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     free(sq);
     return TS_ERR_NOMEM;
   }
-  /* All four or none: pthread init failing is an out-of-memory case. */
+  /* All five or none: pthread init failing is an out-of-memory case. */
   int qm = pthread_mutex_init(&sq->qmu, NULL);
   int wm = pthread_mutex_init(&sq->wmu, NULL);
   int rm = pthread_mutex_init(&sq->rmu, NULL);
   int rc_ = pthread_cond_init(&sq->rcv, NULL);
-  if (qm || wm || rm || rc_) {
+  int cc = pthread_cond_init(&sq->ccv, NULL);
+  if (qm || wm || rm || rc_ || cc) {
     if (!qm)
       pthread_mutex_destroy(&sq->qmu);
     if (!wm)
@@ -1753,6 +1865,8 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
       pthread_mutex_destroy(&sq->rmu);
     if (!rc_)
       pthread_cond_destroy(&sq->rcv);
+    if (!cc)
+      pthread_cond_destroy(&sq->ccv);
     free(sq->path);
     free(sq);
     return TS_ERR_NOMEM;
@@ -1771,6 +1885,11 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     if (st != TS_OK)
       goto fail;
   }
+  if (pthread_create(&sq->committer, NULL, committer_main, sq) != 0) {
+    st = TS_ERR_NOMEM;
+    goto fail;
+  }
+  sq->committer_running = true;
   *impl = sq;
   *ops = &sqlite_ops;
   return TS_OK;

@@ -92,6 +92,18 @@ enum ts_status store_apply_by(struct store *s, struct batch *b,
   return s->ops->apply(s->impl, b, deadline_ms);
 }
 
+bool store_can_apply_async(const struct store *s) {
+  return s->ops->apply_async != NULL;
+}
+
+enum ts_status store_apply_async(struct store *s, struct batch *b,
+                                 uint64_t deadline_ms, store_done_fn done,
+                                 void *cls) {
+  if (!s->ops->apply_async)
+    return TS_ERR_INVALID;
+  return s->ops->apply_async(s->impl, b, deadline_ms, done, cls);
+}
+
 enum ts_status store_get_player(struct store *s, const char *player,
                                 struct player_row *out) {
   memset(out, 0, sizeof *out);

@@ -60,6 +60,20 @@ enum ts_status store_apply(struct store *s, struct batch *b) TS_WARN_UNUSED;
 enum ts_status store_apply_by(struct store *s, struct batch *b,
                               uint64_t deadline_ms) TS_WARN_UNUSED;
 
+/* store_apply_by without waiting for it. TS_OK: b is queued, and
+ * done(cls, st) is called exactly once with what store_apply_by would have
+ * returned, on a store thread and possibly before this returns; b must stay
+ * valid until then, and done must not block. Anything else: nothing was
+ * queued and done is not called (TS_ERR_UNAVAILABLE: the store is closing,
+ * TS_ERR_NOMEM). Only where store_can_apply_async() says so (the embedded
+ * store, whose commits are local and short; a DynamoDB apply waits on the
+ * network and stays on a worker). */
+typedef void (*store_done_fn)(void *cls, enum ts_status st);
+bool store_can_apply_async(const struct store *s);
+enum ts_status store_apply_async(struct store *s, struct batch *b,
+                                 uint64_t deadline_ms, store_done_fn done,
+                                 void *cls) TS_WARN_UNUSED;
+
 /* DynamoDB writes made without reading the item first (store/guess.h),
  * process-wide: whose condition held, and whose failed (then the item was
  * read and written as usual). Zero on SQLite. */

@@ -15,6 +15,10 @@ struct store_ops {
   /* deadline_ms: answer by then at the latest (the backend's own apply
    * deadline may end it sooner). */
   enum ts_status (*apply)(void *impl, struct batch *b, uint64_t deadline_ms);
+  /* store_apply_async; NULL where the backend has none. */
+  enum ts_status (*apply_async)(void *impl, struct batch *b,
+                                uint64_t deadline_ms, store_done_fn done,
+                                void *cls);
   enum ts_status (*get_player)(void *impl, const char *player,
                                struct player_row *out);
   enum ts_status (*list_players)(void *impl, const char *after, size_t limit,

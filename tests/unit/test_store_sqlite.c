@@ -4,8 +4,10 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -915,9 +917,43 @@ enum { CONC_THREADS = 4, CONC_BATCHES = 25, CONC_PLAYERS = 5 };
 struct conc_arg {
   struct store *s;
   int thread;
+  bool queued; /* store_apply_async, not store_apply */
   size_t applied, duplicates;
+  unsigned callbacks; /* calls of the async callback, over all batches */
   enum ts_status st;
 };
+
+/* An async apply's outcome, for a caller that waits for it. */
+struct async_wait {
+  sem_t sem;
+  atomic_uint calls;
+  enum ts_status st;
+};
+
+static void async_done(void *cls, enum ts_status st) {
+  struct async_wait *w = cls;
+  w->st = st;
+  atomic_fetch_add(&w->calls, 1);
+  sem_post(&w->sem);
+}
+
+/* store_apply through store_apply_async: queues b and waits for the
+ * callback; *calls is what it was called by the time it returned. */
+static enum ts_status apply_queued(struct store *s, struct batch *b,
+                                   uint64_t deadline_ms, unsigned *calls) {
+  struct async_wait w = {.st = TS_ERR_IO};
+  atomic_init(&w.calls, 0);
+  CU_ASSERT_FATAL(sem_init(&w.sem, 0, 0) == 0);
+  enum ts_status st = store_apply_async(s, b, deadline_ms, async_done, &w);
+  if (st == TS_OK) {
+    while (sem_wait(&w.sem) != 0)
+      ;
+    st = w.st;
+  }
+  sem_destroy(&w.sem);
+  *calls = atomic_load(&w.calls);
+  return st;
+}
 
 /* Threads t and t+2 send the same event ids, so half the records race
  * against an identical record in another thread. */
@@ -934,7 +970,10 @@ static void *conc_worker(void *p) {
       rec(&t, j ? "," : "", "INSERT", ev, player, "0.1", j % 2 == 1);
     }
     struct batch *b = batch_of(t.p);
-    enum ts_status st = store_apply(a->s, b);
+    unsigned calls = 0;
+    enum ts_status st = a->queued ? apply_queued(a->s, b, UINT64_MAX, &calls)
+                                  : store_apply(a->s, b);
+    a->callbacks += calls;
     if (st != TS_OK)
       a->st = st;
     for (size_t r = 0; st == TS_OK && r < batch_record_count(b); r++) {
@@ -948,19 +987,22 @@ static void *conc_worker(void *p) {
   return NULL;
 }
 
-static void test_concurrent_overlapping_batches_give_exact_totals(void) {
+/* queued: threads 0 and 1 queue their batches (store_apply_async) and
+ * race threads 2 and 3, which wait in store_apply, on the same events. */
+static void run_concurrent(bool queued) {
   fresh_path();
   struct store *s = open_store();
   pthread_t th[CONC_THREADS];
   struct conc_arg args[CONC_THREADS];
   for (int i = 0; i < CONC_THREADS; i++) {
-    args[i] = (struct conc_arg){.s = s, .thread = i};
+    args[i] = (struct conc_arg){.s = s, .thread = i, .queued = queued && i < 2};
     CU_ASSERT_FATAL(pthread_create(&th[i], NULL, conc_worker, &args[i]) == 0);
   }
   size_t applied = 0, duplicates = 0;
   for (int i = 0; i < CONC_THREADS; i++) {
     pthread_join(th[i], NULL);
     CU_ASSERT(args[i].st == TS_OK);
+    CU_ASSERT(args[i].callbacks == (args[i].queued ? CONC_BATCHES : 0u));
     applied += args[i].applied;
     duplicates += args[i].duplicates;
   }
@@ -978,6 +1020,49 @@ static void test_concurrent_overlapping_batches_give_exact_totals(void) {
     check_player(s, player, 2 * CONC_BATCHES, j % 2 ? 2 * CONC_BATCHES : 0,
                  total);
   }
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_concurrent_overlapping_batches_give_exact_totals(void) {
+  run_concurrent(false);
+}
+
+static void
+test_queued_and_waiting_batches_together_count_each_game_once(void) {
+  run_concurrent(true);
+}
+
+/* Queued batches a caller no longer waits for (an HTTP thread answers
+ * when called back): closing the store commits each and calls it back. */
+static void test_closing_commits_every_queued_batch_and_calls_each_back(void) {
+  enum { N = 40 };
+  fresh_path();
+  struct store *s = open_store();
+  struct batch *b[N];
+  struct async_wait w = {.st = TS_ERR_IO};
+  atomic_init(&w.calls, 0);
+  CU_ASSERT_FATAL(sem_init(&w.sem, 0, 0) == 0);
+  char ev[16];
+  for (int i = 0; i < N; i++) {
+    struct text t = {0};
+    snprintf(ev, sizeof ev, "e%d", i);
+    rec(&t, "", "INSERT", ev, "alice", "1", i % 2 == 0);
+    b[i] = batch_of(t.p);
+    free(t.p);
+    CU_ASSERT_FATAL(store_apply_async(s, b[i], UINT64_MAX, async_done, &w) ==
+                    TS_OK);
+  }
+  store_free(s); /* at once: most are still queued */
+  CU_ASSERT_EQUAL(atomic_load(&w.calls), N);
+  CU_ASSERT_EQUAL(w.st, TS_OK);
+  for (int i = 0; i < N; i++) {
+    CU_ASSERT(batch_record_outcome(b[i], 0) == RECORD_APPLIED);
+    batch_free(b[i]);
+  }
+  sem_destroy(&w.sem);
+  s = open_store();
+  check_player(s, "alice", N, N / 2, "40");
   store_free(s);
   remove_tmp();
 }
@@ -1053,6 +1138,33 @@ static void test_apply_gives_unavailable_when_writer_never_releases(void) {
   remove_tmp();
 }
 
+static void test_queued_batch_is_called_back_unavailable_at_its_deadline(void) {
+  fresh_path();
+  struct store *s = open_store();
+  sqlite3 *raw = hold_write_lock();
+  struct text t = {0};
+  rec(&t, "", "INSERT", "e1", "alice", "3", true);
+  struct batch *b = batch_of(t.p);
+  unsigned calls = 0;
+  uint64_t t0 = clock_now_ms();
+  CU_ASSERT(apply_queued(s, b, t0 + 300, &calls) == TS_ERR_UNAVAILABLE);
+  uint64_t took = clock_now_ms() - t0;
+  TS_CHECK_CASE(took >= 250 && took < 1000, "deadline", "took %llu ms",
+                (unsigned long long)took);
+  CU_ASSERT_EQUAL(calls, 1u);
+  struct player_row row;
+  CU_ASSERT(store_get_player(s, "alice", &row) == TS_ERR_NOT_FOUND);
+  CU_ASSERT(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(raw);
+  CU_ASSERT(apply_queued(s, b, UINT64_MAX, &calls) == TS_OK); /* resent */
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_APPLIED);
+  batch_free(b);
+  check_player(s, "alice", 1, 1, "3");
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
 /* ---- the transaction runner ---- */
 
 struct tx_probe {
@@ -1117,6 +1229,9 @@ void suite_store_sqlite(void) {
       TS_TEST(test_batch_applies_and_reads_back),
       TS_TEST(test_group_sees_earlier_batches_and_counts_each_game_once),
       TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
+      TS_TEST(test_queued_and_waiting_batches_together_count_each_game_once),
+      TS_TEST(test_closing_commits_every_queued_batch_and_calls_each_back),
+      TS_TEST(test_queued_batch_is_called_back_unavailable_at_its_deadline),
       TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
       TS_TEST(test_resent_poison_records_are_dead_lettered_once),
       TS_TEST(test_kinesis_redelivery_with_new_outer_ids_is_a_duplicate),
