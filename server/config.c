@@ -299,7 +299,7 @@ static enum ts_status load_key_file(struct config *cfg, FILE *err) {
  * with 8 threads on 2 CPUs, Connection: close POSTs ran ~25% slower). On
  * DynamoDB a read waits a network round trip, so more threads keep the
  * CPUs busy. */
-static unsigned auto_threads(const struct config *cfg) {
+unsigned config_cpu_count(void) {
   long cpus = 0;
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0)
@@ -310,11 +310,16 @@ static unsigned auto_threads(const struct config *cfg) {
     cpus = 1;
   if (cpus > (long)TS_MAX_THREADS / 4)
     cpus = (long)TS_MAX_THREADS / 4;
-  if (cfg->store && strcmp(cfg->store, "dynamodb") == 0)
-    return 4u * (unsigned)cpus > TS_MIN_AUTO_THREADS_DYNAMODB
-               ? 4u * (unsigned)cpus
-               : TS_MIN_AUTO_THREADS_DYNAMODB;
   return (unsigned)cpus;
+}
+
+static unsigned auto_threads(const struct config *cfg) {
+  unsigned cpus = config_cpu_count();
+  if (cfg->store && strcmp(cfg->store, "dynamodb") == 0)
+    return 4u * cpus > TS_MIN_AUTO_THREADS_DYNAMODB
+               ? 4u * cpus
+               : TS_MIN_AUTO_THREADS_DYNAMODB;
+  return cpus;
 }
 
 enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,

@@ -63,4 +63,7 @@ enum ts_status config_load(struct config *cfg, int argc, char **argv, FILE *out,
                            enum config_action *action) TS_WARN_UNUSED;
 void config_clear(struct config *cfg);
 
+/* The CPUs this process may run on (its affinity mask), 1..TS_MAX_THREADS/4. */
+unsigned config_cpu_count(void);
+
 #endif /* TS_SERVER_CONFIG_H */
