@@ -361,11 +361,23 @@ static void conn_close(struct conn *c) {
   c->db = NULL;
 }
 
-static enum ts_status conn_open(struct conn *c, const char *path,
-                                const char *sync, bool read_only) {
+/* One attempt at opening c. SQLITE_BUSY here (another process holding the
+ * file longer than one busy wait, e.g. a replica started at the same
+ * moment switching a new file to WAL and writing the schema) is
+ * TS_ERR_RETRY, for store_run_tx; other failures are logged. */
+struct open_ctx {
+  struct conn *c;
+  const char *path, *sync;
+  bool read_only;
+};
+
+static enum ts_status open_attempt(void *cls) {
+  struct open_ctx *o = cls;
+  struct conn *c = o->c;
   char pragmas[160];
+  conn_close(c); /* what an earlier attempt left */
   int rc = sqlite3_open_v2(
-      path, &c->db,
+      o->path, &c->db,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK)
     goto fail;
@@ -377,7 +389,7 @@ static enum ts_status conn_open(struct conn *c, const char *path,
   int len = snprintf(pragmas, sizeof pragmas,
                      "PRAGMA foreign_keys = OFF; PRAGMA synchronous = %s;"
                      " PRAGMA query_only = %d; PRAGMA journal_size_limit = %d;",
-                     sync, read_only ? 1 : 0, TS_SQLITE_WAL_LIMIT_BYTES);
+                     o->sync, o->read_only ? 1 : 0, TS_SQLITE_WAL_LIMIT_BYTES);
   if (len < 0 || (size_t)len >= sizeof pragmas) {
     rc = SQLITE_ERROR;
     goto fail;
@@ -386,12 +398,25 @@ static enum ts_status conn_open(struct conn *c, const char *path,
   if (rc != SQLITE_OK)
     goto fail;
   return TS_OK;
-fail:
-  log_event(LOG_ERROR, "SQLite: cannot open the file", "{s:s, s:i, s:s}",
-            "path", path, "code", rc, "error",
-            c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+fail:;
+  enum ts_status st = from_rc(rc);
+  if (st != TS_ERR_RETRY)
+    log_event(LOG_ERROR, "SQLite: cannot open the file", "{s:s, s:i, s:s}",
+              "path", o->path, "code", rc, "error",
+              c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
   conn_close(c);
-  return rc == SQLITE_NOMEM ? TS_ERR_NOMEM : TS_ERR_IO;
+  return st == TS_OK || st == TS_ERR_UNAVAILABLE ? TS_ERR_IO : st;
+}
+
+static enum ts_status conn_open(struct conn *c, const char *path,
+                                const char *sync, bool read_only) {
+  struct open_ctx o = {c, path, sync, read_only};
+  enum ts_status st = store_run_tx("sqlite.open", open_attempt, &o, NULL,
+                                   clock_now_ms() + TS_INGEST_DEADLINE_MS);
+  if (st == TS_ERR_UNAVAILABLE)
+    log_event(LOG_ERROR, "SQLite: cannot open the file", "{s:s, s:s}", "path",
+              path, "error", "locked by another process past the deadline");
+  return st;
 }
 
 /* Creates every missing directory above the file of `path` (mkdir -p of

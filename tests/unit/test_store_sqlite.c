@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1110,6 +1111,42 @@ static void test_apply_waits_for_another_writer_then_succeeds(void) {
   remove_tmp();
 }
 
+/* Another process creating the file (a second replica started at the same
+ * moment, switching it to WAL and writing the schema on a slow disk) can
+ * hold it longer than one busy wait; opening retries until the deadline,
+ * as any store work does. (Seen in CI: one of two Kinesis consumers
+ * started together exited with "database is locked".) */
+static void test_open_waits_out_another_process_creating_the_file(void) {
+  fresh_path();
+  char dir[160];
+  snprintf(dir, sizeof dir, "%s/data", tmp_dir);
+  CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+  snprintf(dir, sizeof dir, "%s/data/sub", tmp_dir);
+  CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+  sqlite3 *raw = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &raw) == SQLITE_OK);
+  CU_ASSERT_FATAL(sqlite3_exec(raw, "BEGIN EXCLUSIVE", NULL, NULL, NULL) ==
+                  SQLITE_OK);
+  struct holder h = {.db = raw,
+                     .release_after_ms = 3 * TS_SQLITE_BUSY_TIMEOUT_MS};
+  pthread_t th;
+  CU_ASSERT_FATAL(pthread_create(&th, NULL, release_later, &h) == 0);
+  uint64_t t0 = clock_now_ms();
+  struct store *s = open_store();
+  uint64_t waited = clock_now_ms() - t0;
+  pthread_join(th, NULL);
+  sqlite3_close(raw);
+  TS_CHECK_CASE(waited >= 2 * TS_SQLITE_BUSY_TIMEOUT_MS, "open",
+                "opened after %llu ms, before the lock was released",
+                (unsigned long long)waited);
+  apply_ok(s, "{\"eventID\":\"e1\",\"eventName\":\"INSERT\",\"dynamodb\":"
+              "{\"NewImage\":{\"game\":{\"S\":\"g\"},\"player\":{\"S\":"
+              "\"alice\"},\"score\":{\"N\":\"3\"}}}}");
+  check_player(s, "alice", 1, 0, "3");
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_apply_gives_unavailable_when_writer_never_releases(void) {
   fresh_path();
   struct store *s = open_store();
@@ -1226,6 +1263,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_leaderboard_ranks_by_rounded_value_then_name),
       TS_TEST(test_open_creates_parent_directories_and_pings),
       TS_TEST(test_open_rejects_unknown_sync_setting),
+      TS_TEST(test_open_waits_out_another_process_creating_the_file),
       TS_TEST(test_batch_applies_and_reads_back),
       TS_TEST(test_group_sees_earlier_batches_and_counts_each_game_once),
       TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
