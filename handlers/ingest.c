@@ -51,21 +51,16 @@ void handle_stream_records(struct request *req, struct reply *rep) {
   struct batch *b = NULL;
   const char *detail = NULL;
   enum ts_status st = batch_new_with(req->body, &req->app->batch, &b, &detail);
-  if (st == TS_ERR_TOO_LARGE) {
-    error_reply(rep, TS_E_TOO_MANY_RECORDS, "%s",
-                detail ? detail : "too many records in one batch");
-    batch_free(b);
-    return;
-  }
-  if (st == TS_ERR_INVALID) {
-    error_reply(rep, TS_E_BAD_ENVELOPE, "%s",
-                detail ? detail : "not a batch of stream records");
-    batch_free(b);
-    return;
-  }
   if (st != TS_OK) {
-    error_reply(rep, TS_E_INTERNAL, "could not decode the batch (%s)",
-                ts_status_name(st));
+    if (st == TS_ERR_TOO_LARGE)
+      error_reply(rep, TS_E_TOO_MANY_RECORDS, "%s",
+                  detail ? detail : "too many records in one batch");
+    else if (st == TS_ERR_INVALID)
+      error_reply(rep, TS_E_BAD_ENVELOPE, "%s",
+                  detail ? detail : "not a batch of stream records");
+    else
+      error_reply(rep, TS_E_INTERNAL, "could not decode the batch (%s)",
+                  ts_status_name(st));
     batch_free(b);
     return;
   }

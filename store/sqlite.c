@@ -361,16 +361,16 @@ static void conn_close(struct conn *c) {
   c->db = NULL;
 }
 
-/* One attempt at opening c. SQLITE_BUSY here (another process holding the
- * file longer than one busy wait, e.g. a replica started at the same
- * moment switching a new file to WAL and writing the schema) is
- * TS_ERR_RETRY, for store_run_tx; other failures are logged. */
 struct open_ctx {
   struct conn *c;
   const char *path, *sync;
   bool read_only;
 };
 
+/* One attempt at opening c. SQLITE_BUSY here (another process holding the
+ * file longer than one busy wait, e.g. a replica started at the same
+ * moment switching a new file to WAL and writing the schema) is
+ * TS_ERR_RETRY, for store_run_tx; other failures are logged. */
 static enum ts_status open_attempt(void *cls) {
   struct open_ctx *o = cls;
   struct conn *c = o->c;
