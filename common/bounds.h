@@ -29,11 +29,13 @@
  * on DynamoDB four per CPU and at least this many (server/config.c). */
 #define TS_MIN_AUTO_THREADS_DYNAMODB 8
 #define TS_MAX_THREADS 256u
-/* Ingestion never waits for the store on an HTTP thread: it runs on its
- * own workers (server/workers.h), or on the embedded store is committed
- * by the store's committer thread (TS_DEFER_MAX_BODY_BYTES), so that a
- * store that stalls never holds the HTTP threads; past workers + queue
- * batches in progress a POST is answered 429 with Retry-After at once. */
+/* Ingestion never waits long for the store on an HTTP thread: it runs on
+ * its own workers (server/workers.h), or on the embedded store is
+ * committed by the store's committer thread (TS_DEFER_MAX_BODY_BYTES), or
+ * on DynamoDB is tried on the HTTP thread for a short while first
+ * (TS_INGEST_TRY_MS), so that a store that stalls never holds the HTTP
+ * threads; past workers + queue batches in progress a POST is answered 429
+ * with Retry-After at once. */
 #define TS_DEFAULT_INGEST_WORKERS 16
 #define TS_DEFAULT_INGEST_QUEUE 64
 #define TS_MAX_INGEST_QUEUE 4096u
@@ -43,6 +45,16 @@
  * decoded and applied on a worker, so that no HTTP thread spends more
  * than a few milliseconds decoding while reads wait behind it. */
 #define TS_DEFER_MAX_BODY_BYTES (64u * 1024u)
+/* On DynamoDB a batch whose body is at most TS_TRY_MAX_BODY_BYTES (a
+ * Pipe's single records) is applied on its HTTP thread with at most
+ * TS_INGEST_TRY_MS of its deadline: two thread hand-offs fewer when the
+ * store answers at once. A try that runs out hands the batch to a worker
+ * for the rest of its deadline and stops all tries for
+ * TS_INGEST_TRY_PAUSE_MS, so a store that stalls holds each HTTP thread
+ * at most about TS_INGEST_TRY_MS per pause. */
+#define TS_TRY_MAX_BODY_BYTES 4096u
+#define TS_INGEST_TRY_MS 100u
+#define TS_INGEST_TRY_PAUSE_MS 1000u
 #define TS_MAX_DRAIN_S 120u /* TS_DRAIN_S: the drain on SIGTERM */
 #define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
 #define TS_HEALTHCHECK_TIMEOUT_MS 2000u        /* `healthcheck` subcommand */

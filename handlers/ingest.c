@@ -47,6 +47,10 @@ out:
   batch_free(b);
 }
 
+static enum ts_status apply_rest(struct request *req, void *b) {
+  return store_apply_by(req->app->store, b, req->deadline_ms);
+}
+
 void handle_stream_records(struct request *req, struct reply *rep) {
   struct batch *b = NULL;
   const char *detail = NULL;
@@ -72,5 +76,11 @@ void handle_stream_records(struct request *req, struct reply *rep) {
       request_resume(req, st);
     return;
   }
-  finish(req, rep, store_apply_by(req->app->store, b, req->deadline_ms), b);
+  /* On DynamoDB a small batch may be a try on the HTTP thread with a short
+   * deadline; a worker then goes on with the same batch (applying it
+   * again is exactly-once like any retry). */
+  st = apply_rest(req, b);
+  if (st == TS_ERR_UNAVAILABLE && request_continue(req, apply_rest, finish, b))
+    return;
+  finish(req, rep, st, b);
 }

@@ -32,7 +32,7 @@ static atomic_uint_fast64_t modify_without_old, remove_without_old,
     ttl_removes_skipped;
 static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
 static atomic_int inflight, connections;
-static atomic_uint_fast64_t shed, late;
+static atomic_uint_fast64_t shed, late, handed_over;
 static atomic_uint_fast64_t conn_closed[METRICS_CONN_N];
 
 static _Atomic(struct consumer *) consumer;
@@ -143,6 +143,10 @@ void metrics_count_shed(void) {
 
 void metrics_count_late(void) {
   atomic_fetch_add_explicit(&late, 1, memory_order_relaxed);
+}
+
+void metrics_count_handed_over(void) {
+  atomic_fetch_add_explicit(&handed_over, 1, memory_order_relaxed);
 }
 
 void metrics_count_conn_closed(enum metrics_conn_close why) {
@@ -298,8 +302,14 @@ void metrics_write(struct buf *b) {
            "# HELP ts_ingest_late_total Batches answered 503 because they "
            "waited past their deadline for a worker.\n"
            "# TYPE ts_ingest_late_total counter\n"
-           "ts_ingest_late_total %llu\n",
-           (unsigned long long)load(&shed), (unsigned long long)load(&late));
+           "ts_ingest_late_total %llu\n"
+           "# HELP ts_ingest_handed_over_total Batches tried on an HTTP "
+           "thread (DynamoDB, small bodies) that the store did not answer "
+           "within the try, then handed to a worker.\n"
+           "# TYPE ts_ingest_handed_over_total counter\n"
+           "ts_ingest_handed_over_total %llu\n",
+           (unsigned long long)load(&shed), (unsigned long long)load(&late),
+           (unsigned long long)load(&handed_over));
 
   static const char *const closed[METRICS_CONN_N] = {
       "header_deadline", "body_deadline", "idle_deadline", "evicted"};

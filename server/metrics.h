@@ -21,6 +21,8 @@ void metrics_inflight_add(int delta);
  * answered 503 because it waited past its deadline for a worker. */
 void metrics_count_shed(void);
 void metrics_count_late(void);
+/* A batch tried on an HTTP thread, then handed to a worker (request.h). */
+void metrics_count_handed_over(void);
 /* An HTTP connection opened (+1) or closed (-1). */
 void metrics_connections_add(int delta);
 

@@ -43,6 +43,20 @@ bool request_can_defer(const struct request *req);
 void request_defer(struct request *req, request_finish_fn finish, void *state);
 void request_resume(void *req, enum ts_status st);
 
+/* Tries, for the handler of a ROUTE_DEFER route on a store that does not
+ * apply asynchronously. The handler may then run on the HTTP thread with
+ * req->deadline_ms cut to a short try (TS_INGEST_TRY_MS). When its store
+ * call runs out of that, the handler calls request_continue(req, rest,
+ * finish, state): true means the rest is taken over (the handler returns
+ * at once and no longer touches req): rest(req, state) runs on an ingest
+ * worker with the request's whole deadline, then finish(req, rep, st,
+ * state) on the HTTP thread with what rest returned. false (the request
+ * was not a try, or no worker place is free) leaves the answer to the
+ * handler. */
+typedef enum ts_status (*request_rest_fn)(struct request *req, void *state);
+bool request_continue(struct request *req, request_rest_fn rest,
+                      request_finish_fn finish, void *state);
+
 /* A request header's value (case-insensitive name), or NULL. */
 const char *request_header(const struct request *req, const char *name);
 

@@ -17,10 +17,12 @@ enum route_flags {
   ROUTE_EMPTY_BODY_OK = 1 << 3, /* with ROUTE_JSON_BODY: an empty body (no
                                    Content-Type needed) reaches the handler
                                    as body NULL */
-  ROUTE_DEFER = 1 << 4,         /* with ROUTE_OFFLOAD: where the store
-                                   applies asynchronously, runs on the HTTP
-                                   thread and defers its reply (request.h)
-                                   instead of taking a worker */
+  ROUTE_DEFER = 1 << 4,         /* with ROUTE_OFFLOAD: a small body runs
+                                   on the HTTP thread instead of taking a
+                                   worker, and its handler hands the wait
+                                   on (request.h): to a store that applies
+                                   asynchronously, or after a short try to
+                                   a worker */
 };
 
 struct route {

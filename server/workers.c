@@ -77,6 +77,13 @@ enum ts_status workers_new(unsigned threads, size_t max_waiting,
   return TS_OK;
 }
 
+bool workers_idle(struct workers *w) {
+  pthread_mutex_lock(&w->mu);
+  bool idle = w->pending == 0;
+  pthread_mutex_unlock(&w->mu);
+  return idle;
+}
+
 bool workers_reserve(struct workers *w) {
   pthread_mutex_lock(&w->mu);
   bool ok = !w->stopping && w->pending < w->limit;

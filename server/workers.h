@@ -26,6 +26,9 @@ enum ts_status workers_new(unsigned threads, size_t max_waiting,
 bool workers_reserve(struct workers *w);
 void workers_submit(struct workers *w, workers_fn fn, void *arg);
 
+/* True when no job is reserved, waiting or running. */
+bool workers_idle(struct workers *w);
+
 /* Runs every job already submitted, then stops the threads. NULL is
  * ignored. */
 void workers_free(struct workers *w);

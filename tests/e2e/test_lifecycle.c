@@ -681,6 +681,93 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
   json_decref(warm);
 }
 
+/* ---- a try on an HTTP thread that the store does not answer in time ---- */
+
+/* A series' value in /metrics (an unlabelled counter), or -1. */
+static long metric_value(const struct e2e_server *s, const char *name) {
+  struct e2e_reply r;
+  (void)e2e_get(s, "/metrics", &r);
+  char series[128];
+  snprintf(series, sizeof series, "\n%s ", name);
+  const char *at = r.body ? strstr(r.body, series) : NULL;
+  long v = at ? strtol(at + strlen(series), NULL, 10) : -1;
+  e2e_reply_clear(&r);
+  return v;
+}
+
+struct bg_post {
+  const struct e2e_server *s;
+  const json_t *body;
+  struct e2e_reply reply;
+};
+
+static void *bg_post_main(void *arg) {
+  struct bg_post *b = arg;
+  (void)e2e_post_json(b->s, "/v1/stream-records", b->body, &b->reply);
+  return NULL;
+}
+
+/* On DynamoDB a single record is tried on its HTTP thread with a short
+ * deadline. When the store does not answer within it (here: frozen), a
+ * worker takes the same batch over for the rest of the request's deadline
+ * and answers 200 once the store is back; the game counts once, whether
+ * or not the try's own write reached the store, and a resend is a
+ * duplicate. /healthz is answered meanwhile. */
+static void
+test_try_the_store_does_not_answer_is_finished_by_a_worker_once(void) {
+  if (e2e_store_is_sqlite())
+    return; /* the embedded store commits on its own thread: no tries */
+  struct outage o = {0};
+  struct e2e_server *s = outage_server(&o, NULL);
+  if (!s)
+    return;
+  char p[128];
+  e2e_name(p, sizeof p, "try");
+  json_t *warm_recs = e2e_records(e2e_insert(p, "1", WIN_ABSENT), NULL);
+  json_t *warm = e2e_lambda(warm_recs);
+  ingest_expect(s, "before the store freezes", warm, 1, 1, 0);
+  long before = metric_value(s, "ts_ingest_handed_over_total");
+
+  json_t *recs = e2e_records(e2e_insert(p, "2", WIN_BOOL_TRUE), NULL);
+  json_t *body = e2e_lambda(recs);
+  bool down = outage_begin(&o, s);
+  struct bg_post bp = {.s = s, .body = body};
+  pthread_t t;
+  CU_ASSERT_FATAL(pthread_create(&t, NULL, bg_post_main, &bp) == 0);
+  e2e_sleep_ms(400); /* the try (100 ms) has run out; a worker waits */
+  struct e2e_reply probe;
+  (void)e2e_get(s, "/healthz", &probe);
+  TS_CHECK_CASE(probe.status == 200 && probe.seconds < 0.5,
+                "/healthz while the store is frozen", "%ld after %.2f s",
+                probe.status, probe.seconds);
+  e2e_reply_clear(&probe);
+  outage_end(&o);
+  pthread_join(t, NULL);
+
+  json_t *got = bp.reply.body ? json_loads(bp.reply.body, 0, NULL) : NULL;
+  long applied = (long)json_integer_value(json_object_get(got, "applied"));
+  long dups = (long)json_integer_value(json_object_get(got, "duplicates"));
+  TS_CHECK_CASE(down && bp.reply.status == 200 && applied + dups == 1,
+                "POST whose try ran out", "%ld, applied %ld, duplicates %ld",
+                bp.reply.status, applied, dups);
+  json_decref(got);
+  e2e_reply_clear(&bp.reply);
+  long after = metric_value(s, "ts_ingest_handed_over_total");
+  TS_CHECK_CASE(before >= 0 && after == before + 1,
+                "ts_ingest_handed_over_total", "%ld before, %ld after", before,
+                after);
+  struct e2e_expect e = {p, 2, 1, "3", "1.5", "50.00"};
+  e2e_expect_stats(s, "after the hand-over", &e);
+  ingest_expect(s, "resent after the hand-over", body, 1, 0, 1);
+  e2e_expect_stats(s, "after the resend", &e);
+  stop_expect_zero(s, "after the hand-over");
+  e2e_dynalite_stop(o.dyn);
+  json_decref(body);
+  json_decref(recs);
+  json_decref(warm);
+  json_decref(warm_recs);
+}
+
 /* ---- slow clients (slowloris) ---- */
 
 enum slow_kind { SLOW_HEADERS, SLOW_BODY, IDLE_KEPT_ALIVE, N_SLOW_KINDS };
@@ -1010,6 +1097,7 @@ void e2e_suite_lifecycle(void) {
       TS_TEST(
           test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies),
       TS_TEST(test_stalled_store_starves_neither_health_nor_senders),
+      TS_TEST(test_try_the_store_does_not_answer_is_finished_by_a_worker_once),
       TS_TEST(test_unusable_data_path_is_named_at_start),
       TS_TEST(
           test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets),
