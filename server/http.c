@@ -84,11 +84,11 @@ struct exchange {
   bool deferring;           /* a ROUTE_DEFER handler ran on our thread */
   request_finish_fn finish; /* request_defer: writes rep once resumed */
   void *finish_state;
-  enum ts_status finish_st;          /* given to request_resume, or what
-                                        rest returned */
-  bool trying;                       /* a try: req.deadline_ms is cut short */
-  uint64_t own_deadline_ms;          /* the request's deadline during a try */
-  request_rest_fn rest;              /* request_continue: runs on a worker */
+  enum ts_status finish_st; /* given to request_resume, or what
+                               rest returned */
+  uint64_t own_deadline_ms; /* during a try (req.deadline_ms cut short) the
+                               request's deadline; else 0 */
+  request_rest_fn rest;     /* request_continue: runs on a worker */
   struct guarded_conn *conn_guarded; /* the connection's guard entry */
   bool body_done;                    /* told the guard */
 };
@@ -482,14 +482,22 @@ void request_resume(void *cls, enum ts_status st) {
   atomic_fetch_sub(&srv->suspended, 1);
 }
 
+/* Hands ex to an ingest worker (a place is reserved). The connection is
+ * suspended first: the worker may finish and resume it at once. */
+static void offload(struct exchange *ex) {
+  ex->offloaded = true;
+  MHD_suspend_connection(ex->req.conn);
+  workers_submit(ex->srv->ingest, run_offloaded, ex);
+}
+
 bool request_continue(struct request *req, request_rest_fn rest,
                       request_finish_fn finish, void *state) {
   struct exchange *ex = exchange_of(req);
   struct http_server *srv = ex->srv;
-  if (!ex->trying)
+  if (!ex->own_deadline_ms)
     return false;
-  ex->trying = false;
   ex->req.deadline_ms = ex->own_deadline_ms;
+  ex->own_deadline_ms = 0;
   /* The store is slow now: the next batches go to workers at once. */
   atomic_store(&srv->try_paused_until, clock_now_ms() + TS_INGEST_TRY_PAUSE_MS);
   if (!workers_reserve(srv->ingest))
@@ -498,10 +506,7 @@ bool request_continue(struct request *req, request_rest_fn rest,
   ex->rest = rest;
   ex->finish = finish;
   ex->finish_state = state;
-  /* Suspend first: the worker may finish and resume at once. */
-  ex->offloaded = true;
-  MHD_suspend_connection(ex->req.conn);
-  workers_submit(srv->ingest, run_offloaded, ex);
+  offload(ex);
   return true;
 }
 
@@ -548,7 +553,6 @@ static bool try_here(struct exchange *ex) {
   if (now < atomic_load(&srv->try_paused_until) || !workers_idle(srv->ingest) ||
       !atomic_compare_exchange_strong(&srv->in_try, &none, true))
     return false;
-  ex->trying = true;
   ex->own_deadline_ms = ex->req.deadline_ms;
   if (now + TS_INGEST_TRY_MS < ex->req.deadline_ms)
     ex->req.deadline_ms = now + TS_INGEST_TRY_MS;
@@ -625,10 +629,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   } else if (ex->deferring) {
     run_deferring(ex, conn);
   } else {
-    /* Suspend first: the worker may finish and resume at once. */
-    ex->offloaded = true;
-    MHD_suspend_connection(conn);
-    workers_submit(ex->srv->ingest, run_offloaded, ex);
+    offload(ex);
   }
   log_set_request_id(NULL);
   return r;

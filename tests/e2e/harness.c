@@ -921,6 +921,18 @@ void e2e_reply_clear(struct e2e_reply *r) {
   memset(r, 0, sizeof *r);
 }
 
+double e2e_metric(const char *text, const char *sample) {
+  size_t len = strlen(sample);
+  for (const char *line = text; line && *line;) {
+    if (strncmp(line, sample, len) == 0)
+      return strtod(line + len, NULL);
+    line = strchr(line, '\n');
+    if (line)
+      line++;
+  }
+  return -1;
+}
+
 bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
                       size_t cap) {
   size_t nlen = strlen(name);

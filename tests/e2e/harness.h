@@ -119,6 +119,12 @@ void e2e_reply_clear(struct e2e_reply *r);
 bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
                       size_t cap);
 
+/* The value of a sample in a /metrics text: `sample` is the series name
+ * with its labels and the space after them (e.g. "ts_x_total " or
+ * "ts_y_total{kind=\"a\"} "), matched only at the start of a line so that
+ * a HELP line never counts; -1 when there is none. */
+double e2e_metric(const char *text, const char *sample);
+
 struct e2e_request {
   const char *method;         /* "GET", "POST", ... */
   const char *target;         /* path and query, sent exactly as given */

@@ -1368,12 +1368,6 @@ static void test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten(void) {
   e2e_dynalite_stop(dyn);
 }
 
-/* The value of the sample `name{labels}` in a /metrics text; -1 if none. */
-static double metric(const char *text, const char *sample) {
-  const char *at = text ? strstr(text, sample) : NULL;
-  return at ? strtod(at + strlen(sample), NULL) : -1;
-}
-
 /* What DynamoDB reports consumed (ReturnConsumedCapacity) is summed per
  * table and kind on /metrics: a write costs write units of the stats
  * table, a spill write units of the applied log as well. */
@@ -1396,9 +1390,11 @@ static void test_consumed_capacity_is_counted_per_table(void) {
                 TS_APPLIED_RECENT_MAX + 1, 0);
   json_decref(body);
   (void)e2e_get(srv, "/metrics", &after);
-  double w0 = metric(before.body, stats_w), w1 = metric(after.body, stats_w);
-  double r1 = metric(after.body, stats_r);
-  double l0 = metric(before.body, log_w), l1 = metric(after.body, log_w);
+  double w0 = e2e_metric(before.body, stats_w),
+         w1 = e2e_metric(after.body, stats_w);
+  double r1 = e2e_metric(after.body, stats_r);
+  double l0 = e2e_metric(before.body, log_w),
+         l1 = e2e_metric(after.body, log_w);
   TS_CHECK_CASE(w1 >= (w0 < 0 ? 0 : w0) + 1 && r1 > 0, "stats table",
                 "write units %g -> %g, read units %g", w0, w1, r1);
   TS_CHECK_CASE(l1 >= (l0 < 0 ? 0 : l0) + 1, "applied log",
@@ -1425,10 +1421,10 @@ static void guess_tally(const struct e2e_server *s, struct guess_tally *t) {
   struct e2e_reply r;
   (void)e2e_get(s, "/metrics", &r);
   t->held =
-      metric(r.body, "ts_dynamodb_write_guesses_total{outcome=\"held\"} ");
-  t->failed =
-      metric(r.body, "ts_dynamodb_write_guesses_total{outcome=\"failed\"} ");
-  t->reads = metric(r.body, reads);
+      e2e_metric(r.body, "ts_dynamodb_write_guesses_total{outcome=\"held\"} ");
+  t->failed = e2e_metric(
+      r.body, "ts_dynamodb_write_guesses_total{outcome=\"failed\"} ");
+  t->reads = e2e_metric(r.body, reads);
   if (t->reads < 0)
     t->reads = 0;
   e2e_reply_clear(&r);

@@ -683,14 +683,11 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
 
 /* ---- a try on an HTTP thread that the store does not answer in time ---- */
 
-/* A series' value in /metrics (an unlabelled counter), or -1. */
-static long metric_value(const struct e2e_server *s, const char *name) {
+/* A sample's value in the server's /metrics, or -1. */
+static long metric_value(const struct e2e_server *s, const char *sample) {
   struct e2e_reply r;
   (void)e2e_get(s, "/metrics", &r);
-  char series[128];
-  snprintf(series, sizeof series, "\n%s ", name);
-  const char *at = r.body ? strstr(r.body, series) : NULL;
-  long v = at ? strtol(at + strlen(series), NULL, 10) : -1;
+  long v = (long)e2e_metric(r.body, sample);
   e2e_reply_clear(&r);
   return v;
 }
@@ -726,7 +723,7 @@ test_try_the_store_does_not_answer_is_finished_by_a_worker_once(void) {
   json_t *warm_recs = e2e_records(e2e_insert(p, "1", WIN_ABSENT), NULL);
   json_t *warm = e2e_lambda(warm_recs);
   ingest_expect(s, "before the store freezes", warm, 1, 1, 0);
-  long before = metric_value(s, "ts_ingest_handed_over_total");
+  long before = metric_value(s, "ts_ingest_handed_over_total ");
 
   json_t *recs = e2e_records(e2e_insert(p, "2", WIN_BOOL_TRUE), NULL);
   json_t *body = e2e_lambda(recs);
@@ -752,7 +749,7 @@ test_try_the_store_does_not_answer_is_finished_by_a_worker_once(void) {
                 bp.reply.status, applied, dups);
   json_decref(got);
   e2e_reply_clear(&bp.reply);
-  long after = metric_value(s, "ts_ingest_handed_over_total");
+  long after = metric_value(s, "ts_ingest_handed_over_total ");
   TS_CHECK_CASE(before >= 0 && after == before + 1,
                 "ts_ingest_handed_over_total", "%ld before, %ld after", before,
                 after);
@@ -897,8 +894,8 @@ test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets(void) {
     char series[96];
     snprintf(series, sizeof series,
              "ts_http_connections_closed_total{reason=\"%s\"} ", reasons[i]);
-    const char *at = r.body ? strstr(r.body, series) : NULL;
-    total += at ? strtol(at + strlen(series), NULL, 10) : 0;
+    double v = e2e_metric(r.body, series);
+    total += v > 0 ? (long)v : 0;
   }
   TS_CHECK_CASE(total >= (long)n, "metrics after the flood",
                 "%ld connections counted as closed by the server, %zu opened",
