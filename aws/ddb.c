@@ -547,17 +547,24 @@ size_t ddb_consumed_snapshot(struct ddb_consumed *out, size_t cap) {
  * operations that report it (a shallow copy; the caller's request is not
  * touched). Compact JSON, or NULL on NOMEM. */
 static char *request_text(const struct service_desc *svc, const char *op,
-                          const json_t *request) {
-  if (!svc->reports_capacity || !op_reports_capacity(op) ||
-      json_object_get(request, "ReturnConsumedCapacity"))
+                          const json_t *request, const char *text) {
+  bool capacity = svc->reports_capacity && op_reports_capacity(op);
+  if (text) { /* "{...}": the member goes first */
+    static const char member[] = "\"ReturnConsumedCapacity\":\"TOTAL\"";
+    if (!capacity)
+      return strdup(text);
+    bool empty = text[1] == '}';
+    return concat("{", member, empty ? "" : ",", text + 1, (char *)NULL);
+  }
+  if (!capacity || json_object_get(request, "ReturnConsumedCapacity"))
     return json_dumps(request, JSON_COMPACT);
   json_t *copy = json_copy((json_t *)request);
-  char *text = NULL;
+  char *out = NULL;
   if (copy && json_object_set_new(copy, "ReturnConsumedCapacity",
                                   json_string("TOTAL")) == 0)
-    text = json_dumps(copy, JSON_COMPACT);
+    out = json_dumps(copy, JSON_COMPACT);
   json_decref(copy);
-  return text;
+  return out;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1100,7 +1107,9 @@ enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
   if (!c || (n && !calls))
     return TS_ERR_INVALID;
   for (size_t i = 0; i < n; i++)
-    if (!op_ok(calls[i].op) || !json_is_object(calls[i].request))
+    if (!op_ok(calls[i].op) ||
+        (calls[i].request_text ? calls[i].request_text[0] != '{'
+                               : !json_is_object(calls[i].request)))
       return TS_ERR_INVALID;
   for (size_t i = 0; i < n; i++)
     ddb_call_clear(&calls[i]);
@@ -1129,7 +1138,8 @@ enum ts_status ddb_execute(struct ddb_client *c, struct ddb_call *calls,
     s->svc = c->svc;
     s->call = &calls[i];
     s->state = SLOT_WAITING;
-    s->body = request_text(c->svc, calls[i].op, calls[i].request);
+    s->body = request_text(c->svc, calls[i].op, calls[i].request,
+                           calls[i].request_text);
     s->target = concat(c->svc->target_prefix, calls[i].op, (char *)NULL);
     if (!s->body || !s->target)
       goto out;

@@ -73,6 +73,10 @@ enum ddb_outcome {
 struct ddb_call {
   const char *op;        /* "GetItem", "PutItem", ...; "GetRecords", ... */
   const json_t *request; /* borrowed */
+  /* Borrowed, instead of request: the request as one compact JSON object
+   * (text), for a hot call whose body is cheaper to write than to build
+   * and dump. It must not set ReturnConsumedCapacity (added here). */
+  const char *request_text;
   enum ddb_outcome outcome;
   long http_status;    /* of the last attempt, 0 if none answered */
   json_t *response;    /* owned: the parsed body (DDB_DONE, and for

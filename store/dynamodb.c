@@ -66,6 +66,7 @@
 #include "../aws/creds.h"
 #include "../aws/ddb.h"
 #include "../common/bounds.h"
+#include "../common/buf.h"
 #include "../common/log.h"
 #include "../domain/backfill.h"
 #include "guess.h"
@@ -82,6 +83,8 @@
 #define DY_LIST_BUDGET_MS 1000u
 /* Dead-letter records are cut to stay far below the 400 KB item limit. */
 #define DY_MAX_RECORD_TEXT (256u * 1024u)
+/* A player's PutItem: DynamoDB refuses items over 400 KB anyway. */
+#define DY_MAX_PUT_BYTES (512u * 1024u)
 /* create-table waits this long for ACTIVE. */
 #define DY_CREATE_WAIT_MS 60000u
 
@@ -707,13 +710,85 @@ static enum ts_status spill_puts(const struct dy *dy, const char *player,
   return TS_OK;
 }
 
+/* ---- the PutItem as text ----
+ * The one write of every batch is written as JSON text: building it as
+ * jansson objects and dumping them took about a third of the server's
+ * instructions per single-record POST (callgrind, 2026-12-04). Attribute
+ * and expression names are ours and need no escaping; every value that is
+ * not ours (a player name, a session state) goes through
+ * buf_add_json_string. */
+
+/* A ',' unless the object or the text has just begun. */
+static void tx_sep(struct buf *b) {
+  if (!b->failed && b->len && b->data[b->len - 1] != '{')
+    buf_add(b, ",", 1);
+}
+
+static void tx_key(struct buf *b, const char *name) {
+  tx_sep(b);
+  buf_add(b, "\"", 1);
+  buf_adds(b, name);
+  buf_add(b, "\":", 2);
+}
+
+static void tx_str(struct buf *b, const char *name, const char *value) {
+  tx_key(b, name);
+  buf_add_json_string(b, value);
+}
+
+/* "name":{"S":value} */
+static void tx_attr_s(struct buf *b, const char *name, const char *value) {
+  tx_key(b, name);
+  buf_adds(b, "{\"S\":");
+  buf_add_json_string(b, value);
+  buf_add(b, "}", 1);
+}
+
+/* "name":{"N":"text"} (text from a stored item is escaped like any
+ * value not made here). */
+static void tx_attr_n(struct buf *b, const char *name, const char *text) {
+  tx_key(b, name);
+  buf_adds(b, "{\"N\":");
+  buf_add_json_string(b, text);
+  buf_add(b, "}", 1);
+}
+
+static void tx_attr_n_int(struct buf *b, const char *name, int64_t v) {
+  char text[24];
+  snprintf(text, sizeof text, "%lld", (long long)v);
+  tx_attr_n(b, name, text);
+}
+
+static void tx_attr_n_dec(struct buf *b, const char *name, struct decimal d) {
+  char text[DECIMAL_TEXT_MAX];
+  decimal_format(d, text);
+  tx_attr_n(b, name, text);
+}
+
+/* "name":{"B":"base64"}, encoded a run of whole 3-byte groups at a time
+ * (the base64 of the runs joined is the base64 of the whole). */
+static void tx_attr_b(struct buf *b, const char *name,
+                      const unsigned char *bytes, size_t n) {
+  unsigned char text[4 * 64 + 1];
+  tx_key(b, name);
+  buf_adds(b, "{\"B\":\"");
+  for (size_t at = 0; at < n;) {
+    size_t run = n - at < 3 * 64 ? n - at : 3 * 64;
+    int len = EVP_EncodeBlock(text, bytes + at, (int)run);
+    buf_add(b, text, (size_t)len);
+    at += run;
+  }
+  buf_adds(b, "\"}");
+}
+
 /* The PutItem of a changed player: the stats the decision reached, the
- * log l, conditioned on the item being as it was read. */
+ * log l, conditioned on the item being as it was read. *put is compact
+ * JSON text (ddb_call.request_text), malloc'd. */
 static enum ts_status player_put(struct dy *dy, const struct batch *b,
                                  const struct pstate *ps,
                                  const struct stats *next,
                                  const struct next_log *l, const char *now_utc,
-                                 const char *state, json_t **put) {
+                                 const char *state, char **put) {
   *put = NULL;
   struct decimal avg, pct;
   if (stats_derive(next, &avg, &pct) != TS_OK)
@@ -722,67 +797,77 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
   size_t len = decimal_format_fixed(pct, 2, pct_text);
   pct_text[len] = '%';
   pct_text[len + 1] = '\0';
-  json_t *item = json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "player",
-      attr_s(batch_player_name(b, ps->p)), "games", attr_n_int(next->games),
-      "wins", attr_n_int(next->wins), "total_score",
-      attr_n_dec(next->total_score), "avg_score", attr_n_dec(avg),
-      "win_percent", attr_s(pct_text), "updated_at", attr_s(now_utc), "version",
-      attr_n_int(ps->has_version ? ps->version + 1 : 1));
-  if (!item)
-    return TS_ERR_NOMEM;
-  /* Empty logs are left out (an empty binary is not worth a byte). */
-  if ((l->n_recent &&
-       json_object_set_new(item, "recent",
-                           attr_b(l->recent, l->n_recent * DY_RECENT_REC)) !=
-           0) ||
-      (l->n_chunks &&
-       json_object_set_new(item, "chunks",
-                           attr_b(l->chunks, l->n_chunks * DY_CHUNK_DESC)) !=
-           0) ||
-      (state && json_object_set_new(item, "session_state", attr_s(state)))) {
-    json_decref(item);
-    return TS_ERR_NOMEM;
-  }
 
-  json_t *req = NULL;
+  struct buf t;
+  buf_init(&t, DY_MAX_PUT_BYTES);
+  buf_add(&t, "{", 1);
+  tx_str(&t, "TableName", dy->table);
+  tx_key(&t, "Item");
+  buf_add(&t, "{", 1);
+  tx_attr_s(&t, "player", batch_player_name(b, ps->p));
+  tx_attr_n_int(&t, "games", next->games);
+  tx_attr_n_int(&t, "wins", next->wins);
+  tx_attr_n_dec(&t, "total_score", next->total_score);
+  tx_attr_n_dec(&t, "avg_score", avg);
+  tx_attr_s(&t, "win_percent", pct_text);
+  tx_attr_s(&t, "updated_at", now_utc);
+  tx_attr_n_int(&t, "version", ps->has_version ? ps->version + 1 : 1);
+  /* Empty logs are left out (an empty binary is not worth a byte). */
+  if (l->n_recent)
+    tx_attr_b(&t, "recent", l->recent, l->n_recent * DY_RECENT_REC);
+  if (l->n_chunks)
+    tx_attr_b(&t, "chunks", l->chunks, l->n_chunks * DY_CHUNK_DESC);
+  if (state)
+    tx_attr_s(&t, "session_state", state);
+  buf_add(&t, "}", 1);
+
   if (!ps->exists) {
-    req = json_pack("{s:s, s:o, s:s, s:{s:s}}", "TableName", dy->table, "Item",
-                    item, "ConditionExpression", "attribute_not_exists(#p)",
-                    "ExpressionAttributeNames", "#p", "player");
+    tx_str(&t, "ConditionExpression", "attribute_not_exists(#p)");
+    tx_key(&t, "ExpressionAttributeNames");
+    buf_adds(&t, "{\"#p\":\"player\"}");
   } else if (ps->guessed) {
     /* Not read: the item must be exactly what this process wrote. The
      * stats guard against an edit behind the service's back that left the
      * version as it was. */
-    req = json_pack(
-        "{s:s, s:o, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:o, s:o, s:o, s:o, "
-        "s:o}}",
-        "TableName", dy->table, "Item", item, "ConditionExpression",
-        "#v = :v AND #u = :u AND #g = :g AND #w = :w AND #t = :t",
-        "ExpressionAttributeNames", "#v", "version", "#u", "updated_at", "#g",
-        "games", "#w", "wins", "#t", "total_score", "ExpressionAttributeValues",
-        ":v", attr_n_int(ps->version), ":u", attr_s(ps->guessed_at), ":g",
-        attr_n_int(ps->cur.games), ":w", attr_n_int(ps->cur.wins), ":t",
-        attr_n_dec(ps->cur.total_score));
+    tx_str(&t, "ConditionExpression",
+           "#v = :v AND #u = :u AND #g = :g AND #w = :w AND #t = :t");
+    tx_key(&t, "ExpressionAttributeNames");
+    buf_adds(&t, "{\"#v\":\"version\",\"#u\":\"updated_at\",\"#g\":\"games\","
+                 "\"#w\":\"wins\",\"#t\":\"total_score\"}");
+    tx_key(&t, "ExpressionAttributeValues");
+    buf_add(&t, "{", 1);
+    tx_attr_n_int(&t, ":v", ps->version);
+    tx_attr_s(&t, ":u", ps->guessed_at);
+    tx_attr_n_int(&t, ":g", ps->cur.games);
+    tx_attr_n_int(&t, ":w", ps->cur.wins);
+    tx_attr_n_dec(&t, ":t", ps->cur.total_score);
+    buf_add(&t, "}", 1);
   } else if (ps->has_version) {
-    req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName", dy->table,
-                    "Item", item, "ConditionExpression", "#v = :v",
-                    "ExpressionAttributeNames", "#v", "version",
-                    "ExpressionAttributeValues", ":v", attr_n_int(ps->version));
+    tx_str(&t, "ConditionExpression", "#v = :v");
+    tx_key(&t, "ExpressionAttributeNames");
+    buf_adds(&t, "{\"#v\":\"version\"}");
+    tx_key(&t, "ExpressionAttributeValues");
+    buf_add(&t, "{", 1);
+    tx_attr_n_int(&t, ":v", ps->version);
+    buf_add(&t, "}", 1);
   } else {
     /* An item of the original Lambda: unchanged since it was read. */
-    req = json_pack("{s:s, s:o, s:s, s:{s:s, s:s, s:s}, s:{s:o, s:o}}",
-                    "TableName", dy->table, "Item", item, "ConditionExpression",
-                    "attribute_not_exists(#v) AND #g = :g AND #a = :a",
-                    "ExpressionAttributeNames", "#v", "version", "#g", "games",
-                    "#a", "avg_score", "ExpressionAttributeValues", ":g",
-                    attr_n_text(ps->seed_games), ":a",
-                    attr_n_text(ps->seed_avg ? ps->seed_avg : "0"));
+    tx_str(&t, "ConditionExpression",
+           "attribute_not_exists(#v) AND #g = :g AND #a = :a");
+    tx_key(&t, "ExpressionAttributeNames");
+    buf_adds(&t, "{\"#v\":\"version\",\"#g\":\"games\",\"#a\":\"avg_score\"}");
+    tx_key(&t, "ExpressionAttributeValues");
+    buf_add(&t, "{", 1);
+    tx_attr_n(&t, ":g", ps->seed_games);
+    tx_attr_n(&t, ":a", ps->seed_avg ? ps->seed_avg : "0");
+    buf_add(&t, "}", 1);
   }
-  if (!req)
-    return TS_ERR_NOMEM;
-  *put = req;
-  return TS_OK;
+  buf_add(&t, "}", 1);
+  enum ts_status st = buf_status(&t);
+  if (st == TS_OK)
+    *put = buf_take(&t, NULL);
+  buf_free(&t);
+  return st == TS_OK && !*put ? TS_ERR_NOMEM : st;
 }
 
 /* ---- reads ---- */
@@ -1498,12 +1583,12 @@ static enum ts_status apply_attempt(void *cls) {
 
   struct ddb_call *calls = calloc(a->n + 1, sizeof *calls);
   char **states = calloc(a->n + 1, sizeof *states);
-  json_t **reqs = calloc(a->n + 1, sizeof *reqs);
+  char **puts = calloc(a->n + 1, sizeof *puts);
   size_t *owner = calloc(a->n + 1, sizeof *owner);
   struct decide_player *next = calloc(a->n + 1, sizeof *next);
   struct next_log *logs = calloc(a->n + 1, sizeof *logs);
   size_t n_calls = 0;
-  if (!calls || !reqs || !owner || !next || !logs || !states) {
+  if (!calls || !puts || !owner || !next || !logs || !states) {
     st = TS_ERR_NOMEM;
     goto out;
   }
@@ -1536,9 +1621,9 @@ static enum ts_status apply_attempt(void *cls) {
                        a->ps[i].p, &states[i]);
     if (st == TS_OK)
       st = player_put(dy, a->b, &a->ps[i], &next[i].next, &logs[i], now_utc,
-                      states[i], &reqs[n_calls]);
+                      states[i], &puts[n_calls]);
     calls[n_calls].op = "PutItem";
-    calls[n_calls].request = reqs[n_calls];
+    calls[n_calls].request_text = puts[n_calls];
     owner[n_calls++] = i;
   }
   if (st != TS_OK || n_calls == 0)
@@ -1578,7 +1663,10 @@ static enum ts_status apply_attempt(void *cls) {
        : conflict ? TS_ERR_RETRY
                   : TS_OK;
 out:
-  calls_free(calls, reqs, n_calls);
+  calls_free(calls, NULL, n_calls);
+  for (size_t c = 0; puts && c < n_calls; c++)
+    free(puts[c]);
+  free(puts);
   for (size_t i = 0; logs && i < a->n; i++)
     next_log_clear(&logs[i]);
   for (size_t i = 0; states && i < a->n; i++)
