@@ -8,6 +8,9 @@
 
 /* HTTP */
 #define TS_MAX_BODY_BYTES (6u * 1024u * 1024u) /* Lambda's 6 MB payload limit */
+/* An ingest answer quotes the ids of rejected records from the body, and
+ * escaping makes a byte at most six. */
+#define TS_MAX_INGEST_REPLY_BYTES (6u * TS_MAX_BODY_BYTES + 4096u)
 #define TS_MAX_URL_BYTES 4096u                 /* path + query, else 414 */
 /* Connections (server/conn_guard.h). A phase's deadline is not extended
  * by bytes trickling in: the header block of a connection's first request,

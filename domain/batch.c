@@ -12,6 +12,7 @@
 
 #include "../common/base64.h"
 #include "../common/bounds.h"
+#include "../common/buf.h"
 #include "../common/digest.h"
 #include "../common/json_parse.h"
 #include "../common/utf8.h"
@@ -1096,44 +1097,37 @@ void batch_counts(const struct batch *b, struct batch_counts *out) {
   }
 }
 
-static int set_text(json_t *obj, const char *key, const char *text) {
-  return json_object_set_new(obj, key, text ? json_string(text) : json_null());
+/* "key":"text" or "key":null, after a ',' unless first. */
+static void add_text(struct buf *out, const char *key, const char *text,
+                     bool first) {
+  buf_adds(out, first ? "\"" : ",\"");
+  buf_adds(out, key);
+  buf_add(out, "\":", 2);
+  if (text)
+    buf_add_json_string(out, text);
+  else
+    buf_add(out, "null", 4);
 }
 
-json_t *batch_summary_json(const struct batch *b) {
+enum ts_status batch_summary_write(const struct batch *b, struct buf *out) {
   struct batch_counts c;
   batch_counts(b, &c);
-  json_t *summary = json_object(), *rejected = json_array();
-  if (!summary || !rejected)
-    goto fail;
-  if (json_object_set_new(summary, "received",
-                          json_integer((json_int_t)c.received)) ||
-      json_object_set_new(summary, "applied",
-                          json_integer((json_int_t)c.applied)) ||
-      json_object_set_new(summary, "duplicates",
-                          json_integer((json_int_t)c.duplicates)) ||
-      json_object_set_new(summary, "skipped",
-                          json_integer((json_int_t)c.skipped)))
-    goto fail;
+  buf_addf(out,
+           "{\"received\":%zu,\"applied\":%zu,\"duplicates\":%zu,"
+           "\"skipped\":%zu,\"rejected\":[",
+           c.received, c.applied, c.duplicates, c.skipped);
   size_t n = batch_rejected_count(b);
   for (size_t i = 0; i < n; i++) {
     struct rec *r;
     const char *reason;
     if (!rejected_fields(b, i, &r, &reason))
       break;
-    json_t *one = json_object();
-    if (!one || json_array_append_new(rejected, one) ||
-        set_text(one, "eventID", r->event_id) ||
-        set_text(one, "itemIdentifier", r->item_id) ||
-        set_text(one, "reason", reason))
-      goto fail;
+    buf_adds(out, i ? ",{" : "{");
+    add_text(out, "eventID", r->event_id, true);
+    add_text(out, "itemIdentifier", r->item_id, false);
+    add_text(out, "reason", reason, false);
+    buf_add(out, "}", 1);
   }
-  if (json_object_set(summary, "rejected", rejected))
-    goto fail;
-  json_decref(rejected);
-  return summary;
-fail:
-  json_decref(rejected);
-  json_decref(summary);
-  return NULL;
+  buf_adds(out, "]}");
+  return buf_status(out);
 }

@@ -12,7 +12,7 @@
  *   store_apply(batch)     batch_decide() (domain/decide.h) with a view of
  *                          what the store holds sets every entry's outcome;
  *                          the store writes what it decided
- *   batch_summary_json()   the 200 answer's counts and rejected list
+ *   batch_summary_write()  the 200 answer's counts and rejected list
  *   batch_free()
  *
  * An "entry" is one record's share for one player: a MODIFY that moves a
@@ -30,6 +30,8 @@
 
 #include "../common/status.h"
 #include "stats.h"
+
+struct buf; /* common/buf.h */
 
 /* Attribute names read from an image (configurable; defaults below). */
 struct record_names {
@@ -134,7 +136,7 @@ enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
  * event_id is NULL when the record had none; item_identifier is the
  * SequenceNumber (a Kinesis record's kinesis.sequenceNumber), else the
  * eventID (a Kinesis record's inner one), else "#<position in the batch>".
- * These two (and batch_summary_json) fill caches inside the batch: like
+ * These two (and batch_summary_write) fill caches inside the batch: like
  * every function here, do not call them concurrently on one batch. */
 size_t batch_rejected_count(const struct batch *b);
 /* The identity of the i-th rejected record in the dead-letter store: a
@@ -155,9 +157,11 @@ struct batch_counts {
 };
 void batch_counts(const struct batch *b, struct batch_counts *out);
 
-/* The 200 answer: {"received":n,"applied":n,"duplicates":n,"skipped":n,
- * "rejected":[{"eventID":..,"itemIdentifier":..,"reason":..}]}.
- * Returns a new reference, or NULL on allocation failure. */
-json_t *batch_summary_json(const struct batch *b);
+/* Appends the 200 answer to out, as compact JSON text:
+ * {"received":n,"applied":n,"duplicates":n,"skipped":n,
+ *  "rejected":[{"eventID":..,"itemIdentifier":..,"reason":..}]}
+ * (a missing eventID or itemIdentifier is null). Written, not built as
+ * jansson objects: it is every POST's answer. Returns buf_status(out). */
+enum ts_status batch_summary_write(const struct batch *b, struct buf *out);
 
 #endif /* TS_DOMAIN_BATCH_H */

@@ -3,6 +3,8 @@
  * written before the whole envelope has been checked. */
 #include <stdlib.h>
 
+#include "../common/bounds.h"
+#include "../common/buf.h"
 #include "../common/log.h"
 #include "../server/errors.h"
 #include "../server/metrics.h"
@@ -42,7 +44,10 @@ static void finish(struct request *req, struct reply *rep, enum ts_status st,
     log_event(LOG_WARN, "record rejected", "{s:s?, s:s?, s:s}", "eventID",
               event_id, "itemIdentifier", item, "reason", reason);
   }
-  reply_json_take(rep, 200, batch_summary_json(b));
+  struct buf text;
+  buf_init(&text, TS_MAX_INGEST_REPLY_BYTES);
+  batch_summary_write(b, &text);
+  reply_buf_take(rep, 200, &text); /* a failed buf answers 500 */
 out:
   batch_free(b);
 }
