@@ -47,6 +47,7 @@ struct player {
   char *name;
   struct entry_slot *entries;
   size_t n, cap;
+  bool write_noted; /* batch_player_note_write */
 };
 
 struct entry_ref {
@@ -941,6 +942,15 @@ void batch_reset_outcomes(struct batch *b) {
 static const struct entry_slot *slot_of(const struct batch *b,
                                         struct entry_ref ref) {
   return &b->players[ref.player].entries[ref.entry];
+}
+
+void batch_player_note_write(struct batch *b, size_t player) {
+  if (player < b->n_players)
+    b->players[player].write_noted = true;
+}
+
+bool batch_player_write_noted(const struct batch *b, size_t player) {
+  return player < b->n_players && b->players[player].write_noted;
 }
 
 enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,

@@ -127,6 +127,13 @@ const struct batch_entry *batch_entry(const struct batch *b, size_t player,
 enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
                                        size_t entry);
 
+/* A store notes that it sent a write of the player's decided stats that
+ * may have landed (answered OK, or not answered at all), so that a later
+ * attempt on this batch can tell its own applied records from duplicates
+ * (decide_view.wrote_before). Kept for the batch's life. */
+void batch_player_note_write(struct batch *b, size_t player);
+bool batch_player_write_noted(const struct batch *b, size_t player);
+
 /* Per-record outcome, valid once every entry has an outcome. */
 enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
 

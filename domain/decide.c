@@ -12,6 +12,7 @@ struct held {
   struct stats stats;
   size_t room;
   bool *seen; /* per entry: applied before this batch */
+  bool *ours; /* per entry: applied by this batch's earlier write */
 };
 
 static bool is_settled(const struct decide_view *v, size_t p) {
@@ -41,6 +42,10 @@ static enum ts_status decide_player(struct batch *b, size_t p,
   size_t n = batch_entry_count(b, p);
   for (size_t e = 0; e < n; e++) {
     const struct batch_entry *en = batch_entry(b, p, e);
+    if (h->seen[e] && h->ours[e]) {
+      batch_entry_set_outcome(b, p, e, ENTRY_APPLIED, NULL);
+      continue;
+    }
     if (h->seen[e] || batch_entry_applied_earlier(b, p, e)) {
       batch_entry_set_outcome(b, p, e, ENTRY_DUPLICATE, NULL);
       continue;
@@ -81,14 +86,19 @@ enum ts_status batch_decide(struct batch *b, const struct decide_view *view,
   enum ts_status st = TS_OK;
   struct held *held = calloc(players ? players : 1, sizeof *held);
   bool *seen = calloc(entries ? entries : 1, sizeof *seen);
-  if (!held || !seen) {
+  bool *ours = calloc(entries ? entries : 1, sizeof *ours);
+  if (!held || !seen || !ours) {
     st = TS_ERR_NOMEM;
     goto out;
   }
   for (size_t p = 0, at = 0; p < players; at += batch_entry_count(b, p), p++) {
     held[p].seen = seen + at;
+    held[p].ours = ours + at;
     if (is_settled(view, p))
       continue;
+    if (view->wrote_before && view->wrote_before(view->cls, p))
+      for (size_t e = 0; e < batch_entry_count(b, p); e++)
+        held[p].ours[e] = batch_entry_outcome(b, p, e) == ENTRY_APPLIED;
     batch_player_reset_outcomes(b, p);
     st = read_player(b, view, p, &held[p]);
     if (st != TS_OK)
@@ -105,5 +115,6 @@ enum ts_status batch_decide(struct batch *b, const struct decide_view *view,
 out:
   free(held);
   free(seen);
+  free(ours);
   return st;
 }

@@ -44,6 +44,13 @@ struct decide_view {
    * earlier attempt): not read, not decided again; its rejected entries
    * still exclude their records. NULL: none is. */
   bool (*settled)(void *cls, size_t player);
+  /* True for a player an earlier attempt on this batch sent a write for
+   * that may have landed (it succeeded, or its answer never came: a retry,
+   * or a worker finishing a try cut short). An entry that attempt decided
+   * applied and the view now finds applied was applied by that write: it
+   * stays applied, without its delta again (the stats hold it), rather
+   * than turning into a duplicate. NULL: none is. */
+  bool (*wrote_before)(void *cls, size_t player);
 };
 
 /* One player's result. */

@@ -310,9 +310,10 @@ static enum ts_status attr_b_take(const json_t *item, const char *name,
 /* ---- one player's state across attempts ---- */
 
 struct pstate {
-  size_t p;     /* player index in the batch */
-  bool pending; /* not yet written (or nothing to write) */
-  bool read;    /* item below is current */
+  size_t p;              /* player index in the batch */
+  const struct batch *b; /* the batch (for the view) */
+  bool pending;          /* not yet written (or nothing to write) */
+  bool read;             /* item below is current */
   bool exists;
   bool has_version;
   int64_t version;
@@ -601,6 +602,12 @@ static size_t view_room(void *cls, size_t p) {
 static bool view_settled(void *cls, size_t p) {
   const struct pstate *ps = cls;
   return !ps[p].pending;
+}
+
+/* An earlier attempt on this batch sent a write that may have landed. */
+static bool view_wrote_before(void *cls, size_t p) {
+  const struct pstate *ps = cls;
+  return batch_player_write_noted(ps[p].b, ps[p].p);
 }
 
 /* ---- writes ---- */
@@ -1625,7 +1632,8 @@ static enum ts_status apply_attempt(void *cls) {
                                    .stats = view_stats,
                                    .applied = view_applied,
                                    .room = view_room,
-                                   .settled = view_settled};
+                                   .settled = view_settled,
+                                   .wrote_before = view_wrote_before};
   st = batch_decide(a->b, &view, next);
   if (st == TS_OK && unguess_rejecting(a)) {
     st = read_all(dy, a, now_s, session);
@@ -1672,7 +1680,10 @@ static enum ts_status apply_attempt(void *cls) {
       conflict = true;
       continue;
     }
-    switch (call_status(dy->table, &calls[c])) {
+    enum ts_status cst = call_status(dy->table, &calls[c]);
+    if (cst == TS_OK || cst == TS_ERR_UNAVAILABLE) /* may have landed */
+      batch_player_note_write(a->b, ps->p);
+    switch (cst) {
     case TS_OK:
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, true);
@@ -1746,6 +1757,7 @@ static enum ts_status dy_apply(void *impl, struct batch *b,
     a.deadline_ms = deadline_ms;
   for (size_t i = 0; i < n; i++) {
     a.ps[i].p = i;
+    a.ps[i].b = b;
     a.ps[i].pending = true;
   }
   enum ts_status st =

@@ -19,6 +19,7 @@ struct fake_store {
   const struct batch *b;
   enum ts_status fail; /* returned by `applied` when not TS_OK */
   const char *settled; /* a player taken as settled, or NULL */
+  bool wrote_before;   /* every player: an earlier attempt's write sent */
   unsigned reads_of_settled;
 };
 
@@ -88,12 +89,18 @@ static bool fake_settled(void *cls, size_t p) {
   return f->settled && strcmp(batch_player_name(f->b, p), f->settled) == 0;
 }
 
+static bool fake_wrote_before(void *cls, size_t p) {
+  (void)p;
+  return ((struct fake_store *)cls)->wrote_before;
+}
+
 static struct decide_view view_of(struct fake_store *f) {
   return (struct decide_view){.cls = f,
                               .stats = fake_stats,
                               .applied = fake_applied,
                               .room = fake_room,
-                              .settled = fake_settled};
+                              .settled = fake_settled,
+                              .wrote_before = fake_wrote_before};
 }
 
 static struct batch *load(const char *text) {
@@ -338,6 +345,54 @@ static void test_settled_player_is_not_read_and_still_excludes(void) {
   }
 }
 
+/* A batch decided again after a write of it that may have landed (a retry,
+ * or a worker finishing a try cut short): what that write applied is found
+ * applied, and is still this batch's applied record, counted once. */
+static void test_own_earlier_write_found_applied_stays_applied(void) {
+  static const struct {
+    const char *name;
+    bool wrote_before;
+    const char *stored, *applied; /* the store when decided again */
+    const char *outcomes, *next;
+  } cases[] = {
+      {"the earlier write landed: applied, nothing to write again", true,
+       "bob=2/1/17", "bob:e1 bob:e2", "AD", ""},
+      {"the earlier write did not land: applied again", true, "bob=1/0/7",
+       "bob:e2", "AD", "bob=2/1/17"},
+      {"no earlier write: found applied is a duplicate", false, "bob=2/1/17",
+       "bob:e1 bob:e2", "DD", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    /* e1 is new; e2 was applied before the batch (a duplicate at first). */
+    struct batch *b =
+        load("[" REC("e1", "INSERT", NEW(PS("bob") SC("10") WIN)) "," REC(
+            "e2", "INSERT", NEW(PS("bob") SC("7"))) "]");
+    struct fake_store first = {
+        .stored = "bob=1/0/7", .applied = "bob:e2", .b = b, .fail = TS_OK};
+    struct decide_view v = view_of(&first);
+    struct decide_player d[1] = {{0}};
+    CU_ASSERT_EQUAL(batch_decide(b, &v, d), TS_OK);
+    char got[8], next[64];
+    outcomes_of(b, got, sizeof got);
+    TS_CHECK_CASE(strcmp(got, "AD") == 0, cases[i].name, "first %s", got);
+    struct fake_store again = {.stored = cases[i].stored,
+                               .applied = cases[i].applied,
+                               .b = b,
+                               .fail = TS_OK,
+                               .wrote_before = cases[i].wrote_before};
+    v = view_of(&again);
+    d[0] = (struct decide_player){0};
+    CU_ASSERT_EQUAL(batch_decide(b, &v, d), TS_OK);
+    outcomes_of(b, got, sizeof got);
+    next_of(b, d, next, sizeof next);
+    TS_CHECK_CASE(strcmp(got, cases[i].outcomes) == 0, cases[i].name,
+                  "records %s, want %s", got, cases[i].outcomes);
+    TS_CHECK_CASE(strcmp(next, cases[i].next) == 0, cases[i].name,
+                  "next \"%s\", want \"%s\"", next, cases[i].next);
+    batch_free(b);
+  }
+}
+
 /* A store that cannot answer ends the decision with its status: nothing
  * decided on half the facts gets written. */
 static void test_view_failure_ends_the_decision_with_its_status(void) {
@@ -360,5 +415,6 @@ void suite_decide(void) {
   TS_SUITE("decide", TS_TEST(test_decision_follows_the_rules_for_every_record),
            TS_TEST(test_rejected_entries_name_their_player_and_the_rule),
            TS_TEST(test_settled_player_is_not_read_and_still_excludes),
+           TS_TEST(test_own_earlier_write_found_applied_stays_applied),
            TS_TEST(test_view_failure_ends_the_decision_with_its_status));
 }
