@@ -130,7 +130,7 @@ enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
 /* A store notes that it sent a write of the player's decided stats that
  * may have landed (answered OK, or not answered at all), so that a later
  * attempt on this batch can tell its own applied records from duplicates
- * (decide_view.wrote_before). Kept for the batch's life. */
+ * (batch_decide). Kept for the batch's life. */
 void batch_player_note_write(struct batch *b, size_t player);
 bool batch_player_write_noted(const struct batch *b, size_t player);
 

@@ -96,7 +96,7 @@ enum ts_status batch_decide(struct batch *b, const struct decide_view *view,
     held[p].ours = ours + at;
     if (is_settled(view, p))
       continue;
-    if (view->wrote_before && view->wrote_before(view->cls, p))
+    if (batch_player_write_noted(b, p))
       for (size_t e = 0; e < batch_entry_count(b, p); e++)
         held[p].ours[e] = batch_entry_outcome(b, p, e) == ENTRY_APPLIED;
     batch_player_reset_outcomes(b, p);

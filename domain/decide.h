@@ -44,13 +44,6 @@ struct decide_view {
    * earlier attempt): not read, not decided again; its rejected entries
    * still exclude their records. NULL: none is. */
   bool (*settled)(void *cls, size_t player);
-  /* True for a player an earlier attempt on this batch sent a write for
-   * that may have landed (it succeeded, or its answer never came: a retry,
-   * or a worker finishing a try cut short). An entry that attempt decided
-   * applied and the view now finds applied was applied by that write: it
-   * stays applied, without its delta again (the stats hold it), rather
-   * than turning into a duplicate. NULL: none is. */
-  bool (*wrote_before)(void *cls, size_t player);
 };
 
 /* One player's result. */
@@ -59,6 +52,12 @@ struct decide_player {
   struct stats next; /* the stored stats plus every applied delta */
 };
 
+/* A player whose write an earlier attempt on this batch sent and that may
+ * have landed (batch_player_note_write: it succeeded, or its answer never
+ * came; a retry, or a worker finishing a try cut short): an entry that
+ * attempt decided applied and the view now finds applied was applied by
+ * that write. It stays applied, without its delta again (the stats hold
+ * it), rather than turning into a duplicate. */
 /* Decides every entry of every unsettled player of b. out has
  * batch_player_count(b) elements; a settled player's is left unchanged.
  * Returns TS_OK, TS_ERR_NOMEM, or a view callback's failure (then the

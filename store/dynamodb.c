@@ -310,10 +310,9 @@ static enum ts_status attr_b_take(const json_t *item, const char *name,
 /* ---- one player's state across attempts ---- */
 
 struct pstate {
-  size_t p;              /* player index in the batch */
-  const struct batch *b; /* the batch (for the view) */
-  bool pending;          /* not yet written (or nothing to write) */
-  bool read;             /* item below is current */
+  size_t p;     /* player index in the batch */
+  bool pending; /* not yet written (or nothing to write) */
+  bool read;    /* item below is current */
   bool exists;
   bool has_version;
   int64_t version;
@@ -602,12 +601,6 @@ static size_t view_room(void *cls, size_t p) {
 static bool view_settled(void *cls, size_t p) {
   const struct pstate *ps = cls;
   return !ps[p].pending;
-}
-
-/* An earlier attempt on this batch sent a write that may have landed. */
-static bool view_wrote_before(void *cls, size_t p) {
-  const struct pstate *ps = cls;
-  return batch_player_write_noted(ps[p].b, ps[p].p);
 }
 
 /* ---- writes ---- */
@@ -901,11 +894,10 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
     buf_add(&t, "}", 1);
   }
   buf_add(&t, "}", 1);
-  enum ts_status st = buf_status(&t);
-  if (st == TS_OK)
-    *put = buf_take(&t, NULL);
+  *put = buf_take(&t, NULL); /* NULL when an append failed */
+  enum ts_status st = *put ? TS_OK : buf_status(&t);
   buf_free(&t);
-  return st == TS_OK && !*put ? TS_ERR_NOMEM : st;
+  return st;
 }
 
 /* ---- reads ---- */
@@ -1632,8 +1624,7 @@ static enum ts_status apply_attempt(void *cls) {
                                    .stats = view_stats,
                                    .applied = view_applied,
                                    .room = view_room,
-                                   .settled = view_settled,
-                                   .wrote_before = view_wrote_before};
+                                   .settled = view_settled};
   st = batch_decide(a->b, &view, next);
   if (st == TS_OK && unguess_rejecting(a)) {
     st = read_all(dy, a, now_s, session);
@@ -1757,7 +1748,6 @@ static enum ts_status dy_apply(void *impl, struct batch *b,
     a.deadline_ms = deadline_ms;
   for (size_t i = 0; i < n; i++) {
     a.ps[i].p = i;
-    a.ps[i].b = b;
     a.ps[i].pending = true;
   }
   enum ts_status st =
