@@ -48,6 +48,9 @@
  * decoded and applied on a worker, so that no HTTP thread spends more
  * than a few milliseconds decoding while reads wait behind it. */
 #define TS_DEFER_MAX_BODY_BYTES (64u * 1024u)
+/* A request body's buffer is sized from Content-Length up to this at once,
+ * so that a batch is not copied on every doubling; past it, it grows. */
+#define TS_BODY_PRESIZE_MAX_BYTES (256u * 1024u)
 /* On DynamoDB a batch whose body is at most TS_TRY_MAX_BODY_BYTES (a
  * Pipe's single records) is applied on its HTTP thread with at most
  * TS_INGEST_TRY_MS of its deadline: two thread hand-offs fewer when the
@@ -61,6 +64,15 @@
 #define TS_MAX_DRAIN_S 120u /* TS_DRAIN_S: the drain on SIGTERM */
 #define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
 #define TS_HEALTHCHECK_TIMEOUT_MS 2000u        /* `healthcheck` subcommand */
+
+/* JSON trees parsed from text (common/json_pool.h): nodes come from 64 KiB
+ * chunks of one reserved address range; a node larger than
+ * TS_JSON_POOL_MAX_NODE, or any node once the range is in use, is
+ * malloc'ed as before. The range is reserved, not committed: what is
+ * resident is what the trees alive at once have ever used. */
+#define TS_JSON_POOL_BYTES (128u * 1024u * 1024u)
+#define TS_JSON_POOL_CHUNK_BYTES (64u * 1024u)
+#define TS_JSON_POOL_MAX_NODE 1024u
 
 /* Ingestion */
 #define TS_MAX_RECORDS_PER_BATCH 10000u        /* a Pipe's BatchSize maximum */

@@ -50,6 +50,19 @@ static bool grow(struct buf *b, size_t extra) {
   return true;
 }
 
+void buf_reserve(struct buf *b, size_t n) {
+  if (b->failed || n > b->max - b->len)
+    n = b->failed ? 0 : b->max - b->len;
+  size_t need = b->len + n + 1;
+  if (need <= b->cap)
+    return;
+  char *p = realloc(b->data, need);
+  if (!p)
+    return; /* the appends will find out */
+  b->data = p;
+  b->cap = need;
+}
+
 void buf_add(struct buf *b, const void *data, size_t len) {
   if (!grow(b, len))
     return;

@@ -19,6 +19,10 @@ struct buf {
 
 void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
+/* Makes room for n more bytes at once (at most to the maximum), so that
+ * appends up to that size do not reallocate. A hint: never fails the
+ * buffer, an append still grows it as needed. */
+void buf_reserve(struct buf *b, size_t n);
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...)

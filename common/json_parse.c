@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_pool.h"
 #include "utf8.h"
 
 struct parser {
@@ -420,7 +421,10 @@ enum ts_status json_parse(const char *text, size_t len, json_t **out,
                       .err = err ? err : &ignored,
                       .st = TS_OK};
   *out = NULL;
+  json_pool_install();
+  json_pool_begin();
   json_t *v = parse_value(&ps, 1);
+  json_pool_end();
   if (v) {
     skip_ws(&ps);
     if (ps.p != ps.end) {

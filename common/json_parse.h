@@ -16,7 +16,10 @@
  * TS_JSON_MAX_DEPTH (jansson's 2048): an error. One difference, on
  * purpose: a NUL byte is refused wherever it is (it is not JSON
  * whitespace); jansson's reader skips one that directly follows a number
- * or a literal ("[1\0]" passes there), an artefact no client relies on. */
+ * or a literal ("[1\0]" passes there), an artefact no client relies on.
+ *
+ * The tree's nodes come from common/json_pool.h: free it when done with
+ * it, and copy what must outlive the request. */
 #ifndef TS_COMMON_JSON_PARSE_H
 #define TS_COMMON_JSON_PARSE_H
 

@@ -270,6 +270,7 @@ static bool headers_acceptable(struct MHD_Connection *conn, struct reply *rep) {
 static void begin(struct exchange *ex, struct MHD_Connection *conn,
                   const char *url, const char *method) {
   char allow[64];
+  size_t announced = 0; /* Content-Length, capped, for buf_reserve */
   struct reply *rep = &ex->rep;
   ex->req.conn = conn;
   ex->req.method = method;
@@ -326,14 +327,18 @@ static void begin(struct exchange *ex, struct MHD_Connection *conn,
       goto early;
     }
     const char *cl = request_header(&ex->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > TS_MAX_BODY_BYTES) {
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    if (n > TS_MAX_BODY_BYTES) {
       error_reply(rep, TS_E_BODY_TOO_LARGE, "the body is larger than %u bytes",
                   TS_MAX_BODY_BYTES);
       rep->close = true; /* answered before the body, which is not read */
       goto early;
     }
+    announced =
+        n < TS_BODY_PRESIZE_MAX_BYTES ? (size_t)n : TS_BODY_PRESIZE_MAX_BYTES;
   }
   buf_init(&ex->body, TS_MAX_BODY_BYTES);
+  buf_reserve(&ex->body, announced);
   return;
 early:
   ex->replied_early = true;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/bounds.h"
+#include "../common/json_pool.h"
 #include "../common/log.h"
 #include "../ops/backfill.h"
 #include "../ops/consumer.h"
@@ -92,6 +93,7 @@ int main(int argc, char **argv) {
    * with 2 arenas. One per CPU, unless MALLOC_ARENA_MAX says otherwise. */
   if (!getenv("MALLOC_ARENA_MAX"))
     (void)mallopt(M_ARENA_MAX, (int)config_cpu_count());
+  json_pool_install(); /* before any thread makes a jansson node */
   if (action == CONFIG_BACKFILL || action == CONFIG_VERIFY)
     log_set_fd(STDERR_FILENO); /* stdout is the report */
   if (action == CONFIG_HEALTHCHECK) {

@@ -112,6 +112,39 @@ static void test_buffer_over_its_maximum_fails_and_stays_failed(void) {
   buf_free(&b);
 }
 
+/* A reservation is a hint: it makes room for that many bytes at once (cut
+ * to the maximum) and never fails the buffer; appends still grow it or
+ * fail it past the maximum. */
+static void test_reserve_makes_room_and_never_fails_the_buffer(void) {
+  static const struct {
+    const char *name;
+    size_t max, reserve, room, add; /* after one byte: reserve, append */
+    enum ts_status want;
+  } cases[] = {
+      {"within the maximum", 8192, 3000, 3000, 3000, TS_OK},
+      {"past the maximum, cut", 2000, 100000, 1999, 1999, TS_OK},
+      {"append past the reservation grows", 8192, 300, 300, 5000, TS_OK},
+      {"append past the maximum still fails", 2000, 2000, 1999, 2000,
+       TS_ERR_TOO_LARGE},
+  };
+  static char bytes[5000];
+  memset(bytes, 'a', sizeof bytes);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct buf b;
+    buf_init(&b, cases[i].max);
+    buf_adds(&b, "x");
+    buf_reserve(&b, cases[i].reserve);
+    if (buf_status(&b) != TS_OK || b.cap < 1 + cases[i].room + 1)
+      CU_FAIL(cases[i].name);
+    buf_add(&b, bytes, cases[i].add);
+    if (buf_status(&b) != cases[i].want)
+      CU_FAIL(cases[i].name);
+    if (cases[i].want == TS_OK && b.len != 1 + cases[i].add)
+      CU_FAIL(cases[i].name);
+    buf_free(&b);
+  }
+}
+
 static void test_router_matches_routes_and_reports_404_405(void) {
   static const struct {
     const char *name, *method, *path;
@@ -160,5 +193,6 @@ void suite_http_util(void) {
            TS_TEST(test_b64url_round_trips_and_rejects_non_canonical),
            TS_TEST(test_json_string_writer_escapes_quotes_and_controls),
            TS_TEST(test_buffer_over_its_maximum_fails_and_stays_failed),
+           TS_TEST(test_reserve_makes_room_and_never_fails_the_buffer),
            TS_TEST(test_router_matches_routes_and_reports_404_405));
 }
