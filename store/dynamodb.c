@@ -67,6 +67,7 @@
 #include "../aws/ddb.h"
 #include "../common/bounds.h"
 #include "../common/buf.h"
+#include "../common/digest.h"
 #include "../common/log.h"
 #include "../domain/backfill.h"
 #include "guess.h"
@@ -209,11 +210,8 @@ static uint32_t clamp_u32(int64_t v) {
 
 static bool event_digest_raw(const char *event_id,
                              unsigned char out[DY_DIGEST]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  if (!EVP_Digest(event_id, strlen(event_id), md, &md_len, EVP_sha256(),
-                  NULL) ||
-      md_len < DY_DIGEST)
+  unsigned char md[DIGEST_SHA256_BYTES];
+  if (!digest_sha256(event_id, strlen(event_id), md))
     return false;
   memcpy(out, md, DY_DIGEST);
   return true;

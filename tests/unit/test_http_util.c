@@ -1,9 +1,11 @@
 /* Percent-decoding, UTF-8 checks, base64url cursors, the JSON string
  * writer and the route table. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/digest.h"
 #include "server/router.h"
 #include "server/urlcode.h"
 #include "unit.h"
@@ -145,6 +147,32 @@ static void test_reserve_makes_room_and_never_fails_the_buffer(void) {
   }
 }
 
+/* SHA-256 of bytes (FIPS 180-2 vectors), and of NUL-terminated parts. */
+static void test_sha256_matches_the_standard_vectors(void) {
+  static const struct {
+    const char *in, *hex;
+  } cases[] = {
+      {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+      {"abc",
+       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+      {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    unsigned char md[DIGEST_SHA256_BYTES];
+    char hex[2 * DIGEST_SHA256_BYTES + 1];
+    CU_ASSERT_FATAL(digest_sha256(cases[i].in, strlen(cases[i].in), md));
+    for (size_t k = 0; k < sizeof md; k++)
+      snprintf(hex + 2 * k, 3, "%02x", md[k]);
+    CU_ASSERT_STRING_EQUAL(hex, cases[i].hex);
+  }
+  const char *parts[] = {"ab", "c"};
+  char out[DIGEST_HEX_BYTES];
+  digest_sha256_hex(parts, 2, out);
+  CU_ASSERT_STRING_EQUAL(
+      out, "629c2f14f654f026086f2aefe1855533d0897f49df86a19073be17b237361b09");
+}
+
 static void test_router_matches_routes_and_reports_404_405(void) {
   static const struct {
     const char *name, *method, *path;
@@ -194,5 +222,6 @@ void suite_http_util(void) {
            TS_TEST(test_json_string_writer_escapes_quotes_and_controls),
            TS_TEST(test_buffer_over_its_maximum_fails_and_stays_failed),
            TS_TEST(test_reserve_makes_room_and_never_fails_the_buffer),
+           TS_TEST(test_sha256_matches_the_standard_vectors),
            TS_TEST(test_router_matches_routes_and_reports_404_405));
 }
