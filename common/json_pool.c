@@ -17,10 +17,28 @@
 #define REDZONE 16u
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* LeakSanitizer does not see into the range, so each node also owns a
+ * one-byte malloc'ed witness, kept in the 16 bytes before it and freed with
+ * it: a tree nobody freed is still reported, with the stack that parsed
+ * it. */
+#define WITNESS 16u
+static void witness_new(char *p) {
+  UNPOISON(p - WITNESS, sizeof(void *));
+  *(void **)(p - WITNESS) = malloc(1);
+  POISON(p - WITNESS, sizeof(void *));
+}
+static void witness_free(char *p) {
+  UNPOISON(p - WITNESS, sizeof(void *));
+  free(*(void **)(p - WITNESS));
+  POISON(p - WITNESS, sizeof(void *));
+}
 #else
 #define REDZONE 0u
+#define WITNESS 0u
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define witness_new(p) ((void)(p))
+#define witness_free(p) ((void)(p))
 #endif
 
 #define CHUNK ((uintptr_t)TS_JSON_POOL_CHUNK_BYTES)
@@ -48,8 +66,13 @@ static struct {
   size_t out; /* chunks taken and not given back */
 } pool = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER};
 
-static _Thread_local struct chunk *filling; /* this thread's chunk */
+/* The chunk this thread cuts nodes from. It stays with the thread from
+ * one section to the next, so that small trees share chunks, and is
+ * retired when full, by json_pool_thread_done, or when the thread exits
+ * (the key's destructor). */
+static _Thread_local struct chunk *filling;
 static _Thread_local bool in_section;
+static pthread_key_t filling_key;
 
 bool json_pool_owns(const void *p) {
   uintptr_t a = (uintptr_t)p;
@@ -104,18 +127,20 @@ static void retire(struct chunk *c) {
 static void *pool_malloc(size_t n) {
   if (!in_section || n > TS_JSON_POOL_MAX_NODE)
     return malloc(n);
-  size_t need = (n + REDZONE + ALIGN - 1) / ALIGN * ALIGN;
+  size_t need = (WITNESS + n + REDZONE + ALIGN - 1) / ALIGN * ALIGN;
   if (!filling || filling->used + need > CHUNK) {
     if (filling)
       retire(filling);
     filling = take_chunk();
+    (void)pthread_setspecific(filling_key, filling);
     if (!filling)
       return malloc(n);
   }
-  char *p = (char *)filling + filling->used;
+  char *p = (char *)filling + filling->used + WITNESS;
   filling->used += need;
   filling->cut++;
   UNPOISON(p, n);
+  witness_new(p);
   return p;
 }
 
@@ -124,12 +149,17 @@ static void pool_free(void *p) {
     free(p);
     return;
   }
+  witness_free(p);
   struct chunk *c = (struct chunk *)((uintptr_t)p & ~(CHUNK - 1));
   if (atomic_fetch_sub(&c->live, 1) == 1)
     give_back(c);
 }
 
+static void thread_exits(void *c) { retire(c); }
+
 static void install(void) {
+  if (pthread_key_create(&filling_key, thread_exits) != 0)
+    return;                                        /* jansson keeps malloc */
   size_t len = (size_t)TS_JSON_POOL_BYTES + CHUNK; /* room to align */
   void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -148,10 +178,12 @@ void json_pool_install(void) { pthread_once(&pool.once, install); }
 
 void json_pool_begin(void) { in_section = true; }
 
-void json_pool_end(void) {
-  in_section = false;
+void json_pool_end(void) { in_section = false; }
+
+void json_pool_thread_done(void) {
   if (filling) {
     retire(filling);
     filling = NULL;
+    (void)pthread_setspecific(filling_key, NULL);
   }
 }

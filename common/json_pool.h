@@ -5,8 +5,9 @@
  * malloc and free were a quarter of the instructions of such a POST on
  * the embedded store (callgrind, docs/BENCHMARKS.md). Inside a pooled
  * section a node is instead cut from a chunk of one reserved address range
- * that only this thread fills; a chunk goes back to the pool when its last
- * node is freed, on whatever thread that happens.
+ * that only this thread fills, from one section to the next (small trees
+ * share a chunk); a chunk goes back to the pool once the thread has moved
+ * on from it and its last node is freed, on whatever thread that happens.
  *
  * Contract: installed once (json_pool_install replaces jansson's allocator
  * for the whole process). Outside a pooled section, and for what a section
@@ -25,9 +26,13 @@
 void json_pool_install(void);
 
 /* Brackets one tree's construction on the calling thread. Sections do not
- * nest; end retires the thread's chunk. */
+ * nest. */
 void json_pool_begin(void);
 void json_pool_end(void);
+
+/* The calling thread lets go of its chunk now rather than when it exits
+ * (it will not parse again for a while). */
+void json_pool_thread_done(void);
 
 /* For tests: whether the pool placed p; how many chunks hold nodes or are
  * being filled. */

@@ -85,9 +85,11 @@ enum ts_status batch_decide(struct batch *b, const struct decide_view *view,
     entries += batch_entry_count(b, p);
   enum ts_status st = TS_OK;
   struct held *held = calloc(players ? players : 1, sizeof *held);
-  bool *seen = calloc(entries ? entries : 1, sizeof *seen);
-  bool *ours = calloc(entries ? entries : 1, sizeof *ours);
-  if (!held || !seen || !ours) {
+  /* Per entry, in one block: seen by the view, then applied by this
+   * batch's earlier write. */
+  bool *flags = calloc(entries ? 2 * entries : 1, sizeof *flags);
+  bool *seen = flags, *ours = flags ? flags + entries : NULL;
+  if (!held || !flags) {
     st = TS_ERR_NOMEM;
     goto out;
   }
@@ -114,7 +116,6 @@ enum ts_status batch_decide(struct batch *b, const struct decide_view *view,
   } while (st == TS_OK && batch_exclude_rejected_records(b) > 0);
 out:
   free(held);
-  free(seen);
-  free(ours);
+  free(flags);
   return st;
 }

@@ -73,22 +73,26 @@ static void *decref_thread(void *v) {
   return NULL;
 }
 
-/* One node kept alive keeps its chunk out of the pool; freeing it (here
- * or on another thread) gives the chunk back for the next parse. */
+/* One node kept alive keeps its chunk out of the pool once the thread has
+ * moved on; freeing it (here or on another thread) gives the chunk back. */
 static void test_chunk_returns_when_its_last_node_is_freed(void) {
   static const struct {
     const char *name;
     int other_thread;
   } cases[] = {{"freed here", 0}, {"freed on another thread", 1}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_pool_thread_done();
     size_t out0 = json_pool_chunks_out();
     json_t *a = parse(record);
     json_t *kept = json_incref(json_object_get(a, "dynamodb"));
     json_decref(a);
+    json_pool_thread_done();
     CU_ASSERT(json_pool_chunks_out() == out0 + 1);
     json_t *b = parse(record);
     CU_ASSERT(chunk_of(b) != chunk_of(kept));
     json_decref(b);
+    json_pool_thread_done();
+    CU_ASSERT(json_pool_chunks_out() == out0 + 1);
     if (cases[i].other_thread) {
       pthread_t t;
       CU_ASSERT_FATAL(pthread_create(&t, NULL, decref_thread, kept) == 0);
@@ -101,6 +105,25 @@ static void test_chunk_returns_when_its_last_node_is_freed(void) {
   }
 }
 
+/* Small trees parsed one after another share the thread's chunk instead
+ * of holding one each. */
+#define SMALL_TREES 20
+static void test_small_trees_share_the_threads_chunk(void) {
+  json_pool_thread_done();
+  size_t out0 = json_pool_chunks_out();
+  json_t *trees[SMALL_TREES];
+  for (int i = 0; i < SMALL_TREES; i++)
+    trees[i] = parse("{\"player\":{\"S\":\"ann\"},\"n\":[1,2,3]}");
+  CU_ASSERT_EQUAL(json_pool_chunks_out(), out0 + 1);
+  for (int i = 1; i < SMALL_TREES; i++)
+    CU_ASSERT(chunk_of(trees[i]) == chunk_of(trees[0]));
+  for (int i = 0; i < SMALL_TREES; i++)
+    json_decref(trees[i]);
+  CU_ASSERT_EQUAL(json_pool_chunks_out(), out0 + 1); /* still filling */
+  json_pool_thread_done();
+  CU_ASSERT_EQUAL(json_pool_chunks_out(), out0);
+}
+
 /* A duplicate key frees the first value while its chunk is being filled;
  * a refused text frees the partial tree: neither leaves a chunk out. */
 static void test_frees_during_a_parse_leave_no_chunk_out(void) {
@@ -109,6 +132,7 @@ static void test_frees_during_a_parse_leave_no_chunk_out(void) {
       "{\"a\":[1,2,{\"b\":\"c\"}],\"d\":tru}",
       "[\"unterminated",
   };
+  json_pool_thread_done();
   size_t out0 = json_pool_chunks_out();
   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
     json_t *v = NULL;
@@ -118,13 +142,14 @@ static void test_frees_during_a_parse_leave_no_chunk_out(void) {
       CU_ASSERT(json_integer_value(
                     json_object_get(json_object_get(v, "a"), "y")) == 2);
     json_decref(v);
+    json_pool_thread_done();
     CU_ASSERT(json_pool_chunks_out() == out0);
   }
 }
 
 /* Threads parse, check and free at once, some trees freed by a thread
- * other than the one that built them: every value is intact and every
- * chunk comes back. */
+ * other than the one that built them: every value is intact, and every
+ * chunk comes back (a thread's own when it exits). */
 #define WORKERS 4
 #define ROUNDS 300
 struct worker {
@@ -170,6 +195,7 @@ static void *work(void *arg) {
 }
 
 static void test_trees_built_and_freed_across_threads_stay_intact(void) {
+  json_pool_thread_done();
   size_t out0 = json_pool_chunks_out();
   pthread_t t[WORKERS];
   CU_ASSERT_FATAL(pthread_barrier_init(&built, NULL, WORKERS) == 0);
@@ -188,6 +214,7 @@ void suite_json_pool(void) {
            TS_TEST(test_parsed_nodes_are_pooled_and_built_ones_are_not),
            TS_TEST(test_node_above_the_limit_is_malloced),
            TS_TEST(test_chunk_returns_when_its_last_node_is_freed),
+           TS_TEST(test_small_trees_share_the_threads_chunk),
            TS_TEST(test_frees_during_a_parse_leave_no_chunk_out),
            TS_TEST(test_trees_built_and_freed_across_threads_stay_intact));
 }
