@@ -597,13 +597,19 @@ static void free_server(struct e2e_server *s, bool keep_dir) {
 enum ts_status e2e_server_start_on(const struct e2e_dynalite *d,
                                    const char *const *extra,
                                    struct e2e_server **out) {
+  return e2e_server_start_at(e2e_dynalite_endpoint(d), extra, out);
+}
+
+enum ts_status e2e_server_start_at(const char *endpoint,
+                                   const char *const *extra,
+                                   struct e2e_server **out) {
   char endpoint_env[128];
   const char *env[8] = {NULL};
   size_t n = 0;
   for (const char *const *x = extra; x && *x && n < 6; x++)
     env[n++] = *x;
   snprintf(endpoint_env, sizeof endpoint_env, "AWS_ENDPOINT_URL_DYNAMODB=%s",
-           e2e_dynalite_endpoint(d));
+           endpoint);
   env[n] = endpoint_env;
   struct e2e_server_opts opt = {.extra_env = env};
   return e2e_server_start(&opt, out);
@@ -1888,4 +1894,248 @@ void e2e_ingest_all(const struct e2e_server *s, const char *case_name,
     e2e_check_summary(case_name, &sum, n, n, 0, 0, 0);
   e2e_reply_clear(&r);
   json_decref(body);
+}
+
+/* ---- a proxy that answers late ---- */
+
+#define PROXY_MAX_MESSAGE (8u * 1024u * 1024u)
+
+struct e2e_delay_proxy {
+  int listen_fd;
+  int upstream_port;
+  char endpoint[64];
+  pthread_t acceptor;
+  pthread_mutex_t lock; /* guards what follows */
+  char operation[64];   /* held when the target ends in ".<operation>" */
+  unsigned hold_ms;
+  unsigned held;
+  int refs; /* the proxy's owner and each relay */
+};
+
+struct relay {
+  struct e2e_delay_proxy *p;
+  int client;
+};
+
+static void proxy_unref(struct e2e_delay_proxy *p) {
+  pthread_mutex_lock(&p->lock);
+  bool last = --p->refs == 0;
+  pthread_mutex_unlock(&p->lock);
+  if (last) {
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+  }
+}
+
+static bool send_all(int fd, const char *data, size_t len) {
+  while (len) {
+    ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+    if (n <= 0)
+      return false;
+    data += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+/* The value of header `name` in the header block head[0..len), or NULL. */
+static const char *header_in(const char *head, size_t len, const char *name,
+                             size_t *value_len) {
+  size_t nlen = strlen(name);
+  for (const char *line = head; line < head + len;) {
+    const char *eol = memchr(line, '\n', (size_t)(head + len - line));
+    if (!eol)
+      break;
+    if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
+        strncasecmp(line, name, nlen) == 0) {
+      const char *v = line + nlen + 1;
+      while (v < eol && (*v == ' ' || *v == '\t'))
+        v++;
+      const char *end = eol;
+      while (end > v && (end[-1] == '\r' || end[-1] == ' '))
+        end--;
+      *value_len = (size_t)(end - v);
+      return v;
+    }
+    line = eol + 1;
+  }
+  return NULL;
+}
+
+/* Reads one HTTP message (header block and a Content-Length body) into a
+ * malloc'ed *out; false when the peer closed or sent what we do not
+ * relay. */
+static bool read_message(int fd, char **out, size_t *out_len) {
+  size_t cap = 16384, len = 0, head = 0, total = 0;
+  char *b = malloc(cap);
+  while (b) {
+    if (head && len >= total) {
+      *out = b;
+      *out_len = total;
+      return true;
+    }
+    if (len == cap) {
+      char *nb = cap < PROXY_MAX_MESSAGE ? realloc(b, cap * 2) : NULL;
+      if (!nb)
+        break;
+      b = nb;
+      cap *= 2;
+    }
+    ssize_t n = recv(fd, b + len, cap - len, 0);
+    if (n <= 0)
+      break;
+    len += (size_t)n;
+    if (!head) {
+      char *end = memmem(b, len, "\r\n\r\n", 4);
+      if (!end)
+        continue;
+      head = (size_t)(end - b) + 4;
+      size_t vlen = 0;
+      const char *cl = header_in(b, head, "Content-Length", &vlen);
+      if (header_in(b, head, "Transfer-Encoding", &vlen))
+        break;
+      total = head + (cl ? strtoul(cl, NULL, 10) : 0);
+      if (total > PROXY_MAX_MESSAGE)
+        break;
+    }
+  }
+  free(b);
+  return false;
+}
+
+static int connect_loopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+static void *relay_main(void *arg) {
+  struct relay *r = arg;
+  struct e2e_delay_proxy *p = r->p;
+  int up = connect_loopback(p->upstream_port);
+  char *req = NULL, *ans = NULL;
+  size_t req_len, ans_len;
+  while (up >= 0 && read_message(r->client, &req, &req_len)) {
+    size_t tlen = 0;
+    const char *target = header_in(req, req_len, "X-Amz-Target", &tlen);
+    unsigned wait_ms = 0;
+    pthread_mutex_lock(&p->lock);
+    size_t olen = strlen(p->operation);
+    if (p->hold_ms && target && olen && tlen > olen &&
+        target[tlen - olen - 1] == '.' &&
+        memcmp(target + tlen - olen, p->operation, olen) == 0) {
+      wait_ms = p->hold_ms;
+      p->held++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    bool ok = send_all(up, req, req_len) && read_message(up, &ans, &ans_len);
+    if (ok && wait_ms)
+      e2e_sleep_ms(wait_ms);
+    ok = ok && send_all(r->client, ans, ans_len);
+    free(req);
+    free(ans);
+    req = ans = NULL;
+    if (!ok)
+      break;
+  }
+  if (up >= 0)
+    close(up);
+  close(r->client);
+  proxy_unref(p);
+  free(r);
+  return NULL;
+}
+
+static void *acceptor_main(void *arg) {
+  struct e2e_delay_proxy *p = arg;
+  for (;;) {
+    int c = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      break; /* the listening socket was shut down: stop */
+    }
+    struct relay *r = malloc(sizeof *r);
+    pthread_t t;
+    if (r) {
+      *r = (struct relay){.p = p, .client = c};
+      pthread_mutex_lock(&p->lock);
+      p->refs++;
+      pthread_mutex_unlock(&p->lock);
+    }
+    if (!r || pthread_create(&t, NULL, relay_main, r) != 0) {
+      if (r) {
+        free(r);
+        proxy_unref(p);
+      }
+      close(c);
+      continue;
+    }
+    pthread_detach(t);
+  }
+  return NULL;
+}
+
+enum ts_status e2e_delay_proxy_start(const struct e2e_dynalite *d,
+                                     struct e2e_delay_proxy **out) {
+  *out = NULL;
+  struct e2e_delay_proxy *p = calloc(1, sizeof *p);
+  if (!p)
+    return TS_ERR_NOMEM;
+  p->upstream_port = d->port;
+  p->refs = 1;
+  pthread_mutex_init(&p->lock, NULL);
+  p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  if (p->listen_fd < 0 || bind(p->listen_fd, (struct sockaddr *)&a, alen) ||
+      listen(p->listen_fd, 64) ||
+      getsockname(p->listen_fd, (struct sockaddr *)&a, &alen))
+    goto fail;
+  snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d",
+           ntohs(a.sin_port));
+  if (pthread_create(&p->acceptor, NULL, acceptor_main, p) != 0)
+    goto fail;
+  *out = p;
+  return TS_OK;
+fail:
+  if (p->listen_fd >= 0)
+    close(p->listen_fd);
+  proxy_unref(p);
+  return TS_ERR_UNAVAILABLE;
+}
+
+const char *e2e_delay_proxy_endpoint(const struct e2e_delay_proxy *p) {
+  return p->endpoint;
+}
+
+void e2e_delay_proxy_hold(struct e2e_delay_proxy *p, const char *operation,
+                          unsigned ms) {
+  pthread_mutex_lock(&p->lock);
+  snprintf(p->operation, sizeof p->operation, "%s", operation);
+  p->hold_ms = ms;
+  pthread_mutex_unlock(&p->lock);
+}
+
+unsigned e2e_delay_proxy_held(struct e2e_delay_proxy *p) {
+  pthread_mutex_lock(&p->lock);
+  unsigned n = p->held;
+  pthread_mutex_unlock(&p->lock);
+  return n;
+}
+
+void e2e_delay_proxy_stop(struct e2e_delay_proxy *p) {
+  if (!p)
+    return;
+  shutdown(p->listen_fd, SHUT_RDWR); /* accept() returns */
+  pthread_join(p->acceptor, NULL);
+  close(p->listen_fd);
+  proxy_unref(p);
 }

@@ -22,15 +22,21 @@ int main(int argc, char **argv) {
   TS_E2E_SUITES(TS_CALL_SUITE)
 #undef TS_CALL_SUITE
   CU_basic_set_mode(CU_BRM_VERBOSE);
-  /* Optional argument: run one suite by name (for iterating). */
+  /* Optional arguments: run one suite, or one test of it, by name (for
+   * iterating). */
   if (argc > 1) {
     CU_pSuite s = CU_get_suite(argv[1]);
-    if (!s) {
-      fprintf(stderr, "no suite %s\n", argv[1]);
+    CU_pTest t = s && argc > 2 ? CU_get_test(s, argv[2]) : NULL;
+    if (!s || (argc > 2 && !t)) {
+      fprintf(stderr, "no suite %s or no test %s in it\n", argv[1],
+              argc > 2 ? argv[2] : "");
       CU_cleanup_registry();
       return 2;
     }
-    CU_basic_run_suite(s);
+    if (t)
+      CU_basic_run_test(s, t);
+    else
+      CU_basic_run_suite(s);
   } else {
     CU_basic_run_tests();
   }

@@ -962,6 +962,68 @@ static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
   json_decref(warm);
 }
 
+static double handed_over(struct e2e_server *s) {
+  struct e2e_reply r;
+  (void)e2e_get(s, "/metrics", &r);
+  double v = r.status == 200 && r.body
+                 ? e2e_metric(r.body, "ts_ingest_handed_over_total ")
+                 : -1;
+  e2e_reply_clear(&r);
+  return v;
+}
+
+/* A single record's try on the HTTP thread sends its PutItem, which lands
+ * at once, but the answer comes after the try's 100 ms: a worker takes
+ * the batch over, decides it again, and finds the record in the player's
+ * log. It is the batch's own write: the answer says applied, not
+ * duplicate, and the game counts once. (CI saw "applied 1 of 2" when the
+ * decision called such a record a duplicate, 1ea24f3.) */
+static void test_own_write_answered_after_the_try_is_applied_once(void) {
+  struct e2e_dynalite *dyn = NULL;
+  struct e2e_delay_proxy *proxy = NULL;
+  struct e2e_server *s = NULL;
+  CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
+  int code = -1;
+  TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(dyn), &code) == TS_OK,
+                "create-table on a private dynalite", "exit status %d", code);
+  if (e2e_delay_proxy_start(dyn, &proxy) != TS_OK ||
+      e2e_server_start_at(e2e_delay_proxy_endpoint(proxy), NULL, &s) != TS_OK) {
+    CU_FAIL("proxy or server did not start");
+    e2e_delay_proxy_stop(proxy);
+    e2e_dynalite_stop(dyn);
+    return;
+  }
+  char p[128];
+  e2e_name(p, sizeof p, "late-answer");
+  json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
+  ingest_expect(s, "before answers are held", warm, 1, 1, 0);
+  double before = handed_over(s);
+
+  e2e_delay_proxy_hold(proxy, "PutItem", 400);
+  json_t *rec = e2e_insert(p, "2", WIN_BOOL_TRUE);
+  ingest_expect(s, "PutItem answered after the try", rec, 1, 1, 0);
+  e2e_delay_proxy_hold(proxy, "PutItem", 0);
+  unsigned held = e2e_delay_proxy_held(proxy);
+  double after = handed_over(s);
+  TS_CHECK_CASE(held >= 1 && before >= 0 && after == before + 1,
+                "the try ran out and a worker went on",
+                "%u answers held; handed over %.0f before, %.0f after", held,
+                before, after);
+
+  struct e2e_expect e = {p, 2, 1, "3", "1.5", "50.00"};
+  e2e_expect_stats(s, "after the late answer", &e);
+  ingest_expect(s, "resent after the late answer", rec, 1, 0, 1);
+  e2e_expect_stats(s, "after the resend", &e);
+  code = -1;
+  e2e_server_stop(s, &code);
+  TS_CHECK_CASE(code == 0, "SIGTERM after the late answer", "exit status %d",
+                code);
+  e2e_delay_proxy_stop(proxy);
+  e2e_dynalite_stop(dyn);
+  json_decref(rec);
+  json_decref(warm);
+}
+
 /* ---------------------------------------------------------------- */
 /* (e) create-table                                                 */
 
@@ -1550,6 +1612,7 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_item_written_by_the_original_lambda_is_adopted),
       TS_TEST(test_busy_player_is_counted_up_to_the_bookkeeping_bound),
       TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),
+      TS_TEST(test_own_write_answered_after_the_try_is_applied_once),
       TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data),
       TS_TEST(test_every_resend_of_a_spilled_event_is_a_duplicate),
       TS_TEST(test_a_lost_race_leaves_an_orphan_chunk_and_counts_once),
