@@ -104,8 +104,8 @@
 /* A chunk item expires (DynamoDB TTL) this long after its descriptor
  * leaves the player's item (at TS_DEDUP_RETENTION_S): never while read. */
 #define TS_APPLIED_CHUNK_TTL_MARGIN_S 3600u
-/* Write guesses (store/guess.h): entries kept (a slot per name hash),
- * the most log bytes (`recent` + `chunks`) one may hold, so at most about
+/* Write guesses (store/guess.h): entries kept (in sets of TS_GUESS_WAYS
+ * per name hash), the most log bytes (`recent` + `chunks`) one may hold, so at most about
  * 17 MB (an ordinary player's entry is under 2 KB; 4 KB holds a player
  * with ~5,000 games a day, whose writes gain most); the trust score's cost
  * of a wrong guess (a right one earns 1), its ceiling, and the score from
@@ -115,6 +115,11 @@
 #define TS_GUESS_WRONG_COST 8
 #define TS_GUESS_TRUST_MAX 64
 #define TS_GUESS_TRUST_MIN 16
+/* A player's entry may sit in any slot of its name's set, and a new one
+ * replaces the set's least recently used. With one slot per name hash,
+ * 1,000 players in 4,096 slots shared a slot in about a fifth of the
+ * cases, and each such pair evicted the other on every write. */
+#define TS_GUESS_WAYS 4u
 
 /* Scores: at most this many digits after the point, and magnitude below
  * 10^TS_SCORE_MAX_INT_DIGITS, so that sums of up to ~10^11 games stay

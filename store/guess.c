@@ -1,5 +1,6 @@
-/* Write guesses: a slot per player name hash under one mutex; see guess.h
- * for when they are used and why that is safe. */
+/* Write guesses: a set of TS_GUESS_WAYS slots per player name hash, least
+ * recently used replaced, under one mutex; see guess.h for when they are
+ * used and why that is safe. */
 #include "guess.h"
 
 #include <pthread.h>
@@ -10,14 +11,16 @@
 #include "../common/bounds.h"
 
 struct slot {
-  char *player; /* NULL: empty */
+  char *player;  /* NULL: empty */
+  uint64_t used; /* the guess's clock when last written or taken */
   struct guess_item it;
 };
 
 struct guess {
   pthread_mutex_t mu;
   struct slot *slots;
-  size_t n_slots;
+  size_t n_slots, ways; /* n_slots is a multiple of ways */
+  uint64_t clock;
   int trust; /* 0 .. TS_GUESS_TRUST_MAX */
 };
 
@@ -30,6 +33,8 @@ enum ts_status guess_new(size_t slots, struct guess **out) {
   struct guess *g = calloc(1, sizeof *g);
   if (!g)
     return TS_ERR_NOMEM;
+  g->ways = slots < TS_GUESS_WAYS ? slots : TS_GUESS_WAYS;
+  slots -= slots % g->ways;
   g->slots = calloc(slots, sizeof *g->slots);
   if (!g->slots || pthread_mutex_init(&g->mu, NULL) != 0) {
     free(g->slots);
@@ -65,16 +70,38 @@ void guess_free(struct guess *g) {
   free(g);
 }
 
-/* FNV-1a: the slot of a name. */
-static struct slot *slot_of(struct guess *g, const char *player) {
+/* FNV-1a: the first slot of a name's set. */
+static struct slot *set_of(struct guess *g, const char *player) {
   uint64_t h = 1469598103934665603u;
   for (const unsigned char *p = (const unsigned char *)player; *p; p++)
     h = (h ^ *p) * 1099511628211u;
-  return &g->slots[h % g->n_slots];
+  return &g->slots[h % (g->n_slots / g->ways) * g->ways];
 }
 
 static bool holds(const struct slot *s, const char *player) {
-  return s->player && strcmp(s->player, player) == 0;
+  return s && s->player && strcmp(s->player, player) == 0;
+}
+
+/* The slot holding player's entry, or NULL. */
+static struct slot *find(struct guess *g, const char *player) {
+  struct slot *set = set_of(g, player);
+  for (size_t i = 0; i < g->ways; i++)
+    if (holds(&set[i], player))
+      return &set[i];
+  return NULL;
+}
+
+/* Where player's entry goes: its own slot, else an empty one, else the
+ * set's least recently used. */
+static struct slot *place(struct guess *g, const char *player) {
+  struct slot *set = set_of(g, player), *best = &set[0];
+  for (size_t i = 0; i < g->ways; i++) {
+    if (holds(&set[i], player))
+      return &set[i];
+    if (best->player && (!set[i].player || set[i].used < best->used))
+      best = &set[i];
+  }
+  return best;
 }
 
 /* A copy of n bytes (NULL for none); false on NOMEM. */
@@ -106,12 +133,13 @@ void guess_note_write(struct guess *g, const char *player,
   bool copied = fits && item_copy(it, &copy);
   char *name = copied ? strdup(player) : NULL;
   pthread_mutex_lock(&g->mu);
-  struct slot *s = slot_of(g, player);
+  struct slot *s = place(g, player);
   if (holds(s, player) && s->it.version >= it->version) {
     /* a newer write of ours is already here */
   } else if (name) {
     slot_clear(s);
     s->player = name;
+    s->used = ++g->clock;
     s->it = copy;
     name = NULL;
     copied = false;
@@ -126,8 +154,8 @@ void guess_note_write(struct guess *g, const char *player,
 
 void guess_forget(struct guess *g, const char *player) {
   pthread_mutex_lock(&g->mu);
-  struct slot *s = slot_of(g, player);
-  if (holds(s, player))
+  struct slot *s = find(g, player);
+  if (s)
     slot_clear(s);
   pthread_mutex_unlock(&g->mu);
 }
@@ -137,9 +165,11 @@ enum ts_status guess_take(struct guess *g, const char *player,
   memset(out, 0, sizeof *out);
   enum ts_status st = TS_ERR_NOT_FOUND;
   pthread_mutex_lock(&g->mu);
-  struct slot *s = slot_of(g, player);
-  if (g->trust >= TS_GUESS_TRUST_MIN && holds(s, player))
+  struct slot *s = find(g, player);
+  if (g->trust >= TS_GUESS_TRUST_MIN && s) {
+    s->used = ++g->clock;
     st = item_copy(&s->it, out) ? TS_OK : TS_ERR_NOMEM;
+  }
   pthread_mutex_unlock(&g->mu);
   return st;
 }
@@ -156,8 +186,8 @@ static void judge(struct guess *g, bool right) {
 void guess_note_read(struct guess *g, const char *player, int64_t version,
                      const char *updated_at) {
   pthread_mutex_lock(&g->mu);
-  struct slot *s = slot_of(g, player);
-  if (holds(s, player)) {
+  struct slot *s = find(g, player);
+  if (s) {
     bool right = s->it.version == version && updated_at &&
                  strcmp(s->it.updated_at, updated_at) == 0;
     judge(g, right);
@@ -171,7 +201,7 @@ void guess_note_outcome(struct guess *g, const char *player, int64_t version,
                         bool held) {
   atomic_fetch_add(held ? &total_held : &total_failed, 1);
   pthread_mutex_lock(&g->mu);
-  struct slot *s = slot_of(g, player);
+  struct slot *s = find(g, player);
   /* Lost to a newer write of this process (two batches of one player at
    * once): a read would have lost that race too, so it says nothing about
    * other writers. */

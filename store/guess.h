@@ -21,9 +21,9 @@
  * write (1 write unit per KB, five times a read unit's price) and a round
  * trip, a right one saves a strongly consistent read and a round trip.
  *
- * Bounded: TS_GUESS_SLOTS entries (a slot per player name hash; a
- * colliding player replaces the entry), each at most
- * TS_GUESS_MAX_LOG_BYTES of log. Thread-safe. */
+ * Bounded: TS_GUESS_SLOTS entries in sets of TS_GUESS_WAYS per player
+ * name hash (a new player replaces its set's least recently used entry),
+ * each at most TS_GUESS_MAX_LOG_BYTES of log. Thread-safe. */
 #ifndef TS_STORE_GUESS_H
 #define TS_STORE_GUESS_H
 

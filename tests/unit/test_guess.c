@@ -182,6 +182,44 @@ static void test_entries_follow_the_newest_write_and_forget_stale_ones(void) {
   guess_free(g);
 }
 
+/* Players whose names share a set keep their entries side by side; a
+ * new one replaces the set's least recently written or taken entry. One
+ * set here (TS_GUESS_WAYS slots): every name falls in it. */
+static void test_a_set_holds_its_ways_and_replaces_the_least_recent(void) {
+  struct guess *g = NULL;
+  CU_ASSERT_EQUAL_FATAL(guess_new(TS_GUESS_WAYS, &g), TS_OK);
+  int64_t v = 0;
+  earn_trust(g, &v, TS_GUESS_TRUST_MIN + 8); /* "p" holds a slot */
+  char name[16];
+  for (unsigned i = 1; i < TS_GUESS_WAYS; i++) {
+    snprintf(name, sizeof name, "q%u", i);
+    note(g, name, 1, "t");
+  }
+  struct guess_item it;
+  for (unsigned i = 0; i < TS_GUESS_WAYS; i++) { /* takes q1 last */
+    if (i == 0)
+      snprintf(name, sizeof name, "p");
+    else
+      snprintf(name, sizeof name, "q%u", TS_GUESS_WAYS - i);
+    TS_CHECK_CASE(guess_take(g, name, &it) == TS_OK, "a full set",
+                  "%s was not kept", name);
+    guess_item_clear(&it);
+  }
+  /* Least recent now: "p" (taken first); then q{WAYS-1} ... q1. */
+  note(g, "new", 1, "t");
+  static const struct {
+    const char *name;
+    bool kept;
+  } cases[] = {{"p", false}, {"q1", true}, {"new", true}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    enum ts_status st = guess_take(g, cases[i].name, &it);
+    TS_CHECK_CASE((st == TS_OK) == cases[i].kept, cases[i].name, "take gave %s",
+                  ts_status_name(st));
+    guess_item_clear(&it);
+  }
+  guess_free(g);
+}
+
 static void test_counts_are_the_guessed_writes_by_outcome(void) {
   uint64_t h0, f0, h1, f1;
   guess_counts(&h0, &f0);
@@ -201,5 +239,6 @@ void suite_guess(void) {
            TS_TEST(test_wrong_guesses_take_trust_away_faster_than_right_ones),
            TS_TEST(test_take_gives_a_copy_of_the_last_write_while_trusted),
            TS_TEST(test_entries_follow_the_newest_write_and_forget_stale_ones),
+           TS_TEST(test_a_set_holds_its_ways_and_replaces_the_least_recent),
            TS_TEST(test_counts_are_the_guessed_writes_by_outcome));
 }
