@@ -1,4 +1,5 @@
 #include "json_pool.h"
+#include "json_pool_test.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -64,7 +65,10 @@ static struct {
   uintptr_t fresh;      /* first chunk never handed out */
   struct chunk *free_list;
   size_t out; /* chunks taken and not given back */
-} pool = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER};
+  size_t cap; /* at most this many out (json_pool_test_cap) */
+} pool = {.once = PTHREAD_ONCE_INIT,
+          .lock = PTHREAD_MUTEX_INITIALIZER,
+          .cap = SIZE_MAX};
 
 /* The chunk this thread cuts nodes from. It stays with the thread from
  * one section to the next, so that small trees share chunks, and is
@@ -74,24 +78,35 @@ static _Thread_local struct chunk *filling;
 static _Thread_local bool in_section;
 static pthread_key_t filling_key;
 
-bool json_pool_owns(const void *p) {
+static bool owns(const void *p) {
   uintptr_t a = (uintptr_t)p;
   return a >= pool.base && a < pool.end;
 }
 
-size_t json_pool_chunks_out(void) {
+bool json_pool_test_owns(const void *p) { return owns(p); }
+
+size_t json_pool_test_chunks_out(void) {
   pthread_mutex_lock(&pool.lock);
   size_t n = pool.out;
   pthread_mutex_unlock(&pool.lock);
   return n;
 }
 
+void json_pool_test_cap(size_t chunks) {
+  pthread_mutex_lock(&pool.lock);
+  pool.cap = chunks;
+  pthread_mutex_unlock(&pool.lock);
+}
+
 static struct chunk *take_chunk(void) {
   pthread_mutex_lock(&pool.lock);
-  struct chunk *c = pool.free_list;
-  if (c)
+  struct chunk *c = NULL;
+  if (pool.out >= pool.cap) {
+    /* as if the range were used up */
+  } else if (pool.free_list) {
+    c = pool.free_list;
     pool.free_list = c->next_free;
-  else if (pool.fresh < pool.end) {
+  } else if (pool.fresh < pool.end) {
     c = (struct chunk *)pool.fresh;
     pool.fresh += CHUNK;
   }
@@ -145,7 +160,7 @@ static void *pool_malloc(size_t n) {
 }
 
 static void pool_free(void *p) {
-  if (!json_pool_owns(p)) {
+  if (!owns(p)) {
     free(p);
     return;
   }

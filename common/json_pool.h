@@ -18,7 +18,6 @@
 #ifndef TS_COMMON_JSON_POOL_H
 #define TS_COMMON_JSON_POOL_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* Reserves the range and hands jansson the pool's allocator. Idempotent
@@ -33,10 +32,5 @@ void json_pool_end(void);
 /* The calling thread lets go of its chunk now rather than when it exits
  * (it will not parse again for a while). */
 void json_pool_thread_done(void);
-
-/* For tests: whether the pool placed p; how many chunks hold nodes or are
- * being filled. */
-bool json_pool_owns(const void *p);
-size_t json_pool_chunks_out(void);
 
 #endif /* TS_COMMON_JSON_POOL_H */

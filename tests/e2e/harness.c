@@ -939,6 +939,14 @@ double e2e_metric(const char *text, const char *sample) {
   return -1;
 }
 
+double e2e_server_metric(const struct e2e_server *s, const char *sample) {
+  struct e2e_reply r;
+  (void)e2e_get(s, "/metrics", &r);
+  double v = r.status == 200 && r.body ? e2e_metric(r.body, sample) : -1;
+  e2e_reply_clear(&r);
+  return v;
+}
+
 bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
                       size_t cap) {
   size_t nlen = strlen(name);
@@ -1693,6 +1701,19 @@ enum ts_status e2e_dynalite_start(struct e2e_dynalite **out) {
   }
   free(d);
   return TS_ERR_IO;
+}
+
+enum ts_status e2e_dynalite_start_with_tables(struct e2e_dynalite **out) {
+  enum ts_status st = e2e_dynalite_start(out);
+  if (st != TS_OK)
+    return st;
+  int code = -1;
+  st = e2e_create_tables(e2e_dynalite_endpoint(*out), &code);
+  if (st != TS_OK) {
+    e2e_dynalite_stop(*out);
+    *out = NULL;
+  }
+  return st;
 }
 
 const char *e2e_dynalite_endpoint(const struct e2e_dynalite *d) {

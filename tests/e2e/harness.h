@@ -128,6 +128,9 @@ bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
  * "ts_y_total{kind=\"a\"} "), matched only at the start of a line so that
  * a HELP line never counts; -1 when there is none. */
 double e2e_metric(const char *text, const char *sample);
+/* The same sample in the server's GET /metrics now; -1 when there is none
+ * or /metrics did not answer 200. */
+double e2e_server_metric(const struct e2e_server *s, const char *sample);
 
 struct e2e_request {
   const char *method;         /* "GET", "POST", ... */
@@ -351,6 +354,10 @@ enum ts_status e2e_create_tables(const char *endpoint, int *exit_code);
  * process. */
 struct e2e_dynalite;
 enum ts_status e2e_dynalite_start(struct e2e_dynalite **out) TS_WARN_UNUSED;
+/* e2e_dynalite_start, then e2e_create_tables on it. On failure nothing is
+ * left running and *out is NULL. */
+enum ts_status
+e2e_dynalite_start_with_tables(struct e2e_dynalite **out) TS_WARN_UNUSED;
 /* "http://127.0.0.1:<port>" */
 const char *e2e_dynalite_endpoint(const struct e2e_dynalite *d);
 /* Sends sig (SIGSTOP freezes it, SIGCONT resumes it); false when it is

@@ -905,10 +905,7 @@ static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
 
 static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
   struct e2e_dynalite *dyn = NULL;
-  CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
-  int code = -1;
-  TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(dyn), &code) == TS_OK,
-                "create-table on a private dynalite", "exit status %d", code);
+  CU_ASSERT_FATAL(e2e_dynalite_start_with_tables(&dyn) == TS_OK);
   struct e2e_server *s = NULL;
   if (e2e_server_start_on(dyn, NULL, &s) != TS_OK) {
     CU_FAIL("server did not start");
@@ -955,21 +952,11 @@ static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
   TS_CHECK_CASE(r.status == 200, "GET /healthz, store gone", "status %ld",
                 r.status);
   e2e_reply_clear(&r);
-  code = -1;
+  int code = -1;
   e2e_server_stop(s, &code);
   TS_CHECK_CASE(code == 0, "SIGTERM, store gone", "exit status %d", code);
   json_decref(rec);
   json_decref(warm);
-}
-
-static double handed_over(struct e2e_server *s) {
-  struct e2e_reply r;
-  (void)e2e_get(s, "/metrics", &r);
-  double v = r.status == 200 && r.body
-                 ? e2e_metric(r.body, "ts_ingest_handed_over_total ")
-                 : -1;
-  e2e_reply_clear(&r);
-  return v;
 }
 
 /* A single record's try on the HTTP thread sends its PutItem, which lands
@@ -982,10 +969,7 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   struct e2e_dynalite *dyn = NULL;
   struct e2e_delay_proxy *proxy = NULL;
   struct e2e_server *s = NULL;
-  CU_ASSERT_FATAL(e2e_dynalite_start(&dyn) == TS_OK);
-  int code = -1;
-  TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(dyn), &code) == TS_OK,
-                "create-table on a private dynalite", "exit status %d", code);
+  CU_ASSERT_FATAL(e2e_dynalite_start_with_tables(&dyn) == TS_OK);
   if (e2e_delay_proxy_start(dyn, &proxy) != TS_OK ||
       e2e_server_start_at(e2e_delay_proxy_endpoint(proxy), NULL, &s) != TS_OK) {
     CU_FAIL("proxy or server did not start");
@@ -997,14 +981,14 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   e2e_name(p, sizeof p, "late-answer");
   json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
   ingest_expect(s, "before answers are held", warm, 1, 1, 0);
-  double before = handed_over(s);
+  double before = e2e_server_metric(s, "ts_ingest_handed_over_total ");
 
   e2e_delay_proxy_hold(proxy, "PutItem", 400);
   json_t *rec = e2e_insert(p, "2", WIN_BOOL_TRUE);
   ingest_expect(s, "PutItem answered after the try", rec, 1, 1, 0);
   e2e_delay_proxy_hold(proxy, "PutItem", 0);
   unsigned held = e2e_delay_proxy_held(proxy);
-  double after = handed_over(s);
+  double after = e2e_server_metric(s, "ts_ingest_handed_over_total ");
   TS_CHECK_CASE(held >= 1 && before >= 0 && after == before + 1,
                 "the try ran out and a worker went on",
                 "%u answers held; handed over %.0f before, %.0f after", held,
@@ -1014,7 +998,7 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   e2e_expect_stats(s, "after the late answer", &e);
   ingest_expect(s, "resent after the late answer", rec, 1, 0, 1);
   e2e_expect_stats(s, "after the resend", &e);
-  code = -1;
+  int code = -1;
   e2e_server_stop(s, &code);
   TS_CHECK_CASE(code == 0, "SIGTERM after the late answer", "exit status %d",
                 code);

@@ -401,11 +401,7 @@ static struct e2e_server *outage_server(struct outage *o,
     struct e2e_server_opts opt = {.extra_env = extra};
     st = e2e_server_start(&opt, &s);
   } else {
-    CU_ASSERT_FATAL(e2e_dynalite_start(&o->dyn) == TS_OK);
-    int code = -1;
-    TS_CHECK_CASE(e2e_create_tables(e2e_dynalite_endpoint(o->dyn), &code) ==
-                      TS_OK,
-                  "create-table on a private dynalite", "exit status %d", code);
+    CU_ASSERT_FATAL(e2e_dynalite_start_with_tables(&o->dyn) == TS_OK);
     st = e2e_server_start_on(o->dyn, extra, &s);
   }
   if (st != TS_OK) {
@@ -683,15 +679,6 @@ test_store_that_stops_answering_gives_503_with_retry_after_then_resend_applies(
 
 /* ---- a try on an HTTP thread that the store does not answer in time ---- */
 
-/* A sample's value in the server's /metrics, or -1. */
-static long metric_value(const struct e2e_server *s, const char *sample) {
-  struct e2e_reply r;
-  (void)e2e_get(s, "/metrics", &r);
-  long v = (long)e2e_metric(r.body, sample);
-  e2e_reply_clear(&r);
-  return v;
-}
-
 struct bg_post {
   const struct e2e_server *s;
   const json_t *body;
@@ -723,7 +710,7 @@ test_try_the_store_does_not_answer_is_finished_by_a_worker_once(void) {
   json_t *warm_recs = e2e_records(e2e_insert(p, "1", WIN_ABSENT), NULL);
   json_t *warm = e2e_lambda(warm_recs);
   ingest_expect(s, "before the store freezes", warm, 1, 1, 0);
-  long before = metric_value(s, "ts_ingest_handed_over_total ");
+  double before = e2e_server_metric(s, "ts_ingest_handed_over_total ");
 
   json_t *recs = e2e_records(e2e_insert(p, "2", WIN_BOOL_TRUE), NULL);
   json_t *body = e2e_lambda(recs);
@@ -749,10 +736,10 @@ test_try_the_store_does_not_answer_is_finished_by_a_worker_once(void) {
                 bp.reply.status, applied, dups);
   json_decref(got);
   e2e_reply_clear(&bp.reply);
-  long after = metric_value(s, "ts_ingest_handed_over_total ");
+  double after = e2e_server_metric(s, "ts_ingest_handed_over_total ");
   TS_CHECK_CASE(before >= 0 && after == before + 1,
-                "ts_ingest_handed_over_total", "%ld before, %ld after", before,
-                after);
+                "ts_ingest_handed_over_total", "%.0f before, %.0f after",
+                before, after);
   struct e2e_expect e = {p, 2, 1, "3", "1.5", "50.00"};
   e2e_expect_stats(s, "after the hand-over", &e);
   ingest_expect(s, "resent after the hand-over", body, 1, 0, 1);

@@ -9,6 +9,7 @@
 #include "common/bounds.h"
 #include "common/json_parse.h"
 #include "common/json_pool.h"
+#include "common/json_pool_test.h"
 #include "unit.h"
 
 static json_t *parse(const char *text) {
@@ -30,14 +31,15 @@ static const char record[] =
  * json_dumps' text can still be freed with free(). */
 static void test_parsed_nodes_are_pooled_and_built_ones_are_not(void) {
   json_t *v = parse(record);
-  CU_ASSERT(json_pool_owns(v));
-  CU_ASSERT(json_pool_owns(json_object_get(v, "eventID")));
-  CU_ASSERT(json_pool_owns(json_string_value(json_object_get(v, "eventID"))));
+  CU_ASSERT(json_pool_test_owns(v));
+  CU_ASSERT(json_pool_test_owns(json_object_get(v, "eventID")));
+  CU_ASSERT(
+      json_pool_test_owns(json_string_value(json_object_get(v, "eventID"))));
   json_t *built = json_object();
-  CU_ASSERT(!json_pool_owns(built));
+  CU_ASSERT(!json_pool_test_owns(built));
   char *text = json_dumps(v, JSON_COMPACT);
   CU_ASSERT_FATAL(text != NULL);
-  CU_ASSERT(!json_pool_owns(text));
+  CU_ASSERT(!json_pool_test_owns(text));
   CU_ASSERT_STRING_EQUAL(
       json_string_value(json_object_get(
           json_object_get(
@@ -60,8 +62,8 @@ static void test_node_above_the_limit_is_malloced(void) {
   text[n + 1] = '"';
   text[n + 2] = '\0';
   json_t *v = parse(text);
-  CU_ASSERT(json_pool_owns(v));
-  CU_ASSERT(!json_pool_owns(json_string_value(v)));
+  CU_ASSERT(json_pool_test_owns(v));
+  CU_ASSERT(!json_pool_test_owns(json_string_value(v)));
   CU_ASSERT_EQUAL(json_string_length(v), n);
   CU_ASSERT(memcmp(json_string_value(v), text + 1, n) == 0);
   json_decref(v);
@@ -82,17 +84,17 @@ static void test_chunk_returns_when_its_last_node_is_freed(void) {
   } cases[] = {{"freed here", 0}, {"freed on another thread", 1}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     json_pool_thread_done();
-    size_t out0 = json_pool_chunks_out();
+    size_t out0 = json_pool_test_chunks_out();
     json_t *a = parse(record);
     json_t *kept = json_incref(json_object_get(a, "dynamodb"));
     json_decref(a);
     json_pool_thread_done();
-    CU_ASSERT(json_pool_chunks_out() == out0 + 1);
+    CU_ASSERT(json_pool_test_chunks_out() == out0 + 1);
     json_t *b = parse(record);
     CU_ASSERT(chunk_of(b) != chunk_of(kept));
     json_decref(b);
     json_pool_thread_done();
-    CU_ASSERT(json_pool_chunks_out() == out0 + 1);
+    CU_ASSERT(json_pool_test_chunks_out() == out0 + 1);
     if (cases[i].other_thread) {
       pthread_t t;
       CU_ASSERT_FATAL(pthread_create(&t, NULL, decref_thread, kept) == 0);
@@ -100,7 +102,7 @@ static void test_chunk_returns_when_its_last_node_is_freed(void) {
     } else {
       json_decref(kept);
     }
-    if (json_pool_chunks_out() != out0)
+    if (json_pool_test_chunks_out() != out0)
       CU_FAIL(cases[i].name);
   }
 }
@@ -110,18 +112,54 @@ static void test_chunk_returns_when_its_last_node_is_freed(void) {
 #define SMALL_TREES 20
 static void test_small_trees_share_the_threads_chunk(void) {
   json_pool_thread_done();
-  size_t out0 = json_pool_chunks_out();
+  size_t out0 = json_pool_test_chunks_out();
   json_t *trees[SMALL_TREES];
   for (int i = 0; i < SMALL_TREES; i++)
     trees[i] = parse("{\"player\":{\"S\":\"ann\"},\"n\":[1,2,3]}");
-  CU_ASSERT_EQUAL(json_pool_chunks_out(), out0 + 1);
+  CU_ASSERT_EQUAL(json_pool_test_chunks_out(), out0 + 1);
   for (int i = 1; i < SMALL_TREES; i++)
     CU_ASSERT(chunk_of(trees[i]) == chunk_of(trees[0]));
   for (int i = 0; i < SMALL_TREES; i++)
     json_decref(trees[i]);
-  CU_ASSERT_EQUAL(json_pool_chunks_out(), out0 + 1); /* still filling */
+  CU_ASSERT_EQUAL(json_pool_test_chunks_out(), out0 + 1); /* still filling */
   json_pool_thread_done();
-  CU_ASSERT_EQUAL(json_pool_chunks_out(), out0);
+  CU_ASSERT_EQUAL(json_pool_test_chunks_out(), out0);
+}
+
+/* When no chunk is left (the range used up, here a cap), the nodes that
+ * do not fit fall back to malloc: the tree is whole, frees go where each
+ * node came from, and the pool places nodes again once chunks are back. */
+#define FALLBACK_ITEMS 4000
+static void test_nodes_fall_back_to_malloc_when_no_chunk_is_left(void) {
+  json_pool_thread_done();
+  size_t out0 = json_pool_test_chunks_out();
+  char *text = malloc(FALLBACK_ITEMS * 12 + 3);
+  CU_ASSERT_FATAL(text != NULL);
+  size_t len = 0;
+  text[len++] = '[';
+  for (int i = 0; i < FALLBACK_ITEMS; i++)
+    len += (size_t)snprintf(text + len, 16, "%s\"s%07d\"", i ? "," : "", i);
+  text[len++] = ']';
+  text[len] = '\0';
+
+  json_pool_test_cap(out0 + 1);
+  json_t *v = parse(text);
+  json_pool_test_cap(SIZE_MAX);
+  CU_ASSERT_EQUAL(json_array_size(v), FALLBACK_ITEMS);
+  CU_ASSERT(json_pool_test_owns(json_array_get(v, 0)));
+  CU_ASSERT(!json_pool_test_owns(json_array_get(v, FALLBACK_ITEMS - 1)));
+  CU_ASSERT_EQUAL(json_pool_test_chunks_out(), out0 + 1);
+  char *again = json_dumps(v, JSON_COMPACT);
+  CU_ASSERT(again && strcmp(again, text) == 0);
+  free(again);
+  json_decref(v);
+  json_pool_thread_done();
+  CU_ASSERT_EQUAL(json_pool_test_chunks_out(), out0);
+
+  json_t *w = parse(record);
+  CU_ASSERT(json_pool_test_owns(w));
+  json_decref(w);
+  free(text);
 }
 
 /* A duplicate key frees the first value while its chunk is being filled;
@@ -133,7 +171,7 @@ static void test_frees_during_a_parse_leave_no_chunk_out(void) {
       "[\"unterminated",
   };
   json_pool_thread_done();
-  size_t out0 = json_pool_chunks_out();
+  size_t out0 = json_pool_test_chunks_out();
   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
     json_t *v = NULL;
     enum ts_status st = json_parse(texts[i], strlen(texts[i]), &v, NULL);
@@ -143,7 +181,7 @@ static void test_frees_during_a_parse_leave_no_chunk_out(void) {
                     json_object_get(json_object_get(v, "a"), "y")) == 2);
     json_decref(v);
     json_pool_thread_done();
-    CU_ASSERT(json_pool_chunks_out() == out0);
+    CU_ASSERT(json_pool_test_chunks_out() == out0);
   }
 }
 
@@ -196,7 +234,7 @@ static void *work(void *arg) {
 
 static void test_trees_built_and_freed_across_threads_stay_intact(void) {
   json_pool_thread_done();
-  size_t out0 = json_pool_chunks_out();
+  size_t out0 = json_pool_test_chunks_out();
   pthread_t t[WORKERS];
   CU_ASSERT_FATAL(pthread_barrier_init(&built, NULL, WORKERS) == 0);
   for (int i = 0; i < WORKERS; i++)
@@ -206,7 +244,7 @@ static void test_trees_built_and_freed_across_threads_stay_intact(void) {
   pthread_barrier_destroy(&built);
   for (int i = 0; i < WORKERS; i++)
     CU_ASSERT_EQUAL(workers[i].bad, 0);
-  CU_ASSERT_EQUAL(json_pool_chunks_out(), out0);
+  CU_ASSERT_EQUAL(json_pool_test_chunks_out(), out0);
 }
 
 void suite_json_pool(void) {
@@ -215,6 +253,7 @@ void suite_json_pool(void) {
            TS_TEST(test_node_above_the_limit_is_malloced),
            TS_TEST(test_chunk_returns_when_its_last_node_is_freed),
            TS_TEST(test_small_trees_share_the_threads_chunk),
+           TS_TEST(test_nodes_fall_back_to_malloc_when_no_chunk_is_left),
            TS_TEST(test_frees_during_a_parse_leave_no_chunk_out),
            TS_TEST(test_trees_built_and_freed_across_threads_stay_intact));
 }

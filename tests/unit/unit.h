@@ -23,15 +23,18 @@
 #define TS_TEST(fn)                                                            \
   { #fn, fn }
 
-/* Fails with the case name and what differed, for table-driven tests. */
+/* Fails with the case name and what differed, for table-driven tests.
+ * cond is evaluated once, so it may call what it checks. */
 #define TS_CHECK_CASE(cond, case_name, ...)                                    \
   do {                                                                         \
-    if (!(cond)) {                                                             \
+    const int ok_ = !!(cond);                                                  \
+    if (!ok_) {                                                                \
       fprintf(stderr, "\n  case %s: ", case_name);                             \
       fprintf(stderr, __VA_ARGS__);                                            \
       fprintf(stderr, "\n");                                                   \
     }                                                                          \
-    CU_ASSERT(cond);                                                           \
+    CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, #cond,         \
+                            __FILE__, "", CU_FALSE);                           \
   } while (0)
 
 #endif
