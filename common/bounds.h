@@ -213,6 +213,16 @@
 /* The WAL is cut back to this size after a checkpoint (it is reused, not
  * shrunk, otherwise: a small disk would stay full). */
 #define TS_SQLITE_WAL_LIMIT_BYTES (64 * 1024 * 1024)
+/* The writer's WAL frames are gathered up to this much and written with
+ * one call (store/sqlite_vfs.h). SQLite's unix VFS writes at most 128 KiB
+ * - 1 bytes per call (it masks the length with 0x1ffff), so this stays
+ * below; a group commit of 12 single records is about 200 KiB, 4 calls. */
+#define TS_SQLITE_WAL_GATHER_BYTES (64u * 1024u)
+/* The writer checkpoints the WAL once it holds this many pages (SQLite's
+ * default is 1,000): a busy page is copied to the database once per
+ * checkpoint, not once per 1,000 frames. 10,000 pages of 4 KiB is a WAL of
+ * about 41 MB, under TS_SQLITE_WAL_LIMIT_BYTES. */
+#define TS_SQLITE_WAL_CHECKPOINT_PAGES 10000
 /* After a write failed for want of space (SQLITE_FULL), the store reports
  * not ready until the disk has this much free again or a write succeeds. */
 #define TS_SQLITE_MIN_FREE_BYTES (4u * 1024u * 1024u)

@@ -12,6 +12,7 @@
   X(decide)                                                                    \
   X(backfill)                                                                  \
   X(store_sqlite)                                                              \
+  X(sqlite_vfs)                                                                \
   X(rank_cache)                                                                \
   X(guess)                                                                     \
   X(http_util)                                                                 \
