@@ -101,6 +101,12 @@
 #define TS_APPLIED_RECENT_MAX 96u
 #define TS_APPLIED_RECENT_KEEP 32u
 #define TS_APPLIED_CHUNK_MAX 4096u
+/* A spill joins the chunk spilled last when both fall in the same window
+ * of this many seconds (and the two hold at most CHUNK_MAX): the item then
+ * keeps at most one descriptor per window, about 10 within the retention,
+ * however many games the player has, and a merged chunk's digests are kept
+ * at most this much longer than the retention. */
+#define TS_APPLIED_MERGE_WINDOW_S (3u * 3600u)
 /* A chunk item expires (DynamoDB TTL) this long after its descriptor
  * leaves the player's item (at TS_DEDUP_RETENTION_S): never while read. */
 #define TS_APPLIED_CHUNK_TTL_MARGIN_S 3600u

@@ -283,6 +283,13 @@ void metrics_write(struct buf *b) {
            "ts_dynamodb_write_guesses_total{outcome=\"held\"} %llu\n"
            "ts_dynamodb_write_guesses_total{outcome=\"failed\"} %llu\n",
            (unsigned long long)held, (unsigned long long)failed);
+  buf_addf(b,
+           "# HELP ts_dynamodb_lost_writes_total Player writes whose "
+           "condition failed because another writer changed the item first; "
+           "the player was then read and decided again.\n"
+           "# TYPE ts_dynamodb_lost_writes_total counter\n"
+           "ts_dynamodb_lost_writes_total %llu\n",
+           (unsigned long long)store_lost_write_count());
 
   buf_addf(b,
            "# HELP ts_http_requests_in_flight Requests being served.\n"

@@ -21,6 +21,11 @@
  *     written, so it is read strongly consistent and is always there; a
  *     writer that loses the item's condition leaves its chunk an orphan
  *     nobody refers to (TTL removes it) and writes a new one on its retry.
+ *     A spill in the same TS_APPLIED_MERGE_WINDOW_S window as the chunk
+ *     spilled last joins it: the new chunk holds that chunk's digests
+ *     (read first) and the spilled ones, and its descriptor replaces the
+ *     old one, so the item keeps about one descriptor per window however
+ *     many games the player has; the old chunk is left to its TTL.
  *   - an eventID was applied when its digest is in `recent` or in a chunk
  *     the item refers to. A record carries the same creation time on every
  *     delivery, so only chunks whose range holds an entry's time are read
@@ -614,13 +619,45 @@ struct next_log {
   size_t n_chunks, n_new_chunks;
   unsigned char *spilled; /* records spilled, in new-chunk order */
   size_t n_spilled;
+  /* The first new chunk replaces the chunk of descriptor `merge_from`
+   * (merge_target): it holds that chunk's digests (`merged`, read by
+   * write_chunks), then the spilled ones. */
+  bool merging;
+  unsigned char merge_from[DY_CHUNK_DESC];
+  unsigned char *merged;
+  size_t n_merged;
 };
 
 static void next_log_clear(struct next_log *l) {
   free(l->recent);
   free(l->chunks);
   free(l->spilled);
+  free(l->merged);
   memset(l, 0, sizeof *l);
+}
+
+/* The kept descriptor a spill of `spill` digests joins: the newest one
+ * spilled in the same TS_APPLIED_MERGE_WINDOW_S window as now, if the two
+ * fit in one chunk; SIZE_MAX when none. Merging keeps the item's
+ * descriptors to about one per window (DynamoDB charges every write by the
+ * whole item) at the cost of reading that chunk and writing it again, with
+ * the new digests, as a new immutable chunk. */
+static size_t merge_target(const struct pstate *ps, size_t spill,
+                           int64_t now_s) {
+  const int64_t w = (int64_t)TS_APPLIED_MERGE_WINDOW_S;
+  size_t best = SIZE_MAX;
+  uint32_t best_t = 0;
+  for (size_t i = 0; i < ps->n_chunks; i++) {
+    const unsigned char *d = ps->chunks + i * DY_CHUNK_DESC;
+    uint32_t t = get_u32(d + DY_NONCE + 8);
+    if ((int64_t)t / w == now_s / w &&
+        get_u32(d + DY_NONCE + 12) + spill <= TS_APPLIED_CHUNK_MAX &&
+        (best == SIZE_MAX || t >= best_t)) {
+      best = i;
+      best_t = t;
+    }
+  }
+  return best;
 }
 
 /* The chunk item key: the player's name, '#', the nonce in hex. */
@@ -659,12 +696,19 @@ static enum ts_status next_log_build(const struct batch *b,
   }
   size_t spill = n > TS_APPLIED_RECENT_MAX ? n - TS_APPLIED_RECENT_KEEP : 0;
   size_t pieces = (spill + TS_APPLIED_CHUNK_MAX - 1) / TS_APPLIED_CHUNK_MAX;
+  size_t m = pieces == 1 ? merge_target(ps, spill, now_s) : SIZE_MAX;
   out->chunks = malloc((ps->n_chunks + pieces + 1) * DY_CHUNK_DESC);
   if (!out->chunks)
     return TS_ERR_NOMEM;
-  if (ps->n_chunks)
-    memcpy(out->chunks, ps->chunks, ps->n_chunks * DY_CHUNK_DESC);
-  out->n_chunks = ps->n_chunks;
+  for (size_t i = 0; i < ps->n_chunks; i++) {
+    const unsigned char *d = ps->chunks + i * DY_CHUNK_DESC;
+    if (i == m) {
+      out->merging = true;
+      memcpy(out->merge_from, d, DY_CHUNK_DESC);
+    } else {
+      memcpy(out->chunks + out->n_chunks++ * DY_CHUNK_DESC, d, DY_CHUNK_DESC);
+    }
+  }
   if (spill) {
     out->spilled = malloc(spill * DY_RECENT_REC);
     if (!out->spilled)
@@ -690,12 +734,19 @@ static enum ts_status next_log_build(const struct batch *b,
       lo = t < lo ? t : lo;
       hi = t > hi ? t : hi;
     }
+    uint32_t count = (uint32_t)(to - from);
+    if (c == 0 && out->merging) { /* the merged chunk's range and count */
+      const unsigned char *f = out->merge_from;
+      lo = get_u32(f + DY_NONCE) < lo ? get_u32(f + DY_NONCE) : lo;
+      hi = get_u32(f + DY_NONCE + 4) > hi ? get_u32(f + DY_NONCE + 4) : hi;
+      count += get_u32(f + DY_NONCE + 12);
+    }
     if (RAND_bytes(d, DY_NONCE) != 1)
       return TS_ERR_IO;
     put_u32(d + DY_NONCE, lo);
     put_u32(d + DY_NONCE + 4, hi);
     put_u32(d + DY_NONCE + 8, clamp_u32(now_s));
-    put_u32(d + DY_NONCE + 12, (uint32_t)(to - from));
+    put_u32(d + DY_NONCE + 12, count);
     out->n_new_chunks++;
     from = to;
   }
@@ -713,13 +764,16 @@ static enum ts_status spill_puts(const struct dy *dy, const char *player,
   for (size_t c = 0; c < l->n_new_chunks; c++) {
     const unsigned char *d = l->chunks + (first + c) * DY_CHUNK_DESC;
     size_t count = get_u32(d + DY_NONCE + 12);
+    size_t old = c == 0 && l->merging ? l->n_merged : 0; /* merged first */
     unsigned char *digests = malloc(count * DY_DIGEST);
     char *id = chunk_id(player, d);
     json_t *bin = NULL;
-    if (digests && id) {
-      for (size_t i = 0; i < count; i++)
-        memcpy(digests + i * DY_DIGEST, l->spilled + (from + i) * DY_RECENT_REC,
-               DY_DIGEST);
+    if (digests && id && old <= count) {
+      if (old)
+        memcpy(digests, l->merged, old * DY_DIGEST);
+      for (size_t i = old; i < count; i++)
+        memcpy(digests + i * DY_DIGEST,
+               l->spilled + (from + i - old) * DY_RECENT_REC, DY_DIGEST);
       bin = attr_b(digests, count * DY_DIGEST);
     }
     json_t *req =
@@ -734,7 +788,7 @@ static enum ts_status spill_puts(const struct dy *dy, const char *player,
     if (!req)
       return TS_ERR_NOMEM;
     reqs[(*n)++] = req;
-    from += count;
+    from += count - old;
   }
   return TS_OK;
 }
@@ -1127,6 +1181,74 @@ out:
   return st;
 }
 
+/* Takes one chunk's digests (*digests, n of them; set *digests to NULL to
+ * keep them) for the caller's tag of that chunk. */
+typedef enum ts_status (*chunk_take_fn)(void *cls, const json_t *tag,
+                                        unsigned char **digests, size_t n);
+
+/* BatchGetItem, strongly consistent, of the applied-log chunks `where`
+ * names (chunk id -> the caller's tag), each handed to take. The item read
+ * refers to every one of them, and a chunk is referenced only after it was
+ * written: one that is missing is a broken log (TS_ERR_IO), never "not
+ * applied". */
+static enum ts_status chunks_fetch(struct dy *dy, json_t *where,
+                                   uint64_t deadline_ms, chunk_take_fn take,
+                                   void *cls) {
+  if (json_object_size(where) == 0)
+    return TS_OK;
+  json_t *items = NULL, *ids = json_array();
+  const char *key;
+  json_t *v;
+  enum ts_status st = ids ? TS_OK : TS_ERR_NOMEM;
+  json_object_foreach(where, key, v) {
+    if (st == TS_OK && json_array_append_new(ids, json_string(key)))
+      st = TS_ERR_NOMEM;
+  }
+  if (st == TS_OK)
+    st = batch_get_all(dy, dy->log_table, "id", ids, deadline_ms, &items);
+  size_t k;
+  json_t *item;
+  json_array_foreach(st == TS_OK ? items : NULL, k, item) {
+    const char *id = attr_text(item, "id", "S");
+    json_t *tag = id ? json_object_get(where, id) : NULL;
+    unsigned char *digests = NULL;
+    size_t len = 0;
+    if (!tag)
+      continue;
+    st = attr_b_take(item, "digests", DY_DIGEST, &digests, &len);
+    if (st == TS_OK)
+      st = take(cls, tag, &digests, len / DY_DIGEST);
+    free(digests);
+    if (st != TS_OK)
+      break;
+    json_object_del(where, id);
+  }
+  if (st == TS_OK && json_object_size(where) > 0) {
+    log_event(LOG_ERROR,
+              "a chunk the player's item refers to is missing from the "
+              "applied log",
+              "{s:s, s:s}", "table", dy->log_table, "id",
+              json_object_iter_key(json_object_iter(where)));
+    st = TS_ERR_IO;
+  }
+  json_decref(ids);
+  json_decref(items);
+  return st;
+}
+
+/* read_chunks' take: the digests join the player's `seen`. */
+static enum ts_status seen_take(void *cls, const json_t *tag,
+                                unsigned char **digests, size_t n) {
+  struct pstate *p =
+      &((struct pstate *)cls)[json_integer_value(json_array_get(tag, 0))];
+  enum ts_status st = TS_OK;
+  for (size_t d = 0; st == TS_OK && d < n; d++)
+    st = dset_add(&p->seen, *digests + d * DY_DIGEST);
+  if (st == TS_OK)
+    p->chunk_read[json_integer_value(json_array_get(tag, 1))] = true;
+  return st;
+}
+
 /* Reads, for every pending player, the chunks that may hold one of its
  * entries not found in `recent` (chunk_may_hold), into `seen`. Only these
  * can make an entry a duplicate, so the decision needs no others; a fresh
@@ -1137,8 +1259,8 @@ static enum ts_status read_chunks(struct dy *dy, const struct batch *b,
                                   struct pstate *ps, size_t n,
                                   uint64_t deadline_ms) {
   enum ts_status st = TS_ERR_NOMEM;
-  json_t *ids = json_array(), *where = json_object(), *items = NULL;
-  if (!ids || !where)
+  json_t *where = json_object();
+  if (!where)
     goto out;
   for (size_t i = 0; i < n; i++) {
     struct pstate *p = &ps[i];
@@ -1158,55 +1280,19 @@ static enum ts_status read_chunks(struct dy *dy, const struct batch *b,
         char *id = chunk_id(player, p->chunks + c * DY_CHUNK_DESC);
         if (!id)
           goto out;
-        int bad =
-            json_object_get(where, id)
-                ? 0
-                : json_array_append_new(ids, json_string(id)) ||
-                      json_object_set_new(where, id,
-                                          json_pack("[I, I]", (json_int_t)i,
-                                                    (json_int_t)c)) != 0;
+        int bad = !json_object_get(where, id) &&
+                  json_object_set_new(
+                      where, id,
+                      json_pack("[I, I]", (json_int_t)i, (json_int_t)c)) != 0;
         free(id);
         if (bad)
           goto out;
       }
     }
   }
-  st = TS_OK;
-  if (json_array_size(ids) == 0)
-    goto out;
-  st = batch_get_all(dy, dy->log_table, "id", ids, deadline_ms, &items);
-  size_t k;
-  json_t *item;
-  json_array_foreach(st == TS_OK ? items : NULL, k, item) {
-    const char *id = attr_text(item, "id", "S");
-    json_t *at = id ? json_object_get(where, id) : NULL;
-    unsigned char *digests = NULL;
-    size_t len = 0;
-    if (!at)
-      continue;
-    struct pstate *p = &ps[json_integer_value(json_array_get(at, 0))];
-    size_t c = (size_t)json_integer_value(json_array_get(at, 1));
-    st = attr_b_take(item, "digests", DY_DIGEST, &digests, &len);
-    for (size_t d = 0; st == TS_OK && d < len / DY_DIGEST; d++)
-      st = dset_add(&p->seen, digests + d * DY_DIGEST);
-    free(digests);
-    if (st != TS_OK)
-      break;
-    p->chunk_read[c] = true;
-    json_object_del(where, id);
-  }
-  if (st == TS_OK && json_object_size(where) > 0) {
-    log_event(LOG_ERROR,
-              "a chunk the player's item refers to is missing from the "
-              "applied log",
-              "{s:s, s:s}", "table", dy->log_table, "id",
-              json_object_iter_key(json_object_iter(where)));
-    st = TS_ERR_IO;
-  }
+  st = chunks_fetch(dy, where, deadline_ms, seen_take, ps);
 out:
-  json_decref(ids);
   json_decref(where);
-  json_decref(items);
   return st;
 }
 
@@ -1503,20 +1589,68 @@ struct apply_ctx {
   uint64_t deadline_ms;
 };
 
+/* read_merged's take: the digests of the chunk logs[tag] joins, which must
+ * be as many as its descriptor says. */
+static enum ts_status merged_take(void *cls, const json_t *tag,
+                                  unsigned char **digests, size_t n) {
+  struct next_log *l = &((struct next_log *)cls)[json_integer_value(tag)];
+  if (n != get_u32(l->merge_from + DY_NONCE + 12)) {
+    log_event(LOG_ERROR,
+              "a chunk of the applied log holds other than its count",
+              "{s:I, s:I}", "digests", (json_int_t)n, "count",
+              (json_int_t)get_u32(l->merge_from + DY_NONCE + 12));
+    return TS_ERR_IO;
+  }
+  l->merged = *digests;
+  l->n_merged = n;
+  *digests = NULL;
+  return TS_OK;
+}
+
+/* Reads the digests of every chunk a spill joins (logs[i].merge_from)
+ * into logs[i].merged (chunks_fetch); one holding other than its
+ * descriptor's count is a broken log too (TS_ERR_IO). */
+static enum ts_status read_merged(struct dy *dy, const struct batch *b,
+                                  const struct pstate *ps,
+                                  struct next_log *logs, size_t n,
+                                  uint64_t deadline_ms) {
+  enum ts_status st = TS_ERR_NOMEM;
+  json_t *where = json_object();
+  if (!where)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    if (!logs[i].merging)
+      continue;
+    char *id = chunk_id(batch_player_name(b, ps[i].p), logs[i].merge_from);
+    int bad =
+        !id || json_object_set_new(where, id, json_integer((json_int_t)i));
+    free(id);
+    if (bad)
+      goto out;
+  }
+  st = chunks_fetch(dy, where, deadline_ms, merged_take, logs);
+out:
+  json_decref(where);
+  return st;
+}
+
 /* Writes the new chunks of every changed player (logs[i] of player i) in
  * parallel. Only once all of a player's chunks are written may its item
  * refer to them: any failure ends the attempt (the chunks written are
  * orphans, removed by their TTL). */
 static enum ts_status write_chunks(struct dy *dy, const struct batch *b,
                                    const struct pstate *ps,
-                                   const struct next_log *logs, size_t n,
+                                   struct next_log *logs, size_t n,
                                    int64_t now_s, uint64_t deadline_ms) {
   size_t total = 0, n_calls = 0;
   for (size_t i = 0; i < n; i++)
     total += logs[i].n_new_chunks;
   if (total == 0)
     return TS_OK;
-  enum ts_status st = TS_ERR_NOMEM;
+  enum ts_status st = read_merged(dy, b, ps, logs, n, deadline_ms);
+  if (st != TS_OK)
+    return st;
+  st = TS_ERR_NOMEM;
   struct ddb_call *calls = calloc(total, sizeof *calls);
   json_t **reqs = calloc(total, sizeof *reqs);
   if (!calls || !reqs)
@@ -1663,6 +1797,7 @@ static enum ts_status apply_attempt(void *cls) {
     struct pstate *ps = &a->ps[owner[c]];
     const char *player = batch_player_name(a->b, ps->p);
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
+      store_note_lost_write();
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, false);
       ps->read = false; /* another writer won: re-read, decide */

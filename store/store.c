@@ -2,6 +2,7 @@
  * struct store_ops; plus the transaction runner and clocks every backend
  * shares. */
 #include "store.h"
+#include <stdatomic.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -276,3 +277,9 @@ enum ts_status store_run_tx(const char *name, store_tx_fn fn, void *cls,
 void store_write_guess_counts(uint64_t *held, uint64_t *failed) {
   guess_counts(held, failed);
 }
+
+static atomic_uint_fast64_t lost_writes;
+
+void store_note_lost_write(void) { atomic_fetch_add(&lost_writes, 1); }
+
+uint64_t store_lost_write_count(void) { return atomic_load(&lost_writes); }

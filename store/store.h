@@ -79,6 +79,11 @@ enum ts_status store_apply_async(struct store *s, struct batch *b,
  * read and written as usual). Zero on SQLite. */
 void store_write_guess_counts(uint64_t *held, uint64_t *failed);
 
+/* DynamoDB player writes that lost their condition to another writer (the
+ * batch's player was then read and decided again), process-wide. Zero on
+ * SQLite, whose one writer never loses. */
+uint64_t store_lost_write_count(void);
+
 /* Reads one player. TS_ERR_NOT_FOUND if the player has no row.
  * On TS_OK the caller owns *out and clears it with player_row_clear(). */
 enum ts_status store_get_player(struct store *s, const char *player,

@@ -71,4 +71,7 @@ enum ts_status store_dynamodb_open(const struct store_options *opt, void **impl,
 enum ts_status
 store_dynamodb_create_tables(const struct store_options *opt) TS_WARN_UNUSED;
 
+/* Counts one store_lost_write_count. */
+void store_note_lost_write(void);
+
 #endif /* TS_STORE_IMPL_H */
