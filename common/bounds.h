@@ -224,11 +224,14 @@
  * - 1 bytes per call (it masks the length with 0x1ffff), so this stays
  * below; a group commit of 12 single records is about 200 KiB, 4 calls. */
 #define TS_SQLITE_WAL_GATHER_BYTES (64u * 1024u)
-/* The writer checkpoints the WAL once it holds this many pages (SQLite's
- * default is 1,000): a busy page is copied to the database once per
- * checkpoint, not once per 1,000 frames. 10,000 pages of 4 KiB is a WAL of
- * about 41 MB, under TS_SQLITE_WAL_LIMIT_BYTES. */
+/* The WAL is checkpointed once it holds this many pages (SQLite's default
+ * is 1,000): a busy page is copied to the database once per checkpoint,
+ * not once per 1,000 frames. 10,000 pages of 4 KiB is a WAL of about 41
+ * MB, under TS_SQLITE_WAL_LIMIT_BYTES. The copying is done by a thread of
+ * its own (store/sqlite.c); past TS_SQLITE_WAL_STALL_PAGES the writer
+ * waits for it, so a disk slower than the writes bounds the WAL. */
 #define TS_SQLITE_WAL_CHECKPOINT_PAGES 10000
+#define TS_SQLITE_WAL_STALL_PAGES (3 * TS_SQLITE_WAL_CHECKPOINT_PAGES)
 /* After a write failed for want of space (SQLITE_FULL), the store reports
  * not ready until the disk has this much free again or a write succeeds. */
 #define TS_SQLITE_MIN_FREE_BYTES (4u * 1024u * 1024u)

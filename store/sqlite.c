@@ -293,6 +293,16 @@ struct sq {
   bool r_busy[SQ_READERS];
   bool locks_ready;
 
+  /* The checkpointer (ckpt_main): copies the WAL into the database off
+   * the commit path, on a connection of its own. */
+  pthread_mutex_t kmu; /* guards the four below */
+  pthread_cond_t kcv;  /* kicked, stopping, or a round ended */
+  bool ckpt_kick, ckpt_busy, ckpt_stop;
+  bool ckpt_ended; /* a round ended since the writer last caught up */
+  pthread_t ckpt;
+  bool ckpt_running;
+  struct conn k;
+
   char *path;
   atomic_bool out_of_space; /* the last write failed with SQLITE_FULL */
 };
@@ -379,10 +389,11 @@ static enum ts_status open_attempt(void *cls) {
   conn_close(c); /* what an earlier attempt left */
   /* The writer at FULL gathers its WAL writes (sqlite_vfs.h); without the
    * VFS it writes them one by one, as correctly. */
-  const char *vfs = NULL;
+  const char *vfs = NULL; /* the default VFS */
   if (!o->read_only && strcmp(o->sync, "FULL") == 0 &&
       sqlite_vfs_gather_name(&vfs) != TS_OK)
-    vfs = NULL;
+    log_event(LOG_WARN, "SQLite: WAL gathering unavailable, default VFS",
+              "{s:s}", "path", o->path);
   int rc = sqlite3_open_v2(
       o->path, &c->db,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
@@ -402,8 +413,10 @@ static enum ts_status open_attempt(void *cls) {
     goto fail;
   }
   rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && !o->read_only)
-    rc = sqlite3_wal_autocheckpoint(c->db, (int)TS_SQLITE_WAL_CHECKPOINT_PAGES);
+  /* No connection checkpoints on commit; the writer's commits are watched
+   * by on_wal_commit instead. */
+  if (rc == SQLITE_OK)
+    rc = sqlite3_wal_autocheckpoint(c->db, 0);
   if (rc != SQLITE_OK)
     goto fail;
   return TS_OK;
@@ -1170,6 +1183,91 @@ static void *committer_main(void *arg) {
   return NULL;
 }
 
+/* Checkpoints. SQLite's own checkpoint runs in the committing thread,
+ * inside the commit that crossed the threshold: with a large database it
+ * copies thousands of distinct pages, and every request queued behind
+ * that commit waited for it (docs/BENCHMARKS.md, change 17). Here the
+ * writer's commits only kick the checkpointer thread, whose PASSIVE
+ * checkpoints run beside the writer (SQLite lets one checkpoint run with
+ * readers and a writer). What the writer appended meanwhile is left for
+ * the writer to copy itself after its next commit, a short catch-up:
+ * SQLite starts the WAL over only when a write transaction begins with
+ * every frame copied, and under steady writes that never happens between
+ * two of the writer's transactions. Correctness stays SQLite's: a
+ * checkpoint, by any connection, copies only committed frames and never
+ * one a reader still needs. */
+
+/* The writer's wal hook, after each commit, with the WAL's frame count. */
+static int on_wal_commit(void *cls, sqlite3 *db, const char *name, int frames) {
+  (void)name;
+  struct sq *sq = cls;
+  if (frames < (int)TS_SQLITE_WAL_CHECKPOINT_PAGES)
+    return SQLITE_OK;
+  pthread_mutex_lock(&sq->kmu);
+  /* A disk slower than the writes: wait for the round, then copy. */
+  if (frames >= (int)TS_SQLITE_WAL_STALL_PAGES)
+    while (sq->ckpt_busy)
+      pthread_cond_wait(&sq->kcv, &sq->kmu);
+  bool copy = sq->ckpt_ended || !sq->ckpt_running ||
+              frames >= (int)TS_SQLITE_WAL_STALL_PAGES;
+  sq->ckpt_ended = false;
+  if (!copy && !sq->ckpt_busy) {
+    sq->ckpt_busy = sq->ckpt_kick = true;
+    pthread_cond_broadcast(&sq->kcv);
+  }
+  pthread_mutex_unlock(&sq->kmu);
+  /* Busy or failing here is left for the next commit to try again. */
+  if (copy)
+    (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                    NULL);
+  return SQLITE_OK;
+}
+
+/* One round: copy the WAL, flush the database file, copy what the writer
+ * appended meanwhile. SQLite flushes the database only when a checkpoint
+ * reaches the WAL's end, which with the writer appending only the
+ * writer's catch-up does; without the flush here that catch-up's fsync
+ * carried every page of the round (15 ms of 20 with a million players). */
+static int ckpt_round(struct sq *sq) {
+  int rc = sqlite3_wal_checkpoint_v2(sq->k.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                     NULL, NULL);
+  sqlite3_file *f = NULL;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_file_control(sq->k.db, "main", SQLITE_FCNTL_FILE_POINTER, &f);
+  if (rc == SQLITE_OK && f && f->pMethods)
+    rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_wal_checkpoint_v2(sq->k.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                   NULL, NULL);
+  return rc;
+}
+
+static void *ckpt_main(void *arg) {
+  struct sq *sq = arg;
+  pthread_mutex_lock(&sq->kmu);
+  for (;;) {
+    while (!sq->ckpt_kick && !sq->ckpt_stop)
+      pthread_cond_wait(&sq->kcv, &sq->kmu);
+    if (sq->ckpt_stop)
+      break;
+    sq->ckpt_kick = false;
+    pthread_mutex_unlock(&sq->kmu);
+    int rc = ckpt_round(sq);
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+      log_event(LOG_WARN, "SQLite: checkpoint failed", "{s:s, s:i, s:s}",
+                "path", sq->path, "code", rc, "error",
+                sqlite3_errmsg(sq->k.db));
+    pthread_mutex_lock(&sq->kmu);
+    sq->ckpt_busy = false;
+    sq->ckpt_ended = rc == SQLITE_OK;
+    pthread_cond_broadcast(&sq->kcv);
+  }
+  sq->ckpt_busy = false;
+  pthread_cond_broadcast(&sq->kcv);
+  pthread_mutex_unlock(&sq->kmu);
+  return NULL;
+}
+
 /* ---- reads ---- */
 
 struct get_ctx {
@@ -1820,11 +1918,22 @@ static void sq_close(void *impl) {
     pthread_join(sq->committer, NULL);
     sq->committer_running = false;
   }
+  if (sq->ckpt_running) { /* no commit kicks it any more */
+    pthread_mutex_lock(&sq->kmu);
+    sq->ckpt_stop = true;
+    sq->ckpt_running = false; /* a late commit copies in line */
+    pthread_cond_broadcast(&sq->kcv);
+    pthread_mutex_unlock(&sq->kmu);
+    pthread_join(sq->ckpt, NULL);
+  }
+  conn_close(&sq->k);
   for (size_t i = 0; i < SQ_READERS; i++)
     conn_close(&sq->r[i]);
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
   free(sq->path);
   if (sq->locks_ready) {
+    pthread_cond_destroy(&sq->kcv);
+    pthread_mutex_destroy(&sq->kmu);
     pthread_cond_destroy(&sq->ccv);
     pthread_mutex_destroy(&sq->qmu);
     pthread_mutex_destroy(&sq->wmu);
@@ -1884,13 +1993,19 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     free(sq);
     return TS_ERR_NOMEM;
   }
-  /* All five or none: pthread init failing is an out-of-memory case. */
+  /* All seven or none: pthread init failing is an out-of-memory case. */
   int qm = pthread_mutex_init(&sq->qmu, NULL);
   int wm = pthread_mutex_init(&sq->wmu, NULL);
   int rm = pthread_mutex_init(&sq->rmu, NULL);
   int rc_ = pthread_cond_init(&sq->rcv, NULL);
   int cc = pthread_cond_init(&sq->ccv, NULL);
-  if (qm || wm || rm || rc_ || cc) {
+  int km = pthread_mutex_init(&sq->kmu, NULL);
+  int kc = pthread_cond_init(&sq->kcv, NULL);
+  if (qm || wm || rm || rc_ || cc || km || kc) {
+    if (!km)
+      pthread_mutex_destroy(&sq->kmu);
+    if (!kc)
+      pthread_cond_destroy(&sq->kcv);
     if (!qm)
       pthread_mutex_destroy(&sq->qmu);
     if (!wm)
@@ -1919,6 +2034,12 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     if (st != TS_OK)
       goto fail;
   }
+  /* Without its thread the writer checkpoints in line, as SQLite would. */
+  st = conn_open(&sq->k, opt->sqlite_path, sync, true);
+  if (st != TS_OK)
+    goto fail;
+  sq->ckpt_running = pthread_create(&sq->ckpt, NULL, ckpt_main, sq) == 0;
+  sqlite3_wal_hook(sq->w.db, on_wal_commit, sq);
   if (pthread_create(&sq->committer, NULL, committer_main, sq) != 0) {
     st = TS_ERR_NOMEM;
     goto fail;

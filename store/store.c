@@ -2,9 +2,9 @@
  * struct store_ops; plus the transaction runner and clocks every backend
  * shares. */
 #include "store.h"
-#include <stdatomic.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -721,6 +721,71 @@ static void test_stats_and_applied_events_survive_close_and_reopen(void) {
   remove_tmp();
 }
 
+/* The WAL's header (big-endian): its page size and its checkpoint
+ * sequence, which SQLite increments each time it starts the WAL over. */
+static bool wal_header(uint32_t *page_size, uint32_t *seq, off_t *bytes) {
+  char wal[sizeof db_path + 8];
+  unsigned char h[16];
+  snprintf(wal, sizeof wal, "%s-wal", db_path);
+  FILE *f = fopen(wal, "rb");
+  if (!f)
+    return false;
+  bool ok = fread(h, 1, sizeof h, f) == sizeof h;
+  struct stat st;
+  ok = ok && fstat(fileno(f), &st) == 0;
+  fclose(f);
+  if (!ok)
+    return false;
+  *page_size = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 |
+               (uint32_t)h[10] << 8 | h[11];
+  *seq = (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 |
+         h[15];
+  *bytes = st.st_size;
+  return true;
+}
+
+/* Under steady writes (one batch after another, no pause) the WAL is
+ * checkpointed and started over near TS_SQLITE_WAL_CHECKPOINT_PAGES, not
+ * left to grow to the stall bound: the checkpointer copies beside the
+ * writer, and the writer's catch-up lets the next transaction restart
+ * the WAL. */
+static void test_wal_starts_over_under_steady_writes(void) {
+  fresh_path();
+  struct store *s = open_store();
+  uint32_t page_size = 0, seq0 = 0, seq = 0;
+  off_t bytes = 0, most = 0;
+  int batches = 0;
+  bool first = true;
+  for (; batches < 4000; batches++) {
+    struct text t = {0};
+    for (int i = 0; i < 100; i++) {
+      char id[32], player[32];
+      snprintf(id, sizeof id, "w%d-%d", batches, i);
+      snprintf(player, sizeof player, "p%d-%d", i, batches);
+      rec(&t, i ? "," : "", "INSERT", id, player, "1", i % 2);
+    }
+    apply_ok(s, t.p);
+    free(t.p);
+    CU_ASSERT_FATAL(wal_header(&page_size, &seq, &bytes));
+    if (first)
+      seq0 = seq;
+    first = false;
+    most = bytes > most ? bytes : most;
+    if (seq >= seq0 + 2) /* started over twice */
+      break;
+  }
+  off_t bound = 32 + (off_t)(TS_SQLITE_WAL_CHECKPOINT_PAGES * 3 / 2) *
+                         (off_t)(page_size + 24);
+  TS_CHECK_CASE(seq >= seq0 + 2, "restarts", "%u after %d batches", seq - seq0,
+                batches);
+  TS_CHECK_CASE(most <= bound, "size", "WAL reached %lld bytes, bound %lld",
+                (long long)most, (long long)bound);
+  check_player(s, "p7-3", 1, 1, "1");
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 100 * (batches + 1));
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_decimal_totals_are_exact(void) {
   fresh_path();
   struct store *s = open_store();
@@ -1278,6 +1343,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_dead_letters_page_once_each_filter_by_reason_and_delete),
       TS_TEST(test_replay_verdicts_follow_the_outcome_of_the_current_names),
       TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
+      TS_TEST(test_wal_starts_over_under_steady_writes),
       TS_TEST(test_decimal_totals_are_exact),
       TS_TEST(test_applied_events_past_retention_are_forgotten),
       TS_TEST(test_list_pages_cover_every_player_once_in_byte_order),
