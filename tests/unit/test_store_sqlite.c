@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -786,6 +788,141 @@ static void test_wal_starts_over_under_steady_writes(void) {
   remove_tmp();
 }
 
+/* A crash while the WAL is being checkpointed. A child process applies
+ * batches without a pause and reports each before (k + 1) and after it is
+ * acknowledged (-(k + 1)); once the WAL has started over (checkpoints are
+ * running, by the checkpointer and the writer's catch-ups) it is killed
+ * with SIGKILL at an arbitrary later batch, three times over. Then every
+ * batch it started is sent again: one acknowledged before is all
+ * duplicates, any other is applied whole or not at all, and every player
+ * has exactly its games. */
+enum { CRASH_PLAYERS = 5000, CRASH_PER_BATCH = 100, CRASH_MAX = 3000 };
+
+static char *crash_batch_text(int k) {
+  struct text t = {0};
+  for (int i = 0; i < CRASH_PER_BATCH; i++) {
+    char id[32], player[32];
+    int n = k * CRASH_PER_BATCH + i;
+    snprintf(id, sizeof id, "c%d", n);
+    snprintf(player, sizeof player, "c%d", n % CRASH_PLAYERS);
+    rec(&t, i ? "," : "", "INSERT", id, player, "1", false);
+  }
+  return t.p;
+}
+
+static void crash_child(int fd, int from) {
+  struct store_options opt = {.kind = "sqlite", .sqlite_path = db_path};
+  struct store *s = NULL;
+  if (store_open(&opt, &s) != TS_OK)
+    _exit(2);
+  for (int k = from; k < CRASH_MAX; k++) {
+    char *text = crash_batch_text(k);
+    size_t len = strlen(text) + 16;
+    char *body = malloc(len);
+    if (!body)
+      _exit(2);
+    snprintf(body, len, "{\"Records\":[%s]}", text);
+    free(text);
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    struct batch *b = NULL;
+    const char *detail = NULL;
+    if (!j || batch_new(j, &record_names_default, &b, &detail) != TS_OK)
+      _exit(2);
+    json_decref(j);
+    int msg = k + 1;
+    if (write(fd, &msg, sizeof msg) != sizeof msg)
+      _exit(2);
+    if (store_apply(s, b) != TS_OK)
+      _exit(3);
+    batch_free(b);
+    msg = -(k + 1);
+    if (write(fd, &msg, sizeof msg) != sizeof msg)
+      _exit(2);
+  }
+  _exit(0);
+}
+
+static void test_crash_during_checkpoints_loses_and_doubles_nothing(void) {
+  fresh_path();
+  static bool acked[CRASH_MAX];
+  memset(acked, 0, sizeof acked);
+  int started = 0; /* batches 0 .. started-1 were begun */
+  unsigned seed = (unsigned)time(NULL);
+  for (int crash = 0; crash < 3; crash++) {
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+      close(fds[0]);
+      crash_child(fds[1], started);
+    }
+    close(fds[1]);
+    uint32_t page_size, seq0 = 0, seq;
+    off_t bytes;
+    bool have0 = false, killed = false;
+    int after = -1, msg;
+    while (read(fds[0], &msg, sizeof msg) == sizeof msg) {
+      if (msg > 0) {
+        started = msg > started ? msg : started;
+      } else {
+        acked[-msg - 1] = true;
+      }
+      if (killed || msg > 0)
+        continue;
+      if (after < 0 && wal_header(&page_size, &seq, &bytes)) {
+        if (!have0)
+          seq0 = seq;
+        have0 = true;
+        if (seq > seq0)
+          after = (int)(rand_r(&seed) % 40u); /* batches still to go */
+      } else if (after >= 0 && after-- == 0) {
+        kill(pid, SIGKILL);
+        killed = true;
+      }
+    }
+    close(fds[0]);
+    int status = 0;
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+    TS_CHECK_CASE(killed && WIFSIGNALED(status), "crash", "%d: child %s", crash,
+                  killed ? "was not killed" : "ended before the WAL restarted");
+  }
+  /* Every batch begun, sent again. */
+  struct store *s = open_store();
+  for (int k = 0; k < started; k++) {
+    char *text = crash_batch_text(k);
+    struct batch *b = batch_of(text);
+    free(text);
+    CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+    size_t applied = 0, dup = 0;
+    for (size_t i = 0; i < CRASH_PER_BATCH; i++) {
+      enum record_outcome o = batch_record_outcome(b, i);
+      applied += o == RECORD_APPLIED;
+      dup += o == RECORD_DUPLICATE;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "batch %d", k);
+    TS_CHECK_CASE(acked[k]
+                      ? dup == CRASH_PER_BATCH
+                      : dup == CRASH_PER_BATCH || applied == CRASH_PER_BATCH,
+                  name, "%s: %zu applied, %zu duplicates",
+                  acked[k] ? "acknowledged" : "not acknowledged", applied, dup);
+    batch_free(b);
+  }
+  int64_t total = (int64_t)started * CRASH_PER_BATCH;
+  for (int p = 0; p < CRASH_PLAYERS && p < total; p++) {
+    char player[32], games[32];
+    int64_t want = total / CRASH_PLAYERS + (p < total % CRASH_PLAYERS);
+    snprintf(player, sizeof player, "c%d", p);
+    snprintf(games, sizeof games, "%lld", (long long)want);
+    check_player(s, player, want, 0, games);
+  }
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == total);
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_decimal_totals_are_exact(void) {
   fresh_path();
   struct store *s = open_store();
@@ -1344,6 +1481,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_replay_verdicts_follow_the_outcome_of_the_current_names),
       TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
       TS_TEST(test_wal_starts_over_under_steady_writes),
+      TS_TEST(test_crash_during_checkpoints_loses_and_doubles_nothing),
       TS_TEST(test_decimal_totals_are_exact),
       TS_TEST(test_applied_events_past_retention_are_forgotten),
       TS_TEST(test_list_pages_cover_every_player_once_in_byte_order),
