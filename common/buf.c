@@ -143,3 +143,12 @@ char *buf_take(struct buf *b, size_t *len) {
   b->len = b->cap = 0;
   return out;
 }
+
+void buf_add_json_key(struct buf *b, const char *key) {
+  if (!b->failed && b->len && b->data[b->len - 1] != '{' &&
+      b->data[b->len - 1] != '[')
+    buf_add(b, ",", 1);
+  buf_add(b, "\"", 1);
+  buf_adds(b, key);
+  buf_add(b, "\":", 2);
+}

@@ -30,6 +30,10 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 /* Appends s as a JSON string literal with quotes, escaping what JSON
  * requires. s must be valid UTF-8 (our inputs are validated before). */
 void buf_add_json_string(struct buf *b, const char *s);
+/* Appends "key": to an object being written, after a ',' unless the text
+ * is empty or has just opened an object or an array. key is ours (a
+ * literal): it is not escaped. */
+void buf_add_json_key(struct buf *b, const char *key);
 /* TS_OK, or TS_ERR_TOO_LARGE / TS_ERR_NOMEM if an append failed. */
 enum ts_status buf_status(const struct buf *b);
 /* Hands the data to the caller (who frees it) and resets the buffer.

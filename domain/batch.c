@@ -1107,12 +1107,9 @@ void batch_counts(const struct batch *b, struct batch_counts *out) {
   }
 }
 
-/* "key":"text" or "key":null, after a ',' unless first. */
-static void add_text(struct buf *out, const char *key, const char *text,
-                     bool first) {
-  buf_adds(out, first ? "\"" : ",\"");
-  buf_adds(out, key);
-  buf_add(out, "\":", 2);
+/* "key":"text" or "key":null. */
+static void add_text(struct buf *out, const char *key, const char *text) {
+  buf_add_json_key(out, key);
   if (text)
     buf_add_json_string(out, text);
   else
@@ -1133,9 +1130,9 @@ enum ts_status batch_summary_write(const struct batch *b, struct buf *out) {
     if (!rejected_fields(b, i, &r, &reason))
       break;
     buf_adds(out, i ? ",{" : "{");
-    add_text(out, "eventID", r->event_id, true);
-    add_text(out, "itemIdentifier", r->item_id, false);
-    add_text(out, "reason", reason, false);
+    add_text(out, "eventID", r->event_id);
+    add_text(out, "itemIdentifier", r->item_id);
+    add_text(out, "reason", reason);
     buf_add(out, "}", 1);
   }
   buf_adds(out, "]}");

@@ -801,27 +801,14 @@ static enum ts_status spill_puts(const struct dy *dy, const char *player,
  * not ours (a player name, a session state) goes through
  * buf_add_json_string. */
 
-/* A ',' unless the object or the text has just begun. */
-static void tx_sep(struct buf *b) {
-  if (!b->failed && b->len && b->data[b->len - 1] != '{')
-    buf_add(b, ",", 1);
-}
-
-static void tx_key(struct buf *b, const char *name) {
-  tx_sep(b);
-  buf_add(b, "\"", 1);
-  buf_adds(b, name);
-  buf_add(b, "\":", 2);
-}
-
 static void tx_str(struct buf *b, const char *name, const char *value) {
-  tx_key(b, name);
+  buf_add_json_key(b, name);
   buf_add_json_string(b, value);
 }
 
 /* "name":{"S":value} */
 static void tx_attr_s(struct buf *b, const char *name, const char *value) {
-  tx_key(b, name);
+  buf_add_json_key(b, name);
   buf_adds(b, "{\"S\":");
   buf_add_json_string(b, value);
   buf_add(b, "}", 1);
@@ -830,7 +817,7 @@ static void tx_attr_s(struct buf *b, const char *name, const char *value) {
 /* "name":{"N":"text"} (text from a stored item is escaped like any
  * value not made here). */
 static void tx_attr_n(struct buf *b, const char *name, const char *text) {
-  tx_key(b, name);
+  buf_add_json_key(b, name);
   buf_adds(b, "{\"N\":");
   buf_add_json_string(b, text);
   buf_add(b, "}", 1);
@@ -853,7 +840,7 @@ static void tx_attr_n_dec(struct buf *b, const char *name, struct decimal d) {
 static void tx_attr_b(struct buf *b, const char *name,
                       const unsigned char *bytes, size_t n) {
   unsigned char text[4 * 64 + 1];
-  tx_key(b, name);
+  buf_add_json_key(b, name);
   buf_adds(b, "{\"B\":\"");
   for (size_t at = 0; at < n;) {
     size_t run = n - at < 3 * 64 ? n - at : 3 * 64;
@@ -885,7 +872,7 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
   buf_init(&t, DY_MAX_PUT_BYTES);
   buf_add(&t, "{", 1);
   tx_str(&t, "TableName", dy->table);
-  tx_key(&t, "Item");
+  buf_add_json_key(&t, "Item");
   buf_add(&t, "{", 1);
   tx_attr_s(&t, "player", batch_player_name(b, ps->p));
   tx_attr_n_int(&t, "games", next->games);
@@ -906,7 +893,7 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
 
   if (!ps->exists) {
     tx_str(&t, "ConditionExpression", "attribute_not_exists(#p)");
-    tx_key(&t, "ExpressionAttributeNames");
+    buf_add_json_key(&t, "ExpressionAttributeNames");
     buf_adds(&t, "{\"#p\":\"player\"}");
   } else if (ps->guessed) {
     /* Not read: the item must be exactly what this process wrote. The
@@ -914,10 +901,10 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
      * version as it was. */
     tx_str(&t, "ConditionExpression",
            "#v = :v AND #u = :u AND #g = :g AND #w = :w AND #t = :t");
-    tx_key(&t, "ExpressionAttributeNames");
+    buf_add_json_key(&t, "ExpressionAttributeNames");
     buf_adds(&t, "{\"#v\":\"version\",\"#u\":\"updated_at\",\"#g\":\"games\","
                  "\"#w\":\"wins\",\"#t\":\"total_score\"}");
-    tx_key(&t, "ExpressionAttributeValues");
+    buf_add_json_key(&t, "ExpressionAttributeValues");
     buf_add(&t, "{", 1);
     tx_attr_n_int(&t, ":v", ps->version);
     tx_attr_s(&t, ":u", ps->guessed_at);
@@ -927,9 +914,9 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
     buf_add(&t, "}", 1);
   } else if (ps->has_version) {
     tx_str(&t, "ConditionExpression", "#v = :v");
-    tx_key(&t, "ExpressionAttributeNames");
+    buf_add_json_key(&t, "ExpressionAttributeNames");
     buf_adds(&t, "{\"#v\":\"version\"}");
-    tx_key(&t, "ExpressionAttributeValues");
+    buf_add_json_key(&t, "ExpressionAttributeValues");
     buf_add(&t, "{", 1);
     tx_attr_n_int(&t, ":v", ps->version);
     buf_add(&t, "}", 1);
@@ -937,9 +924,9 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
     /* An item of the original Lambda: unchanged since it was read. */
     tx_str(&t, "ConditionExpression",
            "attribute_not_exists(#v) AND #g = :g AND #a = :a");
-    tx_key(&t, "ExpressionAttributeNames");
+    buf_add_json_key(&t, "ExpressionAttributeNames");
     buf_adds(&t, "{\"#v\":\"version\",\"#g\":\"games\",\"#a\":\"avg_score\"}");
-    tx_key(&t, "ExpressionAttributeValues");
+    buf_add_json_key(&t, "ExpressionAttributeValues");
     buf_add(&t, "{", 1);
     tx_attr_n(&t, ":g", ps->seed_games);
     tx_attr_n(&t, ":a", ps->seed_avg ? ps->seed_avg : "0");

@@ -1244,6 +1244,8 @@ static int ckpt_round(struct sq *sq) {
 
 static void *ckpt_main(void *arg) {
   struct sq *sq = arg;
+  int logged_rc = SQLITE_OK; /* a failure is logged once a minute at most */
+  uint64_t logged_ms = 0;
   pthread_mutex_lock(&sq->kmu);
   for (;;) {
     while (!sq->ckpt_kick && !sq->ckpt_stop)
@@ -1253,10 +1255,14 @@ static void *ckpt_main(void *arg) {
     sq->ckpt_kick = false;
     pthread_mutex_unlock(&sq->kmu);
     int rc = ckpt_round(sq);
-    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+    uint64_t now_ms = clock_now_ms();
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY &&
+        (rc != logged_rc || now_ms - logged_ms >= 60000u)) {
       log_event(LOG_WARN, "SQLite: checkpoint failed", "{s:s, s:i, s:s}",
-                "path", sq->path, "code", rc, "error",
-                sqlite3_errmsg(sq->k.db));
+                "path", sq->path, "code", rc, "error", sqlite3_errstr(rc));
+      logged_rc = rc;
+      logged_ms = now_ms;
+    }
     pthread_mutex_lock(&sq->kmu);
     sq->ckpt_busy = false;
     sq->ckpt_ended = rc == SQLITE_OK;

@@ -102,6 +102,36 @@ static void test_json_string_writer_escapes_quotes_and_controls(void) {
   buf_free(&b);
 }
 
+/* A key takes a ',' only after a value: not at the start, nor right
+ * after an object or an array opens. */
+static void test_json_key_writer_separates_members_only_after_a_value(void) {
+  static const struct {
+    const char *before, *want;
+  } cases[] = {
+      {"", "\"k\":"},
+      {"{", "{\"k\":"},
+      {"[", "[\"k\":"},
+      {"{\"a\":1", "{\"a\":1,\"k\":"},
+      {"{\"a\":{}", "{\"a\":{},\"k\":"},
+      {"[{\"a\":\"x\"}", "[{\"a\":\"x\"},\"k\":"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct buf b;
+    buf_init(&b, 64);
+    buf_adds(&b, cases[i].before);
+    buf_add_json_key(&b, "k");
+    TS_CHECK_CASE(buf_status(&b) == TS_OK && strcmp(b.data, cases[i].want) == 0,
+                  cases[i].before, "wrote %s", b.data ? b.data : "(failed)");
+    buf_free(&b);
+  }
+  struct buf full;
+  buf_init(&full, 4);
+  buf_adds(&full, "{");
+  buf_add_json_key(&full, "long");
+  CU_ASSERT_EQUAL(buf_status(&full), TS_ERR_TOO_LARGE);
+  buf_free(&full);
+}
+
 static void test_buffer_over_its_maximum_fails_and_stays_failed(void) {
   struct buf b;
   buf_init(&b, 8);
@@ -220,6 +250,7 @@ void suite_http_util(void) {
            TS_TEST(test_utf8_sanitize_replaces_invalid_bytes_only),
            TS_TEST(test_b64url_round_trips_and_rejects_non_canonical),
            TS_TEST(test_json_string_writer_escapes_quotes_and_controls),
+           TS_TEST(test_json_key_writer_separates_members_only_after_a_value),
            TS_TEST(test_buffer_over_its_maximum_fails_and_stays_failed),
            TS_TEST(test_reserve_makes_room_and_never_fails_the_buffer),
            TS_TEST(test_sha256_matches_the_standard_vectors),
