@@ -232,6 +232,9 @@
  * waits for it, so a disk slower than the writes bounds the WAL. */
 #define TS_SQLITE_WAL_CHECKPOINT_PAGES 10000
 #define TS_SQLITE_WAL_STALL_PAGES (3 * TS_SQLITE_WAL_CHECKPOINT_PAGES)
+/* A checkpoint round flushes the database at most this many times, each
+ * followed by a copy of what the writer appended during the flush. */
+#define TS_SQLITE_CKPT_FLUSHES 3
 /* After a write failed for want of space (SQLITE_FULL), the store reports
  * not ready until the disk has this much free again or a write succeeds. */
 #define TS_SQLITE_MIN_FREE_BYTES (4u * 1024u * 1024u)
