@@ -235,6 +235,8 @@
 /* A checkpoint round flushes the database at most this many times, each
  * followed by a copy of what the writer appended during the flush. */
 #define TS_SQLITE_CKPT_FLUSHES 3
+/* A checkpoint failing the same way is logged again after this long. */
+#define TS_SQLITE_CKPT_LOG_MS 60000u
 /* After a write failed for want of space (SQLITE_FULL), the store reports
  * not ready until the disk has this much free again or a write succeeds. */
 #define TS_SQLITE_MIN_FREE_BYTES (4u * 1024u * 1024u)

@@ -295,7 +295,7 @@ struct sq {
 
   /* The checkpointer (ckpt_main): copies the WAL into the database off
    * the commit path, on a connection of its own. */
-  pthread_mutex_t kmu; /* guards the four below */
+  pthread_mutex_t kmu; /* guards the ckpt_ flags below */
   pthread_cond_t kcv;  /* kicked, stopping, or a round ended */
   bool ckpt_kick, ckpt_busy, ckpt_stop;
   bool ckpt_ended; /* a round ended since the writer last caught up */
@@ -1251,7 +1251,7 @@ static int ckpt_round(struct sq *sq) {
 
 static void *ckpt_main(void *arg) {
   struct sq *sq = arg;
-  int logged_rc = SQLITE_OK; /* a failure is logged once a minute at most */
+  int logged_rc = SQLITE_OK; /* a failure is logged when its code changes */
   uint64_t logged_ms = 0;
   pthread_mutex_lock(&sq->kmu);
   for (;;) {
@@ -1264,7 +1264,7 @@ static void *ckpt_main(void *arg) {
     int rc = ckpt_round(sq);
     uint64_t now_ms = clock_now_ms();
     if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY &&
-        (rc != logged_rc || now_ms - logged_ms >= 60000u)) {
+        (rc != logged_rc || now_ms - logged_ms >= TS_SQLITE_CKPT_LOG_MS)) {
       log_event(LOG_WARN, "SQLite: checkpoint failed", "{s:s, s:i, s:s}",
                 "path", sq->path, "code", rc, "error", sqlite3_errstr(rc));
       logged_rc = rc;
