@@ -3,10 +3,10 @@
  * validator for caches, not a security feature, so a fast hash is right. */
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/hex.h"
 #include "handlers_util.h"
 
 static uint64_t fnv1a(const char *p, size_t len) {
@@ -51,9 +51,11 @@ void handlers_set_etag(const struct request *req, struct reply *rep) {
   const char *data = rep->body ? rep->body : (const char *)rep->static_body;
   if (rep->status != 200 || !data)
     return;
-  char tag[24];
-  snprintf(tag, sizeof tag, "\"%016llx\"",
-           (unsigned long long)fnv1a(data, rep->len));
+  char tag[19];
+  tag[0] = '"';
+  hex_u64(fnv1a(data, rep->len), tag + 1);
+  tag[17] = '"';
+  tag[18] = '\0';
   char *copy = strdup(tag);
   if (!copy)
     return; /* no ETag is still a correct answer */

@@ -23,6 +23,7 @@
 #include "../common/bounds.h"
 #include "../common/buf.h"
 #include "../common/clock.h"
+#include "../common/hex.h"
 #include "../common/json_parse.h"
 #include "../common/log.h"
 #include "conn_guard.h"
@@ -201,8 +202,8 @@ static void set_request_id(struct MHD_Connection *conn, char *out) {
     return;
   }
   /* Unique enough to find a request in the logs; not a secret. */
-  snprintf(out, TS_MAX_REQUEST_ID_BYTES + 1, "%016llx",
-           (unsigned long long)backoff_random());
+  _Static_assert(TS_MAX_REQUEST_ID_BYTES >= 16, "an id is 16 hex digits");
+  hex_u64(backoff_random(), out);
 }
 
 /* What the header block says beyond a lookup of the first value of a

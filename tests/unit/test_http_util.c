@@ -6,6 +6,7 @@
 
 #include "common/buf.h"
 #include "common/digest.h"
+#include "common/hex.h"
 #include "server/router.h"
 #include "server/urlcode.h"
 #include "unit.h"
@@ -132,6 +133,28 @@ static void test_json_key_writer_separates_members_only_after_a_value(void) {
   buf_free(&full);
 }
 
+/* Ids and tags are 16 lower-case digits, leading zeros kept, as printf's
+ * %016llx wrote them before. */
+static void test_hex_u64_writes_sixteen_lower_case_digits(void) {
+  static const struct {
+    uint64_t v;
+    const char *want;
+  } cases[] = {
+      {0, "0000000000000000"},
+      {0xf, "000000000000000f"},
+      {0x0123456789abcdefu, "0123456789abcdef"},
+      {UINT64_MAX, "ffffffffffffffff"},
+      {0x8000000000000001u, "8000000000000001"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char out[17];
+    memset(out, 'x', sizeof out);
+    hex_u64(cases[i].v, out);
+    TS_CHECK_CASE(strcmp(out, cases[i].want) == 0, cases[i].want, "wrote %.17s",
+                  out);
+  }
+}
+
 static void test_buffer_over_its_maximum_fails_and_stays_failed(void) {
   struct buf b;
   buf_init(&b, 8);
@@ -251,6 +274,7 @@ void suite_http_util(void) {
            TS_TEST(test_b64url_round_trips_and_rejects_non_canonical),
            TS_TEST(test_json_string_writer_escapes_quotes_and_controls),
            TS_TEST(test_json_key_writer_separates_members_only_after_a_value),
+           TS_TEST(test_hex_u64_writes_sixteen_lower_case_digits),
            TS_TEST(test_buffer_over_its_maximum_fails_and_stays_failed),
            TS_TEST(test_reserve_makes_room_and_never_fails_the_buffer),
            TS_TEST(test_sha256_matches_the_standard_vectors),
