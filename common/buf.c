@@ -74,6 +74,19 @@ void buf_add(struct buf *b, const void *data, size_t len) {
 
 void buf_adds(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 
+void buf_add_i64(struct buf *b, int64_t v) {
+  char tmp[20]; /* the 19 digits of INT64_MIN, and its sign */
+  size_t i = sizeof tmp;
+  uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[--i] = (char)('0' + u % 10u);
+    u /= 10u;
+  } while (u);
+  if (v < 0)
+    tmp[--i] = '-';
+  buf_add(b, tmp + i, sizeof tmp - i);
+}
+
 void buf_addf(struct buf *b, const char *fmt, ...) {
   char small[256];
   va_list ap;

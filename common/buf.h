@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -27,6 +28,9 @@ void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal, as printf's %lld would, without printf (the
+ * stats of every player written go through it). */
+void buf_add_i64(struct buf *b, int64_t v);
 /* Appends s as a JSON string literal with quotes, escaping what JSON
  * requires. s must be valid UTF-8 (our inputs are validated before). */
 void buf_add_json_string(struct buf *b, const char *s);

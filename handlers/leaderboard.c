@@ -60,7 +60,9 @@ void handle_leaderboard(struct request *req, struct reply *rep) {
     if (i)
       buf_adds(&b, ",");
     /* {"rank":N, ...stats} */
-    buf_addf(&b, "{\"rank\":%zu,", i + 1);
+    buf_adds(&b, "{\"rank\":");
+    buf_add_i64(&b, (int64_t)(i + 1));
+    buf_adds(&b, ",");
     handlers_write_stats_fields(&b, &rows[i]);
     buf_adds(&b, "}");
   }

@@ -26,12 +26,19 @@ void handlers_write_stats_fields(struct buf *b, const struct player_row *row) {
   decimal_format(pct_d, pct);
   buf_adds(b, "\"player\":");
   buf_add_json_string(b, row->player);
-  buf_addf(b,
-           ",\"games\":%lld,\"wins\":%lld,\"losses\":%lld,"
-           "\"total_score\":%s,\"avg_score\":%s,\"win_percent\":%s,"
-           "\"updated_at\":",
-           (long long)row->stats.games, (long long)row->stats.wins,
-           (long long)(row->stats.games - row->stats.wins), total, avg, pct);
+  buf_adds(b, ",\"games\":");
+  buf_add_i64(b, row->stats.games);
+  buf_adds(b, ",\"wins\":");
+  buf_add_i64(b, row->stats.wins);
+  buf_adds(b, ",\"losses\":");
+  buf_add_i64(b, row->stats.games - row->stats.wins);
+  buf_adds(b, ",\"total_score\":");
+  buf_adds(b, total);
+  buf_adds(b, ",\"avg_score\":");
+  buf_adds(b, avg);
+  buf_adds(b, ",\"win_percent\":");
+  buf_adds(b, pct);
+  buf_adds(b, ",\"updated_at\":");
   /* An item the original Lambda wrote has no updated_at until our first
    * write: null rather than a string that is not a time. */
   if (row->updated_at[0])

@@ -1,5 +1,6 @@
 /* Percent-decoding, UTF-8 checks, base64url cursors, the JSON string
  * writer and the route table. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,31 @@ static void test_hex_u64_writes_sixteen_lower_case_digits(void) {
   }
 }
 
+/* Integers as printf's %lld writes them, the extremes included. */
+static void test_i64_writer_matches_printf(void) {
+  static const int64_t cases[] = {0,
+                                  1,
+                                  -1,
+                                  9,
+                                  10,
+                                  -10,
+                                  123456789,
+                                  INT64_MAX,
+                                  INT64_MIN,
+                                  INT64_MIN + 1,
+                                  1000000000000000000};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "%lld", (long long)cases[i]);
+    struct buf b;
+    buf_init(&b, 64);
+    buf_add_i64(&b, cases[i]);
+    TS_CHECK_CASE(buf_status(&b) == TS_OK && strcmp(b.data, want) == 0, want,
+                  "wrote %s", b.data ? b.data : "(failed)");
+    buf_free(&b);
+  }
+}
+
 static void test_buffer_over_its_maximum_fails_and_stays_failed(void) {
   struct buf b;
   buf_init(&b, 8);
@@ -275,6 +301,7 @@ void suite_http_util(void) {
            TS_TEST(test_json_string_writer_escapes_quotes_and_controls),
            TS_TEST(test_json_key_writer_separates_members_only_after_a_value),
            TS_TEST(test_hex_u64_writes_sixteen_lower_case_digits),
+           TS_TEST(test_i64_writer_matches_printf),
            TS_TEST(test_buffer_over_its_maximum_fails_and_stays_failed),
            TS_TEST(test_reserve_makes_room_and_never_fails_the_buffer),
            TS_TEST(test_sha256_matches_the_standard_vectors),
