@@ -157,6 +157,13 @@ char *buf_take(struct buf *b, size_t *len) {
   return out;
 }
 
+void buf_add_json_string_or_null(struct buf *b, const char *s) {
+  if (s)
+    buf_add_json_string(b, s);
+  else
+    buf_add(b, "null", 4);
+}
+
 void buf_add_json_key(struct buf *b, const char *key) {
   if (!b->failed && b->len && b->data[b->len - 1] != '{' &&
       b->data[b->len - 1] != '[')

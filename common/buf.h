@@ -34,6 +34,8 @@ void buf_add_i64(struct buf *b, int64_t v);
 /* Appends s as a JSON string literal with quotes, escaping what JSON
  * requires. s must be valid UTF-8 (our inputs are validated before). */
 void buf_add_json_string(struct buf *b, const char *s);
+/* The same, or null when s is NULL. */
+void buf_add_json_string_or_null(struct buf *b, const char *s);
 /* Appends "key": to an object being written, after a ',' unless the text
  * is empty or has just opened an object or an array. key is ours (a
  * literal): it is not escaped. */

@@ -1107,15 +1107,6 @@ void batch_counts(const struct batch *b, struct batch_counts *out) {
   }
 }
 
-/* "key":"text" or "key":null. */
-static void add_text(struct buf *out, const char *key, const char *text) {
-  buf_add_json_key(out, key);
-  if (text)
-    buf_add_json_string(out, text);
-  else
-    buf_add(out, "null", 4);
-}
-
 enum ts_status batch_summary_write(const struct batch *b, struct buf *out) {
   struct batch_counts c;
   batch_counts(b, &c);
@@ -1130,9 +1121,12 @@ enum ts_status batch_summary_write(const struct batch *b, struct buf *out) {
     if (!rejected_fields(b, i, &r, &reason))
       break;
     buf_adds(out, i ? ",{" : "{");
-    add_text(out, "eventID", r->event_id);
-    add_text(out, "itemIdentifier", r->item_id);
-    add_text(out, "reason", reason);
+    buf_add_json_key(out, "eventID");
+    buf_add_json_string_or_null(out, r->event_id);
+    buf_add_json_key(out, "itemIdentifier");
+    buf_add_json_string_or_null(out, r->item_id);
+    buf_add_json_key(out, "reason");
+    buf_add_json_string_or_null(out, reason);
     buf_add(out, "}", 1);
   }
   buf_adds(out, "]}");

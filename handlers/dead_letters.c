@@ -38,13 +38,6 @@ static bool reason_valid(const char *reason) {
   return !reason || (*reason && strlen(reason) < TS_MAX_REASON_BYTES);
 }
 
-static void add_string_or_null(struct buf *b, const char *text) {
-  if (text)
-    buf_add_json_string(b, text);
-  else
-    buf_adds(b, "null");
-}
-
 /* The stored record as the JSON value it is; text that is not JSON (a
  * record cut for size) as a string, with any cut UTF-8 sequence made '?'. */
 static void add_record(struct buf *b, const char *text) {
@@ -70,9 +63,9 @@ static void add_dead_letter(struct buf *b, const struct dead_letter *d) {
   buf_adds(b, "{\"id\":");
   buf_add_json_string(b, d->id);
   buf_adds(b, ",\"eventID\":");
-  add_string_or_null(b, d->event_id);
+  buf_add_json_string_or_null(b, d->event_id);
   buf_adds(b, ",\"itemIdentifier\":");
-  add_string_or_null(b, d->item_identifier);
+  buf_add_json_string_or_null(b, d->item_identifier);
   buf_adds(b, ",\"reason\":");
   buf_add_json_string(b, d->reason);
   buf_adds(b, ",\"received_at\":");
