@@ -237,6 +237,14 @@
 #define TS_SQLITE_CKPT_FLUSHES 3
 /* A checkpoint failing the same way is logged again after this long. */
 #define TS_SQLITE_CKPT_LOG_MS 60000u
+/* applied_recent (store/recent.h): a cycle moving its pairs into
+ * applied_events starts once it holds this many; each write transaction
+ * of a cycle moves this many, or as many as it applies if more. The pairs
+ * are also held in memory (about 100 bytes each): past the last bound
+ * every pair moves at once, in one transaction. */
+#define TS_SQLITE_RECENT_MERGE_ROWS 16384u
+#define TS_SQLITE_RECENT_SLICE_ROWS 1024u
+#define TS_SQLITE_RECENT_MAX_ROWS (4u * TS_SQLITE_RECENT_MERGE_ROWS)
 /* After a write failed for want of space (SQLITE_FULL), the store reports
  * not ready until the disk has this much free again or a write succeeds. */
 #define TS_SQLITE_MIN_FREE_BYTES (4u * 1024u * 1024u)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/bounds.h"
+#include "../common/hash.h"
 
 struct slot {
   char *player;  /* NULL: empty */
@@ -72,9 +73,7 @@ void guess_free(struct guess *g) {
 
 /* FNV-1a: the first slot of a name's set. */
 static struct slot *set_of(struct guess *g, const char *player) {
-  uint64_t h = 1469598103934665603u;
-  for (const unsigned char *p = (const unsigned char *)player; *p; p++)
-    h = (h ^ *p) * 1099511628211u;
+  uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, player, strlen(player));
   return &g->slots[h % (g->n_slots / g->ways) * g->ways];
 }
 

@@ -13,9 +13,11 @@
  *                   promises; NORMAL may lose the last commits on power loss
  *                   (not on a process crash) and is faster.
  *
- * Schema version 5 (PRAGMA user_version):
+ * Schema version 6 (PRAGMA user_version):
  *   players         one row per player; total_score is exact decimal text
  *   applied_events  (player, eventID) pairs applied, for exactly-once
+ *   applied_recent  the newest pairs, appended in the order applied and
+ *                   moved into applied_events in key order (store/recent.h)
  *   dead_letters    rejected records, kept once per dead_letter_id (the
  *                   record as received and its reason), which is also how
  *                   they are listed, replayed and deleted
@@ -37,6 +39,7 @@
 #include "../common/bounds.h"
 #include "../common/log.h"
 #include "../domain/backfill.h"
+#include "recent.h"
 #include "sqlite_vfs.h"
 #include "store_impl.h"
 #include "store_test.h"
@@ -56,7 +59,7 @@
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 5
+#define SQ_SCHEMA_VERSION 6
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -136,6 +139,15 @@ static const char schema_v5[] = "CREATE TABLE kinesis_leases("
                                 ") WITHOUT ROWID;"
                                 "PRAGMA user_version = 5;";
 
+/* Version 6: the newest applied pairs, in the order applied (recent.h). */
+static const char schema_v6[] = "CREATE TABLE applied_recent("
+                                "  id INTEGER PRIMARY KEY,"
+                                "  player TEXT NOT NULL,"
+                                "  event_id TEXT NOT NULL,"
+                                "  applied_at INTEGER NOT NULL"
+                                ");"
+                                "PRAGMA user_version = 6;";
+
 #define DEAD_COLUMNS                                                           \
   "dead_letter_id, event_id, item_identifier, reason, record, received_at"
 
@@ -167,6 +179,11 @@ enum stmt_id {
   ST_CLOSE_SESSION,
   ST_GET_LEASE,
   ST_PUT_LEASE,
+  ST_MERGE_APPLIED,
+  ST_DROP_RECENT,
+  ST_MERGE_RECENT,
+  ST_CLEAR_RECENT,
+  ST_DATA_VERSION,
   ST_COUNT
 };
 
@@ -177,15 +194,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_PLAYER] = "SELECT player, games, wins, total_score, updated_at, "
                       "session_state FROM players WHERE player = ?1",
     /* Seen means applied within the retention (applied_at >= ?3), whether
-     * or not the purge has removed the older rows yet. */
+     * or not the purge has removed the older rows yet. applied_recent is
+     * looked up in memory (store/recent.h). */
     [ST_IS_APPLIED] = "SELECT 1 FROM applied_events WHERE player = ?1 AND "
                       "event_id = ?2 AND applied_at >= ?3",
-    /* An expired row not yet purged is taken over; a live one is left
-     * alone (no change: the pair was applied already). */
-    [ST_ADD_APPLIED] =
-        "INSERT INTO applied_events(player, event_id, applied_at) "
-        "VALUES(?1, ?2, ?3) ON CONFLICT(player, event_id) DO UPDATE SET "
-        "applied_at = excluded.applied_at WHERE applied_events.applied_at < ?4",
+    [ST_ADD_APPLIED] = "INSERT INTO applied_recent(player, event_id, "
+                       "applied_at) VALUES(?1, ?2, ?3)",
     [ST_PUT_PLAYER] =
         "INSERT INTO players(player, games, wins, total_score, version, "
         "updated_at, avg_x100, pct_x100, session_state) "
@@ -221,7 +235,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT player, games, wins, total_score, updated_at FROM players "
         "WHERE games > 0 ORDER BY games DESC, player LIMIT ?1",
     [ST_COUNT_DEAD] = "SELECT count(*) FROM dead_letters",
-    [ST_COUNT_APPLIED] = "SELECT count(*) FROM applied_events",
+    [ST_COUNT_APPLIED] =
+        "SELECT count(*) FROM (SELECT player, event_id FROM applied_events "
+        "UNION SELECT player, event_id FROM applied_recent)",
     /* Dead letters in id order (the unique index), optionally of one
      * reason; ?1 limit, ?2 reason or NULL, ?3 the last id of the previous
      * page. */
@@ -243,6 +259,25 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PUT_LEASE] = "INSERT OR REPLACE INTO kinesis_leases(stream, shard, "
                      "owner, expires_ms, checkpoint, finished, version) "
                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* Moving pairs from applied_recent: the newest applied_at of a pair
+     * stays (an expired row not yet purged is taken over). */
+    [ST_MERGE_APPLIED] =
+        "INSERT INTO applied_events(player, event_id, applied_at) "
+        "VALUES(?1, ?2, ?3) ON CONFLICT(player, event_id) DO UPDATE SET "
+        "applied_at = excluded.applied_at "
+        "WHERE applied_events.applied_at < excluded.applied_at",
+    [ST_DROP_RECENT] = "DELETE FROM applied_recent WHERE id <= ?1",
+    /* "WHERE true" tells the parser the ON CONFLICT is the upsert's. */
+    [ST_MERGE_RECENT] =
+        "INSERT INTO applied_events(player, event_id, applied_at) "
+        "SELECT player, event_id, applied_at FROM applied_recent WHERE true "
+        "ORDER BY player, event_id ON CONFLICT(player, event_id) DO UPDATE "
+        "SET applied_at = excluded.applied_at "
+        "WHERE applied_events.applied_at < excluded.applied_at",
+    [ST_CLEAR_RECENT] = "DELETE FROM applied_recent",
+    /* Changes when another connection (here or in another process) has
+     * committed since this one last looked. */
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 struct conn {
@@ -281,10 +316,17 @@ struct sq {
   bool committer_running;
   bool stopping; /* sq_close: the committer ends once the queue is empty */
 
-  pthread_mutex_t wmu; /* guards w, purged_once, last_purge_ms */
+  pthread_mutex_t wmu; /* guards w, purged_once, last_purge_ms, recent_* */
   struct conn w;
   bool purged_once;
   uint64_t last_purge_ms;
+  /* applied_recent's pairs, in memory; valid while no other connection
+   * has committed since recent_version (PRAGMA data_version). Until the
+   * first write transaction, none are (recent_known false). */
+  struct recent *recent;
+  int64_t recent_version;
+  bool recent_known;
+  size_t recent_merge_rows, recent_slice_rows; /* TS_SQLITE_RECENT_* */
   atomic_uint_least32_t apply_deadline_ms;
 
   pthread_mutex_t rmu; /* guards r_busy */
@@ -514,6 +556,8 @@ static enum ts_status setup_attempt(void *cls) {
     rc = sqlite3_exec(c->db, schema_v4, NULL, NULL, NULL);
   if (rc == SQLITE_OK && version < 5)
     rc = sqlite3_exec(c->db, schema_v5, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 6)
+    rc = sqlite3_exec(c->db, schema_v6, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -693,10 +737,14 @@ static int64_t retention_cutoff(int64_t now_s) {
   return now_s - (int64_t)TS_DEDUP_RETENTION_S;
 }
 
-static enum ts_status was_applied(struct conn *c, const char *player,
-                                  const char *event_id, int64_t now_s,
-                                  bool *seen) {
+/* Whether (player, event_id) was applied within the retention: in memory
+ * (applied_recent) or in applied_events. */
+static enum ts_status was_applied(struct conn *c, const struct recent *recent,
+                                  const char *player, const char *event_id,
+                                  int64_t now_s, bool *seen) {
   int rc;
+  if ((*seen = recent_seen(recent, player, event_id, retention_cutoff(now_s))))
+    return TS_OK;
   sqlite3_stmt *s = stmt(c, ST_IS_APPLIED, &rc);
   if (!s)
     return from_rc(rc);
@@ -712,13 +760,16 @@ static enum ts_status was_applied(struct conn *c, const char *player,
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
-/* Records (player, event_id) as applied at now_s. *dup is set when the
- * pair is applied already within the retention. */
-static enum ts_status mark_applied(struct conn *c, const char *player,
-                                   const char *event_id, int64_t now_s,
-                                   bool *dup) {
+/* Records (player, event_id) as applied at now_s: a row appended to
+ * applied_recent and the pair in memory, pending until the commit. *dup is
+ * set, and nothing written, when the pair is in memory within the
+ * retention. */
+static enum ts_status mark_applied(struct conn *c, struct recent *recent,
+                                   const char *player, const char *event_id,
+                                   int64_t now_s, bool *dup) {
   int rc;
-  *dup = false;
+  if ((*dup = recent_seen(recent, player, event_id, retention_cutoff(now_s))))
+    return TS_OK;
   sqlite3_stmt *s = stmt(c, ST_ADD_APPLIED, &rc);
   if (!s)
     return from_rc(rc);
@@ -728,13 +779,12 @@ static enum ts_status mark_applied(struct conn *c, const char *player,
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64(s, 3, now_s);
   if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64(s, 4, retention_cutoff(now_s));
-  if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
   done(s);
-  if (rc == SQLITE_DONE)
-    *dup = sqlite3_changes(c->db) == 0;
-  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+  if (rc != SQLITE_DONE)
+    return from_rc(rc);
+  return recent_add(recent, player, event_id, now_s,
+                    sqlite3_last_insert_rowid(c->db));
 }
 
 static enum ts_status put_player(struct conn *c, const char *player,
@@ -777,6 +827,7 @@ static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
  * they see the transaction's earlier writes (earlier batches of a group). */
 struct view_ctx {
   struct conn *c;
+  const struct recent *recent;
   const struct batch *b;
   int64_t now_s;
 };
@@ -789,24 +840,24 @@ static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
 static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
                                    bool *seen) {
   struct view_ctx *v = cls;
-  return was_applied(v->c, batch_player_name(v->b, p), event_id, v->now_s,
-                     seen);
+  return was_applied(v->c, v->recent, batch_player_name(v->b, p), event_id,
+                     v->now_s, seen);
 }
 
 /* Writes what the decision decided for player p: the applied eventIDs and
  * the row, with its session state folded when a session is open. */
-static enum ts_status write_player(struct conn *c, const struct batch *b,
-                                   size_t p, const struct stats *stats,
-                                   int64_t now_s, const char *now_utc,
-                                   const char *session) {
+static enum ts_status write_player(struct conn *c, struct recent *recent,
+                                   const struct batch *b, size_t p,
+                                   const struct stats *stats, int64_t now_s,
+                                   const char *now_utc, const char *session) {
   const char *player = batch_player_name(b, p);
   size_t n = batch_entry_count(b, p);
   for (size_t e = 0; e < n; e++) {
     if (batch_entry_outcome(b, p, e) != ENTRY_APPLIED)
       continue;
     bool dup = false;
-    enum ts_status st =
-        mark_applied(c, player, batch_entry(b, p, e)->event_id, now_s, &dup);
+    enum ts_status st = mark_applied(
+        c, recent, player, batch_entry(b, p, e)->event_id, now_s, &dup);
     if (st != TS_OK)
       return st;
     if (dup) /* the view said unapplied, in this same transaction */
@@ -828,11 +879,11 @@ static enum ts_status write_player(struct conn *c, const struct batch *b,
 
 /* Applies one batch inside the open transaction: the domain decides, then
  * the writes. */
-static enum ts_status apply_batch(struct conn *c, struct batch *b,
-                                  int64_t now_s, const char *now_utc,
-                                  const char *session) {
+static enum ts_status apply_batch(struct conn *c, struct recent *recent,
+                                  struct batch *b, int64_t now_s,
+                                  const char *now_utc, const char *session) {
   size_t players = batch_player_count(b);
-  struct view_ctx vc = {.c = c, .b = b, .now_s = now_s};
+  struct view_ctx vc = {.c = c, .recent = recent, .b = b, .now_s = now_s};
   const struct decide_view view = {
       .cls = &vc, .stats = view_stats, .applied = view_applied};
   struct decide_player *next = calloc(players ? players : 1, sizeof *next);
@@ -841,7 +892,8 @@ static enum ts_status apply_batch(struct conn *c, struct batch *b,
   enum ts_status st = batch_decide(b, &view, next);
   for (size_t p = 0; p < players && st == TS_OK; p++)
     if (next[p].changed)
-      st = write_player(c, b, p, &next[p].next, now_s, now_utc, session);
+      st =
+          write_player(c, recent, b, p, &next[p].next, now_s, now_utc, session);
   if (st == TS_OK)
     st = keep_dead_letters(c, b, now_utc);
   free(next);
@@ -901,6 +953,86 @@ static enum ts_status purge_applied(struct conn *c, int64_t now_s, bool *full) {
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
+/* ---- applied_recent: pairs moved into applied_events ---- */
+
+static enum ts_status put_merged(void *cls, const struct recent_pair *p) {
+  struct conn *c = cls;
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_MERGE_APPLIED, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = bind_text(s, 1, p->player);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 2, p->event_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 3, p->applied_at);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  done(s);
+  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
+static enum ts_status drop_recent(struct conn *c, int64_t max_rowid) {
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_DROP_RECENT, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = sqlite3_bind_int64(s, 1, max_rowid);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  done(s);
+  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
+/* In the open write transaction, before its batches: keeps the pairs in
+ * memory true to applied_recent, and moves a slice of them into
+ * applied_events. A slice moves at least as many pairs as the transaction
+ * is about to add (records), so a cycle ends before as many new pairs as
+ * it moves have come in, and memory stays within a few cycles' pairs.
+ * *version is the data_version to remember once the transaction commits. */
+static enum ts_status tend_recent(struct sq *sq, size_t records,
+                                  int64_t *version) {
+  struct conn *c = &sq->w;
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_DATA_VERSION, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    *version = sqlite3_column_int64(s, 0);
+  done(s);
+  if (rc != SQLITE_ROW)
+    return from_rc(rc);
+  /* Memory is not known to match the table: the first transaction, another
+   * connection committed (it may have added or moved pairs), or past the
+   * bound. Every row moves at once, and memory lets go at the commit. */
+  if (!sq->recent_known || *version != sq->recent_version ||
+      recent_count(sq->recent) >= TS_SQLITE_RECENT_MAX_ROWS) {
+    rc = run_plain(c, ST_MERGE_RECENT);
+    if (rc == SQLITE_OK)
+      rc = run_plain(c, ST_CLEAR_RECENT);
+    if (rc != SQLITE_OK)
+      return from_rc(rc);
+    recent_drop_committed(sq->recent);
+    return TS_OK;
+  }
+  enum ts_status st = TS_OK;
+  if (!recent_cycling(sq->recent)) {
+    if (recent_count(sq->recent) < sq->recent_merge_rows)
+      return TS_OK;
+    if ((st = recent_cycle_start(sq->recent)) != TS_OK)
+      return st;
+  }
+  size_t max =
+      records > sq->recent_slice_rows ? records : sq->recent_slice_rows;
+  bool last = false;
+  int64_t max_rowid = 0;
+  st = recent_slice(sq->recent, max, put_merged, c, &last, &max_rowid);
+  if (st == TS_OK && last)
+    st = drop_recent(c, max_rowid);
+  return st;
+}
+
 /* Logs a failed write with SQLite's own words and the file; a full disk
  * also turns readiness off (sq_ping) until space is back. */
 static void write_failed(struct sq *sq, struct conn *c) {
@@ -929,6 +1061,10 @@ static enum ts_status apply_attempt(void *cls) {
   struct sq *sq = a->sq;
   struct conn *c = &sq->w;
   char *session = NULL;
+  size_t records = 0;
+  for (size_t i = 0; i < a->n; i++)
+    records += batch_record_count(a->b[i]);
+  int64_t version = 0;
   enum ts_status st = writer_lock(sq, a->deadline_ms);
   if (st != TS_OK)
     return st;
@@ -957,17 +1093,24 @@ static enum ts_status apply_attempt(void *cls) {
     if (st != TS_OK)
       goto out;
   }
+  if ((st = tend_recent(sq, records, &version)) != TS_OK)
+    goto out;
   /* The open backfill session, read under the write lock: every write of
    * this transaction is tracked, or none (domain/backfill.h). */
   if ((st = read_session(c, &session)) != TS_OK)
     goto out;
   for (size_t i = 0; i < a->n; i++) {
-    st = apply_batch(c, a->b[i], now_s, now_utc, session);
+    st = apply_batch(c, sq->recent, a->b[i], now_s, now_utc, session);
     if (st != TS_OK)
       goto out;
   }
   rc = run_plain(c, ST_COMMIT);
   st = from_rc(rc);
+  if (st == TS_OK) {
+    recent_commit(sq->recent);
+    sq->recent_version = version;
+    sq->recent_known = true;
+  }
   /* With a backlog (a full page deleted), purge again on the next write, so
    * deletion keeps up with any insert rate, a page per transaction. */
   if (st == TS_OK && purge && !backlog) {
@@ -982,6 +1125,8 @@ out:;
     write_failed(sq, c);
   if (!sqlite3_get_autocommit(c->db))
     (void)run_plain(c, ST_ROLLBACK);
+  if (st != TS_OK)
+    recent_rollback(sq->recent);
   if (st == TS_OK)
     atomic_store(&sq->out_of_space, false);
   else if ((code & 0xff) == SQLITE_FULL)
@@ -1943,6 +2088,7 @@ static void sq_close(void *impl) {
   for (size_t i = 0; i < SQ_READERS; i++)
     conn_close(&sq->r[i]);
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
+  recent_free(sq->recent);
   free(sq->path);
   if (sq->locks_ready) {
     pthread_cond_destroy(&sq->kcv);
@@ -2001,8 +2147,13 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     return TS_ERR_NOMEM;
   atomic_init(&sq->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
   atomic_init(&sq->out_of_space, false);
+  sq->recent_merge_rows = TS_SQLITE_RECENT_MERGE_ROWS;
+  sq->recent_slice_rows = TS_SQLITE_RECENT_SLICE_ROWS;
   sq->path = strdup(opt->sqlite_path);
-  if (!sq->path) {
+  sq->recent = recent_new();
+  if (!sq->path || !sq->recent) {
+    recent_free(sq->recent);
+    free(sq->path);
     free(sq);
     return TS_ERR_NOMEM;
   }
@@ -2029,6 +2180,7 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
       pthread_cond_destroy(&sq->rcv);
     if (!cc)
       pthread_cond_destroy(&sq->ccv);
+    recent_free(sq->recent);
     free(sq->path);
     free(sq);
     return TS_ERR_NOMEM;
@@ -2108,6 +2260,27 @@ void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms) {
   struct sq *sq = sq_of(s);
   if (sq)
     atomic_store(&sq->apply_deadline_ms, ms);
+}
+
+void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
+                                       size_t slice_rows) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return;
+  pthread_mutex_lock(&sq->wmu);
+  sq->recent_merge_rows = merge_rows;
+  sq->recent_slice_rows = slice_rows;
+  pthread_mutex_unlock(&sq->wmu);
+}
+
+size_t store_test_sqlite_recent_count(struct store *s) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return 0;
+  pthread_mutex_lock(&sq->wmu);
+  size_t n = recent_count(sq->recent);
+  pthread_mutex_unlock(&sq->wmu);
+  return n;
 }
 
 const char *store_test_sqlite_schema_v1(void) { return schema_v1; }

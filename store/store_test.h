@@ -28,6 +28,15 @@ enum ts_status store_test_sqlite_count(struct store *s,
  * test of the "never released" path runs quickly. */
 void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms);
 
+/* Starts a cycle of applied_recent once it holds merge_rows pairs and moves
+ * at least slice_rows per transaction (TS_SQLITE_RECENT_MERGE_ROWS and
+ * _SLICE_ROWS otherwise), so a test sees cycles end with few records. */
+void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
+                                       size_t slice_rows);
+
+/* The pairs the SQLite backend holds in memory (store/recent.h). */
+size_t store_test_sqlite_recent_count(struct store *s);
+
 /* Applies the n batches as ONE group commit would: in order, in one
  * transaction. TS_ERR_INVALID when s is not an SQLite store. */
 enum ts_status store_test_sqlite_apply_group(struct store *s, struct batch **b,

@@ -12,6 +12,7 @@
   X(decide)                                                                    \
   X(backfill)                                                                  \
   X(store_sqlite)                                                              \
+  X(recent)                                                                    \
   X(sqlite_vfs)                                                                \
   X(rank_cache)                                                                \
   X(guess)                                                                     \

@@ -440,7 +440,7 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
   sqlite3_stmt *q = NULL;
   CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
                   SQLITE_OK);
-  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 5);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 6);
   sqlite3_finalize(q);
   sqlite3_close(db);
   remove_tmp();
@@ -704,6 +704,173 @@ static void test_replay_verdicts_follow_the_outcome_of_the_current_names(void) {
     check_player(s, "ann", 2, 1, "3.5");
   }
   free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+/* ---- applied_recent (store/recent.h) ---- */
+
+/* Record i of the applied_recent tests: player r<i % 7>, one game each. */
+static void recent_rec(struct text *t, const char *sep, size_t i) {
+  char ev[32], player[16];
+  snprintf(ev, sizeof ev, "ev-%zu", i);
+  snprintf(player, sizeof player, "r%zu", i % 7);
+  rec(t, sep, "INSERT", ev, player, "1", i % 2 == 0);
+}
+
+/* Records [from, to) and, unless SIZE_MAX, record `also`, as one batch,
+ * applied; the outcomes counted. */
+static void recent_apply_with(struct store *s, size_t from, size_t to,
+                              size_t also, size_t *applied, size_t *dups) {
+  struct text t = {0};
+  for (size_t i = from; i < to; i++)
+    recent_rec(&t, i == from ? "" : ",", i);
+  if (also != SIZE_MAX)
+    recent_rec(&t, from == to ? "" : ",", also);
+  struct batch *b = batch_of(t.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  *applied = *dups = 0;
+  for (size_t r = 0; r < batch_record_count(b); r++) {
+    enum record_outcome o = batch_record_outcome(b, r);
+    *applied += o == RECORD_APPLIED;
+    *dups += o == RECORD_DUPLICATE;
+  }
+  batch_free(b);
+  free(t.p);
+}
+
+static void recent_apply(struct store *s, size_t from, size_t to,
+                         size_t *applied, size_t *dups) {
+  recent_apply_with(s, from, to, SIZE_MAX, applied, dups);
+}
+
+/* Each of the 7 players holds exactly its share of records [0, n). */
+static void recent_check_totals(struct store *s, size_t n) {
+  for (size_t p = 0; p < 7; p++) {
+    char player[16], total[32];
+    snprintf(player, sizeof player, "r%zu", p);
+    int64_t games = 0, wins = 0;
+    for (size_t i = p; i < n; i += 7) {
+      games++;
+      wins += i % 2 == 0;
+    }
+    snprintf(total, sizeof total, "%lld", (long long)games);
+    check_player(s, player, games, wins, total);
+  }
+}
+
+/* The newest pairs live in applied_recent and in memory until a cycle moves
+ * them, a slice per transaction, into applied_events. A resent record must
+ * be a duplicate whichever side it is on, or both mid-cycle. */
+static void test_resent_records_are_duplicates_in_every_cycle_state(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_recent_rows(s, 40, 15);
+  size_t applied = 0, dups = 0, most = 0, at = 0;
+  /* Each transaction: one new record, and five sent before (in turn, over
+   * and over), so that pairs come in while a cycle is under way. */
+  for (size_t n = 0; n < 200; n++) {
+    size_t to = at + 5 < n ? at + 5 : n;
+    recent_apply_with(s, at, to, n, &applied, &dups);
+    TS_CHECK_CASE(applied == 1 && dups == to - at, "resent",
+                  "record %zu with %zu-%zu: %zu applied, %zu duplicates", n, at,
+                  to, applied, dups);
+    at = to < n ? to : 0;
+    size_t held = store_test_sqlite_recent_count(s);
+    most = held > most ? held : most;
+  }
+  recent_check_totals(s, 200);
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 200);
+  /* Cycles ran: memory let pairs go, and never held many past a cycle. */
+  CU_ASSERT(store_test_sqlite_recent_count(s) < 200);
+  TS_CHECK_CASE(most <= 40 + 2 * 15, "bound", "held %zu", most);
+  store_free(s);
+  remove_tmp();
+}
+
+/* A reopened store knows nothing in memory: what applied_recent held
+ * before the close (mid-cycle) must still count as applied. */
+static void test_pairs_of_a_cycle_cut_by_a_restart_stay_applied(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_recent_rows(s, 20, 7);
+  size_t applied = 0, dups = 0;
+  for (size_t i = 0; i < 50; i += 5)
+    recent_apply(s, i, i + 5, &applied, &dups);
+  CU_ASSERT(store_test_sqlite_recent_count(s) > 0);
+  store_free(s);
+  s = open_store();
+  recent_apply(s, 0, 50, &applied, &dups);
+  CU_ASSERT(applied == 0 && dups == 50);
+  recent_apply(s, 50, 60, &applied, &dups);
+  CU_ASSERT(applied == 10 && dups == 0);
+  recent_check_totals(s, 60);
+  store_free(s);
+  remove_tmp();
+}
+
+/* Two handles on one file (as two processes would be): each one's pairs
+ * in memory are unknown to the other, which must still see them applied. */
+static void test_another_writer_pairs_are_seen_applied(void) {
+  fresh_path();
+  struct store *a = open_store(), *b = open_store();
+  store_test_sqlite_set_recent_rows(a, 1000, 100);
+  store_test_sqlite_set_recent_rows(b, 1000, 100);
+  size_t applied = 0, dups = 0;
+  for (size_t round = 0; round < 3; round++) {
+    size_t at = round * 20;
+    recent_apply(a, at, at + 10, &applied, &dups);
+    CU_ASSERT(applied == 10 && dups == 0);
+    recent_apply(b, at, at + 20, &applied, &dups);
+    TS_CHECK_CASE(applied == 10 && dups == 10, "b", "round %zu: %zu, %zu",
+                  round, applied, dups);
+    recent_apply(a, 0, at + 20, &applied, &dups);
+    TS_CHECK_CASE(applied == 0 && dups == at + 20, "a", "round %zu: %zu, %zu",
+                  round, applied, dups);
+  }
+  recent_check_totals(a, 60);
+  recent_check_totals(b, 60);
+  store_free(a);
+  store_free(b);
+  remove_tmp();
+}
+
+/* A group that fails after its first batch added pairs rolls back: those
+ * pairs must leave memory too, or their records would be refused as
+ * duplicates when resent, and lost. */
+static void test_pairs_of_a_rolled_back_group_apply_when_resent(void) {
+  fresh_path();
+  struct store *s = open_store();
+  size_t applied = 0, dups = 0;
+  recent_apply(s, 0, 7, &applied, &dups); /* every player has a row */
+  sqlite3 *db = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  CU_ASSERT_FATAL(sqlite3_exec(db,
+                               "CREATE TRIGGER boom BEFORE UPDATE ON players "
+                               "WHEN new.player = 'boom' BEGIN "
+                               "SELECT RAISE(ABORT, 'boom'); END;",
+                               NULL, NULL, NULL) == SQLITE_OK);
+  struct text t1 = {0}, t2 = {0};
+  for (size_t i = 7; i < 17; i++)
+    recent_rec(&t1, i == 7 ? "" : ",", i);
+  rec(&t2, "", "INSERT", "b1", "boom", "1", true);
+  apply_ok(s, t2.p); /* the row exists; its next update fails */
+  free(t2.p);
+  t2 = (struct text){0};
+  rec(&t2, "", "INSERT", "b2", "boom", "1", true);
+  struct batch *g[2] = {batch_of(t1.p), batch_of(t2.p)};
+  CU_ASSERT(store_test_sqlite_apply_group(s, g, 2) != TS_OK);
+  batch_free(g[0]);
+  batch_free(g[1]);
+  CU_ASSERT_FATAL(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL) ==
+                  SQLITE_OK);
+  sqlite3_close(db);
+  recent_apply(s, 7, 17, &applied, &dups);
+  CU_ASSERT(applied == 10 && dups == 0);
+  recent_check_totals(s, 17);
+  free(t1.p);
+  free(t2.p);
   store_free(s);
   remove_tmp();
 }
@@ -978,6 +1145,30 @@ static void test_applied_events_past_retention_are_forgotten(void) {
   batch_free(b);
   check_player(s, "old", 1, 0, "1");
   CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 2);
+  /* An expired row planted after the first purge stays until the next
+   * (a minute on): a cycle then moves the new application over it, and
+   * must keep the newer time, or a resend would apply a third time. */
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &raw) == SQLITE_OK);
+  CU_ASSERT_FATAL(sqlite3_exec(raw,
+                               "INSERT INTO applied_events "
+                               "VALUES('old','ev-old2',1)",
+                               NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(raw);
+  struct text t2 = {0}, t3 = {0};
+  rec(&t2, "", "INSERT", "ev-old2", "old", "1", false);
+  apply_ok(s, t2.p);
+  store_test_sqlite_set_recent_rows(s, 1, 1);
+  rec(&t3, "", "INSERT", "ev-x", "x", "1", false);
+  apply_ok(s, t3.p);
+  CU_ASSERT(store_test_sqlite_recent_count(s) == 1); /* ev-old2 moved */
+  b = batch_of(t2.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_DUPLICATE);
+  batch_free(b);
+  check_player(s, "old", 2, 0, "2");
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 4);
+  free(t3.p);
+  free(t2.p);
   free(t.p);
   store_free(s);
   remove_tmp();
@@ -1478,6 +1669,10 @@ void suite_store_sqlite(void) {
       TS_TEST(test_dead_letters_page_once_each_filter_by_reason_and_delete),
       TS_TEST(test_replay_verdicts_follow_the_outcome_of_the_current_names),
       TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
+      TS_TEST(test_resent_records_are_duplicates_in_every_cycle_state),
+      TS_TEST(test_pairs_of_a_cycle_cut_by_a_restart_stay_applied),
+      TS_TEST(test_another_writer_pairs_are_seen_applied),
+      TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
       TS_TEST(test_wal_starts_over_under_steady_writes),
       TS_TEST(test_crash_during_checkpoints_loses_and_doubles_nothing),
       TS_TEST(test_decimal_totals_are_exact),

@@ -1,0 +1,239 @@
+/* The newest applied pairs, in memory (see recent.h).
+ *
+ * Pairs live in an array in the order they were added: [0, committed) are
+ * committed, [committed, n) pending. An open-addressing table maps a key to
+ * the index of its newest pair; it is rebuilt whenever indexes move (a
+ * cycle's end, a drop, a rollback that removed pairs), which is rare next
+ * to the adds. */
+#include "recent.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/hash.h"
+
+struct entry {
+  uint64_t h;
+  int64_t applied_at, rowid;
+  size_t player_len;
+  char key[]; /* player, NUL, event_id, NUL */
+};
+
+struct recent {
+  struct entry **e;
+  size_t n, committed, cap;
+  uint32_t *slot; /* index + 1 of a key's newest entry; 0 empty */
+  size_t n_slots; /* a power of two, at least twice n */
+  /* The cycle: order[0, snap) is the first snap entries sorted by key;
+   * pos were merged by committed transactions, pos_tx so far in this one. */
+  struct entry **order;
+  size_t snap, pos, pos_tx;
+  size_t drop_tx; /* entries [0, drop_tx) leave at commit */
+};
+
+static const char *event_of(const struct entry *e) {
+  return e->key + e->player_len + 1;
+}
+
+static uint64_t key_hash(const char *player, size_t player_len,
+                         const char *event_id, size_t event_len) {
+  /* The NUL between the two keeps ("ab","c") apart from ("a","bc"). */
+  return hash_fnv1a(hash_fnv1a(HASH_FNV1A_INIT, player, player_len + 1),
+                    event_id, event_len);
+}
+
+static bool same_key(const struct entry *e, const char *player,
+                     size_t player_len, const char *event_id) {
+  return e->player_len == player_len &&
+         memcmp(e->key, player, player_len) == 0 &&
+         strcmp(event_of(e), event_id) == 0;
+}
+
+/* Points the table at index i for e's key (the newest wins). */
+static void place(struct recent *r, size_t i) {
+  const struct entry *e = r->e[i];
+  size_t mask = r->n_slots - 1;
+  for (size_t s = e->h & mask;; s = (s + 1) & mask) {
+    uint32_t at = r->slot[s];
+    if (at == 0 || same_key(r->e[at - 1], e->key, e->player_len, event_of(e))) {
+      r->slot[s] = (uint32_t)(i + 1);
+      return;
+    }
+  }
+}
+
+/* Rebuilds the table for n entries, with at least want slots. */
+static enum ts_status rebuild(struct recent *r, size_t want) {
+  size_t n_slots = r->n_slots ? r->n_slots : 64;
+  while (n_slots < want)
+    n_slots *= 2;
+  if (n_slots != r->n_slots) {
+    uint32_t *slot = calloc(n_slots, sizeof *slot);
+    if (!slot)
+      return TS_ERR_NOMEM;
+    free(r->slot);
+    r->slot = slot;
+    r->n_slots = n_slots;
+  } else {
+    memset(r->slot, 0, n_slots * sizeof *r->slot);
+  }
+  for (size_t i = 0; i < r->n; i++)
+    place(r, i);
+  return TS_OK;
+}
+
+struct recent *recent_new(void) {
+  struct recent *r = calloc(1, sizeof *r);
+  if (r && rebuild(r, 64) != TS_OK) {
+    free(r);
+    r = NULL;
+  }
+  return r;
+}
+
+static void end_cycle(struct recent *r) {
+  free(r->order);
+  r->order = NULL;
+  r->snap = r->pos = r->pos_tx = 0;
+}
+
+void recent_free(struct recent *r) {
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->n; i++)
+    free(r->e[i]);
+  free(r->e);
+  free(r->slot);
+  free(r->order);
+  free(r);
+}
+
+enum ts_status recent_add(struct recent *r, const char *player,
+                          const char *event_id, int64_t applied_at,
+                          int64_t rowid) {
+  size_t player_len = strlen(player), event_len = strlen(event_id);
+  if (r->n >= UINT32_MAX - 1)
+    return TS_ERR_TOO_LARGE;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? 2 * r->cap : 256;
+    struct entry **e = realloc(r->e, cap * sizeof *e);
+    if (!e)
+      return TS_ERR_NOMEM;
+    r->e = e;
+    r->cap = cap;
+  }
+  /* Grow the table before adding, so that a failure leaves r as it was. */
+  if (2 * (r->n + 1) > r->n_slots && rebuild(r, 2 * (r->n + 1)) != TS_OK)
+    return TS_ERR_NOMEM;
+  struct entry *e = malloc(sizeof *e + player_len + event_len + 2);
+  if (!e)
+    return TS_ERR_NOMEM;
+  e->h = key_hash(player, player_len, event_id, event_len);
+  e->applied_at = applied_at;
+  e->rowid = rowid;
+  e->player_len = player_len;
+  memcpy(e->key, player, player_len + 1);
+  memcpy(e->key + player_len + 1, event_id, event_len + 1);
+  r->e[r->n] = e;
+  place(r, r->n++);
+  return TS_OK;
+}
+
+bool recent_seen(const struct recent *r, const char *player,
+                 const char *event_id, int64_t cutoff) {
+  size_t player_len = strlen(player);
+  uint64_t h = key_hash(player, player_len, event_id, strlen(event_id));
+  size_t mask = r->n_slots - 1;
+  for (size_t s = h & mask;; s = (s + 1) & mask) {
+    uint32_t at = r->slot[s];
+    if (at == 0)
+      return false;
+    const struct entry *e = r->e[at - 1];
+    if (e->h == h && same_key(e, player, player_len, event_id))
+      return e->applied_at >= cutoff;
+  }
+}
+
+size_t recent_count(const struct recent *r) { return r->n; }
+
+bool recent_cycling(const struct recent *r) { return r->snap > 0; }
+
+static int by_key(const void *a, const void *b) {
+  const struct entry *x = *(struct entry *const *)a;
+  const struct entry *y = *(struct entry *const *)b;
+  int c = strcmp(x->key, y->key);
+  return c ? c : strcmp(event_of(x), event_of(y));
+}
+
+enum ts_status recent_cycle_start(struct recent *r) {
+  if (r->snap > 0 || r->n != r->committed || r->n == 0)
+    return TS_ERR_INVALID;
+  struct entry **order = malloc(r->n * sizeof *order);
+  if (!order)
+    return TS_ERR_NOMEM;
+  memcpy(order, r->e, r->n * sizeof *order);
+  qsort(order, r->n, sizeof *order, by_key);
+  r->order = order;
+  r->snap = r->n;
+  r->pos = r->pos_tx = 0;
+  return TS_OK;
+}
+
+enum ts_status recent_slice(struct recent *r, size_t max,
+                            enum ts_status (*put)(void *cls,
+                                                  const struct recent_pair *p),
+                            void *cls, bool *last, int64_t *max_rowid) {
+  *last = false;
+  *max_rowid = 0;
+  if (r->snap == 0)
+    return TS_OK;
+  size_t end = r->pos_tx + max < r->snap ? r->pos_tx + max : r->snap;
+  for (; r->pos_tx < end; r->pos_tx++) {
+    const struct entry *e = r->order[r->pos_tx];
+    struct recent_pair p = {
+        .player = e->key, .event_id = event_of(e), .applied_at = e->applied_at};
+    enum ts_status st = put(cls, &p);
+    if (st != TS_OK)
+      return st;
+  }
+  if (r->pos_tx == r->snap) {
+    *last = true;
+    for (size_t i = 0; i < r->snap; i++)
+      if (r->e[i]->rowid > *max_rowid)
+        *max_rowid = r->e[i]->rowid;
+    r->drop_tx = r->snap;
+  }
+  return TS_OK;
+}
+
+void recent_drop_committed(struct recent *r) { r->drop_tx = r->committed; }
+
+void recent_commit(struct recent *r) {
+  r->pos = r->pos_tx;
+  size_t drop = r->drop_tx;
+  r->drop_tx = 0;
+  r->committed = r->n;
+  if (drop == 0)
+    return;
+  /* Whatever drops the snapshot's entries ends the cycle. */
+  if (r->snap > 0 && drop >= r->snap)
+    end_cycle(r);
+  for (size_t i = 0; i < drop; i++)
+    free(r->e[i]);
+  memmove(r->e, r->e + drop, (r->n - drop) * sizeof *r->e);
+  r->n -= drop;
+  r->committed = r->n;
+  /* Same size: rebuilding cannot fail. */
+  (void)rebuild(r, r->n_slots);
+}
+
+void recent_rollback(struct recent *r) {
+  r->pos_tx = r->pos;
+  r->drop_tx = 0;
+  if (r->n == r->committed)
+    return;
+  for (size_t i = r->committed; i < r->n; i++)
+    free(r->e[i]);
+  r->n = r->committed;
+  (void)rebuild(r, r->n_slots);
+}
