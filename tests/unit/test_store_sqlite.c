@@ -784,6 +784,13 @@ static void test_resent_records_are_duplicates_in_every_cycle_state(void) {
   /* Cycles ran: memory let pairs go, and never held many past a cycle. */
   CU_ASSERT(store_test_sqlite_recent_count(s) < 200);
   TS_CHECK_CASE(most <= 40 + 2 * 15, "bound", "held %zu", most);
+  /* A moved pair is a pair: another player's record with its eventID is
+   * another record. */
+  struct text t = {0};
+  rec(&t, "", "INSERT", "ev-0", "someone-else", "1", false);
+  apply_ok(s, t.p);
+  check_player(s, "someone-else", 1, 0, "1");
+  free(t.p);
   store_free(s);
   remove_tmp();
 }
