@@ -243,7 +243,7 @@
  * are also held in memory (about 100 bytes each): past the last bound
  * every pair moves at once, in one transaction. */
 #define TS_SQLITE_RECENT_MERGE_ROWS 16384u
-#define TS_SQLITE_RECENT_SLICE_ROWS 1024u
+#define TS_SQLITE_RECENT_SLICE_ROWS 256u
 #define TS_SQLITE_RECENT_MAX_ROWS (4u * TS_SQLITE_RECENT_MERGE_ROWS)
 /* After a write failed for want of space (SQLITE_FULL), the store reports
  * not ready until the disk has this much free again or a write succeeds. */
