@@ -760,6 +760,26 @@ static enum ts_status was_applied(struct conn *c, const struct recent *recent,
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
+/* Runs statement id (ST_ADD_APPLIED or ST_MERGE_APPLIED) for one pair
+ * applied at applied_at. */
+static enum ts_status write_pair(struct conn *c, enum stmt_id id,
+                                 const char *player, const char *event_id,
+                                 int64_t applied_at) {
+  int rc;
+  sqlite3_stmt *s = stmt(c, id, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = bind_text(s, 1, player);
+  if (rc == SQLITE_OK)
+    rc = bind_text(s, 2, event_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 3, applied_at);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  done(s);
+  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+}
+
 /* Records (player, event_id) as applied at now_s: a row appended to
  * applied_recent and the pair in memory, pending until the commit. *dup is
  * set, and nothing written, when the pair is in memory within the
@@ -767,22 +787,11 @@ static enum ts_status was_applied(struct conn *c, const struct recent *recent,
 static enum ts_status mark_applied(struct conn *c, struct recent *recent,
                                    const char *player, const char *event_id,
                                    int64_t now_s, bool *dup) {
-  int rc;
   if ((*dup = recent_seen(recent, player, event_id, retention_cutoff(now_s))))
     return TS_OK;
-  sqlite3_stmt *s = stmt(c, ST_ADD_APPLIED, &rc);
-  if (!s)
-    return from_rc(rc);
-  rc = bind_text(s, 1, player);
-  if (rc == SQLITE_OK)
-    rc = bind_text(s, 2, event_id);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64(s, 3, now_s);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(s);
-  done(s);
-  if (rc != SQLITE_DONE)
-    return from_rc(rc);
+  enum ts_status st = write_pair(c, ST_ADD_APPLIED, player, event_id, now_s);
+  if (st != TS_OK)
+    return st;
   return recent_add(recent, player, event_id, now_s,
                     sqlite3_last_insert_rowid(c->db));
 }
@@ -956,20 +965,8 @@ static enum ts_status purge_applied(struct conn *c, int64_t now_s, bool *full) {
 /* ---- applied_recent: pairs moved into applied_events ---- */
 
 static enum ts_status put_merged(void *cls, const struct recent_pair *p) {
-  struct conn *c = cls;
-  int rc;
-  sqlite3_stmt *s = stmt(c, ST_MERGE_APPLIED, &rc);
-  if (!s)
-    return from_rc(rc);
-  rc = bind_text(s, 1, p->player);
-  if (rc == SQLITE_OK)
-    rc = bind_text(s, 2, p->event_id);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64(s, 3, p->applied_at);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(s);
-  done(s);
-  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+  return write_pair(cls, ST_MERGE_APPLIED, p->player, p->event_id,
+                    p->applied_at);
 }
 
 static enum ts_status drop_recent(struct conn *c, int64_t max_rowid) {
