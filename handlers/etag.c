@@ -6,17 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/hash.h"
 #include "../common/hex.h"
 #include "handlers_util.h"
-
-static uint64_t fnv1a(const char *p, size_t len) {
-  uint64_t h = 14695981039346656037u;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (unsigned char)p[i];
-    h *= 1099511628211u;
-  }
-  return h;
-}
 
 /* Does the If-None-Match list name `etag`? Weak comparison, as the RFC
  * requires for If-None-Match: a W/ prefix is ignored. */
@@ -53,7 +45,7 @@ void handlers_set_etag(const struct request *req, struct reply *rep) {
     return;
   char tag[19];
   tag[0] = '"';
-  hex_u64(fnv1a(data, rep->len), tag + 1);
+  hex_u64(hash_fnv1a(HASH_FNV1A_INIT, data, rep->len), tag + 1);
   tag[17] = '"';
   tag[18] = '\0';
   char *copy = strdup(tag);
