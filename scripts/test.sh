@@ -4,6 +4,11 @@
 # runs the unit and end-to-end suites against each build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Tests run two at a time at least: most of them wait on a server (the
+# DynamoDB suite on dynalite), so two share even one core well. Each uses
+# its own temporary directory and free ports.
+jobs=$(nproc 2>/dev/null || echo 2)
+[ "$jobs" -ge 2 ] || jobs=2
 ./scripts/install-deps.sh
 ./scripts/install-test-deps.sh
 
@@ -13,13 +18,13 @@ echo "== lint (formatting, banned calls)"
 echo "== build (RelWithDebInfo)"
 ./scripts/build.sh build
 echo "== tests (RelWithDebInfo)"
-(cd build && ctest --output-on-failure)
+(cd build && ctest --output-on-failure -j "$jobs")
 
 echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer)"
 ./scripts/build.sh build-san -DCMAKE_BUILD_TYPE=Debug -DTS_ASAN=ON -DTS_UBSAN=ON
 echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
 (cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure)
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j "$jobs")
 echo "== fuzz targets (libFuzzer + ASan + UBSan, 10 s each, seeded corpus)"
 fuzz/run.sh 10
 echo "all tests passed"
