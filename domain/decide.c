@@ -34,7 +34,7 @@ static enum ts_status read_player(const struct batch *b,
 
 /* One pass over player p's entries (rules 1-5 of decide.h). */
 static enum ts_status decide_player(struct batch *b, size_t p,
-                                    const struct held *h,
+                                    const struct held *h, bool backfilling,
                                     struct decide_player *out) {
   struct stats cur = h->stats;
   size_t room = h->room;
@@ -58,6 +58,11 @@ static enum ts_status decide_player(struct batch *b, size_t p,
     struct stats next = cur;
     enum ts_status st = stats_apply(&next, &en->delta);
     const char *reason = stats_apply_reason(st);
+    if (st == TS_ERR_INVALID && backfilling) { /* held: rule 3 */
+      next = cur;
+      reason = NULL;
+      st = TS_OK;
+    }
     if (reason) {
       batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, reason);
       continue;
@@ -112,7 +117,7 @@ enum ts_status batch_decide(struct batch *b, const struct decide_view *view,
   do {
     for (size_t p = 0; p < players && st == TS_OK; p++)
       if (!is_settled(view, p))
-        st = decide_player(b, p, &held[p], &out[p]);
+        st = decide_player(b, p, &held[p], view->backfilling, &out[p]);
   } while (st == TS_OK && batch_exclude_rejected_records(b) > 0);
 out:
   free(held);

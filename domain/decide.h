@@ -10,13 +10,25 @@
  *      an earlier entry of this batch applied it): duplicate;
  *   2. the player's exactly-once bookkeeping is full: rejected;
  *   3. stats_apply() refuses the delta (below zero, over 38 digits):
- *      rejected with stats_apply_reason();
+ *      rejected with stats_apply_reason(). Except below zero while a
+ *      backfill session is open (view->backfilling): then the entry is
+ *      held, applied without moving the stats (rule 5 without its delta);
  *   4. another entry of the same record was rejected: rejected too (a
  *      record is applied whole or not at all);
  *   5. otherwise applied: the player's stats move on.
  * Rule 4 can turn an applied entry into a rejected one, which changes what
  * later entries of that player see: the passes repeat until no record is
- * newly excluded (at most one pass per record). */
+ * newly excluded (at most one pass per record).
+ *
+ * Why rule 3 holds rather than rejects during a backfill: a backfill runs
+ * because the stored stats may not be the table's (an empty store next to
+ * a live stream, a drift), so "below zero" says nothing about the record.
+ * A held entry is recorded as applied and its delta lands in the player's
+ * session state (domain/backfill.h, which folds every applied entry's
+ * delta), and the settlement sets the stats to base + D: the game counts
+ * in base through the record's OldImage and D takes it off again, exactly
+ * as for an entry the stats could take. Rejected instead, the record would
+ * be in neither, and the Scan may have counted the game it removes. */
 #ifndef TS_DOMAIN_DECIDE_H
 #define TS_DOMAIN_DECIDE_H
 
@@ -44,6 +56,9 @@ struct decide_view {
    * earlier attempt): not read, not decided again; its rejected entries
    * still exclude their records. NULL: none is. */
   bool (*settled)(void *cls, size_t player);
+  /* A backfill session is open, and the store writes the session state of
+   * every player it writes (rule 3). */
+  bool backfilling;
 };
 
 /* One player's result. */

@@ -1739,14 +1739,16 @@ static enum ts_status apply_attempt(void *cls) {
     st = TS_ERR_NOMEM;
     goto out;
   }
-  const struct decide_view view = {.cls = a->ps,
-                                   .stats = view_stats,
-                                   .applied = view_applied,
-                                   .room = view_room,
-                                   .settled = view_settled};
+  struct decide_view view = {.cls = a->ps,
+                             .stats = view_stats,
+                             .applied = view_applied,
+                             .room = view_room,
+                             .settled = view_settled,
+                             .backfilling = session[0] != '\0'};
   st = batch_decide(a->b, &view, next);
   if (st == TS_OK && unguess_rejecting(a)) {
     st = read_all(dy, a, now_s, session);
+    view.backfilling = session[0] != '\0';
     if (st == TS_OK)
       st = batch_decide(a->b, &view, next);
   }

@@ -893,8 +893,10 @@ static enum ts_status apply_batch(struct conn *c, struct recent *recent,
                                   const char *now_utc, const char *session) {
   size_t players = batch_player_count(b);
   struct view_ctx vc = {.c = c, .recent = recent, .b = b, .now_s = now_s};
-  const struct decide_view view = {
-      .cls = &vc, .stats = view_stats, .applied = view_applied};
+  const struct decide_view view = {.cls = &vc,
+                                   .stats = view_stats,
+                                   .applied = view_applied,
+                                   .backfilling = session != NULL};
   struct decide_player *next = calloc(players ? players : 1, sizeof *next);
   if (!next)
     return TS_ERR_NOMEM;

@@ -8,13 +8,16 @@
  * settles every player of its store, so it must not share one with the
  * other suites. */
 #include <CUnit/CUnit.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "common/bounds.h"
 #include "harness.h"
 #include "records.h"
 #include "suites.h"
@@ -202,6 +205,12 @@ static void check_totals(const struct e2e_server *s, const char *case_name) {
 
 struct poster {
   const struct e2e_server *s;
+  /* Posting starts once the backfill's session is open in the store
+   * (await: the SQLite file, or NULL with await_ddb for DynamoDB): a record
+   * before it that takes an empty store's player below zero is rejected,
+   * rightly. */
+  const char *await;
+  bool await_ddb;
   atomic_bool stop;
   pthread_t thread;
   long posted, failed;
@@ -300,9 +309,33 @@ static void change_one(struct poster *p, unsigned r) {
     post_oldest(p);
 }
 
+/* Whether a backfill session is open in the store: SQLite (db) or the
+ * DynamoDB applied-log table (db NULL). */
+static bool session_is_open(const char *db) {
+  if (db) {
+    char *out = e2e_sqlite_query(db, "SELECT count(*) FROM backfill_session;");
+    bool open = out && strtol(out, NULL, 10) > 0;
+    free(out);
+    return open;
+  }
+  json_t *ans =
+      ddb("GetItem",
+          json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", w.log, "Key", "id",
+                    "S", "#backfill-session", "ConsistentRead", 1));
+  bool open = json_object_get(ans, "Item") != NULL;
+  json_decref(ans);
+  return open;
+}
+
 static void *poster_main(void *arg) {
   struct poster *p = arg;
   unsigned r = 12345u;
+  if (p->await || p->await_ddb) {
+    for (int i = 0; i < 600 && !session_is_open(p->await); i++)
+      e2e_sleep_ms(50);
+    /* a replica reads the session at least once a second */
+    e2e_sleep_ms(TS_BACKFILL_SESSION_REFRESH_MS + 200);
+  }
   while (!atomic_load(&p->stop)) {
     r = r * 1103515245u + 12345u;
     change_one(p, r >> 8);
@@ -317,6 +350,16 @@ static void *poster_main(void *arg) {
 
 static bool ready;
 
+/* The DynamoDB store's tables, created by the service's own command. */
+static void create_tables(void) {
+  const char *env[] = {"TS_STORE=dynamodb", w.env_table, w.env_dead, w.env_log,
+                       NULL};
+  char *argv[] = {(char *)e2e_bin(), "create-table", NULL};
+  int code = -1;
+  free(e2e_run_capture_env(argv, env, &code));
+  CU_ASSERT_FATAL(code == 0);
+}
+
 static void setup_once(void) {
   if (ready)
     return;
@@ -329,12 +372,7 @@ static void setup_once(void) {
   snprintf(w.env_log, sizeof w.env_log, "TS_APPLIED_LOG_TABLE=%s", w.log);
   CU_ASSERT_FATAL(create_source());
   CU_ASSERT_FATAL(fill_source(N_SEED_GAMES));
-  const char *env[] = {"TS_STORE=dynamodb", w.env_table, w.env_dead, w.env_log,
-                       NULL};
-  char *argv[] = {(char *)e2e_bin(), "create-table", NULL};
-  int code = -1;
-  free(e2e_run_capture_env(argv, env, &code));
-  CU_ASSERT_FATAL(code == 0);
+  create_tables();
   ready = true;
 }
 
@@ -351,6 +389,25 @@ static const char *db_for(const char *store) {
     snprintf(db_file, sizeof db_file, "%s/stats.db", db_dir);
   }
   return db_file;
+}
+
+/* Empties a store whose server is stopped: the SQLite file removed, the
+ * DynamoDB tables deleted and created again. */
+static void empty_store(const char *store) {
+  const char *db = db_for(store);
+  if (db) {
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+      char path[1100];
+      snprintf(path, sizeof path, "%s%s", db, suffix[i]);
+      CU_ASSERT(unlink(path) == 0 || errno == ENOENT);
+    }
+    return;
+  }
+  const char *tables[] = {w.table, w.dead, w.log};
+  for (size_t i = 0; i < 3; i++)
+    json_decref(ddb("DeleteTable", json_pack("{s:s}", "TableName", tables[i])));
+  create_tables();
 }
 
 static struct e2e_server *start(const char *store) {
@@ -419,32 +476,51 @@ static void test_backfill_into_either_store_gives_the_source_totals(void) {
   }
 }
 
+/* The stream keeps changing the table while a backfill runs, into a store
+ * that holds the source's totals with a drift, and into an empty store (a
+ * new deployment next to a live table). In the empty one, a MODIFY or
+ * REMOVE of a game the store never counted takes a player below zero: it
+ * must still count, through the backfill's session, not be rejected. */
 static void test_games_streamed_during_a_backfill_are_counted_once(void) {
   setup_once();
-  static const char *const stores[] = {"sqlite", "dynamodb"};
+  static const struct {
+    const char *store;
+    bool empty;
+  } cases[] = {{"sqlite", false},
+               {"dynamodb", false},
+               {"sqlite", true},
+               {"dynamodb", true}};
   static const char *const slow[] = {"--settle-s", "20",  "--segments", "2",
                                      "--max-rcu",  "400", NULL};
-  for (size_t i = 0; i < 2; i++) {
-    struct e2e_server *s = start(stores[i]);
-    const char *db = db_for(stores[i]);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *store = cases[i].store;
+    char label[64];
+    snprintf(label, sizeof label, "%s%s", store,
+             cases[i].empty ? ", empty" : ", drifted");
+    if (cases[i].empty)
+      empty_store(store);
+    struct e2e_server *s = start(store);
+    const char *db = db_for(store);
     /* drifted stats, so that the backfill has to change them while the
      * stream moves them too */
     char name[128];
-    for (int k = 0; k < N_PLAYERS; k += 3)
+    for (int k = 0; !cases[i].empty && k < N_PLAYERS; k += 3)
       drift(db, player_name(k, name, sizeof name), 2 + k);
-    struct poster p = {.s = s};
+    struct poster p = {.s = s,
+                       .await = cases[i].empty ? db : NULL,
+                       .await_ddb = cases[i].empty && !db};
     atomic_init(&p.stop, false);
     CU_ASSERT_FATAL(pthread_create(&p.thread, NULL, poster_main, &p) == 0);
-    int code = run_cmd("backfill", stores[i], db, slow, NULL);
+    int code = run_cmd("backfill", store, db, slow, NULL);
     atomic_store(&p.stop, true);
     pthread_join(p.thread, NULL);
-    TS_CHECK_CASE(code == 0, stores[i], "backfill exited %d", code);
-    TS_CHECK_CASE(p.posted > 20 && p.failed == 0, stores[i],
+    TS_CHECK_CASE(code == 0, label, "backfill exited %d", code);
+    TS_CHECK_CASE(p.posted > 20 && p.failed == 0, label,
                   "%ld records posted, %ld not answered 200 with one applied",
                   p.posted, p.failed);
-    check_totals(s, stores[i]);
-    code = run_cmd("verify", stores[i], db, quick, NULL);
-    TS_CHECK_CASE(code == 0, stores[i], "verify exited %d", code);
+    check_totals(s, label);
+    code = run_cmd("verify", store, db, quick, NULL);
+    TS_CHECK_CASE(code == 0, label, "verify exited %d", code);
     stop(s);
   }
 }

@@ -20,6 +20,7 @@ struct fake_store {
   enum ts_status fail; /* returned by `applied` when not TS_OK */
   const char *settled; /* a player taken as settled, or NULL */
   unsigned reads_of_settled;
+  bool backfilling; /* a backfill session is open */
 };
 
 /* The value after "name=" in a space-separated list, copied to out. */
@@ -93,7 +94,8 @@ static struct decide_view view_of(struct fake_store *f) {
                               .stats = fake_stats,
                               .applied = fake_applied,
                               .room = fake_room,
-                              .settled = fake_settled};
+                              .settled = fake_settled,
+                              .backfilling = f->backfilling};
 }
 
 static struct batch *load(const char *text) {
@@ -164,12 +166,55 @@ static const char *reason_text(const char *want) {
 
 #define MAX38 "99999999999999999999999999999999999999"
 
+/* A batch decided against a store: the records' outcomes and the changed
+ * players' next stats. */
+struct decide_case {
+  const char *name, *stored, *applied, *room, *body;
+  const char *outcomes, *next;
+  const char *reason; /* in the first rejected record's reason */
+};
+
+static void check_cases(const struct decide_case *cases, size_t count,
+                        bool backfilling) {
+  for (size_t i = 0; i < count; i++) {
+    struct batch *b = load(cases[i].body);
+    struct fake_store f = {.stored = cases[i].stored,
+                           .applied = cases[i].applied,
+                           .room = cases[i].room,
+                           .b = b,
+                           .fail = TS_OK,
+                           .backfilling = backfilling};
+    const struct decide_view v = view_of(&f);
+    size_t n = batch_player_count(b);
+    struct decide_player *d = calloc(n ? n : 1, sizeof *d);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    /* Twice: a retried attempt decides again from scratch, the same. */
+    for (int round = 0; round < 2; round++) {
+      enum ts_status st = batch_decide(b, &v, d);
+      char got[32], next[256];
+      outcomes_of(b, got, sizeof got);
+      next_of(b, d, next, sizeof next);
+      TS_CHECK_CASE(st == TS_OK, cases[i].name, "batch_decide: %s",
+                    ts_status_name(st));
+      TS_CHECK_CASE(strcmp(got, cases[i].outcomes) == 0, cases[i].name,
+                    "records %s, want %s (round %d)", got, cases[i].outcomes,
+                    round);
+      TS_CHECK_CASE(strcmp(next, cases[i].next) == 0, cases[i].name,
+                    "next \"%s\", want \"%s\" (round %d)", next, cases[i].next,
+                    round);
+      const char *reason = first_reason(b);
+      const char *want = cases[i].reason ? reason_text(cases[i].reason) : NULL;
+      TS_CHECK_CASE(want ? reason && strstr(reason, want) : !reason,
+                    cases[i].name, "reason \"%s\", want it to hold \"%s\"",
+                    reason ? reason : "(none)", want ? want : "(none)");
+    }
+    free(d);
+    batch_free(b);
+  }
+}
+
 static void test_decision_follows_the_rules_for_every_record(void) {
-  static const struct {
-    const char *name, *stored, *applied, *room, *body;
-    const char *outcomes, *next;
-    const char *reason; /* in the first rejected record's reason */
-  } cases[] = {
+  static const struct decide_case cases[] = {
       {"a new player's first game is applied", "", "", "",
        "[" REC("e1", "INSERT", NEW(PS("bob") SC("10") WIN)) "]", "A",
        "bob=1/1/10", NULL},
@@ -244,40 +289,43 @@ static void test_decision_follows_the_rules_for_every_record(void) {
        "S", "", NULL},
       {"an empty batch decides nothing", "", "", "", "[]", "", "", NULL},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct batch *b = load(cases[i].body);
-    struct fake_store f = {.stored = cases[i].stored,
-                           .applied = cases[i].applied,
-                           .room = cases[i].room,
-                           .b = b,
-                           .fail = TS_OK};
-    const struct decide_view v = view_of(&f);
-    size_t n = batch_player_count(b);
-    struct decide_player *d = calloc(n ? n : 1, sizeof *d);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    /* Twice: a retried attempt decides again from scratch, the same. */
-    for (int round = 0; round < 2; round++) {
-      enum ts_status st = batch_decide(b, &v, d);
-      char got[32], next[256];
-      outcomes_of(b, got, sizeof got);
-      next_of(b, d, next, sizeof next);
-      TS_CHECK_CASE(st == TS_OK, cases[i].name, "batch_decide: %s",
-                    ts_status_name(st));
-      TS_CHECK_CASE(strcmp(got, cases[i].outcomes) == 0, cases[i].name,
-                    "records %s, want %s (round %d)", got, cases[i].outcomes,
-                    round);
-      TS_CHECK_CASE(strcmp(next, cases[i].next) == 0, cases[i].name,
-                    "next \"%s\", want \"%s\" (round %d)", next, cases[i].next,
-                    round);
-      const char *reason = first_reason(b);
-      const char *want = cases[i].reason ? reason_text(cases[i].reason) : NULL;
-      TS_CHECK_CASE(want ? reason && strstr(reason, want) : !reason,
-                    cases[i].name, "reason \"%s\", want it to hold \"%s\"",
-                    reason ? reason : "(none)", want ? want : "(none)");
-    }
-    free(d);
-    batch_free(b);
-  }
+  check_cases(cases, sizeof cases / sizeof cases[0], false);
+}
+
+/* While a backfill session is open, a delta the stored stats cannot take
+ * (below zero) is held: applied, its player written, the stats unchanged
+ * (the settlement counts it). Every other rule stands. */
+static void test_open_backfill_holds_what_would_go_below_zero(void) {
+  static const struct decide_case cases[] = {
+      {"removing a game never counted is held", "", "", "",
+       "[" REC("e1", "REMOVE", OLD(PS("bob") SC("10"))) "]", "A", "bob=0/0/0",
+       NULL},
+      {"a held removal leaves the stored stats", "bob=2/0/5", "", "",
+       "[" REC("e1", "REMOVE", OLD(PS("bob") SC("10") WIN)) "]", "A",
+       "bob=2/0/5", NULL},
+      {"a move from an uncounted player is held there and applied here", "", "",
+       "",
+       "[" REC("e1", "MODIFY",
+               OLD(PS("bob") SC("10")) "," NEW(PS("carol") SC("10"))) "]",
+       "A", "bob=0/0/0 carol=1/0/10", NULL},
+      {"a game after a held one adds to the stats", "", "", "",
+       "[" REC("e1", "REMOVE", OLD(PS("bob") SC("10"))) "," REC(
+           "e2", "INSERT", NEW(PS("bob") SC("4") WIN)) "]",
+       "AA", "bob=1/1/4", NULL},
+      {"a removal the stats can take is applied as ever", "bob=2/1/15", "", "",
+       "[" REC("e1", "REMOVE", OLD(PS("bob") SC("10") WIN)) "]", "A",
+       "bob=1/0/5", NULL},
+      {"a held eventID sent again is a duplicate", "", "bob:e1", "",
+       "[" REC("e1", "REMOVE", OLD(PS("bob") SC("10"))) "]", "D", "", NULL},
+      {"a total beyond 38 digits is still rejected", "bob=1/0/" MAX38, "", "",
+       "[" REC("e1", "INSERT", NEW(PS("bob") SC("1"))) "]", "R", "", TOO_BIG},
+      {"full bookkeeping still rejects", "", "", "bob=0",
+       "[" REC("e1", "REMOVE", OLD(PS("bob") SC("10"))) "]", "R", "", FULL},
+      {"a poison record is still rejected", "", "", "",
+       "[" REC("e1", "INSERT", NEW(PS("bob") SC("x"))) "]", "R", "",
+       "not a number"},
+  };
+  check_cases(cases, sizeof cases / sizeof cases[0], true);
 }
 
 /* The reason names the player whose entry was refused, and the other
@@ -407,6 +455,7 @@ static void test_view_failure_ends_the_decision_with_its_status(void) {
 
 void suite_decide(void) {
   TS_SUITE("decide", TS_TEST(test_decision_follows_the_rules_for_every_record),
+           TS_TEST(test_open_backfill_holds_what_would_go_below_zero),
            TS_TEST(test_rejected_entries_name_their_player_and_the_rule),
            TS_TEST(test_settled_player_is_not_read_and_still_excludes),
            TS_TEST(test_own_earlier_write_found_applied_stays_applied),
