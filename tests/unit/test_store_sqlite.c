@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/bounds.h"
+#include "domain/backfill.h"
 #include "domain/batch.h"
 #include "domain/replay.h"
 #include "kinesis.h"
@@ -359,6 +360,49 @@ static void test_remove_below_zero_is_dead_lettered_while_rest_applies(void) {
   CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 1);
   CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 2);
   free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
+/* The same record while a backfill session is open: held (decide.h rule
+ * 3), so the session's D carries it for the settlement; stats unchanged,
+ * nothing dead-lettered, and a resend is a duplicate. Once the session is
+ * closed it is rejected again. */
+static void
+test_remove_below_zero_during_a_backfill_is_held_in_the_session(void) {
+  fresh_path();
+  struct store *s = open_store();
+  CU_ASSERT_FATAL(store_session_open(s, "bf-test") == TS_OK);
+  struct text t = {0};
+  rec(&t, "", "REMOVE", "e2", "bob", "3", true); /* bob never played */
+  for (int round = 0; round < 2; round++) {
+    struct batch *b = batch_of(t.p);
+    CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+    TS_CHECK_CASE(batch_record_outcome(b, 0) ==
+                      (round ? RECORD_DUPLICATE : RECORD_APPLIED),
+                  round ? "resent" : "first", "outcome %d",
+                  (int)batch_record_outcome(b, 0));
+    batch_free(b);
+  }
+  check_player(s, "bob", 0, 0, "0");
+  struct player_row row;
+  CU_ASSERT_FATAL(store_get_player(s, "bob", &row) == TS_OK);
+  struct backfill_tracked tr;
+  backfill_state_tracked(row.session_state, "bf-test", &tr);
+  CU_ASSERT(tr.delta.games == -1 && tr.delta.wins == -1);
+  player_row_clear(&row);
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 0);
+
+  CU_ASSERT_FATAL(store_session_close(s, "bf-test") == TS_OK);
+  struct text t2 = {0};
+  rec(&t2, "", "REMOVE", "e3", "carol", "3", true);
+  struct batch *b = batch_of(t2.p);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  CU_ASSERT(batch_record_outcome(b, 0) == RECORD_REJECTED);
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 1);
+  batch_free(b);
+  free(t.p);
+  free(t2.p);
   store_free(s);
   remove_tmp();
 }
@@ -1678,6 +1722,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_closing_commits_every_queued_batch_and_calls_each_back),
       TS_TEST(test_queued_batch_is_called_back_unavailable_at_its_deadline),
       TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
+      TS_TEST(test_remove_below_zero_during_a_backfill_is_held_in_the_session),
       TS_TEST(test_resent_poison_records_are_dead_lettered_once),
       TS_TEST(test_kinesis_redelivery_with_new_outer_ids_is_a_duplicate),
       TS_TEST(test_kinesis_remove_before_its_insert_nets_or_is_rejected),
