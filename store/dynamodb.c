@@ -921,15 +921,21 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
     tx_attr_n_int(&t, ":v", ps->version);
     buf_add(&t, "}", 1);
   } else {
-    /* An item of the original Lambda: unchanged since it was read. */
+    /* An item of the original Lambda, or one edited by hand (no version):
+     * unchanged since it was read. An avg_score it did not have must still
+     * be absent; compared with a value, the condition could never hold
+     * and every write of the player would be retried to a 503. */
     tx_str(&t, "ConditionExpression",
-           "attribute_not_exists(#v) AND #g = :g AND #a = :a");
+           ps->seed_avg ? "attribute_not_exists(#v) AND #g = :g AND #a = :a"
+                        : "attribute_not_exists(#v) AND #g = :g AND "
+                          "attribute_not_exists(#a)");
     buf_add_json_key(&t, "ExpressionAttributeNames");
     buf_adds(&t, "{\"#v\":\"version\",\"#g\":\"games\",\"#a\":\"avg_score\"}");
     buf_add_json_key(&t, "ExpressionAttributeValues");
     buf_add(&t, "{", 1);
     tx_attr_n(&t, ":g", ps->seed_games);
-    tx_attr_n(&t, ":a", ps->seed_avg ? ps->seed_avg : "0");
+    if (ps->seed_avg)
+      tx_attr_n(&t, ":a", ps->seed_avg);
     buf_add(&t, "}", 1);
   }
   buf_add(&t, "}", 1);

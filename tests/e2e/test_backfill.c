@@ -332,9 +332,12 @@ static void *poster_main(void *arg) {
   unsigned r = 12345u;
   if (p->await || p->await_ddb) {
     for (int i = 0; i < 600 && !session_is_open(p->await); i++)
-      e2e_sleep_ms(50);
-    /* a replica reads the session at least once a second */
-    e2e_sleep_ms(TS_BACKFILL_SESSION_REFRESH_MS + 200);
+      e2e_sleep_ms(10);
+    /* A DynamoDB replica reads the session at least once a second (the
+     * backfill waits longer than that before it scans); SQLite reads it
+     * in every write transaction. */
+    if (p->await_ddb)
+      e2e_sleep_ms(TS_BACKFILL_SESSION_REFRESH_MS + 200);
   }
   while (!atomic_load(&p->stop)) {
     r = r * 1103515245u + 12345u;
@@ -515,7 +518,9 @@ static void test_games_streamed_during_a_backfill_are_counted_once(void) {
     atomic_store(&p.stop, true);
     pthread_join(p.thread, NULL);
     TS_CHECK_CASE(code == 0, label, "backfill exited %d", code);
-    TS_CHECK_CASE(p.posted > 20 && p.failed == 0, label,
+    /* Into an empty store, posting starts with the session, and on SQLite
+     * a backfill of this table takes about a second: fewer records. */
+    TS_CHECK_CASE(p.posted > (cases[i].empty ? 5 : 20) && p.failed == 0, label,
                   "%ld records posted, %ld not answered 200 with one applied",
                   p.posted, p.failed);
     check_totals(s, label);

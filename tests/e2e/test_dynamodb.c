@@ -802,48 +802,87 @@ static void test_missing_table_is_503_with_retry_after_until_created(void) {
 /* ---------------------------------------------------------------- */
 /* (c) items written by the original Lambda                         */
 
+/* Items without a version: the original Lambda's (games, wins, avg_score,
+ * win_percent), and a hand edit that made an item of a count alone
+ * (`ADD games :n` on a player the table did not have). Both read as they
+ * are, and the first write adopts them. The hand edit once made every
+ * write of its player fail its condition (an absent avg_score compared
+ * with 0) and answer 503 forever. */
 static void test_item_written_by_the_original_lambda_is_adopted(void) {
-  char p[128];
-  e2e_name(p, sizeof p, "lambda-item");
-  json_t *legacy =
-      json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "player", "S",
-                p, "games", "N", "3", "wins", "N", "2", "avg_score", "N", "10",
-                "win_percent", "S", "66.66%");
-  CU_ASSERT_FATAL(e2e_ddb_put_item(NULL, e2e_ddb_table(), legacy) == TS_OK);
-  json_decref(legacy);
+  static const struct {
+    const char *name, *tag;
+    bool lambda; /* else: games 2 alone */
+    struct e2e_expect before, after;
+    const char *pct_after; /* as the item stores it */
+  } cases[] = {
+      {"the Lambda's item",
+       "lambda-item",
+       true,
+       {NULL, 3, 2, "30", "10", "66.67"},
+       {NULL, 4, 3, "44", "11", "75"},
+       "75.00%"},
+      {"a hand-made count",
+       "hand-count",
+       false,
+       {NULL, 2, 0, "0", "0", "0"},
+       {NULL, 3, 1, "14", "4.67", "33.33"},
+       "33.33%"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    char p[128];
+    e2e_name(p, sizeof p, cases[c].tag);
+    json_t *legacy =
+        cases[c].lambda
+            ? json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}",
+                        "player", "S", p, "games", "N", "3", "wins", "N", "2",
+                        "avg_score", "N", "10", "win_percent", "S", "66.66%")
+            : json_pack("{s:{s:s}, s:{s:s}}", "player", "S", p, "games", "N",
+                        "2");
+    CU_ASSERT_FATAL(e2e_ddb_put_item(NULL, e2e_ddb_table(), legacy) == TS_OK);
+    json_decref(legacy);
 
-  /* Readable as it is: total_score is avg_score * games. (Its updated_at
-   * is not checked: the Lambda wrote none, and the contract does not say
-   * what a GET shows for it before our first write.) */
-  long status = 0;
-  json_t *got = e2e_fetch_stats(srv, p, &status);
-  char *text = got ? json_dumps(got, JSON_COMPACT) : NULL;
-  TS_CHECK_CASE(
-      status == 200 && json_integer_value(json_object_get(got, "games")) == 3 &&
-          json_integer_value(json_object_get(got, "wins")) == 2 &&
-          json_number_value(json_object_get(got, "total_score")) == 30.0 &&
-          json_number_value(json_object_get(got, "avg_score")) == 10.0,
-      "the Lambda's item, before any write",
-      "status %ld, %s (want games 3, wins 2, total_score 30, avg_score 10)",
-      status, text ? text : "(no stats)");
-  free(text);
-  json_decref(got);
+    /* Readable as it is: total_score is avg_score * games. (Its updated_at
+     * is not checked: neither wrote one, and the contract does not say
+     * what a GET shows for it before our first write.) */
+    long status = 0;
+    json_t *got = e2e_fetch_stats(srv, p, &status);
+    char *text = got ? json_dumps(got, JSON_COMPACT) : NULL;
+    const struct e2e_expect *b = &cases[c].before;
+    TS_CHECK_CASE(
+        status == 200 &&
+            json_integer_value(json_object_get(got, "games")) == b->games &&
+            json_integer_value(json_object_get(got, "wins")) == b->wins &&
+            json_number_value(json_object_get(got, "total_score")) ==
+                strtod(b->total_score, NULL) &&
+            json_number_value(json_object_get(got, "avg_score")) ==
+                strtod(b->avg_score, NULL),
+        cases[c].name, "before any write: status %ld, %s (want %ld/%ld/%s)",
+        status, text ? text : "(no stats)", b->games, b->wins, b->total_score);
+    free(text);
+    json_decref(got);
 
-  json_t *rec = e2e_insert(p, "14", WIN_BOOL_TRUE);
-  ingest_expect(srv, "one INSERT after the Lambda", rec, 1, 1, 0);
-  struct e2e_expect after = {p, 4, 3, "44", "11", "75"};
-  e2e_expect_stats(srv, "adopted", &after);
-  json_t *item = get_item("adopted", p);
-  if (item) {
-    struct item_expect x = {p, 4, 3, "44", "11", "75.00%"};
-    check_item("adopted item", item, &x);
-    TS_CHECK_CASE(e2e_applied_has(item, e2e_record_event_id(rec)),
-                  "adopted item", "the INSERT's eventID is not in applied");
+    json_t *rec = e2e_insert(p, "14", WIN_BOOL_TRUE);
+    ingest_expect(srv, cases[c].name, rec, 1, 1, 0);
+    struct e2e_expect after = cases[c].after;
+    after.player = p;
+    e2e_expect_stats(srv, cases[c].name, &after);
+    json_t *item = get_item(cases[c].name, p);
+    if (item) {
+      struct item_expect x = {p,
+                              after.games,
+                              after.wins,
+                              after.total_score,
+                              after.avg_score,
+                              cases[c].pct_after};
+      check_item(cases[c].name, item, &x);
+      TS_CHECK_CASE(e2e_applied_has(item, e2e_record_event_id(rec)),
+                    cases[c].name, "the INSERT's eventID is not in applied");
+    }
+    json_decref(item);
+    ingest_expect(srv, cases[c].name, rec, 1, 0, 1);
+    e2e_expect_stats(srv, cases[c].name, &after);
+    json_decref(rec);
   }
-  json_decref(item);
-  ingest_expect(srv, "the INSERT resent", rec, 1, 0, 1);
-  e2e_expect_stats(srv, "adopted, after a resend", &after);
-  json_decref(rec);
 }
 
 /* A busy player: the exactly-once bookkeeping is bounded. Up to
