@@ -58,7 +58,8 @@ static enum ts_status decide_player(struct batch *b, size_t p,
     struct stats next = cur;
     enum ts_status st = stats_apply(&next, &en->delta);
     const char *reason = stats_apply_reason(st);
-    if (st == TS_ERR_INVALID && backfilling) { /* held: rule 3 */
+    if (st == TS_ERR_INVALID && backfilling && en->change &&
+        en->change->seq) { /* held: rule 3 */
       next = cur;
       reason = NULL;
       st = TS_OK;

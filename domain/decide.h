@@ -11,8 +11,9 @@
  *   2. the player's exactly-once bookkeeping is full: rejected;
  *   3. stats_apply() refuses the delta (below zero, over 38 digits):
  *      rejected with stats_apply_reason(). Except below zero while a
- *      backfill session is open (view->backfilling): then the entry is
- *      held, applied without moving the stats (rule 5 without its delta);
+ *      backfill session is open (view->backfilling), for a record with
+ *      its item's SequenceNumber: then the entry is held, applied without
+ *      moving the stats (rule 5 without its delta);
  *   4. another entry of the same record was rejected: rejected too (a
  *      record is applied whole or not at all);
  *   5. otherwise applied: the player's stats move on.
@@ -28,7 +29,12 @@
  * delta), and the settlement sets the stats to base + D: the game counts
  * in base through the record's OldImage and D takes it off again, exactly
  * as for an entry the stats could take. Rejected instead, the record would
- * be in neither, and the Scan may have counted the game it removes. */
+ * be in neither, and the Scan may have counted the game it removes.
+ * Only with a SequenceNumber: the settlement takes each game's lowest
+ * one as its first change, so a REMOVE held before its own INSERT still
+ * nets to nothing. A Kinesis record has none, and Kinesis may deliver a
+ * REMOVE before its INSERT: held, that REMOVE would count as the game's
+ * first change and leave it counted, with no dead letter to replay. */
 #ifndef TS_DOMAIN_DECIDE_H
 #define TS_DOMAIN_DECIDE_H
 

@@ -7,6 +7,8 @@
  *                 or MODIFY stream record is queued (OldImage included)
  *   del K         item K is deleted: a REMOVE is queued
  *   deliver       the oldest queued record is applied (store_apply)
+ *   swap          the two oldest queued records change places (a stream
+ *                 delivering out of order)
  *   expire        every queued record is lost (older than the stream)
  *   drift P       a record for a game the table never had is applied to P
  *   open          a backfill session opens
@@ -185,6 +187,11 @@ static void step(struct sim *s, const char *line) {
     enqueue(s, "REMOVE", a, old, NULL);
   } else if (strcmp(op, "deliver") == 0) {
     deliver(s);
+  } else if (strcmp(op, "swap") == 0) {
+    CU_ASSERT_FATAL(s->q_tail - s->q_head >= 2);
+    json_t *first = s->queue[s->q_head];
+    s->queue[s->q_head] = s->queue[s->q_head + 1];
+    s->queue[s->q_head + 1] = first;
   } else if (strcmp(op, "expire") == 0) {
     while (s->q_head < s->q_tail)
       json_decref(s->queue[s->q_head++]);
@@ -338,6 +345,24 @@ static void test_settles_exactly_whatever_the_stream_lag_and_scan_order(void) {
       {"a record of the old history still in flight at the open",
        {HISTORY, "open", "put a ann 0 10", "scan a", "scanall", "deliver",
         "deliver", "deliver", "settle", "close", NULL}},
+      /* A store behind the table (an empty one: the history expired): a
+       * record that takes a player below zero is held in the session
+       * (decide.h rule 3), and settles exactly. */
+      {"behind: a delete of a game never counted, before the Scan",
+       {HISTORY, "expire", "open", "del a", "deliver", "scanall", "settle",
+        "close", NULL}},
+      {"behind: a delete of a game never counted, the Scan saw the game",
+       {HISTORY, "expire", "open", "scan a", "del a", "deliver", "scanall",
+        "settle", "close", NULL}},
+      {"behind: a game moved from a player never counted",
+       {HISTORY, "expire", "open", "put a bob 1 10", "scanall", "deliver",
+        "settle", "close", NULL}},
+      {"behind: a win taken from a player with none counted",
+       {HISTORY, "expire", "drift ann", "open", "put a ann 0 10", "deliver",
+        "scanall", "settle", "close", NULL}},
+      {"a delete delivered before its own insert",
+       {HISTORY, "deliver", "deliver", "open", "put e dan 1 3", "del e", "swap",
+        "deliver", "deliver", "scanall", "settle", "close", NULL}},
   };
 #undef HISTORY
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -373,10 +373,15 @@ test_remove_below_zero_during_a_backfill_is_held_in_the_session(void) {
   fresh_path();
   struct store *s = open_store();
   CU_ASSERT_FATAL(store_session_open(s, "bf-test") == TS_OK);
-  struct text t = {0};
-  rec(&t, "", "REMOVE", "e2", "bob", "3", true); /* bob never played */
+  /* bob never played; the record has its item's SequenceNumber, as a
+   * DynamoDB Streams record does (rec() writes none, like Kinesis) */
+  static const char held[] =
+      "{\"eventID\":\"e2\",\"eventName\":\"REMOVE\",\"dynamodb\":{"
+      "\"Keys\":{\"game\":{\"S\":\"e2\"}},\"SequenceNumber\":\"100\","
+      "\"OldImage\":{\"player\":{\"S\":\"bob\"},\"score\":{\"N\":\"3\"},"
+      "\"winner\":{\"BOOL\":true}}}}";
   for (int round = 0; round < 2; round++) {
-    struct batch *b = batch_of(t.p);
+    struct batch *b = batch_of(held);
     CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
     TS_CHECK_CASE(batch_record_outcome(b, 0) ==
                       (round ? RECORD_DUPLICATE : RECORD_APPLIED),
@@ -393,13 +398,26 @@ test_remove_below_zero_during_a_backfill_is_held_in_the_session(void) {
   player_row_clear(&row);
   CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 0);
 
-  CU_ASSERT_FATAL(store_session_close(s, "bf-test") == TS_OK);
+  /* Without a SequenceNumber (Kinesis), and after the session: rejected. */
+  struct text t = {0};
+  rec(&t, "", "REMOVE", "e3", "carol", "3", true);
+  for (int closed = 0; closed < 2; closed++) {
+    if (closed)
+      CU_ASSERT_FATAL(store_session_close(s, "bf-test") == TS_OK);
+    struct batch *b = batch_of(closed ? held : t.p);
+    CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+    TS_CHECK_CASE(batch_record_outcome(b, 0) ==
+                      (closed ? RECORD_DUPLICATE : RECORD_REJECTED),
+                  closed ? "held, resent after the session" : "no sequence",
+                  "outcome %d", (int)batch_record_outcome(b, 0));
+    batch_free(b);
+  }
   struct text t2 = {0};
-  rec(&t2, "", "REMOVE", "e3", "carol", "3", true);
+  rec(&t2, "", "REMOVE", "e4", "dan", "3", true);
   struct batch *b = batch_of(t2.p);
   CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
   CU_ASSERT(batch_record_outcome(b, 0) == RECORD_REJECTED);
-  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 1);
+  CU_ASSERT(count(s, STORE_TEST_DEAD_LETTERS) == 2);
   batch_free(b);
   free(t.p);
   free(t2.p);
