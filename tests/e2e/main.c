@@ -9,6 +9,7 @@
 
 #include "harness.h"
 #include "suites.h"
+#include "tests/support/failures.h"
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
@@ -40,6 +41,7 @@ int main(int argc, char **argv) {
   } else {
     CU_basic_run_tests();
   }
+  test_print_failures(stderr);
   CU_pRunSummary sum = CU_get_run_summary();
   unsigned failed =
       sum->nAssertsFailed + sum->nTestsFailed + sum->nSuitesFailed;

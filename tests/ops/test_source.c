@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "ops/source.h"
+#include "tests/support/failures.h"
 #include "tests/unit/unit.h"
 
 /* Items per table: several pages of TS_SCAN_PAGE_LIMIT for one segment. */
@@ -472,6 +473,7 @@ int main(void) {
     CU_add_test(s, tests[i].n, tests[i].f);
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
+  test_print_failures(stderr);
   unsigned failed = CU_get_number_of_failures() +
                     CU_get_number_of_tests_failed() +
                     CU_get_run_summary()->nSuitesFailed;

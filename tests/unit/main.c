@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "suites.h"
+#include "tests/support/failures.h"
 
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS)
@@ -13,6 +14,7 @@ int main(void) {
 #undef TS_CALL_SUITE
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
+  test_print_failures(stderr);
   unsigned failed =
       CU_get_number_of_failures() + CU_get_number_of_tests_failed();
   unsigned ran = CU_get_number_of_tests_run();

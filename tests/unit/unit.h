@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "suites.h"
+#include "tests/support/failures.h"
 
 /* Adds a suite with the given tests; aborts the run if CUnit cannot. */
 #define TS_SUITE(name, ...)                                                    \
@@ -24,16 +25,18 @@
   { #fn, fn }
 
 /* Fails with the case name and what differed, for table-driven tests.
- * cond is evaluated once, so it may call what it checks. */
+ * cond is evaluated once, so it may call what it checks. The failure's
+ * condition is "case NAME: what differed", so the run's digest of
+ * failures (tests/support/failures.h) says it too. */
 #define TS_CHECK_CASE(cond, case_name, ...)                                    \
   do {                                                                         \
     const int ok_ = !!(cond);                                                  \
+    char why_[512] = #cond;                                                    \
     if (!ok_) {                                                                \
-      fprintf(stderr, "\n  case %s: ", case_name);                             \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
+      test_format_case(why_, sizeof why_, case_name, __VA_ARGS__);             \
+      fprintf(stderr, "\n  %s\n", why_);                                       \
     }                                                                          \
-    CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, #cond,         \
+    CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, why_,          \
                             __FILE__, "", CU_FALSE);                           \
   } while (0)
 
