@@ -88,6 +88,11 @@ char *e2e_name(char *buf, size_t cap, const char *tag) {
   return buf;
 }
 
+#ifndef TS_E2E_TIME_SCALE
+#define TS_E2E_TIME_SCALE 1
+#endif
+double e2e_time_scale(void) { return TS_E2E_TIME_SCALE; }
+
 void e2e_sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {

@@ -291,6 +291,13 @@ void e2e_sqlite_lock_release(struct e2e_sqlite_lock *l);
 /* Sleeps for ms milliseconds. */
 void e2e_sleep_ms(long ms);
 
+/* How much slower than an optimised build the server under test is built
+ * to run (1, or 4 for a sanitized or Debug build; see CMakeLists.txt):
+ * multiplies a limit on the server's own work time. Limits set by the
+ * server's deadlines are not scaled: it answers by them whatever its
+ * build. */
+double e2e_time_scale(void);
+
 /* ---- DynamoDB (TS_TEST_STORE=dynamodb, see tests/e2e/with-dynalite.sh) ----
  */
 

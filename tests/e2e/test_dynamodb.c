@@ -889,15 +889,22 @@ static void test_item_written_by_the_original_lambda_is_adopted(void) {
  * TS_MAX_APPLIED_PER_PLAYER (25,000) games within the retention are
  * counted (5,000-record batches spill into chunks of the applied log);
  * past that a record is rejected with its reason (and dead-lettered)
- * instead of every later batch failing. */
+ * instead of every later batch failing. The last batch crosses the
+ * bound: its first records are counted, the rest rejected. It is small
+ * because each rejected record is an item of its own in the dead-letter
+ * table: 5,000 of them took dynalite 1.3-1.5 s here (3 s with the
+ * sanitized server), near the 4 s deadline on a loaded machine, where
+ * 5,000 counted records are one item's write (0.1 s). */
 static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
   char p[128];
   e2e_name(p, sizeof p, "busy");
-  enum { BATCH = 5000, BATCHES = 6, BOUND = 25000 };
+  enum { BOUND = 25000, OVER = 200 };
+  static const int sizes[] = {5000, 5000, 5000, 5000, 4900, 100 + OVER};
+  enum { BATCHES = sizeof sizes / sizeof sizes[0] };
   long applied = 0, rejected = 0;
   for (int k = 0; k < BATCHES; k++) {
     json_t *recs = json_array();
-    for (int i = 0; i < BATCH; i++)
+    for (int i = 0; i < sizes[k]; i++)
       json_array_append_new(recs, e2e_insert(p, "1", WIN_ABSENT));
     json_t *body = e2e_lambda(recs);
     json_decref(recs);
@@ -928,8 +935,8 @@ static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
     e2e_reply_clear(&r);
     json_decref(body);
   }
-  TS_CHECK_CASE(applied == BOUND && rejected == BATCHES * BATCH - BOUND,
-                "busy player", "applied %ld, rejected %ld", applied, rejected);
+  TS_CHECK_CASE(applied == BOUND && rejected == OVER, "busy player",
+                "applied %ld, rejected %ld", applied, rejected);
   long status = 0;
   json_t *got = e2e_fetch_stats(srv, p, &status);
   TS_CHECK_CASE(status == 200 &&

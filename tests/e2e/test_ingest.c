@@ -928,8 +928,9 @@ static void test_large_batch_is_answered_well_inside_five_seconds(void) {
   struct e2e_summary sum;
   if (e2e_ingest(srv, "10000 records", body, &r, &sum)) {
     e2e_check_summary("10000 records", &sum, 10000, 10000, 0, 0, 0);
-    TS_CHECK_CASE(r.seconds < 4.5, "10000 records", "answered in %.2f s",
-                  r.seconds);
+    TS_CHECK_CASE(r.seconds < 4.5 * e2e_time_scale(), "10000 records",
+                  "answered in %.2f s (limit 4.5 s x %g for this build)",
+                  r.seconds, e2e_time_scale());
   }
   e2e_reply_clear(&r);
   struct e2e_expect e = {p, 10000, 2500, "15000", "1.5", "25"};
