@@ -79,8 +79,10 @@
 #include "rank_cache.h"
 #include "store_impl.h"
 
-/* Keys in one BatchGetItem call (DynamoDB's limit). */
+/* Keys in one BatchGetItem call, and puts in one BatchWriteItem call
+ * (DynamoDB's limits). */
 #define DY_BATCH_GET_MAX 100
+#define DY_BATCH_WRITE_MAX 25
 /* Deadline for reads (get, list, ping). */
 #define DY_READ_DEADLINE_MS 3000u
 /* A dead-letter page filtered by reason reads this many items per Scan
@@ -1095,6 +1097,80 @@ out:
 
 /* ---- reads of the applied log ---- */
 
+/* Sends todo's entries (taken: key objects for BatchGetItem, PutRequests
+ * for BatchWriteItem) to `table` in calls of DynamoDB's per-call limit, in
+ * parallel, and sends again what comes back unprocessed (throttled) until
+ * none is left or the deadline passes (TS_ERR_UNAVAILABLE). Reads are
+ * strongly consistent; the items they found are appended to found. */
+static enum ts_status batch_rounds(struct dy *dy, const char *op,
+                                   const char *table, json_t *todo,
+                                   uint64_t deadline_ms, json_t *found) {
+  const bool write = strcmp(op, "BatchWriteItem") == 0;
+  const size_t per_call = write ? DY_BATCH_WRITE_MAX : DY_BATCH_GET_MAX;
+  enum ts_status st = todo ? TS_OK : TS_ERR_NOMEM;
+  while (st == TS_OK && json_array_size(todo) > 0) {
+    size_t n = json_array_size(todo);
+    size_t n_calls = (n + per_call - 1) / per_call;
+    struct ddb_call *calls = calloc(n_calls, sizeof *calls);
+    json_t **reqs = calloc(n_calls, sizeof *reqs);
+    json_t *later = json_array();
+    if (!calls || !reqs || !later)
+      st = TS_ERR_NOMEM;
+    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
+      json_t *slice = json_array();
+      for (size_t k = c * per_call; slice && k < n && k < (c + 1) * per_call;
+           k++)
+        if (json_array_append(slice, json_array_get(todo, k)) != 0) {
+          json_decref(slice);
+          slice = NULL;
+        }
+      if (!slice)
+        reqs[c] = NULL;
+      else if (write)
+        reqs[c] = json_pack("{s:{s:o}}", "RequestItems", table, slice);
+      else
+        reqs[c] = json_pack("{s:{s:{s:o, s:b}}}", "RequestItems", table, "Keys",
+                            slice, "ConsistentRead", 1);
+      calls[c].op = op;
+      calls[c].request = reqs[c];
+      if (!reqs[c])
+        st = TS_ERR_NOMEM;
+    }
+    if (st == TS_OK)
+      st = ddb_execute(dy->client, calls, n_calls, deadline_ms);
+    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
+      st = call_status(table, &calls[c]);
+      const json_t *resp = calls[c].response;
+      json_t *got = json_object_get(json_object_get(resp, "Responses"), table);
+      if (st == TS_OK && found && json_is_array(got) &&
+          json_array_extend(found, got) != 0)
+        st = TS_ERR_NOMEM;
+      json_t *un =
+          write ? json_object_get(json_object_get(resp, "UnprocessedItems"),
+                                  table)
+                : json_object_get(
+                      json_object_get(json_object_get(resp, "UnprocessedKeys"),
+                                      table),
+                      "Keys");
+      if (st == TS_OK && json_is_array(un) && json_array_extend(later, un) != 0)
+        st = TS_ERR_NOMEM;
+    }
+    calls_free(calls, reqs, n_calls);
+    json_decref(todo);
+    todo = later;
+    if (st == TS_OK && json_array_size(todo) > 0) {
+      if (clock_now_ms() >= deadline_ms) {
+        st = TS_ERR_UNAVAILABLE;
+        break;
+      }
+      struct timespec pause = {0, 20 * 1000 * 1000};
+      nanosleep(&pause, NULL); /* unprocessed: throttled, back off */
+    }
+  }
+  json_decref(todo);
+  return st;
+}
+
 /* Every item of `table` whose key (attribute `key`, S) is in ids (a JSON
  * array of strings), with strongly consistent BatchGetItem calls of
  * DY_BATCH_GET_MAX keys in parallel, UnprocessedKeys retried until the
@@ -1113,58 +1189,8 @@ static enum ts_status batch_get_all(struct dy *dy, const char *table,
     if (json_array_append_new(todo, json_pack("{s:{s:O}}", key, "S", id)))
       goto out;
   }
-  st = TS_OK;
-  while (st == TS_OK && json_array_size(todo) > 0) {
-    size_t n_keys = json_array_size(todo);
-    size_t n_calls = (n_keys + DY_BATCH_GET_MAX - 1) / DY_BATCH_GET_MAX;
-    struct ddb_call *calls = calloc(n_calls, sizeof *calls);
-    json_t **reqs = calloc(n_calls, sizeof *reqs);
-    json_t *later = json_array();
-    if (!calls || !reqs || !later)
-      st = TS_ERR_NOMEM;
-    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
-      json_t *keys = json_array();
-      for (size_t k = c * DY_BATCH_GET_MAX;
-           keys && k < n_keys && k < (c + 1) * DY_BATCH_GET_MAX; k++)
-        if (json_array_append(keys, json_array_get(todo, k)) != 0) {
-          json_decref(keys);
-          keys = NULL;
-        }
-      reqs[c] = keys ? json_pack("{s:{s:{s:o, s:b}}}", "RequestItems", table,
-                                 "Keys", keys, "ConsistentRead", 1)
-                     : NULL;
-      calls[c].op = "BatchGetItem";
-      calls[c].request = reqs[c];
-      if (!reqs[c])
-        st = TS_ERR_NOMEM;
-    }
-    if (st == TS_OK)
-      st = ddb_execute(dy->client, calls, n_calls, deadline_ms);
-    for (size_t c = 0; st == TS_OK && c < n_calls; c++) {
-      st = call_status(table, &calls[c]);
-      const json_t *resp = calls[c].response;
-      json_t *got = json_object_get(json_object_get(resp, "Responses"), table);
-      if (st == TS_OK && json_is_array(got) &&
-          json_array_extend(*items, got) != 0)
-        st = TS_ERR_NOMEM;
-      json_t *un = json_object_get(
-          json_object_get(json_object_get(resp, "UnprocessedKeys"), table),
-          "Keys");
-      if (st == TS_OK && json_is_array(un) && json_array_extend(later, un) != 0)
-        st = TS_ERR_NOMEM;
-    }
-    calls_free(calls, reqs, n_calls);
-    json_decref(todo);
-    todo = later;
-    if (st == TS_OK && json_array_size(todo) > 0) {
-      if (clock_now_ms() >= deadline_ms) {
-        st = TS_ERR_UNAVAILABLE;
-        break;
-      }
-      struct timespec pause = {0, 20 * 1000 * 1000};
-      nanosleep(&pause, NULL); /* UnprocessedKeys: throttled, back off */
-    }
-  }
+  st = batch_rounds(dy, "BatchGetItem", table, todo, deadline_ms, *items);
+  todo = NULL; /* taken */
 out:
   json_decref(todo);
   if (st != TS_OK) {
@@ -1291,11 +1317,12 @@ out:
 
 /* ---- dead letters ---- */
 
-static json_t *dead_letter_put(struct dy *dy, const struct batch *b, size_t i,
-                               const char *now_utc) {
+/* The dead letter of the batch's i-th rejected record, as a PutRequest;
+ * its id (a digest of the record and the reason) in id. */
+static json_t *dead_letter_put(const struct batch *b, size_t i,
+                               const char *now_utc, char id[65]) {
   const char *event_id, *item, *reason, *record;
   batch_rejected(b, i, &event_id, &item, &reason, &record);
-  char id[65];
   batch_rejected_id(b, i, id);
   json_t *it = json_pack("{s:o, s:o, s:o}", "id", attr_s(id), "reason",
                          attr_s(reason ? reason : "rejected"), "received_at",
@@ -1318,40 +1345,49 @@ static json_t *dead_letter_put(struct dy *dy, const struct batch *b, size_t i,
     json_decref(it);
     return NULL;
   }
-  return json_pack("{s:s, s:o}", "TableName", dy->dl_table, "Item", it);
+  return json_pack("{s:{s:o}}", "PutRequest", "Item", it);
 }
 
-/* Writes every rejected record of the batch to the dead-letter table, in
- * parallel; idempotent (the id is a hash of the record's key and reason). */
+/* Writes every rejected record of the batch to the dead-letter table with
+ * BatchWriteItem (DY_BATCH_WRITE_MAX per call, in parallel): a batch that
+ * rejects thousands of records must be kept well inside its deadline, or
+ * every resend would do it all again. Idempotent: the id is a digest of
+ * the record and the reason, so a record rejected twice in one batch is
+ * one dead letter (and one call may not name a key twice). */
 static enum ts_status keep_dead_letters(struct dy *dy, const struct batch *b,
                                         uint64_t deadline_ms) {
   size_t n = batch_rejected_count(b);
   if (n == 0)
     return TS_OK;
-  enum ts_status st = TS_OK;
-  struct ddb_call *calls = calloc(n, sizeof *calls);
-  json_t **reqs = calloc(n, sizeof *reqs);
+  enum ts_status st = TS_ERR_NOMEM;
+  json_t *todo = json_array();
+  json_t *seen = json_object();
   char now_utc[32];
   clock_utc_now(now_utc);
-  if (!calls || !reqs) {
-    st = TS_ERR_NOMEM;
+  if (!todo || !seen)
     goto out;
-  }
   for (size_t i = 0; i < n; i++) {
-    reqs[i] = dead_letter_put(dy, b, i, now_utc);
-    if (!reqs[i]) {
-      st = TS_ERR_NOMEM;
+    char id[65];
+    json_t *put = dead_letter_put(b, i, now_utc, id);
+    if (!put)
+      goto out;
+    if (json_object_get(seen, id)) {
+      json_decref(put);
+      continue;
+    }
+    if (json_object_set_new(seen, id, json_true()) != 0) {
+      json_decref(put);
       goto out;
     }
-    calls[i].op = "PutItem";
-    calls[i].request = reqs[i];
+    if (json_array_append_new(todo, put) != 0) /* takes put either way */
+      goto out;
   }
-  st = ddb_execute(dy->client, calls, n, deadline_ms);
-  for (size_t i = 0; st == TS_OK && i < n; i++) {
-    st = call_status(dy->dl_table, &calls[i]);
-  }
+  st =
+      batch_rounds(dy, "BatchWriteItem", dy->dl_table, todo, deadline_ms, NULL);
+  todo = NULL; /* taken */
 out:
-  calls_free(calls, reqs, n);
+  json_decref(todo);
+  json_decref(seen);
   return st;
 }
 

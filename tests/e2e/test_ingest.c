@@ -715,6 +715,39 @@ test_distinct_poison_records_sharing_an_event_id_are_each_kept(void) {
   json_decref(b);
 }
 
+/* The same rejected record twice in one batch (a sender that repeats
+ * itself) is one dead letter: DynamoDB refuses a BatchWriteItem that names
+ * a key twice, so a store that wrote both would fail the batch. */
+static void test_a_rejected_record_twice_in_one_batch_is_one_dead_letter(void) {
+  const bool sqlite = e2e_store_is_sqlite();
+  char p[128];
+  e2e_name(p, sizeof p, "dl-twice");
+  struct e2e_image bad = {p, "abc", WIN_ABSENT, 0, 0};
+  json_t *rec = e2e_record("INSERT", NULL, NULL, NULL, &bad);
+  json_t *recs = e2e_records(json_deep_copy(rec), json_deep_copy(rec),
+                             e2e_insert(p, "2", WIN_ABSENT), NULL);
+  ingest_expect("twice in one batch", recs, 3, 1, 0, 0, 2);
+  json_t *items = NULL;
+  if (!sqlite)
+    items = e2e_ddb_scan_all(NULL, e2e_ddb_dead_letter_table());
+  TS_CHECK_CASE(sqlite || items, "dead-letter table", "scan failed");
+  if (sqlite || items) {
+    struct dead_letter_rows d;
+    const char *seq = e2e_record_sequence(rec);
+    if (sqlite)
+      sqlite_dead_letters(seq, &d);
+    else
+      dynamodb_dead_letters(items, seq, &d);
+    TS_CHECK_CASE(d.count == 1 && d.record_has_seq, "twice in one batch",
+                  "%ld dead letters for item %s (want 1)", d.count, seq);
+  }
+  struct e2e_expect e = {p, 1, 0, "2", "2", "0"};
+  e2e_expect_stats(srv, "twice in one batch", &e);
+  json_decref(items);
+  json_decref(recs);
+  json_decref(rec);
+}
+
 static void test_record_that_would_drive_counts_below_zero_is_rejected(void) {
   char p[128], never[128];
   e2e_name(p, sizeof p, "below-zero");
@@ -956,6 +989,7 @@ void e2e_suite_ingest(void) {
       TS_TEST(test_ttl_remove_is_skipped_unless_configured_to_subtract),
       TS_TEST(test_poison_records_are_rejected_with_reason_and_rest_applies),
       TS_TEST(test_poison_records_are_kept_once_as_dead_letters_when_resent),
+      TS_TEST(test_a_rejected_record_twice_in_one_batch_is_one_dead_letter),
       TS_TEST(test_distinct_poison_records_sharing_an_event_id_are_each_kept),
       TS_TEST(test_record_that_would_drive_counts_below_zero_is_rejected),
       TS_TEST(test_winner_spellings_count_wins_only_when_not_false),
