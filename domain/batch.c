@@ -38,6 +38,7 @@ struct entry_slot {
   enum entry_outcome outcome;
   char *reason;      /* ENTRY_REJECTED: `player "x": store's reason`; owned */
   bool by_exclusion; /* rejected only because its record is excluded */
+  bool held;         /* ENTRY_APPLIED, held for an open backfill (decide.h) */
   size_t same_as;    /* the player's previous entry with this eventID in
                         this batch, or NO_ENTRY */
 };
@@ -898,6 +899,7 @@ static void slot_set(struct entry_slot *slot, enum entry_outcome outcome) {
   slot->reason = NULL;
   slot->outcome = outcome;
   slot->by_exclusion = false;
+  slot->held = false;
 }
 
 void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
@@ -917,6 +919,12 @@ void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
   snprintf(text, sizeof text, "player %s: %s", q,
            reason ? reason : "rejected by the store");
   slot->reason = reason_dup(text);
+}
+
+void batch_entry_set_held(struct batch *b, size_t player, size_t entry) {
+  if (player < b->n_players && entry < b->players[player].n &&
+      b->players[player].entries[entry].outcome == ENTRY_APPLIED)
+    b->players[player].entries[entry].held = true;
 }
 
 void batch_player_reset_outcomes(struct batch *b, size_t player) {
@@ -1099,7 +1107,14 @@ void batch_counts(const struct batch *b, struct batch_counts *out) {
                                .ttl_removes_skipped = b->ttl_removes_skipped};
   for (size_t i = 0; i < b->n_recs; i++) {
     switch (batch_record_outcome(b, i)) {
-    case RECORD_APPLIED: out->applied++; break;
+    case RECORD_APPLIED:
+      out->applied++;
+      for (size_t k = 0; k < b->recs[i].n_refs; k++)
+        if (slot_of(b, b->recs[i].refs[k])->held) {
+          out->held++;
+          break;
+        }
+      break;
     case RECORD_DUPLICATE: out->duplicates++; break;
     case RECORD_SKIPPED: out->skipped++; break;
     case RECORD_REJECTED: out->rejected++; break;

@@ -161,6 +161,7 @@ struct batch_counts {
   size_t modify_without_old;  /* MODIFY with no OldImage: new counted */
   size_t remove_without_old;  /* REMOVE with no OldImage: skipped */
   size_t ttl_removes_skipped; /* REMOVE by DynamoDB's TTL: skipped */
+  size_t held; /* of the applied: held for an open backfill (decide.h) */
 };
 void batch_counts(const struct batch *b, struct batch_counts *out);
 

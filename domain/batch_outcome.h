@@ -13,6 +13,10 @@
  * and ignored otherwise. */
 void batch_entry_set_outcome(struct batch *b, size_t player, size_t entry,
                              enum entry_outcome outcome, const char *reason);
+/* Marks an applied entry as held for an open backfill (decide.h, rule
+ * 3): applied, its delta in the session, the stats unchanged. Setting the
+ * entry's outcome again clears the mark. */
+void batch_entry_set_held(struct batch *b, size_t player, size_t entry);
 /* Clears the outcomes of one player's entries. */
 void batch_player_reset_outcomes(struct batch *b, size_t player);
 /* Clears every record's exclusion. */

@@ -58,11 +58,13 @@ static enum ts_status decide_player(struct batch *b, size_t p,
     struct stats next = cur;
     enum ts_status st = stats_apply(&next, &en->delta);
     const char *reason = stats_apply_reason(st);
+    bool held = false;
     if (st == TS_ERR_INVALID && backfilling && en->change &&
         en->change->seq) { /* held: rule 3 */
       next = cur;
       reason = NULL;
       st = TS_OK;
+      held = true;
     }
     if (reason) {
       batch_entry_set_outcome(b, p, e, ENTRY_REJECTED, reason);
@@ -78,6 +80,8 @@ static enum ts_status decide_player(struct batch *b, size_t p,
     room--;
     changed = true;
     batch_entry_set_outcome(b, p, e, ENTRY_APPLIED, NULL);
+    if (held)
+      batch_entry_set_held(b, p, e);
   }
   out->next = cur;
   out->changed = changed;

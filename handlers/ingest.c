@@ -30,14 +30,15 @@ static void finish(struct request *req, struct reply *rep, enum ts_status st,
   batch_counts(b, &c);
   metrics_count_batch(&c);
   if (c.rejected || c.modify_without_old || c.remove_without_old ||
-      c.ttl_removes_skipped)
-    log_event(
-        LOG_INFO, "batch applied", "{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
-        "received", (int)c.received, "applied", (int)c.applied, "duplicates",
-        (int)c.duplicates, "skipped", (int)c.skipped, "rejected",
-        (int)c.rejected, "modify_without_old_image", (int)c.modify_without_old,
-        "remove_without_old_image", (int)c.remove_without_old,
-        "ttl_removes_skipped", (int)c.ttl_removes_skipped);
+      c.ttl_removes_skipped || c.held)
+    log_event(LOG_INFO, "batch applied",
+              "{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "received",
+              (int)c.received, "applied", (int)c.applied, "duplicates",
+              (int)c.duplicates, "skipped", (int)c.skipped, "rejected",
+              (int)c.rejected, "modify_without_old_image",
+              (int)c.modify_without_old, "remove_without_old_image",
+              (int)c.remove_without_old, "ttl_removes_skipped",
+              (int)c.ttl_removes_skipped, "held_for_backfill", (int)c.held);
   for (size_t i = 0; i < batch_rejected_count(b); i++) {
     const char *event_id, *item, *reason, *json;
     batch_rejected(b, i, &event_id, &item, &reason, &json);

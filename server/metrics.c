@@ -29,7 +29,7 @@ static atomic_uint_fast64_t latency_sum_us[N_ROUTE_SLOTS];
 static atomic_uint_fast64_t
     records[4]; /* applied, duplicate, skipped, rejected */
 static atomic_uint_fast64_t modify_without_old, remove_without_old,
-    ttl_removes_skipped;
+    ttl_removes_skipped, held_for_backfill;
 static atomic_uint_fast64_t store_failures[3]; /* unavailable, io, other */
 static atomic_int inflight, connections;
 static atomic_uint_fast64_t shed, late, handed_over;
@@ -130,6 +130,7 @@ void metrics_count_batch(const struct batch_counts *c) {
                             memory_order_relaxed);
   atomic_fetch_add_explicit(&ttl_removes_skipped, c->ttl_removes_skipped,
                             memory_order_relaxed);
+  atomic_fetch_add_explicit(&held_for_backfill, c->held, memory_order_relaxed);
 }
 
 void metrics_count_store_failure(enum ts_status st) {
@@ -242,10 +243,16 @@ void metrics_write(struct buf *b) {
            "# HELP ts_ingest_ttl_removes_skipped_total REMOVE records made "
            "by DynamoDB's TTL, skipped (TS_TTL_REMOVES=skip).\n"
            "# TYPE ts_ingest_ttl_removes_skipped_total counter\n"
-           "ts_ingest_ttl_removes_skipped_total %llu\n",
+           "ts_ingest_ttl_removes_skipped_total %llu\n"
+           "# HELP ts_ingest_held_for_backfill_total Applied records held "
+           "for an open backfill: they would take a player below zero, and "
+           "their change settles with the backfill.\n"
+           "# TYPE ts_ingest_held_for_backfill_total counter\n"
+           "ts_ingest_held_for_backfill_total %llu\n",
            (unsigned long long)load(&modify_without_old),
            (unsigned long long)load(&remove_without_old),
-           (unsigned long long)load(&ttl_removes_skipped));
+           (unsigned long long)load(&ttl_removes_skipped),
+           (unsigned long long)load(&held_for_backfill));
 
   static const char *const failures[] = {"unavailable", "io", "other"};
   buf_adds(b, "# HELP ts_store_failures_total Batches or reads the store "
