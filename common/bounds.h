@@ -251,6 +251,11 @@
 #define TS_TX_MAX_ATTEMPTS 8u
 #define TS_TX_BACKOFF_BASE_MS 5u
 #define TS_TX_BACKOFF_CAP_MS 200u
+/* DynamoDB's batch calls: what comes back unprocessed (throttled) is sent
+ * again after a pause with full jitter, from this base doubling to this
+ * cap, never past the call's deadline. */
+#define TS_DDB_UNPROCESSED_BASE_MS 20u
+#define TS_DDB_UNPROCESSED_CAP_MS 1000u
 
 /* Source-table scans (ops/source.h: backfill and verify read TaTourney).
  * A parallel Scan: one thread per segment. A page asks for at most

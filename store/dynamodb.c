@@ -70,6 +70,7 @@
 
 #include "../aws/creds.h"
 #include "../aws/ddb.h"
+#include "../common/backoff.h"
 #include "../common/bounds.h"
 #include "../common/buf.h"
 #include "../common/digest.h"
@@ -1010,6 +1011,23 @@ static enum ts_status take_batch_get(const struct dy *dy, const struct batch *b,
   return st;
 }
 
+/* Before sending again what a batch call left unprocessed (throttled):
+ * false when the deadline has passed, else true after a pause with full
+ * jitter (rounds: how many came back unprocessed so far), cut at the
+ * deadline. */
+static bool unprocessed_pause(unsigned rounds, uint64_t deadline_ms) {
+  uint64_t now = clock_now_ms();
+  if (now >= deadline_ms)
+    return false;
+  uint64_t ms = backoff_pause_ms(TS_DDB_UNPROCESSED_BASE_MS,
+                                 TS_DDB_UNPROCESSED_CAP_MS, rounds);
+  if (ms > deadline_ms - now)
+    ms = deadline_ms - now;
+  struct timespec pause = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  nanosleep(&pause, NULL);
+  return true;
+}
+
 /* One round: BatchGetItem calls (DY_BATCH_GET_MAX keys each, in parallel)
  * for todo[0..n_todo). */
 static enum ts_status read_round(struct dy *dy, const struct batch *b,
@@ -1071,7 +1089,7 @@ static enum ts_status read_players(struct dy *dy, const struct batch *b,
       goto out;
     }
   }
-  while (n_todo > 0) {
+  for (unsigned rounds = 1; n_todo > 0; rounds++) {
     st = read_round(dy, b, ps, index, todo, n_todo, deadline_ms);
     if (st != TS_OK)
       goto out;
@@ -1080,13 +1098,9 @@ static enum ts_status read_players(struct dy *dy, const struct batch *b,
       if (!ps[todo[t]].read)
         todo[left++] = todo[t];
     n_todo = left;
-    if (n_todo && clock_now_ms() >= deadline_ms) {
+    if (n_todo && !unprocessed_pause(rounds, deadline_ms)) {
       st = TS_ERR_UNAVAILABLE;
       goto out;
-    }
-    if (n_todo) {
-      struct timespec pause = {0, 20 * 1000 * 1000};
-      nanosleep(&pause, NULL); /* UnprocessedKeys: throttled, back off */
     }
   }
 out:
@@ -1097,17 +1111,18 @@ out:
 
 /* ---- reads of the applied log ---- */
 
-/* Sends todo's entries (taken: key objects for BatchGetItem, PutRequests
- * for BatchWriteItem) to `table` in calls of DynamoDB's per-call limit, in
- * parallel, and sends again what comes back unprocessed (throttled) until
- * none is left or the deadline passes (TS_ERR_UNAVAILABLE). Reads are
+/* Sends todo's entries (taken, hence the name: key objects for BatchGetItem,
+ * PutRequests for BatchWriteItem) to `table` in calls of DynamoDB's per-call
+ * limit, in parallel, and sends again what comes back unprocessed (throttled)
+ * until none is left or the deadline passes (TS_ERR_UNAVAILABLE). Reads are
  * strongly consistent; the items they found are appended to found. */
-static enum ts_status batch_rounds(struct dy *dy, const char *op,
-                                   const char *table, json_t *todo,
-                                   uint64_t deadline_ms, json_t *found) {
+static enum ts_status batch_rounds_take(struct dy *dy, const char *op,
+                                        const char *table, json_t *todo,
+                                        uint64_t deadline_ms, json_t *found) {
   const bool write = strcmp(op, "BatchWriteItem") == 0;
   const size_t per_call = write ? DY_BATCH_WRITE_MAX : DY_BATCH_GET_MAX;
   enum ts_status st = todo ? TS_OK : TS_ERR_NOMEM;
+  unsigned rounds = 0; /* that left something unprocessed */
   while (st == TS_OK && json_array_size(todo) > 0) {
     size_t n = json_array_size(todo);
     size_t n_calls = (n + per_call - 1) / per_call;
@@ -1158,14 +1173,9 @@ static enum ts_status batch_rounds(struct dy *dy, const char *op,
     calls_free(calls, reqs, n_calls);
     json_decref(todo);
     todo = later;
-    if (st == TS_OK && json_array_size(todo) > 0) {
-      if (clock_now_ms() >= deadline_ms) {
-        st = TS_ERR_UNAVAILABLE;
-        break;
-      }
-      struct timespec pause = {0, 20 * 1000 * 1000};
-      nanosleep(&pause, NULL); /* unprocessed: throttled, back off */
-    }
+    if (st == TS_OK && json_array_size(todo) > 0 &&
+        !unprocessed_pause(++rounds, deadline_ms))
+      st = TS_ERR_UNAVAILABLE;
   }
   json_decref(todo);
   return st;
@@ -1189,7 +1199,7 @@ static enum ts_status batch_get_all(struct dy *dy, const char *table,
     if (json_array_append_new(todo, json_pack("{s:{s:O}}", key, "S", id)))
       goto out;
   }
-  st = batch_rounds(dy, "BatchGetItem", table, todo, deadline_ms, *items);
+  st = batch_rounds_take(dy, "BatchGetItem", table, todo, deadline_ms, *items);
   todo = NULL; /* taken */
 out:
   json_decref(todo);
@@ -1382,8 +1392,8 @@ static enum ts_status keep_dead_letters(struct dy *dy, const struct batch *b,
     if (json_array_append_new(todo, put) != 0) /* takes put either way */
       goto out;
   }
-  st =
-      batch_rounds(dy, "BatchWriteItem", dy->dl_table, todo, deadline_ms, NULL);
+  st = batch_rounds_take(dy, "BatchWriteItem", dy->dl_table, todo, deadline_ms,
+                         NULL);
   todo = NULL; /* taken */
 out:
   json_decref(todo);

@@ -171,7 +171,7 @@ function walkRefs(v, where, inForce, visit) {
 }
 
 // The DynamoDB operations the server's code calls: `.op = "Name"`, and
-// the operation named to per_id_calls() or batch_rounds()
+// the operation named to per_id_calls() or batch_rounds_take()
 // (store/dynamodb.c).
 export function codeOperations() {
   const ops = new Set();
@@ -179,7 +179,7 @@ export function codeOperations() {
     for (const f of readdirSync(join(root, dir)).filter((n) => n.endsWith('.c'))) {
       const src = readFileSync(join(root, dir, f), 'utf8');
       for (const m of src.matchAll(/\bop = "([A-Za-z]+)"/g)) ops.add(m[1]);
-      for (const m of src.matchAll(/\b(?:per_id_calls|batch_rounds)\([^,]+,\s*"([A-Za-z]+)"/g)) ops.add(m[1]);
+      for (const m of src.matchAll(/\b(?:per_id_calls|batch_rounds_take)\([^,]+,\s*"([A-Za-z]+)"/g)) ops.add(m[1]);
     }
   }
   return ops;
