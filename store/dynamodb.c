@@ -1327,13 +1327,12 @@ out:
 
 /* ---- dead letters ---- */
 
-/* The dead letter of the batch's i-th rejected record, as a PutRequest;
- * its id (a digest of the record and the reason) in id. */
+/* The dead letter of the batch's i-th rejected record, whose id
+ * (batch_rejected_id) is id, as a PutRequest. */
 static json_t *dead_letter_put(const struct batch *b, size_t i,
-                               const char *now_utc, char id[65]) {
+                               const char *now_utc, const char *id) {
   const char *event_id, *item, *reason, *record;
   batch_rejected(b, i, &event_id, &item, &reason, &record);
-  batch_rejected_id(b, i, id);
   json_t *it = json_pack("{s:o, s:o, s:o}", "id", attr_s(id), "reason",
                          attr_s(reason ? reason : "rejected"), "received_at",
                          attr_s(now_utc));
@@ -1378,13 +1377,12 @@ static enum ts_status keep_dead_letters(struct dy *dy, const struct batch *b,
     goto out;
   for (size_t i = 0; i < n; i++) {
     char id[65];
+    batch_rejected_id(b, i, id);
+    if (json_object_get(seen, id))
+      continue;
     json_t *put = dead_letter_put(b, i, now_utc, id);
     if (!put)
       goto out;
-    if (json_object_get(seen, id)) {
-      json_decref(put);
-      continue;
-    }
     if (json_object_set_new(seen, id, json_true()) != 0) {
       json_decref(put);
       goto out;

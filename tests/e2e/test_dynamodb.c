@@ -892,9 +892,9 @@ static void test_item_written_by_the_original_lambda_is_adopted(void) {
  * instead of every later batch failing. The last batch crosses the
  * bound: its first records are counted, the rest rejected. It is small
  * because each rejected record is an item of its own in the dead-letter
- * table: 5,000 of them took dynalite 1.3-1.5 s here (3 s with the
- * sanitized server), near the 4 s deadline on a loaded machine, where
- * 5,000 counted records are one item's write (0.1 s). */
+ * table: 5,000 of them took 1.3-1.5 s here (2.3-2.8 s with the sanitized
+ * server), near the 4 s deadline on a loaded machine, where 5,000 counted
+ * records are one item's write (0.1 s). */
 static void test_busy_player_is_counted_up_to_the_bookkeeping_bound(void) {
   char p[128];
   e2e_name(p, sizeof p, "busy");
