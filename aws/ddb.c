@@ -577,12 +577,13 @@ static bool in_list(const char *s, const char *const *list, size_t n) {
   return false;
 }
 
-/* Throttling and transient error codes (botocore's standard retry mode,
- * DynamoDB's and Kinesis's error tables; Kinesis throttles with
+/* Retryable error codes (botocore's standard retry mode, DynamoDB's and
+ * Kinesis's error tables), in two lists so that /metrics can tell a
+ * throttled call from a transient failure. Kinesis throttles with
  * ProvisionedThroughputExceededException, LimitExceededException and
- * KMSThrottlingException). Kinesis's ExpiredIteratorException is not here:
- * the same iterator fails again, the caller must get a new one. */
-static const char *const retryable_types[] = {
+ * KMSThrottlingException. Kinesis's ExpiredIteratorException is in
+ * neither: the same iterator fails again, the caller must get a new one. */
+static const char *const throttling_types[] = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "Throttling",
@@ -593,6 +594,9 @@ static const char *const retryable_types[] = {
     "LimitExceededException",
     "BandwidthLimitExceeded",
     "SlowDown",
+    "KMSThrottlingException", /* Kinesis: the stream's key is throttled */
+};
+static const char *const transient_types[] = {
     "TransactionConflictException",
     "TransactionInProgressException",
     "InternalServerError",
@@ -602,8 +606,8 @@ static const char *const retryable_types[] = {
     "RequestTimeout",
     "RequestTimeoutException",
     "PriorRequestNotComplete",
-    "KMSThrottlingException", /* Kinesis: the stream's key is throttled */
 };
+#define IN_LIST(s, list) in_list((s), (list), sizeof(list) / sizeof((list)[0]))
 
 /* TransactionCanceledException is worth retrying only when every reason
  * is transient (a conflict or throttling) or "None"; a failed condition or
@@ -637,14 +641,19 @@ enum ddb_error_class ddb_classify_error(long http_status, const char *type,
     return DDB_CLASS_CONDITION;
   if (http_status >= 500 && http_status <= 599)
     return DDB_CLASS_RETRY;
-  if (in_list(type, retryable_types,
-              sizeof retryable_types / sizeof retryable_types[0]))
+  if (IN_LIST(type, throttling_types) || IN_LIST(type, transient_types))
     return DDB_CLASS_RETRY;
   if (strcmp(type, "TransactionCanceledException") == 0)
     return cancellation_retryable(body) ? DDB_CLASS_RETRY : DDB_CLASS_REJECT;
   if (http_status == 429)
     return DDB_CLASS_RETRY;
   return DDB_CLASS_REJECT;
+}
+
+enum ddb_retry_reason ddb_retry_reason_of(long http_status, const char *type) {
+  if (http_status == 429 || (type && IN_LIST(type, throttling_types)))
+    return DDB_RETRY_THROTTLED;
+  return DDB_RETRY_TRANSIENT;
 }
 
 uint32_t ddb_backoff_ceiling_ms(unsigned attempts_done) {
@@ -673,6 +682,7 @@ struct slot {
   bool too_large;
   enum crc_state crc;
   uint32_t crc_value;
+  enum ddb_retry_reason why; /* of the last attempt judged V_RETRY */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -911,6 +921,37 @@ static void error_type_of(const json_t *body, char *out, size_t cap) {
   out[len] = '\0';
 }
 
+/* ddb_retry_count's counters, per service and reason. */
+static atomic_uint_fast64_t retries[sizeof services / sizeof services[0]]
+                                   [DDB_RETRY_REASONS];
+
+static void count_retry(const struct service_desc *svc,
+                        enum ddb_retry_reason why) {
+  size_t i = (size_t)(svc - services);
+  if (i < sizeof services / sizeof services[0] && why < DDB_RETRY_REASONS)
+    atomic_fetch_add_explicit(&retries[i][why], 1, memory_order_relaxed);
+}
+
+uint64_t ddb_retry_count(enum ddb_service service, enum ddb_retry_reason r) {
+  if (!service_of(service) || (unsigned)r >= DDB_RETRY_REASONS)
+    return 0;
+  return (uint64_t)atomic_load_explicit(&retries[service][r],
+                                        memory_order_relaxed);
+}
+
+const char *ddb_retry_reason_name(enum ddb_retry_reason r) {
+  static const char *const names[DDB_RETRY_REASONS] = {
+      [DDB_RETRY_THROTTLED] = "throttled",
+      [DDB_RETRY_TRANSIENT] = "transient",
+      [DDB_RETRY_TRANSPORT] = "transport"};
+  return (unsigned)r < DDB_RETRY_REASONS ? names[r] : "unknown";
+}
+
+const char *ddb_service_name(enum ddb_service service) {
+  const struct service_desc *d = service_of(service);
+  return d ? d->name : "unknown";
+}
+
 enum verdict { V_DONE, V_CONDITION, V_REJECT, V_RETRY };
 
 /* Judges a finished attempt and fills the call's last-attempt fields. */
@@ -923,6 +964,7 @@ static enum verdict judge(struct slot *s, CURLcode rc, long status) {
     set_error(call, "ResponseTooLarge", msg);
     return V_REJECT;
   }
+  s->why = DDB_RETRY_TRANSPORT;
   if (rc != CURLE_OK) {
     set_error(call,
               rc == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout"
@@ -963,6 +1005,7 @@ static enum verdict judge(struct slot *s, CURLcode rc, long status) {
     m = json_string_value(json_object_get(body, "Message"));
   snprintf(call->error_message, sizeof call->error_message, "%s", m ? m : "");
   enum ddb_error_class cls = ddb_classify_error(status, call->error_type, body);
+  s->why = ddb_retry_reason_of(status, call->error_type);
   if (!call->error_type[0])
     snprintf(call->error_type, sizeof call->error_type, "HttpError");
   return cls == DDB_CLASS_CONDITION ? V_CONDITION
@@ -992,6 +1035,7 @@ static void finish_attempt(struct exec *ex, struct slot *s, CURLcode rc,
   case V_REJECT: call->outcome = DDB_REJECTED; return;
   case V_RETRY: break;
   }
+  count_retry(s->svc, s->why);
   uint64_t left = ex->deadline > now ? ex->deadline - now : 0;
   if (left <= DDB_MIN_ATTEMPT_MS) {
     call->outcome = DDB_GAVE_UP;

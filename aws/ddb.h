@@ -119,4 +119,22 @@ struct ddb_consumed {
 /* Copies up to cap rows, in first-seen order; returns how many. */
 size_t ddb_consumed_snapshot(struct ddb_consumed *out, size_t cap);
 
+/* Failed attempts whose error was retryable, summed over the process's
+ * life per service: each was sent again unless its deadline had come.
+ * throttled: a throttling error or HTTP 429 (DynamoDB's capacity, an
+ * account limit); transient: HTTP 5xx, a transaction conflict, DynamoDB's
+ * own timeouts; transport: no HTTP answer (refused, reset, timed out), or
+ * one whose body is not JSON or fails its x-amz-crc32. */
+enum ddb_retry_reason {
+  DDB_RETRY_THROTTLED = 0,
+  DDB_RETRY_TRANSIENT,
+  DDB_RETRY_TRANSPORT,
+  DDB_RETRY_REASONS
+};
+uint64_t ddb_retry_count(enum ddb_service service, enum ddb_retry_reason r);
+/* "throttled", "transient", "transport". */
+const char *ddb_retry_reason_name(enum ddb_retry_reason r);
+/* "dynamodb", "kinesis" (the signing name). */
+const char *ddb_service_name(enum ddb_service service);
+
 #endif /* TS_AWS_DDB_H */

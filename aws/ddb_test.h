@@ -21,6 +21,11 @@ enum ddb_error_class {
 enum ddb_error_class ddb_classify_error(long http_status, const char *type,
                                         const json_t *body);
 
+/* Which kind of retryable error an answer of class DDB_CLASS_RETRY is:
+ * DDB_RETRY_THROTTLED or DDB_RETRY_TRANSIENT (transport failures have no
+ * answer to classify). */
+enum ddb_retry_reason ddb_retry_reason_of(long http_status, const char *type);
+
 /* The upper bound of the full-jitter sleep after `attempts_done` failed
  * attempts (>= 1): 25 ms doubling, capped at 1 s. */
 uint32_t ddb_backoff_ceiling_ms(unsigned attempts_done);

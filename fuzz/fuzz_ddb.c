@@ -116,6 +116,11 @@ static void fuzz_classify(struct input *in_) {
   FUZZ_CHECK(c == DDB_CLASS_CONDITION || c == DDB_CLASS_RETRY ||
                  c == DDB_CLASS_REJECT,
              "class %d", (int)c);
+  enum ddb_retry_reason why = ddb_retry_reason_of(status, type);
+  FUZZ_CHECK(why == DDB_RETRY_THROTTLED || why == DDB_RETRY_TRANSIENT,
+             "an answer's retry reason %d", (int)why);
+  FUZZ_CHECK(status != 429 || why == DDB_RETRY_THROTTLED,
+             "429 with type %s not counted as throttled", type);
   static const char *const throttling[] = {
       "ProvisionedThroughputExceededException",
       "ThrottlingException",

@@ -279,6 +279,23 @@ void metrics_write(struct buf *b) {
              cap[i].table, cap[i].write_units);
   }
 
+  buf_adds(b, "# HELP ts_aws_retryable_errors_total AWS calls that failed "
+              "with a retryable error, by service and reason (throttled, "
+              "transient, transport); each was sent again unless its "
+              "deadline had come.\n"
+              "# TYPE ts_aws_retryable_errors_total counter\n");
+  static const enum ddb_service aws_services[] = {DDB_SERVICE_DYNAMODB,
+                                                  DDB_SERVICE_KINESIS};
+  for (size_t i = 0; i < sizeof aws_services / sizeof aws_services[0]; i++)
+    for (unsigned r = 0; r < DDB_RETRY_REASONS; r++)
+      buf_addf(b,
+               "ts_aws_retryable_errors_total{service=\"%s\",reason=\"%s\"} "
+               "%llu\n",
+               ddb_service_name(aws_services[i]),
+               ddb_retry_reason_name((enum ddb_retry_reason)r),
+               (unsigned long long)ddb_retry_count(aws_services[i],
+                                                   (enum ddb_retry_reason)r));
+
   uint64_t held, failed;
   store_write_guess_counts(&held, &failed);
   buf_addf(b,

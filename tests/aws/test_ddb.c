@@ -370,6 +370,37 @@ static void test_errors_classify_as_condition_retry_or_reject(void) {
   json_decref(all_none);
 }
 
+/* /metrics tells a throttled call (the table needs capacity) from a
+ * transient failure (DynamoDB's own trouble). */
+static void test_retryable_errors_are_told_throttled_or_transient(void) {
+  const struct {
+    const char *name;
+    long status;
+    const char *type;
+    enum ddb_retry_reason want;
+  } cases[] = {
+      {"provisioned throughput", 400, "ProvisionedThroughputExceededException",
+       DDB_RETRY_THROTTLED},
+      {"throttling", 400, "ThrottlingException", DDB_RETRY_THROTTLED},
+      {"account limit", 400, "RequestLimitExceeded", DDB_RETRY_THROTTLED},
+      {"kinesis: KMS throttled", 400, "KMSThrottlingException",
+       DDB_RETRY_THROTTLED},
+      {"429 without type", 429, "", DDB_RETRY_THROTTLED},
+      {"429, no type at all", 429, NULL, DDB_RETRY_THROTTLED},
+      {"internal error", 500, "InternalServerError", DDB_RETRY_TRANSIENT},
+      {"any 5xx without type", 502, "", DDB_RETRY_TRANSIENT},
+      {"transaction conflict", 400, "TransactionConflictException",
+       DDB_RETRY_TRANSIENT},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    enum ddb_retry_reason got =
+        ddb_retry_reason_of(cases[i].status, cases[i].type);
+    TS_CHECK_CASE(got == cases[i].want, cases[i].name, "reason %s, want %s",
+                  ddb_retry_reason_name(got),
+                  ddb_retry_reason_name(cases[i].want));
+  }
+}
+
 static void test_backoff_ceiling_doubles_from_25ms_to_a_1s_cap(void) {
   const struct {
     unsigned attempts;
@@ -1557,6 +1588,7 @@ static void test_dynalite_50_parallel_puts_land_over_few_connections(void) {
 void suite_ddb(void) {
   set_test_env();
   TS_SUITE("ddb", TS_TEST(test_errors_classify_as_condition_retry_or_reject),
+           TS_TEST(test_retryable_errors_are_told_throttled_or_transient),
            TS_TEST(test_backoff_ceiling_doubles_from_25ms_to_a_1s_cap),
            TS_TEST(test_endpoint_comes_from_option_then_env_then_region),
            TS_TEST(test_kinesis_endpoint_has_its_own_variable_and_host),
