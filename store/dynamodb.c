@@ -51,6 +51,11 @@
  *   4. a failed condition leaves that player pending and the attempt
  *      returns TS_ERR_RETRY: the runner re-reads it and decides again
  *      (players already written are settled: their outcomes stand).
+ *      Every write stores a `write_id` (S) unique to it. When the item
+ *      read back holds the id of the write whose condition failed, that
+ *      write had landed on an earlier attempt whose answer was lost (or
+ *      libcurl sent it again by itself): its records are this batch's
+ *      own, answered applied, not duplicate.
  * A player's write is atomic, so a batch cut short by the deadline (503)
  * leaves some players applied and others not; the resend then finds the
  * applied ones' eventIDs and counts them as duplicates.
@@ -109,8 +114,13 @@ struct dy {
   /* The open backfill session as last read (store.h): "" when none. */
   pthread_mutex_t session_mu;
   char session[72];
-  uint64_t session_read_ms; /* 0: never read */
+  uint64_t session_read_ms;    /* 0: never read */
+  char write_prefix[17];       /* random, per process: write ids' prefix */
+  atomic_uint_fast64_t writes; /* write ids' counter */
 };
+
+/* "<16 hex of write_prefix>-<counter in hex>" */
+#define DY_WRITE_ID_MAX 40
 
 /* The item of the applied-log table that names the open backfill session
  * (chunk ids are "<player>#<hex>", never this). */
@@ -345,6 +355,10 @@ struct pstate {
   struct stats wrote_stats;
   int64_t wrote_version;
   char wrote_at[32];
+  /* The item's write_id as read ("" when it has none), and that of this
+   * batch's write whose condition failed ("" when none did). */
+  char write_id[DY_WRITE_ID_MAX];
+  char failed_write_id[DY_WRITE_ID_MAX];
 };
 
 static void pstate_reset_item(struct pstate *ps) {
@@ -438,9 +452,13 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
                                        const json_t *item, bool for_write) {
   pstate_reset_item(ps);
   ps->read = true;
+  ps->write_id[0] = '\0';
   if (!item)
     return TS_OK;
   ps->exists = true;
+  const char *write_id = attr_text(item, "write_id", "S");
+  if (write_id && strlen(write_id) < sizeof ps->write_id)
+    memcpy(ps->write_id, write_id, strlen(write_id) + 1);
   const char *games = attr_text(item, "games", "N");
   const char *wins = attr_text(item, "wins", "N");
   const char *total = attr_text(item, "total_score", "N");
@@ -861,7 +879,8 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
                                  const struct pstate *ps,
                                  const struct stats *next,
                                  const struct next_log *l, const char *now_utc,
-                                 const char *state, char **put) {
+                                 const char *state, const char *write_id,
+                                 char **put) {
   *put = NULL;
   struct decimal avg, pct;
   if (stats_derive(next, &avg, &pct) != TS_OK)
@@ -885,6 +904,7 @@ static enum ts_status player_put(struct dy *dy, const struct batch *b,
   tx_attr_s(&t, "win_percent", pct_text);
   tx_attr_s(&t, "updated_at", now_utc);
   tx_attr_n_int(&t, "version", ps->has_version ? ps->version + 1 : 1);
+  tx_attr_s(&t, "write_id", write_id);
   /* Empty logs are left out (an empty binary is not worth a byte). */
   if (l->n_recent)
     tx_attr_b(&t, "recent", l->recent, l->n_recent * DY_RECENT_REC);
@@ -1767,6 +1787,30 @@ static void note_guess(struct dy *dy, const char *player,
   guess_note_write(dy->guess, player, &it);
 }
 
+/* A player whose write failed its condition, and whose item read back
+ * holds that very write's id: the write landed on an earlier attempt and
+ * failed its own retry. Noting it lets the decision call the records it
+ * finds applied this batch's own (applied, not duplicate). Counting does
+ * not depend on it: a record in the log is never applied again either
+ * way. */
+static void note_own_writes(struct apply_ctx *a) {
+  for (size_t i = 0; i < a->n; i++) {
+    struct pstate *ps = &a->ps[i];
+    if (ps->failed_write_id[0] && ps->pending &&
+        strcmp(ps->write_id, ps->failed_write_id) == 0)
+      batch_player_note_write(a->b, ps->p);
+    ps->failed_write_id[0] = '\0';
+  }
+}
+
+/* A write id no other write of any process makes: a random per-process
+ * prefix and a counter. */
+static void next_write_id(struct dy *dy, char out[DY_WRITE_ID_MAX]) {
+  uint_fast64_t n = atomic_fetch_add(&dy->writes, 1) + 1;
+  snprintf(out, DY_WRITE_ID_MAX, "%s-%llx", dy->write_prefix,
+           (unsigned long long)n);
+}
+
 static enum ts_status apply_attempt(void *cls) {
   struct apply_ctx *a = cls;
   struct dy *dy = a->dy;
@@ -1777,6 +1821,7 @@ static enum ts_status apply_attempt(void *cls) {
   enum ts_status st = read_all(dy, a, now_s, session);
   if (st != TS_OK)
     return st;
+  note_own_writes(a);
 
   struct ddb_call *calls = calloc(a->n + 1, sizeof *calls);
   char **states = calloc(a->n + 1, sizeof *states);
@@ -1784,8 +1829,9 @@ static enum ts_status apply_attempt(void *cls) {
   size_t *owner = calloc(a->n + 1, sizeof *owner);
   struct decide_player *next = calloc(a->n + 1, sizeof *next);
   struct next_log *logs = calloc(a->n + 1, sizeof *logs);
+  char(*write_ids)[DY_WRITE_ID_MAX] = calloc(a->n + 1, sizeof *write_ids);
   size_t n_calls = 0;
-  if (!calls || !puts || !owner || !next || !logs || !states) {
+  if (!calls || !puts || !owner || !next || !logs || !states || !write_ids) {
     st = TS_ERR_NOMEM;
     goto out;
   }
@@ -1818,9 +1864,10 @@ static enum ts_status apply_attempt(void *cls) {
       continue;
     st = backfill_fold(a->ps[i].state, session[0] ? session : NULL, a->b,
                        a->ps[i].p, &states[i]);
+    next_write_id(dy, write_ids[n_calls]);
     if (st == TS_OK)
       st = player_put(dy, a->b, &a->ps[i], &next[i].next, &logs[i], now_utc,
-                      states[i], &puts[n_calls]);
+                      states[i], write_ids[n_calls], &puts[n_calls]);
     calls[n_calls].op = "PutItem";
     calls[n_calls].request_text = puts[n_calls];
     owner[n_calls++] = i;
@@ -1836,6 +1883,7 @@ static enum ts_status apply_attempt(void *cls) {
     struct pstate *ps = &a->ps[owner[c]];
     const char *player = batch_player_name(a->b, ps->p);
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
+      memcpy(ps->failed_write_id, write_ids[c], sizeof ps->failed_write_id);
       store_note_lost_write();
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, false);
@@ -1878,6 +1926,7 @@ out:
   free(logs);
   free(owner);
   free(next);
+  free(write_ids);
   return st;
 }
 
@@ -2522,6 +2571,13 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
     goto fail;
   if ((st = guess_new(TS_GUESS_SLOTS, &dy->guess)) != TS_OK)
     goto fail;
+  unsigned char r[8];
+  if (RAND_bytes(r, sizeof r) != 1) {
+    st = TS_ERR_IO;
+    goto fail;
+  }
+  for (size_t i = 0; i < sizeof r; i++)
+    snprintf(dy->write_prefix + 2 * i, 3, "%02x", r[i]);
   log_event(LOG_INFO, "dynamodb store", "{s:s, s:s, s:s, s:s, s:s}", "endpoint",
             ddb_client_endpoint(dy->client), "region", region, "table",
             dy->table, "dead_letter_table", dy->dl_table, "applied_log_table",

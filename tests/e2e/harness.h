@@ -373,27 +373,6 @@ bool e2e_dynalite_signal(struct e2e_dynalite *d, int sig);
 /* Kills it (SIGKILL), reaps it and frees d. NULL is accepted. */
 void e2e_dynalite_stop(struct e2e_dynalite *d);
 
-/* A loopback proxy in front of dynalite d that passes requests on at once
- * but can hold back the answer to those whose X-Amz-Target ends in a given
- * operation: the store has done the work before its caller hears of it
- * (a write that lands, answered late). HTTP/1.1 with Content-Length only,
- * one exchange at a time per connection, as libcurl talks to DynamoDB. */
-struct e2e_delay_proxy;
-enum ts_status
-e2e_delay_proxy_start(const struct e2e_dynalite *d,
-                      struct e2e_delay_proxy **out) TS_WARN_UNUSED;
-/* "http://127.0.0.1:<port>" */
-const char *e2e_delay_proxy_endpoint(const struct e2e_delay_proxy *p);
-/* From now on, answers to `operation` (e.g. "PutItem") wait ms first; 0
- * stops holding. */
-void e2e_delay_proxy_hold(struct e2e_delay_proxy *p, const char *operation,
-                          unsigned ms);
-/* How many answers were held back so far. */
-unsigned e2e_delay_proxy_held(struct e2e_delay_proxy *p);
-/* Stops accepting; connections still open end when either side closes
- * (stop the server first). NULL is accepted. */
-void e2e_delay_proxy_stop(struct e2e_delay_proxy *p);
-
 /* ---- suites ---- */
 
 /* Suite set-up and clean-up around one shared server: up returns 0 or

@@ -11,6 +11,7 @@
   X(api)                                                                       \
   X(dead_letters)                                                              \
   X(dynamodb)                                                                  \
+  X(dynamodb_faults)                                                           \
   X(leaderboard)                                                               \
   X(sqlite)                                                                    \
   X(backfill)                                                                  \

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "common/bounds.h"
+#include "fault_proxy.h"
 #include "harness.h"
 #include "records.h"
 #include "suites.h"
@@ -1013,13 +1014,13 @@ static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
  * decision called such a record a duplicate, 1ea24f3.) */
 static void test_own_write_answered_after_the_try_is_applied_once(void) {
   struct e2e_dynalite *dyn = NULL;
-  struct e2e_delay_proxy *proxy = NULL;
+  struct e2e_fault_proxy *proxy = NULL;
   struct e2e_server *s = NULL;
   CU_ASSERT_FATAL(e2e_dynalite_start_with_tables(&dyn) == TS_OK);
-  if (e2e_delay_proxy_start(dyn, &proxy) != TS_OK ||
-      e2e_server_start_at(e2e_delay_proxy_endpoint(proxy), NULL, &s) != TS_OK) {
+  if (e2e_fault_proxy_start(dyn, &proxy) != TS_OK ||
+      e2e_server_start_at(e2e_fault_proxy_endpoint(proxy), NULL, &s) != TS_OK) {
     CU_FAIL("proxy or server did not start");
-    e2e_delay_proxy_stop(proxy);
+    e2e_fault_proxy_stop(proxy);
     e2e_dynalite_stop(dyn);
     return;
   }
@@ -1034,11 +1035,11 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   if (before > 0)
     e2e_sleep_ms(TS_INGEST_TRY_PAUSE_MS + 200);
 
-  e2e_delay_proxy_hold(proxy, "PutItem", 400);
+  e2e_fault_proxy_hold(proxy, "PutItem", 400);
   json_t *rec = e2e_insert(p, "2", WIN_BOOL_TRUE);
   ingest_expect(s, "PutItem answered after the try", rec, 1, 1, 0);
-  e2e_delay_proxy_hold(proxy, "PutItem", 0);
-  unsigned held = e2e_delay_proxy_held(proxy);
+  e2e_fault_proxy_hold(proxy, "PutItem", 0);
+  unsigned held = e2e_fault_proxy_held(proxy);
   double after = e2e_server_metric(s, "ts_ingest_handed_over_total ");
   TS_CHECK_CASE(held >= 1 && before >= 0 && after == before + 1,
                 "the try ran out and a worker went on",
@@ -1053,7 +1054,7 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   e2e_server_stop(s, &code);
   TS_CHECK_CASE(code == 0, "SIGTERM after the late answer", "exit status %d",
                 code);
-  e2e_delay_proxy_stop(proxy);
+  e2e_fault_proxy_stop(proxy);
   e2e_dynalite_stop(dyn);
   json_decref(rec);
   json_decref(warm);
