@@ -93,6 +93,19 @@ static void test_throttled_calls_are_retried_and_each_record_counts_once(void) {
                                     {c, 1, 0, "3", "3", "0.00"}};
   for (size_t i = 0; i < 3; i++)
     e2e_expect_stats(r.s, "after the throttled batch", &want[i]);
+  /* The listing is one consistent Scan page: throttled, it is retried
+   * within the read's deadline. */
+  e2e_fault_proxy_inject(r.proxy, "Scan", E2E_FAULT_THROTTLE, 2);
+  struct e2e_reply list;
+  (void)e2e_get(r.s, "/v1/players?limit=10", &list);
+  size_t listed = json_array_size(json_object_get(list.json, "players"));
+  unsigned scans = e2e_fault_proxy_injected(r.proxy, "Scan");
+  TS_CHECK_CASE(list.status == 200 && listed == 3 && scans == 2,
+                "a throttled listing",
+                "status %ld, %zu players, %u scans "
+                "throttled: %.300s",
+                list.status, listed, scans, list.body);
+  e2e_reply_clear(&list);
   e2e_ingest_expect(r.s, "the throttled batch resent", body, 4, 0, 4, 0, 0);
   for (size_t i = 0; i < 3; i++)
     e2e_expect_stats(r.s, "after the resend", &want[i]);
