@@ -51,7 +51,8 @@
  *   4. a failed condition leaves that player pending and the attempt
  *      returns TS_ERR_RETRY: the runner re-reads it and decides again
  *      (players already written are settled: their outcomes stand).
- *      Every write stores a `write_id` (S) unique to it. When the item
+ *      Every such write stores a `write_id` (S) unique to it (a backfill's
+ *      settling UpdateItem leaves it as it is). When the item
  *      read back holds the id of the write whose condition failed, that
  *      write had landed on an earlier attempt whose answer was lost (or
  *      libcurl sent it again by itself): its records are this batch's
