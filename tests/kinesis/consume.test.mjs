@@ -9,12 +9,15 @@
 // restarted and later stopped with SIGTERM. Every player's stats must then
 // equal the test's own recomputation, every checkpoint must have reached
 // its shard's last record, the split parent must be finished, and the
-// consumers' logs must never show a shard held by two at once.
+// consumers' logs must never show a shard held by two at once. B reads
+// through a proxy that throttles every third GetRecords, as Kinesis does
+// past 5 reads a second per shard.
 //
 //   TS_TEST_BIN=build/tourney-stats TS_TEST_STORE=sqlite|dynamodb \
 //     tests/e2e/with-kinesalite.sh node tests/kinesis/consume.test.mjs
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -31,6 +34,7 @@ const stream = `games-${process.pid}`;
 const work = mkdtempSync(join(tmpdir(), 'ts-kinesis-'));
 const children = new Set();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let proxy = null; // the throttling proxy B reads through
 
 // ---- AWS JSON calls (the local servers check the Authorization shape,
 // not the signature) ----
@@ -152,6 +156,48 @@ async function put(records) {
       if (!prev || BigInt(r.SequenceNumber) > BigInt(prev)) lastSeq.set(r.ShardId, r.SequenceNumber);
     }
   }
+}
+
+// ---- a throttling proxy in front of kinesalite ----
+// Kinesis allows 5 GetRecords calls a second per shard and throttles
+// past that (ProvisionedThroughputExceededException); kinesalite never
+// does. B reads through this proxy, which answers every third GetRecords
+// so, and passes everything else to kinesalite as it came.
+let throttled = 0;
+async function startThrottlingProxy() {
+  let getRecords = 0;
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      const target = String(req.headers['x-amz-target'] || '');
+      if (target.endsWith('.GetRecords') && ++getRecords % 3 === 0) {
+        throttled++;
+        const text = JSON.stringify({
+          __type: 'ProvisionedThroughputExceededException',
+          message: 'Rate exceeded for shard (throttling proxy)',
+        });
+        res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.1' });
+        res.end(text);
+        return;
+      }
+      try {
+        const headers = { ...req.headers };
+        delete headers.host;
+        delete headers['content-length'];
+        const up = await fetch(kinesisUrl + req.url, { method: req.method, headers, body });
+        const answer = Buffer.from(await up.arrayBuffer());
+        res.writeHead(up.status, { 'Content-Type': up.headers.get('content-type') || 'application/x-amz-json-1.1' });
+        res.end(answer);
+      } catch (e) {
+        res.writeHead(502);
+        res.end(String(e));
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
 }
 
 // ---- processes ----
@@ -284,7 +330,8 @@ async function main() {
 
   const first = changes(2000);
   await put(first);
-  const b = start('B', ['serve']);
+  proxy = await startThrottlingProxy();
+  const b = start('B', ['serve'], { AWS_ENDPOINT_URL_KINESIS: proxy.url });
   // A names the stream by its ARN (sent as StreamARN and StreamName)
   const a = start('A', ['consume'],
     { TS_KINESIS_STREAM: `arn:aws:kinesis:us-east-1:000000000000:stream/${stream}` });
@@ -336,6 +383,9 @@ async function main() {
   const metrics = await (await fetch(`http://127.0.0.1:${b.port}/metrics`)).text();
   assert.match(metrics, /ts_kinesis_records_total\{outcome="applied"\} [1-9]/);
   assert.match(metrics, /ts_kinesis_shards_held [0-9]/);
+  // B's reads were throttled, sent again, and counted
+  assert.ok(throttled > 0, 'the proxy throttled no GetRecords of B');
+  assert.match(metrics, /ts_aws_retryable_errors_total\{service="kinesis",reason="throttled"\} [1-9]/);
 
   const intervals = checkNoDoubleHolding();
   // A's shards at its SIGKILL were taken by another within the lease time
@@ -367,7 +417,8 @@ async function main() {
   const records = first.length + 1200;
   console.log(`kinesis consume (${storeKind}): ${records} records, ${PLAYERS} players exact in ` +
     `${((tDone - t0) / 1000).toFixed(1)} s; ${rows.length} lease rows, ${takes} holdings, ` +
-    `none overlapping; ${orphaned} shards of the SIGKILLed consumer taken over in time`);
+    `none overlapping; ${orphaned} shards of the SIGKILLed consumer taken over in time; ` +
+    `${throttled} of B's GetRecords throttled`);
 }
 
 let failed = false;
@@ -380,6 +431,7 @@ try {
     console.error(JSON.stringify(l));
 } finally {
   for (const c of children) c.kill('SIGKILL');
+  if (proxy) proxy.server.close();
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
