@@ -360,6 +360,7 @@ struct pstate {
    * batch's write whose condition failed ("" when none did). */
   char write_id[DY_WRITE_ID_MAX];
   char failed_write_id[DY_WRITE_ID_MAX];
+  char read_at[32]; /* the item's updated_at as read ("" when none) */
 };
 
 static void pstate_reset_item(struct pstate *ps) {
@@ -453,13 +454,16 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
                                        const json_t *item, bool for_write) {
   pstate_reset_item(ps);
   ps->read = true;
-  ps->write_id[0] = '\0';
+  ps->write_id[0] = ps->read_at[0] = '\0';
   if (!item)
     return TS_OK;
   ps->exists = true;
   const char *write_id = attr_text(item, "write_id", "S");
   if (write_id && strlen(write_id) < sizeof ps->write_id)
     memcpy(ps->write_id, write_id, strlen(write_id) + 1);
+  const char *read_at = attr_text(item, "updated_at", "S");
+  if (read_at && strlen(read_at) < sizeof ps->read_at)
+    memcpy(ps->read_at, read_at, strlen(read_at) + 1);
   const char *games = attr_text(item, "games", "N");
   const char *wins = attr_text(item, "wins", "N");
   const char *total = attr_text(item, "total_score", "N");
@@ -1791,15 +1795,21 @@ static void note_guess(struct dy *dy, const char *player,
 /* A player whose write failed its condition, and whose item read back
  * holds that very write's id: the write landed on an earlier attempt and
  * failed its own retry. Noting it lets the decision call the records it
- * finds applied this batch's own (applied, not duplicate). Counting does
- * not depend on it: a record in the log is never applied again either
- * way. */
+ * finds applied this batch's own (applied, not duplicate), and the item
+ * read is what the batch wrote, for this process's leaderboards.
+ * Counting does not depend on it: a record in the log is never applied
+ * again either way. */
 static void note_own_writes(struct apply_ctx *a) {
   for (size_t i = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
     if (ps->failed_write_id[0] && ps->pending &&
-        strcmp(ps->write_id, ps->failed_write_id) == 0)
+        strcmp(ps->write_id, ps->failed_write_id) == 0) {
       batch_player_note_write(a->b, ps->p);
+      ps->wrote = true;
+      ps->wrote_stats = ps->cur;
+      ps->wrote_version = ps->version;
+      snprintf(ps->wrote_at, sizeof ps->wrote_at, "%s", ps->read_at);
+    }
     ps->failed_write_id[0] = '\0';
   }
 }

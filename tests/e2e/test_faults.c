@@ -25,13 +25,14 @@ struct rig {
   struct e2e_server *s;
 };
 
-/* dynalite with both tables, the proxy in front, the server behind it. */
-static bool rig_up(struct rig *r) {
+/* dynalite with both tables, the proxy in front, the server behind it
+ * (with the NAME=value entries of env, which may be NULL). */
+static bool rig_up_env(struct rig *r, const char *const *env) {
   *r = (struct rig){0};
   if (e2e_dynalite_start_with_tables(&r->dyn) != TS_OK)
     return false;
   if (e2e_fault_proxy_start(r->dyn, &r->proxy) != TS_OK ||
-      e2e_server_start_at(e2e_fault_proxy_endpoint(r->proxy), NULL, &r->s) !=
+      e2e_server_start_at(e2e_fault_proxy_endpoint(r->proxy), env, &r->s) !=
           TS_OK) {
     e2e_fault_proxy_stop(r->proxy);
     e2e_dynalite_stop(r->dyn);
@@ -39,6 +40,8 @@ static bool rig_up(struct rig *r) {
   }
   return true;
 }
+
+static bool rig_up(struct rig *r) { return rig_up_env(r, NULL); }
 
 static void rig_down(struct rig *r, const char *case_name) {
   int code = -1;
@@ -113,24 +116,54 @@ static void test_throttled_calls_are_retried_and_each_record_counts_once(void) {
   rig_down(&r, "throttled");
 }
 
+/* The games of player on GET /v1/leaderboard?by=games, -1 when absent. */
+static long board_games(const struct rig *r, const char *player) {
+  struct e2e_reply rep;
+  (void)e2e_get(r->s, "/v1/leaderboard?by=games&limit=100", &rep);
+  json_t *players = json_object_get(rep.json, "players");
+  TS_CHECK_CASE(rep.status == 200 && json_is_array(players),
+                "GET /v1/leaderboard", "status %ld body %.300s", rep.status,
+                rep.body);
+  long games = -1;
+  size_t i;
+  json_t *row;
+  json_array_foreach(players, i, row) {
+    const char *name = json_string_value(json_object_get(row, "player"));
+    if (name && strcmp(name, player) == 0)
+      games = (long)json_integer_value(json_object_get(row, "games"));
+  }
+  e2e_reply_clear(&rep);
+  return games;
+}
+
 /* DynamoDB may apply a write and fail to say so (the connection drops, or
  * a 500 after the item was written). The server sends the write again;
  * its condition then fails, the player is read, and the records are found
  * in the player's log: counted once, and answered as applied, since it
- * was this batch that wrote them. */
+ * was this batch that wrote them. The replica's leaderboard shows the
+ * write at once, as it does its other writes (the snapshot is not
+ * refreshed within the test). */
 static void test_a_write_whose_answer_is_lost_counts_once(void) {
+  static const char *const env[] = {"TS_LEADERBOARD_REFRESH_S=3600", NULL};
   struct rig r;
-  CU_ASSERT_FATAL(rig_up(&r));
+  CU_ASSERT_FATAL(rig_up_env(&r, env));
   char p[128], q[128];
   e2e_name(p, sizeof p, "lost-answer-p");
   e2e_name(q, sizeof q, "lost-answer-q");
   json_t *first = e2e_insert(p, "1", WIN_BOOL_TRUE);
   e2e_ingest_expect(r.s, "before any fault", first, 1, 1, 0, 0, 0);
 
+  long on_board = board_games(&r, p);
+  TS_CHECK_CASE(on_board == 1, "the leaderboard before any fault",
+                "%ld games, want 1", on_board);
+
   json_t *dropped = e2e_insert(p, "2", WIN_ABSENT);
   e2e_fault_proxy_inject(r.proxy, "PutItem", E2E_FAULT_LOSE_ANSWER, 1);
   e2e_ingest_expect(r.s, "the answer dropped after the write", dropped, 1, 1, 0,
                     0, 0);
+  on_board = board_games(&r, p);
+  TS_CHECK_CASE(on_board == 2, "the leaderboard after the dropped answer",
+                "%ld games, want 2", on_board);
   json_t *failed = e2e_insert(p, "4", WIN_BOOL_TRUE);
   e2e_fault_proxy_inject(r.proxy, "PutItem", E2E_FAULT_FAIL_AFTER, 1);
   e2e_ingest_expect(r.s, "a 500 after the write", failed, 1, 1, 0, 0, 0);
@@ -159,6 +192,10 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
                                     {q, 2, 1, "48", "24", "50.00"}};
   for (size_t i = 0; i < 2; i++)
     e2e_expect_stats(r.s, "after the lost answers", &want[i]);
+  long p_board = board_games(&r, p), q_board = board_games(&r, q);
+  TS_CHECK_CASE(p_board == 4 && q_board == 2,
+                "the leaderboard after the lost answers",
+                "%ld and %ld games, want 4 and 2", p_board, q_board);
   e2e_ingest_expect(r.s, "dropped resent", dropped, 1, 0, 1, 0, 0);
   e2e_ingest_expect(r.s, "failed resent", failed, 1, 0, 1, 0, 0);
   e2e_ingest_expect(r.s, "batch resent", batch, 3, 0, 3, 0, 0);
