@@ -1792,18 +1792,22 @@ static void note_guess(struct dy *dy, const char *player,
   guess_note_write(dy->guess, player, &it);
 }
 
-/* A player whose write failed its condition, and whose item read back
- * holds that very write's id: the write landed on an earlier attempt and
+/* Players whose write failed its condition, read again. When the item
+ * holds that very write's id, the write landed on an earlier attempt and
  * failed its own retry. Noting it lets the decision call the records it
  * finds applied this batch's own (applied, not duplicate), and the item
- * read is what the batch wrote, for this process's leaderboards.
- * Counting does not depend on it: a record in the log is never applied
- * again either way. */
+ * read is what the batch wrote, for this process's leaderboards. Counting
+ * does not depend on it: a record in the log is never applied again
+ * either way. Any other failed condition was another writer's doing: a
+ * lost write. */
 static void note_own_writes(struct apply_ctx *a) {
   for (size_t i = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
-    if (ps->failed_write_id[0] && ps->pending &&
-        strcmp(ps->write_id, ps->failed_write_id) == 0) {
+    if (!ps->failed_write_id[0])
+      continue;
+    if (!ps->pending || strcmp(ps->write_id, ps->failed_write_id) != 0) {
+      store_note_lost_write();
+    } else {
       batch_player_note_write(a->b, ps->p);
       ps->wrote = true;
       ps->wrote_stats = ps->cur;
@@ -1895,7 +1899,6 @@ static enum ts_status apply_attempt(void *cls) {
     const char *player = batch_player_name(a->b, ps->p);
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
       memcpy(ps->failed_write_id, write_ids[c], sizeof ps->failed_write_id);
-      store_note_lost_write();
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, false);
       ps->read = false; /* another writer won: re-read, decide */

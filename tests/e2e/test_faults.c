@@ -183,6 +183,11 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
    * the second time; the transport count is not checked. */
   unsigned faults = e2e_fault_proxy_injected(r.proxy, "PutItem");
   double transient = metric(&r, RETRIES("transient"));
+  /* Every condition that failed here failed on the write's own result:
+   * none was lost to another writer. */
+  double lost = metric(&r, "ts_dynamodb_lost_writes_total ");
+  TS_CHECK_CASE(lost == 0, "no write counted as lost to another writer",
+                "ts_dynamodb_lost_writes_total %.0f", lost);
   TS_CHECK_CASE(faults == 4 && transient == 1,
                 "each fault met, and the 500 retried and counted",
                 "%u faults (want 4); transient retries %.0f (want 1)", faults,
