@@ -48,7 +48,8 @@ struct player {
   char *name;
   struct entry_slot *entries;
   size_t n, cap;
-  bool write_noted; /* batch_player_note_write */
+  bool write_noted;  /* batch_player_note_write */
+  char *write_token; /* batch_player_set_write_token; NULL: none */
 };
 
 struct entry_ref {
@@ -864,6 +865,7 @@ void batch_free(struct batch *b) {
       free(b->players[p].entries[e].reason);
     free(b->players[p].entries);
     free(b->players[p].name);
+    free(b->players[p].write_token);
   }
   free(b->players);
   if (b->rejected)
@@ -959,6 +961,29 @@ void batch_player_note_write(struct batch *b, size_t player) {
 
 bool batch_player_write_noted(const struct batch *b, size_t player) {
   return player < b->n_players && b->players[player].write_noted;
+}
+
+enum ts_status batch_player_set_write_token(struct batch *b, size_t player,
+                                            const char *token) {
+  if (player >= b->n_players)
+    return TS_ERR_INVALID;
+  char *copy = NULL;
+  if (token && *token && !(copy = strdup(token)))
+    return TS_ERR_NOMEM;
+  free(b->players[player].write_token);
+  b->players[player].write_token = copy;
+  return TS_OK;
+}
+
+const char *batch_player_write_token(const struct batch *b, size_t player) {
+  return player < b->n_players ? b->players[player].write_token : NULL;
+}
+
+void batch_player_clear_write_token(struct batch *b, size_t player) {
+  if (player < b->n_players) {
+    free(b->players[player].write_token);
+    b->players[player].write_token = NULL;
+  }
 }
 
 enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,

@@ -134,6 +134,17 @@ enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
 void batch_player_note_write(struct batch *b, size_t player);
 bool batch_player_write_noted(const struct batch *b, size_t player);
 
+/* A store keeps, per player, an opaque token of a write whose outcome it
+ * does not know yet (its condition failed, maybe on its own landed
+ * result), for whichever attempt on this batch reads the player next: its
+ * own retry, or a worker finishing a try cut short. token NULL or "":
+ * none. The batch owns a copy. batch_player_write_token returns NULL when
+ * there is none. */
+enum ts_status batch_player_set_write_token(struct batch *b, size_t player,
+                                            const char *token) TS_WARN_UNUSED;
+const char *batch_player_write_token(const struct batch *b, size_t player);
+void batch_player_clear_write_token(struct batch *b, size_t player);
+
 /* Per-record outcome, valid once every entry has an outcome. */
 enum record_outcome batch_record_outcome(const struct batch *b, size_t record);
 

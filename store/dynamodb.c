@@ -356,10 +356,8 @@ struct pstate {
   struct stats wrote_stats;
   int64_t wrote_version;
   char wrote_at[32];
-  /* The item's write_id as read ("" when it has none), and that of this
-   * batch's write whose condition failed ("" when none did). */
+  /* The item's write_id as read ("" when it has none). */
   char write_id[DY_WRITE_ID_MAX];
-  char failed_write_id[DY_WRITE_ID_MAX];
   char read_at[32]; /* the item's updated_at as read ("" when none) */
 };
 
@@ -544,7 +542,10 @@ static enum ts_status pstate_take_guess(struct pstate *ps,
 static enum ts_status guess_players(struct dy *dy, const struct batch *b,
                                     struct pstate *ps, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (!ps[i].pending || ps[i].read || ps[i].tried_guess)
+    /* A player whose write's outcome is not known yet is read: only the
+     * item itself can say whether that write landed (note_own_writes). */
+    if (!ps[i].pending || ps[i].read || ps[i].tried_guess ||
+        batch_player_write_token(b, ps[i].p))
       continue;
     struct guess_item it;
     enum ts_status st =
@@ -1803,9 +1804,10 @@ static void note_guess(struct dy *dy, const char *player,
 static void note_own_writes(struct apply_ctx *a) {
   for (size_t i = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
-    if (!ps->failed_write_id[0])
+    const char *failed = batch_player_write_token(a->b, ps->p);
+    if (!failed || !ps->read || ps->guessed)
       continue;
-    if (!ps->pending || strcmp(ps->write_id, ps->failed_write_id) != 0) {
+    if (!ps->pending || strcmp(ps->write_id, failed) != 0) {
       store_note_lost_write();
     } else {
       batch_player_note_write(a->b, ps->p);
@@ -1814,7 +1816,7 @@ static void note_own_writes(struct apply_ctx *a) {
       ps->wrote_version = ps->version;
       snprintf(ps->wrote_at, sizeof ps->wrote_at, "%s", ps->read_at);
     }
-    ps->failed_write_id[0] = '\0';
+    batch_player_clear_write_token(a->b, ps->p);
   }
 }
 
@@ -1898,7 +1900,11 @@ static enum ts_status apply_attempt(void *cls) {
     struct pstate *ps = &a->ps[owner[c]];
     const char *player = batch_player_name(a->b, ps->p);
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
-      memcpy(ps->failed_write_id, write_ids[c], sizeof ps->failed_write_id);
+      /* Kept in the batch: a worker finishing a try cut short reads the
+       * player with a pstate of its own. */
+      if ((st = batch_player_set_write_token(a->b, ps->p, write_ids[c])) !=
+          TS_OK)
+        goto out;
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, false);
       ps->read = false; /* another writer won: re-read, decide */

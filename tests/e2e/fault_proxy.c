@@ -21,6 +21,7 @@
 struct fault_slot {
   char operation[64]; /* "" when the slot is free */
   enum e2e_fault fault;
+  unsigned skip;     /* calls still to pass untouched first */
   unsigned left;     /* calls still to meet the fault */
   unsigned injected; /* calls that met it so far */
 };
@@ -162,6 +163,10 @@ static enum e2e_fault fault_take(struct e2e_fault_proxy *p, const char *target,
   for (size_t i = 0; i < PROXY_FAULT_SLOTS; i++) {
     struct fault_slot *s = &p->faults[i];
     if (s->left && target_is(target, tlen, s->operation)) {
+      if (s->skip) {
+        s->skip--;
+        break;
+      }
       s->left--;
       s->injected++;
       f = s->fault;
@@ -349,6 +354,9 @@ static void *relay_main(void *arg) {
                   "InternalServerError\",\"message\":\"Internal server "
                   "error (fault proxy)\"}");
       break;
+    case E2E_FAULT_SLOW:
+      wait_ms += E2E_FAULT_SLOW_MS;
+      /* fall through */
     case E2E_FAULT_NONE:
     default:
       ok = send_all(up, req, req_len) && read_message(up, &ans, &ans_len);
@@ -471,6 +479,12 @@ static struct fault_slot *slot_of(struct e2e_fault_proxy *p,
 
 void e2e_fault_proxy_inject(struct e2e_fault_proxy *p, const char *operation,
                             enum e2e_fault fault, unsigned count) {
+  e2e_fault_proxy_inject_after(p, operation, fault, count, 0);
+}
+
+void e2e_fault_proxy_inject_after(struct e2e_fault_proxy *p,
+                                  const char *operation, enum e2e_fault fault,
+                                  unsigned count, unsigned skip) {
   pthread_mutex_lock(&p->lock);
   struct fault_slot *s =
       operation && *operation ? slot_of(p, operation, true) : NULL;
@@ -478,6 +492,7 @@ void e2e_fault_proxy_inject(struct e2e_fault_proxy *p, const char *operation,
     snprintf(s->operation, sizeof s->operation, "%s", operation);
     s->fault = fault;
     s->left = fault == E2E_FAULT_NONE ? 0 : count;
+    s->skip = s->left ? skip : 0;
   }
   pthread_mutex_unlock(&p->lock);
 }

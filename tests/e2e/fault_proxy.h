@@ -43,13 +43,20 @@ enum e2e_fault {
    * returned as UnprocessedKeys / UnprocessedItems, as DynamoDB does when
    * it runs out of capacity part way. */
   E2E_FAULT_UNPROCESSED,
+  /* Passed on, answered E2E_FAULT_SLOW_MS after dynalite answered. */
+  E2E_FAULT_SLOW,
 };
+#define E2E_FAULT_SLOW_MS 300u
 
 /* The next `count` calls of `operation` meet `fault` (E2E_FAULT_NONE or
  * count 0: none). Up to 4 operations at once; a later call for the same
  * operation replaces its entry. */
 void e2e_fault_proxy_inject(struct e2e_fault_proxy *p, const char *operation,
                             enum e2e_fault fault, unsigned count);
+/* The same, after the next `skip` calls of `operation` passed untouched. */
+void e2e_fault_proxy_inject_after(struct e2e_fault_proxy *p,
+                                  const char *operation, enum e2e_fault fault,
+                                  unsigned count, unsigned skip);
 /* How many calls of `operation` met a fault so far. */
 unsigned e2e_fault_proxy_injected(struct e2e_fault_proxy *p,
                                   const char *operation);

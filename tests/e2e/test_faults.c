@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bounds.h"
 #include "fault_proxy.h"
 #include "harness.h"
 #include "records.h"
@@ -177,6 +178,38 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
   e2e_fault_proxy_inject(r.proxy, "PutItem", E2E_FAULT_LOSE_ANSWER, 2);
   e2e_ingest_expect(r.s, "a batch whose answers are dropped", batch, 3, 3, 0, 0,
                     0);
+  /* A dropped answer whose re-read outlasts the batch's first try on the
+   * HTTP thread: a worker finishes the batch with state of its own, and
+   * must still know which write failed (the batch keeps it). The player
+   * is written once first, so that the try writes it from what this
+   * process remembers, without a read. */
+  char late_player[128];
+  e2e_name(late_player, sizeof late_player, "lost-answer-r");
+  json_t *warm = e2e_insert(late_player, "3", WIN_BOOL_TRUE);
+  e2e_ingest_expect(r.s, "a third player, before its fault", warm, 1, 1, 0, 0,
+                    0);
+  /* A loaded machine may make that write outlast its try; tries then
+   * pause, and the next batch would go to a worker at once. */
+  double handed = metric(&r, "ts_ingest_handed_over_total ");
+  if (handed > 0)
+    e2e_sleep_ms(TS_INGEST_TRY_PAUSE_MS + 200);
+  handed = metric(&r, "ts_ingest_handed_over_total ");
+  json_t *late = e2e_insert(late_player, "64", WIN_ABSENT);
+  /* The try's read passes, its write lands unanswered and fails its
+   * retry; the reads after that answer late. */
+  e2e_fault_proxy_inject_after(r.proxy, "BatchGetItem", E2E_FAULT_SLOW, 2, 1);
+  e2e_fault_proxy_inject(r.proxy, "PutItem", E2E_FAULT_LOSE_ANSWER, 1);
+  e2e_ingest_expect(r.s, "a dropped answer, read again by a worker", late, 1, 1,
+                    0, 0, 0);
+  e2e_fault_proxy_inject(r.proxy, "BatchGetItem", E2E_FAULT_NONE, 0);
+  double handed_after = metric(&r, "ts_ingest_handed_over_total ");
+  TS_CHECK_CASE(handed >= 0 && handed_after == handed + 1,
+                "the re-read outlasted the try", "handed over %.0f, then %.0f",
+                handed, handed_after);
+  struct e2e_expect late_want = {late_player, 2, 1, "67", "33.5", "50.00"};
+  e2e_expect_stats(r.s, "after the worker's re-read", &late_want);
+  e2e_ingest_expect(r.s, "read again by a worker, resent", late, 1, 0, 1, 0, 0);
+
   /* A dropped answer is not always seen here: libcurl sends a request
    * again by itself, once, when a connection it reused closes without an
    * answer. Either way the write lands twice and its condition fails
@@ -188,9 +221,9 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
   double lost = metric(&r, "ts_dynamodb_lost_writes_total ");
   TS_CHECK_CASE(lost == 0, "no write counted as lost to another writer",
                 "ts_dynamodb_lost_writes_total %.0f", lost);
-  TS_CHECK_CASE(faults == 4 && transient == 1,
+  TS_CHECK_CASE(faults == 5 && transient == 1,
                 "each fault met, and the 500 retried and counted",
-                "%u faults (want 4); transient retries %.0f (want 1)", faults,
+                "%u faults (want 5); transient retries %.0f (want 1)", faults,
                 transient);
 
   const struct e2e_expect want[] = {{p, 4, 2, "15", "3.75", "50.00"},
@@ -210,6 +243,8 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
   json_decref(dropped);
   json_decref(failed);
   json_decref(batch);
+  json_decref(warm);
+  json_decref(late);
   rig_down(&r, "lost answers");
 }
 
