@@ -1811,6 +1811,9 @@ static void note_own_writes(struct apply_ctx *a) {
       store_note_lost_write();
     } else {
       batch_player_note_write(a->b, ps->p);
+      /* What this process remembers of the player predates the write
+       * that landed: a guess from it would fail. */
+      guess_forget(a->dy->guess, batch_player_name(a->b, ps->p));
       ps->wrote = true;
       ps->wrote_stats = ps->cur;
       ps->wrote_version = ps->version;
