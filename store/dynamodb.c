@@ -456,12 +456,11 @@ static enum ts_status pstate_take_item(struct pstate *ps, const char *player,
   if (!item)
     return TS_OK;
   ps->exists = true;
+  /* A longer text is cut: it then matches no id of ours (they fit). */
   const char *write_id = attr_text(item, "write_id", "S");
-  if (write_id && strlen(write_id) < sizeof ps->write_id)
-    memcpy(ps->write_id, write_id, strlen(write_id) + 1);
   const char *read_at = attr_text(item, "updated_at", "S");
-  if (read_at && strlen(read_at) < sizeof ps->read_at)
-    memcpy(ps->read_at, read_at, strlen(read_at) + 1);
+  snprintf(ps->write_id, sizeof ps->write_id, "%s", write_id ? write_id : "");
+  snprintf(ps->read_at, sizeof ps->read_at, "%s", read_at ? read_at : "");
   const char *games = attr_text(item, "games", "N");
   const char *wins = attr_text(item, "wins", "N");
   const char *total = attr_text(item, "total_score", "N");
@@ -1049,8 +1048,7 @@ static bool unprocessed_pause(unsigned rounds, uint64_t deadline_ms) {
                                  TS_DDB_UNPROCESSED_CAP_MS, rounds);
   if (ms > deadline_ms - now)
     ms = deadline_ms - now;
-  struct timespec pause = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-  nanosleep(&pause, NULL);
+  clock_sleep_ms((uint32_t)ms);
   return true;
 }
 
@@ -1807,7 +1805,7 @@ static void note_own_writes(struct apply_ctx *a) {
     const char *failed = batch_player_write_token(a->b, ps->p);
     if (!failed || !ps->read || ps->guessed)
       continue;
-    if (!ps->pending || strcmp(ps->write_id, failed) != 0) {
+    if (strcmp(ps->write_id, failed) != 0) {
       store_note_lost_write();
     } else {
       batch_player_note_write(a->b, ps->p);
@@ -2671,8 +2669,7 @@ static enum ts_status create_one(struct dy *dy, const char *table,
       return st;
     if (clock_now_ms() >= until)
       return TS_ERR_UNAVAILABLE;
-    struct timespec pause = {0, 200 * 1000 * 1000};
-    nanosleep(&pause, NULL);
+    clock_sleep_ms(200);
   }
 }
 

@@ -66,11 +66,9 @@ static void test_throttled_calls_are_retried_and_each_record_counts_once(void) {
   e2e_name(a, sizeof a, "throttled-a");
   e2e_name(b, sizeof b, "throttled-b");
   e2e_name(c, sizeof c, "throttled-c");
-  json_t *records = json_array();
-  json_array_append_new(records, e2e_insert(a, "1", WIN_BOOL_TRUE));
-  json_array_append_new(records, e2e_insert(b, "2", WIN_BOOL_TRUE));
-  json_array_append_new(records, e2e_insert(c, "3", WIN_ABSENT));
-  json_array_append_new(records, e2e_insert(a, "4", WIN_BOOL_FALSE));
+  json_t *records = e2e_records(
+      e2e_insert(a, "1", WIN_BOOL_TRUE), e2e_insert(b, "2", WIN_BOOL_TRUE),
+      e2e_insert(c, "3", WIN_ABSENT), e2e_insert(a, "4", WIN_BOOL_FALSE), NULL);
   json_t *body = e2e_lambda(records);
   json_decref(records);
 
@@ -169,10 +167,9 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
   e2e_fault_proxy_inject(r.proxy, "PutItem", E2E_FAULT_FAIL_AFTER, 1);
   e2e_ingest_expect(r.s, "a 500 after the write", failed, 1, 1, 0, 0, 0);
 
-  json_t *records = json_array();
-  json_array_append_new(records, e2e_insert(p, "8", WIN_ABSENT));
-  json_array_append_new(records, e2e_insert(q, "16", WIN_BOOL_TRUE));
-  json_array_append_new(records, e2e_insert(q, "32", WIN_ABSENT));
+  json_t *records = e2e_records(e2e_insert(p, "8", WIN_ABSENT),
+                                e2e_insert(q, "16", WIN_BOOL_TRUE),
+                                e2e_insert(q, "32", WIN_ABSENT), NULL);
   json_t *batch = e2e_lambda(records);
   json_decref(records);
   e2e_fault_proxy_inject(r.proxy, "PutItem", E2E_FAULT_LOSE_ANSWER, 2);
