@@ -245,6 +245,13 @@
 #define TS_SQLITE_RECENT_MERGE_ROWS 16384u
 #define TS_SQLITE_RECENT_SLICE_ROWS 256u
 #define TS_SQLITE_RECENT_MAX_ROWS (4u * TS_SQLITE_RECENT_MERGE_ROWS)
+/* The writer's page cache, in KiB (SQLite's default is 2,000 KiB). Its
+ * lookups in applied_events fall across the whole table, and a page it
+ * misses is searched for in the WAL and read with a system call. Readers
+ * keep the default: another connection's commit empties a reader's cache
+ * at its next read, so a larger one would not stay warm. */
+#define TS_SQLITE_WRITER_CACHE_KIB 8192u
+#define TS_SQLITE_READER_CACHE_KIB 2000u
 /* After a write failed for want of space (SQLITE_FULL), the store reports
  * not ready until the disk has this much free again or a write succeeds. */
 #define TS_SQLITE_MIN_FREE_BYTES (4u * 1024u * 1024u)
