@@ -125,6 +125,15 @@ void kinesis_lease_release(const struct shard_lease *cur,
   next->version = cur->version + 1;
 }
 
+bool kinesis_lease_same(const struct shard_lease *stored,
+                        const struct shard_lease *written) {
+  return stored->version == written->version &&
+         stored->expires_ms == written->expires_ms &&
+         stored->finished == written->finished &&
+         strcmp(stored->owner, written->owner) == 0 &&
+         strcmp(stored->checkpoint, written->checkpoint) == 0;
+}
+
 bool kinesis_lease_must_stop(int64_t written_ms, int64_t now_ms,
                              uint32_t lease_ms) {
   int64_t usable =

@@ -84,6 +84,15 @@ void kinesis_lease_checkpoint(const struct shard_lease *cur, const char *seq,
 void kinesis_lease_release(const struct shard_lease *cur,
                            struct shard_lease *next);
 
+/* Whether the row read back, stored, is exactly the row a refused write
+ * sent, written. A compare-and-set refused for that reason was the same
+ * write landing first: its answer was lost and it was sent again (by the
+ * store's client, or by libcurl on a reused connection). No other writer
+ * makes this row: moving from a version to the next is the holder's
+ * alone, and a take writes the taker's own name. */
+bool kinesis_lease_same(const struct shard_lease *stored,
+                        const struct shard_lease *written);
+
 /* Whether a holder whose last successful lease write was at written_ms
  * must stop working on the shard at now_ms (wall clock): past
  * lease_ms - lease_ms / TS_KINESIS_MARGIN_DIVISOR. */

@@ -2457,6 +2457,20 @@ static enum ts_status lease_get_attempt(void *cls) {
   return st;
 }
 
+/* A lease write refused by its condition: another writer's row, or our
+ * own write, landed while its answer was lost and refused when sent
+ * again. Taking that for a lost race stopped the shard's worker, and the
+ * row, still ours, was taken again only once it expired. The row read
+ * back tells (kinesis_lease_same). */
+static enum ts_status lease_put_landed(struct lease_ctx *x) {
+  struct shard_lease stored;
+  struct lease_ctx get = *x;
+  get.out = &stored;
+  enum ts_status st = lease_get_attempt(&get);
+  x->written = st == TS_OK && kinesis_lease_same(&stored, x->next);
+  return st;
+}
+
 static enum ts_status lease_put_attempt(void *cls) {
   struct lease_ctx *x = cls;
   const struct shard_lease *n = x->next;
@@ -2492,6 +2506,8 @@ static enum ts_status lease_put_attempt(void *cls) {
   if (st == TS_OK && call.outcome != DDB_CONDITION_FAILED) {
     st = call_status(x->dy->log_table, &call);
     x->written = st == TS_OK;
+  } else if (st == TS_OK) {
+    st = lease_put_landed(x);
   }
   ddb_call_clear(&call);
   json_decref(req);

@@ -204,7 +204,9 @@ enum ts_status store_lease_get(struct store *s, const char *stream,
                                struct shard_lease *out) TS_WARN_UNUSED;
 /* Writes next (its version must be expected + 1) if the stored row's
  * version is still `expected` (0: no row). *written tells whether it was
- * written; a lost race is TS_OK with *written false. */
+ * written; a lost race is TS_OK with *written false. A write refused
+ * because it had landed already (its answer lost, then sent again) is
+ * written: the row holds exactly next. */
 enum ts_status store_lease_put(struct store *s, const char *stream,
                                const char *shard,
                                const struct shard_lease *next,

@@ -11,13 +11,14 @@
 // its shard's last record, the split parent must be finished, and the
 // consumers' logs must never show a shard held by two at once. B reads
 // through a proxy that throttles every third GetRecords, as Kinesis does
-// past 5 reads a second per shard.
+// past 5 reads a second per shard; on dynalite its store calls go through
+// another, which loses the answer to one of its checkpoints.
 //
 //   TS_TEST_BIN=build/tourney-stats TS_TEST_STORE=sqlite|dynamodb \
 //     tests/e2e/with-kinesalite.sh node tests/kinesis/consume.test.mjs
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -35,6 +36,7 @@ const work = mkdtempSync(join(tmpdir(), 'ts-kinesis-'));
 const children = new Set();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let proxy = null; // the throttling proxy B reads through
+let dproxy = null; // on dynalite: the proxy B's store calls go through
 
 // ---- AWS JSON calls (the local servers check the Authorization shape,
 // not the signature) ----
@@ -200,6 +202,65 @@ async function startThrottlingProxy() {
   return { server, url: `http://127.0.0.1:${server.address().port}` };
 }
 
+// ---- a proxy in front of dynalite that loses one answer ----
+// On dynalite (TS_TEST_STORE=dynamodb) B writes its leases through this
+// proxy. It passes every call on as it came, but once, for B's first
+// checkpoint of a shard, it lets the write land and closes the connection
+// without the answer. The write is sent again and refused by its own
+// landed version: B must see that the row is its own and keep the shard,
+// not take the refusal for a takeover (which stopped the shard until the
+// lease expired).
+let lost = null; // {shard, at} once the proxy has lost the answer
+async function startLosingProxy(upstream) {
+  const up = new URL(upstream);
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      let lose = false;
+      if (!lost && String(req.headers['x-amz-target'] || '').endsWith('.PutItem')) {
+        try {
+          const item = JSON.parse(body).Item || {};
+          const id = item.id?.S || '';
+          const prefix = `#kinesis#${stream}#shardId`;
+          const shard = id.slice(`#kinesis#${stream}#`.length);
+          // a checkpoint: B holds the shard (its log says so) and the
+          // sequence moved past the one it took the shard at
+          const taken = logs.findLast((l) => l.proc === 'B' && l.shard === shard &&
+            l.msg === 'kinesis shard taken');
+          if (id.startsWith(prefix) && item.owner?.S === 'B' && taken &&
+            item.checkpoint?.S && item.checkpoint.S !== taken.checkpoint) {
+            lose = true;
+            lost = { shard, at: Date.now() };
+          }
+        } catch { /* not JSON: pass it on */ }
+      }
+      const fwd = httpRequest({
+        host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers,
+      }, (ans) => {
+        const parts = [];
+        ans.on('data', (c) => parts.push(c));
+        ans.on('end', () => {
+          if (lose) {
+            req.socket.destroy(); // landed, unanswered
+            return;
+          }
+          res.writeHead(ans.statusCode, ans.headers);
+          res.end(Buffer.concat(parts));
+        });
+      });
+      fwd.on('error', (e) => {
+        res.writeHead(502);
+        res.end(String(e));
+      });
+      fwd.end(body);
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
 // ---- processes ----
 const logs = []; // {proc, line}
 function start(name, args, extraEnv) {
@@ -331,7 +392,12 @@ async function main() {
   const first = changes(2000);
   await put(first);
   proxy = await startThrottlingProxy();
-  const b = start('B', ['serve'], { AWS_ENDPOINT_URL_KINESIS: proxy.url });
+  if (storeKind === 'dynamodb')
+    dproxy = await startLosingProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB);
+  const b = start('B', ['serve'], {
+    AWS_ENDPOINT_URL_KINESIS: proxy.url,
+    ...(dproxy ? { AWS_ENDPOINT_URL_DYNAMODB: dproxy.url } : {}),
+  });
   // A names the stream by its ARN (sent as StreamARN and StreamName)
   const a = start('A', ['consume'],
     { TS_KINESIS_STREAM: `arn:aws:kinesis:us-east-1:000000000000:stream/${stream}` });
@@ -387,6 +453,15 @@ async function main() {
   assert.ok(throttled > 0, 'the proxy throttled no GetRecords of B');
   assert.match(metrics, /ts_aws_retryable_errors_total\{service="kinesis",reason="throttled"\} [1-9]/);
 
+  // on dynalite: B's checkpoint whose answer was lost kept B its shard
+  if (dproxy) {
+    assert.ok(lost, 'the proxy lost no checkpoint answer of B');
+    const gaveUp = logs.find((l) => l.proc === 'B' && l.shard === lost.shard &&
+      (l.msg || '').startsWith('kinesis lease lost') && Date.parse(l.ts) >= lost.at - 1000 &&
+      Date.parse(l.ts) <= lost.at + 2000);
+    assert.ok(!gaveUp, `B gave up ${lost.shard} when a checkpoint's answer was lost: ${JSON.stringify(gaveUp)}`);
+  }
+
   const intervals = checkNoDoubleHolding();
   // A's shards at its SIGKILL were taken by another within the lease time
   // (plus a look at the leases and the time to notice)
@@ -418,7 +493,8 @@ async function main() {
   console.log(`kinesis consume (${storeKind}): ${records} records, ${PLAYERS} players exact in ` +
     `${((tDone - t0) / 1000).toFixed(1)} s; ${rows.length} lease rows, ${takes} holdings, ` +
     `none overlapping; ${orphaned} shards of the SIGKILLed consumer taken over in time; ` +
-    `${throttled} of B's GetRecords throttled`);
+    `${throttled} of B's GetRecords throttled` +
+    (lost ? `; the answer to B's checkpoint of ${lost.shard} lost, the shard kept` : ''));
 }
 
 let failed = false;
@@ -427,11 +503,13 @@ try {
 } catch (e) {
   failed = true;
   console.error(e.stack || e);
+  if (lost) console.error('lost answer:', JSON.stringify(lost));
   for (const l of logs.filter((x) => x.level !== 'debug' && !/^(request|listening)$/.test(x.msg)).slice(-60))
     console.error(JSON.stringify(l));
 } finally {
   for (const c of children) c.kill('SIGKILL');
   if (proxy) proxy.server.close();
+  if (dproxy) dproxy.server.close();
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

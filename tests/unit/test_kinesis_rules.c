@@ -121,6 +121,38 @@ static void test_lease_transitions_keep_checkpoint_and_bump_version(void) {
   CU_ASSERT_EQUAL(kinesis_lease_state(&rel, "you", 0), LEASE_FREE);
 }
 
+/* A refused lease write is our own only when the row read back is exactly
+ * what it sent; any field another writer would have made different says
+ * the race was lost. */
+static void test_refused_lease_write_is_ours_only_when_the_row_is_it(void) {
+  struct shard_lease cur = lease("me", 4000, false, 5), sent;
+  snprintf(cur.checkpoint, sizeof cur.checkpoint, "100");
+  kinesis_lease_checkpoint(&cur, "250", false, 2000, 3000, &sent);
+  struct shard_lease taken, older = cur, released, moved = sent, ended = sent;
+  kinesis_lease_take(&cur, "you", 2000, 3000, &taken); /* same version */
+  kinesis_lease_release(&cur, &released);              /* same version */
+  snprintf(moved.checkpoint, sizeof moved.checkpoint, "260");
+  ended.finished = true;
+  struct shard_lease later = sent;
+  later.expires_ms += 1;
+  const struct {
+    const char *name;
+    const struct shard_lease *stored;
+    bool want;
+  } cases[] = {
+      {"the row sent", &sent, true},
+      {"taken by another at the same version", &taken, false},
+      {"the row before the write", &older, false},
+      {"released at the same version", &released, false},
+      {"another checkpoint", &moved, false},
+      {"finished", &ended, false},
+      {"another expiry", &later, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    TS_CHECK_CASE(kinesis_lease_same(cases[i].stored, &sent) == cases[i].want,
+                  cases[i].name, "want %d", (int)cases[i].want);
+}
+
 /* A holder stops a fifth of the lease before its end, so that it has
  * stopped before anyone else may take the lease. */
 static void test_holder_stops_before_anyone_may_take_over(void) {
@@ -387,6 +419,7 @@ void suite_kinesis_rules(void) {
            TS_TEST(test_child_is_readable_only_after_its_parents_end),
            TS_TEST(test_lease_state_free_mine_held_finished),
            TS_TEST(test_lease_transitions_keep_checkpoint_and_bump_version),
+           TS_TEST(test_refused_lease_write_is_ours_only_when_the_row_is_it),
            TS_TEST(test_holder_stops_before_anyone_may_take_over),
            TS_TEST(test_lease_target_shares_readable_shards),
            TS_TEST(test_sequence_numbers_compare_by_value),
