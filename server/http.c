@@ -391,7 +391,9 @@ static void run_handler(struct exchange *ex) {
     buf_free(&ex->body); /* the parsed tree is all we keep */
   }
   ex->route->handler(&ex->req, &ex->rep);
-  if (ex->rep.status == 0)
+  /* A handler that deferred or handed over its answer (ex->finish) writes
+   * it once resumed. */
+  if (ex->rep.status == 0 && !ex->finish)
     error_reply(&ex->rep, TS_E_INTERNAL, "the handler gave no answer");
 }
 
@@ -652,27 +654,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   clock_gettime(CLOCK_MONOTONIC, &end);
   double ms = (double)(end.tv_sec - ex->start.tv_sec) * 1e3 +
               (double)(end.tv_nsec - ex->start.tv_nsec) / 1e6;
-  enum log_level lvl =
-      ex->rep.status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
-          ? LOG_WARN
-          : LOG_DEBUG;
   log_set_request_id(ex->request_id);
+  /* An answer decided but never sent (the client left while its batch was
+   * applied): written first, so that the log and the metrics count what
+   * was decided, a batch applied is a 200; then freed below. */
+  if (ex->finish && atomic_load(&ex->worker_done)) {
+    ex->finish(&ex->req, &ex->rep, ex->finish_st, ex->finish_state);
+    ex->finish = NULL;
+  }
+  /* No answer at all: the connection closed first (nginx's 499). */
+  unsigned status = ex->rep.status ? ex->rep.status : HTTP_CLIENT_CLOSED;
+  enum log_level lvl =
+      status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? LOG_WARN
+                                                                  : LOG_DEBUG;
   if (log_enabled(lvl))
     log_event(lvl, "request", "{s:s, s:s, s:i, s:f, s:b}", "method",
               ex->req.method ? ex->req.method : "", "route",
-              ex->route ? ex->route->name : "-", "status", (int)ex->rep.status,
-              "ms", ms, "completed",
-              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+              ex->route ? ex->route->name : "-", "status", (int)status, "ms",
+              ms, "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
   log_set_request_id(NULL);
-  metrics_observe_request(router_route_index(ex->route), ex->rep.status,
-                          ms / 1e3);
+  metrics_observe_request(router_route_index(ex->route), status, ms / 1e3);
   metrics_inflight_add(-1);
   atomic_fetch_sub(&ex->srv->in_flight, 1);
   conn_guard_answer_sent(ex->srv->guard, ex->conn_guarded);
   for (size_t i = 0; i < ex->req.n_params; i++)
     free(ex->req.params[i]);
-  if (ex->finish && atomic_load(&ex->worker_done)) /* never sent: frees */
-    ex->finish(&ex->req, &ex->rep, ex->finish_st, ex->finish_state);
   json_decref(ex->req.body);
   buf_free(&ex->body);
   reply_clear(&ex->rep);

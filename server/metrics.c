@@ -10,9 +10,11 @@
 #include "../store/store.h"
 #include "router.h"
 
-/* Statuses the service answers with; anything else counts as "other". */
-static const unsigned statuses[] = {200, 304, 400, 401, 404, 405,
-                                    413, 414, 415, 500, 503};
+/* Statuses the service answers with, and 499 (HTTP_CLIENT_CLOSED: the
+ * connection closed before an answer was made); anything else counts as
+ * "other". */
+static const unsigned statuses[] = {200, 304, 400, 401, 404, 405, 413,
+                                    414, 415, 429, 499, 500, 501, 503};
 #define N_STATUS (sizeof statuses / sizeof statuses[0] + 1)
 #define MAX_ROUTES 16 /* route table size bound; checked at run time */
 #define N_ROUTE_SLOTS (MAX_ROUTES + 1) /* last: no route matched */

@@ -9,6 +9,10 @@
 
 struct buf;
 
+/* What the log and the metrics record for a request whose connection
+ * closed before any answer was made (nginx's 499); never sent. */
+#define HTTP_CLIENT_CLOSED 499u
+
 struct reply {
   unsigned status;          /* 0 until a handler set it */
   const char *content_type; /* static string */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,6 +161,97 @@ static void test_one_failing_batch_of_a_group_fails_alone(void) {
   e2e_server_stop(s, &code);
 }
 
+/* A client that closes its connection while its batch waits for the store
+ * has the batch applied all the same (it was admitted, as a resend would
+ * find out), and the request counts as the 200 it was given, not as a
+ * server error; a request that closes before any answer is made counts as
+ * 499. */
+static void test_a_client_gone_before_its_answer_is_no_server_error(void) {
+  struct e2e_server *s = private_server();
+  CU_ASSERT_FATAL(s != NULL);
+  char p[128], req[4096];
+  e2e_name(p, sizeof p, "gone");
+  json_t *rec = e2e_insert(p, "5", WIN_BOOL_TRUE);
+  char *text = json_dumps(rec, JSON_COMPACT);
+  int len = snprintf(req, sizeof req,
+                     "POST /v1/stream-records HTTP/1.1\r\nHost: t\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     text ? strlen(text) : 0u, text ? text : "");
+  struct e2e_sqlite_lock lock;
+  bool locked = e2e_sqlite_lock_take(s, &lock);
+  int fd = e2e_raw_connect(s);
+  TS_CHECK_CASE(locked && fd >= 0 && len > 0 && (size_t)len < sizeof req,
+                "setup", "locked %d, socket %d, request %d bytes", locked, fd,
+                len);
+  size_t got = 0;
+  bool closed = false;
+  char *early = fd >= 0 && len > 0 && (size_t)len < sizeof req
+                    ? e2e_raw_talk(fd, req, (size_t)len, 300, &got, &closed)
+                    : NULL;
+  TS_CHECK_CASE(got == 0, "while the store is locked", "answered: %.80s",
+                early ? early : "");
+  if (fd >= 0) { /* the client gives up, with a reset as a timed-out
+                  * client's kernel may send */
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(fd);
+  }
+  e2e_sleep_ms(200);
+  e2e_sqlite_lock_release(&lock);
+
+  long status = 0;
+  for (int i = 0; i < 50 && status != 200; i++)
+    if ((status = status_of_get(s, p)) != 200)
+      e2e_sleep_ms(100);
+  TS_CHECK_CASE(status == 200, "the batch of the client gone",
+                "GET answers %ld", status);
+  double ok = -1;
+  for (int i = 0; i < 50 && ok < 1; i++)
+    if ((ok = e2e_server_metric(
+             s, "ts_http_requests_total{route=\"ingest\",status=\"200\"} ")) <
+        1)
+      e2e_sleep_ms(100);
+  double err = e2e_server_metric(
+      s, "ts_http_requests_total{route=\"ingest\",status=\"500\"} ");
+  TS_CHECK_CASE(ok == 1 && err < 0, "its request in /metrics",
+                "status 200: %g, status 500: %g", ok, err);
+  char *log = e2e_server_log(s);
+  const char *line = log ? strstr(log, "\"completed\":false") : NULL;
+  TS_CHECK_CASE(line && strstr(log, "\"status\":200"), "its request logged",
+                "no request line with status 200 and completed false");
+  if (!(line && strstr(log, "\"status\":200")))
+    e2e_server_dump_log(s);
+
+  /* Half a body, then the client leaves: no answer was made. */
+  static const char half[] = "POST /v1/stream-records HTTP/1.1\r\nHost: t\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: 1000\r\n\r\n{\"Records\":[";
+  fd = e2e_raw_connect(s);
+  char *none = fd >= 0
+                   ? e2e_raw_talk(fd, half, sizeof half - 1, 200, &got, &closed)
+                   : NULL;
+  if (fd >= 0)
+    close(fd);
+  double gone = -1;
+  for (int i = 0; i < 50 && gone < 1; i++)
+    if ((gone = e2e_server_metric(
+             s, "ts_http_requests_total{route=\"ingest\",status=\"499\"} ")) <
+        1)
+      e2e_sleep_ms(100);
+  err = e2e_server_metric(
+      s, "ts_http_requests_total{route=\"ingest\",status=\"500\"} ");
+  TS_CHECK_CASE(gone == 1 && err < 0, "half a body",
+                "status 499: %g, status 500: %g", gone, err);
+  free(none);
+  free(log);
+  free(early);
+  free(text);
+  json_decref(rec);
+  int code = -1;
+  e2e_server_stop(s, &code);
+}
+
 /* What counts as applied is what was applied within the retention, whether
  * or not the purge has removed older pairs yet: a pair older than that is
  * applied again, and recorded anew (in applied_recent, until a cycle moves
@@ -296,6 +388,7 @@ void e2e_suite_sqlite(void) {
     return;
   TS_SUITE("sqlite", TS_TEST(test_failed_apply_leaves_nothing_of_its_attempt),
            TS_TEST(test_one_failing_batch_of_a_group_fails_alone),
+           TS_TEST(test_a_client_gone_before_its_answer_is_no_server_error),
            TS_TEST(test_event_id_past_the_retention_applies_again),
            TS_TEST(test_full_disk_is_503_not_ready_and_recovers));
 }
