@@ -52,6 +52,19 @@ static long status_of_get(const struct e2e_server *s, const char *player) {
   return status;
 }
 
+/* Whether one line of the log holds both a and b. */
+static bool log_has_line(const char *log, const char *a, const char *b) {
+  for (const char *line = log; line && *line;) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    const char *x = strstr(line, a), *y = strstr(line, b);
+    if (x && y && (size_t)(x - line) < len && (size_t)(y - line) < len)
+      return true;
+    line = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
 static struct e2e_server *private_server(void) {
   struct e2e_server_opts opt = {0};
   struct e2e_server *s = NULL;
@@ -217,11 +230,9 @@ static void test_a_client_gone_before_its_answer_is_no_server_error(void) {
   TS_CHECK_CASE(ok == 1 && err < 0, "its request in /metrics",
                 "status 200: %g, status 500: %g", ok, err);
   char *log = e2e_server_log(s);
-  const char *line = log ? strstr(log, "\"completed\":false") : NULL;
-  TS_CHECK_CASE(line && strstr(log, "\"status\":200"), "its request logged",
+  TS_CHECK_CASE(log_has_line(log, "\"status\":200", "\"completed\":false"),
+                "its request logged",
                 "no request line with status 200 and completed false");
-  if (!(line && strstr(log, "\"status\":200")))
-    e2e_server_dump_log(s);
 
   /* Half a body, then the client leaves: no answer was made. */
   static const char half[] = "POST /v1/stream-records HTTP/1.1\r\nHost: t\r\n"

@@ -203,7 +203,7 @@ async function startThrottlingProxy() {
 }
 
 // ---- a proxy in front of dynalite that loses one answer ----
-// On dynalite (TS_TEST_STORE=dynamodb) B writes its leases through this
+// On dynalite (TS_TEST_STORE=dynamodb) B's store calls go through this
 // proxy. It passes every call on as it came, but once, for B's first
 // checkpoint of a shard, it lets the write land and closes the connection
 // without the answer. The write is sent again and refused by its own
