@@ -2124,7 +2124,7 @@ static const struct store_ops sqlite_ops = {
 };
 
 /* SQLite counts the memory it holds under a global mutex taken at every
- * allocation and free: 5% of the writer's time in perf, for a figure
+ * allocation and free: 6% of the writer's time in perf, for a figure
  * nothing here reads. Only possible before SQLite initialises; later it
  * is refused (SQLITE_MISUSE) and counting stays on, as correctly. */
 static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;

@@ -306,6 +306,18 @@ char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
   return out;
 }
 
+size_t e2e_raw_post(const json_t *body, char *out, size_t cap) {
+  char *text = json_dumps(body, JSON_COMPACT);
+  int len = text ? snprintf(out, cap,
+                            "POST /v1/stream-records HTTP/1.1\r\nHost: t\r\n"
+                            "Content-Type: application/json\r\n"
+                            "Content-Length: %zu\r\n\r\n%s",
+                            strlen(text), text)
+                 : -1;
+  free(text);
+  return len > 0 && (size_t)len < cap ? (size_t)len : 0;
+}
+
 char *e2e_raw_exchange(const struct e2e_server *s, const char *bytes,
                        size_t len, int wait_ms, size_t *got_len, bool *closed) {
   *got_len = 0;

@@ -259,6 +259,9 @@ char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
                    size_t *got_len, bool *closed);
 char *e2e_raw_exchange(const struct e2e_server *s, const char *bytes,
                        size_t len, int wait_ms, size_t *got_len, bool *closed);
+/* body as the raw bytes of a POST /v1/stream-records (JSON, with its
+ * Content-Length) in out; the length, or 0 when it does not fit. */
+size_t e2e_raw_post(const json_t *body, char *out, size_t cap);
 
 /* One POST /v1/stream-records on its own thread, for tests that need
  * several in flight at once. After e2e_post_join, status (0: no answer)
