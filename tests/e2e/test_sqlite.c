@@ -52,6 +52,17 @@ static long status_of_get(const struct e2e_server *s, const char *player) {
   return status;
 }
 
+/* The sample in /metrics once it reaches want, or its value after 5 s. */
+static double metric_reaching(const struct e2e_server *s, const char *sample,
+                              double want) {
+  double v = e2e_server_metric(s, sample);
+  for (int i = 0; i < 50 && v < want; i++) {
+    e2e_sleep_ms(100);
+    v = e2e_server_metric(s, sample);
+  }
+  return v;
+}
+
 /* Whether one line of the log holds both a and b. */
 static bool log_has_line(const char *log, const char *a, const char *b) {
   for (const char *line = log; line && *line;) {
@@ -213,12 +224,8 @@ static void test_a_client_gone_before_its_answer_is_no_server_error(void) {
       e2e_sleep_ms(100);
   TS_CHECK_CASE(status == 200, "the batch of the client gone",
                 "GET answers %ld", status);
-  double ok = -1;
-  for (int i = 0; i < 50 && ok < 1; i++)
-    if ((ok = e2e_server_metric(
-             s, "ts_http_requests_total{route=\"ingest\",status=\"200\"} ")) <
-        1)
-      e2e_sleep_ms(100);
+  double ok = metric_reaching(
+      s, "ts_http_requests_total{route=\"ingest\",status=\"200\"} ", 1);
   double err = e2e_server_metric(
       s, "ts_http_requests_total{route=\"ingest\",status=\"500\"} ");
   TS_CHECK_CASE(ok == 1 && err < 0, "its request in /metrics",
@@ -238,12 +245,8 @@ static void test_a_client_gone_before_its_answer_is_no_server_error(void) {
                    : NULL;
   if (fd >= 0)
     close(fd);
-  double gone = -1;
-  for (int i = 0; i < 50 && gone < 1; i++)
-    if ((gone = e2e_server_metric(
-             s, "ts_http_requests_total{route=\"ingest\",status=\"499\"} ")) <
-        1)
-      e2e_sleep_ms(100);
+  double gone = metric_reaching(
+      s, "ts_http_requests_total{route=\"ingest\",status=\"499\"} ", 1);
   err = e2e_server_metric(
       s, "ts_http_requests_total{route=\"ingest\",status=\"500\"} ");
   TS_CHECK_CASE(gone == 1 && err < 0, "half a body",
