@@ -93,6 +93,10 @@ enum lease_state kinesis_lease_state(const struct shard_lease *l,
   return strcmp(l->owner, me) == 0 ? LEASE_MINE : LEASE_HELD;
 }
 
+bool kinesis_lease_may_take(enum lease_state s) {
+  return s == LEASE_FREE || s == LEASE_MINE;
+}
+
 void kinesis_lease_take(const struct shard_lease *cur, const char *me,
                         int64_t now_ms, uint32_t lease_ms,
                         struct shard_lease *next) {

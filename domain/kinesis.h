@@ -69,6 +69,14 @@ enum lease_state {
 enum lease_state kinesis_lease_state(const struct shard_lease *l,
                                      const char *me, int64_t now_ms);
 
+/* Whether a consumer may take a shard's lease it has no worker on: a free
+ * one, or one still its own. A worker stops when its lease writes fail
+ * (the store unreachable for a while); the row it leaves stays its
+ * owner's until it expires, and no one else may take it before then:
+ * waiting for the expiry stalled the shard for up to a lease after the
+ * store came back. */
+bool kinesis_lease_may_take(enum lease_state s);
+
 /* The next row when `me` takes (or renews) the lease at now_ms: same
  * checkpoint, expiry now + lease_ms. */
 void kinesis_lease_take(const struct shard_lease *cur, const char *me,

@@ -392,7 +392,8 @@ static bool working_on(struct consumer *c, const char *shard) {
   return found;
 }
 
-/* Takes the free lease of shard (row cur) and starts its worker. */
+/* Takes the lease of shard (row cur: free, or ours with no worker on it)
+ * and starts its worker. */
 static void take(struct consumer *c, const char *shard,
                  const struct shard_lease *cur) {
   struct worker *w = calloc(1, sizeof *w);
@@ -486,7 +487,8 @@ static void member_release(struct consumer *c) {
   c->member_slot = -1;
 }
 
-/* One look at the leases: take free ones of readable shards up to this
+/* One look at the leases: take free ones of readable shards (and our own
+ * that no worker of ours holds: kinesis_lease_may_take) up to this
  * consumer's share (kinesis_lease_target over the live members), and hand
  * one over when holding more than that, so that a consumer that joins gets
  * its share without any lease taken from a live holder. */
@@ -536,7 +538,7 @@ static void balance(struct consumer *c, const struct kinesis_shard *shards,
   pthread_mutex_unlock(&c->mu);
   for (size_t i = 0; i < n && held < target; i++) {
     if (!kinesis_shard_readable(shards, finished, n, i) ||
-        kinesis_lease_state(&rows[i], c->owner, now) != LEASE_FREE ||
+        !kinesis_lease_may_take(kinesis_lease_state(&rows[i], c->owner, now)) ||
         working_on(c, shards[i].id))
       continue;
     take(c, shards[i].id, &rows[i]);

@@ -12,7 +12,8 @@
 // consumers' logs must never show a shard held by two at once. B reads
 // through a proxy that throttles every third GetRecords, as Kinesis does
 // past 5 reads a second per shard; on dynalite its store calls go through
-// another, which loses the answer to one of its checkpoints.
+// another, which loses the answer to one of its checkpoints, then refuses
+// another shard's lease writes until B gives that shard up.
 //
 //   TS_TEST_BIN=build/tourney-stats TS_TEST_STORE=sqlite|dynamodb \
 //     tests/e2e/with-kinesalite.sh node tests/kinesis/consume.test.mjs
@@ -210,7 +211,23 @@ async function startThrottlingProxy() {
 // landed version: B must see that the row is its own and keep the shard,
 // not take the refusal for a takeover (which stopped the shard until the
 // lease expired).
+//
+// After that, once, it refuses B's lease writes of another shard (a
+// checkpoint, then the release B tries after it), as a store that fails
+// for a while would. B stops working on the shard, and the row stays B's
+// until it expires: no other consumer may take it before. B must take it
+// back at its next look at the leases once the store answers again, not
+// wait for the expiry, which stalled the shard for up to a lease.
 let lost = null; // {shard, at} once the proxy has lost the answer
+let refused = null; // {shard, expires, from, lostAt} once refusing started
+const landed = new Map(); // shard -> B's lease row that last landed
+function refuse(res) {
+  res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.0' });
+  res.end(JSON.stringify({
+    __type: 'com.amazonaws.dynamodb.v20120810#AccessDeniedException',
+    message: 'refused by the test proxy',
+  }));
+}
 async function startLosingProxy(upstream) {
   const up = new URL(upstream);
   const server = createServer((req, res) => {
@@ -219,22 +236,42 @@ async function startLosingProxy(upstream) {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       let lose = false;
-      if (!lost && String(req.headers['x-amz-target'] || '').endsWith('.PutItem')) {
+      let item = null;
+      let shard = '';
+      if (String(req.headers['x-amz-target'] || '').endsWith('.PutItem')) {
         try {
-          const item = JSON.parse(body).Item || {};
+          item = JSON.parse(body).Item || {};
           const id = item.id?.S || '';
-          const prefix = `#kinesis#${stream}#shardId`;
-          const shard = id.slice(`#kinesis#${stream}#`.length);
-          // a checkpoint: B holds the shard (its log says so) and the
-          // sequence moved past the one it took the shard at
-          const taken = logs.findLast((l) => l.proc === 'B' && l.shard === shard &&
-            l.msg === 'kinesis shard taken');
-          if (id.startsWith(prefix) && item.owner?.S === 'B' && taken &&
-            item.checkpoint?.S && item.checkpoint.S !== taken.checkpoint) {
-            lose = true;
-            lost = { shard, at: Date.now() };
-          }
+          if (id.startsWith(`#kinesis#${stream}#shardId`))
+            shard = id.slice(`#kinesis#${stream}#`.length);
         } catch { /* not JSON: pass it on */ }
+      }
+      if (shard && !lost) {
+        // a checkpoint: B holds the shard (its log says so) and the
+        // sequence moved past the one it took the shard at
+        const taken = logs.findLast((l) => l.proc === 'B' && l.shard === shard &&
+          l.msg === 'kinesis shard taken');
+        if (item.owner?.S === 'B' && taken && item.checkpoint?.S &&
+          item.checkpoint.S !== taken.checkpoint) {
+          lose = true;
+          lost = { shard, at: Date.now() };
+        }
+      } else if (shard && !refused && shard !== lost.shard && landed.has(shard) &&
+        item.owner?.S === 'B' && item.checkpoint?.S !== landed.get(shard).checkpoint?.S) {
+        refused = { shard, expires: Number(landed.get(shard).lease_expires_ms.N), from: logs.length };
+      }
+      if (shard && refused && !refused.lostAt && shard === refused.shard) {
+        const gone = logs.slice(refused.from).find((l) => l.proc === 'B' && l.shard === shard &&
+          (l.msg || '').startsWith('kinesis lease lost'));
+        // a take (B's name, the checkpoint that landed) once B gave up:
+        // the store answers again
+        const retake = gone && item.owner?.S === 'B' &&
+          item.checkpoint?.S === landed.get(shard).checkpoint?.S;
+        if (!retake) {
+          refuse(res);
+          return;
+        }
+        refused.lostAt = Date.parse(gone.ts);
       }
       const fwd = httpRequest({
         host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers,
@@ -246,6 +283,7 @@ async function startLosingProxy(upstream) {
             req.socket.destroy(); // landed, unanswered
             return;
           }
+          if (shard && ans.statusCode === 200 && item.owner?.S === 'B') landed.set(shard, item);
           res.writeHead(ans.statusCode, ans.headers);
           res.end(Buffer.concat(parts));
         });
@@ -460,6 +498,15 @@ async function main() {
       (l.msg || '').startsWith('kinesis lease lost') && Date.parse(l.ts) >= lost.at - 1000 &&
       Date.parse(l.ts) <= lost.at + 2000);
     assert.ok(!gaveUp, `B gave up ${lost.shard} when a checkpoint's answer was lost: ${JSON.stringify(gaveUp)}`);
+    // the shard whose lease writes were refused was taken again while its
+    // row, still B's, had not expired
+    assert.ok(refused?.lostAt, `B's lease writes were not refused until it gave a shard up: ${JSON.stringify(refused)}`);
+    const again = logs.find((l) => l.shard === refused.shard && l.msg === 'kinesis shard taken' &&
+      Date.parse(l.ts) >= refused.lostAt);
+    assert.ok(again, `${refused.shard} was never taken again after B gave it up`);
+    assert.ok(Date.parse(again.ts) < refused.expires,
+      `${refused.shard} given up by B at ${refused.lostAt} was taken again at ${Date.parse(again.ts)} ` +
+      `by ${again.proc}, not before its row expired at ${refused.expires}`);
   }
 
   const intervals = checkNoDoubleHolding();
@@ -494,7 +541,10 @@ async function main() {
     `${((tDone - t0) / 1000).toFixed(1)} s; ${rows.length} lease rows, ${takes} holdings, ` +
     `none overlapping; ${orphaned} shards of the SIGKILLed consumer taken over in time; ` +
     `${throttled} of B's GetRecords throttled` +
-    (lost ? `; the answer to B's checkpoint of ${lost.shard} lost, the shard kept` : ''));
+    (lost ? `; the answer to B's checkpoint of ${lost.shard} lost, the shard kept` : '') +
+    (refused?.lostAt ? `; ${refused.shard}, given up when its lease writes failed, taken back ` +
+      `${refused.expires - Date.parse(logs.find((l) => l.shard === refused.shard &&
+        l.msg === 'kinesis shard taken' && Date.parse(l.ts) >= refused.lostAt).ts)} ms before its row expired` : ''));
 }
 
 let failed = false;
@@ -504,6 +554,7 @@ try {
   failed = true;
   console.error(e.stack || e);
   if (lost) console.error('lost answer:', JSON.stringify(lost));
+  if (refused) console.error('refused lease writes:', JSON.stringify(refused));
   for (const l of logs.filter((x) => x.level !== 'debug' && !/^(request|listening)$/.test(x.msg)).slice(-60))
     console.error(JSON.stringify(l));
 } finally {

@@ -88,6 +88,33 @@ static void test_lease_state_free_mine_held_finished(void) {
   }
 }
 
+/* Free leases may be taken, and our own too (the coordinator takes only
+ * those with no worker of ours: one whose worker stopped when the store
+ * failed it); never another's live one nor a finished shard's. */
+static void test_lease_may_be_taken_when_free_or_still_ours(void) {
+  const struct {
+    const char *name;
+    struct shard_lease l;
+    bool want;
+  } cases[] = {
+      {"no row", lease("", 0, false, 0), true},
+      {"released", lease("", 0, false, 3), true},
+      {"other's, expired", lease("you", 1000, false, 3), true},
+      {"mine, live, left by a stopped worker", lease("me", 2000, false, 3),
+       true},
+      {"mine, expired", lease("me", 999, false, 3), true},
+      {"other's, live", lease("you", 2000, false, 3), false},
+      {"finished", lease("", 0, true, 9), false},
+      {"finished while mine", lease("me", 5000, true, 9), false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    bool got =
+        kinesis_lease_may_take(kinesis_lease_state(&cases[i].l, "me", 1000));
+    TS_CHECK_CASE(got == cases[i].want, cases[i].name, "may take: %d",
+                  (int)got);
+  }
+}
+
 static void test_lease_transitions_keep_checkpoint_and_bump_version(void) {
   struct shard_lease cur = lease("you", 500, false, 4), next;
   snprintf(cur.checkpoint, sizeof cur.checkpoint, "100");
@@ -418,6 +445,7 @@ void suite_kinesis_rules(void) {
   TS_SUITE("kinesis_rules",
            TS_TEST(test_child_is_readable_only_after_its_parents_end),
            TS_TEST(test_lease_state_free_mine_held_finished),
+           TS_TEST(test_lease_may_be_taken_when_free_or_still_ours),
            TS_TEST(test_lease_transitions_keep_checkpoint_and_bump_version),
            TS_TEST(test_refused_lease_write_is_ours_only_when_the_row_is_it),
            TS_TEST(test_holder_stops_before_anyone_may_take_over),
