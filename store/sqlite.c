@@ -39,6 +39,7 @@
 #include "../common/bounds.h"
 #include "../common/log.h"
 #include "../domain/backfill.h"
+#include "rank_cache.h"
 #include "recent.h"
 #include "sqlite_vfs.h"
 #include "store_impl.h"
@@ -47,6 +48,7 @@
 /* Read connections in the pool: reads are short single statements, so a
  * few serve the server's default 8 threads. */
 #define SQ_READERS 4u
+#define SQ_RANKINGS 4u /* enum store_rank */
 /* Deadline of a read (get, list, ping) including its retries; a read waits
  * only on the rare WAL-index busy, so this is generous. */
 #define SQ_READ_DEADLINE_MS 2000u
@@ -59,7 +61,7 @@
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 6
+#define SQ_SCHEMA_VERSION 7
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -148,11 +150,23 @@ static const char schema_v6[] = "CREATE TABLE applied_recent("
                                 ");"
                                 "PRAGMA user_version = 6;";
 
+/* Version 7: no leaderboard indexes. Keeping four more b-trees in order
+ * (a delete and an insert in each whenever a player's keys move) was a
+ * third of the writer's time (docs/BENCHMARKS.md, change 21). A
+ * leaderboard is now read by a scan of players, and kept until the file
+ * changes (struct board). The key columns stay, written as before. */
+static const char schema_v7[] = "DROP INDEX IF EXISTS players_by_wins;"
+                                "DROP INDEX IF EXISTS players_by_games;"
+                                "DROP INDEX IF EXISTS players_by_avg;"
+                                "DROP INDEX IF EXISTS players_by_pct;"
+                                "PRAGMA user_version = 7;";
+
 #define DEAD_COLUMNS                                                           \
   "dead_letter_id, event_id, item_identifier, reason, record, received_at"
 
 enum stmt_id {
   ST_BEGIN,
+  ST_BEGIN_READ,
   ST_COMMIT,
   ST_ROLLBACK,
   ST_GET_PLAYER,
@@ -164,10 +178,7 @@ enum stmt_id {
   ST_LIST_FIRST,
   ST_LIST_AFTER,
   ST_PING,
-  ST_TOP_WINS,
-  ST_TOP_WIN_PERCENT,
-  ST_TOP_AVG_SCORE,
-  ST_TOP_GAMES,
+  ST_BOARD_SCAN,
   ST_COUNT_DEAD,
   ST_COUNT_APPLIED,
   ST_DEAD_FIRST,
@@ -189,10 +200,11 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_GET_PLAYER] = "SELECT player, games, wins, total_score, updated_at, "
-                      "session_state FROM players WHERE player = ?1",
+                      "session_state, version FROM players WHERE player = ?1",
     /* Seen means applied within the retention (applied_at >= ?3), whether
      * or not the purge has removed the older rows yet. applied_recent is
      * looked up in memory (store/recent.h). */
@@ -221,19 +233,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "session_state FROM players WHERE player > ?2 "
                       "ORDER BY player LIMIT ?1",
     [ST_PING] = "SELECT 1 FROM players LIMIT 1",
-    /* Leaderboards: ties broken by name; players without games left out. */
-    [ST_TOP_WINS] =
-        "SELECT player, games, wins, total_score, updated_at FROM players "
-        "WHERE games > 0 ORDER BY wins DESC, player LIMIT ?1",
-    [ST_TOP_WIN_PERCENT] =
-        "SELECT player, games, wins, total_score, updated_at FROM players "
-        "WHERE games > 0 ORDER BY pct_x100 DESC, player LIMIT ?1",
-    [ST_TOP_AVG_SCORE] =
-        "SELECT player, games, wins, total_score, updated_at FROM players "
-        "WHERE games > 0 ORDER BY avg_x100 DESC, player LIMIT ?1",
-    [ST_TOP_GAMES] =
-        "SELECT player, games, wins, total_score, updated_at FROM players "
-        "WHERE games > 0 ORDER BY games DESC, player LIMIT ?1",
+    /* Every ranked player, for the leaderboards (struct sq's board):
+     * decode_row's columns, no session state, then the version. */
+    [ST_BOARD_SCAN] = "SELECT player, games, wins, total_score, updated_at, "
+                      "NULL, version FROM players WHERE games > 0",
     [ST_COUNT_DEAD] = "SELECT count(*) FROM dead_letters",
     [ST_COUNT_APPLIED] =
         "SELECT count(*) FROM (SELECT player, event_id FROM applied_events "
@@ -280,9 +283,31 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
+/* A player row the writer put in its open transaction, for the
+ * leaderboards (struct sq's board); the name is borrowed until the
+ * transaction ends. */
+struct wrote {
+  const char *player;
+  struct stats stats;
+  char updated_at[32];
+  int64_t version;
+};
+
+/* A journaled row: a struct wrote with its name owned. */
+struct jrow {
+  char *player;
+  struct stats stats;
+  char updated_at[32];
+  int64_t version;
+};
+
 struct conn {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
+  /* The writer's rows put since its transaction began (board_journal). */
+  struct wrote *wrote;
+  size_t n_wrote, cap_wrote;
+  bool wrote_lost; /* a row could not be noted (out of memory) */
 };
 
 /* A batch waiting in the group-commit queue: a store_apply call's (its
@@ -328,6 +353,24 @@ struct sq {
   bool recent_known;
   size_t recent_merge_rows, recent_slice_rows; /* TS_SQLITE_RECENT_* */
   atomic_uint_least32_t apply_deadline_ms;
+
+  /* Leaderboards, without indexes on their keys (schema 7): every
+   * ranking's top TS_LEADERBOARD_TOP_K (store/rank_cache.h), built by a
+   * scan on connection b, then kept current with this process's commits
+   * (the journal), and built again when it no longer knows enough
+   * positions or another connection has committed: the writer's PRAGMA
+   * data_version moves with other connections' commits only. Lock order:
+   * bmu, then wmu or jmu; the writer takes jmu under wmu. */
+  pthread_mutex_t bmu; /* guards b, board, board_version */
+  struct conn b;
+  struct rank_set *board; /* NULL until a leaderboard is asked for */
+  int64_t board_version;  /* the writer's data_version it was built at */
+  uint64_t board_builds;  /* for tests */
+  pthread_mutex_t jmu;    /* guards journal_* */
+  bool journal_on;        /* a board exists: commits are journaled */
+  bool journal_lost;      /* a commit was not journaled: build again */
+  struct jrow *journal;   /* rows committed since the board was built */
+  size_t journal_n, journal_cap;
 
   pthread_mutex_t rmu; /* guards r_busy */
   pthread_cond_t rcv;
@@ -561,6 +604,8 @@ static enum ts_status setup_attempt(void *cls) {
     rc = sqlite3_exec(c->db, schema_v5, NULL, NULL, NULL);
   if (rc == SQLITE_OK && version < 6)
     rc = sqlite3_exec(c->db, schema_v6, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 7)
+    rc = sqlite3_exec(c->db, schema_v7, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -678,9 +723,11 @@ fail:
 
 /* The player's stored stats, zero when the player has no row; with state
  * non-NULL also its session state (owned, NULL when none) and *exists. */
+/* The player's stats, and optionally its session state, whether it
+ * exists and its row's version (0: no row). */
 static enum ts_status read_player(struct conn *c, const char *player,
-                                  struct stats *out, char **state,
-                                  bool *exists) {
+                                  struct stats *out, char **state, bool *exists,
+                                  int64_t *version) {
   int rc;
   enum ts_status st;
   memset(out, 0, sizeof *out);
@@ -688,6 +735,8 @@ static enum ts_status read_player(struct conn *c, const char *player,
     *state = NULL;
   if (exists)
     *exists = false;
+  if (version)
+    *version = 0;
   sqlite3_stmt *s = stmt(c, ST_GET_PLAYER, &rc);
   if (!s)
     return from_rc(rc);
@@ -698,6 +747,8 @@ static enum ts_status read_player(struct conn *c, const char *player,
     st = decode_stats(s, out);
     if (exists)
       *exists = true;
+    if (version)
+      *version = sqlite3_column_int64(s, 6);
     const char *text = (const char *)sqlite3_column_text(s, 5);
     if (st == TS_OK && state && text && !(*state = strdup(text)))
       st = TS_ERR_NOMEM;
@@ -711,8 +762,8 @@ static enum ts_status read_player(struct conn *c, const char *player,
 }
 
 static enum ts_status read_stats(struct conn *c, const char *player,
-                                 struct stats *out) {
-  return read_player(c, player, out, NULL, NULL);
+                                 struct stats *out, int64_t *version) {
+  return read_player(c, player, out, NULL, NULL, version);
 }
 
 /* The open backfill session's id (owned; NULL when none). */
@@ -799,9 +850,37 @@ static enum ts_status mark_applied(struct conn *c, struct recent *recent,
                     sqlite3_last_insert_rowid(c->db));
 }
 
+/* Notes a row the writer put. Out of memory, the row is not noted and
+ * the leaderboards are built again (board_journal): a write never fails
+ * for their sake. */
+static void wrote_add(struct conn *c, const char *player,
+                      const struct stats *st, const char *now_utc,
+                      int64_t version) {
+  if (c->n_wrote == c->cap_wrote) {
+    size_t cap = c->cap_wrote ? c->cap_wrote * 2u : 64u;
+    struct wrote *w = realloc(c->wrote, cap * sizeof *w);
+    if (!w) {
+      c->wrote_lost = true;
+      return;
+    }
+    c->wrote = w;
+    c->cap_wrote = cap;
+  }
+  struct wrote *w = &c->wrote[c->n_wrote++];
+  w->player = player;
+  w->stats = *st;
+  snprintf(w->updated_at, sizeof w->updated_at, "%s", now_utc);
+  w->version = version;
+}
+
+/* Writes a player's row over the one of version `before` (0: none, -1:
+ * not read), which the write moves to before + 1 (ST_PUT_PLAYER). The
+ * writer notes the row for the leaderboards, journaled once the
+ * transaction commits. (RETURNING the version instead cost a batch of 100
+ * a third more of the writer's time.) */
 static enum ts_status put_player(struct conn *c, const char *player,
                                  const struct stats *st, const char *now_utc,
-                                 const char *state) {
+                                 const char *state, int64_t before) {
   int rc;
   char total[DECIMAL_TEXT_MAX];
   size_t len = decimal_format(st->total_score, total);
@@ -829,7 +908,13 @@ static enum ts_status put_player(struct conn *c, const char *player,
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
   done(s);
-  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+  if (rc != SQLITE_DONE)
+    return from_rc(rc);
+  if (before >= 0)
+    wrote_add(c, player, st, now_utc, before + 1);
+  else
+    c->wrote_lost = true; /* the leaderboards are built again */
+  return TS_OK;
 }
 
 static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
@@ -842,11 +927,12 @@ struct view_ctx {
   const struct recent *recent;
   const struct batch *b;
   int64_t now_s;
+  int64_t *versions; /* per player: the row's version read, -1 not read */
 };
 
 static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
   struct view_ctx *v = cls;
-  return read_stats(v->c, batch_player_name(v->b, p), out);
+  return read_stats(v->c, batch_player_name(v->b, p), out, &v->versions[p]);
 }
 
 static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
@@ -860,8 +946,9 @@ static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
  * the row, with its session state folded when a session is open. */
 static enum ts_status write_player(struct conn *c, struct recent *recent,
                                    const struct batch *b, size_t p,
-                                   const struct stats *stats, int64_t now_s,
-                                   const char *now_utc, const char *session) {
+                                   const struct stats *stats, int64_t before,
+                                   int64_t now_s, const char *now_utc,
+                                   const char *session) {
   const char *player = batch_player_name(b, p);
   size_t n = batch_entry_count(b, p);
   for (size_t e = 0; e < n; e++) {
@@ -879,11 +966,11 @@ static enum ts_status write_player(struct conn *c, struct recent *recent,
   struct stats ignored;
   enum ts_status st = TS_OK;
   if (session)
-    st = read_player(c, player, &ignored, &stored, NULL);
+    st = read_player(c, player, &ignored, &stored, NULL, NULL);
   if (st == TS_OK)
     st = backfill_fold(stored, session, b, p, &next);
   if (st == TS_OK)
-    st = put_player(c, player, stats, now_utc, next);
+    st = put_player(c, player, stats, now_utc, next, before);
   free(stored);
   free(next);
   return st;
@@ -901,16 +988,23 @@ static enum ts_status apply_batch(struct conn *c, struct recent *recent,
                                    .applied = view_applied,
                                    .backfilling = session != NULL};
   struct decide_player *next = calloc(players ? players : 1, sizeof *next);
-  if (!next)
+  vc.versions = malloc((players ? players : 1) * sizeof *vc.versions);
+  if (!next || !vc.versions) {
+    free(next);
+    free(vc.versions);
     return TS_ERR_NOMEM;
+  }
+  for (size_t p = 0; p < players; p++)
+    vc.versions[p] = -1;
   enum ts_status st = batch_decide(b, &view, next);
   for (size_t p = 0; p < players && st == TS_OK; p++)
     if (next[p].changed)
-      st =
-          write_player(c, recent, b, p, &next[p].next, now_s, now_utc, session);
+      st = write_player(c, recent, b, p, &next[p].next, vc.versions[p], now_s,
+                        now_utc, session);
   if (st == TS_OK)
     st = keep_dead_letters(c, b, now_utc);
   free(next);
+  free(vc.versions);
   return st;
 }
 
@@ -1055,6 +1149,8 @@ struct apply_ctx {
   uint64_t deadline_ms;
 };
 
+static void board_journal(struct sq *sq, bool committed);
+
 /* One attempt: every batch of the group in one IMMEDIATE transaction,
  * rolled back on any failure before the writer is unlocked. Batches are
  * applied in order, so a later batch sees an earlier one's eventIDs. */
@@ -1108,6 +1204,7 @@ static enum ts_status apply_attempt(void *cls) {
   }
   rc = run_plain(c, ST_COMMIT);
   st = from_rc(rc);
+  board_journal(sq, st == TS_OK);
   if (st == TS_OK) {
     recent_commit(sq->recent);
     sq->recent_version = version;
@@ -1127,8 +1224,10 @@ out:;
     write_failed(sq, c);
   if (!sqlite3_get_autocommit(c->db))
     (void)run_plain(c, ST_ROLLBACK);
-  if (st != TS_OK)
+  if (st != TS_OK) {
     recent_rollback(sq->recent);
+    board_journal(sq, false); /* the rows put are not there */
+  }
   if (st == TS_OK)
     atomic_store(&sq->out_of_space, false);
   else if ((code & 0xff) == SQLITE_FULL)
@@ -1470,7 +1569,6 @@ static enum ts_status sq_get_player(void *impl, const char *player,
 
 struct list_ctx {
   struct sq *sq;
-  enum stmt_id top; /* a ST_TOP_* leaderboard, or ST_COUNT for the list */
   const char *after;
   size_t limit;
   struct player_row *rows;
@@ -1506,9 +1604,7 @@ static enum ts_status list_attempt(void *cls) {
   struct conn *c = reader_take(l->sq);
   enum ts_status st = TS_OK;
   int rc;
-  enum stmt_id id = l->top != ST_COUNT ? l->top
-                    : l->after         ? ST_LIST_AFTER
-                                       : ST_LIST_FIRST;
+  enum stmt_id id = l->after ? ST_LIST_AFTER : ST_LIST_FIRST;
   sqlite3_stmt *s = stmt(c, id, &rc);
   if (!s) {
     st = from_rc(rc);
@@ -1543,8 +1639,7 @@ out:
 static enum ts_status sq_list_players(void *impl, const char *after,
                                       size_t limit, struct player_row **rows,
                                       size_t *n, bool *more) {
-  struct list_ctx l = {
-      .sq = impl, .top = ST_COUNT, .after = after, .limit = limit};
+  struct list_ctx l = {.sq = impl, .after = after, .limit = limit};
   enum ts_status st = store_run_tx("sqlite.list_players", list_attempt, &l,
                                    NULL, clock_now_ms() + SQ_READ_DEADLINE_MS);
   if (st != TS_OK) {
@@ -1557,25 +1652,212 @@ static enum ts_status sq_list_players(void *impl, const char *after,
   return TS_OK;
 }
 
+/* ---- leaderboards (struct sq's board) ---- */
+
+static void journal_clear(struct sq *sq) {
+  for (size_t i = 0; i < sq->journal_n; i++)
+    free(sq->journal[i].player);
+  sq->journal_n = 0;
+}
+
+/* After the writer's commit (wmu held): the rows it put go to the journal
+ * while a board exists; then, or after a rollback, the list starts over.
+ * What cannot be journaled makes the board be built again. */
+static void board_journal(struct sq *sq, bool committed) {
+  struct conn *c = &sq->w;
+  if (committed && (c->n_wrote || c->wrote_lost)) {
+    pthread_mutex_lock(&sq->jmu);
+    for (size_t i = 0; i < c->n_wrote && sq->journal_on && !sq->journal_lost;
+         i++) {
+      if (sq->journal_n == sq->journal_cap) {
+        size_t cap = sq->journal_cap ? sq->journal_cap * 2u : 256u;
+        struct jrow *j = cap <= TS_LEADERBOARD_JOURNAL_MAX
+                             ? realloc(sq->journal, cap * sizeof *j)
+                             : NULL;
+        if (!j) { /* nobody asked for a while: let the board go */
+          sq->journal_lost = true;
+          break;
+        }
+        sq->journal = j;
+        sq->journal_cap = cap;
+      }
+      struct jrow *j = &sq->journal[sq->journal_n];
+      if (!(j->player = strdup(c->wrote[i].player))) {
+        sq->journal_lost = true;
+        break;
+      }
+      j->stats = c->wrote[i].stats;
+      memcpy(j->updated_at, c->wrote[i].updated_at, sizeof j->updated_at);
+      j->version = c->wrote[i].version;
+      sq->journal_n++;
+    }
+    if (c->wrote_lost)
+      sq->journal_lost = true;
+    if (sq->journal_lost) { /* the board is built again: stop journaling */
+      journal_clear(sq);
+      sq->journal_on = false;
+    }
+    pthread_mutex_unlock(&sq->jmu);
+  }
+  c->n_wrote = 0;
+  c->wrote_lost = false;
+}
+
+/* Folds the journal into `into` and empties it (jmu held). */
+static enum ts_status journal_fold(struct sq *sq, struct rank_set *into) {
+  enum ts_status st = TS_OK;
+  if (sq->journal_n) {
+    struct rank_row *rows = calloc(sq->journal_n, sizeof *rows);
+    if (!rows)
+      st = TS_ERR_NOMEM;
+    for (size_t i = 0; rows && i < sq->journal_n; i++)
+      rows[i] =
+          (struct rank_row){sq->journal[i].player, sq->journal[i].stats,
+                            sq->journal[i].updated_at, sq->journal[i].version};
+    if (rows)
+      st = rank_set_fold(into, rows, sq->journal_n);
+    free(rows);
+  }
+  journal_clear(sq);
+  return st;
+}
+
+/* The writer's data_version: it moves when another connection (a second
+ * server, a backfill) commits, never for the writer's own commits. */
+static enum ts_status others_version(struct sq *sq, int64_t *out) {
+  enum ts_status st = writer_lock(sq, clock_now_ms() + SQ_READ_DEADLINE_MS);
+  if (st != TS_OK)
+    return st;
+  int rc;
+  sqlite3_stmt *s = stmt(&sq->w, ST_DATA_VERSION, &rc);
+  if (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    *out = sqlite3_column_int64(s, 0);
+    rc = SQLITE_OK;
+  }
+  done(s);
+  pthread_mutex_unlock(&sq->wmu);
+  return from_rc(rc);
+}
+
+#define SQ_BOARD_CHUNK 512u /* rows folded at once while building */
+
+/* Folds the rows read so far into `into` and lets them go. */
+static enum ts_status board_fold_chunk(struct rank_set *into,
+                                       struct player_row *rows,
+                                       struct rank_row *ranked, size_t *n) {
+  enum ts_status st = rank_set_fold(into, ranked, *n);
+  for (size_t i = 0; i < *n; i++)
+    player_row_clear(&rows[i]);
+  *n = 0;
+  return st;
+}
+
+struct scan_ctx {
+  struct sq *sq;
+  struct rank_set *into; /* owned */
+};
+
+/* One attempt at building a board from every ranked player: one
+ * statement, so one read transaction, on connection b. */
+static enum ts_status board_scan_attempt(void *cls) {
+  struct scan_ctx *x = cls;
+  struct conn *c = &x->sq->b;
+  size_t n = 0;
+  rank_set_free(x->into);
+  x->into = NULL;
+  struct player_row *rows = calloc(SQ_BOARD_CHUNK, sizeof *rows);
+  struct rank_row *ranked = calloc(SQ_BOARD_CHUNK, sizeof *ranked);
+  enum ts_status st = rows && ranked
+                          ? rank_set_new(TS_LEADERBOARD_TOP_K, &x->into)
+                          : TS_ERR_NOMEM;
+  int rc = SQLITE_OK;
+  sqlite3_stmt *s = st == TS_OK ? stmt(c, ST_BOARD_SCAN, &rc) : NULL;
+  if (st == TS_OK && !s)
+    st = from_rc(rc);
+  while (st == TS_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if ((st = decode_row(s, &rows[n])) != TS_OK)
+      break;
+    ranked[n] =
+        (struct rank_row){rows[n].player, rows[n].stats, rows[n].updated_at,
+                          sqlite3_column_int64(s, 6)};
+    if (++n == SQ_BOARD_CHUNK)
+      st = board_fold_chunk(x->into, rows, ranked, &n);
+  }
+  if (st == TS_OK && rc != SQLITE_DONE)
+    st = from_rc(rc);
+  if (st == TS_OK)
+    st = board_fold_chunk(x->into, rows, ranked, &n);
+  for (size_t i = 0; rows && i < n; i++)
+    player_row_clear(&rows[i]);
+  free(rows);
+  free(ranked);
+  done(s);
+  return st;
+}
+
+/* Builds the board again (bmu held): journaling starts first, so that a
+ * commit the scan does not see is journaled, then folded in; one it sees
+ * and also journaled folds as the same version. */
+static enum ts_status board_build(struct sq *sq, int64_t version) {
+  pthread_mutex_lock(&sq->jmu);
+  journal_clear(sq);
+  sq->journal_on = true;
+  sq->journal_lost = false;
+  pthread_mutex_unlock(&sq->jmu);
+  struct scan_ctx x = {.sq = sq};
+  sq->board_builds++;
+  enum ts_status st =
+      store_run_tx("sqlite.leaderboard_build", board_scan_attempt, &x, NULL,
+                   clock_now_ms() + SQ_READ_DEADLINE_MS);
+  struct rank_set *next = x.into;
+  pthread_mutex_lock(&sq->jmu);
+  if (st == TS_OK && sq->journal_lost)
+    st = TS_ERR_UNAVAILABLE; /* commits went past the journal meanwhile */
+  if (st == TS_OK)
+    st = journal_fold(sq, next);
+  if (st != TS_OK) {
+    journal_clear(sq);
+    sq->journal_on = false;
+  }
+  pthread_mutex_unlock(&sq->jmu);
+  rank_set_free(sq->board);
+  sq->board = st == TS_OK ? next : NULL;
+  if (st != TS_OK)
+    rank_set_free(next);
+  sq->board_version = version;
+  return st;
+}
+
+/* Leaderboards without indexes on their keys (schema 7): from the board,
+ * current with every commit made before the request. This process's
+ * commits are folded in from the journal; another connection's (the
+ * writer's data_version moved), or a ranking that no longer knows `limit`
+ * positions (players moved down out of it), build it again by a scan. */
 static enum ts_status sq_leaderboard(void *impl, enum store_rank by,
                                      size_t limit, struct player_row **rows,
                                      size_t *n) {
-  static const enum stmt_id by_stmt[] = {
-      [STORE_RANK_WINS] = ST_TOP_WINS,
-      [STORE_RANK_WIN_PERCENT] = ST_TOP_WIN_PERCENT,
-      [STORE_RANK_AVG_SCORE] = ST_TOP_AVG_SCORE,
-      [STORE_RANK_GAMES] = ST_TOP_GAMES,
-  };
-  struct list_ctx l = {.sq = impl, .top = by_stmt[by], .limit = limit};
-  enum ts_status st = store_run_tx("sqlite.leaderboard", list_attempt, &l, NULL,
-                                   clock_now_ms() + SQ_READ_DEADLINE_MS);
-  if (st != TS_OK) {
-    player_rows_free(l.rows, l.n);
-    return st;
+  struct sq *sq = impl;
+  if ((unsigned)by >= SQ_RANKINGS || limit > TS_LEADERBOARD_TOP_K)
+    return TS_ERR_INVALID;
+  pthread_mutex_lock(&sq->bmu);
+  int64_t version = 0;
+  enum ts_status st = others_version(sq, &version);
+  if (st != TS_OK)
+    goto out;
+  bool build = !sq->board || version != sq->board_version;
+  if (!build) {
+    pthread_mutex_lock(&sq->jmu);
+    build = sq->journal_lost || journal_fold(sq, sq->board) != TS_OK;
+    pthread_mutex_unlock(&sq->jmu);
+    build = build || rank_set_known(sq->board, by) < limit;
   }
-  *rows = l.rows;
-  *n = l.n;
-  return TS_OK;
+  if (build && (st = board_build(sq, version)) != TS_OK)
+    goto out;
+  /* Built just now, it knows every position it holds, or every player. */
+  st = rank_set_top(sq->board, by, limit, rows, n);
+out:
+  pthread_mutex_unlock(&sq->bmu);
+  return st;
 }
 
 /* ---- dead letters ---- */
@@ -1752,6 +2034,7 @@ static enum ts_status settle_in_tx(struct session_ctx *x, struct conn *c) {
   struct stats stored, next;
   char *state = NULL, *open = NULL;
   bool exists = false;
+  int64_t version = 0;
   /* Only the open session may settle: another backfill that replaced it
    * tracks the writes since, which this one's D does not hold. */
   enum ts_status st = read_session(c, &open);
@@ -1759,7 +2042,7 @@ static enum ts_status settle_in_tx(struct session_ctx *x, struct conn *c) {
     st = TS_ERR_NOT_FOUND;
   free(open);
   if (st == TS_OK)
-    st = read_player(c, x->player, &stored, &state, &exists);
+    st = read_player(c, x->player, &stored, &state, &exists, &version);
   if (st == TS_OK)
     st = backfill_settled(x->base, state, x->id, &next);
   if (st == TS_OK && (exists || !stats_is_zero(&next)) &&
@@ -1767,7 +2050,7 @@ static enum ts_status settle_in_tx(struct session_ctx *x, struct conn *c) {
        decimal_cmp(stored.total_score, next.total_score) != 0)) {
     char now_utc[32];
     clock_utc_now(now_utc);
-    st = put_player(c, x->player, &next, now_utc, state);
+    st = put_player(c, x->player, &next, now_utc, state, version);
     x->changed = st == TS_OK;
   }
   free(state);
@@ -1807,6 +2090,7 @@ static enum ts_status session_attempt(void *cls) {
   if (st == TS_OK)
     st = from_rc(run_plain(c, ST_COMMIT));
 out:
+  board_journal(sq, st == TS_OK);
   if (st != TS_OK && st != TS_ERR_RETRY && st != TS_ERR_INVALID &&
       st != TS_ERR_NOT_FOUND)
     write_failed(sq, c);
@@ -2087,6 +2371,11 @@ static void sq_close(void *impl) {
     pthread_join(sq->ckpt, NULL);
   }
   conn_close(&sq->k);
+  conn_close(&sq->b);
+  rank_set_free(sq->board);
+  journal_clear(sq);
+  free(sq->journal);
+  free(sq->w.wrote);
   for (size_t i = 0; i < SQ_READERS; i++)
     conn_close(&sq->r[i]);
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
@@ -2100,6 +2389,8 @@ static void sq_close(void *impl) {
     pthread_mutex_destroy(&sq->wmu);
     pthread_mutex_destroy(&sq->rmu);
     pthread_cond_destroy(&sq->rcv);
+    pthread_mutex_destroy(&sq->bmu);
+    pthread_mutex_destroy(&sq->jmu);
   }
   free(sq);
 }
@@ -2169,7 +2460,7 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     free(sq);
     return TS_ERR_NOMEM;
   }
-  /* All seven or none: pthread init failing is an out-of-memory case. */
+  /* All nine or none: pthread init failing is an out-of-memory case. */
   int qm = pthread_mutex_init(&sq->qmu, NULL);
   int wm = pthread_mutex_init(&sq->wmu, NULL);
   int rm = pthread_mutex_init(&sq->rmu, NULL);
@@ -2177,7 +2468,13 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   int cc = pthread_cond_init(&sq->ccv, NULL);
   int km = pthread_mutex_init(&sq->kmu, NULL);
   int kc = pthread_cond_init(&sq->kcv, NULL);
-  if (qm || wm || rm || rc_ || cc || km || kc) {
+  int bm = pthread_mutex_init(&sq->bmu, NULL);
+  int jm = pthread_mutex_init(&sq->jmu, NULL);
+  if (qm || wm || rm || rc_ || cc || km || kc || bm || jm) {
+    if (!bm)
+      pthread_mutex_destroy(&sq->bmu);
+    if (!jm)
+      pthread_mutex_destroy(&sq->jmu);
     if (!km)
       pthread_mutex_destroy(&sq->kmu);
     if (!kc)
@@ -2211,6 +2508,9 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     if (st != TS_OK)
       goto fail;
   }
+  st = conn_open(&sq->b, opt->sqlite_path, sync, true);
+  if (st != TS_OK)
+    goto fail;
   /* Without its thread the writer checkpoints in line, as SQLite would. */
   st = conn_open(&sq->k, opt->sqlite_path, sync, true);
   if (st != TS_OK)
@@ -2296,3 +2596,13 @@ size_t store_test_sqlite_recent_count(struct store *s) {
 }
 
 const char *store_test_sqlite_schema_v1(void) { return schema_v1; }
+
+uint64_t store_test_sqlite_board_builds(struct store *s) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return 0;
+  pthread_mutex_lock(&sq->bmu);
+  uint64_t n = sq->board_builds;
+  pthread_mutex_unlock(&sq->bmu);
+  return n;
+}

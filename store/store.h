@@ -149,7 +149,9 @@ enum store_rank {
 /* The top `limit` players with at least one game, by `by` descending (the
  * derived values as displayed, rounded to 2 decimals), ties broken by name
  * in byte order. Rows freed with player_rows_free(*rows, *n).
- * SQLite reads its indexes. DynamoDB answers from a per-process snapshot:
+ * SQLite answers from the top rows it keeps, current with every commit
+ * (built again by a scan after another process's). DynamoDB answers from a
+ * per-process snapshot:
  * this process's writes at once, other replicas' within
  * leaderboard_refresh_s; TS_ERR_UNAVAILABLE while there is no snapshot
  * yet (see store/rank_cache.h). */

@@ -37,6 +37,10 @@ void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
 /* The pairs the SQLite backend holds in memory (store/recent.h). */
 size_t store_test_sqlite_recent_count(struct store *s);
 
+/* How many times the SQLite store has built its leaderboards by a scan
+ * (its own commits are folded in without one). */
+uint64_t store_test_sqlite_board_builds(struct store *s);
+
 /* Applies the n batches as ONE group commit would: in order, in one
  * transaction. TS_ERR_INVALID when s is not an SQLite store. */
 enum ts_status store_test_sqlite_apply_group(struct store *s, struct batch **b,

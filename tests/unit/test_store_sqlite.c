@@ -502,7 +502,15 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
   sqlite3_stmt *q = NULL;
   CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
                   SQLITE_OK);
-  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 6);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 7);
+  sqlite3_finalize(q);
+  /* schema 7: no leaderboard indexes left to keep in order */
+  CU_ASSERT_FATAL(
+      sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM sqlite_master WHERE "
+                         "type = 'index' AND name LIKE 'players_by%'",
+                         -1, &q, NULL) == SQLITE_OK);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
   sqlite3_finalize(q);
   sqlite3_close(db);
   remove_tmp();
@@ -1319,6 +1327,117 @@ static void test_leaderboard_ranks_by_rounded_value_then_name(void) {
   remove_tmp();
 }
 
+/* The names of the top `limit` by wins, joined by ' '. */
+static void top_wins(struct store *s, size_t limit, char *out, size_t cap) {
+  struct player_row *rows = NULL;
+  size_t n = 0, len = 0;
+  out[0] = '\0';
+  CU_ASSERT_FATAL(store_leaderboard(s, STORE_RANK_WINS, limit, &rows, &n) ==
+                  TS_OK);
+  for (size_t i = 0; i < n && len < cap; i++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? " " : "",
+                            rows[i].player);
+  player_rows_free(rows, n);
+}
+
+/* A leaderboard is kept between requests (no indexes, schema 7), so every
+ * commit must reach it before the next answer: this process's own, and
+ * another connection's on the same file (a second server, a backfill). */
+static void test_leaderboard_follows_every_commit_of_any_connection(void) {
+  fresh_path();
+  struct store *a = open_store(), *b = open_store();
+  struct text t = {0};
+  char got[256];
+  static const struct {
+    const char *name;
+    bool on_b;
+    const char *event_id, *event_name, *player;
+    bool win;
+    const char *want; /* top 3 by wins on a, after the write */
+    int builds;       /* scans of the whole table it takes (own: none) */
+  } steps[] = {
+      {"first write", false, "e1", "INSERT", "ann", true, "ann", 1},
+      {"another connection's write", true, "e2", "INSERT", "bo", true, "ann bo",
+       1},
+      {"another connection moves a player up", true, "e3", "INSERT", "bo", true,
+       "bo ann", 1},
+      {"our write moves a player up", false, "e4", "INSERT", "cy", true,
+       "bo ann cy", 0},
+      {"a removed game moves a player down", true, "e3", "REMOVE", "bo", true,
+       "ann bo cy", 1},
+      {"ours again", false, "e5", "INSERT", "cy", true, "cy ann bo", 0},
+      {"ours: a tie broken by name", false, "e6", "INSERT", "bo", true,
+       "bo cy ann", 0},
+  };
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    t.len = 0;
+    char id[16];
+    snprintf(id, sizeof id, "%s%s", steps[i].event_id,
+             strcmp(steps[i].event_name, "REMOVE") == 0 ? "r" : "");
+    rec(&t, "", steps[i].event_name, id, steps[i].player, "1", steps[i].win);
+    apply_ok(steps[i].on_b ? b : a, t.p);
+    uint64_t before = store_test_sqlite_board_builds(a);
+    top_wins(a, 3, got, sizeof got);
+    int builds = (int)(store_test_sqlite_board_builds(a) - before);
+    TS_CHECK_CASE(builds == steps[i].builds, steps[i].name, "%d scans, want %d",
+                  builds, steps[i].builds);
+    TS_CHECK_CASE(strcmp(got, steps[i].want) == 0, steps[i].name,
+                  "top by wins: \"%s\", want \"%s\"", got, steps[i].want);
+    top_wins(a, 1, got, sizeof got); /* a smaller limit, same rows */
+    TS_CHECK_CASE(strncmp(got, steps[i].want, strlen(got)) == 0 && got[0],
+                  steps[i].name, "top 1: \"%s\"", got);
+  }
+  free(t.p);
+  store_free(a);
+  store_free(b);
+  remove_tmp();
+}
+
+/* More than TS_LEADERBOARD_TOP_K players: the board holds the top K and
+ * knows exactly only the positions it holds. When more players leave it
+ * than a request's limit leaves room for, it must be built again, not
+ * answer short (or with players it never held in the wrong place). */
+static void test_leaderboard_built_again_when_players_drop_out_of_it(void) {
+  enum { PLAYERS = TS_LEADERBOARD_TOP_K + 100, GONE = TS_LIST_MAX_LIMIT + 1 };
+  fresh_path();
+  struct store *s = open_store();
+  struct text t = {0};
+  char id[32], name[32];
+  for (int i = 0; i < PLAYERS; i++) {
+    snprintf(id, sizeof id, "in%05d", i);
+    snprintf(name, sizeof name, "p%05d", i);
+    rec(&t, i ? "," : "", "INSERT", id, name, "1", true);
+  }
+  apply_ok(s, t.p);
+  struct player_row *rows = NULL;
+  size_t n = 0;
+  CU_ASSERT_FATAL(store_leaderboard(s, STORE_RANK_WINS, TS_LIST_MAX_LIMIT,
+                                    &rows, &n) == TS_OK);
+  CU_ASSERT(n == TS_LIST_MAX_LIMIT && strcmp(rows[0].player, "p00000") == 0);
+  player_rows_free(rows, n);
+  /* the first GONE players lose their only game: no longer ranked */
+  t.len = 0;
+  for (int i = 0; i < GONE; i++) {
+    snprintf(id, sizeof id, "out%05d", i);
+    snprintf(name, sizeof name, "p%05d", i);
+    rec(&t, i ? "," : "", "REMOVE", id, name, "1", true);
+  }
+  apply_ok(s, t.p);
+  CU_ASSERT_FATAL(store_leaderboard(s, STORE_RANK_WINS, TS_LIST_MAX_LIMIT,
+                                    &rows, &n) == TS_OK);
+  snprintf(name, sizeof name, "p%05d", GONE);
+  TS_CHECK_CASE(n == TS_LIST_MAX_LIMIT, "rows", "%zu", n);
+  TS_CHECK_CASE(n > 0 && strcmp(rows[0].player, name) == 0, "first", "%s",
+                n ? rows[0].player : "-");
+  snprintf(name, sizeof name, "p%05d", GONE + TS_LIST_MAX_LIMIT - 1);
+  TS_CHECK_CASE(n == TS_LIST_MAX_LIMIT && strcmp(rows[n - 1].player, name) == 0,
+                "last", "%s", n ? rows[n - 1].player : "-");
+  player_rows_free(rows, n);
+  free(t.p);
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_list_pages_cover_every_player_once_in_byte_order(void) {
   fresh_path();
   struct store *s = open_store();
@@ -1730,6 +1849,8 @@ void suite_store_sqlite(void) {
   TS_SUITE(
       "store_sqlite", TS_TEST(test_open_rejects_unknown_kinds),
       TS_TEST(test_leaderboard_ranks_by_rounded_value_then_name),
+      TS_TEST(test_leaderboard_follows_every_commit_of_any_connection),
+      TS_TEST(test_leaderboard_built_again_when_players_drop_out_of_it),
       TS_TEST(test_open_creates_parent_directories_and_pings),
       TS_TEST(test_open_rejects_unknown_sync_setting),
       TS_TEST(test_open_waits_out_another_process_creating_the_file),
