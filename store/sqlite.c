@@ -722,9 +722,9 @@ fail:
 /* ---- apply ---- */
 
 /* The player's stored stats, zero when the player has no row; with state
- * non-NULL also its session state (owned, NULL when none) and *exists. */
-/* The player's stats, and optionally its session state, whether it
- * exists and its row's version (0: no row). */
+ * non-NULL also its session state (owned, NULL when none); with exists
+ * and version non-NULL whether it has a row and the row's version (0:
+ * none). */
 static enum ts_status read_player(struct conn *c, const char *player,
                                   struct stats *out, char **state, bool *exists,
                                   int64_t *version) {
