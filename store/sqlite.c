@@ -351,6 +351,15 @@ struct sq {
   struct recent *recent;
   int64_t recent_version;
   bool recent_known;
+  /* Other connections' commits: the writer's PRAGMA data_version moves
+   * with theirs only. others_dv is its last value read (wmu held);
+   * others_epoch counts the times it was seen to move. in_checked_txn:
+   * the writer is in a write transaction that read it after BEGIN, so
+   * no other connection can commit until it ends (SQLite has one writer)
+   * and others_epoch is current (others_epoch_now). */
+  int64_t others_dv;
+  atomic_uint_fast64_t others_epoch;
+  atomic_bool in_checked_txn;
   size_t recent_merge_rows, recent_slice_rows; /* TS_SQLITE_RECENT_* */
   atomic_uint_least32_t apply_deadline_ms;
 
@@ -358,13 +367,12 @@ struct sq {
    * ranking's top TS_LEADERBOARD_TOP_K (store/rank_cache.h), built by a
    * scan on connection b, then kept current with this process's commits
    * (the journal), and built again when it no longer knows enough
-   * positions or another connection has committed: the writer's PRAGMA
-   * data_version moves with other connections' commits only. Lock order:
-   * bmu, then wmu or jmu; the writer takes jmu under wmu. */
+   * positions or another connection has committed (others_epoch moved).
+   * Lock order: bmu, then wmu or jmu; the writer takes jmu under wmu. */
   pthread_mutex_t bmu; /* guards b, board, board_version */
   struct conn b;
   struct rank_set *board; /* NULL until a leaderboard is asked for */
-  int64_t board_version;  /* the writer's data_version it was built at */
+  uint64_t board_epoch;   /* others_epoch it was built at */
   uint64_t board_builds;  /* for tests */
   pthread_mutex_t jmu;    /* guards journal_* */
   bool journal_on;        /* a board exists: commits are journaled */
@@ -1080,6 +1088,14 @@ static enum ts_status drop_recent(struct conn *c, int64_t max_rowid) {
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
+/* With wmu held: the writer's data_version just read. */
+static void note_others_dv(struct sq *sq, int64_t dv) {
+  if (dv != sq->others_dv) {
+    sq->others_dv = dv;
+    atomic_fetch_add(&sq->others_epoch, 1);
+  }
+}
+
 /* In the open write transaction, before its batches: keeps the pairs in
  * memory true to applied_recent, and moves a slice of them into
  * applied_events. A slice moves at least as many pairs as the transaction
@@ -1099,6 +1115,8 @@ static enum ts_status tend_recent(struct sq *sq, size_t records,
   done(s);
   if (rc != SQLITE_ROW)
     return from_rc(rc);
+  note_others_dv(sq, *version);
+  atomic_store(&sq->in_checked_txn, true);
   /* Memory is not known to match the table: the first transaction, another
    * connection committed (it may have added or moved pairs), or past the
    * bound. Every row moves at once, and memory lets go at the commit. */
@@ -1234,6 +1252,7 @@ out:;
     /* Give back what the WAL holds beyond the last commit. */
     (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
                                     NULL, NULL);
+  atomic_store(&sq->in_checked_txn, false);
   pthread_mutex_unlock(&sq->wmu);
   return st;
 }
@@ -1722,20 +1741,32 @@ static enum ts_status journal_fold(struct sq *sq, struct rank_set *into) {
   return st;
 }
 
-/* The writer's data_version: it moves when another connection (a second
- * server, a backfill) commits, never for the writer's own commits. */
-static enum ts_status others_version(struct sq *sq, int64_t *out) {
-  enum ts_status st = writer_lock(sq, clock_now_ms() + SQ_READ_DEADLINE_MS);
-  if (st != TS_OK)
-    return st;
+/* others_epoch, current as of now: every commit another connection made
+ * before this call has moved it. When the writer is in a checked write
+ * transaction it is current already (no commit can have come between its
+ * read and now); otherwise the writer's data_version is read, waiting for
+ * wmu only when someone other than such a transaction holds it, so that a
+ * leaderboard does not wait for the writer's transactions. */
+static enum ts_status others_epoch_now(struct sq *sq, uint64_t *epoch) {
+  int err = pthread_mutex_trylock(&sq->wmu);
+  if (err != 0 && atomic_load(&sq->in_checked_txn)) {
+    *epoch = atomic_load(&sq->others_epoch);
+    return TS_OK;
+  }
+  if (err != 0) {
+    enum ts_status st = writer_lock(sq, clock_now_ms() + SQ_READ_DEADLINE_MS);
+    if (st != TS_OK)
+      return st;
+  }
   int rc;
   sqlite3_stmt *s = stmt(&sq->w, ST_DATA_VERSION, &rc);
   if (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    *out = sqlite3_column_int64(s, 0);
+    note_others_dv(sq, sqlite3_column_int64(s, 0));
     rc = SQLITE_OK;
   }
   done(s);
   pthread_mutex_unlock(&sq->wmu);
+  *epoch = atomic_load(&sq->others_epoch);
   return from_rc(rc);
 }
 
@@ -1798,7 +1829,7 @@ static enum ts_status board_scan_attempt(void *cls) {
 /* Builds the board again (bmu held): journaling starts first, so that a
  * commit the scan does not see is journaled, then folded in; one it sees
  * and also journaled folds as the same version. */
-static enum ts_status board_build(struct sq *sq, int64_t version) {
+static enum ts_status board_build(struct sq *sq, uint64_t epoch) {
   pthread_mutex_lock(&sq->jmu);
   journal_clear(sq);
   sq->journal_on = true;
@@ -1824,7 +1855,7 @@ static enum ts_status board_build(struct sq *sq, int64_t version) {
   sq->board = st == TS_OK ? next : NULL;
   if (st != TS_OK)
     rank_set_free(next);
-  sq->board_version = version;
+  sq->board_epoch = epoch;
   return st;
 }
 
@@ -1840,18 +1871,18 @@ static enum ts_status sq_leaderboard(void *impl, enum store_rank by,
   if ((unsigned)by >= SQ_RANKINGS || limit > TS_LEADERBOARD_TOP_K)
     return TS_ERR_INVALID;
   pthread_mutex_lock(&sq->bmu);
-  int64_t version = 0;
-  enum ts_status st = others_version(sq, &version);
+  uint64_t epoch = 0;
+  enum ts_status st = others_epoch_now(sq, &epoch);
   if (st != TS_OK)
     goto out;
-  bool build = !sq->board || version != sq->board_version;
+  bool build = !sq->board || epoch != sq->board_epoch;
   if (!build) {
     pthread_mutex_lock(&sq->jmu);
     build = sq->journal_lost || journal_fold(sq, sq->board) != TS_OK;
     pthread_mutex_unlock(&sq->jmu);
     build = build || rank_set_known(sq->board, by) < limit;
   }
-  if (build && (st = board_build(sq, version)) != TS_OK)
+  if (build && (st = board_build(sq, epoch)) != TS_OK)
     goto out;
   /* Built just now, it knows every position it holds, or every player. */
   st = rank_set_top(sq->board, by, limit, rows, n);
@@ -2450,6 +2481,8 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     return TS_ERR_NOMEM;
   atomic_init(&sq->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
   atomic_init(&sq->out_of_space, false);
+  atomic_init(&sq->others_epoch, 0);
+  atomic_init(&sq->in_checked_txn, false);
   sq->recent_merge_rows = TS_SQLITE_RECENT_MERGE_ROWS;
   sq->recent_slice_rows = TS_SQLITE_RECENT_SLICE_ROWS;
   sq->path = strdup(opt->sqlite_path);
