@@ -27,18 +27,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char schema[] =
-    "PRAGMA journal_mode = WAL;"
-    "CREATE TABLE players("
-    "  player TEXT PRIMARY KEY,"
-    "  games INTEGER NOT NULL,"
-    "  wins INTEGER NOT NULL,"
-    "  total_score TEXT NOT NULL,"
-    "  version INTEGER NOT NULL,"
-    "  updated_at TEXT NOT NULL,"
-    "  avg_x100 INTEGER NOT NULL,"
-    "  pct_x100 INTEGER NOT NULL"
-    ") WITHOUT ROWID;";
+static const char schema[] = "PRAGMA journal_mode = WAL;"
+                             "CREATE TABLE players("
+                             "  player TEXT PRIMARY KEY,"
+                             "  games INTEGER NOT NULL,"
+                             "  wins INTEGER NOT NULL,"
+                             "  total_score TEXT NOT NULL,"
+                             "  version INTEGER NOT NULL,"
+                             "  updated_at TEXT NOT NULL,"
+                             "  avg_x100 INTEGER NOT NULL,"
+                             "  pct_x100 INTEGER NOT NULL"
+                             ") WITHOUT ROWID;";
 
 static const char upsert_sql[] =
     "INSERT INTO players(player, games, wins, total_score, version, "
