@@ -152,9 +152,9 @@ static const char schema_v6[] = "CREATE TABLE applied_recent("
 
 /* Version 7: no leaderboard indexes. Keeping four more b-trees in order
  * (a delete and an insert in each whenever a player's keys move) was a
- * third of the writer's time (docs/BENCHMARKS.md, change 21). A
- * leaderboard is now read by a scan of players, and kept until the file
- * changes (struct board). The key columns stay, written as before. */
+ * third of the writer's time (docs/BENCHMARKS.md, change 21). The
+ * leaderboards are kept in memory instead (struct sq's board), built by a
+ * scan of players. The key columns stay, written as before. */
 static const char schema_v7[] = "DROP INDEX IF EXISTS players_by_wins;"
                                 "DROP INDEX IF EXISTS players_by_games;"
                                 "DROP INDEX IF EXISTS players_by_avg;"
@@ -166,7 +166,6 @@ static const char schema_v7[] = "DROP INDEX IF EXISTS players_by_wins;"
 
 enum stmt_id {
   ST_BEGIN,
-  ST_BEGIN_READ,
   ST_COMMIT,
   ST_ROLLBACK,
   ST_GET_PLAYER,
@@ -200,7 +199,6 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
-    [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_GET_PLAYER] = "SELECT player, games, wins, total_score, updated_at, "
@@ -369,7 +367,7 @@ struct sq {
    * (the journal), and built again when it no longer knows enough
    * positions or another connection has committed (others_epoch moved).
    * Lock order: bmu, then wmu or jmu; the writer takes jmu under wmu. */
-  pthread_mutex_t bmu; /* guards b, board, board_version */
+  pthread_mutex_t bmu; /* guards b, board, board_epoch, board_builds */
   struct conn b;
   struct rank_set *board; /* NULL until a leaderboard is asked for */
   uint64_t board_epoch;   /* others_epoch it was built at */
