@@ -219,7 +219,7 @@ async function startThrottlingProxy() {
 // back at its next look at the leases once the store answers again, not
 // wait for the expiry, which stalled the shard for up to a lease.
 let lost = null; // {shard, at} once the proxy has lost the answer
-let refused = null; // {shard, expires, from, lostAt} once refusing started
+let refused = null; // {shard, expires, from, lostAt, againAt} once refusing started
 const landed = new Map(); // shard -> B's lease row that last landed
 function refuse(res) {
   res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.0' });
@@ -504,8 +504,9 @@ async function main() {
     const again = logs.find((l) => l.shard === refused.shard && l.msg === 'kinesis shard taken' &&
       Date.parse(l.ts) >= refused.lostAt);
     assert.ok(again, `${refused.shard} was never taken again after B gave it up`);
-    assert.ok(Date.parse(again.ts) < refused.expires,
-      `${refused.shard} given up by B at ${refused.lostAt} was taken again at ${Date.parse(again.ts)} ` +
+    refused.againAt = Date.parse(again.ts);
+    assert.ok(refused.againAt < refused.expires,
+      `${refused.shard} given up by B at ${refused.lostAt} was taken again at ${refused.againAt} ` +
       `by ${again.proc}, not before its row expired at ${refused.expires}`);
   }
 
@@ -542,9 +543,8 @@ async function main() {
     `none overlapping; ${orphaned} shards of the SIGKILLed consumer taken over in time; ` +
     `${throttled} of B's GetRecords throttled` +
     (lost ? `; the answer to B's checkpoint of ${lost.shard} lost, the shard kept` : '') +
-    (refused?.lostAt ? `; ${refused.shard}, given up when its lease writes failed, taken back ` +
-      `${refused.expires - Date.parse(logs.find((l) => l.shard === refused.shard &&
-        l.msg === 'kinesis shard taken' && Date.parse(l.ts) >= refused.lostAt).ts)} ms before its row expired` : ''));
+    (refused?.againAt ? `; ${refused.shard}, given up when its lease writes failed, taken back ` +
+      `${refused.expires - refused.againAt} ms before its row expired` : ''));
 }
 
 let failed = false;
