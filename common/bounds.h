@@ -65,6 +65,17 @@
 #define TS_SHUTDOWN_GRACE_MS 10000u            /* SIGTERM: wait for in-flight */
 #define TS_HEALTHCHECK_TIMEOUT_MS 2000u        /* `healthcheck` subcommand */
 
+/* malloc (server/main.c). glibc hands a freed heap top back to the kernel
+ * once it passes a threshold that starts at 128 KiB; a connection's 32 KiB
+ * pool, allocated and freed per connection, kept crossing it, and every
+ * page came back zero-filled through a fault (a quarter of a
+ * `Connection: close` request's CPU). Free memory up to the trim bound
+ * stays in each arena; blocks from the mmap bound up are mapped apart and
+ * returned on free. The cost: up to the trim bound per arena stays
+ * resident after a burst (arenas: one per CPU). */
+#define TS_MALLOC_TRIM_BYTES (8u * 1024u * 1024u)
+#define TS_MALLOC_MMAP_BYTES (1024u * 1024u)
+
 /* JSON trees parsed from text (common/json_pool.h): nodes come from 64 KiB
  * chunks of one reserved address range; a node larger than
  * TS_JSON_POOL_MAX_NODE, or any node once the range is in use, is

@@ -93,6 +93,14 @@ int main(int argc, char **argv) {
    * with 2 arenas. One per CPU, unless MALLOC_ARENA_MAX says otherwise. */
   if (!getenv("MALLOC_ARENA_MAX"))
     (void)mallopt(M_ARENA_MAX, (int)config_cpu_count());
+  /* Keep freed memory for the next connection rather than fault it in
+   * again (common/bounds.h), unless the environment tunes malloc. */
+  const char *tunables = getenv("GLIBC_TUNABLES");
+  if (!getenv("MALLOC_TRIM_THRESHOLD_") && !getenv("MALLOC_MMAP_THRESHOLD_") &&
+      !(tunables && strstr(tunables, "glibc.malloc."))) {
+    (void)mallopt(M_TRIM_THRESHOLD, (int)TS_MALLOC_TRIM_BYTES);
+    (void)mallopt(M_MMAP_THRESHOLD, (int)TS_MALLOC_MMAP_BYTES);
+  }
   json_pool_install(); /* before any thread makes a jansson node */
   if (action == CONFIG_BACKFILL || action == CONFIG_VERIFY)
     log_set_fd(STDERR_FILENO); /* stdout is the report */
