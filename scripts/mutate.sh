@@ -8,6 +8,10 @@
 #
 #   scripts/mutate.sh                 every mutant (about a minute each)
 #   scripts/mutate.sh NAME...         some (file names without .patch)
+#   scripts/mutate.sh --check         only that every mutant applies to the
+#                                     tree as written (a ctest)
+# Patches apply with no fuzz: a drifted patch that `patch` placed elsewhere
+# would plant another bug than the one named (mutant 02 once did).
 #
 # Needs what the test command installs (scripts/install-test-deps.sh).
 # Environment: TS_MUTATE_DIR  work folder (default build-mutate/); the
@@ -25,6 +29,18 @@ die() {
   exit 2
 }
 command -v patch >/dev/null || die "no patch (run scripts/install-test-deps.sh)"
+
+if [ "${1:-}" = --check ]; then
+  bad=0
+  for m in "$repo"/tests/mutants/*.patch; do
+    if ! patch -d "$repo" -p1 -s -F0 --dry-run <"$m" >/dev/null 2>&1; then
+      echo "mutate: $(basename "$m") does not apply exactly; regenerate it" >&2
+      bad=1
+    fi
+  done
+  [ $bad = 0 ] && echo "mutate: all $(ls "$repo"/tests/mutants/*.patch | wc -l) mutants apply exactly"
+  exit $bad
+fi
 [ -x "$dynalite" ] || die "no dynalite at $dynalite (run scripts/install-test-deps.sh)"
 
 if [ $# -gt 0 ]; then
@@ -100,10 +116,10 @@ for m in "${mutants[@]}"; do
   t0=$(date +%s)
   verdict="survived"
   by=""
-  if ! patch -d "$src" -p1 -s --dry-run <"$m" >"$logs/$name.patch.log" 2>&1; then
+  if ! patch -d "$src" -p1 -s -F0 --dry-run <"$m" >"$logs/$name.patch.log" 2>&1; then
     verdict="does not apply"
   else
-    patch -d "$src" -p1 -s <"$m" >>"$logs/$name.patch.log" 2>&1
+    patch -d "$src" -p1 -s -F0 <"$m" >>"$logs/$name.patch.log" 2>&1
     if ! cmake --build "$bld" -j"$(nproc)" >"$logs/$name.build.log" 2>&1; then
       verdict="does not build"
     else
@@ -116,7 +132,7 @@ for m in "${mutants[@]}"; do
         fi
       done
     fi
-    patch -d "$src" -p1 -s -R <"$m" >>"$logs/$name.patch.log" 2>&1 ||
+    patch -d "$src" -p1 -s -F0 -R <"$m" >>"$logs/$name.patch.log" 2>&1 ||
       die "could not take $name back (see $logs/$name.patch.log)"
   fi
   [ "$verdict" != caught ] || caught=$((caught + 1))

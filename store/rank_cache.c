@@ -11,8 +11,6 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 
-#define N_RANKINGS 4
-
 /* ---- rank_set ---- */
 
 struct entry {
@@ -31,7 +29,7 @@ struct ranking {
 
 struct rank_set {
   size_t k;
-  struct ranking r[N_RANKINGS];
+  struct ranking r[STORE_RANKINGS];
 };
 
 static int64_t rank_key(const struct stats *s, enum store_rank by) {
@@ -94,7 +92,7 @@ enum ts_status rank_set_new(size_t k, struct rank_set **out) {
 void rank_set_free(struct rank_set *s) {
   if (!s)
     return;
-  for (int r = 0; r < N_RANKINGS; r++) {
+  for (int r = 0; r < (int)STORE_RANKINGS; r++) {
     entries_free(s->r[r].e, s->r[r].n);
     free(s->r[r].floor_name);
   }
@@ -214,7 +212,7 @@ enum ts_status rank_set_fold(struct rank_set *s, const struct rank_row *rows,
     if (m == 0 || strcmp(upd[m - 1]->player, upd[i]->player) != 0)
       upd[m++] = upd[i];
   enum ts_status st = TS_OK;
-  for (int r = 0; r < N_RANKINGS && st == TS_OK; r++)
+  for (int r = 0; r < (int)STORE_RANKINGS && st == TS_OK; r++)
     st = fold_ranking(&s->r[r], (enum store_rank)r, s->k, upd, m);
   free(upd);
   return st;

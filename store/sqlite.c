@@ -13,8 +13,10 @@
  *                   promises; NORMAL may lose the last commits on power loss
  *                   (not on a process crash) and is faster.
  *
- * Schema version 6 (PRAGMA user_version):
- *   players         one row per player; total_score is exact decimal text
+ * Schema version 7 (PRAGMA user_version):
+ *   players         one row per player; total_score is exact decimal text;
+ *                   no index on the ranking keys (leaderboards are kept in
+ *                   memory, struct sq's board)
  *   applied_events  (player, eventID) pairs applied, for exactly-once
  *   applied_recent  the newest pairs, appended in the order applied and
  *                   moved into applied_events in key order (store/recent.h)
@@ -48,7 +50,6 @@
 /* Read connections in the pool: reads are short single statements, so a
  * few serve the server's default 8 threads. */
 #define SQ_READERS 4u
-#define SQ_RANKINGS 4u /* enum store_rank */
 /* Deadline of a read (get, list, ping) including its retries; a read waits
  * only on the rare WAL-index busy, so this is generous. */
 #define SQ_READ_DEADLINE_MS 2000u
@@ -1866,7 +1867,7 @@ static enum ts_status sq_leaderboard(void *impl, enum store_rank by,
                                      size_t limit, struct player_row **rows,
                                      size_t *n) {
   struct sq *sq = impl;
-  if ((unsigned)by >= SQ_RANKINGS || limit > TS_LEADERBOARD_TOP_K)
+  if ((unsigned)by >= STORE_RANKINGS || limit > TS_LEADERBOARD_TOP_K)
     return TS_ERR_INVALID;
   pthread_mutex_lock(&sq->bmu);
   uint64_t epoch = 0;

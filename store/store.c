@@ -144,7 +144,7 @@ enum ts_status store_leaderboard(struct store *s, enum store_rank by,
                                  size_t *n) {
   *rows = NULL;
   *n = 0;
-  if ((unsigned)by > STORE_RANK_GAMES)
+  if ((unsigned)by >= STORE_RANKINGS)
     return TS_ERR_INVALID;
   return s->ops->leaderboard(s->impl, by, limit, rows, n);
 }

@@ -145,6 +145,7 @@ enum store_rank {
   STORE_RANK_AVG_SCORE,
   STORE_RANK_GAMES,
 };
+#define STORE_RANKINGS ((unsigned)STORE_RANK_GAMES + 1u) /* how many */
 
 /* The top `limit` players with at least one game, by `by` descending (the
  * derived values as displayed, rounded to 2 decimals), ties broken by name
