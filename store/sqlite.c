@@ -2629,6 +2629,16 @@ size_t store_test_sqlite_recent_count(struct store *s) {
 
 const char *store_test_sqlite_schema_v1(void) { return schema_v1; }
 
+void store_test_sqlite_hold_writer(struct store *s, bool hold) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return;
+  if (hold)
+    pthread_mutex_lock(&sq->wmu);
+  else
+    pthread_mutex_unlock(&sq->wmu);
+}
+
 uint64_t store_test_sqlite_board_builds(struct store *s) {
   struct sq *sq = sq_of(s);
   if (!sq)

@@ -3,6 +3,7 @@
 #ifndef TS_STORE_TEST_H
 #define TS_STORE_TEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,11 @@ size_t store_test_sqlite_recent_count(struct store *s);
 /* How many times the SQLite store has built its leaderboards by a scan
  * (its own commits are folded in without one). */
 uint64_t store_test_sqlite_board_builds(struct store *s);
+
+/* Takes (hold) or gives back the SQLite store's writer lock, as a write
+ * that is not a batch's transaction holds it (a lease, a dead letter);
+ * both calls from one thread. */
+void store_test_sqlite_hold_writer(struct store *s, bool hold);
 
 /* Applies the n batches as ONE group commit would: in order, in one
  * transaction. TS_ERR_INVALID when s is not an SQLite store. */

@@ -1393,6 +1393,58 @@ static void test_leaderboard_follows_every_commit_of_any_connection(void) {
   remove_tmp();
 }
 
+/* A leaderboard request finds the writer busy with something other than
+ * a batch's transaction (which would have read data_version after BEGIN):
+ * it must wait to read it, not trust the last reading, or another
+ * connection's commit made before the request is missed. */
+struct writer_hold {
+  struct store *s;
+  sem_t held;
+};
+
+static void *hold_writer_briefly(void *p) {
+  struct writer_hold *h = p;
+  store_test_sqlite_hold_writer(h->s, true);
+  sem_post(&h->held);
+  usleep(200 * 1000);
+  store_test_sqlite_hold_writer(h->s, false);
+  return NULL;
+}
+
+static void test_leaderboard_waits_for_a_writer_busy_outside_a_batch(void) {
+  fresh_path();
+  struct store *a = open_store(), *b = open_store();
+  struct text t = {0};
+  char got[256];
+  rec(&t, "", "INSERT", "e1", "ann", "1", true);
+  apply_ok(a, t.p);
+  top_wins(a, 3, got, sizeof got); /* the board is built */
+  CU_ASSERT_STRING_EQUAL(got, "ann");
+  t.len = 0;
+  rec(&t, "", "INSERT", "e2", "bo", "1", true);
+  rec(&t, ",", "INSERT", "e3", "bo", "1", true);
+  apply_ok(b, t.p); /* another connection: bo moves to the top */
+  struct writer_hold h = {.s = a};
+  CU_ASSERT_FATAL(sem_init(&h.held, 0, 0) == 0);
+  pthread_t th;
+  CU_ASSERT_FATAL(pthread_create(&th, NULL, hold_writer_briefly, &h) == 0);
+  while (sem_wait(&h.held) != 0)
+    ;
+  uint64_t t0 = clock_now_ms();
+  top_wins(a, 3, got, sizeof got);
+  uint64_t waited = clock_now_ms() - t0;
+  pthread_join(th, NULL);
+  sem_destroy(&h.held);
+  CU_ASSERT(waited >= 100);
+  if (strcmp(got, "bo ann") != 0)
+    fprintf(stderr, "top by wins: \"%s\", want \"bo ann\"\n", got);
+  CU_ASSERT_STRING_EQUAL(got, "bo ann");
+  free(t.p);
+  store_free(a);
+  store_free(b);
+  remove_tmp();
+}
+
 /* More than TS_LEADERBOARD_TOP_K players: the board holds the top K and
  * knows exactly only the positions it holds. When more players leave it
  * than a request's limit leaves room for, it must be built again, not
@@ -1850,6 +1902,7 @@ void suite_store_sqlite(void) {
       "store_sqlite", TS_TEST(test_open_rejects_unknown_kinds),
       TS_TEST(test_leaderboard_ranks_by_rounded_value_then_name),
       TS_TEST(test_leaderboard_follows_every_commit_of_any_connection),
+      TS_TEST(test_leaderboard_waits_for_a_writer_busy_outside_a_batch),
       TS_TEST(test_leaderboard_built_again_when_players_drop_out_of_it),
       TS_TEST(test_open_creates_parent_directories_and_pings),
       TS_TEST(test_open_rejects_unknown_sync_setting),
