@@ -68,8 +68,8 @@
 /* malloc (server/main.c). glibc hands a freed heap top back to the kernel
  * once it passes a threshold that starts at 128 KiB; a connection's 32 KiB
  * pool, allocated and freed per connection, kept crossing it, and every
- * page came back zero-filled through a fault (a quarter of a
- * `Connection: close` request's CPU). Free memory up to the trim bound
+ * page came back zero-filled through a fault (a quarter of the CPU of a
+ * `Connection: close` GET). Free memory up to the trim bound
  * stays in each arena; blocks from the mmap bound up are mapped apart and
  * returned on free. The cost: up to the trim bound per arena stays
  * resident after a burst (arenas: one per CPU). */
