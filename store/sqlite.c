@@ -1221,7 +1221,6 @@ static enum ts_status apply_attempt(void *cls) {
   }
   rc = run_plain(c, ST_COMMIT);
   st = from_rc(rc);
-  board_journal(sq, st == TS_OK);
   if (st == TS_OK) {
     recent_commit(sq->recent);
     sq->recent_version = version;
@@ -1241,10 +1240,10 @@ out:;
     write_failed(sq, c);
   if (!sqlite3_get_autocommit(c->db))
     (void)run_plain(c, ST_ROLLBACK);
-  if (st != TS_OK) {
+  if (st != TS_OK)
     recent_rollback(sq->recent);
-    board_journal(sq, false); /* the rows put are not there */
-  }
+  /* The rows put are journaled if committed, else forgotten. */
+  board_journal(sq, st == TS_OK);
   if (st == TS_OK)
     atomic_store(&sq->out_of_space, false);
   else if ((code & 0xff) == SQLITE_FULL)
