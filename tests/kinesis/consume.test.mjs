@@ -221,6 +221,14 @@ async function startThrottlingProxy() {
 let lost = null; // {shard, at} once the proxy has lost the answer
 let refused = null; // {shard, expires, from, lostAt, againAt} once refusing started
 const landed = new Map(); // shard -> B's lease row that last landed
+// Whether proc's last word on the shard is that it took it (a worker of
+// its own reads it now).
+function holdsShard(proc, shard) {
+  const last = logs.findLast((l) => l.proc === proc && l.shard === shard &&
+    /^kinesis (shard taken|shard handed over|shard read to its end|lease lost|lease released)/
+      .test(l.msg || ''));
+  return last?.msg === 'kinesis shard taken';
+}
 function refuse(res) {
   res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.0' });
   res.end(JSON.stringify({
@@ -257,7 +265,11 @@ async function startLosingProxy(upstream) {
           lost = { shard, at: Date.now() };
         }
       } else if (shard && !refused && shard !== lost.shard && landed.has(shard) &&
-        item.owner?.S === 'B' && item.checkpoint?.S !== landed.get(shard).checkpoint?.S) {
+        item.owner?.S === 'B' && item.checkpoint?.S !== landed.get(shard).checkpoint?.S &&
+        holdsShard('B', shard)) {
+        // a checkpoint of a shard B's worker holds, not a take: a take
+        // after another consumer moved the checkpoint differs from what B
+        // last landed too, but B has no worker on it to give it up
         refused = { shard, expires: Number(landed.get(shard).lease_expires_ms.N), from: logs.length };
       }
       if (shard && refused && !refused.lostAt && shard === refused.shard) {
