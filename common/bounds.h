@@ -85,6 +85,11 @@
 #define TS_JSON_POOL_CHUNK_BYTES (64u * 1024u)
 #define TS_JSON_POOL_MAX_NODE 1024u
 
+/* Many small strings freed together (common/arena.h): chunks from
+ * TS_ARENA_MIN_CHUNK_BYTES, doubling up to TS_ARENA_MAX_CHUNK_BYTES. */
+#define TS_ARENA_MIN_CHUNK_BYTES 512u
+#define TS_ARENA_MAX_CHUNK_BYTES (64u * 1024u)
+
 /* Ingestion */
 #define TS_MAX_RECORDS_PER_BATCH 10000u        /* a Pipe's BatchSize maximum */
 #define TS_MAX_PLAYER_BYTES 1024u              /* DynamoDB keys allow 2048 */

@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/arena.h"
 #include "../common/base64.h"
 #include "../common/bounds.h"
 #include "../common/buf.h"
 #include "../common/digest.h"
+#include "../common/hash.h"
 #include "../common/json_parse.h"
 #include "../common/utf8.h"
 #include "backfill.h"
@@ -45,7 +47,8 @@ struct entry_slot {
 #define NO_ENTRY ((size_t)-1)
 
 struct player {
-  char *name;
+  char *name; /* in the batch's strings */
+  size_t name_len;
   struct entry_slot *entries;
   size_t n, cap;
   bool write_noted;  /* batch_player_note_write */
@@ -57,8 +60,9 @@ struct entry_ref {
 };
 
 struct rec {
-  json_t *json;      /* reference to the record object as received (for a
-                        Kinesis record, the outer one) */
+  json_t *json; /* reference to the record object as received (for a
+                   Kinesis record, the outer one) */
+  /* event_id, item_id and old_player live in the batch's strings. */
   char *event_id;    /* NULL when missing or unusable (a Kinesis record's:
                         the inner change record's) */
   char *item_id;     /* SequenceNumber (a Kinesis record's outer
@@ -75,6 +79,24 @@ struct rec {
   char *old_player; /* change.old_player's storage */
 };
 
+/* While decoding: the batch's players by name, and their entries by
+ * (player, eventID), so that a repeat in the batch finds the entry before
+ * it. Open addressing with linear probing, sized up front for two entries
+ * per record at most half full, so it never grows and never fills. The
+ * hashes start from hash_seed(): a client cannot choose names that share
+ * slots. */
+struct index_slot {
+  uint64_t h;
+  uint32_t player; /* index in b->players + 1; 0: an empty slot */
+  uint32_t entry;  /* events: the player's latest entry with this eventID */
+};
+
+struct index {
+  struct index_slot *names, *events; /* one allocation, names first */
+  size_t mask;
+  uint64_t seed;
+};
+
 /* Records whose outcome is RECORD_REJECTED, in record order. A cache that
  * the const accessors rebuild after the outcomes changed; its array is
  * allocated with the batch, so rebuilding cannot fail. */
@@ -85,6 +107,7 @@ struct rejected_index {
 };
 
 struct batch {
+  struct arena *strings; /* every rec's and player's decoded strings */
   struct rec *recs;
   size_t n_recs;
   struct player *players;
@@ -148,15 +171,6 @@ static void quote(char dst[QUOTE_BUF_BYTES], const char *s, size_t len) {
   }
   dst[o++] = '"';
   dst[o] = '\0';
-}
-
-static char *copy_n(const char *s, size_t len) {
-  char *out = malloc(len + 1);
-  if (out) {
-    memcpy(out, s, len);
-    out[len] = '\0';
-  }
-  return out;
 }
 
 static bool equals_ascii_nocase(const char *s, size_t len, const char *word) {
@@ -350,18 +364,59 @@ static struct stats negated(const struct stats *s) {
   return (struct stats){-s->games, -s->wins, decimal_neg(s->total_score)};
 }
 
-/* Appends r's entry for player name with delta, unless the delta is zero.
- * player_index maps a name to its index in b->players. */
+static enum ts_status index_new(size_t records, struct index *ix) {
+  size_t cap = 16;
+  while (cap < 4 * records) /* records <= TS_MAX_RECORDS_PER_BATCH */
+    cap *= 2;
+  ix->names = calloc(2 * cap, sizeof *ix->names);
+  ix->events = ix->names ? ix->names + cap : NULL;
+  ix->mask = cap - 1;
+  ix->seed = hash_seed();
+  return ix->names ? TS_OK : TS_ERR_NOMEM;
+}
+
+static void index_free(struct index *ix) { free(ix->names); }
+
+/* The slot of player name: its own, or the empty one where it goes. */
+static struct index_slot *name_slot(const struct index *ix,
+                                    const struct batch *b, const char *name,
+                                    size_t len, uint64_t h) {
+  for (size_t i = h & ix->mask;; i = (i + 1) & ix->mask) {
+    struct index_slot *s = &ix->names[i];
+    if (!s->player)
+      return s;
+    const struct player *pl = &b->players[s->player - 1];
+    if (s->h == h && pl->name_len == len && memcmp(pl->name, name, len) == 0)
+      return s;
+  }
+}
+
+/* The slot of (player p, event_id): the player's latest entry with that
+ * eventID, or the empty slot where it goes. */
+static struct index_slot *event_slot(const struct index *ix,
+                                     const struct batch *b, size_t p,
+                                     const char *event_id, uint64_t h) {
+  for (size_t i = h & ix->mask;; i = (i + 1) & ix->mask) {
+    struct index_slot *s = &ix->events[i];
+    if (!s->player)
+      return s;
+    if (s->h == h && s->player == p + 1 &&
+        strcmp(b->players[p].entries[s->entry].e.event_id, event_id) == 0)
+      return s;
+  }
+}
+
+/* Appends r's entry for player name with delta, unless the delta is zero. */
 static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
                                 const char *name, size_t len,
-                                const struct stats *delta, json_t *player_index,
-                                json_t *seen) {
+                                const struct stats *delta, struct index *ix) {
   if (stats_is_zero(delta))
     return TS_OK;
+  uint64_t h = hash_mix(hash_fnv1a(ix->seed, name, len));
+  struct index_slot *known = name_slot(ix, b, name, len, h);
   size_t p;
-  const json_t *known = json_object_getn(player_index, name, len);
-  if (known) {
-    p = (size_t)json_integer_value(known);
+  if (known->player) {
+    p = known->player - 1;
   } else {
     if (b->n_players == b->cap_players) {
       size_t cap = b->cap_players ? 2 * b->cap_players : 8;
@@ -373,13 +428,11 @@ static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
     }
     p = b->n_players;
     struct player *pl = &b->players[p];
-    *pl = (struct player){0};
-    if (!(pl->name = copy_n(name, len)))
+    *pl = (struct player){.name_len = len};
+    if (!(pl->name = arena_strndup(b->strings, name, len)))
       return TS_ERR_NOMEM;
     b->n_players++;
-    if (json_object_setn_new(player_index, name, len,
-                             json_integer((json_int_t)p)) != 0)
-      return TS_ERR_NOMEM;
+    *known = (struct index_slot){.h = h, .player = (uint32_t)(p + 1)};
   }
   struct player *pl = &b->players[p];
   if (pl->n == pl->cap) {
@@ -391,25 +444,13 @@ static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
     pl->cap = cap;
   }
   /* (player, eventID) seen before in this batch: link to that entry, so
-   * that the store can tell whether its effect is already applied. The key
-   * is the player's index in decimal and the eventID: text, since jansson
-   * refuses a key that is not UTF-8 (the index's raw bytes are not from
-   * player 128 on). */
-  size_t id_len = strlen(r->event_id), same_as = NO_ENTRY;
-  char *key = malloc(24 + id_len);
-  if (!key)
-    return TS_ERR_NOMEM;
-  int head = snprintf(key, 24, "%zu:", p);
-  memcpy(key + head, r->event_id, id_len);
-  size_t key_len = (size_t)head + id_len;
-  const json_t *prev = json_object_getn(seen, key, key_len);
-  if (prev)
-    same_as = (size_t)json_integer_value(prev);
-  int set =
-      json_object_setn_new(seen, key, key_len, json_integer((json_int_t)pl->n));
-  free(key);
-  if (set != 0)
-    return TS_ERR_NOMEM;
+   * that the store can tell whether its effect is already applied. */
+  uint64_t he = hash_fnv1a(ix->seed, &p, sizeof p);
+  he = hash_mix(hash_fnv1a(he, r->event_id, strlen(r->event_id)));
+  struct index_slot *prev = event_slot(ix, b, p, r->event_id, he);
+  size_t same_as = prev->player ? prev->entry : NO_ENTRY;
+  *prev = (struct index_slot){
+      .h = he, .player = (uint32_t)(p + 1), .entry = (uint32_t)pl->n};
   pl->entries[pl->n] = (struct entry_slot){.e = {.record = record,
                                                  .event_id = r->event_id,
                                                  .delta = *delta,
@@ -440,8 +481,9 @@ enum event_name { EVENT_INSERT, EVENT_MODIFY, EVENT_REMOVE };
 
 /* Validates eventID. Returns false with why set when it is unusable. A
  * repeat of an eventID is not decided here: see add_entry(). */
-static bool decode_event_id(struct rec *r, const json_t *change,
-                            struct why *why, enum ts_status *st) {
+static bool decode_event_id(struct batch *b, struct rec *r,
+                            const json_t *change, struct why *why,
+                            enum ts_status *st) {
   const json_t *id = json_object_get(change, "eventID");
   if (!id)
     return fail(why, "missing eventID");
@@ -457,7 +499,7 @@ static bool decode_event_id(struct rec *r, const json_t *change,
     return fail(why, "eventID contains a NUL character");
   if (!utf8_valid(s, len))
     return fail(why, "eventID is not valid UTF-8");
-  if (!(r->event_id = copy_n(s, len)))
+  if (!(r->event_id = arena_strndup(b->strings, s, len)))
     *st = TS_ERR_NOMEM;
   return true;
 }
@@ -477,7 +519,7 @@ static bool made_by_ttl(const json_t *record) {
  * what a Kinesis record carries): returns false with why set for poison. */
 static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
                            size_t index, const struct batch_options *opt,
-                           json_t *player_index, json_t *seen, struct why *why,
+                           struct index *ix, struct why *why,
                            enum ts_status *st) {
   const struct record_names *names = &opt->names;
   const json_t *name = json_object_get(change, "eventName");
@@ -535,7 +577,8 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
   r->change.keys = json_is_object(keys) ? json_incref(keys) : NULL;
   r->change.seq = r->has_seq ? r->item_id : NULL;
   if (use_old) {
-    if (!(r->old_player = copy_n(go.player, go.player_len))) {
+    if (!(r->old_player =
+              arena_strndup(b->strings, go.player, go.player_len))) {
       *st = TS_ERR_NOMEM;
       return true;
     }
@@ -562,20 +605,18 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
     if (decimal_sub(gn.contribution.total_score, go.contribution.total_score,
                     &net.total_score) != TS_OK)
       return fail(why, "score difference is out of range");
-    *st = add_entry(b, r, index, gn.player, gn.player_len, &net, player_index,
-                    seen);
+    *st = add_entry(b, r, index, gn.player, gn.player_len, &net, ix);
     return true;
   }
   if (use_old) {
     struct stats minus = negated(&go.contribution);
-    *st = add_entry(b, r, index, go.player, go.player_len, &minus, player_index,
-                    seen);
+    *st = add_entry(b, r, index, go.player, go.player_len, &minus, ix);
     if (*st != TS_OK)
       return true;
   }
   if (use_new)
-    *st = add_entry(b, r, index, gn.player, gn.player_len, &gn.contribution,
-                    player_index, seen);
+    *st =
+        add_entry(b, r, index, gn.player, gn.player_len, &gn.contribution, ix);
   return true;
 }
 
@@ -611,11 +652,13 @@ static int64_t decode_created(const json_t *ddb) {
 /* An identifier for the answer and the dead letters (a SequenceNumber,
  * a Kinesis sequenceNumber) when v is a usable one: *out stays NULL when
  * it is not. Only allocation failure is an error. */
-static enum ts_status item_identifier(const json_t *v, char **out) {
+static enum ts_status item_identifier(struct batch *b, const json_t *v,
+                                      char **out) {
   if (json_is_string(v) && json_string_length(v) > 0 &&
       json_string_length(v) <= MAX_ITEM_IDENTIFIER_BYTES &&
       !memchr(json_string_value(v), '\0', json_string_length(v)) &&
-      !(*out = copy_n(json_string_value(v), json_string_length(v))))
+      !(*out = arena_strndup(b->strings, json_string_value(v),
+                             json_string_length(v))))
     return TS_ERR_NOMEM;
   return TS_OK;
 }
@@ -697,7 +740,7 @@ static bool unwrap_kinesis(const json_t *record, json_t **inner,
  * (change.seq NULL). The dead letter keeps the outer record. */
 static enum ts_status decode_record(struct batch *b, size_t index,
                                     const struct batch_options *opt,
-                                    json_t *seen, json_t *player_index) {
+                                    struct index *ix) {
   struct rec *r = &b->recs[index];
   struct why why = {{0}};
   enum ts_status st = TS_OK;
@@ -707,6 +750,7 @@ static enum ts_status decode_record(struct batch *b, size_t index,
 
   if (kinesis) {
     st = item_identifier(
+        b,
         json_object_get(json_object_get(r->json, "kinesis"), "sequenceNumber"),
         &r->item_id);
     if (st == TS_OK)
@@ -715,7 +759,7 @@ static enum ts_status decode_record(struct batch *b, size_t index,
   } else {
     const json_t *ddb = json_object_get(r->json, "dynamodb");
     st = item_identifier(
-        json_is_object(ddb) ? json_object_get(ddb, "SequenceNumber") : NULL,
+        b, json_is_object(ddb) ? json_object_get(ddb, "SequenceNumber") : NULL,
         &r->item_id);
     r->has_seq = r->item_id != NULL;
   }
@@ -725,25 +769,25 @@ static enum ts_status decode_record(struct batch *b, size_t index,
 
   r->created_s = ok ? decode_created(json_object_get(change, "dynamodb")) : 0;
   if (ok)
-    ok = decode_event_id(r, change, &why, &st);
+    ok = decode_event_id(b, r, change, &why, &st);
   if (st != TS_OK)
     goto out;
   if (ok && !r->item_id &&
-      !(r->item_id = copy_n(r->event_id, strlen(r->event_id)))) {
+      !(r->item_id =
+            arena_strndup(b->strings, r->event_id, strlen(r->event_id)))) {
     st = TS_ERR_NOMEM;
     goto out;
   }
   if (!r->item_id) { /* neither: its position, never null in the answer */
     char pos[24];
     int n = snprintf(pos, sizeof pos, "#%zu", index);
-    if (!(r->item_id = copy_n(pos, (size_t)n))) {
+    if (!(r->item_id = arena_strndup(b->strings, pos, (size_t)n))) {
       st = TS_ERR_NOMEM;
       goto out;
     }
   }
   if (ok)
-    ok =
-        decode_changes(b, r, change, index, opt, player_index, seen, &why, &st);
+    ok = decode_changes(b, r, change, index, opt, ix, &why, &st);
   if (st != TS_OK || ok)
     goto out;
   if (kinesis && unwrapped) {
@@ -813,9 +857,12 @@ enum ts_status batch_new_with(const json_t *body,
   }
 
   enum ts_status st = TS_ERR_NOMEM;
-  json_t *seen = json_object(), *player_index = json_object();
+  struct index ix = {0};
   struct batch *b = calloc(1, sizeof *b);
-  if (!seen || !player_index || !b)
+  if (!b || index_new(n, &ix) != TS_OK)
+    goto fail;
+  /* About what a record's eventID, item identifier and player take. */
+  if (!(b->strings = arena_new(n * 64)))
     goto fail;
   b->recs = calloc(n ? n : 1, sizeof *b->recs);
   b->rejected = calloc(1, sizeof *b->rejected);
@@ -830,7 +877,7 @@ enum ts_status batch_new_with(const json_t *body,
     b->recs[i].json =
         json_incref(records ? json_array_get(records, i) : (json_t *)body);
     b->n_recs = i + 1;
-    st = decode_record(b, i, opt, seen, player_index);
+    st = decode_record(b, i, opt, &ix);
     if (st != TS_OK)
       goto fail;
   }
@@ -841,8 +888,7 @@ fail:
   if (st != TS_OK)
     *detail = "out of memory";
   batch_free(b);
-  json_decref(seen);
-  json_decref(player_index);
+  index_free(&ix);
   return st;
 }
 
@@ -852,9 +898,6 @@ void batch_free(struct batch *b) {
   for (size_t i = 0; i < b->n_recs; i++) {
     struct rec *r = &b->recs[i];
     json_decref(r->json);
-    free(r->event_id);
-    free(r->item_id);
-    free(r->old_player);
     json_decref((json_t *)r->change.keys);
     free(r->poison);
     free(r->json_text);
@@ -864,13 +907,13 @@ void batch_free(struct batch *b) {
     for (size_t e = 0; e < b->players[p].n; e++)
       free(b->players[p].entries[e].reason);
     free(b->players[p].entries);
-    free(b->players[p].name);
     free(b->players[p].write_token);
   }
   free(b->players);
   if (b->rejected)
     free(b->rejected->records);
   free(b->rejected);
+  arena_free(b->strings);
   free(b);
 }
 

@@ -7,6 +7,7 @@
   X(decimal)                                                                   \
   X(json_parse)                                                                \
   X(json_pool)                                                                 \
+  X(arena)                                                                     \
   X(stats)                                                                     \
   X(batch)                                                                     \
   X(decide)                                                                    \

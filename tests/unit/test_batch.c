@@ -643,6 +643,38 @@ static void test_batch_of_many_players_decodes(void) {
   batch_free(b);
 }
 
+/* The most a batch can index: TS_MAX_RECORDS_PER_BATCH records, each
+ * moving a game between two players met for the first time (two entries
+ * a record), two records sharing each eventID. */
+static void test_full_batch_of_moves_indexes_every_player(void) {
+  enum { N = TS_MAX_RECORDS_PER_BATCH };
+  json_t *recs = json_array();
+  for (int i = 0; i < N; i++) {
+    char ev[32], from[32], to[32];
+    snprintf(ev, sizeof ev, "ev-%d", i / 2);
+    snprintf(from, sizeof from, "from-%d", i);
+    snprintf(to, sizeof to, "to-%d", i);
+    json_array_append_new(
+        recs, json_pack("{s:s, s:s, s:{s:{s:{s:s}, s:{s:s}}, "
+                        "s:{s:{s:s}, s:{s:s}}}}",
+                        "eventID", ev, "eventName", "MODIFY", "dynamodb",
+                        "NewImage", "player", "S", to, "score", "N", "2",
+                        "OldImage", "player", "S", from, "score", "N", "1"));
+  }
+  char *text = json_dumps(recs, JSON_COMPACT);
+  json_decref(recs);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+  struct batch *b = load(text);
+  free(text);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  CU_ASSERT_EQUAL(batch_player_count(b), 2 * N);
+  CHECK_STR(batch_player_name(b, 0), "from-0");
+  CHECK_STR(batch_player_name(b, 2 * N - 1), "to-9999");
+  for (size_t p = 0; p < batch_player_count(b); p++)
+    CU_ASSERT_EQUAL(batch_entry_count(b, p), 1);
+  batch_free(b);
+}
+
 static void test_attribute_names_are_configurable(void) {
   const struct record_names names = {"who", "points", "won"};
   struct batch *b = try_load_named(
@@ -1142,6 +1174,7 @@ void suite_batch(void) {
       TS_TEST(test_entries_group_by_player_in_first_seen_order),
       TS_TEST(test_attribute_names_are_configurable),
       TS_TEST(test_batch_of_many_players_decodes),
+      TS_TEST(test_full_batch_of_moves_indexes_every_player),
       TS_TEST(test_ttl_removes_are_skipped_unless_asked_to_subtract),
       TS_TEST(
           test_item_identifier_is_sequence_number_else_event_id_else_position),
