@@ -41,6 +41,7 @@
 #include "../common/bounds.h"
 #include "../common/log.h"
 #include "../domain/backfill.h"
+#include "pair_filter.h"
 #include "rank_cache.h"
 #include "recent.h"
 #include "sqlite_vfs.h"
@@ -195,6 +196,8 @@ enum stmt_id {
   ST_MERGE_RECENT,
   ST_CLEAR_RECENT,
   ST_DATA_VERSION,
+  ST_FILTER_COUNT,
+  ST_FILTER_SCAN,
   ST_COUNT
 };
 
@@ -280,6 +283,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* Changes when another connection (here or in another process) has
      * committed since this one last looked. */
     [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_FILTER_COUNT] = "SELECT count(*) FROM applied_events",
+    [ST_FILTER_SCAN] = "SELECT player, event_id FROM applied_events",
 };
 
 /* A player row the writer put in its open transaction, for the
@@ -359,7 +364,21 @@ struct sq {
   int64_t others_dv;
   atomic_uint_fast64_t others_epoch;
   atomic_bool in_checked_txn;
-  size_t recent_merge_rows, recent_slice_rows; /* TS_SQLITE_RECENT_* */
+  size_t recent_merge_rows, recent_slice_rows, recent_max_rows; /* bounds.h */
+  /* What applied_events certainly does not hold (store/pair_filter.h). It
+   * holds every pair of applied_events while filter_ok, as of the
+   * writer's data_version filter_version: another connection's commit
+   * (the version moves), a move of every pair at once, a failed
+   * transaction or a full filter ends that. It is built again by a scan
+   * once the version has stayed put for TS_SQLITE_FILTER_QUIET_MS: at once
+   * when this connection ended it (filter_due: full, or every pair moved
+   * at once), else at most that often. filter_live: it answers in the
+   * transaction under way. */
+  struct pair_filter *filter;
+  bool filter_ok, filter_live, filter_due;
+  int64_t filter_version, seen_version; /* seen_version -1: none yet */
+  uint64_t filter_tried_ms, version_moved_ms;
+  uint32_t filter_quiet_ms; /* TS_SQLITE_FILTER_QUIET_MS */
   atomic_uint_least32_t apply_deadline_ms;
 
   /* Leaderboards, without indexes on their keys (schema 7): every
@@ -799,12 +818,16 @@ static int64_t retention_cutoff(int64_t now_s) {
 }
 
 /* Whether (player, event_id) was applied within the retention: in memory
- * (applied_recent) or in applied_events. */
+ * (applied_recent) or in applied_events, which a filter that holds all of
+ * its pairs (or NULL) may rule out without a lookup. */
 static enum ts_status was_applied(struct conn *c, const struct recent *recent,
+                                  const struct pair_filter *filter,
                                   const char *player, const char *event_id,
                                   int64_t now_s, bool *seen) {
   int rc;
   if ((*seen = recent_seen(recent, player, event_id, retention_cutoff(now_s))))
+    return TS_OK;
+  if (filter && !pair_filter_may_hold(filter, player, event_id))
     return TS_OK;
   sqlite3_stmt *s = stmt(c, ST_IS_APPLIED, &rc);
   if (!s)
@@ -932,6 +955,7 @@ static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
 struct view_ctx {
   struct conn *c;
   const struct recent *recent;
+  const struct pair_filter *filter; /* NULL: look every pair up */
   const struct batch *b;
   int64_t now_s;
   int64_t *versions; /* per player: the row's version read, -1 not read */
@@ -945,8 +969,8 @@ static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
 static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
                                    bool *seen) {
   struct view_ctx *v = cls;
-  return was_applied(v->c, v->recent, batch_player_name(v->b, p), event_id,
-                     v->now_s, seen);
+  return was_applied(v->c, v->recent, v->filter, batch_player_name(v->b, p),
+                     event_id, v->now_s, seen);
 }
 
 /* Writes what the decision decided for player p: the applied eventIDs and
@@ -986,10 +1010,12 @@ static enum ts_status write_player(struct conn *c, struct recent *recent,
 /* Applies one batch inside the open transaction: the domain decides, then
  * the writes. */
 static enum ts_status apply_batch(struct conn *c, struct recent *recent,
+                                  const struct pair_filter *filter,
                                   struct batch *b, int64_t now_s,
                                   const char *now_utc, const char *session) {
   size_t players = batch_player_count(b);
-  struct view_ctx vc = {.c = c, .recent = recent, .b = b, .now_s = now_s};
+  struct view_ctx vc = {
+      .c = c, .recent = recent, .filter = filter, .b = b, .now_s = now_s};
   const struct decide_view view = {.cls = &vc,
                                    .stats = view_stats,
                                    .applied = view_applied,
@@ -1070,8 +1096,13 @@ static enum ts_status purge_applied(struct conn *c, int64_t now_s, bool *full) {
 
 /* ---- applied_recent: pairs moved into applied_events ---- */
 
+/* A pair of a cycle moved into applied_events; the filter, if any, takes
+ * it too, since it leaves memory when the cycle ends. */
 static enum ts_status put_merged(void *cls, const struct recent_pair *p) {
-  return write_pair(cls, ST_MERGE_APPLIED, p->player, p->event_id,
+  struct sq *sq = cls;
+  if (sq->filter)
+    pair_filter_add(sq->filter, p->player, p->event_id);
+  return write_pair(&sq->w, ST_MERGE_APPLIED, p->player, p->event_id,
                     p->applied_at);
 }
 
@@ -1120,7 +1151,9 @@ static enum ts_status tend_recent(struct sq *sq, size_t records,
    * connection committed (it may have added or moved pairs), or past the
    * bound. Every row moves at once, and memory lets go at the commit. */
   if (!sq->recent_known || *version != sq->recent_version ||
-      recent_count(sq->recent) >= TS_SQLITE_RECENT_MAX_ROWS) {
+      recent_count(sq->recent) >= sq->recent_max_rows) {
+    sq->filter_ok = false; /* pairs it never saw move */
+    sq->filter_due = true;
     rc = run_plain(c, ST_MERGE_RECENT);
     if (rc == SQLITE_OK)
       rc = run_plain(c, ST_CLEAR_RECENT);
@@ -1140,10 +1173,90 @@ static enum ts_status tend_recent(struct sq *sq, size_t records,
       records > sq->recent_slice_rows ? records : sq->recent_slice_rows;
   bool last = false;
   int64_t max_rowid = 0;
-  st = recent_slice(sq->recent, max, put_merged, c, &last, &max_rowid);
+  st = recent_slice(sq->recent, max, put_merged, sq, &last, &max_rowid);
   if (st == TS_OK && last)
     st = drop_recent(c, max_rowid);
   return st;
+}
+
+/* In the open write transaction, after tend_recent (applied_recent's pairs
+ * are all in memory): a new filter of every pair in applied_events, or
+ * none when the table holds more than the bound. */
+static enum ts_status build_filter(struct sq *sq) {
+  struct conn *c = &sq->w;
+  pair_filter_free(sq->filter);
+  sq->filter = NULL;
+  int rc;
+  sqlite3_stmt *s = stmt(c, ST_FILTER_COUNT, &rc);
+  if (!s)
+    return from_rc(rc);
+  rc = sqlite3_step(s);
+  int64_t rows = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  done(s);
+  if (rc != SQLITE_ROW)
+    return from_rc(rc);
+  if (rows > (int64_t)TS_SQLITE_FILTER_MAX_PAIRS / 2)
+    return TS_OK; /* lookups, as without a filter */
+  size_t cap = 2u * (size_t)rows;
+  struct pair_filter *f = pair_filter_new(
+      cap < TS_SQLITE_FILTER_MIN_PAIRS ? TS_SQLITE_FILTER_MIN_PAIRS : cap);
+  if (!f)
+    return TS_OK; /* out of memory: lookups */
+  if (!(s = stmt(c, ST_FILTER_SCAN, &rc))) {
+    pair_filter_free(f);
+    return from_rc(rc);
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *player = (const char *)sqlite3_column_text(s, 0);
+    const char *event_id = (const char *)sqlite3_column_text(s, 1);
+    if (!player || !event_id) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    pair_filter_add(f, player, event_id);
+  }
+  done(s);
+  if (rc != SQLITE_DONE) {
+    pair_filter_free(f);
+    return from_rc(rc);
+  }
+  sq->filter = f;
+  return TS_OK;
+}
+
+/* In the open write transaction whose data_version is version: whether
+ * the filter answers in it (filter_live), building it again if it is due
+ * (see struct sq). */
+static enum ts_status tend_filter(struct sq *sq, int64_t version,
+                                  uint64_t now_ms) {
+  if (version != sq->seen_version) {
+    if (sq->seen_version >= 0) /* not the first reading */
+      sq->version_moved_ms = now_ms;
+    sq->seen_version = version;
+  }
+  if (sq->filter_ok && version != sq->filter_version)
+    sq->filter_ok = false;
+  if (sq->filter_ok &&
+      pair_filter_added(sq->filter) > pair_filter_capacity(sq->filter)) {
+    sq->filter_ok = false;
+    sq->filter_due = true; /* a larger one now */
+  }
+  /* Other connections quiet, and a build due: by our own doing, or the
+   * last try (perhaps a table too large) long enough ago. */
+  bool quiet = now_ms - sq->version_moved_ms >= sq->filter_quiet_ms;
+  bool due =
+      sq->filter_due || now_ms - sq->filter_tried_ms >= sq->filter_quiet_ms;
+  if (!sq->filter_ok && quiet && due) {
+    sq->filter_tried_ms = now_ms;
+    sq->filter_due = false;
+    enum ts_status st = build_filter(sq);
+    if (st != TS_OK)
+      return st;
+    sq->filter_ok = sq->filter != NULL;
+    sq->filter_version = version;
+  }
+  sq->filter_live = sq->filter_ok;
+  return TS_OK;
 }
 
 /* Logs a failed write with SQLite's own words and the file; a full disk
@@ -1210,12 +1323,15 @@ static enum ts_status apply_attempt(void *cls) {
   }
   if ((st = tend_recent(sq, records, &version)) != TS_OK)
     goto out;
+  if ((st = tend_filter(sq, version, now_ms)) != TS_OK)
+    goto out;
   /* The open backfill session, read under the write lock: every write of
    * this transaction is tracked, or none (domain/backfill.h). */
   if ((st = read_session(c, &session)) != TS_OK)
     goto out;
   for (size_t i = 0; i < a->n; i++) {
-    st = apply_batch(c, sq->recent, a->b[i], now_s, now_utc, session);
+    st = apply_batch(c, sq->recent, sq->filter_live ? sq->filter : NULL,
+                     a->b[i], now_s, now_utc, session);
     if (st != TS_OK)
       goto out;
   }
@@ -1240,8 +1356,11 @@ out:;
     write_failed(sq, c);
   if (!sqlite3_get_autocommit(c->db))
     (void)run_plain(c, ST_ROLLBACK);
-  if (st != TS_OK)
+  if (st != TS_OK) {
     recent_rollback(sq->recent);
+    sq->filter_ok = false; /* what it was built from may be rolled back */
+  }
+  sq->filter_live = false;
   /* The rows put are journaled if committed, else forgotten. */
   board_journal(sq, st == TS_OK);
   if (st == TS_OK)
@@ -2409,6 +2528,7 @@ static void sq_close(void *impl) {
     conn_close(&sq->r[i]);
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
   recent_free(sq->recent);
+  pair_filter_free(sq->filter);
   free(sq->path);
   if (sq->locks_ready) {
     pthread_cond_destroy(&sq->kcv);
@@ -2483,6 +2603,10 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   atomic_init(&sq->in_checked_txn, false);
   sq->recent_merge_rows = TS_SQLITE_RECENT_MERGE_ROWS;
   sq->recent_slice_rows = TS_SQLITE_RECENT_SLICE_ROWS;
+  sq->recent_max_rows = TS_SQLITE_RECENT_MAX_ROWS;
+  sq->filter_quiet_ms = TS_SQLITE_FILTER_QUIET_MS;
+  sq->filter_due = true;
+  sq->seen_version = -1;
   sq->path = strdup(opt->sqlite_path);
   sq->recent = recent_new();
   if (!sq->path || !sq->recent) {
@@ -2613,7 +2737,27 @@ void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
   pthread_mutex_lock(&sq->wmu);
   sq->recent_merge_rows = merge_rows;
   sq->recent_slice_rows = slice_rows;
+  sq->recent_max_rows = 4u * merge_rows; /* as TS_SQLITE_RECENT_MAX_ROWS */
   pthread_mutex_unlock(&sq->wmu);
+}
+
+void store_test_sqlite_set_filter_quiet(struct store *s, uint32_t ms) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return;
+  pthread_mutex_lock(&sq->wmu);
+  sq->filter_quiet_ms = ms;
+  pthread_mutex_unlock(&sq->wmu);
+}
+
+bool store_test_sqlite_filter_holds(struct store *s) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return false;
+  pthread_mutex_lock(&sq->wmu);
+  bool live = sq->filter_ok;
+  pthread_mutex_unlock(&sq->wmu);
+  return live;
 }
 
 size_t store_test_sqlite_recent_count(struct store *s) {

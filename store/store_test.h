@@ -31,9 +31,20 @@ void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms);
 
 /* Starts a cycle of applied_recent once it holds merge_rows pairs and moves
  * at least slice_rows per transaction (TS_SQLITE_RECENT_MERGE_ROWS and
- * _SLICE_ROWS otherwise), so a test sees cycles end with few records. */
+ * _SLICE_ROWS otherwise), and moves every pair at once past 4 * merge_rows
+ * (as TS_SQLITE_RECENT_MAX_ROWS), so a test sees cycles end with few
+ * records. */
 void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
                                        size_t slice_rows);
+
+/* Builds the filter of applied pairs again once other connections have
+ * been quiet for ms (TS_SQLITE_FILTER_QUIET_MS otherwise); 0: at every
+ * write transaction after another connection's commit. */
+void store_test_sqlite_set_filter_quiet(struct store *s, uint32_t ms);
+
+/* Whether the filter of applied pairs holds all of applied_events (it
+ * answers in the next write transaction if no other connection commits). */
+bool store_test_sqlite_filter_holds(struct store *s);
 
 /* The pairs the SQLite backend holds in memory (store/recent.h). */
 size_t store_test_sqlite_recent_count(struct store *s);

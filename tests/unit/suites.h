@@ -14,6 +14,7 @@
   X(backfill)                                                                  \
   X(store_sqlite)                                                              \
   X(recent)                                                                    \
+  X(pair_filter)                                                               \
   X(sqlite_vfs)                                                                \
   X(rank_cache)                                                                \
   X(guess)                                                                     \

@@ -865,6 +865,26 @@ static void test_resent_records_are_duplicates_in_every_cycle_state(void) {
   remove_tmp();
 }
 
+/* Past the bound of pairs in memory, every pair moves into applied_events
+ * at once, in one statement that the filter of applied pairs does not see:
+ * it is built again by a scan, and resent, the pairs are duplicates. */
+static void test_pairs_moved_at_once_past_the_bound_stay_applied(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_recent_rows(s, 10, 1); /* bound: 40 pairs */
+  size_t applied = 0, dups = 0;
+  recent_apply(s, 0, 100, &applied, &dups);   /* one batch: 100 in memory */
+  recent_apply(s, 100, 101, &applied, &dups); /* moves all 100 first */
+  CU_ASSERT_EQUAL(store_test_sqlite_recent_count(s), 1);
+  CU_ASSERT(store_test_sqlite_filter_holds(s));
+  recent_apply(s, 0, 101, &applied, &dups);
+  TS_CHECK_CASE(applied == 0 && dups == 101, "resent",
+                "%zu applied, %zu duplicates", applied, dups);
+  recent_check_totals(s, 101);
+  store_free(s);
+  remove_tmp();
+}
+
 /* A reopened store knows nothing in memory: what applied_recent held
  * before the close (mid-cycle) must still count as applied. */
 static void test_pairs_of_a_cycle_cut_by_a_restart_stay_applied(void) {
@@ -887,29 +907,47 @@ static void test_pairs_of_a_cycle_cut_by_a_restart_stay_applied(void) {
 }
 
 /* Two handles on one file (as two processes would be): each one's pairs
- * in memory are unknown to the other, which must still see them applied. */
+ * in memory are unknown to the other, which must still see them applied,
+ * whether its filter of applied pairs waits out the other's commits
+ * (the default) or is built again by a scan after each of them. */
 static void test_another_writer_pairs_are_seen_applied(void) {
-  fresh_path();
-  struct store *a = open_store(), *b = open_store();
-  store_test_sqlite_set_recent_rows(a, 1000, 100);
-  store_test_sqlite_set_recent_rows(b, 1000, 100);
-  size_t applied = 0, dups = 0;
-  for (size_t round = 0; round < 3; round++) {
-    size_t at = round * 20;
-    recent_apply(a, at, at + 10, &applied, &dups);
-    CU_ASSERT(applied == 10 && dups == 0);
-    recent_apply(b, at, at + 20, &applied, &dups);
-    TS_CHECK_CASE(applied == 10 && dups == 10, "b", "round %zu: %zu, %zu",
-                  round, applied, dups);
-    recent_apply(a, 0, at + 20, &applied, &dups);
-    TS_CHECK_CASE(applied == 0 && dups == at + 20, "a", "round %zu: %zu, %zu",
-                  round, applied, dups);
+  static const struct {
+    const char *name;
+    bool rebuild_at_once;
+  } cases[] = {{"filter waits for quiet", false},
+               {"filter built again after every commit", true}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    fresh_path();
+    struct store *a = open_store(), *b = open_store();
+    store_test_sqlite_set_recent_rows(a, 1000, 100);
+    store_test_sqlite_set_recent_rows(b, 1000, 100);
+    if (cases[c].rebuild_at_once) {
+      store_test_sqlite_set_filter_quiet(a, 0);
+      store_test_sqlite_set_filter_quiet(b, 0);
+    }
+    size_t applied = 0, dups = 0;
+    for (size_t round = 0; round < 3; round++) {
+      size_t at = round * 20;
+      recent_apply(a, at, at + 10, &applied, &dups);
+      TS_CHECK_CASE(applied == 10 && dups == 0, cases[c].name,
+                    "a, round %zu: %zu, %zu", round, applied, dups);
+      recent_apply(b, at, at + 20, &applied, &dups);
+      TS_CHECK_CASE(applied == 10 && dups == 10, cases[c].name,
+                    "b, round %zu: %zu, %zu", round, applied, dups);
+      recent_apply(a, 0, at + 20, &applied, &dups);
+      TS_CHECK_CASE(applied == 0 && dups == at + 20, cases[c].name,
+                    "a again, round %zu: %zu, %zu", round, applied, dups);
+      /* Built again after b's commit, the filter answered that check. */
+      TS_CHECK_CASE(store_test_sqlite_filter_holds(a) ==
+                        cases[c].rebuild_at_once,
+                    cases[c].name, "round %zu: a's filter", round);
+    }
+    recent_check_totals(a, 60);
+    recent_check_totals(b, 60);
+    store_free(a);
+    store_free(b);
+    remove_tmp();
   }
-  recent_check_totals(a, 60);
-  recent_check_totals(b, 60);
-  store_free(a);
-  store_free(b);
-  remove_tmp();
 }
 
 /* A group that fails after its first batch added pairs rolls back: those
@@ -1924,6 +1962,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
       TS_TEST(test_resent_records_are_duplicates_in_every_cycle_state),
       TS_TEST(test_pairs_of_a_cycle_cut_by_a_restart_stay_applied),
+      TS_TEST(test_pairs_moved_at_once_past_the_bound_stay_applied),
       TS_TEST(test_another_writer_pairs_are_seen_applied),
       TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
       TS_TEST(test_wal_starts_over_under_steady_writes),
