@@ -262,9 +262,9 @@
 #define TS_SQLITE_RECENT_SLICE_ROWS 256u
 #define TS_SQLITE_RECENT_MAX_ROWS (4u * TS_SQLITE_RECENT_MERGE_ROWS)
 /* The filter of applied_events' pairs (store/pair_filter.h): sized for
- * twice the pairs the table holds when it is built (at least MIN), 16 bits
- * a pair, so at most 4 MiB; a table of more than MAX / 2 pairs goes
- * without (every new pair looked up, as before). Built again once no other
+ * four times the pairs the table holds when it is built (between MIN and
+ * MAX), 16 bits a pair, so at most 4 MiB; a table of more than MAX / 2
+ * pairs goes without (every new pair looked up, as before). Built again once no other
  * connection has committed for QUIET ms, and no more often. */
 #define TS_SQLITE_FILTER_MIN_PAIRS 65536u
 #define TS_SQLITE_FILTER_MAX_PAIRS (2u * 1024u * 1024u)

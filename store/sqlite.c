@@ -1197,9 +1197,13 @@ static enum ts_status build_filter(struct sq *sq) {
     return from_rc(rc);
   if (rows > (int64_t)TS_SQLITE_FILTER_MAX_PAIRS / 2)
     return TS_OK; /* lookups, as without a filter */
-  size_t cap = 2u * (size_t)rows;
-  struct pair_filter *f = pair_filter_new(
-      cap < TS_SQLITE_FILTER_MIN_PAIRS ? TS_SQLITE_FILTER_MIN_PAIRS : cap);
+  /* Room for three times as many again before it fills and is built
+   * again: the scans add up to about a third of the pairs ever added. */
+  size_t cap = 4u * (size_t)rows;
+  cap = cap < TS_SQLITE_FILTER_MIN_PAIRS   ? TS_SQLITE_FILTER_MIN_PAIRS
+        : cap > TS_SQLITE_FILTER_MAX_PAIRS ? TS_SQLITE_FILTER_MAX_PAIRS
+                                           : cap;
+  struct pair_filter *f = pair_filter_new(cap);
   if (!f)
     return TS_OK; /* out of memory: lookups */
   if (!(s = stmt(c, ST_FILTER_SCAN, &rc))) {
