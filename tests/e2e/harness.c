@@ -649,6 +649,31 @@ char *e2e_server_log(const struct e2e_server *s) {
   return e2e_read_file(s->log_path, &text, &len) == TS_OK ? text : NULL;
 }
 
+static bool line_has(const char *log, const char *a, const char *b) {
+  for (const char *line = log; line && *line;) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    const char *x = strstr(line, a), *y = b ? strstr(line, b) : line;
+    if (x && y && (size_t)(x - line) < len && (size_t)(y - line) < len)
+      return true;
+    line = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+bool e2e_server_log_has(const struct e2e_server *s, const char *a,
+                        const char *b, long timeout_ms) {
+  long until = now_ms() + timeout_ms;
+  for (;;) {
+    char *log = e2e_server_log(s);
+    bool found = line_has(log, a, b);
+    free(log);
+    if (found || now_ms() >= until)
+      return found;
+    e2e_sleep_ms(20);
+  }
+}
+
 void e2e_server_dump_log(const struct e2e_server *s) {
   char *text = NULL;
   size_t len = 0;

@@ -103,6 +103,12 @@ bool e2e_server_alive(struct e2e_server *s);
 void e2e_server_dump_log(const struct e2e_server *s);
 /* The server's log so far (its stdout and stderr), malloc'd; NULL if none. */
 char *e2e_server_log(const struct e2e_server *s);
+/* Whether a line of the server's log holds a (and b, unless NULL) within
+ * timeout_ms. A line reaches the file through the harness's reader thread
+ * some time after the server wrote it, so a test waits for it rather than
+ * race it. */
+bool e2e_server_log_has(const struct e2e_server *s, const char *a,
+                        const char *b, long timeout_ms);
 
 /* ---- HTTP ---- */
 
