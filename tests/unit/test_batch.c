@@ -620,6 +620,16 @@ static void test_entries_group_by_player_in_first_seen_order(void) {
 /* More than 128 players in one batch: a Pipe's batch of 10,000 records
  * easily has them (an index's raw bytes once made a key jansson refused,
  * and every such batch failed). */
+/* The batch decoded from recs as text (recs is taken). */
+static struct batch *load_tree(json_t *recs) {
+  char *text = json_dumps(recs, JSON_COMPACT);
+  json_decref(recs);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+  struct batch *b = load(text);
+  free(text);
+  return b;
+}
+
 static void test_batch_of_many_players_decodes(void) {
   enum { N = 300 };
   json_t *recs = json_array();
@@ -632,11 +642,7 @@ static void test_batch_of_many_players_decodes(void) {
                         "eventName", "INSERT", "dynamodb", "NewImage", "player",
                         "S", who, "score", "N", "1"));
   }
-  char *text = json_dumps(recs, JSON_COMPACT);
-  json_decref(recs);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-  struct batch *b = load(text);
-  free(text);
+  struct batch *b = load_tree(recs);
   CU_ASSERT_PTR_NOT_NULL_FATAL(b);
   CU_ASSERT_EQUAL(batch_player_count(b), N);
   CHECK_STR(batch_player_name(b, N - 1), "player-299");
@@ -661,11 +667,7 @@ static void test_full_batch_of_moves_indexes_every_player(void) {
                         "NewImage", "player", "S", to, "score", "N", "2",
                         "OldImage", "player", "S", from, "score", "N", "1"));
   }
-  char *text = json_dumps(recs, JSON_COMPACT);
-  json_decref(recs);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-  struct batch *b = load(text);
-  free(text);
+  struct batch *b = load_tree(recs);
   CU_ASSERT_PTR_NOT_NULL_FATAL(b);
   CU_ASSERT_EQUAL(batch_player_count(b), 2 * N);
   CHECK_STR(batch_player_name(b, 0), "from-0");
