@@ -2741,7 +2741,11 @@ void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
   pthread_mutex_lock(&sq->wmu);
   sq->recent_merge_rows = merge_rows;
   sq->recent_slice_rows = slice_rows;
-  sq->recent_max_rows = 4u * merge_rows; /* as TS_SQLITE_RECENT_MAX_ROWS */
+  /* As TS_SQLITE_RECENT_MAX_ROWS for fewer merge rows; never above it
+   * (SIZE_MAX merge rows, "no cycles", keeps the bound). */
+  sq->recent_max_rows = merge_rows <= TS_SQLITE_RECENT_MAX_ROWS / 4u
+                            ? 4u * merge_rows
+                            : TS_SQLITE_RECENT_MAX_ROWS;
   pthread_mutex_unlock(&sq->wmu);
 }
 

@@ -32,8 +32,8 @@ void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms);
 /* Starts a cycle of applied_recent once it holds merge_rows pairs and moves
  * at least slice_rows per transaction (TS_SQLITE_RECENT_MERGE_ROWS and
  * _SLICE_ROWS otherwise), and moves every pair at once past 4 * merge_rows
- * (as TS_SQLITE_RECENT_MAX_ROWS), so a test sees cycles end with few
- * records. */
+ * (as TS_SQLITE_RECENT_MAX_ROWS, and never past it), so a test sees cycles
+ * end with few records. */
 void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
                                        size_t slice_rows);
 
