@@ -269,6 +269,12 @@
 #define TS_SQLITE_FILTER_MIN_PAIRS 65536u
 #define TS_SQLITE_FILTER_MAX_PAIRS (2u * 1024u * 1024u)
 #define TS_SQLITE_FILTER_QUIET_MS 5000u
+/* The writer's copy of player rows (store/row_cache.h): at most this many
+ * rows and bytes of names, past which it forgets them all and fills again.
+ * Its slots (twice the rows, about 80 bytes each) are touched as they fill:
+ * 2.5 MiB at most, names aside. */
+#define TS_SQLITE_ROW_CACHE_ROWS 16384u
+#define TS_SQLITE_ROW_CACHE_NAME_BYTES (1024u * 1024u)
 /* The writer's page cache, in KiB (SQLite's default is 2,000 KiB). Its
  * lookups in applied_events fall across the whole table, and a page it
  * misses is searched for in the WAL and read with a system call. Readers

@@ -44,6 +44,7 @@
 #include "pair_filter.h"
 #include "rank_cache.h"
 #include "recent.h"
+#include "row_cache.h"
 #include "sqlite_vfs.h"
 #include "store_impl.h"
 #include "store_test.h"
@@ -312,6 +313,9 @@ struct conn {
   struct wrote *wrote;
   size_t n_wrote, cap_wrote;
   bool wrote_lost; /* a row could not be noted (out of memory) */
+  /* The writer's copy of player rows (store/row_cache.h), kept by
+   * put_player; NULL on other connections. */
+  struct row_cache *rows;
 };
 
 /* A batch waiting in the group-commit queue: a store_apply call's (its
@@ -940,10 +944,15 @@ static enum ts_status put_player(struct conn *c, const char *player,
   done(s);
   if (rc != SQLITE_DONE)
     return from_rc(rc);
-  if (before >= 0)
+  if (before >= 0) {
     wrote_add(c, player, st, now_utc, before + 1);
-  else
+    if (c->rows)
+      row_cache_put(c->rows, player, st, before + 1);
+  } else {
     c->wrote_lost = true; /* the leaderboards are built again */
+    if (c->rows)
+      row_cache_clear(c->rows); /* its version is not known */
+  }
   return TS_OK;
 }
 
@@ -963,7 +972,14 @@ struct view_ctx {
 
 static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
   struct view_ctx *v = cls;
-  return read_stats(v->c, batch_player_name(v->b, p), out, &v->versions[p]);
+  const char *player = batch_player_name(v->b, p);
+  struct row_cache *rows = v->c->rows;
+  if (rows && row_cache_get(rows, player, out, &v->versions[p]))
+    return TS_OK;
+  enum ts_status st = read_stats(v->c, player, out, &v->versions[p]);
+  if (st == TS_OK && rows)
+    row_cache_put(rows, player, out, v->versions[p]);
+  return st;
 }
 
 static enum ts_status view_applied(void *cls, size_t p, const char *event_id,
@@ -1285,6 +1301,15 @@ struct apply_ctx {
 
 static void board_journal(struct sq *sq, bool committed);
 
+/* At the end of a write transaction: the rows put are journaled for the
+ * leaderboards and kept in the copy if committed; else both forget them
+ * (the copy forgets everything: what it was given may be rolled back). */
+static void end_writes(struct sq *sq, bool committed) {
+  board_journal(sq, committed);
+  if (!committed)
+    row_cache_clear(sq->w.rows);
+}
+
 /* One attempt: every batch of the group in one IMMEDIATE transaction,
  * rolled back on any failure before the writer is unlocked. Batches are
  * applied in order, so a later batch sees an earlier one's eventIDs. */
@@ -1327,6 +1352,10 @@ static enum ts_status apply_attempt(void *cls) {
   }
   if ((st = tend_recent(sq, records, &version)) != TS_OK)
     goto out;
+  /* The copy of rows is this connection's writes and reads since another
+   * connection last committed, or since the first transaction. */
+  if (!sq->recent_known || version != sq->recent_version)
+    row_cache_clear(c->rows);
   if ((st = tend_filter(sq, version, now_ms)) != TS_OK)
     goto out;
   /* The open backfill session, read under the write lock: every write of
@@ -1365,8 +1394,7 @@ out:;
     sq->filter_ok = false; /* what it was built from may be rolled back */
   }
   sq->filter_live = false;
-  /* The rows put are journaled if committed, else forgotten. */
-  board_journal(sq, st == TS_OK);
+  end_writes(sq, st == TS_OK);
   if (st == TS_OK)
     atomic_store(&sq->out_of_space, false);
   else if ((code & 0xff) == SQLITE_FULL)
@@ -2242,7 +2270,7 @@ static enum ts_status session_attempt(void *cls) {
   if (st == TS_OK)
     st = from_rc(run_plain(c, ST_COMMIT));
 out:
-  board_journal(sq, st == TS_OK);
+  end_writes(sq, st == TS_OK);
   if (st != TS_OK && st != TS_ERR_RETRY && st != TS_ERR_INVALID &&
       st != TS_ERR_NOT_FOUND)
     write_failed(sq, c);
@@ -2533,6 +2561,7 @@ static void sq_close(void *impl) {
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
   recent_free(sq->recent);
   pair_filter_free(sq->filter);
+  row_cache_free(sq->w.rows);
   free(sq->path);
   if (sq->locks_ready) {
     pthread_cond_destroy(&sq->kcv);
@@ -2613,8 +2642,10 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   sq->seen_version = -1;
   sq->path = strdup(opt->sqlite_path);
   sq->recent = recent_new();
-  if (!sq->path || !sq->recent) {
+  sq->w.rows = row_cache_new();
+  if (!sq->path || !sq->recent || !sq->w.rows) {
     recent_free(sq->recent);
+    row_cache_free(sq->w.rows);
     free(sq->path);
     free(sq);
     return TS_ERR_NOMEM;
@@ -2649,6 +2680,7 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
     if (!cc)
       pthread_cond_destroy(&sq->ccv);
     recent_free(sq->recent);
+    row_cache_free(sq->w.rows);
     free(sq->path);
     free(sq);
     return TS_ERR_NOMEM;

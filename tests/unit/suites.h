@@ -15,6 +15,7 @@
   X(store_sqlite)                                                              \
   X(recent)                                                                    \
   X(pair_filter)                                                               \
+  X(row_cache)                                                                 \
   X(sqlite_vfs)                                                                \
   X(rank_cache)                                                                \
   X(guess)                                                                     \
