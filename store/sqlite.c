@@ -199,6 +199,8 @@ enum stmt_id {
   ST_DATA_VERSION,
   ST_FILTER_COUNT,
   ST_FILTER_SCAN,
+  ST_INSERT_PLAYER,
+  ST_UPDATE_PLAYER,
   ST_COUNT
 };
 
@@ -286,6 +288,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_FILTER_COUNT] = "SELECT count(*) FROM applied_events",
     [ST_FILTER_SCAN] = "SELECT player, event_id FROM applied_events",
+    /* A row whose version the writer knows (put_player): none yet, or
+     * version ?9. A failed condition is a stale read (TS_ERR_RETRY). */
+    [ST_INSERT_PLAYER] =
+        "INSERT INTO players(player, games, wins, total_score, version, "
+        "updated_at, avg_x100, pct_x100, session_state) "
+        "VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8)",
+    [ST_UPDATE_PLAYER] =
+        "UPDATE players SET games = ?2, wins = ?3, total_score = ?4, "
+        "version = version + 1, updated_at = ?5, avg_x100 = ?6, "
+        "pct_x100 = ?7, session_state = ?8 WHERE player = ?1 AND version = ?9",
 };
 
 /* A player row the writer put in its open transaction, for the
@@ -316,6 +328,7 @@ struct conn {
   /* The writer's copy of player rows (store/row_cache.h), kept by
    * put_player; NULL on other connections. */
   struct row_cache *rows;
+  uint64_t stale_rows; /* rows not as read, found by put_player (tests) */
 };
 
 /* A batch waiting in the group-commit queue: a store_apply call's (its
@@ -908,8 +921,11 @@ static void wrote_add(struct conn *c, const char *player,
 }
 
 /* Writes a player's row over the one of version `before` (0: none, -1:
- * not read), which the write moves to before + 1 (ST_PUT_PLAYER). The
- * writer notes the row for the leaderboards, journaled once the
+ * not read), which the write moves to before + 1. A known version is a
+ * condition (ST_INSERT_PLAYER, ST_UPDATE_PLAYER: cheaper than the upsert,
+ * which looks the row up twice): if the row is not as read, the copy of
+ * rows was stale, and the attempt fails with TS_ERR_RETRY to read again.
+ * The writer notes the row for the leaderboards, journaled once the
  * transaction commits. (RETURNING the version instead cost a batch of 100
  * a third more of the writer's time.) */
 static enum ts_status put_player(struct conn *c, const char *player,
@@ -918,7 +934,10 @@ static enum ts_status put_player(struct conn *c, const char *player,
   int rc;
   char total[DECIMAL_TEXT_MAX];
   size_t len = decimal_format(st->total_score, total);
-  sqlite3_stmt *s = stmt(c, ST_PUT_PLAYER, &rc);
+  enum stmt_id id = before < 0    ? ST_PUT_PLAYER
+                    : before == 0 ? ST_INSERT_PLAYER
+                                  : ST_UPDATE_PLAYER;
+  sqlite3_stmt *s = stmt(c, id, &rc);
   if (!s)
     return from_rc(rc);
   rc = bind_text(s, 1, player);
@@ -939,9 +958,22 @@ static enum ts_status put_player(struct conn *c, const char *player,
     rc = sqlite3_bind_int64(s, 7, pct_x100);
   if (rc == SQLITE_OK)
     rc = state ? bind_text(s, 8, state) : sqlite3_bind_null(s, 8);
+  if (rc == SQLITE_OK && id == ST_UPDATE_PLAYER)
+    rc = sqlite3_bind_int64(s, 9, before);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
+  bool stale = id == ST_INSERT_PLAYER
+                   ? rc != SQLITE_DONE && sqlite3_extended_errcode(c->db) ==
+                                              SQLITE_CONSTRAINT_PRIMARYKEY
+                   : id == ST_UPDATE_PLAYER && rc == SQLITE_DONE &&
+                         sqlite3_changes(c->db) == 0;
   done(s);
+  if (stale) {
+    c->stale_rows++;
+    if (c->rows)
+      row_cache_clear(c->rows);
+    return TS_ERR_RETRY;
+  }
   if (rc != SQLITE_DONE)
     return from_rc(rc);
   if (before >= 0) {
@@ -2798,6 +2830,27 @@ bool store_test_sqlite_filter_holds(struct store *s) {
   bool live = sq->filter_ok;
   pthread_mutex_unlock(&sq->wmu);
   return live;
+}
+
+void store_test_sqlite_forge_row(struct store *s, const char *player,
+                                 int64_t games, int64_t version) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return;
+  struct stats st = {.games = games};
+  pthread_mutex_lock(&sq->wmu);
+  row_cache_put(sq->w.rows, player, &st, version);
+  pthread_mutex_unlock(&sq->wmu);
+}
+
+uint64_t store_test_sqlite_stale_rows(struct store *s) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return 0;
+  pthread_mutex_lock(&sq->wmu);
+  uint64_t n = sq->w.stale_rows;
+  pthread_mutex_unlock(&sq->wmu);
+  return n;
 }
 
 size_t store_test_sqlite_recent_count(struct store *s) {

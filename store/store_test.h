@@ -46,6 +46,15 @@ void store_test_sqlite_set_filter_quiet(struct store *s, uint32_t ms);
  * answers in the next write transaction if no other connection commits). */
 bool store_test_sqlite_filter_holds(struct store *s);
 
+/* Puts a row that is not the table's in the SQLite writer's copy of
+ * rows: games games (no wins, no score) at version (0: no row). */
+void store_test_sqlite_forge_row(struct store *s, const char *player,
+                                 int64_t games, int64_t version);
+
+/* How many times the SQLite writer found a player row not as it had read
+ * it (its copy of rows stale; the attempt was retried). */
+uint64_t store_test_sqlite_stale_rows(struct store *s);
+
 /* The pairs the SQLite backend holds in memory (store/recent.h). */
 size_t store_test_sqlite_recent_count(struct store *s);
 

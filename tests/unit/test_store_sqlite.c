@@ -289,6 +289,8 @@ static void test_group_sees_earlier_batches_and_counts_each_game_once(void) {
   check_player(s, "bob", 0, 0, "0");
   check_player(s, "carol", 1, 1, "1");
   CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 6);
+  /* Later batches saw alice's row through the writer's copy, as written. */
+  CU_ASSERT(store_test_sqlite_stale_rows(s) == 0);
   for (size_t i = 0; i < 3; i++)
     batch_free(b[i]);
   /* The same three again, as one group: all duplicates, nothing moves. */
@@ -944,8 +946,47 @@ static void test_another_writer_pairs_are_seen_applied(void) {
     }
     recent_check_totals(a, 60);
     recent_check_totals(b, 60);
+    /* Each writer read the other's rows again, not its own copy of them. */
+    TS_CHECK_CASE(store_test_sqlite_stale_rows(a) == 0 &&
+                      store_test_sqlite_stale_rows(b) == 0,
+                  cases[c].name, "stale copies of rows");
     store_free(a);
     store_free(b);
+    remove_tmp();
+  }
+}
+
+/* The writer's copy of a row can only be wrong through a bug, and then
+ * the write's condition on the version read finds it: the attempt is
+ * retried from the table, and the totals stay exact. */
+static void test_stale_copy_of_a_row_is_caught_and_read_again(void) {
+  static const struct {
+    const char *name;
+    int64_t games, version; /* forged */
+  } cases[] = {{"a row at another version", 40, 7},
+               {"no row where there is one", 0, 0},
+               {"an older version", 40, 1}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    fresh_path();
+    struct store *s = open_store();
+    struct text t = {0};
+    rec(&t, "", "INSERT", "e1", "alice", "10", true);
+    apply_ok(s, t.p);
+    free(t.p);
+    t = (struct text){0};
+    rec(&t, "", "INSERT", "e2", "alice", "5", false);
+    apply_ok(s, t.p); /* alice at version 2 */
+    free(t.p);
+    store_test_sqlite_forge_row(s, "alice", cases[c].games, cases[c].version);
+    t = (struct text){0};
+    rec(&t, "", "INSERT", "e3", "alice", "2.5", true);
+    apply_ok(s, t.p);
+    free(t.p);
+    check_player(s, "alice", 3, 2, "17.5");
+    TS_CHECK_CASE(store_test_sqlite_stale_rows(s) == 1, cases[c].name,
+                  "stale rows %llu",
+                  (unsigned long long)store_test_sqlite_stale_rows(s));
+    store_free(s);
     remove_tmp();
   }
 }
@@ -984,6 +1025,7 @@ static void test_pairs_of_a_rolled_back_group_apply_when_resent(void) {
   recent_apply(s, 7, 17, &applied, &dups);
   CU_ASSERT(applied == 10 && dups == 0);
   recent_check_totals(s, 17);
+  CU_ASSERT(store_test_sqlite_stale_rows(s) == 0);
   CU_ASSERT_FATAL(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL) ==
                   SQLITE_OK);
   sqlite3_close(db);
@@ -1950,6 +1992,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_open_waits_out_another_process_creating_the_file),
       TS_TEST(test_batch_applies_and_reads_back),
       TS_TEST(test_group_sees_earlier_batches_and_counts_each_game_once),
+      TS_TEST(test_stale_copy_of_a_row_is_caught_and_read_again),
       TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
       TS_TEST(test_queued_and_waiting_batches_together_count_each_game_once),
       TS_TEST(test_closing_commits_every_queued_batch_and_calls_each_back),
