@@ -79,6 +79,23 @@ static size_t put_utf8(unsigned char *o, unsigned cp) {
   return 4;
 }
 
+/* plain[c]: byte c stands for itself inside a string (printable ASCII
+ * other than '"' and '\\'), so the common case is one load a byte. */
+#define PLAIN_ROW(b) ((b) >= 0x20 && (b) < 0x80 && (b) != '"' && (b) != '\\')
+#define PLAIN_16(b)                                                            \
+  PLAIN_ROW(b), PLAIN_ROW(b + 1), PLAIN_ROW(b + 2), PLAIN_ROW(b + 3),          \
+      PLAIN_ROW(b + 4), PLAIN_ROW(b + 5), PLAIN_ROW(b + 6), PLAIN_ROW(b + 7),  \
+      PLAIN_ROW(b + 8), PLAIN_ROW(b + 9), PLAIN_ROW(b + 10),                   \
+      PLAIN_ROW(b + 11), PLAIN_ROW(b + 12), PLAIN_ROW(b + 13),                 \
+      PLAIN_ROW(b + 14), PLAIN_ROW(b + 15)
+static const bool plain[256] = {
+    PLAIN_16(0x00), PLAIN_16(0x10), PLAIN_16(0x20), PLAIN_16(0x30),
+    PLAIN_16(0x40), PLAIN_16(0x50), PLAIN_16(0x60), PLAIN_16(0x70),
+    PLAIN_16(0x80), PLAIN_16(0x90), PLAIN_16(0xa0), PLAIN_16(0xb0),
+    PLAIN_16(0xc0), PLAIN_16(0xd0), PLAIN_16(0xe0), PLAIN_16(0xf0)};
+#undef PLAIN_16
+#undef PLAIN_ROW
+
 /* The string whose opening quote is at ps->p. On success *s points either
  * into the text (no escapes: *owned NULL) or to *owned, a new buffer. */
 static bool parse_string(struct parser *ps, const char **s, size_t *len,
@@ -86,7 +103,7 @@ static bool parse_string(struct parser *ps, const char **s, size_t *len,
   const unsigned char *q = ps->p + 1;
   *owned = NULL;
   /* The common case: printable ASCII up to the closing quote. */
-  while (q < ps->end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+  while (q < ps->end && plain[*q])
     q++;
   if (q < ps->end && *q == '"') {
     *s = (const char *)ps->p + 1;
