@@ -326,7 +326,7 @@ struct conn {
   size_t n_wrote, cap_wrote;
   bool wrote_lost; /* a row could not be noted (out of memory) */
   /* The writer's copy of player rows (store/row_cache.h), kept by
-   * put_player; NULL on other connections. */
+   * put_player; NULL on other connections, which never write players. */
   struct row_cache *rows;
   uint64_t stale_rows; /* rows not as read, found by put_player (tests) */
 };
@@ -970,20 +970,17 @@ static enum ts_status put_player(struct conn *c, const char *player,
   done(s);
   if (stale) {
     c->stale_rows++;
-    if (c->rows)
-      row_cache_clear(c->rows);
+    row_cache_clear(c->rows);
     return TS_ERR_RETRY;
   }
   if (rc != SQLITE_DONE)
     return from_rc(rc);
   if (before >= 0) {
     wrote_add(c, player, st, now_utc, before + 1);
-    if (c->rows)
-      row_cache_put(c->rows, player, st, before + 1);
+    row_cache_put(c->rows, player, st, before + 1);
   } else {
-    c->wrote_lost = true; /* the leaderboards are built again */
-    if (c->rows)
-      row_cache_clear(c->rows); /* its version is not known */
+    c->wrote_lost = true;     /* the leaderboards are built again */
+    row_cache_clear(c->rows); /* its version is not known */
   }
   return TS_OK;
 }
@@ -1005,12 +1002,11 @@ struct view_ctx {
 static enum ts_status view_stats(void *cls, size_t p, struct stats *out) {
   struct view_ctx *v = cls;
   const char *player = batch_player_name(v->b, p);
-  struct row_cache *rows = v->c->rows;
-  if (rows && row_cache_get(rows, player, out, &v->versions[p]))
+  if (row_cache_get(v->c->rows, player, out, &v->versions[p]))
     return TS_OK;
   enum ts_status st = read_stats(v->c, player, out, &v->versions[p]);
-  if (st == TS_OK && rows)
-    row_cache_put(rows, player, out, v->versions[p]);
+  if (st == TS_OK)
+    row_cache_put(v->c->rows, player, out, v->versions[p]);
   return st;
 }
 
@@ -1174,6 +1170,15 @@ static void note_others_dv(struct sq *sq, int64_t dv) {
   }
 }
 
+/* Whether what the writer holds in memory of its own commits (the pairs
+ * of applied_recent, the copy of rows) may be stale: before its first
+ * write transaction, or when another connection has committed since
+ * (the data_version read in this transaction is not the one it last
+ * committed at). */
+static bool others_wrote(const struct sq *sq, int64_t version) {
+  return !sq->recent_known || version != sq->recent_version;
+}
+
 /* In the open write transaction, before its batches: keeps the pairs in
  * memory true to applied_recent, and moves a slice of them into
  * applied_events. A slice moves at least as many pairs as the transaction
@@ -1198,7 +1203,7 @@ static enum ts_status tend_recent(struct sq *sq, size_t records,
   /* Memory is not known to match the table: the first transaction, another
    * connection committed (it may have added or moved pairs), or past the
    * bound. Every row moves at once, and memory lets go at the commit. */
-  if (!sq->recent_known || *version != sq->recent_version ||
+  if (others_wrote(sq, *version) ||
       recent_count(sq->recent) >= sq->recent_max_rows) {
     sq->filter_ok = false; /* pairs it never saw move */
     sq->filter_due = true;
@@ -1384,9 +1389,7 @@ static enum ts_status apply_attempt(void *cls) {
   }
   if ((st = tend_recent(sq, records, &version)) != TS_OK)
     goto out;
-  /* The copy of rows is this connection's writes and reads since another
-   * connection last committed, or since the first transaction. */
-  if (!sq->recent_known || version != sq->recent_version)
+  if (others_wrote(sq, version))
     row_cache_clear(c->rows);
   if ((st = tend_filter(sq, version, now_ms)) != TS_OK)
     goto out;

@@ -69,6 +69,14 @@ static void test_cleared_copy_holds_nothing_and_fills_again(void) {
   row_cache_free(NULL);
 }
 
+/* Player i's name, len bytes: its number, then 'p's. */
+static void name_of(char *out, size_t len, size_t i) {
+  memset(out, 'p', len);
+  snprintf(out, len + 1, "%zu", i);
+  out[strlen(out)] = 'p';
+  out[len] = '\0';
+}
+
 /* Past its bound of rows, or of bytes of names, the copy forgets what it
  * held and keeps the newest row only. */
 static void test_copy_forgets_everything_past_its_bounds(void) {
@@ -86,10 +94,7 @@ static void test_copy_forgets_everything_past_its_bounds(void) {
     struct stats s = stats_of(1), got;
     int64_t v;
     for (size_t i = 0; i < cases[c].rows; i++) {
-      memset(player, 'p', cases[c].name_len);
-      snprintf(player, cases[c].name_len + 1, "%zu", i);
-      player[strlen(player)] = 'p'; /* every name name_len bytes */
-      player[cases[c].name_len] = '\0';
+      name_of(player, cases[c].name_len, i);
       row_cache_put(rc, player, &s, (int64_t)i + 1);
       if (i + 1 < cases[c].rows)
         TS_CHECK_CASE(row_cache_count(rc) == i + 1, cases[c].name,
@@ -100,10 +105,7 @@ static void test_copy_forgets_everything_past_its_bounds(void) {
     TS_CHECK_CASE(row_cache_get(rc, player, &got, &v) &&
                       v == (int64_t)cases[c].rows,
                   cases[c].name, "the newest row is held");
-    memset(player, 'p', cases[c].name_len);
-    snprintf(player, cases[c].name_len + 1, "%d", 0);
-    player[strlen(player)] = 'p';
-    player[cases[c].name_len] = '\0';
+    name_of(player, cases[c].name_len, 0);
     TS_CHECK_CASE(!row_cache_get(rc, player, &got, &v), cases[c].name,
                   "the first row is forgotten");
     row_cache_free(rc);
