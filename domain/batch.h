@@ -136,7 +136,8 @@ bool batch_player_write_noted(const struct batch *b, size_t player);
 
 /* A store keeps, per player, an opaque token of a write whose outcome it
  * does not know yet (its condition failed, maybe on its own landed
- * result), for whichever attempt on this batch reads the player next: its
+ * result, or it was never answered), for whichever attempt on this batch
+ * reads the player next: its
  * own retry, or a worker finishing a try cut short. token NULL or "":
  * none. The batch owns a copy. batch_player_write_token returns NULL when
  * there is none. */

@@ -1791,22 +1791,29 @@ static void note_guess(struct dy *dy, const char *player,
   guess_note_write(dy->guess, player, &it);
 }
 
-/* Players whose write failed its condition, read again. When the item
- * holds that very write's id, the write landed on an earlier attempt and
- * failed its own retry. Noting it lets the decision call the records it
- * finds applied this batch's own (applied, not duplicate), and the item
- * read is what the batch wrote, for this process's leaderboards. Counting
- * does not depend on it: a record in the log is never applied again
- * either way. Any other failed condition was another writer's doing: a
- * lost write. */
+/* The write token (batch.h) of a write that was never answered starts
+ * with this mark; one whose condition failed is the bare write id. */
+#define DY_UNANSWERED '?'
+
+/* Players whose write failed its condition, or was never answered, read
+ * again. When the item holds that very write's id, the write landed on an
+ * earlier attempt (and failed its own retry, if it was answered). Noting
+ * it lets the decision call the records it finds applied this batch's own
+ * (applied, not duplicate), and the item read is what the batch wrote,
+ * for this process's leaderboards. Counting does not depend on it: a
+ * record in the log is never applied again either way. Another id after a
+ * failed condition was another writer's doing: a lost write; after no
+ * answer, the write did not land. */
 static void note_own_writes(struct apply_ctx *a) {
   for (size_t i = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
     const char *failed = batch_player_write_token(a->b, ps->p);
     if (!failed || !ps->read || ps->guessed)
       continue;
-    if (strcmp(ps->write_id, failed) != 0) {
-      store_note_lost_write();
+    bool unanswered = failed[0] == DY_UNANSWERED;
+    if (strcmp(ps->write_id, failed + unanswered) != 0) {
+      if (!unanswered)
+        store_note_lost_write();
     } else {
       batch_player_note_write(a->b, ps->p);
       /* What this process remembers of the player predates the write
@@ -1915,6 +1922,17 @@ static enum ts_status apply_attempt(void *cls) {
     enum ts_status cst = call_status(dy->table, &calls[c]);
     if (cst == TS_OK || cst == TS_ERR_UNAVAILABLE) /* may have landed */
       batch_player_note_write(a->b, ps->p);
+    if (cst == TS_ERR_UNAVAILABLE) {
+      /* Only the item can say whether it landed: whichever attempt goes on
+       * with the batch reads it (no guess: what this process remembers
+       * may be a version behind) and compares write ids. */
+      char token[DY_WRITE_ID_MAX + 1];
+      snprintf(token, sizeof token, "%c%s", DY_UNANSWERED, write_ids[c]);
+      if ((st = batch_player_set_write_token(a->b, ps->p, token)) != TS_OK)
+        goto out;
+      guess_forget(dy->guess, player);
+      ps->read = ps->guessed = false;
+    }
     switch (cst) {
     case TS_OK:
       if (ps->guessed)

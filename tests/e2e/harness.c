@@ -989,6 +989,25 @@ double e2e_server_metric(const struct e2e_server *s, const char *sample) {
   return v;
 }
 
+long e2e_board_games(const struct e2e_server *s, const char *player) {
+  struct e2e_reply rep;
+  (void)e2e_get(s, "/v1/leaderboard?by=games&limit=100", &rep);
+  json_t *players = json_object_get(rep.json, "players");
+  TS_CHECK_CASE(rep.status == 200 && json_is_array(players),
+                "GET /v1/leaderboard", "status %ld body %.300s", rep.status,
+                rep.body);
+  long games = -1;
+  size_t i;
+  json_t *row;
+  json_array_foreach(players, i, row) {
+    const char *name = json_string_value(json_object_get(row, "player"));
+    if (name && strcmp(name, player) == 0)
+      games = (long)json_integer_value(json_object_get(row, "games"));
+  }
+  e2e_reply_clear(&rep);
+  return games;
+}
+
 bool e2e_reply_header(const struct e2e_reply *r, const char *name, char *buf,
                       size_t cap) {
   size_t nlen = strlen(name);

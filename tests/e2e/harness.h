@@ -137,6 +137,9 @@ double e2e_metric(const char *text, const char *sample);
 /* The same sample in the server's GET /metrics now; -1 when there is none
  * or /metrics did not answer 200. */
 double e2e_server_metric(const struct e2e_server *s, const char *sample);
+/* The games the server's GET /v1/leaderboard?by=games&limit=100 shows for
+ * player; -1 when it is not on the board (a failed GET is a test failure). */
+long e2e_board_games(const struct e2e_server *s, const char *player);
 
 struct e2e_request {
   const char *method;         /* "GET", "POST", ... */

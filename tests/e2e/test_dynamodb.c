@@ -1011,14 +1011,21 @@ static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
  * the batch over, decides it again, and finds the record in the player's
  * log. It is the batch's own write: the answer says applied, not
  * duplicate, and the game counts once. (CI saw "applied 1 of 2" when the
- * decision called such a record a duplicate, 1ea24f3.) */
+ * decision called such a record a duplicate, 1ea24f3.) The worker must
+ * read the player rather than guess it from the write before, which the
+ * unanswered one may have replaced: a guessed write would fail its
+ * condition and take the item's id for another writer's, a lost write,
+ * and the leaderboard would miss the game (CI saw "1 games, want 2" in
+ * the lost-answer test). */
 static void test_own_write_answered_after_the_try_is_applied_once(void) {
+  /* the leaderboard is this replica's own, not refreshed from the table */
+  static const char *const env[] = {"TS_LEADERBOARD_REFRESH_S=3600", NULL};
   struct e2e_dynalite *dyn = NULL;
   struct e2e_fault_proxy *proxy = NULL;
   struct e2e_server *s = NULL;
   CU_ASSERT_FATAL(e2e_dynalite_start_with_tables(&dyn) == TS_OK);
   if (e2e_fault_proxy_start(dyn, &proxy) != TS_OK ||
-      e2e_server_start_at(e2e_fault_proxy_endpoint(proxy), NULL, &s) != TS_OK) {
+      e2e_server_start_at(e2e_fault_proxy_endpoint(proxy), env, &s) != TS_OK) {
     CU_FAIL("proxy or server did not start");
     e2e_fault_proxy_stop(proxy);
     e2e_dynalite_stop(dyn);
@@ -1026,8 +1033,18 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   }
   char p[128];
   e2e_name(p, sizeof p, "late-answer");
-  json_t *warm = e2e_insert(p, "1", WIN_ABSENT);
-  ingest_expect(s, "before answers are held", warm, 1, 1, 0);
+  /* Enough writes of the player, each read back as written, that this
+   * process trusts its guesses (store/guess.h) and would guess next. */
+  json_t *warm = NULL;
+  for (int k = 0; k < TS_GUESS_TRUST_MIN + 3; k++) {
+    json_decref(warm);
+    warm = e2e_insert(p, "1", WIN_ABSENT);
+    ingest_expect(s, "before answers are held", warm, 1, 1, 0);
+  }
+  double guessed = e2e_server_metric(
+      s, "ts_dynamodb_write_guesses_total{outcome=\"held\"} ");
+  TS_CHECK_CASE(guessed > 0, "the warm-up's last writes were guessed",
+                "%.0f guessed writes held", guessed);
   double before = e2e_server_metric(s, "ts_ingest_handed_over_total ");
   /* A loaded machine (ASan, tests side by side) may make the first write
    * outlast its try too; tries then pause, and the next batch would go to
@@ -1046,8 +1063,14 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
                 "%u answers held; handed over %.0f before, %.0f after", held,
                 before, after);
 
-  struct e2e_expect e = {p, 2, 1, "3", "1.5", "50.00"};
+  struct e2e_expect e = {p, TS_GUESS_TRUST_MIN + 4, 1, "21", "1.05", "5.00"};
   e2e_expect_stats(s, "after the late answer", &e);
+  long games = e2e_board_games(s, p);
+  double lost = e2e_server_metric(s, "ts_dynamodb_lost_writes_total ");
+  TS_CHECK_CASE(games == TS_GUESS_TRUST_MIN + 4 && lost == 0,
+                "the worker knew the late write for its own",
+                "leaderboard %ld games (want %d); lost writes %.0f (want 0)",
+                games, TS_GUESS_TRUST_MIN + 4, lost);
   ingest_expect(s, "resent after the late answer", rec, 1, 0, 1);
   e2e_expect_stats(s, "after the resend", &e);
   int code = -1;

@@ -116,25 +116,6 @@ static void test_throttled_calls_are_retried_and_each_record_counts_once(void) {
 }
 
 /* The games of player on GET /v1/leaderboard?by=games, -1 when absent. */
-static long board_games(const struct rig *r, const char *player) {
-  struct e2e_reply rep;
-  (void)e2e_get(r->s, "/v1/leaderboard?by=games&limit=100", &rep);
-  json_t *players = json_object_get(rep.json, "players");
-  TS_CHECK_CASE(rep.status == 200 && json_is_array(players),
-                "GET /v1/leaderboard", "status %ld body %.300s", rep.status,
-                rep.body);
-  long games = -1;
-  size_t i;
-  json_t *row;
-  json_array_foreach(players, i, row) {
-    const char *name = json_string_value(json_object_get(row, "player"));
-    if (name && strcmp(name, player) == 0)
-      games = (long)json_integer_value(json_object_get(row, "games"));
-  }
-  e2e_reply_clear(&rep);
-  return games;
-}
-
 /* DynamoDB may apply a write and fail to say so (the connection drops, or
  * a 500 after the item was written). The server sends the write again;
  * its condition then fails, the player is read, and the records are found
@@ -152,7 +133,7 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
   json_t *first = e2e_insert(p, "1", WIN_BOOL_TRUE);
   e2e_ingest_expect(r.s, "before any fault", first, 1, 1, 0, 0, 0);
 
-  long on_board = board_games(&r, p);
+  long on_board = e2e_board_games(r.s, p);
   TS_CHECK_CASE(on_board == 1, "the leaderboard before any fault",
                 "%ld games, want 1", on_board);
 
@@ -160,7 +141,7 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
   e2e_fault_proxy_inject(r.proxy, "PutItem", E2E_FAULT_LOSE_ANSWER, 1);
   e2e_ingest_expect(r.s, "the answer dropped after the write", dropped, 1, 1, 0,
                     0, 0);
-  on_board = board_games(&r, p);
+  on_board = e2e_board_games(r.s, p);
   TS_CHECK_CASE(on_board == 2, "the leaderboard after the dropped answer",
                 "%ld games, want 2", on_board);
   json_t *failed = e2e_insert(p, "4", WIN_BOOL_TRUE);
@@ -227,7 +208,7 @@ static void test_a_write_whose_answer_is_lost_counts_once(void) {
                                     {q, 2, 1, "48", "24", "50.00"}};
   for (size_t i = 0; i < 2; i++)
     e2e_expect_stats(r.s, "after the lost answers", &want[i]);
-  long p_board = board_games(&r, p), q_board = board_games(&r, q);
+  long p_board = e2e_board_games(r.s, p), q_board = e2e_board_games(r.s, q);
   TS_CHECK_CASE(p_board == 4 && q_board == 2,
                 "the leaderboard after the lost answers",
                 "%ld and %ld games, want 4 and 2", p_board, q_board);
