@@ -217,7 +217,12 @@ struct poster {
   long retried;            /* answers other than 200, sent again */
   char first_retry[512];   /* the first of them */
   char first_failure[512]; /* what the first failed record was answered */
-  json_t *lag[8];          /* records written to the table, not yet posted */
+  /* records written to the table, not yet posted; noop: a MODIFY that
+   * changes no player's stats, which is answered skipped */
+  struct lagged {
+    json_t *rec;
+    bool noop;
+  } lag[8];
   size_t n_lag;
 };
 
@@ -239,53 +244,43 @@ static json_t *record_for(const char *name, const struct game *old_g,
                    "dynamodb", ddbj);
 }
 
-#define POST_PATIENCE_MS 60000L
+static long answer_count(const json_t *answer, const char *name) {
+  return (long)json_integer_value(json_object_get(answer, name));
+}
 
 static void post_oldest(struct poster *p) {
   if (p->n_lag == 0)
     return;
-  json_t *rec = p->lag[0];
+  json_t *rec = p->lag[0].rec;
+  bool noop = p->lag[0].noop;
   memmove(p->lag, p->lag + 1, (p->n_lag - 1) * sizeof *p->lag);
   p->n_lag--;
-  /* A non-200 is sent again, as a Pipe would, for up to
-   * POST_PATIENCE_MS: the test is of the counts, and an ASan build on a
-   * busy machine may answer a few 503s in a row. */
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (int attempt = 1;; attempt++) {
+  /* a 503 is retried, as a Pipe would */
+  for (int attempt = 1; attempt <= 50; attempt++) {
     struct e2e_reply r = {0};
     enum ts_status st = e2e_post_json(p->s, "/v1/stream-records", rec, &r);
     long status = r.status;
-    long applied =
-        r.json ? (long)json_integer_value(json_object_get(r.json, "applied"))
-               : 0;
-    long dups =
-        r.json ? (long)json_integer_value(json_object_get(r.json, "duplicates"))
-               : 0;
+    /* 1 when the record is counted as it should be */
+    long counted = noop ? answer_count(r.json, "skipped")
+                        : answer_count(r.json, "applied") +
+                              answer_count(r.json, "duplicates");
     bool done = st == TS_OK && status == 200;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    long waited =
-        (t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L;
-    bool give_up = !done && waited >= POST_PATIENCE_MS;
     char what[512];
-    snprintf(what, sizeof what,
-             "attempt %d after %ld ms: HTTP %ld (curl %d): %.400s", attempt,
-             waited, status, (int)r.curl, r.body ? r.body : "");
+    snprintf(what, sizeof what, "%s, attempt %d: HTTP %ld (curl %d): %.400s",
+             noop ? "a MODIFY that changes nothing" : "a change", attempt,
+             status, (int)r.curl, r.body ? r.body : "");
     e2e_reply_clear(&r);
     if (!done && !p->first_retry[0]) /* shown if the suite fails */
       snprintf(p->first_retry, sizeof p->first_retry, "%s", what);
-    if ((done ? applied + dups != 1 : give_up) && !p->first_failure[0])
+    if ((done ? counted != 1 : attempt == 50) && !p->first_failure[0])
       snprintf(p->first_failure, sizeof p->first_failure, "%s", what);
     if (done) {
       p->posted++;
-      if (applied + dups != 1)
+      if (counted != 1)
         p->failed++;
       json_decref(rec);
       return;
     }
-    if (give_up)
-      break;
     p->retried++;
     e2e_sleep_ms(100);
   }
@@ -299,6 +294,7 @@ static void post_oldest(struct poster *p) {
 static void change_one(struct poster *p, unsigned r) {
   json_t *rec = NULL, *req = NULL;
   const char *op = NULL;
+  bool noop = false;
   pthread_mutex_lock(&w.mu);
   size_t pick = w.n ? (size_t)(r / 11) % w.n : 0;
   struct game *g = &w.games[pick];
@@ -314,6 +310,11 @@ static void change_one(struct poster *p, unsigned r) {
     if (r % 3 == 0)
       g->player = (int)((r / 17) % N_PLAYERS);
     g->win = g->win == WIN_BOOL_TRUE ? WIN_BOOL_FALSE : WIN_BOOL_TRUE;
+    /* e.g. {"N":"1"} to {"BOOL":true} with the same score: nothing to
+     * count, answered skipped (about one MODIFY here in 3,500; CI met
+     * two) */
+    noop = old.player == g->player && old.quarters == g->quarters &&
+           e2e_win_counts(old.win) == e2e_win_counts(g->win);
     rec = record_for("MODIFY", &old, g, g->key);
     op = "PutItem";
     req = json_pack("{s:s, s:o}", "TableName", w.source, "Item", game_image(g));
@@ -330,7 +331,7 @@ static void change_one(struct poster *p, unsigned r) {
   CU_ASSERT(ans != NULL);
   json_decref(ans);
   pthread_mutex_unlock(&w.mu);
-  p->lag[p->n_lag++] = rec;
+  p->lag[p->n_lag++] = (struct lagged){rec, noop};
   if (p->n_lag > (r % 4) || p->n_lag == 8)
     post_oldest(p);
 }
@@ -555,7 +556,7 @@ static void test_games_streamed_during_a_backfill_are_counted_once(void) {
     /* Into an empty store, posting starts with the session, and on SQLite
      * a backfill of this table takes about a second: fewer records. */
     TS_CHECK_CASE(p.posted > (cases[i].empty ? 5 : 20) && p.failed == 0, label,
-                  "%ld records posted, %ld not answered 200 with one applied"
+                  "%ld records posted, %ld not answered 200 and counted once"
                   " (first: %s)",
                   p.posted, p.failed, p.first_failure);
     if (p.retried)
