@@ -137,10 +137,9 @@ bool batch_player_write_noted(const struct batch *b, size_t player);
 /* A store keeps, per player, an opaque token of a write whose outcome it
  * does not know yet (its condition failed, maybe on its own landed
  * result, or it was never answered), for whichever attempt on this batch
- * reads the player next: its
- * own retry, or a worker finishing a try cut short. token NULL or "":
- * none. The batch owns a copy. batch_player_write_token returns NULL when
- * there is none. */
+ * reads the player next: its own retry, or a worker finishing a try cut
+ * short. token NULL or "": none. The batch owns a copy.
+ * batch_player_write_token returns NULL when there is none. */
 enum ts_status batch_player_set_write_token(struct batch *b, size_t player,
                                             const char *token) TS_WARN_UNUSED;
 const char *batch_player_write_token(const struct batch *b, size_t player);
