@@ -115,7 +115,6 @@ static void test_throttled_calls_are_retried_and_each_record_counts_once(void) {
   rig_down(&r, "throttled");
 }
 
-/* The games of player on GET /v1/leaderboard?by=games, -1 when absent. */
 /* DynamoDB may apply a write and fail to say so (the connection drops, or
  * a 500 after the item was written). The server sends the write again;
  * its condition then fails, the player is read, and the records are found
