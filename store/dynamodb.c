@@ -1922,17 +1922,6 @@ static enum ts_status apply_attempt(void *cls) {
     enum ts_status cst = call_status(dy->table, &calls[c]);
     if (cst == TS_OK || cst == TS_ERR_UNAVAILABLE) /* may have landed */
       batch_player_note_write(a->b, ps->p);
-    if (cst == TS_ERR_UNAVAILABLE) {
-      /* Only the item can say whether it landed: whichever attempt goes on
-       * with the batch reads it (no guess: what this process remembers
-       * may be a version behind) and compares write ids. */
-      char token[DY_WRITE_ID_MAX + 1];
-      snprintf(token, sizeof token, "%c%s", DY_UNANSWERED, write_ids[c]);
-      if ((st = batch_player_set_write_token(a->b, ps->p, token)) != TS_OK)
-        goto out;
-      guess_forget(dy->guess, player);
-      ps->read = ps->guessed = false;
-    }
     switch (cst) {
     case TS_OK:
       if (ps->guessed)
@@ -1944,7 +1933,19 @@ static enum ts_status apply_attempt(void *cls) {
       snprintf(ps->wrote_at, sizeof ps->wrote_at, "%s", now_utc);
       note_guess(dy, player, ps, &logs[owner[c]], states[owner[c]]);
       break;
-    case TS_ERR_UNAVAILABLE: gave_up = true; break;
+    case TS_ERR_UNAVAILABLE: {
+      /* Only the item can say whether it landed: whichever attempt goes on
+       * with the batch reads it (no guess: what this process remembers
+       * may be a version behind) and compares write ids. */
+      char token[DY_WRITE_ID_MAX + 1];
+      snprintf(token, sizeof token, "%c%s", DY_UNANSWERED, write_ids[c]);
+      if ((st = batch_player_set_write_token(a->b, ps->p, token)) != TS_OK)
+        goto out;
+      guess_forget(dy->guess, player);
+      ps->read = ps->guessed = false;
+      gave_up = true;
+      break;
+    }
     default: refused = true; break;
     }
   }
