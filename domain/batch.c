@@ -216,20 +216,67 @@ __attribute__((format(printf, 2, 3))) static bool fail(struct why *why,
   return false;
 }
 
-/* A DynamoDB attribute value has exactly one member, named by its type. */
-static bool is_attribute_value(const json_t *attr) {
-  return json_is_object(attr) && json_object_size(attr) == 1;
+/* ---- members by name ---- */
+
+/* A member name and its length (a key may hold a NUL: compare both). */
+struct name {
+  const char *s;
+  size_t len;
+};
+#define NAME(lit)                                                              \
+  { lit, sizeof lit - 1 }
+
+/* out[i] = the value of obj's member names[i], NULL when obj has none (or
+ * is not an object). One pass over the members: a json_object_get hashes
+ * its key and walks a bucket, about 170 instructions, and a record took
+ * 18 of them, a tenth of an HTTP thread's work on a batch (callgrind,
+ * docs/BENCHMARKS.md change 29); a record's objects have a handful of
+ * members. Names may repeat: each gets the member. */
+static void pick(const json_t *obj, const struct name *names, size_t n,
+                 const json_t **out) {
+  for (size_t i = 0; i < n; i++)
+    out[i] = NULL;
+  if (!json_is_object(obj))
+    return;
+  /* jansson's iterator API takes a non-const object; nothing is changed. */
+  json_t *o = (json_t *)obj;
+  for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
+    const char *key = json_object_iter_key(it);
+    size_t len = json_object_iter_key_len(it);
+    for (size_t i = 0; i < n; i++)
+      if (names[i].len == len && memcmp(names[i].s, key, len) == 0)
+        out[i] = json_object_iter_value(it);
+  }
 }
 
-static bool decode_player(const json_t *image, const char *img,
-                          const char *name, struct game *g, struct why *why) {
-  const json_t *attr = json_object_get(image, name);
+/* A DynamoDB attribute value has exactly one member, named by its type:
+ * true with *type and *v set when attr is one. */
+static bool attribute_value(const json_t *attr, struct name *type,
+                            const json_t **v) {
+  if (!json_is_object(attr) || json_object_size(attr) != 1)
+    return false;
+  void *it = json_object_iter((json_t *)attr);
+  *type = (struct name){json_object_iter_key(it), json_object_iter_key_len(it)};
+  *v = json_object_iter_value(it);
+  return true;
+}
+
+static bool is_type(struct name type, const char *word) {
+  size_t len = strlen(word);
+  return type.len == len && memcmp(type.s, word, len) == 0;
+}
+
+/* The image's attributes are picked by the caller: attr is the one named
+ * `name`, NULL when the image has none. */
+static bool decode_player(const json_t *attr, const char *img, const char *name,
+                          struct game *g, struct why *why) {
   if (!attr)
     return fail(why, "%s: %s is missing", img, name);
-  if (!is_attribute_value(attr))
-    return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
+  struct name type;
   const json_t *v;
-  if ((v = json_object_get(attr, "S"))) {
+  if (!attribute_value(attr, &type, &v))
+    return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
+  if (is_type(type, "S")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s S value is not a string", img, name);
     const char *s = json_string_value(v);
@@ -248,7 +295,7 @@ static bool decode_player(const json_t *image, const char *img,
     g->player_len = len;
     return true;
   }
-  if ((v = json_object_get(attr, "N"))) {
+  if (is_type(type, "N")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s N value is not a string", img, name);
     struct decimal d;
@@ -267,15 +314,15 @@ static bool decode_player(const json_t *image, const char *img,
   return fail(why, "%s: %s must be S or N", img, name);
 }
 
-static bool decode_score(const json_t *image, const char *img, const char *name,
+static bool decode_score(const json_t *attr, const char *img, const char *name,
                          struct decimal *score, struct why *why) {
-  const json_t *attr = json_object_get(image, name);
   if (!attr)
     return fail(why, "%s: %s is missing", img, name);
-  if (!is_attribute_value(attr))
+  struct name type;
+  const json_t *v;
+  if (!attribute_value(attr, &type, &v))
     return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
-  const json_t *v = json_object_get(attr, "N");
-  if (!v)
+  if (!is_type(type, "N"))
     return fail(why, "%s: %s must be N", img, name);
   if (!json_is_string(v))
     return fail(why, "%s: %s N value is not a string", img, name);
@@ -302,24 +349,24 @@ static bool decode_score(const json_t *image, const char *img, const char *name,
 /* winner: absent, BOOL false, NULL, N 0, S "" and S "false" (any case) are
  * not a win; any other present value is. A malformed typed value (BOOL not
  * a boolean, N not a number, ...) is unusable, hence poison. */
-static bool decode_winner(const json_t *image, const char *img,
-                          const char *name, bool *win, struct why *why) {
-  const json_t *attr = json_object_get(image, name);
+static bool decode_winner(const json_t *attr, const char *img, const char *name,
+                          bool *win, struct why *why) {
   *win = false;
   if (!attr)
     return true;
-  if (!is_attribute_value(attr))
-    return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
+  struct name type;
   const json_t *v;
-  if ((v = json_object_get(attr, "BOOL"))) {
+  if (!attribute_value(attr, &type, &v))
+    return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
+  if (is_type(type, "BOOL")) {
     if (!json_is_boolean(v))
       return fail(why, "%s: %s BOOL value is not a boolean", img, name);
     *win = json_is_true(v);
     return true;
   }
-  if (json_object_get(attr, "NULL"))
+  if (is_type(type, "NULL"))
     return true;
-  if ((v = json_object_get(attr, "N"))) {
+  if (is_type(type, "N")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s N value is not a string", img, name);
     struct decimal d;
@@ -334,7 +381,7 @@ static bool decode_winner(const json_t *image, const char *img,
     *win = st == TS_ERR_RANGE || !decimal_is_zero(d);
     return true;
   }
-  if ((v = json_object_get(attr, "S"))) {
+  if (is_type(type, "S")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s S value is not a string", img, name);
     size_t len = json_string_length(v);
@@ -348,11 +395,18 @@ static bool decode_winner(const json_t *image, const char *img,
 static bool decode_image(const json_t *image, const char *img,
                          const struct record_names *names, struct game *g,
                          struct why *why) {
+  enum { PLAYER, SCORE, WINNER };
+  const struct name wanted[] = {
+      [PLAYER] = {names->player, strlen(names->player)},
+      [SCORE] = {names->score, strlen(names->score)},
+      [WINNER] = {names->winner, strlen(names->winner)}};
+  const json_t *attr[3];
+  pick(image, wanted, 3, attr);
   struct decimal score;
   bool win;
-  if (!decode_player(image, img, names->player, g, why) ||
-      !decode_score(image, img, names->score, &score, why) ||
-      !decode_winner(image, img, names->winner, &win, why))
+  if (!decode_player(attr[PLAYER], img, names->player, g, why) ||
+      !decode_score(attr[SCORE], img, names->score, &score, why) ||
+      !decode_winner(attr[WINNER], img, names->winner, &win, why))
     return false;
   g->contribution = (struct stats){1, win ? 1 : 0, score};
   return true;
@@ -464,10 +518,47 @@ static enum ts_status add_entry(struct batch *b, struct rec *r, size_t record,
   return TS_OK;
 }
 
-/* An image member of dynamodb: NULL when absent or JSON null. */
-static bool get_image(const json_t *ddb, const char *key, const json_t **out,
+/* The members of a change record and of its dynamodb that decoding reads,
+ * picked once (pick()). */
+enum {
+  C_EVENT_ID,
+  C_EVENT_NAME,
+  C_EVENT_SOURCE,
+  C_DYNAMODB,
+  C_KINESIS,
+  C_USER_IDENTITY,
+  C_COUNT
+};
+enum { D_SEQ, D_CREATED, D_NEW, D_OLD, D_VIEW, D_KEYS, D_COUNT };
+
+struct change_view {
+  const json_t *m[C_COUNT]; /* the record's */
+  const json_t *d[D_COUNT]; /* its dynamodb's; all NULL when not an object */
+};
+
+static void view_of(const json_t *change, struct change_view *v) {
+  static const struct name record[C_COUNT] = {
+      [C_EVENT_ID] = NAME("eventID"),
+      [C_EVENT_NAME] = NAME("eventName"),
+      [C_EVENT_SOURCE] = NAME("eventSource"),
+      [C_DYNAMODB] = NAME("dynamodb"),
+      [C_KINESIS] = NAME("kinesis"),
+      [C_USER_IDENTITY] = NAME("userIdentity")};
+  static const struct name ddb[D_COUNT] = {
+      [D_SEQ] = NAME("SequenceNumber"),
+      [D_CREATED] = NAME("ApproximateCreationDateTime"),
+      [D_NEW] = NAME("NewImage"),
+      [D_OLD] = NAME("OldImage"),
+      [D_VIEW] = NAME("StreamViewType"),
+      [D_KEYS] = NAME("Keys")};
+  pick(change, record, C_COUNT, v->m);
+  pick(v->m[C_DYNAMODB], ddb, D_COUNT, v->d);
+}
+
+/* An image member of dynamodb (v, named key): NULL when absent or JSON
+ * null. */
+static bool get_image(const json_t *v, const char *key, const json_t **out,
                       struct why *why) {
-  const json_t *v = json_object_get(ddb, key);
   *out = NULL;
   if (!v || json_is_null(v))
     return true;
@@ -482,9 +573,9 @@ enum event_name { EVENT_INSERT, EVENT_MODIFY, EVENT_REMOVE };
 /* Validates eventID. Returns false with why set when it is unusable. A
  * repeat of an eventID is not decided here: see add_entry(). */
 static bool decode_event_id(struct batch *b, struct rec *r,
-                            const json_t *change, struct why *why,
+                            const struct change_view *change, struct why *why,
                             enum ts_status *st) {
-  const json_t *id = json_object_get(change, "eventID");
+  const json_t *id = change->m[C_EVENT_ID];
   if (!id)
     return fail(why, "missing eventID");
   if (!json_is_string(id))
@@ -504,10 +595,9 @@ static bool decode_event_id(struct batch *b, struct rec *r,
   return true;
 }
 
-/* True when DynamoDB's Time to Live made the change: userIdentity
- * {"type":"Service","principalId":"dynamodb.amazonaws.com"}. */
-static bool made_by_ttl(const json_t *record) {
-  const json_t *who = json_object_get(record, "userIdentity");
+/* True when DynamoDB's Time to Live made the change: its userIdentity
+ * (who) is {"type":"Service","principalId":"dynamodb.amazonaws.com"}. */
+static bool made_by_ttl(const json_t *who) {
   const json_t *type = json_object_get(who, "type");
   const json_t *principal = json_object_get(who, "principalId");
   return json_is_string(type) && json_is_string(principal) &&
@@ -517,12 +607,12 @@ static bool made_by_ttl(const json_t *record) {
 
 /* Everything after the eventID of the change record `change` (r->json, or
  * what a Kinesis record carries): returns false with why set for poison. */
-static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
-                           size_t index, const struct batch_options *opt,
-                           struct index *ix, struct why *why,
-                           enum ts_status *st) {
+static bool decode_changes(struct batch *b, struct rec *r,
+                           const struct change_view *change, size_t index,
+                           const struct batch_options *opt, struct index *ix,
+                           struct why *why, enum ts_status *st) {
   const struct record_names *names = &opt->names;
-  const json_t *name = json_object_get(change, "eventName");
+  const json_t *name = change->m[C_EVENT_NAME];
   if (!name)
     return fail(why, "missing eventName");
   if (!json_is_string(name))
@@ -541,14 +631,14 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
     quote(q, ns, nlen);
     return fail(why, "eventName %s is not INSERT, MODIFY or REMOVE", q);
   }
-  const json_t *ddb = json_object_get(change, "dynamodb");
+  const json_t *ddb = change->m[C_DYNAMODB];
   if (!ddb)
     return fail(why, "missing dynamodb");
   if (!json_is_object(ddb))
     return fail(why, "dynamodb is not an object");
   const json_t *new_image, *old_image;
-  if (!get_image(ddb, "NewImage", &new_image, why) ||
-      !get_image(ddb, "OldImage", &old_image, why))
+  if (!get_image(change->d[D_NEW], "NewImage", &new_image, why) ||
+      !get_image(change->d[D_OLD], "OldImage", &old_image, why))
     return false;
 
   /* Decode first, fold after: a poison record has no entries. */
@@ -556,7 +646,7 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
   bool use_new = ev != EVENT_REMOVE, use_old = ev != EVENT_INSERT && old_image;
   if (use_new && !new_image) {
     /* Usually a stream that does not carry images: say which it is. */
-    const json_t *view = json_object_get(ddb, "StreamViewType");
+    const json_t *view = change->d[D_VIEW];
     if (!json_is_string(view))
       return fail(why, "%s without dynamodb.NewImage",
                   ev == EVENT_INSERT ? "INSERT" : "MODIFY");
@@ -571,9 +661,9 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
     return false;
   if (use_old && !decode_image(old_image, "OldImage", names, &go, why))
     return false;
-  json_t *keys = json_object_get(ddb, "Keys");
   /* A reference of its own: a Kinesis record's decoded tree is freed
-   * after decoding. */
+   * after decoding (jansson's count is not const-qualified). */
+  json_t *keys = (json_t *)change->d[D_KEYS];
   r->change.keys = json_is_object(keys) ? json_incref(keys) : NULL;
   r->change.seq = r->has_seq ? r->item_id : NULL;
   if (use_old) {
@@ -591,7 +681,8 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
     b->remove_without_old++;
     return true;
   }
-  if (ev == EVENT_REMOVE && !opt->ttl_removes_subtract && made_by_ttl(change)) {
+  if (ev == EVENT_REMOVE && !opt->ttl_removes_subtract &&
+      made_by_ttl(change->m[C_USER_IDENTITY])) {
     b->ttl_removes_skipped++;
     return true;
   }
@@ -627,10 +718,7 @@ static bool decode_changes(struct batch *b, struct rec *r, const json_t *change,
  * Precision; the ranges do not meet before the year 5138) or a string of
  * digits. ISO 8601 text (some SDKs) is not
  * decoded: 0, which only costs the store a wider lookup. */
-static int64_t decode_created(const json_t *ddb) {
-  const json_t *v = json_is_object(ddb)
-                        ? json_object_get(ddb, "ApproximateCreationDateTime")
-                        : NULL;
+static int64_t decode_created(const json_t *v) {
   double t = 0;
   if (json_is_number(v)) {
     t = json_number_value(v);
@@ -666,9 +754,9 @@ static enum ts_status item_identifier(struct batch *b, const json_t *v,
 /* A Kinesis record (Kinesis Data Streams for DynamoDB, as a Lambda or a
  * Pipe delivers it): it has a `kinesis` member, or says eventSource
  * "aws:kinesis". */
-static bool is_kinesis(const json_t *record) {
-  const json_t *source = json_object_get(record, "eventSource");
-  return json_object_get(record, "kinesis") ||
+static bool is_kinesis(const struct change_view *record) {
+  const json_t *source = record->m[C_EVENT_SOURCE];
+  return record->m[C_KINESIS] ||
          (json_is_string(source) &&
           strcmp(json_string_value(source), "aws:kinesis") == 0);
 }
@@ -745,31 +833,27 @@ static enum ts_status decode_record(struct batch *b, size_t index,
   struct why why = {{0}};
   enum ts_status st = TS_OK;
   json_t *inner = NULL;
-  const json_t *change = r->json;
-  bool kinesis = is_kinesis(r->json), ok = true;
+  struct change_view change;
+  view_of(r->json, &change);
+  bool kinesis = is_kinesis(&change), ok = true;
 
   if (kinesis) {
     st = item_identifier(
-        b,
-        json_object_get(json_object_get(r->json, "kinesis"), "sequenceNumber"),
-        &r->item_id);
+        b, json_object_get(change.m[C_KINESIS], "sequenceNumber"), &r->item_id);
     if (st == TS_OK)
       ok = unwrap_kinesis(r->json, &inner, &why, &st);
-    change = inner;
+    view_of(inner, &change);
   } else {
-    const json_t *ddb = json_object_get(r->json, "dynamodb");
-    st = item_identifier(
-        b, json_is_object(ddb) ? json_object_get(ddb, "SequenceNumber") : NULL,
-        &r->item_id);
+    st = item_identifier(b, change.d[D_SEQ], &r->item_id);
     r->has_seq = r->item_id != NULL;
   }
   if (st != TS_OK)
     goto out;
   bool unwrapped = ok; /* poison from here on is the change record's */
 
-  r->created_s = ok ? decode_created(json_object_get(change, "dynamodb")) : 0;
+  r->created_s = ok ? decode_created(change.d[D_CREATED]) : 0;
   if (ok)
-    ok = decode_event_id(b, r, change, &why, &st);
+    ok = decode_event_id(b, r, &change, &why, &st);
   if (st != TS_OK)
     goto out;
   if (ok && !r->item_id &&
@@ -787,7 +871,7 @@ static enum ts_status decode_record(struct batch *b, size_t index,
     }
   }
   if (ok)
-    ok = decode_changes(b, r, change, index, opt, ix, &why, &st);
+    ok = decode_changes(b, r, &change, index, opt, ix, &why, &st);
   if (st != TS_OK || ok)
     goto out;
   if (kinesis && unwrapped) {
