@@ -261,13 +261,6 @@
 #define TS_SQLITE_RECENT_MERGE_ROWS 16384u
 #define TS_SQLITE_RECENT_SLICE_ROWS 256u
 #define TS_SQLITE_RECENT_MAX_ROWS (4u * TS_SQLITE_RECENT_MERGE_ROWS)
-/* After a lone batch, while no other waits, the committer moves pairs of a
- * cycle in transactions of their own (idle moves): at least this many, or
- * as many as the last batch added, each. Idle moves start a cycle at the
- * merge bound; a batch's transaction then moves pairs only from 1.5 times
- * it (many senders: no idle time), so that a lone sender's batches carry
- * no moves. Small, so that a batch arriving meanwhile waits little. */
-#define TS_SQLITE_RECENT_IDLE_ROWS 64u
 /* The filter of applied_events' pairs (store/pair_filter.h): sized for
  * four times the pairs the table holds when it is built (between MIN and
  * MAX), 16 bits a pair, so at most 4 MiB; a table of more than MAX / 2

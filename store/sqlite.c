@@ -382,12 +382,6 @@ struct sq {
   atomic_uint_fast64_t others_epoch;
   atomic_bool in_checked_txn;
   size_t recent_merge_rows, recent_slice_rows, recent_max_rows; /* bounds.h */
-  /* Pairs an idle move takes at least (0: no idle moves, batches move
-   * them all); move_due: set, under wmu, by the last write transaction
-   * when an idle move is due, read by the committer (committer_main). */
-  size_t recent_idle_rows;
-  atomic_bool move_due;
-  size_t last_records; /* in the last group of batches */
   /* What applied_events certainly does not hold (store/pair_filter.h). It
    * holds every pair of applied_events while filter_ok, as of the
    * writer's data_version filter_version: another connection's commit
@@ -1191,13 +1185,11 @@ static bool others_wrote(const struct sq *sq, int64_t version) {
 
 /* In the open write transaction, before its batches: keeps the pairs in
  * memory true to applied_recent, and moves a slice of them into
- * applied_events. A batch's slice moves at least as many pairs as the
- * transaction is about to add (records), so a cycle ends before as many
- * new pairs as it moves have come in, and memory stays within a few
- * cycles' pairs; an idle move (no batch) moves recent_idle_rows, or as
- * many as the last group added.
+ * applied_events. A slice moves at least as many pairs as the transaction
+ * is about to add (records), so a cycle ends before as many new pairs as
+ * it moves have come in, and memory stays within a few cycles' pairs.
  * *version is the data_version to remember once the transaction commits. */
-static enum ts_status tend_recent(struct sq *sq, size_t records, bool idle,
+static enum ts_status tend_recent(struct sq *sq, size_t records,
                                   int64_t *version) {
   struct conn *c = &sq->w;
   int rc;
@@ -1227,25 +1219,15 @@ static enum ts_status tend_recent(struct sq *sq, size_t records, bool idle,
     recent_drop_committed(sq->recent);
     return TS_OK;
   }
-  /* An idle move moves pairs from merge_rows held or during a cycle; a
-   * batch's transaction from merge_rows, or with idle moves on from half
-   * as many again and then whether a cycle is under way or not, so that a
-   * lone sender's batches seldom carry any. */
   enum ts_status st = TS_OK;
-  size_t start = sq->recent_merge_rows;
-  if (!idle && sq->recent_idle_rows)
-    start = start <= SIZE_MAX / 3 * 2 ? start + start / 2 : SIZE_MAX;
-  if (recent_count(sq->recent) < start &&
-      (!recent_cycling(sq->recent) || (!idle && sq->recent_idle_rows)))
-    return TS_OK;
-  if (!recent_cycling(sq->recent) &&
-      (st = recent_cycle_start(sq->recent)) != TS_OK)
-    return st;
+  if (!recent_cycling(sq->recent)) {
+    if (recent_count(sq->recent) < sq->recent_merge_rows)
+      return TS_OK;
+    if ((st = recent_cycle_start(sq->recent)) != TS_OK)
+      return st;
+  }
   size_t max =
       records > sq->recent_slice_rows ? records : sq->recent_slice_rows;
-  if (idle) /* as many as the last batches added, so that moves keep up */
-    max = sq->last_records > sq->recent_idle_rows ? sq->last_records
-                                                  : sq->recent_idle_rows;
   bool last = false;
   int64_t max_rowid = 0;
   st = recent_slice(sq->recent, max, put_merged, sq, &last, &max_rowid);
@@ -1409,9 +1391,7 @@ static enum ts_status apply_attempt(void *cls) {
     if (st != TS_OK)
       goto out;
   }
-  if (a->n > 0)
-    sq->last_records = records;
-  if ((st = tend_recent(sq, records, a->n == 0, &version)) != TS_OK)
+  if ((st = tend_recent(sq, records, &version)) != TS_OK)
     goto out;
   if (others_wrote(sq, version))
     row_cache_clear(c->rows);
@@ -1427,12 +1407,7 @@ static enum ts_status apply_attempt(void *cls) {
     if (st != TS_OK)
       goto out;
   }
-  /* An idle move changes what is stored, not what it means (its pairs are
-   * applied on either side): its commit need not reach the disk before
-   * the next batch's does (sqlite_vfs.h). */
-  sqlite_vfs_gather_defer_sync(a->n == 0);
   rc = run_plain(c, ST_COMMIT);
-  sqlite_vfs_gather_defer_sync(false);
   st = from_rc(rc);
   if (st == TS_OK) {
     recent_commit(sq->recent);
@@ -1459,14 +1434,6 @@ out:;
   }
   sq->filter_live = false;
   end_writes(sq, st == TS_OK);
-  /* A failed transaction leaves the next move to the next batch, so that
-   * a lasting failure is not retried in a loop while idle; a group of
-   * several batches says the writer is busy (the next group is already
-   * coming), and an idle move would only delay it. */
-  atomic_store(&sq->move_due,
-               st == TS_OK && sq->recent_idle_rows && a->n <= 1 &&
-                   (recent_cycling(sq->recent) ||
-                    recent_count(sq->recent) >= sq->recent_merge_rows));
   if (st == TS_OK)
     atomic_store(&sq->out_of_space, false);
   else if ((code & 0xff) == SQLITE_FULL)
@@ -1569,7 +1536,7 @@ static void pass_lead(struct sq *sq, struct handoff *h) {
   if (sq->q_head && sq->q_head->waiting) {
     sq->q_head->waiting = false;
     h->wake[h->n_wake++] = sq->q_head;
-  } else if (sq->q_head || sq->stopping || atomic_load(&sq->move_due)) {
+  } else if (sq->q_head || sq->stopping) {
     pthread_cond_signal(&sq->ccv);
   }
 }
@@ -1647,21 +1614,8 @@ static enum ts_status sq_apply_async(void *impl, struct batch *b,
   return TS_OK;
 }
 
-/* With qmu held, nothing queued and nobody leading: an idle move (a
- * group of no batches: tend_recent moves recent_idle_rows pairs). It leads
- * meanwhile, so that batches queue behind it and the committer leads them
- * next. Its outcome is move_due's business (apply_attempt). */
-static void lead_idle_move(struct sq *sq) {
-  sq->leader = true;
-  pthread_mutex_unlock(&sq->qmu);
-  (void)apply_group(sq, NULL, 0, own_deadline(sq, UINT64_MAX));
-  pthread_mutex_lock(&sq->qmu);
-  sq->leader = false;
-}
-
-/* The committer: leads while batches wait and nobody else leads, moves
- * pairs of a cycle when none waits; ends when sq_close stops it and the
- * queue is empty. */
+/* The committer: leads while batches wait and nobody else leads; ends when
+ * sq_close stops it and the queue is empty. */
 static void *committer_main(void *arg) {
   struct sq *sq = arg;
   struct handoff h;
@@ -1672,11 +1626,6 @@ static void *committer_main(void *arg) {
       pthread_mutex_unlock(&sq->qmu);
       hand_off(&h);
       pthread_mutex_lock(&sq->qmu);
-      continue;
-    }
-    if (!sq->q_head && !sq->leader && !sq->stopping &&
-        atomic_load(&sq->move_due)) {
-      lead_idle_move(sq);
       continue;
     }
     if (sq->stopping && !sq->q_head)
@@ -1705,9 +1654,6 @@ static void *committer_main(void *arg) {
 static int on_wal_commit(void *cls, sqlite3 *db, const char *name, int frames) {
   (void)name;
   struct sq *sq = cls;
-  /* Called inside the COMMIT, which has synced the WAL by now: a copy
-   * into the database below must sync it for real. */
-  sqlite_vfs_gather_defer_sync(false);
   if (frames < (int)TS_SQLITE_WAL_CHECKPOINT_PAGES)
     return SQLITE_OK;
   pthread_mutex_lock(&sq->kmu);
@@ -2730,8 +2676,6 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   sq->recent_merge_rows = TS_SQLITE_RECENT_MERGE_ROWS;
   sq->recent_slice_rows = TS_SQLITE_RECENT_SLICE_ROWS;
   sq->recent_max_rows = TS_SQLITE_RECENT_MAX_ROWS;
-  sq->recent_idle_rows = TS_SQLITE_RECENT_IDLE_ROWS;
-  atomic_init(&sq->move_due, false);
   sq->filter_quiet_ms = TS_SQLITE_FILTER_QUIET_MS;
   sq->filter_due = true;
   sq->seen_version = -1;
@@ -2873,16 +2817,6 @@ void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
   sq->recent_max_rows = merge_rows <= TS_SQLITE_RECENT_MAX_ROWS / 4u
                             ? 4u * merge_rows
                             : TS_SQLITE_RECENT_MAX_ROWS;
-  sq->recent_idle_rows = 0;
-  pthread_mutex_unlock(&sq->wmu);
-}
-
-void store_test_sqlite_set_idle_rows(struct store *s, size_t rows) {
-  struct sq *sq = sq_of(s);
-  if (!sq)
-    return;
-  pthread_mutex_lock(&sq->wmu);
-  sq->recent_idle_rows = rows;
   pthread_mutex_unlock(&sq->wmu);
 }
 

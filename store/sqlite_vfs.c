@@ -2,13 +2,10 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/bounds.h"
-#include "store_test.h"
 
 #define VFS_NAME "ts-wal-gather"
 
@@ -19,21 +16,7 @@ struct wfile {
   unsigned char *buf; /* TS_SQLITE_WAL_GATHER_BYTES once written to */
   size_t len;         /* bytes gathered, to go at off */
   sqlite3_int64 off;
-  bool header_written; /* the WAL header, since the last sync */
 };
-
-/* The WAL header's size (SQLite's file format). */
-#define WAL_HEADER_BYTES 32
-
-/* sqlite_vfs_gather_defer_sync */
-static _Thread_local bool defer_sync;
-
-/* WAL syncs passed to the disk (store_test_sqlite_wal_syncs). */
-static _Atomic uint64_t real_syncs;
-
-uint64_t store_test_sqlite_wal_syncs(void) { return atomic_load(&real_syncs); }
-
-void sqlite_vfs_gather_defer_sync(bool on) { defer_sync = on; }
 
 static sqlite3_vfs *real_vfs;
 
@@ -56,8 +39,6 @@ static int g_write(sqlite3_file *f, const void *data, int amt,
                    sqlite3_int64 off) {
   struct wfile *w = (struct wfile *)f;
   size_t n = (size_t)amt;
-  if (off < WAL_HEADER_BYTES)
-    w->header_written = true;
   if (w->len && off == w->off + (sqlite3_int64)w->len &&
       w->len + n <= TS_SQLITE_WAL_GATHER_BYTES) {
     memcpy(w->buf + w->len, data, n);
@@ -97,15 +78,8 @@ static int g_truncate(sqlite3_file *f, sqlite3_int64 size) {
   return rc != SQLITE_OK ? rc : RM(f)->xTruncate(REAL(f), size);
 }
 static int g_sync(sqlite3_file *f, int flags) {
-  struct wfile *w = (struct wfile *)f;
-  int rc = flush(w);
-  if (rc != SQLITE_OK || (defer_sync && !w->header_written))
-    return rc;
-  rc = RM(f)->xSync(REAL(f), flags);
-  if (rc == SQLITE_OK)
-    w->header_written = false;
-  atomic_fetch_add(&real_syncs, 1);
-  return rc;
+  int rc = flush((struct wfile *)f);
+  return rc != SQLITE_OK ? rc : RM(f)->xSync(REAL(f), flags);
 }
 static int g_file_size(sqlite3_file *f, sqlite3_int64 *size) {
   int rc = flush((struct wfile *)f);

@@ -16,23 +16,10 @@
 #ifndef TS_STORE_SQLITE_VFS_H
 #define TS_STORE_SQLITE_VFS_H
 
-#include <stdbool.h>
-
 #include "../common/status.h"
 
 /* Registers the VFS once (thread-safe) and sets *name to pass to
  * sqlite3_open_v2. */
 enum ts_status sqlite_vfs_gather_name(const char **name) TS_WARN_UNUSED;
-
-/* On the calling thread while on: a WAL file's sync writes what is
- * gathered (other connections may read it next) but does not ask the disk
- * to make it durable, unless the WAL's header was written since its last
- * sync (a restarted WAL's header must be durable before the frames after
- * it). What that gives one commit is synchronous=NORMAL's: a power loss
- * may drop it whole, never tear it, and the next durable commit's sync
- * covers its frames. Only around a COMMIT whose loss costs nothing (the
- * SQLite store's idle moves), never around a checkpoint, whose sync must
- * precede the copy into the database. */
-void sqlite_vfs_gather_defer_sync(bool on);
 
 #endif /* TS_STORE_SQLITE_VFS_H */

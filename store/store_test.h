@@ -37,15 +37,6 @@ void store_test_sqlite_set_apply_deadline_ms(struct store *s, uint32_t ms);
 void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
                                        size_t slice_rows);
 
-/* Idle moves (TS_SQLITE_RECENT_IDLE_ROWS) take this many pairs; 0: none,
- * which store_test_sqlite_set_recent_rows also sets, so that a test's
- * pairs move only in its own batches' transactions. Call after it. */
-void store_test_sqlite_set_idle_rows(struct store *s, size_t rows);
-
-/* WAL syncs that reached the disk through the gathering VFS, in this
- * process (store/sqlite_vfs.h: a deferred one does not count). */
-uint64_t store_test_sqlite_wal_syncs(void);
-
 /* Builds the filter of applied pairs again once other connections have
  * been quiet for ms (TS_SQLITE_FILTER_QUIET_MS otherwise); 0: at every
  * write transaction after another connection's commit. */

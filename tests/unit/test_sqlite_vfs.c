@@ -10,7 +10,6 @@
 
 #include "common/bounds.h"
 #include "store/sqlite_vfs.h"
-#include "store/store_test.h"
 #include "unit.h"
 
 static char dir[64], path[96];
@@ -141,61 +140,7 @@ static void test_what_the_writer_commits_the_reader_sees_at_once(void) {
     run_steps(page_sizes[i]);
 }
 
-/* A commit whose sync is deferred (sqlite_vfs_gather_defer_sync) is read
- * at once by another connection and asks the disk for nothing, unless it
- * wrote the WAL's header (the WAL started over): that is synced whatever
- * the deferral. A commit not deferred syncs. */
-static void test_a_deferred_commit_is_read_at_once_and_not_synced(void) {
-  static const struct {
-    const char *name;
-    bool defer, restart; /* restart: a checkpoint empties the WAL first */
-    bool synced;
-  } steps[] = {
-      {"deferred", true, false, false},
-      {"not deferred", false, false, true},
-      {"deferred again", true, false, false},
-      {"deferred, the WAL started over", true, true, true},
-      {"deferred after that", true, false, false},
-  };
-  snprintf(dir, sizeof dir, "/tmp/ts-vfs-XXXXXX");
-  CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-  snprintf(path, sizeof path, "%s/t.db", dir);
-  const char *vfs = NULL;
-  CU_ASSERT_FATAL(sqlite_vfs_gather_name(&vfs) == TS_OK && vfs);
-  sqlite3 *w = open_db(vfs, 4096);
-  CU_ASSERT_FATAL(exec(w, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)") ==
-                  SQLITE_OK);
-  sqlite3 *r = open_db(NULL, 4096);
-  long long rows = 0;
-  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-    if (steps[i].restart)
-      CU_ASSERT_FATAL(exec(w, "PRAGMA wal_checkpoint(TRUNCATE)") == SQLITE_OK);
-    uint64_t before = store_test_sqlite_wal_syncs();
-    sqlite_vfs_gather_defer_sync(steps[i].defer);
-    int rc = insert(w, 3, 100);
-    sqlite_vfs_gather_defer_sync(false);
-    uint64_t syncs = store_test_sqlite_wal_syncs() - before;
-    long long rrows, rbytes;
-    read_totals(r, &rrows, &rbytes);
-    TS_CHECK_CASE(
-        rc == SQLITE_OK && rrows == rows + 3 && (syncs > 0) == steps[i].synced,
-        steps[i].name, "rc %d, reader %lld rows (want %lld), %llu syncs", rc,
-        rrows, rows + 3, (unsigned long long)syncs);
-    rows += 3;
-  }
-  CU_ASSERT(sqlite3_close(r) == SQLITE_OK);
-  CU_ASSERT(sqlite3_close(w) == SQLITE_OK);
-  char f[128];
-  static const char *const suffix[] = {"", "-wal", "-shm"};
-  for (size_t i = 0; i < 3; i++) {
-    snprintf(f, sizeof f, "%s%s", path, suffix[i]);
-    (void)unlink(f);
-  }
-  (void)rmdir(dir);
-}
-
 void suite_sqlite_vfs(void) {
   TS_SUITE("sqlite_vfs",
-           TS_TEST(test_what_the_writer_commits_the_reader_sees_at_once),
-           TS_TEST(test_a_deferred_commit_is_read_at_once_and_not_synced));
+           TS_TEST(test_what_the_writer_commits_the_reader_sees_at_once));
 }

@@ -887,49 +887,6 @@ static void test_pairs_moved_at_once_past_the_bound_stay_applied(void) {
   remove_tmp();
 }
 
-/* When no batch waits after a lone one, the committer moves a cycle's
- * pairs in transactions of their own (idle moves), whose commits are not
- * synced (the next batch's is), so that a lone sender's batches carry no
- * moves: here no batch reaches the bound at which a batch moves pairs
- * itself, and every pair still ends in applied_events with no batch after
- * the last. Resent, the records are duplicates, and the counts stand. */
-static void test_idle_moves_take_the_pairs_while_no_batch_comes(void) {
-  fresh_path();
-  struct store *s = open_store();
-  store_test_sqlite_set_recent_rows(s, 40, 15);
-  store_test_sqlite_set_idle_rows(s, 4);
-  size_t applied = 0, dups = 0;
-  /* Idle moves start at 40 pairs: only after the third batch, so that
-   * the one cycle holds all 45 (a batch moves pairs itself from 60). */
-  for (size_t i = 0; i < 45; i += 15) {
-    recent_apply(s, i, i + 15, &applied, &dups);
-    CU_ASSERT(applied == 15 && dups == 0);
-  }
-  uint64_t syncs = store_test_sqlite_wal_syncs();
-  /* A cycle's pairs leave memory when its last slice has moved. */
-  for (int waited = 0; waited < 500; waited++) {
-    if (store_test_sqlite_recent_count(s) == 0)
-      break;
-    usleep(10000);
-  }
-  TS_CHECK_CASE(store_test_sqlite_recent_count(s) == 0, "idle",
-                "%zu pairs still in memory after 5 s",
-                store_test_sqlite_recent_count(s));
-  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 45);
-  TS_CHECK_CASE(store_test_sqlite_wal_syncs() == syncs, "idle",
-                "idle moves synced the WAL %llu times",
-                (unsigned long long)(store_test_sqlite_wal_syncs() - syncs));
-  recent_apply(s, 0, 45, &applied, &dups);
-  TS_CHECK_CASE(applied == 0 && dups == 45, "resent",
-                "%zu applied, %zu duplicates", applied, dups);
-  recent_apply(s, 45, 46, &applied, &dups);
-  CU_ASSERT(applied == 1 && dups == 0);
-  CU_ASSERT(store_test_sqlite_wal_syncs() > syncs); /* batches sync */
-  recent_check_totals(s, 46);
-  store_free(s);
-  remove_tmp();
-}
-
 /* A reopened store knows nothing in memory: what applied_recent held
  * before the close (mid-cycle) must still count as applied. */
 static void test_pairs_of_a_cycle_cut_by_a_restart_stay_applied(void) {
@@ -2051,7 +2008,6 @@ void suite_store_sqlite(void) {
       TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
       TS_TEST(test_resent_records_are_duplicates_in_every_cycle_state),
       TS_TEST(test_pairs_of_a_cycle_cut_by_a_restart_stay_applied),
-      TS_TEST(test_idle_moves_take_the_pairs_while_no_batch_comes),
       TS_TEST(test_pairs_moved_at_once_past_the_bound_stay_applied),
       TS_TEST(test_another_writer_pairs_are_seen_applied),
       TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
