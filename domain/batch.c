@@ -218,7 +218,7 @@ __attribute__((format(printf, 2, 3))) static bool fail(struct why *why,
 
 /* ---- members by name ---- */
 
-/* A member name and its length (a key may hold a NUL: compare both). */
+/* A member name and its length (jansson gives a key's length). */
 struct name {
   const char *s;
   size_t len;
