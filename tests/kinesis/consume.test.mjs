@@ -221,14 +221,6 @@ async function startThrottlingProxy() {
 let lost = null; // {shard, at} once the proxy has lost the answer
 let refused = null; // {shard, expires, from, lostAt, againAt} once refusing started
 const landed = new Map(); // shard -> B's lease row that last landed
-// Whether proc's last word on the shard is that it took it (a worker of
-// its own reads it now).
-function holdsShard(proc, shard) {
-  const last = logs.findLast((l) => l.proc === proc && l.shard === shard &&
-    /^kinesis (shard taken|shard handed over|shard read to its end|lease lost|lease released)/
-      .test(l.msg || ''));
-  return last?.msg === 'kinesis shard taken';
-}
 function refuse(res) {
   res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.0' });
   res.end(JSON.stringify({
@@ -246,9 +238,12 @@ async function startLosingProxy(upstream) {
       let lose = false;
       let item = null;
       let shard = '';
+      let over = ''; // the lease_version the write is conditioned on
       if (String(req.headers['x-amz-target'] || '').endsWith('.PutItem')) {
         try {
-          item = JSON.parse(body).Item || {};
+          const put = JSON.parse(body);
+          item = put.Item || {};
+          over = put.ExpressionAttributeValues?.[':v']?.N || '';
           const id = item.id?.S || '';
           if (id.startsWith(`#kinesis#${stream}#shardId`))
             shard = id.slice(`#kinesis#${stream}#`.length);
@@ -266,10 +261,13 @@ async function startLosingProxy(upstream) {
         }
       } else if (shard && !refused && shard !== lost.shard && landed.has(shard) &&
         item.owner?.S === 'B' && item.checkpoint?.S !== landed.get(shard).checkpoint?.S &&
-        holdsShard('B', shard)) {
-        // a checkpoint of a shard B's worker holds, not a take: a take
-        // after another consumer moved the checkpoint differs from what B
-        // last landed too, but B has no worker on it to give it up
+        over === landed.get(shard).lease_version?.N) {
+        // a checkpoint of a shard B's worker holds: written over the row B
+        // last landed. Not a take: a take after another consumer moved the
+        // checkpoint differs from what B last landed too, but is written
+        // over that consumer's row, and B has no worker on it to give it
+        // up. (B's log was the sign once, and raced with its write: the
+        // write could come before the line that B had let the shard go.)
         refused = { shard, expires: Number(landed.get(shard).lease_expires_ms.N), from: logs.length };
       }
       if (shard && refused && !refused.lostAt && shard === refused.shard) {
