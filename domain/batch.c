@@ -261,11 +261,6 @@ static bool attribute_value(const json_t *attr, struct name *type,
   return true;
 }
 
-static bool is_type(struct name type, const char *word) {
-  size_t len = strlen(word);
-  return type.len == len && memcmp(type.s, word, len) == 0;
-}
-
 /* The image's attributes are picked by the caller: attr is the one named
  * `name`, NULL when the image has none. */
 static bool decode_player(const json_t *attr, const char *img, const char *name,
@@ -276,7 +271,7 @@ static bool decode_player(const json_t *attr, const char *img, const char *name,
   const json_t *v;
   if (!attribute_value(attr, &type, &v))
     return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
-  if (is_type(type, "S")) {
+  if (equals(type.s, type.len, "S")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s S value is not a string", img, name);
     const char *s = json_string_value(v);
@@ -295,7 +290,7 @@ static bool decode_player(const json_t *attr, const char *img, const char *name,
     g->player_len = len;
     return true;
   }
-  if (is_type(type, "N")) {
+  if (equals(type.s, type.len, "N")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s N value is not a string", img, name);
     struct decimal d;
@@ -322,7 +317,7 @@ static bool decode_score(const json_t *attr, const char *img, const char *name,
   const json_t *v;
   if (!attribute_value(attr, &type, &v))
     return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
-  if (!is_type(type, "N"))
+  if (!equals(type.s, type.len, "N"))
     return fail(why, "%s: %s must be N", img, name);
   if (!json_is_string(v))
     return fail(why, "%s: %s N value is not a string", img, name);
@@ -358,15 +353,15 @@ static bool decode_winner(const json_t *attr, const char *img, const char *name,
   const json_t *v;
   if (!attribute_value(attr, &type, &v))
     return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
-  if (is_type(type, "BOOL")) {
+  if (equals(type.s, type.len, "BOOL")) {
     if (!json_is_boolean(v))
       return fail(why, "%s: %s BOOL value is not a boolean", img, name);
     *win = json_is_true(v);
     return true;
   }
-  if (is_type(type, "NULL"))
+  if (equals(type.s, type.len, "NULL"))
     return true;
-  if (is_type(type, "N")) {
+  if (equals(type.s, type.len, "N")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s N value is not a string", img, name);
     struct decimal d;
@@ -381,7 +376,7 @@ static bool decode_winner(const json_t *attr, const char *img, const char *name,
     *win = st == TS_ERR_RANGE || !decimal_is_zero(d);
     return true;
   }
-  if (is_type(type, "S")) {
+  if (equals(type.s, type.len, "S")) {
     if (!json_is_string(v))
       return fail(why, "%s: %s S value is not a string", img, name);
     size_t len = json_string_length(v);
