@@ -18,24 +18,18 @@
  * whitespace); jansson's reader skips one that directly follows a number
  * or a literal ("[1\0]" passes there), an artefact no client relies on.
  *
- * The tree's nodes come from common/json_pool.h: free it when done with
- * it, and copy what must outlive the request. */
+ * It is common/jdoc.h's parser and jdoc_to_json: a reader that walks a
+ * document once needs no jansson tree at all. The tree's nodes come from
+ * common/json_pool.h: free it when done with it, and copy what must
+ * outlive the request. */
 #ifndef TS_COMMON_JSON_PARSE_H
 #define TS_COMMON_JSON_PARSE_H
 
 #include <jansson.h>
 #include <stddef.h>
 
+#include "jdoc.h" /* struct json_parse_error, TS_JSON_MAX_DEPTH */
 #include "status.h"
-
-#define TS_JSON_MAX_DEPTH 2048u
-
-/* Where and why a text was refused. */
-struct json_parse_error {
-  char text[80];
-  int line;   /* 1-based */
-  int column; /* 1-based, in bytes */
-};
 
 /* *out gets a new tree (the caller owns it) and TS_OK; TS_ERR_INVALID with
  * *err filled for text that is not one JSON value; TS_ERR_NOMEM. */

@@ -12,6 +12,7 @@
 
 #include "../common/bounds.h"
 #include "../common/digest.h"
+#include "../common/jdoc.h"
 
 /* ---- item keys ---- */
 
@@ -174,7 +175,13 @@ enum ts_status backfill_fold(const char *stored, const char *session,
       c = en->created_s;
     const struct batch_change *ch = en->change;
     char key[BACKFILL_KEY_HEX];
-    if (!ch || !backfill_item_key(ch->keys, NULL, 0, key)) {
+    json_t *item_keys = NULL;
+    if (ch && ch->keys != JDOC_NONE &&
+        !(item_keys = jdoc_to_json(ch->doc, ch->keys)))
+      goto out;
+    bool keyed = item_keys && backfill_item_key(item_keys, NULL, 0, key);
+    json_decref(item_keys);
+    if (!keyed) {
       u++;
       continue;
     }

@@ -16,7 +16,7 @@
 #include "../common/buf.h"
 #include "../common/digest.h"
 #include "../common/hash.h"
-#include "../common/json_parse.h"
+#include "../common/jdoc.h"
 #include "../common/utf8.h"
 #include "backfill.h"
 
@@ -60,8 +60,8 @@ struct entry_ref {
 };
 
 struct rec {
-  json_t *json; /* reference to the record object as received (for a
-                   Kinesis record, the outer one) */
+  jdoc_ref json; /* the record object as received, in the batch's body
+                   (for a Kinesis record, the outer one) */
   /* event_id, item_id and old_player live in the batch's strings. */
   char *event_id;    /* NULL when missing or unusable (a Kinesis record's:
                         the inner change record's) */
@@ -73,8 +73,9 @@ struct rec {
   bool excluded;     /* another of its entries was rejected: apply none */
   struct entry_ref refs[2]; /* at most: old player and new player */
   size_t n_refs;
-  char *json_text; /* compact JSON, made on demand by batch_rejected() */
-  bool has_seq;    /* item_id is the SequenceNumber */
+  char *json_text;    /* compact JSON, made on demand by batch_rejected() */
+  struct jdoc *inner; /* a Kinesis record's change record, or NULL */
+  bool has_seq;       /* item_id is the SequenceNumber */
   struct batch_change change;
   char *old_player; /* change.old_player's storage */
 };
@@ -107,6 +108,7 @@ struct rejected_index {
 };
 
 struct batch {
+  struct jdoc *body;     /* the records as received; owned */
   struct arena *strings; /* every rec's and player's decoded strings */
   struct rec *recs;
   size_t n_recs;
@@ -218,7 +220,7 @@ __attribute__((format(printf, 2, 3))) static bool fail(struct why *why,
 
 /* ---- members by name ---- */
 
-/* A member name and its length (jansson gives a key's length). */
+/* A member name and its length. */
 struct name {
   const char *s;
   size_t len;
@@ -226,63 +228,71 @@ struct name {
 #define NAME(lit)                                                              \
   { lit, sizeof lit - 1 }
 
-/* out[i] = the value of obj's member names[i], NULL when obj has none (or
- * is not an object). One pass over the members: a json_object_get hashes
- * its key and walks a bucket, about 170 instructions, and a record took
- * 18 of them, a tenth of an HTTP thread's work on a batch (callgrind,
- * docs/BENCHMARKS.md change 29); a record's objects have a handful of
- * members. Names may repeat: each gets the member. */
-static void pick(const json_t *obj, const struct name *names, size_t n,
-                 const json_t **out) {
+/* out[i] = the value of obj's member names[i], JDOC_NONE when obj has none
+ * (or is not an object). One pass over the members, the last of a
+ * repeated name winning as in jansson; a record's objects have a handful
+ * of members (docs/BENCHMARKS.md change 29). Names may repeat: each gets
+ * the member. */
+static void pick(const struct jdoc *d, jdoc_ref obj, const struct name *names,
+                 size_t n, jdoc_ref *out) {
   for (size_t i = 0; i < n; i++)
-    out[i] = NULL;
-  if (!json_is_object(obj))
+    out[i] = JDOC_NONE;
+  if (jdoc_type(d, obj) != JDOC_OBJECT)
     return;
-  /* jansson's iterator API takes a non-const object; nothing is changed. */
-  json_t *o = (json_t *)obj;
-  for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
-    const char *key = json_object_iter_key(it);
-    size_t len = json_object_iter_key_len(it);
+  for (jdoc_ref k = jdoc_first(d, obj); k != JDOC_NONE;
+       k = jdoc_next(d, obj, k)) {
+    const char *key = jdoc_string(d, k);
+    size_t len = jdoc_length(d, k);
     for (size_t i = 0; i < n; i++)
       if (names[i].len == len && memcmp(names[i].s, key, len) == 0)
-        out[i] = json_object_iter_value(it);
+        out[i] = jdoc_value(k);
   }
 }
 
 /* A DynamoDB attribute value has exactly one member, named by its type:
- * true with *type and *v set when attr is one. */
-static bool attribute_value(const json_t *attr, struct name *type,
-                            const json_t **v) {
-  if (!json_is_object(attr) || json_object_size(attr) != 1)
+ * true with *type and *v set when attr is one. A repeated member name is
+ * one member, its last value (jansson's rule). */
+static bool attribute_value(const struct jdoc *d, jdoc_ref attr,
+                            struct name *type, jdoc_ref *v) {
+  jdoc_ref k =
+      jdoc_type(d, attr) == JDOC_OBJECT ? jdoc_first(d, attr) : JDOC_NONE;
+  if (k == JDOC_NONE)
     return false;
-  void *it = json_object_iter((json_t *)attr);
-  *type = (struct name){json_object_iter_key(it), json_object_iter_key_len(it)};
-  *v = json_object_iter_value(it);
+  *type = (struct name){jdoc_string(d, k), jdoc_length(d, k)};
+  *v = jdoc_value(k);
+  while ((k = jdoc_next(d, attr, k)) != JDOC_NONE) {
+    if (jdoc_length(d, k) != type->len ||
+        memcmp(jdoc_string(d, k), type->s, type->len) != 0)
+      return false;
+    *v = jdoc_value(k);
+  }
   return true;
 }
 
+static bool is_string(const struct jdoc *d, jdoc_ref v) {
+  return jdoc_type(d, v) == JDOC_STRING;
+}
+
 /* The image's attributes are picked by the caller: attr is the one named
- * `name`, NULL when the image has none. */
-static bool decode_player(const json_t *attr, const char *img, const char *name,
-                          struct game *g, struct why *why) {
-  if (!attr)
+ * `name`, JDOC_NONE when the image has none. */
+static bool decode_player(const struct jdoc *d, jdoc_ref attr, const char *img,
+                          const char *name, struct game *g, struct why *why) {
+  if (attr == JDOC_NONE)
     return fail(why, "%s: %s is missing", img, name);
   struct name type;
-  const json_t *v;
-  if (!attribute_value(attr, &type, &v))
+  jdoc_ref v;
+  if (!attribute_value(d, attr, &type, &v))
     return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
   if (equals(type.s, type.len, "S")) {
-    if (!json_is_string(v))
+    if (!is_string(d, v))
       return fail(why, "%s: %s S value is not a string", img, name);
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
+    const char *s = jdoc_string(d, v);
+    size_t len = jdoc_length(d, v);
     if (len == 0)
       return fail(why, "%s: %s is empty", img, name);
     if (len > TS_MAX_PLAYER_BYTES)
       return fail(why, "%s: %s is longer than %u bytes", img, name,
                   TS_MAX_PLAYER_BYTES);
-    if (memchr(s, '\0', len))
-      return fail(why, "%s: %s contains a NUL character", img, name);
     if (!utf8_valid(s, len))
       return fail(why, "%s: %s is not valid UTF-8", img, name);
     memcpy(g->player, s, len);
@@ -291,48 +301,49 @@ static bool decode_player(const json_t *attr, const char *img, const char *name,
     return true;
   }
   if (equals(type.s, type.len, "N")) {
-    if (!json_is_string(v))
+    if (!is_string(d, v))
       return fail(why, "%s: %s N value is not a string", img, name);
-    struct decimal d;
+    struct decimal dec;
     char q[QUOTE_BUF_BYTES];
-    quote(q, json_string_value(v), json_string_length(v));
-    switch (decimal_parse(json_string_value(v), json_string_length(v), &d)) {
+    quote(q, jdoc_string(d, v), jdoc_length(d, v));
+    switch (decimal_parse(jdoc_string(d, v), jdoc_length(d, v), &dec)) {
     case TS_OK: break;
     case TS_ERR_RANGE:
       return fail(why, "%s: %s N %s is out of range", img, name, q);
     default: return fail(why, "%s: %s N %s is not a number", img, name, q);
     }
     /* The canonical text, so that 42, 42.0 and 4.2e1 are one player. */
-    g->player_len = decimal_format(d, g->player);
+    g->player_len = decimal_format(dec, g->player);
     return true;
   }
   return fail(why, "%s: %s must be S or N", img, name);
 }
 
-static bool decode_score(const json_t *attr, const char *img, const char *name,
-                         struct decimal *score, struct why *why) {
-  if (!attr)
+static bool decode_score(const struct jdoc *d, jdoc_ref attr, const char *img,
+                         const char *name, struct decimal *score,
+                         struct why *why) {
+  if (attr == JDOC_NONE)
     return fail(why, "%s: %s is missing", img, name);
   struct name type;
-  const json_t *v;
-  if (!attribute_value(attr, &type, &v))
+  jdoc_ref v;
+  if (!attribute_value(d, attr, &type, &v))
     return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
   if (!equals(type.s, type.len, "N"))
     return fail(why, "%s: %s must be N", img, name);
-  if (!json_is_string(v))
+  if (!is_string(d, v))
     return fail(why, "%s: %s N value is not a string", img, name);
-  const char *s = json_string_value(v);
-  size_t len = json_string_length(v);
+  const char *s = jdoc_string(d, v);
+  size_t len = jdoc_length(d, v);
   char q[QUOTE_BUF_BYTES];
   quote(q, s, len);
-  struct decimal d;
-  enum ts_status st = decimal_parse(s, len, &d);
+  struct decimal dec;
+  enum ts_status st = decimal_parse(s, len, &dec);
   if (st == TS_ERR_RANGE)
     return fail(why, "%s: %s %s is out of range", img, name, q);
   if (st != TS_OK)
     return fail(why, "%s: %s %s is not a number", img, name, q);
   if (decimal_parse_score(s, len, score) != TS_OK) {
-    if (d.scale > TS_SCORE_MAX_SCALE)
+    if (dec.scale > TS_SCORE_MAX_SCALE)
       return fail(why, "%s: %s %s has more than %d decimal places", img, name,
                   q, TS_SCORE_MAX_SCALE);
     return fail(why, "%s: %s %s has more than %d integer digits", img, name, q,
@@ -344,50 +355,51 @@ static bool decode_score(const json_t *attr, const char *img, const char *name,
 /* winner: absent, BOOL false, NULL, N 0, S "" and S "false" (any case) are
  * not a win; any other present value is. A malformed typed value (BOOL not
  * a boolean, N not a number, ...) is unusable, hence poison. */
-static bool decode_winner(const json_t *attr, const char *img, const char *name,
-                          bool *win, struct why *why) {
+static bool decode_winner(const struct jdoc *d, jdoc_ref attr, const char *img,
+                          const char *name, bool *win, struct why *why) {
   *win = false;
-  if (!attr)
+  if (attr == JDOC_NONE)
     return true;
   struct name type;
-  const json_t *v;
-  if (!attribute_value(attr, &type, &v))
+  jdoc_ref v;
+  if (!attribute_value(d, attr, &type, &v))
     return fail(why, "%s: %s is not a DynamoDB attribute value", img, name);
   if (equals(type.s, type.len, "BOOL")) {
-    if (!json_is_boolean(v))
+    enum jdoc_type t = jdoc_type(d, v);
+    if (t != JDOC_TRUE && t != JDOC_FALSE)
       return fail(why, "%s: %s BOOL value is not a boolean", img, name);
-    *win = json_is_true(v);
+    *win = t == JDOC_TRUE;
     return true;
   }
   if (equals(type.s, type.len, "NULL"))
     return true;
   if (equals(type.s, type.len, "N")) {
-    if (!json_is_string(v))
+    if (!is_string(d, v))
       return fail(why, "%s: %s N value is not a string", img, name);
-    struct decimal d;
+    struct decimal dec;
     enum ts_status st =
-        decimal_parse(json_string_value(v), json_string_length(v), &d);
+        decimal_parse(jdoc_string(d, v), jdoc_length(d, v), &dec);
     if (st == TS_ERR_INVALID) {
       char q[QUOTE_BUF_BYTES];
-      quote(q, json_string_value(v), json_string_length(v));
+      quote(q, jdoc_string(d, v), jdoc_length(d, v));
       return fail(why, "%s: %s N %s is not a number", img, name, q);
     }
     /* Out of range means too large or too precise, and so not zero. */
-    *win = st == TS_ERR_RANGE || !decimal_is_zero(d);
+    *win = st == TS_ERR_RANGE || !decimal_is_zero(dec);
     return true;
   }
   if (equals(type.s, type.len, "S")) {
-    if (!json_is_string(v))
+    if (!is_string(d, v))
       return fail(why, "%s: %s S value is not a string", img, name);
-    size_t len = json_string_length(v);
-    *win = len != 0 && !equals_ascii_nocase(json_string_value(v), len, "false");
+    size_t len = jdoc_length(d, v);
+    *win = len != 0 && !equals_ascii_nocase(jdoc_string(d, v), len, "false");
     return true;
   }
   *win = true; /* L, M, SS, B, ...: present and not false */
   return true;
 }
 
-static bool decode_image(const json_t *image, const char *img,
+static bool decode_image(const struct jdoc *d, jdoc_ref image, const char *img,
                          const struct record_names *names, struct game *g,
                          struct why *why) {
   enum { PLAYER, SCORE, WINNER };
@@ -395,13 +407,13 @@ static bool decode_image(const json_t *image, const char *img,
       [PLAYER] = {names->player, strlen(names->player)},
       [SCORE] = {names->score, strlen(names->score)},
       [WINNER] = {names->winner, strlen(names->winner)}};
-  const json_t *attr[3];
-  pick(image, wanted, 3, attr);
+  jdoc_ref attr[3];
+  pick(d, image, wanted, 3, attr);
   struct decimal score;
   bool win;
-  if (!decode_player(attr[PLAYER], img, names->player, g, why) ||
-      !decode_score(attr[SCORE], img, names->score, &score, why) ||
-      !decode_winner(attr[WINNER], img, names->winner, &win, why))
+  if (!decode_player(d, attr[PLAYER], img, names->player, g, why) ||
+      !decode_score(d, attr[SCORE], img, names->score, &score, why) ||
+      !decode_winner(d, attr[WINNER], img, names->winner, &win, why))
     return false;
   g->contribution = (struct stats){1, win ? 1 : 0, score};
   return true;
@@ -527,11 +539,14 @@ enum {
 enum { D_SEQ, D_CREATED, D_NEW, D_OLD, D_VIEW, D_KEYS, D_COUNT };
 
 struct change_view {
-  const json_t *m[C_COUNT]; /* the record's */
-  const json_t *d[D_COUNT]; /* its dynamodb's; all NULL when not an object */
+  const struct jdoc *doc; /* the record's document */
+  jdoc_ref m[C_COUNT];    /* the record's */
+  jdoc_ref d[D_COUNT];    /* its dynamodb's; all JDOC_NONE when not an
+                             object */
 };
 
-static void view_of(const json_t *change, struct change_view *v) {
+static void view_of(const struct jdoc *doc, jdoc_ref change,
+                    struct change_view *v) {
   static const struct name record[C_COUNT] = {
       [C_EVENT_ID] = NAME("eventID"),
       [C_EVENT_NAME] = NAME("eventName"),
@@ -546,18 +561,20 @@ static void view_of(const json_t *change, struct change_view *v) {
       [D_OLD] = NAME("OldImage"),
       [D_VIEW] = NAME("StreamViewType"),
       [D_KEYS] = NAME("Keys")};
-  pick(change, record, C_COUNT, v->m);
-  pick(v->m[C_DYNAMODB], ddb, D_COUNT, v->d);
+  v->doc = doc;
+  pick(doc, change, record, C_COUNT, v->m);
+  pick(doc, v->m[C_DYNAMODB], ddb, D_COUNT, v->d);
 }
 
-/* An image member of dynamodb (v, named key): NULL when absent or JSON
- * null. */
-static bool get_image(const json_t *v, const char *key, const json_t **out,
-                      struct why *why) {
-  *out = NULL;
-  if (!v || json_is_null(v))
+/* An image member of dynamodb (v, named key): JDOC_NONE when absent or
+ * JSON null. */
+static bool get_image(const struct jdoc *d, jdoc_ref v, const char *key,
+                      jdoc_ref *out, struct why *why) {
+  *out = JDOC_NONE;
+  enum jdoc_type t = jdoc_type(d, v);
+  if (t == JDOC_ABSENT || t == JDOC_NULL)
     return true;
-  if (!json_is_object(v))
+  if (t != JDOC_OBJECT)
     return fail(why, "dynamodb.%s is not an object", key);
   *out = v;
   return true;
@@ -570,19 +587,18 @@ enum event_name { EVENT_INSERT, EVENT_MODIFY, EVENT_REMOVE };
 static bool decode_event_id(struct batch *b, struct rec *r,
                             const struct change_view *change, struct why *why,
                             enum ts_status *st) {
-  const json_t *id = change->m[C_EVENT_ID];
-  if (!id)
+  const struct jdoc *d = change->doc;
+  jdoc_ref id = change->m[C_EVENT_ID];
+  if (id == JDOC_NONE)
     return fail(why, "missing eventID");
-  if (!json_is_string(id))
+  if (!is_string(d, id))
     return fail(why, "eventID is not a string");
-  const char *s = json_string_value(id);
-  size_t len = json_string_length(id);
+  const char *s = jdoc_string(d, id);
+  size_t len = jdoc_length(d, id);
   if (len == 0)
     return fail(why, "eventID is empty");
   if (len > TS_MAX_EVENT_ID_BYTES)
     return fail(why, "eventID is longer than %u bytes", TS_MAX_EVENT_ID_BYTES);
-  if (memchr(s, '\0', len))
-    return fail(why, "eventID contains a NUL character");
   if (!utf8_valid(s, len))
     return fail(why, "eventID is not valid UTF-8");
   if (!(r->event_id = arena_strndup(b->strings, s, len)))
@@ -592,12 +608,12 @@ static bool decode_event_id(struct batch *b, struct rec *r,
 
 /* True when DynamoDB's Time to Live made the change: its userIdentity
  * (who) is {"type":"Service","principalId":"dynamodb.amazonaws.com"}. */
-static bool made_by_ttl(const json_t *who) {
-  const json_t *type = json_object_get(who, "type");
-  const json_t *principal = json_object_get(who, "principalId");
-  return json_is_string(type) && json_is_string(principal) &&
-         strcmp(json_string_value(type), "Service") == 0 &&
-         strcmp(json_string_value(principal), "dynamodb.amazonaws.com") == 0;
+static bool made_by_ttl(const struct jdoc *d, jdoc_ref who) {
+  jdoc_ref type = jdoc_get(d, who, "type");
+  jdoc_ref principal = jdoc_get(d, who, "principalId");
+  return is_string(d, type) && is_string(d, principal) &&
+         strcmp(jdoc_string(d, type), "Service") == 0 &&
+         strcmp(jdoc_string(d, principal), "dynamodb.amazonaws.com") == 0;
 }
 
 /* Everything after the eventID of the change record `change` (r->json, or
@@ -607,13 +623,14 @@ static bool decode_changes(struct batch *b, struct rec *r,
                            const struct batch_options *opt, struct index *ix,
                            struct why *why, enum ts_status *st) {
   const struct record_names *names = &opt->names;
-  const json_t *name = change->m[C_EVENT_NAME];
-  if (!name)
+  const struct jdoc *d = change->doc;
+  jdoc_ref name = change->m[C_EVENT_NAME];
+  if (name == JDOC_NONE)
     return fail(why, "missing eventName");
-  if (!json_is_string(name))
+  if (!is_string(d, name))
     return fail(why, "eventName is not a string");
-  const char *ns = json_string_value(name);
-  size_t nlen = json_string_length(name);
+  const char *ns = jdoc_string(d, name);
+  size_t nlen = jdoc_length(d, name);
   enum event_name ev;
   if (equals(ns, nlen, "INSERT"))
     ev = EVENT_INSERT;
@@ -626,40 +643,41 @@ static bool decode_changes(struct batch *b, struct rec *r,
     quote(q, ns, nlen);
     return fail(why, "eventName %s is not INSERT, MODIFY or REMOVE", q);
   }
-  const json_t *ddb = change->m[C_DYNAMODB];
-  if (!ddb)
+  jdoc_ref ddb = change->m[C_DYNAMODB];
+  if (ddb == JDOC_NONE)
     return fail(why, "missing dynamodb");
-  if (!json_is_object(ddb))
+  if (jdoc_type(d, ddb) != JDOC_OBJECT)
     return fail(why, "dynamodb is not an object");
-  const json_t *new_image, *old_image;
-  if (!get_image(change->d[D_NEW], "NewImage", &new_image, why) ||
-      !get_image(change->d[D_OLD], "OldImage", &old_image, why))
+  jdoc_ref new_image, old_image;
+  if (!get_image(d, change->d[D_NEW], "NewImage", &new_image, why) ||
+      !get_image(d, change->d[D_OLD], "OldImage", &old_image, why))
     return false;
 
   /* Decode first, fold after: a poison record has no entries. */
   struct game gn, go;
-  bool use_new = ev != EVENT_REMOVE, use_old = ev != EVENT_INSERT && old_image;
-  if (use_new && !new_image) {
+  bool use_new = ev != EVENT_REMOVE,
+       use_old = ev != EVENT_INSERT && old_image != JDOC_NONE;
+  if (use_new && new_image == JDOC_NONE) {
     /* Usually a stream that does not carry images: say which it is. */
-    const json_t *view = change->d[D_VIEW];
-    if (!json_is_string(view))
+    jdoc_ref view = change->d[D_VIEW];
+    if (!is_string(d, view))
       return fail(why, "%s without dynamodb.NewImage",
                   ev == EVENT_INSERT ? "INSERT" : "MODIFY");
     char q[QUOTE_BUF_BYTES];
-    quote(q, json_string_value(view), json_string_length(view));
+    quote(q, jdoc_string(d, view), jdoc_length(d, view));
     return fail(why,
                 "%s without dynamodb.NewImage (StreamViewType %s; the "
                 "stream needs NEW_AND_OLD_IMAGES)",
                 ev == EVENT_INSERT ? "INSERT" : "MODIFY", q);
   }
-  if (use_new && !decode_image(new_image, "NewImage", names, &gn, why))
+  if (use_new && !decode_image(d, new_image, "NewImage", names, &gn, why))
     return false;
-  if (use_old && !decode_image(old_image, "OldImage", names, &go, why))
+  if (use_old && !decode_image(d, old_image, "OldImage", names, &go, why))
     return false;
-  /* A reference of its own: a Kinesis record's decoded tree is freed
-   * after decoding (jansson's count is not const-qualified). */
-  json_t *keys = (json_t *)change->d[D_KEYS];
-  r->change.keys = json_is_object(keys) ? json_incref(keys) : NULL;
+  r->change.doc = d;
+  r->change.keys = jdoc_type(d, change->d[D_KEYS]) == JDOC_OBJECT
+                       ? change->d[D_KEYS]
+                       : JDOC_NONE;
   r->change.seq = r->has_seq ? r->item_id : NULL;
   if (use_old) {
     if (!(r->old_player =
@@ -677,7 +695,7 @@ static bool decode_changes(struct batch *b, struct rec *r,
     return true;
   }
   if (ev == EVENT_REMOVE && !opt->ttl_removes_subtract &&
-      made_by_ttl(change->m[C_USER_IDENTITY])) {
+      made_by_ttl(d, change->m[C_USER_IDENTITY])) {
     b->ttl_removes_skipped++;
     return true;
   }
@@ -713,13 +731,14 @@ static bool decode_changes(struct batch *b, struct rec *r,
  * Precision; the ranges do not meet before the year 5138) or a string of
  * digits. ISO 8601 text (some SDKs) is not
  * decoded: 0, which only costs the store a wider lookup. */
-static int64_t decode_created(const json_t *v) {
+static int64_t decode_created(const struct jdoc *d, jdoc_ref v) {
   double t = 0;
-  if (json_is_number(v)) {
-    t = json_number_value(v);
-  } else if (json_is_string(v) && json_string_length(v) > 0 &&
-             json_string_length(v) < 20) {
-    const char *s = json_string_value(v);
+  enum jdoc_type type = jdoc_type(d, v);
+  if (type == JDOC_INTEGER || type == JDOC_REAL) {
+    t = jdoc_number(d, v);
+  } else if (type == JDOC_STRING && jdoc_length(d, v) > 0 &&
+             jdoc_length(d, v) < 20) {
+    const char *s = jdoc_string(d, v);
     for (const char *c = s; *c; c++)
       if (*c < '0' || *c > '9')
         return 0;
@@ -735,13 +754,11 @@ static int64_t decode_created(const json_t *v) {
 /* An identifier for the answer and the dead letters (a SequenceNumber,
  * a Kinesis sequenceNumber) when v is a usable one: *out stays NULL when
  * it is not. Only allocation failure is an error. */
-static enum ts_status item_identifier(struct batch *b, const json_t *v,
-                                      char **out) {
-  if (json_is_string(v) && json_string_length(v) > 0 &&
-      json_string_length(v) <= MAX_ITEM_IDENTIFIER_BYTES &&
-      !memchr(json_string_value(v), '\0', json_string_length(v)) &&
-      !(*out = arena_strndup(b->strings, json_string_value(v),
-                             json_string_length(v))))
+static enum ts_status item_identifier(struct batch *b, const struct jdoc *d,
+                                      jdoc_ref v, char **out) {
+  size_t len = jdoc_length(d, v);
+  if (is_string(d, v) && len > 0 && len <= MAX_ITEM_IDENTIFIER_BYTES &&
+      !(*out = arena_strndup(b->strings, jdoc_string(d, v), len)))
     return TS_ERR_NOMEM;
   return TS_OK;
 }
@@ -750,51 +767,54 @@ static enum ts_status item_identifier(struct batch *b, const json_t *v,
  * Pipe delivers it): it has a `kinesis` member, or says eventSource
  * "aws:kinesis". */
 static bool is_kinesis(const struct change_view *record) {
-  const json_t *source = record->m[C_EVENT_SOURCE];
-  return record->m[C_KINESIS] ||
-         (json_is_string(source) &&
-          strcmp(json_string_value(source), "aws:kinesis") == 0);
+  jdoc_ref source = record->m[C_EVENT_SOURCE];
+  return record->m[C_KINESIS] != JDOC_NONE ||
+         (is_string(record->doc, source) &&
+          strcmp(jdoc_string(record->doc, source), "aws:kinesis") == 0);
 }
 
 /* The DynamoDB change record a Kinesis record carries: kinesis.data is
  * strict base64 (common/base64.h) of at most TS_MAX_BODY_BYTES of JSON
  * text (common/json_parse.h, which refuses a NUL byte) holding an object.
- * Returns false with why set when it is poison; *inner (a new reference)
+ * Returns false with why set when it is poison; *inner (a new document)
  * otherwise, or NULL with *st set on allocation failure. */
-static bool unwrap_kinesis(const json_t *record, json_t **inner,
-                           struct why *why, enum ts_status *st) {
+static bool unwrap_kinesis(const struct change_view *record,
+                           struct jdoc **inner, struct why *why,
+                           enum ts_status *st) {
+  const struct jdoc *d = record->doc;
   *inner = NULL;
-  const json_t *k = json_object_get(record, "kinesis");
-  if (!k)
+  jdoc_ref k = record->m[C_KINESIS];
+  if (k == JDOC_NONE)
     return fail(why, "missing kinesis");
-  if (!json_is_object(k))
+  if (jdoc_type(d, k) != JDOC_OBJECT)
     return fail(why, "kinesis is not an object");
-  const json_t *data = json_object_get(k, "data");
-  if (!data)
+  jdoc_ref data = jdoc_get(d, k, "data");
+  if (data == JDOC_NONE)
     return fail(why, "missing kinesis.data");
-  if (!json_is_string(data))
+  if (!is_string(d, data))
     return fail(why, "kinesis.data is not a string");
-  if (json_string_length(data) == 0)
+  size_t data_len = jdoc_length(d, data);
+  if (data_len == 0)
     return fail(why, "kinesis.data is empty");
   unsigned char *bytes = NULL;
   size_t n = 0;
   struct base64_error berr = {"", 0};
-  switch (base64_decode(json_string_value(data), json_string_length(data),
-                        TS_MAX_BODY_BYTES, &bytes, &n, &berr)) {
+  switch (base64_decode(jdoc_string(d, data), data_len, TS_MAX_BODY_BYTES,
+                        &bytes, &n, &berr)) {
   case TS_OK: break;
   case TS_ERR_NOMEM: *st = TS_ERR_NOMEM; return true;
   case TS_ERR_TOO_LARGE:
     return fail(why, "kinesis.data decodes to more than %u bytes",
                 TS_MAX_BODY_BYTES);
   default:
-    if (berr.offset >= json_string_length(data)) /* its length */
+    if (berr.offset >= data_len) /* its length */
       return fail(why, "kinesis.data is not base64: %s (%zu characters)",
-                  berr.what, json_string_length(data));
+                  berr.what, data_len);
     return fail(why, "kinesis.data is not base64: %s at byte %zu", berr.what,
                 berr.offset + 1);
   }
   struct json_parse_error jerr = {"", 0, 0};
-  enum ts_status ps = json_parse((const char *)bytes, n, inner, &jerr);
+  enum ts_status ps = jdoc_parse((const char *)bytes, n, inner, &jerr);
   free(bytes);
   if (ps == TS_ERR_NOMEM) {
     *st = TS_ERR_NOMEM;
@@ -803,8 +823,8 @@ static bool unwrap_kinesis(const json_t *record, json_t **inner,
   if (ps != TS_OK)
     return fail(why, "kinesis.data is not JSON: %s at line %d, column %d",
                 jerr.text, jerr.line, jerr.column);
-  if (!json_is_object(*inner)) {
-    json_decref(*inner);
+  if (jdoc_type(*inner, jdoc_root(*inner)) != JDOC_OBJECT) {
+    jdoc_free(*inner);
     *inner = NULL;
     return fail(why, "kinesis.data is not a JSON object");
   }
@@ -827,26 +847,27 @@ static enum ts_status decode_record(struct batch *b, size_t index,
   struct rec *r = &b->recs[index];
   struct why why = {{0}};
   enum ts_status st = TS_OK;
-  json_t *inner = NULL;
+  struct jdoc *inner = NULL;
   struct change_view change;
-  view_of(r->json, &change);
+  view_of(b->body, r->json, &change);
   bool kinesis = is_kinesis(&change), ok = true;
 
   if (kinesis) {
     st = item_identifier(
-        b, json_object_get(change.m[C_KINESIS], "sequenceNumber"), &r->item_id);
+        b, b->body, jdoc_get(b->body, change.m[C_KINESIS], "sequenceNumber"),
+        &r->item_id);
     if (st == TS_OK)
-      ok = unwrap_kinesis(r->json, &inner, &why, &st);
-    view_of(inner, &change);
+      ok = unwrap_kinesis(&change, &inner, &why, &st);
+    view_of(inner, jdoc_root(inner), &change); /* none when NULL */
   } else {
-    st = item_identifier(b, change.d[D_SEQ], &r->item_id);
+    st = item_identifier(b, b->body, change.d[D_SEQ], &r->item_id);
     r->has_seq = r->item_id != NULL;
   }
   if (st != TS_OK)
     goto out;
   bool unwrapped = ok; /* poison from here on is the change record's */
 
-  r->created_s = ok ? decode_created(change.d[D_CREATED]) : 0;
+  r->created_s = ok ? decode_created(change.doc, change.d[D_CREATED]) : 0;
   if (ok)
     ok = decode_event_id(b, r, &change, &why, &st);
   if (st != TS_OK)
@@ -880,9 +901,9 @@ static enum ts_status decode_record(struct batch *b, size_t index,
   if (!r->poison)
     st = TS_ERR_NOMEM;
 out:
-  /* Everything kept was copied: the decoded data is not needed again (the
-   * dead letter keeps the outer record). */
-  json_decref(inner);
+  /* The inner document stays for change.keys (the dead letter keeps the
+   * outer record). */
+  r->inner = inner;
   return st;
 }
 
@@ -890,13 +911,13 @@ out:
 
 static void invalidate_rejected(struct batch *b) { b->rejected->valid = false; }
 
-enum ts_status batch_new(const json_t *body, const struct record_names *names,
+enum ts_status batch_new(struct jdoc *body, const struct record_names *names,
                          struct batch **out, const char **detail) {
   struct batch_options opt = {.names = names ? *names : record_names_default};
   return batch_new_with(body, &opt, out, detail);
 }
 
-enum ts_status batch_new_with(const json_t *body,
+enum ts_status batch_new_with(struct jdoc *body,
                               const struct batch_options *opt,
                               struct batch **out, const char **detail) {
   const char *ignored;
@@ -908,38 +929,45 @@ enum ts_status batch_new_with(const json_t *body,
       .names = {"player", "score", "winner"}};
   if (!opt)
     opt = &defaults;
+  enum ts_status st = TS_ERR_INVALID;
+  struct index ix = {0};
+  struct batch *b = NULL;
 
-  const json_t *records = NULL;
+  jdoc_ref root = jdoc_root(body), records = JDOC_NONE;
   size_t n;
-  if (json_is_object(body)) {
-    records = json_object_get(body, "Records");
-    if (records && !json_is_array(records)) {
+  if (jdoc_type(body, root) == JDOC_OBJECT) {
+    records = jdoc_get(body, root, "Records");
+    if (records != JDOC_NONE && jdoc_type(body, records) != JDOC_ARRAY) {
       *detail = "\"Records\" is not an array";
-      return TS_ERR_INVALID;
+      goto fail;
     }
-  } else if (json_is_array(body)) {
-    records = body;
+  } else if (jdoc_type(body, root) == JDOC_ARRAY) {
+    records = root;
   } else {
     *detail = "the body is not a JSON object or array";
-    return TS_ERR_INVALID;
+    goto fail;
   }
-  n = records ? json_array_size(records) : 1; /* no Records: one record */
+  /* no Records: the body is one record */
+  n = records != JDOC_NONE ? jdoc_count(body, records) : 1;
   if (n > TS_MAX_RECORDS_PER_BATCH) {
     *detail = "the batch has more than 10000 records";
-    return TS_ERR_TOO_LARGE;
+    st = TS_ERR_TOO_LARGE;
+    goto fail;
   }
-  for (size_t i = 0; records && i < n; i++) {
-    if (!json_is_object(json_array_get(records, i))) {
+  for (jdoc_ref e = jdoc_first(body, records); e != JDOC_NONE;
+       e = jdoc_next(body, records, e)) {
+    if (jdoc_type(body, e) != JDOC_OBJECT) {
       *detail = "a record in the batch is not a JSON object";
-      return TS_ERR_INVALID;
+      goto fail;
     }
   }
 
-  enum ts_status st = TS_ERR_NOMEM;
-  struct index ix = {0};
-  struct batch *b = calloc(1, sizeof *b);
+  st = TS_ERR_NOMEM;
+  b = calloc(1, sizeof *b);
   if (!b || index_new(n, &ix) != TS_OK)
     goto fail;
+  b->body = body; /* the batch's from here on */
+  body = NULL;
   /* About what a record's eventID, item identifier and player take. */
   if (!(b->strings = arena_new(n * 64)))
     goto fail;
@@ -950,22 +978,23 @@ enum ts_status batch_new_with(const json_t *body,
   b->rejected->records = calloc(n ? n : 1, sizeof *b->rejected->records);
   if (!b->rejected->records)
     goto fail;
+  jdoc_ref e = records != JDOC_NONE ? jdoc_first(b->body, records) : root;
   for (size_t i = 0; i < n; i++) {
-    /* The batch keeps a reference to each record for the dead-letter text;
-     * jansson's reference count is not const-qualified. */
-    b->recs[i].json =
-        json_incref(records ? json_array_get(records, i) : (json_t *)body);
+    b->recs[i].json = e;
+    b->recs[i].change.keys = JDOC_NONE;
     b->n_recs = i + 1;
     st = decode_record(b, i, opt, &ix);
     if (st != TS_OK)
       goto fail;
+    e = jdoc_next(b->body, records, e);
   }
   st = TS_OK;
   *out = b;
   b = NULL;
 fail:
-  if (st != TS_OK)
+  if (st == TS_ERR_NOMEM)
     *detail = "out of memory";
+  jdoc_free(body);
   batch_free(b);
   index_free(&ix);
   return st;
@@ -976,8 +1005,7 @@ void batch_free(struct batch *b) {
     return;
   for (size_t i = 0; i < b->n_recs; i++) {
     struct rec *r = &b->recs[i];
-    json_decref(r->json);
-    json_decref((json_t *)r->change.keys);
+    jdoc_free(r->inner);
     free(r->poison);
     free(r->json_text);
   }
@@ -993,6 +1021,7 @@ void batch_free(struct batch *b) {
     free(b->rejected->records);
   free(b->rejected);
   arena_free(b->strings);
+  jdoc_free(b->body);
   free(b);
 }
 
@@ -1242,8 +1271,11 @@ void batch_rejected(const struct batch *b, size_t i, const char **event_id,
   }
   *event_id = r->event_id;
   *item_identifier = r->item_id;
-  if (!r->json_text)
-    r->json_text = json_dumps(r->json, JSON_COMPACT); /* NULL on NOMEM */
+  if (!r->json_text) { /* jansson's compact text, as it always was */
+    json_t *tree = jdoc_to_json(b->body, r->json);
+    r->json_text = tree ? json_dumps(tree, JSON_COMPACT) : NULL; /* NOMEM */
+    json_decref(tree);
+  }
   *record_json = r->json_text;
 }
 

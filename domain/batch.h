@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/jdoc.h"
 #include "../common/status.h"
 #include "stats.h"
 
@@ -68,10 +69,12 @@ enum record_outcome {
 /* What a record says about the item it changed, for backfill sessions
  * (domain/backfill.h). Borrowed from the batch. */
 struct batch_change {
-  /* dynamodb.Keys (the batch holds a reference), NULL when absent: hashed
-   * by backfill_item_key() only while a backfill session is open, so that
-   * ordinary ingestion does not pay a SHA-256 per record. */
-  const json_t *keys;
+  /* dynamodb.Keys in doc (a document the batch holds), JDOC_NONE when
+   * absent or not an object: hashed by backfill_item_key() only while a
+   * backfill session is open, so that ordinary ingestion pays neither a
+   * tree nor a SHA-256 per record. */
+  const struct jdoc *doc;
+  jdoc_ref keys;
   const char *seq;        /* dynamodb.SequenceNumber; NULL when absent, and
                              always for a Kinesis record (Kinesis for
                              DynamoDB has no per-item SequenceNumber) */
@@ -102,14 +105,14 @@ struct batch;
  * element not an object), TS_ERR_TOO_LARGE over TS_MAX_RECORDS_PER_BATCH;
  * then *detail (static text) says what is wrong and *out is NULL.
  * A record whose content is unusable is NOT an error: it is poison and
- * reported through the summary. body is not modified; the batch keeps a
- * reference (json_incref) to each record object of body until
- * batch_free(), for the record_json of batch_rejected(). */
-enum ts_status batch_new(const json_t *body, const struct record_names *names,
+ * reported through the summary. The batch takes body, whatever the
+ * outcome (batch_free frees it; the records' text for batch_rejected()
+ * comes from it). */
+enum ts_status batch_new(struct jdoc *body, const struct record_names *names,
                          struct batch **out,
                          const char **detail) TS_WARN_UNUSED;
 /* batch_new with every option; opt NULL means the defaults. */
-enum ts_status batch_new_with(const json_t *body,
+enum ts_status batch_new_with(struct jdoc *body,
                               const struct batch_options *opt,
                               struct batch **out,
                               const char **detail) TS_WARN_UNUSED;

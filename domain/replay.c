@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../common/bounds.h"
+#include "../common/jdoc.h"
 
 #define NO_RECORD SIZE_MAX
 
@@ -49,8 +50,12 @@ enum ts_status replay_new(const char *const *records, size_t n,
   st = TS_OK;
   /* Every element is an object, so the envelope is valid: only an
    * allocation can fail. */
-  if (json_array_size(array) > 0)
-    st = batch_new_with(array, opt, &r->b, NULL);
+  if (json_array_size(array) > 0) {
+    struct jdoc *body;
+    st = jdoc_from_json(array, &body);
+    if (st == TS_OK) /* the batch takes body */
+      st = batch_new_with(body, opt, &r->b, NULL);
+  }
   if (st != TS_OK)
     goto out;
   *out = r;

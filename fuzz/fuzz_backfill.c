@@ -86,7 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char key[BACKFILL_KEY_HEX];
   if (body && backfill_item_key(body, NULL, 0, key))
     FUZZ_CHECK(strlen(key) == BACKFILL_KEY_HEX - 1, "key \"%s\"", key);
-  if (body && *session && batch_new_with(body, NULL, &b, NULL) == TS_OK) {
+  if (body && *session &&
+      batch_new_with(fuzz_doc_of(body), NULL, &b, NULL) == TS_OK) {
     size_t n = batch_player_count(b);
     struct decide_player *out = calloc(n ? n : 1, sizeof *out);
     const struct decide_view view = {.stats = zero_stats,

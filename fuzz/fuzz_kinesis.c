@@ -71,7 +71,8 @@ static void check_read(const json_t *answer, const char *shard) {
              "checkpoint is not the last record");
   struct batch *b = NULL;
   const char *detail = NULL;
-  enum ts_status st = batch_new_with(r.envelope, NULL, &b, &detail);
+  enum ts_status st =
+      batch_new_with(fuzz_doc_of(r.envelope), NULL, &b, &detail);
   FUZZ_CHECK(st == TS_OK || st == TS_ERR_NOMEM, "the envelope was refused: %s",
              detail ? detail : "?");
   if (b)

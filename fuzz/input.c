@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "common/jdoc.h"
+
 static char *copy_bytes(const uint8_t *p, size_t n) {
   char *s = malloc(n + 1);
   if (!s)
@@ -80,4 +84,11 @@ void fuzz_fail(const char *file, int line, const char *fmt, ...) {
   va_end(ap);
   fputc('\n', stderr);
   abort();
+}
+
+struct jdoc *fuzz_doc_of(const struct json_t *j) {
+  struct jdoc *d = NULL;
+  enum ts_status st = j ? jdoc_from_json(j, &d) : TS_ERR_INVALID;
+  FUZZ_CHECK(st != TS_ERR_NOMEM, "out of memory making a document");
+  return d;
 }

@@ -35,6 +35,13 @@ bool input_empty(const struct input *in);
  * fuzzer input bytes. */
 uint64_t input_hash(const uint8_t *data, size_t size);
 
+/* The flat document (common/jdoc.h) of a jansson tree, for batch_new
+ * (which takes it): NULL when j is NULL or holds what text cannot. Aborts
+ * on NOMEM. */
+struct jdoc;
+struct json_t;
+struct jdoc *fuzz_doc_of(const struct json_t *j);
+
 /* Prints "fuzz invariant broken: <text>" with the place and aborts. */
 __attribute__((noreturn, format(printf, 3, 4))) void
 fuzz_fail(const char *file, int line, const char *fmt, ...);

@@ -60,7 +60,9 @@ static enum ts_status apply_rest(struct request *req, void *b) {
 void handle_stream_records(struct request *req, struct reply *rep) {
   struct batch *b = NULL;
   const char *detail = NULL;
-  enum ts_status st = batch_new_with(req->body, &req->app->batch, &b, &detail);
+  struct jdoc *body = req->doc;
+  req->doc = NULL; /* the batch's */
+  enum ts_status st = batch_new_with(body, &req->app->batch, &b, &detail);
   if (st != TS_OK) {
     if (st == TS_ERR_TOO_LARGE)
       error_reply(rep, TS_E_TOO_MANY_RECORDS, "%s",

@@ -13,6 +13,7 @@
 #include "../common/backoff.h"
 #include "../common/bounds.h"
 #include "../common/clock.h"
+#include "../common/jdoc.h"
 #include "../domain/backfill.h"
 #include "source.h"
 
@@ -44,12 +45,16 @@ static enum ts_status on_item(void *cls, const json_t *item) {
   }
   enum ts_status st = TS_ERR_NOMEM;
   struct batch *b = NULL;
+  struct jdoc *body;
   json_t *rec = json_pack("{s:s, s:s, s:{s:O}}", "eventID", key, "eventName",
                           "INSERT", "dynamodb", "NewImage", item);
   if (!rec)
     goto out;
   const char *detail = NULL;
-  if ((st = batch_new_with(rec, &x->o->batch, &b, &detail)) != TS_OK)
+  if ((st = jdoc_from_json(rec, &body)) != TS_OK)
+    goto out;
+  st = batch_new_with(body, &x->o->batch, &b, &detail); /* takes body */
+  if (st != TS_OK)
     goto out;
   if (batch_rejected_count(b) > 0) {
     const char *ev, *id, *reason, *text;

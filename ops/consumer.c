@@ -15,6 +15,7 @@
 #include "../common/backoff.h"
 #include "../common/bounds.h"
 #include "../common/clock.h"
+#include "../common/jdoc.h"
 #include "../common/log.h"
 #include "../domain/kinesis.h"
 
@@ -182,8 +183,11 @@ static bool apply_read(struct worker *w, const struct kinesis_read *r) {
         stopping(c))
       return false;
     struct batch *b = NULL;
+    struct jdoc *body;
     const char *detail = NULL;
-    enum ts_status st = batch_new_with(r->envelope, &c->o.batch, &b, &detail);
+    enum ts_status st = jdoc_from_json(r->envelope, &body);
+    if (st == TS_OK) /* the batch takes body */
+      st = batch_new_with(body, &c->o.batch, &b, &detail);
     if (st == TS_OK)
       st = store_apply_by(c->store, b,
                           clock_now_ms() + TS_KINESIS_APPLY_DEADLINE_MS);

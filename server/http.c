@@ -24,7 +24,8 @@
 #include "../common/buf.h"
 #include "../common/clock.h"
 #include "../common/hex.h"
-#include "../common/json_parse.h"
+#include "../common/jdoc.h"
+#include "../common/json_pool.h"
 #include "../common/log.h"
 #include "conn_guard.h"
 #include "errors.h"
@@ -378,7 +379,15 @@ static void run_handler(struct exchange *ex) {
       len -= 3;
     }
     struct json_parse_error jerr;
-    enum ts_status st = json_parse(text, len, &ex->req.body, &jerr);
+    enum ts_status st = jdoc_parse(text, len, &ex->req.doc, &jerr);
+    if (st == TS_OK && !(ex->route->flags & ROUTE_JSON_DOC)) {
+      json_pool_begin();
+      ex->req.body = jdoc_to_json(ex->req.doc, jdoc_root(ex->req.doc));
+      json_pool_end();
+      jdoc_free(ex->req.doc);
+      ex->req.doc = NULL;
+      st = ex->req.body ? TS_OK : TS_ERR_NOMEM;
+    }
     if (st == TS_ERR_NOMEM) {
       error_reply(&ex->rep, TS_E_INTERNAL, "out of memory parsing the body");
       return;
@@ -388,7 +397,7 @@ static void run_handler(struct exchange *ex) {
                   jerr.text, jerr.line, jerr.column);
       return;
     }
-    buf_free(&ex->body); /* the parsed tree is all we keep */
+    buf_free(&ex->body); /* the parsed document is all we keep */
   }
   ex->route->handler(&ex->req, &ex->rep);
   /* A handler that deferred or handed over its answer (ex->finish) writes
@@ -680,6 +689,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   for (size_t i = 0; i < ex->req.n_params; i++)
     free(ex->req.params[i]);
   json_decref(ex->req.body);
+  jdoc_free(ex->req.doc);
   buf_free(&ex->body);
   reply_clear(&ex->rep);
   free(ex);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/jdoc.h"
 #include "../common/status.h"
 #include "app.h"
 
@@ -22,6 +23,8 @@ struct request {
                                        valid UTF-8 without NUL */
   size_t n_params;
   json_t *body;         /* parsed JSON body, or NULL */
+  struct jdoc *doc;     /* instead, for a ROUTE_JSON_DOC route: the body
+                           as a flat document (common/jdoc.h), or NULL */
   uint64_t deadline_ms; /* ingestion answers by then (clock_now_ms() at
                            arrival + TS_INGEST_DEADLINE_MS): time waiting
                            for a worker or the store counts */

@@ -23,6 +23,9 @@ enum route_flags {
                                    on (request.h): to a store that applies
                                    asynchronously, or after a short try to
                                    a worker */
+  ROUTE_JSON_DOC = 1 << 5,      /* with ROUTE_JSON_BODY: the handler reads
+                                   the body as req->doc (a flat document,
+                                   common/jdoc.h), not as a jansson tree */
 };
 
 struct route {

@@ -6,6 +6,7 @@
 #define TS_UNIT_SUITES(X)                                                      \
   X(decimal)                                                                   \
   X(json_parse)                                                                \
+  X(jdoc)                                                                      \
   X(json_pool)                                                                 \
   X(arena)                                                                     \
   X(stats)                                                                     \

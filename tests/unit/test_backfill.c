@@ -99,7 +99,7 @@ static void enqueue(struct sim *s, const char *name, const char *key,
 
 static void apply_record(struct sim *s, json_t *rec) {
   struct batch *b = NULL;
-  CU_ASSERT_FATAL(batch_new(rec, NULL, &b, NULL) == TS_OK);
+  CU_ASSERT_FATAL(batch_new(test_doc_of(rec), NULL, &b, NULL) == TS_OK);
   CU_ASSERT(store_apply(s->store, b) == TS_OK);
   CU_ASSERT(batch_rejected_count(b) == 0);
   batch_free(b);

@@ -104,7 +104,8 @@ static struct batch *load(const char *text) {
   struct batch *b = NULL;
   const char *detail = NULL;
   TS_CHECK_CASE(body != NULL, text, "fixture is not JSON: %s", err.text);
-  if (body && batch_new(body, &record_names_default, &b, &detail) != TS_OK)
+  if (body &&
+      batch_new(test_doc_of(body), &record_names_default, &b, &detail) != TS_OK)
     b = NULL;
   json_decref(body);
   CU_ASSERT_PTR_NOT_NULL_FATAL(b);

@@ -144,7 +144,8 @@ static struct batch *batch_from(const char *records) {
   struct batch *b = NULL;
   const char *detail = NULL;
   enum ts_status st =
-      j ? batch_new(j, &record_names_default, &b, &detail) : TS_ERR_INVALID;
+      j ? batch_new(test_doc_of(j), &record_names_default, &b, &detail)
+        : TS_ERR_INVALID;
   json_decref(j);
   if (st != TS_OK)
     fprintf(stderr, "\n  batch_new: %s\n", detail ? detail : "not JSON");
@@ -712,7 +713,7 @@ static void test_replay_verdicts_follow_the_outcome_of_the_current_names(void) {
   free(wrapped);
   CU_ASSERT_FATAL(records != NULL);
   const struct record_names wrong = {"who", "score", "winner"};
-  CU_ASSERT_FATAL(batch_new(records, &wrong, &b, NULL) == TS_OK);
+  CU_ASSERT_FATAL(batch_new(test_doc_of(records), &wrong, &b, NULL) == TS_OK);
   CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
   CU_ASSERT(batch_rejected_count(b) == 3);
   batch_free(b);

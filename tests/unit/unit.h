@@ -3,7 +3,10 @@
 #define TS_TESTS_UNIT_UNIT_H
 
 #include <CUnit/CUnit.h>
+#include <jansson.h>
 #include <stdio.h>
+
+#include "common/jdoc.h"
 
 #include "suites.h"
 #include "tests/support/failures.h"
@@ -42,5 +45,14 @@
     CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, text_,         \
                             __FILE__, "", CU_FALSE);                           \
   } while (0)
+
+/* The document of a tree a test built, for batch_new (which takes it);
+ * NULL when j is NULL or holds what JSON text cannot (a NUL). */
+static inline struct jdoc *test_doc_of(const json_t *j) {
+  struct jdoc *d = NULL;
+  if (j && jdoc_from_json(j, &d) != TS_OK)
+    d = NULL;
+  return d;
+}
 
 #endif
