@@ -304,13 +304,13 @@ static bool decode_player(const struct jdoc *d, jdoc_ref attr, const char *img,
     if (!is_string(d, v))
       return fail(why, "%s: %s N value is not a string", img, name);
     struct decimal dec;
-    char q[QUOTE_BUF_BYTES];
-    quote(q, jdoc_string(d, v), jdoc_length(d, v));
-    switch (decimal_parse(jdoc_string(d, v), jdoc_length(d, v), &dec)) {
-    case TS_OK: break;
-    case TS_ERR_RANGE:
-      return fail(why, "%s: %s N %s is out of range", img, name, q);
-    default: return fail(why, "%s: %s N %s is not a number", img, name, q);
+    enum ts_status st =
+        decimal_parse(jdoc_string(d, v), jdoc_length(d, v), &dec);
+    if (st != TS_OK) {
+      char q[QUOTE_BUF_BYTES];
+      quote(q, jdoc_string(d, v), jdoc_length(d, v));
+      return fail(why, "%s: %s N %s is %s", img, name, q,
+                  st == TS_ERR_RANGE ? "out of range" : "not a number");
     }
     /* The canonical text, so that 42, 42.0 and 4.2e1 are one player. */
     g->player_len = decimal_format(dec, g->player);
@@ -334,6 +334,9 @@ static bool decode_score(const struct jdoc *d, jdoc_ref attr, const char *img,
     return fail(why, "%s: %s N value is not a string", img, name);
   const char *s = jdoc_string(d, v);
   size_t len = jdoc_length(d, v);
+  if (decimal_parse_score(s, len, score) == TS_OK)
+    return true;
+  /* Which rule it breaks (a score is a decimal within the score bounds). */
   char q[QUOTE_BUF_BYTES];
   quote(q, s, len);
   struct decimal dec;
@@ -342,14 +345,11 @@ static bool decode_score(const struct jdoc *d, jdoc_ref attr, const char *img,
     return fail(why, "%s: %s %s is out of range", img, name, q);
   if (st != TS_OK)
     return fail(why, "%s: %s %s is not a number", img, name, q);
-  if (decimal_parse_score(s, len, score) != TS_OK) {
-    if (dec.scale > TS_SCORE_MAX_SCALE)
-      return fail(why, "%s: %s %s has more than %d decimal places", img, name,
-                  q, TS_SCORE_MAX_SCALE);
-    return fail(why, "%s: %s %s has more than %d integer digits", img, name, q,
-                TS_SCORE_MAX_INT_DIGITS);
-  }
-  return true;
+  if (dec.scale > TS_SCORE_MAX_SCALE)
+    return fail(why, "%s: %s %s has more than %d decimal places", img, name, q,
+                TS_SCORE_MAX_SCALE);
+  return fail(why, "%s: %s %s has more than %d integer digits", img, name, q,
+              TS_SCORE_MAX_INT_DIGITS);
 }
 
 /* winner: absent, BOOL false, NULL, N 0, S "" and S "false" (any case) are
