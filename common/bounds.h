@@ -261,6 +261,13 @@
 #define TS_SQLITE_RECENT_MERGE_ROWS 16384u
 #define TS_SQLITE_RECENT_SLICE_ROWS 256u
 #define TS_SQLITE_RECENT_MAX_ROWS (4u * TS_SQLITE_RECENT_MERGE_ROWS)
+/* A write transaction's new pairs go to applied_recent as JSON text, one
+ * row per this many bytes or fewer (a row per transaction in practice);
+ * the text of one pair is at most PAIR_TEXT bytes (every byte of its
+ * strings escaped as \u00XX, the time, the punctuation). */
+#define TS_SQLITE_PAIRS_ROW_BYTES (64u * 1024u)
+#define TS_SQLITE_PAIR_TEXT_BYTES                                              \
+  (6u * (TS_MAX_PLAYER_BYTES + TS_MAX_EVENT_ID_BYTES) + 64u)
 /* The filter of applied_events' pairs (store/pair_filter.h): sized for
  * four times the pairs the table holds when it is built (between MIN and
  * MAX), 16 bits a pair, so at most 4 MiB; a table of more than MAX / 2

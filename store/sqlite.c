@@ -13,13 +13,14 @@
  *                   promises; NORMAL may lose the last commits on power loss
  *                   (not on a process crash) and is faster.
  *
- * Schema version 7 (PRAGMA user_version):
+ * Schema version 8 (PRAGMA user_version):
  *   players         one row per player; total_score is exact decimal text;
  *                   no index on the ranking keys (leaderboards are kept in
  *                   memory, struct sq's board)
  *   applied_events  (player, eventID) pairs applied, for exactly-once
- *   applied_recent  the newest pairs, appended in the order applied and
- *                   moved into applied_events in key order (store/recent.h)
+ *   applied_recent  the newest pairs, appended in the order applied (a
+ *                   row of JSON text per transaction) and moved into
+ *                   applied_events in key order (store/recent.h)
  *   dead_letters    rejected records, kept once per dead_letter_id (the
  *                   record as received and its reason), which is also how
  *                   they are listed, replayed and deleted
@@ -39,6 +40,7 @@
 #include <time.h>
 
 #include "../common/bounds.h"
+#include "../common/buf.h"
 #include "../common/log.h"
 #include "../domain/backfill.h"
 #include "pair_filter.h"
@@ -64,7 +66,7 @@
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 7
+#define SQ_SCHEMA_VERSION 8
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -164,6 +166,32 @@ static const char schema_v7[] = "DROP INDEX IF EXISTS players_by_wins;"
                                 "DROP INDEX IF EXISTS players_by_pct;"
                                 "PRAGMA user_version = 7;";
 
+/* Version 8: applied_recent holds a transaction's new pairs in one row, a
+ * JSON array of [player, eventID, applied_at]: one insert a transaction
+ * instead of one a pair, which was a sixth of the writer's instructions
+ * on batches (docs/BENCHMARKS.md, change 32). Rows of version 7 move into
+ * applied_events first, as a writer that finds rows it did not write
+ * does. */
+static const char schema_v8[] =
+    "INSERT INTO applied_events(player, event_id, applied_at) "
+    "SELECT player, event_id, applied_at FROM applied_recent WHERE true "
+    "ORDER BY player, event_id ON CONFLICT(player, event_id) DO UPDATE "
+    "SET applied_at = excluded.applied_at "
+    "WHERE applied_events.applied_at < excluded.applied_at;"
+    "DROP TABLE applied_recent;"
+    "CREATE TABLE applied_recent("
+    "  id INTEGER PRIMARY KEY,"
+    "  pairs TEXT NOT NULL" /* [[player, event_id, applied_at], ...] */
+    ");"
+    "PRAGMA user_version = 8;";
+
+/* applied_recent's pairs as rows, for the statements that read them. */
+#define RECENT_PAIRS                                                           \
+  "(SELECT json_extract(p.value, '$[0]') AS player, "                          \
+  "json_extract(p.value, '$[1]') AS event_id, "                                \
+  "json_extract(p.value, '$[2]') AS applied_at "                               \
+  "FROM applied_recent r, json_each(r.pairs) p)"
+
 #define DEAD_COLUMNS                                                           \
   "dead_letter_id, event_id, item_identifier, reason, record, received_at"
 
@@ -174,6 +202,7 @@ enum stmt_id {
   ST_GET_PLAYER,
   ST_IS_APPLIED,
   ST_ADD_APPLIED,
+  ST_NEXT_RECENT_ID,
   ST_PUT_PLAYER,
   ST_ADD_DEAD,
   ST_PURGE,
@@ -215,8 +244,8 @@ static const char *const stmt_sql[ST_COUNT] = {
      * looked up in memory (store/recent.h). */
     [ST_IS_APPLIED] = "SELECT 1 FROM applied_events WHERE player = ?1 AND "
                       "event_id = ?2 AND applied_at >= ?3",
-    [ST_ADD_APPLIED] = "INSERT INTO applied_recent(player, event_id, "
-                       "applied_at) VALUES(?1, ?2, ?3)",
+    [ST_ADD_APPLIED] = "INSERT INTO applied_recent(id, pairs) VALUES(?1, ?2)",
+    [ST_NEXT_RECENT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM applied_recent",
     [ST_PUT_PLAYER] =
         "INSERT INTO players(player, games, wins, total_score, version, "
         "updated_at, avg_x100, pct_x100, session_state) "
@@ -245,7 +274,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COUNT_DEAD] = "SELECT count(*) FROM dead_letters",
     [ST_COUNT_APPLIED] =
         "SELECT count(*) FROM (SELECT player, event_id FROM applied_events "
-        "UNION SELECT player, event_id FROM applied_recent)",
+        "UNION SELECT player, event_id FROM " RECENT_PAIRS ")",
     /* Dead letters in id order (the unique index), optionally of one
      * reason; ?1 limit, ?2 reason or NULL, ?3 the last id of the previous
      * page. */
@@ -278,7 +307,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* "WHERE true" tells the parser the ON CONFLICT is the upsert's. */
     [ST_MERGE_RECENT] =
         "INSERT INTO applied_events(player, event_id, applied_at) "
-        "SELECT player, event_id, applied_at FROM applied_recent WHERE true "
+        "SELECT player, event_id, applied_at FROM " RECENT_PAIRS " WHERE true "
         "ORDER BY player, event_id ON CONFLICT(player, event_id) DO UPDATE "
         "SET applied_at = excluded.applied_at "
         "WHERE applied_events.applied_at < excluded.applied_at",
@@ -329,6 +358,10 @@ struct conn {
    * put_player; NULL on other connections, which never write players. */
   struct row_cache *rows;
   uint64_t stale_rows; /* rows not as read, found by put_player (tests) */
+  /* The writer's new pairs of the open transaction not yet written: the
+   * JSON text of applied_recent's row `pairs_id` (0: none begun). */
+  struct buf pairs;
+  int64_t pairs_id;
 };
 
 /* A batch waiting in the group-commit queue: a store_apply call's (its
@@ -491,6 +524,13 @@ static int bind_text(sqlite3_stmt *s, int i, const char *text) {
   return sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
 }
 
+/* Forgets the open transaction's pairs not yet written (it ends). */
+static void reset_pairs(struct conn *c) {
+  buf_free(&c->pairs);
+  buf_init(&c->pairs, TS_SQLITE_PAIRS_ROW_BYTES + TS_SQLITE_PAIR_TEXT_BYTES);
+  c->pairs_id = 0;
+}
+
 static void conn_close(struct conn *c) {
   for (size_t i = 0; i < ST_COUNT; i++) {
     sqlite3_finalize(c->st[i]);
@@ -498,6 +538,7 @@ static void conn_close(struct conn *c) {
   }
   sqlite3_close(c->db);
   c->db = NULL;
+  buf_free(&c->pairs);
 }
 
 struct open_ctx {
@@ -564,6 +605,7 @@ fail:;
 static enum ts_status conn_open(struct conn *c, const char *path,
                                 const char *sync, bool read_only) {
   struct open_ctx o = {c, path, sync, read_only};
+  reset_pairs(c);
   enum ts_status st = store_run_tx("sqlite.open", open_attempt, &o, NULL,
                                    clock_now_ms() + TS_INGEST_DEADLINE_MS);
   if (st == TS_ERR_UNAVAILABLE)
@@ -649,6 +691,8 @@ static enum ts_status setup_attempt(void *cls) {
     rc = sqlite3_exec(c->db, schema_v6, NULL, NULL, NULL);
   if (rc == SQLITE_OK && version < 7)
     rc = sqlite3_exec(c->db, schema_v7, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 8)
+    rc = sqlite3_exec(c->db, schema_v8, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -861,13 +905,11 @@ static enum ts_status was_applied(struct conn *c, const struct recent *recent,
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
-/* Runs statement id (ST_ADD_APPLIED or ST_MERGE_APPLIED) for one pair
- * applied at applied_at. */
-static enum ts_status write_pair(struct conn *c, enum stmt_id id,
-                                 const char *player, const char *event_id,
-                                 int64_t applied_at) {
+/* Merges one pair applied at applied_at into applied_events. */
+static enum ts_status merge_pair(struct conn *c, const char *player,
+                                 const char *event_id, int64_t applied_at) {
   int rc;
-  sqlite3_stmt *s = stmt(c, id, &rc);
+  sqlite3_stmt *s = stmt(c, ST_MERGE_APPLIED, &rc);
   if (!s)
     return from_rc(rc);
   rc = bind_text(s, 1, player);
@@ -881,20 +923,67 @@ static enum ts_status write_pair(struct conn *c, enum stmt_id id,
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
-/* Records (player, event_id) as applied at now_s: a row appended to
- * applied_recent and the pair in memory, pending until the commit. *dup is
- * set, and nothing written, when the pair is in memory within the
- * retention. */
+/* Writes the open transaction's pairs not yet written as applied_recent's
+ * row c->pairs_id; the next pairs go to the row after it. */
+static enum ts_status flush_pairs(struct conn *c) {
+  if (c->pairs.len == 0)
+    return TS_OK;
+  buf_add(&c->pairs, "]", 1);
+  enum ts_status st = buf_status(&c->pairs);
+  int rc;
+  sqlite3_stmt *s = st == TS_OK ? stmt(c, ST_ADD_APPLIED, &rc) : NULL;
+  if (st == TS_OK && !s)
+    st = from_rc(rc);
+  if (st == TS_OK) {
+    rc = sqlite3_bind_int64(s, 1, c->pairs_id);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_bind_text(s, 2, c->pairs.data, (int)c->pairs.len,
+                             SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_step(s);
+    done(s);
+    st = rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+  }
+  buf_free(&c->pairs);
+  buf_init(&c->pairs, TS_SQLITE_PAIRS_ROW_BYTES + TS_SQLITE_PAIR_TEXT_BYTES);
+  c->pairs_id++;
+  return st;
+}
+
+/* Records (player, event_id) as applied at now_s: in the text of the open
+ * transaction's applied_recent row (written by flush_pairs before the
+ * commit) and in memory, pending until the commit. *dup is set, and
+ * nothing written, when the pair is in memory within the retention. */
 static enum ts_status mark_applied(struct conn *c, struct recent *recent,
                                    const char *player, const char *event_id,
                                    int64_t now_s, bool *dup) {
   if ((*dup = recent_seen(recent, player, event_id, retention_cutoff(now_s))))
     return TS_OK;
-  enum ts_status st = write_pair(c, ST_ADD_APPLIED, player, event_id, now_s);
-  if (st != TS_OK)
-    return st;
-  return recent_add(recent, player, event_id, now_s,
-                    sqlite3_last_insert_rowid(c->db));
+  int rc;
+  if (c->pairs_id == 0) { /* the transaction's first: its row's id */
+    sqlite3_stmt *s = stmt(c, ST_NEXT_RECENT_ID, &rc);
+    if (!s)
+      return from_rc(rc);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+      c->pairs_id = sqlite3_column_int64(s, 0);
+    done(s);
+    if (rc != SQLITE_ROW)
+      return from_rc(rc);
+  }
+  buf_add(&c->pairs, c->pairs.len ? ",[" : "[[", 2);
+  buf_add_json_string(&c->pairs, player);
+  buf_add(&c->pairs, ",", 1);
+  buf_add_json_string(&c->pairs, event_id);
+  buf_add(&c->pairs, ",", 1);
+  buf_add_i64(&c->pairs, now_s);
+  buf_add(&c->pairs, "]", 1);
+  enum ts_status st = buf_status(&c->pairs);
+  if (st == TS_OK)
+    st = recent_add(recent, player, event_id, now_s, c->pairs_id);
+  if (st == TS_OK && c->pairs.len >= TS_SQLITE_PAIRS_ROW_BYTES)
+    st = flush_pairs(c);
+  return st;
 }
 
 /* Notes a row the writer put. Out of memory, the row is not noted and
@@ -1150,8 +1239,7 @@ static enum ts_status put_merged(void *cls, const struct recent_pair *p) {
   struct sq *sq = cls;
   if (sq->filter)
     pair_filter_add(sq->filter, p->player, p->event_id);
-  return write_pair(&sq->w, ST_MERGE_APPLIED, p->player, p->event_id,
-                    p->applied_at);
+  return merge_pair(&sq->w, p->player, p->event_id, p->applied_at);
 }
 
 static enum ts_status drop_recent(struct conn *c, int64_t max_rowid) {
@@ -1407,6 +1495,8 @@ static enum ts_status apply_attempt(void *cls) {
     if (st != TS_OK)
       goto out;
   }
+  if ((st = flush_pairs(c)) != TS_OK)
+    goto out;
   rc = run_plain(c, ST_COMMIT);
   st = from_rc(rc);
   if (st == TS_OK) {
@@ -1422,6 +1512,7 @@ static enum ts_status apply_attempt(void *cls) {
   }
 out:;
   free(session);
+  reset_pairs(c);
   /* Read before the rollback, which sets its own code. */
   int code = st == TS_OK ? SQLITE_OK : sqlite3_extended_errcode(c->db);
   if (st != TS_OK && st != TS_ERR_RETRY)

@@ -139,14 +139,13 @@ static struct batch *batch_from(const char *records) {
   if (!body)
     return NULL;
   snprintf(body, len, "{\"Records\":[%s]}", records);
-  json_t *j = json_loads(body, 0, NULL);
+  struct jdoc *doc = NULL;
+  enum ts_status st = jdoc_parse(body, strlen(body), &doc, NULL);
   free(body);
   struct batch *b = NULL;
   const char *detail = NULL;
-  enum ts_status st =
-      j ? batch_new(test_doc_of(j), &record_names_default, &b, &detail)
-        : TS_ERR_INVALID;
-  json_decref(j);
+  if (st == TS_OK) /* the batch takes doc */
+    st = batch_new(doc, &record_names_default, &b, &detail);
   if (st != TS_OK)
     fprintf(stderr, "\n  batch_new: %s\n", detail ? detail : "not JSON");
   return st == TS_OK ? b : NULL;
@@ -505,7 +504,7 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
   sqlite3_stmt *q = NULL;
   CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
                   SQLITE_OK);
-  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 7);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 8);
   sqlite3_finalize(q);
   /* schema 7: no leaderboard indexes left to keep in order */
   CU_ASSERT_FATAL(
@@ -514,6 +513,68 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
                          "type = 'index' AND name LIKE 'players_by%'",
                          -1, &q, NULL) == SQLITE_OK);
   CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  remove_tmp();
+}
+
+/* A database of schema version 7 kept a row per new pair in
+ * applied_recent. Upgraded, those pairs are in applied_events: a record
+ * applied before the upgrade is a duplicate after it, and a new one is
+ * applied once, its pair in applied_recent's one row per transaction. */
+static void test_version_7_pairs_stay_applied_across_the_upgrade(void) {
+  fresh_path();
+  struct store *s = open_store();
+  const char *old_rec = REC("v7-1", "INSERT", NEW(PS("vera") SC("2") WIN));
+  struct batch *b = batch_of(old_rec);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  batch_free(b);
+  store_free(s);
+  /* Back to version 7's applied_recent, holding the pair as it did. */
+  sqlite3 *db = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+  CU_ASSERT_FATAL(
+      sqlite3_exec(db,
+                   "DELETE FROM applied_events;"
+                   "DROP TABLE applied_recent;"
+                   "CREATE TABLE applied_recent(id INTEGER PRIMARY KEY, "
+                   "player TEXT NOT NULL, event_id TEXT NOT NULL, "
+                   "applied_at INTEGER NOT NULL);"
+                   "INSERT INTO applied_recent(player, event_id, applied_at) "
+                   "VALUES('vera', 'v7-1', unixepoch());"
+                   "PRAGMA user_version = 7;",
+                   NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+  s = open_store();
+  char two[2048];
+  snprintf(two, sizeof two, "%s,%s", old_rec,
+           REC("v8-1", "INSERT", NEW(PS("vera") SC("3"))));
+  b = batch_of(two);
+  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  struct batch_counts c;
+  batch_counts(b, &c);
+  TS_CHECK_CASE(c.duplicates == 1 && c.applied == 1, "after the upgrade",
+                "%zu applied, %zu duplicates (want 1 and 1)", c.applied,
+                c.duplicates);
+  batch_free(b);
+  CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 2);
+  store_free(s);
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+  sqlite3_stmt *q = NULL;
+  CU_ASSERT_FATAL(
+      sqlite3_prepare_v2(db,
+                         "SELECT (SELECT count(*) FROM applied_events WHERE "
+                         "event_id = 'v7-1'), (SELECT group_concat(pairs) "
+                         "FROM applied_recent), (SELECT user_version FROM "
+                         "pragma_user_version)",
+                         -1, &q, NULL) == SQLITE_OK);
+  CU_ASSERT_FATAL(sqlite3_step(q) == SQLITE_ROW);
+  CU_ASSERT(sqlite3_column_int(q, 0) == 1);
+  const char *pairs = (const char *)sqlite3_column_text(q, 1);
+  const char *want = "[[\"vera\",\"v8-1\",";
+  TS_CHECK_CASE(pairs && strncmp(pairs, want, strlen(want)) == 0,
+                "applied_recent", "holds %s", pairs ? pairs : "(nothing)");
+  CU_ASSERT(sqlite3_column_int(q, 2) == 8);
   sqlite3_finalize(q);
   sqlite3_close(db);
   remove_tmp();
@@ -905,6 +966,44 @@ static void test_pairs_of_a_cycle_cut_by_a_restart_stay_applied(void) {
   recent_apply(s, 50, 60, &applied, &dups);
   CU_ASSERT(applied == 10 && dups == 0);
   recent_check_totals(s, 60);
+  store_free(s);
+  remove_tmp();
+}
+
+/* A transaction's new pairs go to applied_recent as rows of at most
+ * TS_SQLITE_PAIRS_ROW_BYTES of text: a batch of 6,000 records takes
+ * several, and every pair of every row still counts as applied after a
+ * restart (when they all move into applied_events at once). */
+static void test_pairs_of_a_large_transaction_span_rows_and_stay_applied(void) {
+  fresh_path();
+  struct store *s = open_store();
+  size_t applied = 0, dups = 0;
+  recent_apply(s, 0, 6000, &applied, &dups);
+  CU_ASSERT(applied == 6000 && dups == 0);
+  store_free(s);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *q = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &db) == SQLITE_OK);
+  CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
+                                     "SELECT count(*), max(length(pairs)), "
+                                     "(SELECT count(*) FROM applied_recent, "
+                                     "json_each(pairs)) FROM applied_recent",
+                                     -1, &q, NULL) == SQLITE_OK);
+  CU_ASSERT_FATAL(sqlite3_step(q) == SQLITE_ROW);
+  TS_CHECK_CASE(
+      sqlite3_column_int(q, 0) >= 2 &&
+          sqlite3_column_int(q, 1) <=
+              (int)(TS_SQLITE_PAIRS_ROW_BYTES + TS_SQLITE_PAIR_TEXT_BYTES) &&
+          sqlite3_column_int(q, 2) == 6000,
+      "applied_recent", "%d rows, the longest %d bytes, %d pairs",
+      sqlite3_column_int(q, 0), sqlite3_column_int(q, 1),
+      sqlite3_column_int(q, 2));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  s = open_store();
+  recent_apply(s, 0, 6000, &applied, &dups);
+  CU_ASSERT(applied == 0 && dups == 6000);
+  recent_check_totals(s, 6000);
   store_free(s);
   remove_tmp();
 }
@@ -2004,11 +2103,13 @@ void suite_store_sqlite(void) {
       TS_TEST(test_kinesis_redelivery_with_new_outer_ids_is_a_duplicate),
       TS_TEST(test_kinesis_remove_before_its_insert_nets_or_is_rejected),
       TS_TEST(test_version_1_database_is_upgraded_and_keeps_every_poison),
+      TS_TEST(test_version_7_pairs_stay_applied_across_the_upgrade),
       TS_TEST(test_dead_letters_page_once_each_filter_by_reason_and_delete),
       TS_TEST(test_replay_verdicts_follow_the_outcome_of_the_current_names),
       TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
       TS_TEST(test_resent_records_are_duplicates_in_every_cycle_state),
       TS_TEST(test_pairs_of_a_cycle_cut_by_a_restart_stay_applied),
+      TS_TEST(test_pairs_of_a_large_transaction_span_rows_and_stay_applied),
       TS_TEST(test_pairs_moved_at_once_past_the_bound_stay_applied),
       TS_TEST(test_another_writer_pairs_are_seen_applied),
       TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
