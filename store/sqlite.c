@@ -13,11 +13,12 @@
  *                   promises; NORMAL may lose the last commits on power loss
  *                   (not on a process crash) and is faster.
  *
- * Schema version 8 (PRAGMA user_version):
+ * Schema version 9 (PRAGMA user_version):
  *   players         one row per player; total_score is exact decimal text;
  *                   no index on the ranking keys (leaderboards are kept in
  *                   memory, struct sq's board)
- *   applied_events  (player, eventID) pairs applied, for exactly-once
+ *   applied_events  (player, eventID) pairs applied, for exactly-once;
+ *                   no index by time (the purge sweeps it in key order)
  *   applied_recent  the newest pairs, appended in the order applied (a
  *                   row of JSON text per transaction) and moved into
  *                   applied_events in key order (store/recent.h)
@@ -39,6 +40,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "../common/arena.h"
 #include "../common/bounds.h"
 #include "../common/buf.h"
 #include "../common/log.h"
@@ -57,16 +59,21 @@
 /* Deadline of a read (get, list, ping) including its retries; a read waits
  * only on the rare WAL-index busy, so this is generous. */
 #define SQ_READ_DEADLINE_MS 2000u
-/* Expired applied_events are purged at most this often, and at most this
- * many rows per pass, so that one write transaction stays short. */
-#define SQ_PURGE_INTERVAL_MS 60000u
-#define SQ_PURGE_MAX_ROWS 2000
+/* Expired applied_events are purged by a sweep over the table in key
+ * order: every write transaction reads the next PER_RECORD rows per
+ * record it applies (at least MIN, at most MAX, so that one transaction
+ * stays short) and deletes the expired ones among them. A sweep thus
+ * passes every row once per half of the table's rows written: in a steady
+ * state the table holds the retention's pairs and about a third more. */
+#define SQ_PURGE_SCAN_PER_RECORD 2u
+#define SQ_PURGE_SCAN_MIN 64u
+#define SQ_PURGE_SCAN_MAX 2000u
 /* Group commit: batches waiting for the writer are applied together in one
  * transaction (one fsync), at most this many batches or records at once. */
 #define SQ_GROUP_MAX_BATCHES 128u
 #define SQ_GROUP_MAX_RECORDS 20000u
 
-#define SQ_SCHEMA_VERSION 8
+#define SQ_SCHEMA_VERSION 9
 
 static const char schema_v1[] =
     "CREATE TABLE players("
@@ -185,6 +192,13 @@ static const char schema_v8[] =
     ");"
     "PRAGMA user_version = 8;";
 
+/* Version 9: no index of applied_events by time. Keeping it (a second
+ * b-tree insert for every pair moved in) was two fifths of moving pairs
+ * (docs/BENCHMARKS.md, change 33); the purge sweeps the table in key order
+ * instead (SQ_PURGE_SCAN_*). */
+static const char schema_v9[] = "DROP INDEX IF EXISTS applied_events_by_time;"
+                                "PRAGMA user_version = 9;";
+
 /* applied_recent's pairs as rows, for the statements that read them. */
 #define RECENT_PAIRS                                                           \
   "(SELECT json_extract(p.value, '$[0]') AS player, "                          \
@@ -205,7 +219,8 @@ enum stmt_id {
   ST_NEXT_RECENT_ID,
   ST_PUT_PLAYER,
   ST_ADD_DEAD,
-  ST_PURGE,
+  ST_PURGE_SCAN,
+  ST_PURGE_KEY,
   ST_LIST_FIRST,
   ST_LIST_AFTER,
   ST_PING,
@@ -258,9 +273,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ADD_DEAD] = "INSERT OR IGNORE INTO dead_letters(event_id, "
                     "item_identifier, reason, record, received_at, "
                     "dead_letter_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_PURGE] = "DELETE FROM applied_events WHERE (player, event_id) IN "
-                 "(SELECT player, event_id FROM applied_events "
-                 "WHERE applied_at < ?1 ORDER BY applied_at LIMIT ?2)",
+    /* The purge's sweep: the next ?3 rows after (?1, ?2), then each of
+     * them that is expired. */
+    [ST_PURGE_SCAN] = "SELECT player, event_id, applied_at FROM "
+                      "applied_events WHERE (player, event_id) > (?1, ?2) "
+                      "ORDER BY player, event_id LIMIT ?3",
+    [ST_PURGE_KEY] = "DELETE FROM applied_events WHERE player = ?1 AND "
+                     "event_id = ?2 AND applied_at < ?3",
     [ST_LIST_FIRST] = "SELECT player, games, wins, total_score, updated_at, "
                       "session_state FROM players ORDER BY player LIMIT ?1",
     [ST_LIST_AFTER] = "SELECT player, games, wins, total_score, updated_at, "
@@ -395,10 +414,12 @@ struct sq {
   bool committer_running;
   bool stopping; /* sq_close: the committer ends once the queue is empty */
 
-  pthread_mutex_t wmu; /* guards w, purged_once, last_purge_ms, recent_* */
+  pthread_mutex_t wmu; /* guards w, purge_*, recent_* */
   struct conn w;
-  bool purged_once;
-  uint64_t last_purge_ms;
+  /* Where the purge's sweep is: the last key it passed ("" and "": the
+   * table's start), and how many rows it passes per record (tests). */
+  char *purge_player, *purge_event;
+  size_t purge_per_record;
   /* applied_recent's pairs, in memory; valid while no other connection
    * has committed since recent_version (PRAGMA data_version). Until the
    * first write transaction, none are (recent_known false). */
@@ -693,6 +714,8 @@ static enum ts_status setup_attempt(void *cls) {
     rc = sqlite3_exec(c->db, schema_v7, NULL, NULL, NULL);
   if (rc == SQLITE_OK && version < 8)
     rc = sqlite3_exec(c->db, schema_v8, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 9)
+    rc = sqlite3_exec(c->db, schema_v9, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -1212,23 +1235,87 @@ static enum ts_status keep_dead_letters(struct conn *c, const struct batch *b,
   return TS_OK;
 }
 
-/* Deletes up to SQ_PURGE_MAX_ROWS expired rows; *full when it deleted that
- * many (more may be waiting). */
-static enum ts_status purge_applied(struct conn *c, int64_t now_s, bool *full) {
-  *full = false;
-  int rc;
-  sqlite3_stmt *s = stmt(c, ST_PURGE, &rc);
+/* One step of the purge's sweep, in the open write transaction: reads
+ * the next `rows` keys after the sweep's, then deletes the expired ones
+ * among them, and sets *next_player / *next_event (new strings, or NULL
+ * at the table's end: the next step starts over) to the last key read.
+ * Reading is a few hundred instructions a row; only expired rows pay for
+ * a delete. */
+static enum ts_status purge_applied(struct sq *sq, int64_t now_s, size_t rows,
+                                    char **next_player, char **next_event) {
+  struct conn *c = &sq->w;
+  const char *from_p = sq->purge_player ? sq->purge_player : "";
+  const char *from_e = sq->purge_event ? sq->purge_event : "";
+  int64_t cutoff = retention_cutoff(now_s);
+  *next_player = *next_event = NULL;
+  const char **expired = malloc(2 * rows * sizeof *expired);
+  struct arena *keys = arena_new(rows * 32);
+  size_t n_expired = 0, n_read = 0;
+  int rc = expired && keys ? SQLITE_OK : SQLITE_NOMEM;
+  sqlite3_stmt *s = rc == SQLITE_OK ? stmt(c, ST_PURGE_SCAN, &rc) : NULL;
   if (!s)
-    return from_rc(rc);
-  rc = sqlite3_bind_int64(s, 1, retention_cutoff(now_s));
+    goto out;
+  rc = bind_text(s, 1, from_p);
   if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64(s, 2, SQ_PURGE_MAX_ROWS);
+    rc = bind_text(s, 2, from_e);
   if (rc == SQLITE_OK)
-    rc = sqlite3_step(s);
+    rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)rows);
+  const char *last_p = NULL, *last_e = NULL;
+  while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    rc = SQLITE_OK;
+    n_read++;
+    bool old = sqlite3_column_int64(s, 2) < cutoff;
+    if (!old && n_read < rows)
+      continue; /* neither expired nor the window's last key */
+    const char *p = (const char *)sqlite3_column_text(s, 0),
+               *e = (const char *)sqlite3_column_text(s, 1);
+    const char *kp = p ? arena_strndup(keys, p, strlen(p)) : NULL,
+               *ke = e ? arena_strndup(keys, e, strlen(e)) : NULL;
+    if (!kp || !ke) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    if (old) {
+      expired[2 * n_expired] = kp;
+      expired[2 * n_expired + 1] = ke;
+      n_expired++;
+    }
+    last_p = kp;
+    last_e = ke;
+  }
   done(s);
-  if (rc == SQLITE_DONE)
-    *full = sqlite3_changes(c->db) >= SQ_PURGE_MAX_ROWS;
-  return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
+  if (rc != SQLITE_DONE)
+    goto out;
+  rc = SQLITE_OK;
+  if (n_read == rows && last_p) { /* more may follow: resume after it */
+    *next_player = strdup(last_p);
+    *next_event = strdup(last_e);
+    if (!*next_player || !*next_event)
+      rc = SQLITE_NOMEM;
+  }
+  for (size_t i = 0; rc == SQLITE_OK && i < n_expired; i++) {
+    if (!(s = stmt(c, ST_PURGE_KEY, &rc)))
+      break;
+    rc = bind_text(s, 1, expired[2 * i]);
+    if (rc == SQLITE_OK)
+      rc = bind_text(s, 2, expired[2 * i + 1]);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_bind_int64(s, 3, cutoff);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_step(s);
+    done(s);
+    if (rc == SQLITE_DONE)
+      rc = SQLITE_OK;
+  }
+out:
+  free(expired);
+  arena_free(keys);
+  if (rc == SQLITE_OK)
+    return TS_OK;
+  free(*next_player);
+  free(*next_event);
+  *next_player = *next_event = NULL;
+  return from_rc(rc);
 }
 
 /* ---- applied_recent: pairs moved into applied_events ---- */
@@ -1447,6 +1534,7 @@ static enum ts_status apply_attempt(void *cls) {
   struct sq *sq = a->sq;
   struct conn *c = &sq->w;
   char *session = NULL;
+  char *purge_p = NULL, *purge_e = NULL; /* the sweep's next key */
   size_t records = 0;
   for (size_t i = 0; i < a->n; i++)
     records += batch_record_count(a->b[i]);
@@ -1469,16 +1557,16 @@ static enum ts_status apply_attempt(void *cls) {
   char now_utc[32];
   clock_utc_now(now_utc);
   int64_t now_s = (int64_t)time(NULL);
-  /* Forget expired eventIDs (a page at a time) to keep the table small;
-   * what counts as "seen" depends only on applied_at (ST_IS_APPLIED). */
-  bool purge =
-      !sq->purged_once || now_ms - sq->last_purge_ms >= SQ_PURGE_INTERVAL_MS;
-  bool backlog = false;
-  if (purge) {
-    st = purge_applied(c, now_s, &backlog);
-    if (st != TS_OK)
-      goto out;
-  }
+  /* A step of the purge's sweep, to keep the table small: what counts as
+   * "seen" depends only on applied_at (ST_IS_APPLIED), so when a row goes
+   * is only a matter of size. */
+  size_t scan = records * sq->purge_per_record;
+  scan = scan < SQ_PURGE_SCAN_MIN   ? SQ_PURGE_SCAN_MIN
+         : scan > SQ_PURGE_SCAN_MAX ? SQ_PURGE_SCAN_MAX
+                                    : scan;
+  if (sq->purge_per_record &&
+      (st = purge_applied(sq, now_s, scan, &purge_p, &purge_e)) != TS_OK)
+    goto out;
   if ((st = tend_recent(sq, records, &version)) != TS_OK)
     goto out;
   if (others_wrote(sq, version))
@@ -1504,13 +1592,16 @@ static enum ts_status apply_attempt(void *cls) {
     sq->recent_version = version;
     sq->recent_known = true;
   }
-  /* With a backlog (a full page deleted), purge again on the next write, so
-   * deletion keeps up with any insert rate, a page per transaction. */
-  if (st == TS_OK && purge && !backlog) {
-    sq->purged_once = true;
-    sq->last_purge_ms = now_ms;
+  if (st == TS_OK && sq->purge_per_record) { /* the sweep moves on */
+    free(sq->purge_player);
+    free(sq->purge_event);
+    sq->purge_player = purge_p;
+    sq->purge_event = purge_e;
+    purge_p = purge_e = NULL;
   }
 out:;
+  free(purge_p);
+  free(purge_e);
   free(session);
   reset_pairs(c);
   /* Read before the rollback, which sets its own code. */
@@ -2692,6 +2783,8 @@ static void sq_close(void *impl) {
   recent_free(sq->recent);
   pair_filter_free(sq->filter);
   row_cache_free(sq->w.rows);
+  free(sq->purge_player);
+  free(sq->purge_event);
   free(sq->path);
   if (sq->locks_ready) {
     pthread_cond_destroy(&sq->kcv);
@@ -2766,6 +2859,7 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   atomic_init(&sq->in_checked_txn, false);
   sq->recent_merge_rows = TS_SQLITE_RECENT_MERGE_ROWS;
   sq->recent_slice_rows = TS_SQLITE_RECENT_SLICE_ROWS;
+  sq->purge_per_record = SQ_PURGE_SCAN_PER_RECORD;
   sq->recent_max_rows = TS_SQLITE_RECENT_MAX_ROWS;
   sq->filter_quiet_ms = TS_SQLITE_FILTER_QUIET_MS;
   sq->filter_due = true;
@@ -2908,6 +3002,15 @@ void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
   sq->recent_max_rows = merge_rows <= TS_SQLITE_RECENT_MAX_ROWS / 4u
                             ? 4u * merge_rows
                             : TS_SQLITE_RECENT_MAX_ROWS;
+  pthread_mutex_unlock(&sq->wmu);
+}
+
+void store_test_sqlite_set_purge_rows(struct store *s, size_t per_record) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return;
+  pthread_mutex_lock(&sq->wmu);
+  sq->purge_per_record = per_record;
   pthread_mutex_unlock(&sq->wmu);
 }
 

@@ -41,6 +41,9 @@ void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
  * been quiet for ms (TS_SQLITE_FILTER_QUIET_MS otherwise); 0: at every
  * write transaction after another connection's commit. */
 void store_test_sqlite_set_filter_quiet(struct store *s, uint32_t ms);
+/* Rows of applied_events the purge's sweep passes per record applied
+ * (SQ_PURGE_SCAN_*: at least MIN, at most MAX); 0 stops the purge. */
+void store_test_sqlite_set_purge_rows(struct store *s, size_t per_record);
 
 /* Whether the filter of applied pairs holds all of applied_events (it
  * answers in the next write transaction if no other connection commits). */

@@ -504,13 +504,15 @@ static void test_version_1_database_is_upgraded_and_keeps_every_poison(void) {
   sqlite3_stmt *q = NULL;
   CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
                   SQLITE_OK);
-  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 8);
+  CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 9);
   sqlite3_finalize(q);
-  /* schema 7: no leaderboard indexes left to keep in order */
+  /* schema 7: no leaderboard indexes left to keep in order; schema 9: no
+   * index of applied_events by time */
   CU_ASSERT_FATAL(
       sqlite3_prepare_v2(db,
                          "SELECT count(*) FROM sqlite_master WHERE "
-                         "type = 'index' AND name LIKE 'players_by%'",
+                         "type = 'index' AND (name LIKE 'players_by%' OR "
+                         "name = 'applied_events_by_time')",
                          -1, &q, NULL) == SQLITE_OK);
   CU_ASSERT(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
   sqlite3_finalize(q);
@@ -574,7 +576,7 @@ static void test_version_7_pairs_stay_applied_across_the_upgrade(void) {
   const char *want = "[[\"vera\",\"v8-1\",";
   TS_CHECK_CASE(pairs && strncmp(pairs, want, strlen(want)) == 0,
                 "applied_recent", "holds %s", pairs ? pairs : "(nothing)");
-  CU_ASSERT(sqlite3_column_int(q, 2) == 8);
+  CU_ASSERT(sqlite3_column_int(q, 2) == 9);
   sqlite3_finalize(q);
   sqlite3_close(db);
   remove_tmp();
@@ -1390,6 +1392,61 @@ static void test_decimal_totals_are_exact(void) {
   remove_tmp();
 }
 
+/* The one number a query on db gives; -1 when it gives none. */
+static long long sql_count(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *q = NULL;
+  long long n = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    n = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  return n;
+}
+
+/* The purge sweeps applied_events in key order, a bounded window per
+ * write transaction: expired rows anywhere in the table go within one
+ * sweep, not all in the first transaction, and fresh rows stay. */
+static void test_purge_sweeps_expired_rows_out_a_window_at_a_time(void) {
+  fresh_path();
+  struct store *s = open_store();
+  sqlite3 *raw = NULL;
+  CU_ASSERT_FATAL(sqlite3_open(db_path, &raw) == SQLITE_OK);
+  char sql[512];
+  /* 1,000 expired and 1,000 fresh rows, interleaved in key order. */
+  snprintf(sql, sizeof sql,
+           "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+           "WHERE i < 1999) INSERT INTO applied_events SELECT "
+           "printf('p%%05d', i), 'ev', CASE i %% 2 WHEN 0 THEN 1 ELSE %lld "
+           "END FROM n",
+           (long long)time(NULL));
+  CU_ASSERT_FATAL(sqlite3_exec(raw, sql, NULL, NULL, NULL) == SQLITE_OK);
+  const char *expired = "SELECT count(*) FROM applied_events WHERE "
+                        "player LIKE 'p%' AND applied_at = 1";
+  const char *fresh = "SELECT count(*) FROM applied_events WHERE "
+                      "player LIKE 'p%' AND applied_at > 1";
+  /* One record a transaction: a window of SQ_PURGE_SCAN_MIN (64) rows. */
+  for (int i = 0; i < 40; i++) {
+    char ev[32], body[512];
+    struct text t = {0};
+    snprintf(ev, sizeof ev, "sweep-%d", i);
+    rec(&t, "", "INSERT", ev, "sweeper", "1", false);
+    snprintf(body, sizeof body, "%s", t.p);
+    free(t.p);
+    apply_ok(s, body);
+    long long left = sql_count(raw, expired);
+    if (i == 4)
+      TS_CHECK_CASE(left > 0 && left < 1000, "after 5 transactions",
+                    "%lld expired rows left (want some gone, some not yet)",
+                    left);
+  }
+  TS_CHECK_CASE(sql_count(raw, expired) == 0, "after 40 transactions",
+                "%lld expired rows left", sql_count(raw, expired));
+  CU_ASSERT(sql_count(raw, fresh) == 1000);
+  sqlite3_close(raw);
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_applied_events_past_retention_are_forgotten(void) {
   fresh_path();
   struct store *s = open_store();
@@ -1414,9 +1471,10 @@ static void test_applied_events_past_retention_are_forgotten(void) {
   batch_free(b);
   check_player(s, "old", 1, 0, "1");
   CU_ASSERT(count(s, STORE_TEST_APPLIED_EVENTS) == 2);
-  /* An expired row planted after the first purge stays until the next
-   * (a minute on): a cycle then moves the new application over it, and
+  /* An expired row the purge has not reached yet (here: the purge
+   * stopped) stays: a cycle then moves the new application over it, and
    * must keep the newer time, or a resend would apply a third time. */
+  store_test_sqlite_set_purge_rows(s, 0);
   CU_ASSERT_FATAL(sqlite3_open(db_path, &raw) == SQLITE_OK);
   CU_ASSERT_FATAL(sqlite3_exec(raw,
                                "INSERT INTO applied_events "
@@ -2117,6 +2175,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_crash_during_checkpoints_loses_and_doubles_nothing),
       TS_TEST(test_decimal_totals_are_exact),
       TS_TEST(test_applied_events_past_retention_are_forgotten),
+      TS_TEST(test_purge_sweeps_expired_rows_out_a_window_at_a_time),
       TS_TEST(test_list_pages_cover_every_player_once_in_byte_order),
       TS_TEST(test_concurrent_overlapping_batches_give_exact_totals),
       TS_TEST(test_apply_waits_for_another_writer_then_succeeds),
