@@ -126,16 +126,15 @@ static const bool plain[256] = {
 static jdoc_ref add_node(struct parser *ps, enum jdoc_type type) {
   struct jdoc *d = ps->d;
   if (d->n == d->cap) {
-    uint32_t cap = d->cap * 2;
-    struct node *grown = d->n < UINT32_MAX / 2 - 1
-                             ? realloc(d->nodes, (size_t)cap * sizeof *grown)
-                             : NULL;
+    size_t cap = 2 * (size_t)d->cap; /* refs are 32-bit; JDOC_NONE aside */
+    struct node *grown =
+        cap < UINT32_MAX ? realloc(d->nodes, cap * sizeof *grown) : NULL;
     if (!grown) {
       fail_at(ps, ps->p, TS_ERR_NOMEM, "out of memory");
       return JDOC_NONE;
     }
     d->nodes = grown;
-    d->cap = cap;
+    d->cap = (uint32_t)cap;
   }
   jdoc_ref r = d->n++;
   d->nodes[r].type = (unsigned char)type;

@@ -25,7 +25,7 @@
 #include "../common/clock.h"
 #include "../common/hex.h"
 #include "../common/jdoc.h"
-#include "../common/json_pool.h"
+#include "../common/json_parse.h"
 #include "../common/log.h"
 #include "conn_guard.h"
 #include "errors.h"
@@ -379,15 +379,10 @@ static void run_handler(struct exchange *ex) {
       len -= 3;
     }
     struct json_parse_error jerr;
-    enum ts_status st = jdoc_parse(text, len, &ex->req.doc, &jerr);
-    if (st == TS_OK && !(ex->route->flags & ROUTE_JSON_DOC)) {
-      json_pool_begin();
-      ex->req.body = jdoc_to_json(ex->req.doc, jdoc_root(ex->req.doc));
-      json_pool_end();
-      jdoc_free(ex->req.doc);
-      ex->req.doc = NULL;
-      st = ex->req.body ? TS_OK : TS_ERR_NOMEM;
-    }
+    /* One parser either way: json_parse is jdoc_parse and a tree. */
+    enum ts_status st = (ex->route->flags & ROUTE_JSON_DOC)
+                            ? jdoc_parse(text, len, &ex->req.doc, &jerr)
+                            : json_parse(text, len, &ex->req.body, &jerr);
     if (st == TS_ERR_NOMEM) {
       error_reply(&ex->rep, TS_E_INTERNAL, "out of memory parsing the body");
       return;
