@@ -433,21 +433,16 @@ enum ts_status jdoc_parse(const char *text, size_t len, struct jdoc **out,
                           struct json_parse_error *err) {
   struct json_parse_error ignored;
   *out = NULL;
-  if (len >= UINT32_MAX) { /* node indexes and string lengths are 32-bit */
-    struct parser ps = {.p = (const unsigned char *)text,
-                        .start = (const unsigned char *)text,
-                        .end = (const unsigned char *)text,
-                        .err = err ? err : &ignored};
-    fail_at(&ps, ps.p, TS_ERR_INVALID, "text too long");
-    return ps.st;
-  }
-  struct jdoc *d = calloc(1, sizeof *d);
   struct parser ps = {.p = (const unsigned char *)text,
                       .start = (const unsigned char *)text,
                       .end = (const unsigned char *)text + len,
                       .err = err ? err : &ignored,
-                      .st = TS_OK,
-                      .d = d};
+                      .st = TS_OK};
+  if (len >= UINT32_MAX) { /* node refs and string lengths are 32-bit */
+    fail_at(&ps, ps.p, TS_ERR_INVALID, "text too long");
+    return ps.st;
+  }
+  struct jdoc *d = ps.d = calloc(1, sizeof *d);
   /* A stream record's text takes about ten bytes a node. */
   if (d) {
     d->cap = (uint32_t)(len / 8 + 8);

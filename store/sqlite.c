@@ -967,9 +967,9 @@ static enum ts_status flush_pairs(struct conn *c) {
     done(s);
     st = rc == SQLITE_DONE ? TS_OK : from_rc(rc);
   }
-  buf_free(&c->pairs);
-  buf_init(&c->pairs, TS_SQLITE_PAIRS_ROW_BYTES + TS_SQLITE_PAIR_TEXT_BYTES);
-  c->pairs_id++;
+  int64_t next_id = c->pairs_id + 1;
+  reset_pairs(c);
+  c->pairs_id = next_id;
   return st;
 }
 
