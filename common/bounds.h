@@ -276,6 +276,13 @@
 #define TS_SQLITE_FILTER_MIN_PAIRS 65536u
 #define TS_SQLITE_FILTER_MAX_PAIRS (2u * 1024u * 1024u)
 #define TS_SQLITE_FILTER_QUIET_MS 5000u
+/* How long the committer, having begun a transaction for a batch on its
+ * way (store_expect_write, or after a group of HTTP batches), waits for it
+ * before committing the housekeeping alone. One sender's next batch comes
+ * within a millisecond; parsing the largest body (6 MB) takes tens. Other
+ * threads that need the writer end the wait at once; other processes'
+ * writers wait it out. */
+#define TS_SQLITE_EXPECT_WAIT_MS 50u
 /* The writer's copy of player rows (store/row_cache.h): at most this many
  * rows and bytes of names, past which it forgets them all and fills again.
  * Its slots (twice the rows, about 80 bytes each) are touched as they fill:

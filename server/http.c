@@ -378,6 +378,8 @@ static void run_handler(struct exchange *ex) {
       text += 3;
       len -= 3;
     }
+    if (ex->route->flags & ROUTE_EXPECT_WRITE)
+      store_expect_write(ex->req.app->store);
     struct json_parse_error jerr;
     /* One parser either way: json_parse is jdoc_parse and a tree. */
     enum ts_status st = (ex->route->flags & ROUTE_JSON_DOC)

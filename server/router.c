@@ -9,7 +9,7 @@
 static const struct route routes[] = {
     {"POST", "/v1/stream-records", handle_stream_records,
      ROUTE_JSON_BODY | ROUTE_JSON_DOC | ROUTE_INGEST_AUTH | ROUTE_OFFLOAD |
-         ROUTE_DEFER,
+         ROUTE_DEFER | ROUTE_EXPECT_WRITE,
      "ingest"},
     {"GET", "/v1/players/{}/stats", handle_player_stats, 0, "player_stats"},
     {"GET", "/v1/players", handle_players_list, 0, "players_list"},

@@ -26,6 +26,10 @@ enum route_flags {
   ROUTE_JSON_DOC = 1 << 5,      /* with ROUTE_JSON_BODY: the handler reads
                                    the body as req->doc (a flat document,
                                    common/jdoc.h), not as a jansson tree */
+  ROUTE_EXPECT_WRITE = 1 << 6,  /* the handler writes the body to the
+                                   store: the store is told once the body
+                                   is whole, before it is parsed
+                                   (store_expect_write) */
 };
 
 struct route {

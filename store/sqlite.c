@@ -28,6 +28,7 @@
  *   backfill_session the open backfill session (domain/backfill.h)
  *   kinesis_leases  a Kinesis shard's lease and checkpoint (store.h) */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -39,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/arena.h"
 #include "../common/bounds.h"
@@ -68,6 +70,14 @@
 #define SQ_PURGE_SCAN_PER_RECORD 2u
 #define SQ_PURGE_SCAN_MIN 64u
 #define SQ_PURGE_SCAN_MAX 2000u
+/* A write transaction's BEGIN that finds another process's write lock
+ * tries again this often (SQLite's own handler sleeps 1-100 ms between
+ * tries: a lock free for a moment between two of another writer's
+ * transactions was seldom seen). */
+#define SQ_BUSY_POLL_US 200u
+/* A transaction begun for a batch on its way looks this often whether
+ * another process waits to write (others_waiting). */
+#define SQ_EXPECT_POLL_MS 1u
 /* Group commit: batches waiting for the writer are applied together in one
  * transaction (one fsync), at most this many batches or records at once. */
 #define SQ_GROUP_MAX_BATCHES 128u
@@ -413,8 +423,28 @@ struct sq {
   pthread_t committer;
   bool committer_running;
   bool stopping; /* sq_close: the committer ends once the queue is empty */
+  /* A batch is on its way (expected): told by sq_expect_write, or a
+   * group of HTTP batches just ended (a sender that keeps sending). The
+   * committer then begins a transaction for it and waits (expecting:
+   * callers that queue signal ccv), sized like the last group
+   * (last_records). */
+  bool expected, expecting;
+  size_t last_records;
+  atomic_uint_least32_t expect_wait_ms; /* TS_SQLITE_EXPECT_WAIT_MS */
 
-  pthread_mutex_t wmu; /* guards w, purge_*, recent_* */
+  pthread_mutex_t wmu; /* guards w, purge_*, recent_*, busy_*, wait_held */
+  /* Other processes waiting to write (others_waiting): "<file>-wait",
+   * -1 when it cannot be opened (then nothing begins early). wait_held:
+   * the writer announces its own wait there (on_busy). The writer's BEGIN
+   * gives up busy_ms after busy_since_ms. */
+  int wait_fd;
+  bool wait_held;
+  uint32_t busy_ms;
+  uint64_t busy_since_ms;
+  /* Threads about to wait for wmu other than to apply batches: a
+   * transaction begun for a batch still to come ends for them at once
+   * (writer_claim). */
+  atomic_uint w_wanted;
   struct conn w;
   /* Where the purge's sweep is: the last key it passed ("" and "": the
    * table's start), and how many rows it passes per record (tests). */
@@ -772,6 +802,84 @@ static enum ts_status writer_lock(struct sq *sq, uint64_t deadline_ms) {
   if (err == 0)
     return TS_OK;
   return err == ETIMEDOUT ? TS_ERR_RETRY : TS_ERR_IO;
+}
+
+/* ---- other processes waiting to write ----
+ *
+ * SQLite's write lock gives no turns: a process that finds it taken only
+ * tries again after a sleep, and a writer that begins its next
+ * transaction the moment it commits (lead_expected) would hold it from
+ * others for good. So every process of this store, while its BEGIN waits
+ * for the lock, holds a shared lock on byte 0 of "<file>-wait"; the
+ * committer begins early only while nobody does. The locks are an open
+ * file description's (F_OFD_*): a process's own never hides another's,
+ * and closing the file drops them. */
+
+static int wait_lock(int fd, short type) {
+  struct flock l = {.l_type = type, .l_whence = SEEK_SET, .l_len = 1};
+  return fcntl(fd, F_OFD_SETLK, &l);
+}
+
+/* Whether another process (or another store on the same file) waits to
+ * write; true when that cannot be known. */
+static bool others_waiting(const struct sq *sq) {
+  if (sq->wait_fd < 0)
+    return true;
+  struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
+  if (fcntl(sq->wait_fd, F_OFD_GETLK, &l) != 0)
+    return true;
+  return l.l_type != F_UNLCK;
+}
+
+/* The writer's busy handler: announces the wait, then tries again every
+ * SQ_BUSY_POLL_US until busy_ms have passed (0: SQLITE_BUSY). */
+static int on_busy(void *cls, int count) {
+  struct sq *sq = cls;
+  uint64_t now = clock_now_ms();
+  if (count == 0) {
+    sq->busy_since_ms = now;
+    if (sq->wait_fd >= 0 && !sq->wait_held)
+      sq->wait_held = wait_lock(sq->wait_fd, F_RDLCK) == 0;
+  }
+  if (now - sq->busy_since_ms >= sq->busy_ms)
+    return 0;
+  usleep(SQ_BUSY_POLL_US);
+  return 1;
+}
+
+/* BEGIN IMMEDIATE on the writer (wmu held), waiting at most busy_ms for
+ * another process's write lock. */
+static void end_wait(struct sq *sq) {
+  if (sq->wait_held) {
+    (void)wait_lock(sq->wait_fd, F_UNLCK);
+    sq->wait_held = false;
+  }
+}
+
+static int begin_write(struct sq *sq, uint32_t busy_ms) {
+  sq->busy_ms = busy_ms;
+  int rc = run_plain(&sq->w, ST_BEGIN);
+  end_wait(sq);
+  return rc;
+}
+
+/* writer_lock for everything but applying batches: a transaction the
+ * committer has begun for a batch still to come (lead_expected) is
+ * committed at once rather than held to its bound. deadline_ms 0: no
+ * deadline. */
+static enum ts_status writer_claim(struct sq *sq, uint64_t deadline_ms) {
+  atomic_fetch_add(&sq->w_wanted, 1);
+  pthread_mutex_lock(&sq->qmu);
+  if (sq->expecting)
+    pthread_cond_signal(&sq->ccv);
+  pthread_mutex_unlock(&sq->qmu);
+  enum ts_status st = TS_OK;
+  if (deadline_ms)
+    st = writer_lock(sq, deadline_ms);
+  else
+    pthread_mutex_lock(&sq->wmu);
+  atomic_fetch_sub(&sq->w_wanted, 1);
+  return st;
 }
 
 /* ---- rows ---- */
@@ -1341,6 +1449,18 @@ static enum ts_status drop_recent(struct conn *c, int64_t max_rowid) {
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
+/* The cycle's next at most max pairs into applied_events; the cycle's
+ * rows leave applied_recent with its last slice. */
+static enum ts_status move_slice(struct sq *sq, size_t max) {
+  bool last = false;
+  int64_t max_rowid = 0;
+  enum ts_status st =
+      recent_slice(sq->recent, max, put_merged, sq, &last, &max_rowid);
+  if (st == TS_OK && last)
+    st = drop_recent(&sq->w, max_rowid);
+  return st;
+}
+
 /* With wmu held: the writer's data_version just read. */
 static void note_others_dv(struct sq *sq, int64_t dv) {
   if (dv != sq->others_dv) {
@@ -1363,9 +1483,10 @@ static bool others_wrote(const struct sq *sq, int64_t version) {
  * applied_events. A slice moves at least as many pairs as the transaction
  * is about to add (records), so a cycle ends before as many new pairs as
  * it moves have come in, and memory stays within a few cycles' pairs.
- * *version is the data_version to remember once the transaction commits. */
+ * *version is the data_version to remember once the transaction commits;
+ * *moved_all is set when every pair moved at once. */
 static enum ts_status tend_recent(struct sq *sq, size_t records,
-                                  int64_t *version) {
+                                  int64_t *version, bool *moved_all) {
   struct conn *c = &sq->w;
   int rc;
   sqlite3_stmt *s = stmt(c, ST_DATA_VERSION, &rc);
@@ -1392,6 +1513,7 @@ static enum ts_status tend_recent(struct sq *sq, size_t records,
     if (rc != SQLITE_OK)
       return from_rc(rc);
     recent_drop_committed(sq->recent);
+    *moved_all = true;
     return TS_OK;
   }
   enum ts_status st = TS_OK;
@@ -1401,14 +1523,8 @@ static enum ts_status tend_recent(struct sq *sq, size_t records,
     if ((st = recent_cycle_start(sq->recent)) != TS_OK)
       return st;
   }
-  size_t max =
-      records > sq->recent_slice_rows ? records : sq->recent_slice_rows;
-  bool last = false;
-  int64_t max_rowid = 0;
-  st = recent_slice(sq->recent, max, put_merged, sq, &last, &max_rowid);
-  if (st == TS_OK && last)
-    st = drop_recent(c, max_rowid);
-  return st;
+  return move_slice(
+      sq, records > sq->recent_slice_rows ? records : sq->recent_slice_rows);
 }
 
 /* In the open write transaction, after tend_recent (applied_recent's pairs
@@ -1526,83 +1642,27 @@ static void end_writes(struct sq *sq, bool committed) {
     row_cache_clear(sq->w.rows);
 }
 
-/* One attempt: every batch of the group in one IMMEDIATE transaction,
- * rolled back on any failure before the writer is unlocked. Batches are
- * applied in order, so a later batch sees an earlier one's eventIDs. */
-static enum ts_status apply_attempt(void *cls) {
-  struct apply_ctx *a = cls;
-  struct sq *sq = a->sq;
-  struct conn *c = &sq->w;
-  char *session = NULL;
-  char *purge_p = NULL, *purge_e = NULL; /* the sweep's next key */
-  size_t records = 0;
-  for (size_t i = 0; i < a->n; i++)
-    records += batch_record_count(a->b[i]);
-  int64_t version = 0;
-  enum ts_status st = writer_lock(sq, a->deadline_ms);
-  if (st != TS_OK)
-    return st;
-
-  /* Wait for another process's write lock no longer than the deadline. */
-  uint64_t now_ms = clock_now_ms();
-  uint64_t left = a->deadline_ms > now_ms ? a->deadline_ms - now_ms : 0;
-  sqlite3_busy_timeout(c->db, (int)(left < TS_SQLITE_BUSY_TIMEOUT_MS
-                                        ? left + 1u
-                                        : TS_SQLITE_BUSY_TIMEOUT_MS));
-  int rc = run_plain(c, ST_BEGIN);
-  if (rc != SQLITE_OK) {
-    st = from_rc(rc);
-    goto out;
-  }
+/* A write transaction in three steps, so that the committer can begin one
+ * before its batches are known (sq_expect_write): wtx_begin locks the
+ * writer, opens the IMMEDIATE transaction and does its housekeeping (the
+ * purge's sweep, moving pairs, the filter) sized for `planned` records;
+ * wtx_commit applies the batches, commits, and ends it through wtx_end,
+ * which rolls back what did not commit and unlocks the writer. */
+struct wtx {
+  char *session;           /* the open backfill session, if any */
+  char *purge_p, *purge_e; /* the sweep's next key */
+  int64_t version, now_s;
+  uint64_t now_ms;
   char now_utc[32];
-  clock_utc_now(now_utc);
-  int64_t now_s = (int64_t)time(NULL);
-  /* A step of the purge's sweep, to keep the table small: what counts as
-   * "seen" depends only on applied_at (ST_IS_APPLIED), so when a row goes
-   * is only a matter of size. */
-  size_t scan = records * sq->purge_per_record;
-  scan = scan < SQ_PURGE_SCAN_MIN   ? SQ_PURGE_SCAN_MIN
-         : scan > SQ_PURGE_SCAN_MAX ? SQ_PURGE_SCAN_MAX
-                                    : scan;
-  if (sq->purge_per_record &&
-      (st = purge_applied(sq, now_s, scan, &purge_p, &purge_e)) != TS_OK)
-    goto out;
-  if ((st = tend_recent(sq, records, &version)) != TS_OK)
-    goto out;
-  if (others_wrote(sq, version))
-    row_cache_clear(c->rows);
-  if ((st = tend_filter(sq, version, now_ms)) != TS_OK)
-    goto out;
-  /* The open backfill session, read under the write lock: every write of
-   * this transaction is tracked, or none (domain/backfill.h). */
-  if ((st = read_session(c, &session)) != TS_OK)
-    goto out;
-  for (size_t i = 0; i < a->n; i++) {
-    st = apply_batch(c, sq->recent, sq->filter_live ? sq->filter : NULL,
-                     a->b[i], now_s, now_utc, session);
-    if (st != TS_OK)
-      goto out;
-  }
-  if ((st = flush_pairs(c)) != TS_OK)
-    goto out;
-  rc = run_plain(c, ST_COMMIT);
-  st = from_rc(rc);
-  if (st == TS_OK) {
-    recent_commit(sq->recent);
-    sq->recent_version = version;
-    sq->recent_known = true;
-  }
-  if (st == TS_OK && sq->purge_per_record) { /* the sweep moves on */
-    free(sq->purge_player);
-    free(sq->purge_event);
-    sq->purge_player = purge_p;
-    sq->purge_event = purge_e;
-    purge_p = purge_e = NULL;
-  }
-out:;
-  free(purge_p);
-  free(purge_e);
-  free(session);
+  size_t planned;
+  bool moved_all; /* tend_recent moved every pair at once */
+};
+
+static void wtx_end(struct sq *sq, struct wtx *w, enum ts_status st) {
+  struct conn *c = &sq->w;
+  free(w->purge_p);
+  free(w->purge_e);
+  free(w->session);
   reset_pairs(c);
   /* Read before the rollback, which sets its own code. */
   int code = st == TS_OK ? SQLITE_OK : sqlite3_extended_errcode(c->db);
@@ -1622,9 +1682,105 @@ out:;
     /* Give back what the WAL holds beyond the last commit. */
     (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
                                     NULL, NULL);
+  end_wait(sq); /* that checkpoint may have waited */
   atomic_store(&sq->in_checked_txn, false);
   pthread_mutex_unlock(&sq->wmu);
+}
+
+/* TS_OK: the transaction is open with the writer locked, for wtx_commit.
+ * Else nothing is held. */
+static enum ts_status wtx_begin(struct sq *sq, struct wtx *w, size_t planned,
+                                uint64_t deadline_ms) {
+  struct conn *c = &sq->w;
+  *w = (struct wtx){.planned = planned};
+  enum ts_status st = writer_lock(sq, deadline_ms);
+  if (st != TS_OK)
+    return st;
+
+  /* Wait for another process's write lock no longer than the deadline. */
+  w->now_ms = clock_now_ms();
+  uint64_t left = deadline_ms > w->now_ms ? deadline_ms - w->now_ms : 0;
+  int rc = begin_write(sq, (uint32_t)(left < TS_SQLITE_BUSY_TIMEOUT_MS
+                                          ? left + 1u
+                                          : TS_SQLITE_BUSY_TIMEOUT_MS));
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto fail;
+  }
+  clock_utc_now(w->now_utc);
+  w->now_s = (int64_t)time(NULL);
+  /* A step of the purge's sweep, to keep the table small: what counts as
+   * "seen" depends only on applied_at (ST_IS_APPLIED), so when a row goes
+   * is only a matter of size. */
+  size_t scan = planned * sq->purge_per_record;
+  scan = scan < SQ_PURGE_SCAN_MIN   ? SQ_PURGE_SCAN_MIN
+         : scan > SQ_PURGE_SCAN_MAX ? SQ_PURGE_SCAN_MAX
+                                    : scan;
+  if (sq->purge_per_record &&
+      (st = purge_applied(sq, w->now_s, scan, &w->purge_p, &w->purge_e)) !=
+          TS_OK)
+    goto fail;
+  if ((st = tend_recent(sq, planned, &w->version, &w->moved_all)) != TS_OK)
+    goto fail;
+  if (others_wrote(sq, w->version))
+    row_cache_clear(c->rows);
+  if ((st = tend_filter(sq, w->version, w->now_ms)) != TS_OK)
+    goto fail;
+  /* The open backfill session, read under the write lock: every write of
+   * this transaction is tracked, or none (domain/backfill.h). */
+  if ((st = read_session(c, &w->session)) != TS_OK)
+    goto fail;
+  return TS_OK;
+fail:
+  wtx_end(sq, w, st);
   return st;
+}
+
+/* Applies b[0..n-1] in order (a later batch sees an earlier one's
+ * eventIDs) and commits; either way the transaction ends. */
+static enum ts_status wtx_commit(struct sq *sq, struct wtx *w, struct batch **b,
+                                 size_t n) {
+  struct conn *c = &sq->w;
+  enum ts_status st = TS_OK;
+  size_t records = 0;
+  for (size_t i = 0; i < n; i++)
+    records += batch_record_count(b[i]);
+  /* Begun for fewer records than came: a cycle moves as many as it adds. */
+  if (records > w->planned && !w->moved_all && recent_cycling(sq->recent))
+    st = move_slice(sq, records - w->planned);
+  for (size_t i = 0; st == TS_OK && i < n; i++)
+    st = apply_batch(c, sq->recent, sq->filter_live ? sq->filter : NULL, b[i],
+                     w->now_s, w->now_utc, w->session);
+  if (st == TS_OK)
+    st = flush_pairs(c);
+  if (st == TS_OK)
+    st = from_rc(run_plain(c, ST_COMMIT));
+  if (st == TS_OK) {
+    recent_commit(sq->recent);
+    sq->recent_version = w->version;
+    sq->recent_known = true;
+  }
+  if (st == TS_OK && sq->purge_per_record) { /* the sweep moves on */
+    free(sq->purge_player);
+    free(sq->purge_event);
+    sq->purge_player = w->purge_p;
+    sq->purge_event = w->purge_e;
+    w->purge_p = w->purge_e = NULL;
+  }
+  wtx_end(sq, w, st);
+  return st;
+}
+
+/* One attempt: every batch of the group in one IMMEDIATE transaction,
+ * rolled back on any failure before the writer is unlocked. */
+static enum ts_status apply_attempt(void *cls) {
+  struct apply_ctx *a = cls;
+  size_t records = 0;
+  for (size_t i = 0; i < a->n; i++)
+    records += batch_record_count(a->b[i]);
+  struct wtx w;
+  enum ts_status st = wtx_begin(a->sq, &w, records, a->deadline_ms);
+  return st == TS_OK ? wtx_commit(a->sq, &w, a->b, a->n) : st;
 }
 
 static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
@@ -1666,9 +1822,16 @@ static void enqueue(struct sq *sq, struct pending *p) {
   sq->q_tail = p;
 }
 
-/* With qmu held and nobody leading: leads one group. Returns with qmu
- * held, nobody leading, and what to hand off in *h. */
-static void lead_group(struct sq *sq, struct handoff *h) {
+static uint64_t own_deadline(struct sq *sq, uint64_t deadline_ms) {
+  uint64_t own = clock_now_ms() + atomic_load(&sq->apply_deadline_ms);
+  return deadline_ms < own ? deadline_ms : own;
+}
+
+/* With qmu held and nobody leading (or, with pre, by the committer that
+ * has begun pre): leads one group, in pre if given (the group may then be
+ * empty: the housekeeping commits alone). Returns with qmu held, nobody
+ * leading, and what to hand off in *h. */
+static void lead_group(struct sq *sq, struct handoff *h, struct wtx *pre) {
   struct batch *group[SQ_GROUP_MAX_BATCHES];
   struct pending *taken[SQ_GROUP_MAX_BATCHES];
   sq->leader = true;
@@ -1686,9 +1849,17 @@ static void lead_group(struct sq *sq, struct handoff *h) {
     taken[n] = p;
     group[n++] = p->b;
   }
+  if (n > 0) {
+    sq->last_records = records;
+    sq->expected = false; /* met by this group, or by the next */
+  }
   pthread_mutex_unlock(&sq->qmu);
 
-  enum ts_status st = apply_group(sq, group, n, deadline);
+  /* A begun transaction that fails is not the group's answer: the group
+   * then runs as any, through the runner. */
+  enum ts_status st = pre ? wtx_commit(sq, pre, group, n) : TS_ERR_RETRY;
+  if (st != TS_OK && n > 0)
+    st = apply_group(sq, group, n, deadline);
   /* A failure that is not about contention may be one batch's own doing:
    * apply each alone so the others are not held hostage to it. */
   bool alone = n > 1 && st != TS_OK && st != TS_ERR_UNAVAILABLE;
@@ -1710,6 +1881,51 @@ static void lead_group(struct sq *sq, struct handoff *h) {
     }
   }
   sq->leader = false;
+  /* HTTP batches (store_apply_async): their senders' next batches come
+   * while these answers travel, so the next transaction begins now. */
+  if (h->n_call > 0 && !sq->q_head && sq->committer_running && !sq->stopping) {
+    sq->expected = true;
+    pthread_cond_signal(&sq->ccv);
+  }
+}
+
+/* With qmu held, by the committer, when a batch is expected while nobody
+ * leads and nothing waits: begins the transaction and its housekeeping
+ * now, while the batch travels and is parsed on an HTTP thread (with one
+ * sender these would otherwise run one after the other), then leads the
+ * group that has come within TS_SQLITE_EXPECT_WAIT_MS, or none: the
+ * housekeeping then commits alone, as it does at once when another thread
+ * claims the writer. Returns as lead_group. */
+static void lead_expected(struct sq *sq, struct handoff *h) {
+  sq->expected = false;
+  sq->leader = true; /* callers that queue meanwhile wait for this group */
+  size_t planned = sq->last_records ? sq->last_records : 1;
+  pthread_mutex_unlock(&sq->qmu);
+  struct wtx w;
+  enum ts_status st =
+      others_waiting(sq)
+          ? TS_ERR_RETRY
+          : wtx_begin(sq, &w, planned, own_deadline(sq, UINT64_MAX));
+  pthread_mutex_lock(&sq->qmu);
+  if (st != TS_OK) { /* whatever waits is led as usual */
+    sq->leader = false;
+    h->n_wake = h->n_call = 0;
+    return;
+  }
+  uint64_t until = clock_now_ms() + atomic_load(&sq->expect_wait_ms);
+  sq->expecting = true;
+  for (;;) {
+    uint64_t now = clock_now_ms();
+    if (sq->q_head || sq->stopping || atomic_load(&sq->w_wanted) ||
+        now >= until || others_waiting(sq))
+      break;
+    uint64_t slice =
+        until - now < SQ_EXPECT_POLL_MS ? until - now : SQ_EXPECT_POLL_MS;
+    struct timespec ts = clock_deadline_abs(CLOCK_REALTIME, slice);
+    (void)pthread_cond_timedwait(&sq->ccv, &sq->qmu, &ts);
+  }
+  sq->expecting = false;
+  lead_group(sq, h, &w);
 }
 
 /* With qmu held, by a leader that leaves: the next group is led by the
@@ -1734,11 +1950,6 @@ static void hand_off(struct handoff *h) {
   }
 }
 
-static uint64_t own_deadline(struct sq *sq, uint64_t deadline_ms) {
-  uint64_t own = clock_now_ms() + atomic_load(&sq->apply_deadline_ms);
-  return deadline_ms < own ? deadline_ms : own;
-}
-
 static enum ts_status sq_apply(void *impl, struct batch *b,
                                uint64_t deadline_ms) {
   struct sq *sq = impl;
@@ -1749,6 +1960,8 @@ static enum ts_status sq_apply(void *impl, struct batch *b,
 
   pthread_mutex_lock(&sq->qmu);
   enqueue(sq, &me);
+  if (sq->expecting)
+    pthread_cond_signal(&sq->ccv);
   while (!me.done) {
     if (sq->leader) {
       me.waiting = true;
@@ -1758,7 +1971,7 @@ static enum ts_status sq_apply(void *impl, struct batch *b,
       pthread_mutex_lock(&sq->qmu);
       continue;
     }
-    lead_group(sq, &h);
+    lead_group(sq, &h, NULL);
     if (me.done) /* this one leaves */
       pass_lead(sq, &h);
     pthread_mutex_unlock(&sq->qmu);
@@ -1785,7 +1998,7 @@ static enum ts_status sq_apply_async(void *impl, struct batch *b,
   bool stopping = sq->stopping || !sq->committer_running;
   if (!stopping) {
     enqueue(sq, p);
-    if (!sq->leader)
+    if (!sq->leader || sq->expecting)
       pthread_cond_signal(&sq->ccv);
   }
   pthread_mutex_unlock(&sq->qmu);
@@ -1796,6 +2009,19 @@ static enum ts_status sq_apply_async(void *impl, struct batch *b,
   return TS_OK;
 }
 
+static void sq_expect_write(void *impl) {
+  struct sq *sq = impl;
+  pthread_mutex_lock(&sq->qmu);
+  /* Only an idle committer begins early; a group under way, or one
+   * waiting, is led as it is. */
+  if (!sq->leader && !sq->q_head && !sq->expected && sq->committer_running &&
+      !sq->stopping) {
+    sq->expected = true;
+    pthread_cond_signal(&sq->ccv);
+  }
+  pthread_mutex_unlock(&sq->qmu);
+}
+
 /* The committer: leads while batches wait and nobody else leads; ends when
  * sq_close stops it and the queue is empty. */
 static void *committer_main(void *arg) {
@@ -1803,8 +2029,12 @@ static void *committer_main(void *arg) {
   struct handoff h;
   pthread_mutex_lock(&sq->qmu);
   for (;;) {
-    if (sq->q_head && !sq->leader) {
-      lead_group(sq, &h); /* then leads again while batches wait */
+    bool lead = sq->q_head && !sq->leader;
+    if (lead || (sq->expected && !sq->leader && !sq->stopping)) {
+      if (lead) /* then leads again while batches wait */
+        lead_group(sq, &h, NULL);
+      else
+        lead_expected(sq, &h);
       pthread_mutex_unlock(&sq->qmu);
       hand_off(&h);
       pthread_mutex_lock(&sq->qmu);
@@ -2124,7 +2354,7 @@ static enum ts_status others_epoch_now(struct sq *sq, uint64_t *epoch) {
     return TS_OK;
   }
   if (err != 0) {
-    enum ts_status st = writer_lock(sq, clock_now_ms() + SQ_READ_DEADLINE_MS);
+    enum ts_status st = writer_claim(sq, clock_now_ms() + SQ_READ_DEADLINE_MS);
     if (st != TS_OK)
       return st;
   }
@@ -2386,11 +2616,10 @@ static enum ts_status dead_delete_attempt(void *cls) {
   struct dead_ctx *d = cls;
   struct sq *sq = d->sq;
   struct conn *c = &sq->w;
-  enum ts_status st = writer_lock(sq, d->deadline_ms);
+  enum ts_status st = writer_claim(sq, d->deadline_ms);
   if (st != TS_OK)
     return st;
-  sqlite3_busy_timeout(c->db, (int)TS_SQLITE_BUSY_TIMEOUT_MS);
-  int rc = run_plain(c, ST_BEGIN);
+  int rc = begin_write(sq, TS_SQLITE_BUSY_TIMEOUT_MS);
   sqlite3_stmt *s = NULL;
   if (rc == SQLITE_OK && !(s = stmt(c, ST_DEAD_DELETE, &rc)))
     goto out;
@@ -2463,11 +2692,10 @@ static enum ts_status session_attempt(void *cls) {
   struct sq *sq = x->sq;
   struct conn *c = &sq->w;
   x->changed = false;
-  enum ts_status st = writer_lock(sq, x->deadline_ms);
+  enum ts_status st = writer_claim(sq, x->deadline_ms);
   if (st != TS_OK)
     return st;
-  sqlite3_busy_timeout(c->db, (int)TS_SQLITE_BUSY_TIMEOUT_MS);
-  int rc = run_plain(c, ST_BEGIN);
+  int rc = begin_write(sq, TS_SQLITE_BUSY_TIMEOUT_MS);
   sqlite3_stmt *s = NULL;
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
@@ -2651,11 +2879,10 @@ static enum ts_status lease_put_attempt(void *cls) {
   struct shard_lease cur;
   sqlite3_stmt *s = NULL;
   x->written = false;
-  enum ts_status st = writer_lock(sq, x->deadline_ms);
+  enum ts_status st = writer_claim(sq, x->deadline_ms);
   if (st != TS_OK)
     return st;
-  sqlite3_busy_timeout(c->db, (int)TS_SQLITE_BUSY_TIMEOUT_MS);
-  int rc = run_plain(c, ST_BEGIN);
+  int rc = begin_write(sq, TS_SQLITE_BUSY_TIMEOUT_MS);
   if (rc != SQLITE_OK) {
     st = from_rc(rc);
     goto out;
@@ -2786,6 +3013,8 @@ static void sq_close(void *impl) {
   free(sq->purge_player);
   free(sq->purge_event);
   free(sq->path);
+  if (sq->wait_fd >= 0)
+    close(sq->wait_fd);
   if (sq->locks_ready) {
     pthread_cond_destroy(&sq->kcv);
     pthread_mutex_destroy(&sq->kmu);
@@ -2804,6 +3033,7 @@ static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .apply = sq_apply,
     .apply_async = sq_apply_async,
+    .expect_write = sq_expect_write,
     .get_player = sq_get_player,
     .list_players = sq_list_players,
     .leaderboard = sq_leaderboard,
@@ -2824,6 +3054,26 @@ static const struct store_ops sqlite_ops = {
  * nothing here reads. Only possible before SQLite initialises; later it
  * is refused (SQLITE_MISUSE) and counting stays on, as correctly. */
 static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+/* "<file>-wait" (others_waiting), and the writer's busy handler. A file
+ * that cannot be opened only means nothing begins early. */
+static enum ts_status open_wait_file(struct sq *sq) {
+  size_t n = strlen(sq->path);
+  char *name = malloc(n + sizeof "-wait");
+  if (!name)
+    return TS_ERR_NOMEM;
+  memcpy(name, sq->path, n);
+  memcpy(name + n, "-wait", sizeof "-wait");
+  sq->wait_fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (sq->wait_fd < 0) /* another user's: reading is enough to lock */
+    sq->wait_fd = open(name, O_RDONLY | O_CLOEXEC);
+  if (sq->wait_fd < 0)
+    log_event(LOG_WARN, "SQLite: no wait file, transactions begin on demand",
+              "{s:s, s:s}", "path", name, "error", strerror(errno));
+  free(name);
+  sqlite3_busy_handler(sq->w.db, on_busy, sq);
+  return TS_OK;
+}
+
 static void configure_sqlite(void) {
   (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
@@ -2853,7 +3103,11 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   sq = calloc(1, sizeof *sq);
   if (!sq)
     return TS_ERR_NOMEM;
+  sq->wait_fd = -1;
+  sq->busy_ms = TS_SQLITE_BUSY_TIMEOUT_MS;
   atomic_init(&sq->apply_deadline_ms, TS_INGEST_DEADLINE_MS);
+  atomic_init(&sq->expect_wait_ms, TS_SQLITE_EXPECT_WAIT_MS);
+  atomic_init(&sq->w_wanted, 0);
   atomic_init(&sq->out_of_space, false);
   atomic_init(&sq->others_epoch, 0);
   atomic_init(&sq->in_checked_txn, false);
@@ -2918,6 +3172,10 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
                     clock_now_ms() + TS_INGEST_DEADLINE_MS);
   if (st != TS_OK)
     goto fail;
+  if (open_wait_file(sq) != TS_OK) {
+    st = TS_ERR_NOMEM;
+    goto fail;
+  }
   for (size_t i = 0; i < SQ_READERS; i++) {
     st = conn_open(&sq->r[i], opt->sqlite_path, sync, true);
     if (st != TS_OK)
@@ -2961,7 +3219,7 @@ enum ts_status store_test_sqlite_count(struct store *s,
   *n = 0;
   if (!sq)
     return TS_ERR_INVALID;
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   sqlite3_stmt *q = stmt(
       &sq->w,
       table == STORE_TEST_DEAD_LETTERS ? ST_COUNT_DEAD : ST_COUNT_APPLIED, &rc);
@@ -2994,7 +3252,7 @@ void store_test_sqlite_set_recent_rows(struct store *s, size_t merge_rows,
   struct sq *sq = sq_of(s);
   if (!sq)
     return;
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   sq->recent_merge_rows = merge_rows;
   sq->recent_slice_rows = slice_rows;
   /* As TS_SQLITE_RECENT_MAX_ROWS for fewer merge rows; never above it
@@ -3009,16 +3267,32 @@ void store_test_sqlite_set_purge_rows(struct store *s, size_t per_record) {
   struct sq *sq = sq_of(s);
   if (!sq)
     return;
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   sq->purge_per_record = per_record;
   pthread_mutex_unlock(&sq->wmu);
+}
+
+void store_test_sqlite_set_expect_wait_ms(struct store *s, uint32_t ms) {
+  struct sq *sq = sq_of(s);
+  if (sq)
+    atomic_store(&sq->expect_wait_ms, ms);
+}
+
+bool store_test_sqlite_expecting(struct store *s) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return false;
+  pthread_mutex_lock(&sq->qmu);
+  bool e = sq->expecting;
+  pthread_mutex_unlock(&sq->qmu);
+  return e;
 }
 
 void store_test_sqlite_set_filter_quiet(struct store *s, uint32_t ms) {
   struct sq *sq = sq_of(s);
   if (!sq)
     return;
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   sq->filter_quiet_ms = ms;
   pthread_mutex_unlock(&sq->wmu);
 }
@@ -3027,7 +3301,7 @@ bool store_test_sqlite_filter_holds(struct store *s) {
   struct sq *sq = sq_of(s);
   if (!sq)
     return false;
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   bool live = sq->filter_ok;
   pthread_mutex_unlock(&sq->wmu);
   return live;
@@ -3039,7 +3313,7 @@ void store_test_sqlite_forge_row(struct store *s, const char *player,
   if (!sq)
     return;
   struct stats st = {.games = games};
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   row_cache_put(sq->w.rows, player, &st, version);
   pthread_mutex_unlock(&sq->wmu);
 }
@@ -3048,7 +3322,7 @@ uint64_t store_test_sqlite_stale_rows(struct store *s) {
   struct sq *sq = sq_of(s);
   if (!sq)
     return 0;
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   uint64_t n = sq->w.stale_rows;
   pthread_mutex_unlock(&sq->wmu);
   return n;
@@ -3058,7 +3332,7 @@ size_t store_test_sqlite_recent_count(struct store *s) {
   struct sq *sq = sq_of(s);
   if (!sq)
     return 0;
-  pthread_mutex_lock(&sq->wmu);
+  (void)writer_claim(sq, 0);
   size_t n = recent_count(sq->recent);
   pthread_mutex_unlock(&sq->wmu);
   return n;
@@ -3071,7 +3345,7 @@ void store_test_sqlite_hold_writer(struct store *s, bool hold) {
   if (!sq)
     return;
   if (hold)
-    pthread_mutex_lock(&sq->wmu);
+    (void)writer_claim(sq, 0);
   else
     pthread_mutex_unlock(&sq->wmu);
 }

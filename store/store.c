@@ -105,6 +105,11 @@ enum ts_status store_apply_async(struct store *s, struct batch *b,
   return s->ops->apply_async(s->impl, b, deadline_ms, done, cls);
 }
 
+void store_expect_write(struct store *s) {
+  if (s->ops->expect_write)
+    s->ops->expect_write(s->impl);
+}
+
 enum ts_status store_get_player(struct store *s, const char *player,
                                 struct player_row *out) {
   memset(out, 0, sizeof *out);

@@ -74,6 +74,14 @@ enum ts_status store_apply_async(struct store *s, struct batch *b,
                                  uint64_t deadline_ms, store_done_fn done,
                                  void *cls) TS_WARN_UNUSED;
 
+/* A hint: a batch for store_apply* is on its way (its body is whole and
+ * about to be parsed). The embedded store's committer, if idle, begins the
+ * write transaction and its housekeeping now, overlapping the parse, and
+ * waits a bounded time for the batch (TS_SQLITE_EXPECT_WAIT_MS). Nothing
+ * depends on the batch coming: without it the housekeeping commits alone.
+ * A no-op elsewhere. */
+void store_expect_write(struct store *s);
+
 /* DynamoDB writes made without reading the item first (store/guess.h),
  * process-wide: whose condition held, and whose failed (then the item was
  * read and written as usual). Zero on SQLite. */

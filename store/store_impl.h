@@ -19,6 +19,8 @@ struct store_ops {
   enum ts_status (*apply_async)(void *impl, struct batch *b,
                                 uint64_t deadline_ms, store_done_fn done,
                                 void *cls);
+  /* store_expect_write; NULL where it means nothing. */
+  void (*expect_write)(void *impl);
   enum ts_status (*get_player)(void *impl, const char *player,
                                struct player_row *out);
   enum ts_status (*list_players)(void *impl, const char *after, size_t limit,

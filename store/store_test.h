@@ -45,6 +45,12 @@ void store_test_sqlite_set_filter_quiet(struct store *s, uint32_t ms);
  * (SQ_PURGE_SCAN_*: at least MIN, at most MAX); 0 stops the purge. */
 void store_test_sqlite_set_purge_rows(struct store *s, size_t per_record);
 
+/* Replaces TS_SQLITE_EXPECT_WAIT_MS: how long the committer holds a
+ * transaction begun for a batch on its way. */
+void store_test_sqlite_set_expect_wait_ms(struct store *s, uint32_t ms);
+/* Whether the committer holds such a transaction and waits for the batch. */
+bool store_test_sqlite_expecting(struct store *s);
+
 /* Whether the filter of applied pairs holds all of applied_events (it
  * answers in the next write transaction if no other connection commits). */
 bool store_test_sqlite_filter_holds(struct store *s);

@@ -356,7 +356,7 @@ else
     if [ "$store" != sqlite ]; then
       echo "(store $store: 503 not provoked)"
     elif command -v sqlite3 >/dev/null; then
-      (echo 'BEGIN EXCLUSIVE; INSERT INTO players SELECT * FROM players WHERE 0;'; sleep 8; echo 'COMMIT;') \
+      (echo '.timeout 5000'; echo 'BEGIN EXCLUSIVE; INSERT INTO players SELECT * FROM players WHERE 0;'; sleep 8; echo 'COMMIT;') \
         | sqlite3 "$work/live.db" >/dev/null 2>&1 &
       lock_pid=$!
       sleep 0.5

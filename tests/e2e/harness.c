@@ -421,7 +421,11 @@ void e2e_sqlite_lock_release(struct e2e_sqlite_lock *l) {
 }
 
 char *e2e_sqlite_query(const char *db, const char *sql) {
-  char *argv[] = {"sqlite3", "-bail", (char *)db, (char *)sql, NULL};
+  /* A writer next to the service waits for its lock like any other: the
+   * service may hold it a moment after a batch (a transaction begun for
+   * the next one, README "Transactions begun early"). */
+  char *argv[] = {"sqlite3",  "-bail",     "-cmd", ".timeout 5000",
+                  (char *)db, (char *)sql, NULL};
   int code = -1;
   char *out = e2e_run_capture(argv, &code);
   if (code != 0) {

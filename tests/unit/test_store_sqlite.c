@@ -1949,6 +1949,124 @@ static void test_closing_commits_every_queued_batch_and_calls_each_back(void) {
   remove_tmp();
 }
 
+/* ---- transactions begun for a batch on its way ---- */
+
+/* Polls store_test_sqlite_expecting for up to 10 s. */
+static bool wait_expecting(struct store *s, bool want) {
+  for (int i = 0; i < 10000; i++) {
+    if (store_test_sqlite_expecting(s) == want)
+      return true;
+    usleep(1000);
+  }
+  return false;
+}
+
+static void
+test_a_batch_expected_is_applied_once_in_the_transaction_begun(void) {
+  fresh_path();
+  struct store *s = open_store();
+  /* Held for 20 s unless the batch comes: the answers below come in
+   * seconds only if the begun transaction takes the batch. */
+  store_test_sqlite_set_expect_wait_ms(s, 20000);
+  char ev[16];
+  for (int i = 0; i < 6; i++) {
+    if (i == 0)
+      store_expect_write(s); /* told before the first batch */
+    /* Later batches: a group of HTTP batches begins the next at once. */
+    CU_ASSERT_FATAL(wait_expecting(s, true));
+    struct text t = {0};
+    snprintf(ev, sizeof ev, "e%d", i / 2); /* every batch sent twice */
+    rec(&t, "", "INSERT", ev, "alice", "1.5", true);
+    struct batch *b = batch_of(t.p);
+    free(t.p);
+    unsigned calls = 0;
+    uint64_t t0 = clock_now_ms();
+    CU_ASSERT_EQUAL(apply_queued(s, b, UINT64_MAX, &calls), TS_OK);
+    CU_ASSERT(clock_now_ms() - t0 < 10000);
+    CU_ASSERT_EQUAL(calls, 1);
+    CU_ASSERT(batch_record_outcome(b, 0) ==
+              (i % 2 ? RECORD_DUPLICATE : RECORD_APPLIED));
+    batch_free(b);
+  }
+  check_player(s, "alice", 3, 3, "4.5");
+  uint64_t t0 = clock_now_ms();
+  store_free(s); /* ends the wait at once */
+  CU_ASSERT(clock_now_ms() - t0 < 10000);
+  s = open_store();
+  check_player(s, "alice", 3, 3, "4.5");
+  store_free(s);
+  remove_tmp();
+}
+
+static void test_a_batch_that_never_comes_holds_the_writer_from_no_one(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_expect_wait_ms(s, 20000);
+  /* Each kind of writer other than a batch ends the wait at once: a
+   * session, a lease, a dead letter's deletion, a test's look inside. */
+  for (int kind = 0; kind < 4; kind++) {
+    store_expect_write(s);
+    CU_ASSERT_FATAL(wait_expecting(s, true));
+    uint64_t t0 = clock_now_ms();
+    if (kind == 0) {
+      CU_ASSERT(store_session_open(s, "bf-expect") == TS_OK);
+      CU_ASSERT(store_session_close(s, "bf-expect") == TS_OK);
+    } else if (kind == 1) {
+      struct shard_lease l = {.owner = "me", .expires_ms = 1, .version = 1};
+      bool written = false;
+      CU_ASSERT(store_lease_put(s, "stream", "shard", &l, 0, &written) ==
+                TS_OK);
+      CU_ASSERT(written);
+    } else if (kind == 2) {
+      const char *ids[] = {"none"};
+      CU_ASSERT(store_delete_dead_letters(s, ids, 1) == TS_OK);
+    } else {
+      CU_ASSERT_EQUAL(count(s, STORE_TEST_DEAD_LETTERS), 0);
+    }
+    CU_ASSERT(clock_now_ms() - t0 < 10000);
+    CU_ASSERT(wait_expecting(s, false));
+  }
+  /* The default bound: the housekeeping commits alone, the writer is
+   * free, a batch after it applies. */
+  store_test_sqlite_set_expect_wait_ms(s, TS_SQLITE_EXPECT_WAIT_MS);
+  store_expect_write(s);
+  usleep(4 * 1000 * TS_SQLITE_EXPECT_WAIT_MS);
+  CU_ASSERT(!store_test_sqlite_expecting(s));
+  apply_ok(s, "{\"eventID\":\"x1\",\"eventName\":\"INSERT\",\"dynamodb\":"
+              "{\"NewImage\":{\"player\":{\"S\":\"bob\"},\"score\":"
+              "{\"N\":\"2\"},\"winner\":{\"BOOL\":false}}}}");
+  check_player(s, "bob", 1, 0, "2");
+  store_free(s);
+  remove_tmp();
+}
+
+/* A second store on the same file stands for another process (its own
+ * connections and its own open "-wait" file): it waits for the write
+ * lock, announces it, and the first store's early transaction ends. */
+static void test_an_early_transaction_gives_way_to_another_process(void) {
+  fresh_path();
+  struct store *s = open_store();
+  struct store *other = open_store();
+  store_test_sqlite_set_expect_wait_ms(s, 20000);
+  for (int i = 0; i < 3; i++) {
+    store_expect_write(s);
+    CU_ASSERT_FATAL(wait_expecting(s, true));
+    char ev[16];
+    snprintf(ev, sizeof ev, "o%d", i);
+    struct text t = {0};
+    rec(&t, "", "INSERT", ev, "carol", "1", true);
+    uint64_t t0 = clock_now_ms();
+    apply_ok(other, t.p);
+    free(t.p);
+    CU_ASSERT(clock_now_ms() - t0 < 10000);
+    CU_ASSERT(wait_expecting(s, false));
+  }
+  check_player(s, "carol", 3, 3, "3");
+  store_free(other);
+  store_free(s);
+  remove_tmp();
+}
+
 /* ---- another writer on the same file ---- */
 
 struct holder {
@@ -2154,6 +2272,9 @@ void suite_store_sqlite(void) {
       TS_TEST(test_resent_batch_is_all_duplicates_and_changes_nothing),
       TS_TEST(test_queued_and_waiting_batches_together_count_each_game_once),
       TS_TEST(test_closing_commits_every_queued_batch_and_calls_each_back),
+      TS_TEST(test_a_batch_expected_is_applied_once_in_the_transaction_begun),
+      TS_TEST(test_a_batch_that_never_comes_holds_the_writer_from_no_one),
+      TS_TEST(test_an_early_transaction_gives_way_to_another_process),
       TS_TEST(test_queued_batch_is_called_back_unavailable_at_its_deadline),
       TS_TEST(test_remove_below_zero_is_dead_lettered_while_rest_applies),
       TS_TEST(test_remove_below_zero_during_a_backfill_is_held_in_the_session),
