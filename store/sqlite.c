@@ -847,8 +847,7 @@ static int on_busy(void *cls, int count) {
   return 1;
 }
 
-/* BEGIN IMMEDIATE on the writer (wmu held), waiting at most busy_ms for
- * another process's write lock. */
+/* The writer no longer waits: its announcement goes. */
 static void end_wait(struct sq *sq) {
   if (sq->wait_held) {
     (void)wait_lock(sq->wait_fd, F_UNLCK);
@@ -856,6 +855,8 @@ static void end_wait(struct sq *sq) {
   }
 }
 
+/* BEGIN IMMEDIATE on the writer (wmu held), waiting at most busy_ms for
+ * another process's write lock. */
 static int begin_write(struct sq *sq, uint32_t busy_ms) {
   sq->busy_ms = busy_ms;
   int rc = run_plain(&sq->w, ST_BEGIN);
@@ -3049,11 +3050,6 @@ static const struct store_ops sqlite_ops = {
     .close = sq_close,
 };
 
-/* SQLite counts the memory it holds under a global mutex taken at every
- * allocation and free: 6% of the writer's time in perf, for a figure
- * nothing here reads. Only possible before SQLite initialises; later it
- * is refused (SQLITE_MISUSE) and counting stays on, as correctly. */
-static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
 /* "<file>-wait" (others_waiting), and the writer's busy handler. A file
  * that cannot be opened only means nothing begins early. */
 static enum ts_status open_wait_file(struct sq *sq) {
@@ -3074,6 +3070,11 @@ static enum ts_status open_wait_file(struct sq *sq) {
   return TS_OK;
 }
 
+/* SQLite counts the memory it holds under a global mutex taken at every
+ * allocation and free: 6% of the writer's time in perf, for a figure
+ * nothing here reads. Only possible before SQLite initialises; later it
+ * is refused (SQLITE_MISUSE) and counting stays on, as correctly. */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
 static void configure_sqlite(void) {
   (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
