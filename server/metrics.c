@@ -309,6 +309,17 @@ void metrics_write(struct buf *b) {
            "ts_dynamodb_write_guesses_total{outcome=\"held\"} %llu\n"
            "ts_dynamodb_write_guesses_total{outcome=\"failed\"} %llu\n",
            (unsigned long long)held, (unsigned long long)failed);
+  uint64_t early_batch, early_alone;
+  store_early_transaction_counts(&early_batch, &early_alone);
+  buf_addf(b,
+           "# HELP ts_sqlite_early_transactions_total SQLite write "
+           "transactions begun before their batch came (its body complete, "
+           "or after a group of HTTP batches), by whether a batch came "
+           "within the wait or the housekeeping committed alone.\n"
+           "# TYPE ts_sqlite_early_transactions_total counter\n"
+           "ts_sqlite_early_transactions_total{outcome=\"batch\"} %llu\n"
+           "ts_sqlite_early_transactions_total{outcome=\"alone\"} %llu\n",
+           (unsigned long long)early_batch, (unsigned long long)early_alone);
   buf_addf(b,
            "# HELP ts_dynamodb_lost_writes_total Player writes whose "
            "condition failed because another writer changed the item first; "

@@ -1859,6 +1859,8 @@ static void lead_group(struct sq *sq, struct handoff *h, struct wtx *pre) {
   /* A begun transaction that fails is not the group's answer: the group
    * then runs as any, through the runner. */
   enum ts_status st = pre ? wtx_commit(sq, pre, group, n) : TS_ERR_RETRY;
+  if (pre)
+    store_note_early_transaction(n > 0);
   if (st != TS_OK && n > 0)
     st = apply_group(sq, group, n, deadline);
   /* A failure that is not about contention may be one batch's own doing:

@@ -288,3 +288,14 @@ static atomic_uint_fast64_t lost_writes;
 void store_note_lost_write(void) { atomic_fetch_add(&lost_writes, 1); }
 
 uint64_t store_lost_write_count(void) { return atomic_load(&lost_writes); }
+
+static atomic_uint_fast64_t early_with_batch, early_alone;
+
+void store_note_early_transaction(bool with_batch) {
+  atomic_fetch_add(with_batch ? &early_with_batch : &early_alone, 1);
+}
+
+void store_early_transaction_counts(uint64_t *with_batch, uint64_t *alone) {
+  *with_batch = atomic_load(&early_with_batch);
+  *alone = atomic_load(&early_alone);
+}

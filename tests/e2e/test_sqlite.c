@@ -63,13 +63,60 @@ static double metric_reaching(const struct e2e_server *s, const char *sample,
   return v;
 }
 
-/* Whether one line of the log holds both a and b. */
 static struct e2e_server *private_server(void) {
   struct e2e_server_opts opt = {0};
   struct e2e_server *s = NULL;
   if (e2e_server_start(&opt, &s) != TS_OK)
     return NULL;
   return s;
+}
+
+/* The writer begins a transaction before its batch comes (README
+ * "Transactions begun early"): a body that never becomes a batch leaves
+ * the housekeeping to commit alone within the wait, and the writer is
+ * free for the next batch; batches sent one after another come into
+ * transactions begun for them. /metrics counts both; totals stay exact. */
+static void test_transactions_begun_early_are_counted_and_totals_exact(void) {
+  struct e2e_server *s = private_server();
+  CU_ASSERT_FATAL(s != NULL);
+  const char *alone = "ts_sqlite_early_transactions_total{outcome=\"alone\"} ";
+  const char *with = "ts_sqlite_early_transactions_total{outcome=\"batch\"} ";
+  TS_CHECK_CASE(e2e_server_metric(s, alone) == 0 &&
+                    e2e_server_metric(s, with) == 0,
+                "a fresh server", "early transactions before any request");
+  static const char broken[] = "{\"Records\": [";
+  const char *const headers[] = {"Content-Type: application/json", NULL};
+  struct e2e_request rq = {.method = "POST",
+                           .target = "/v1/stream-records",
+                           .headers = headers,
+                           .body = broken,
+                           .body_len = sizeof broken - 1};
+  struct e2e_reply r;
+  (void)e2e_http(s, &rq, &r);
+  TS_CHECK_CASE(r.status == 400, "a body that is not JSON", "status %ld",
+                r.status);
+  e2e_reply_clear(&r);
+  TS_CHECK_CASE(metric_reaching(s, alone, 1) == 1, "a body that is not JSON",
+                "its early transaction did not commit alone");
+  char p[128];
+  e2e_name(p, sizeof p, "early");
+  for (int i = 0; i < 5; i++) {
+    char score[8];
+    snprintf(score, sizeof score, "%d", i + 1);
+    e2e_ingest_all(s, "batches one after another",
+                   e2e_records(e2e_insert(p, score, WIN_BOOL_TRUE), NULL));
+  }
+  struct e2e_expect want = {p, 5, 5, "15", "3", "100"};
+  e2e_expect_stats(s, "batches one after another", &want);
+  double batch = e2e_server_metric(s, with);
+  TS_CHECK_CASE(batch >= 1 && batch <= 5, "batches one after another",
+                "%.0f of 5 batches came into early transactions", batch);
+  /* After the last batch, one more begun for a sender that sent no more. */
+  TS_CHECK_CASE(metric_reaching(s, alone, 2) >= 2, "after the last batch",
+                "no early transaction committed alone");
+  int code = -1;
+  e2e_server_stop(s, &code);
+  TS_CHECK_CASE(code == 0, "stop", "exit code %d", code);
 }
 
 /* A failure in the middle of an apply (here: the dead-letter insert, after
@@ -385,5 +432,6 @@ void e2e_suite_sqlite(void) {
            TS_TEST(test_one_failing_batch_of_a_group_fails_alone),
            TS_TEST(test_a_client_gone_before_its_answer_is_no_server_error),
            TS_TEST(test_event_id_past_the_retention_applies_again),
+           TS_TEST(test_transactions_begun_early_are_counted_and_totals_exact),
            TS_TEST(test_full_disk_is_503_not_ready_and_recovers));
 }
