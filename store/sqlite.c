@@ -690,120 +690,6 @@ out:
   return st;
 }
 
-/* ---- open: WAL and schema, through the runner ---- */
-
-static enum ts_status setup_attempt(void *cls) {
-  struct conn *c = cls;
-  enum ts_status st = TS_OK;
-  sqlite3_stmt *s = NULL;
-  /* journal_mode is persistent in the file; asking again is harmless. */
-  int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(s);
-  if (rc != SQLITE_ROW) {
-    st = from_rc(rc);
-    goto out;
-  }
-  const unsigned char *mode = sqlite3_column_text(s, 0);
-  if (!mode || strcasecmp((const char *)mode, "wal") != 0) {
-    st = TS_ERR_IO;
-    goto out;
-  }
-  sqlite3_finalize(s);
-  s = NULL;
-
-  rc = run_plain(c, ST_BEGIN);
-  if (rc != SQLITE_OK) {
-    st = from_rc(rc);
-    goto out;
-  }
-  rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(s);
-  if (rc != SQLITE_ROW) {
-    st = from_rc(rc);
-    goto out;
-  }
-  int version = sqlite3_column_int(s, 0);
-  sqlite3_finalize(s);
-  s = NULL;
-  rc = SQLITE_OK;
-  if (version == 0)
-    rc = sqlite3_exec(c->db, schema_v1, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 2)
-    rc = sqlite3_exec(c->db, schema_v2, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 3)
-    rc = sqlite3_exec(c->db, schema_v3, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 4)
-    rc = sqlite3_exec(c->db, schema_v4, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 5)
-    rc = sqlite3_exec(c->db, schema_v5, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 6)
-    rc = sqlite3_exec(c->db, schema_v6, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 7)
-    rc = sqlite3_exec(c->db, schema_v7, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 8)
-    rc = sqlite3_exec(c->db, schema_v8, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && version < 9)
-    rc = sqlite3_exec(c->db, schema_v9, NULL, NULL, NULL);
-  if (rc != SQLITE_OK) {
-    st = from_rc(rc);
-    goto out;
-  }
-  if (version > SQ_SCHEMA_VERSION) {
-    log_event(LOG_ERROR, "SQLite: the file was written by a newer release",
-              "{s:i, s:i}", "schema", version, "understood", SQ_SCHEMA_VERSION);
-    st = TS_ERR_IO; /* do not touch it */
-    goto out;
-  }
-  rc = run_plain(c, ST_COMMIT);
-  st = from_rc(rc);
-out:
-  if (st != TS_OK && st != TS_ERR_RETRY && rc != SQLITE_OK)
-    log_event(LOG_ERROR, "SQLite: the file is not usable", "{s:i, s:s}", "code",
-              rc, "error", sqlite3_errmsg(c->db));
-  sqlite3_finalize(s);
-  if (!sqlite3_get_autocommit(c->db))
-    (void)run_plain(c, ST_ROLLBACK);
-  return st;
-}
-
-/* ---- the pool ---- */
-
-static struct conn *reader_take(struct sq *sq) {
-  pthread_mutex_lock(&sq->rmu);
-  for (;;) {
-    for (size_t i = 0; i < SQ_READERS; i++) {
-      if (!sq->r_busy[i]) {
-        sq->r_busy[i] = true;
-        pthread_mutex_unlock(&sq->rmu);
-        return &sq->r[i];
-      }
-    }
-    pthread_cond_wait(&sq->rcv, &sq->rmu);
-  }
-}
-
-static void reader_give(struct sq *sq, struct conn *c) {
-  pthread_mutex_lock(&sq->rmu);
-  sq->r_busy[c - sq->r] = false;
-  pthread_cond_signal(&sq->rcv);
-  pthread_mutex_unlock(&sq->rmu);
-}
-
-/* Locks the writer, waiting no later than deadline_ms: a thread queued
- * behind a long writer gives up in time (TS_ERR_RETRY) instead of
- * blowing the request's deadline. */
-static enum ts_status writer_lock(struct sq *sq, uint64_t deadline_ms) {
-  uint64_t now = clock_now_ms();
-  uint64_t wait = deadline_ms > now ? deadline_ms - now : 0;
-  struct timespec abs = clock_deadline_abs(CLOCK_REALTIME, wait);
-  int err = pthread_mutex_timedlock(&sq->wmu, &abs);
-  if (err == 0)
-    return TS_OK;
-  return err == ETIMEDOUT ? TS_ERR_RETRY : TS_ERR_IO;
-}
-
 /* ---- other processes waiting to write ----
  *
  * SQLite's write lock gives no turns: a process that finds it taken only
@@ -862,6 +748,122 @@ static int begin_write(struct sq *sq, uint32_t busy_ms) {
   int rc = run_plain(&sq->w, ST_BEGIN);
   end_wait(sq);
   return rc;
+}
+
+/* ---- open: WAL and schema, through the runner ---- */
+
+static enum ts_status setup_attempt(void *cls) {
+  struct sq *sq = cls;
+  struct conn *c = &sq->w;
+  enum ts_status st = TS_OK;
+  sqlite3_stmt *s = NULL;
+  /* journal_mode is persistent in the file; asking again is harmless. */
+  int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    st = from_rc(rc);
+    goto out;
+  }
+  const unsigned char *mode = sqlite3_column_text(s, 0);
+  if (!mode || strcasecmp((const char *)mode, "wal") != 0) {
+    st = TS_ERR_IO;
+    goto out;
+  }
+  sqlite3_finalize(s);
+  s = NULL;
+
+  rc = begin_write(sq, TS_SQLITE_BUSY_TIMEOUT_MS);
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto out;
+  }
+  rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    st = from_rc(rc);
+    goto out;
+  }
+  int version = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  s = NULL;
+  rc = SQLITE_OK;
+  if (version == 0)
+    rc = sqlite3_exec(c->db, schema_v1, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 2)
+    rc = sqlite3_exec(c->db, schema_v2, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 3)
+    rc = sqlite3_exec(c->db, schema_v3, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 4)
+    rc = sqlite3_exec(c->db, schema_v4, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 5)
+    rc = sqlite3_exec(c->db, schema_v5, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 6)
+    rc = sqlite3_exec(c->db, schema_v6, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 7)
+    rc = sqlite3_exec(c->db, schema_v7, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 8)
+    rc = sqlite3_exec(c->db, schema_v8, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && version < 9)
+    rc = sqlite3_exec(c->db, schema_v9, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    st = from_rc(rc);
+    goto out;
+  }
+  if (version > SQ_SCHEMA_VERSION) {
+    log_event(LOG_ERROR, "SQLite: the file was written by a newer release",
+              "{s:i, s:i}", "schema", version, "understood", SQ_SCHEMA_VERSION);
+    st = TS_ERR_IO; /* do not touch it */
+    goto out;
+  }
+  rc = run_plain(c, ST_COMMIT);
+  st = from_rc(rc);
+out:
+  if (st != TS_OK && st != TS_ERR_RETRY && rc != SQLITE_OK)
+    log_event(LOG_ERROR, "SQLite: the file is not usable", "{s:i, s:s}", "code",
+              rc, "error", sqlite3_errmsg(c->db));
+  sqlite3_finalize(s);
+  if (!sqlite3_get_autocommit(c->db))
+    (void)run_plain(c, ST_ROLLBACK);
+  end_wait(sq); /* the journal_mode pragma may have waited */
+  return st;
+}
+
+/* ---- the pool ---- */
+
+static struct conn *reader_take(struct sq *sq) {
+  pthread_mutex_lock(&sq->rmu);
+  for (;;) {
+    for (size_t i = 0; i < SQ_READERS; i++) {
+      if (!sq->r_busy[i]) {
+        sq->r_busy[i] = true;
+        pthread_mutex_unlock(&sq->rmu);
+        return &sq->r[i];
+      }
+    }
+    pthread_cond_wait(&sq->rcv, &sq->rmu);
+  }
+}
+
+static void reader_give(struct sq *sq, struct conn *c) {
+  pthread_mutex_lock(&sq->rmu);
+  sq->r_busy[c - sq->r] = false;
+  pthread_cond_signal(&sq->rcv);
+  pthread_mutex_unlock(&sq->rmu);
+}
+
+/* Locks the writer, waiting no later than deadline_ms: a thread queued
+ * behind a long writer gives up in time (TS_ERR_RETRY) instead of
+ * blowing the request's deadline. */
+static enum ts_status writer_lock(struct sq *sq, uint64_t deadline_ms) {
+  uint64_t now = clock_now_ms();
+  uint64_t wait = deadline_ms > now ? deadline_ms - now : 0;
+  struct timespec abs = clock_deadline_abs(CLOCK_REALTIME, wait);
+  int err = pthread_mutex_timedlock(&sq->wmu, &abs);
+  if (err == 0)
+    return TS_OK;
+  return err == ETIMEDOUT ? TS_ERR_RETRY : TS_ERR_IO;
 }
 
 /* writer_lock for everything but applying batches: a transaction the
@@ -3171,14 +3173,16 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   st = conn_open(&sq->w, opt->sqlite_path, sync, false);
   if (st != TS_OK)
     goto fail;
-  st = store_run_tx("sqlite.setup", setup_attempt, &sq->w, NULL,
-                    clock_now_ms() + TS_INGEST_DEADLINE_MS);
-  if (st != TS_OK)
-    goto fail;
+  /* Before the setup, which writes too: a busy server must see this
+   * process wait (a backfill opening the file while batches stream). */
   if (open_wait_file(sq) != TS_OK) {
     st = TS_ERR_NOMEM;
     goto fail;
   }
+  st = store_run_tx("sqlite.setup", setup_attempt, sq, NULL,
+                    clock_now_ms() + TS_INGEST_DEADLINE_MS);
+  if (st != TS_OK)
+    goto fail;
   for (size_t i = 0; i < SQ_READERS; i++) {
     st = conn_open(&sq->r[i], opt->sqlite_path, sync, true);
     if (st != TS_OK)
