@@ -280,8 +280,9 @@
  * way (store_expect_write, or after a group of HTTP batches), waits for it
  * before committing the housekeeping alone. One sender's next batch comes
  * within a millisecond; parsing the largest body (6 MB) takes tens. Other
- * threads that need the writer end the wait at once; other processes'
- * writers wait it out. */
+ * threads that need the writer end the wait at once, and so do other
+ * processes of the service, which announce their wait (store/sqlite.c);
+ * a writer that does not (the sqlite3 shell) waits it out. */
 #define TS_SQLITE_EXPECT_WAIT_MS 50u
 /* The writer's copy of player rows (store/row_cache.h): at most this many
  * rows and bytes of names, past which it forgets them all and fills again.

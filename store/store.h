@@ -92,10 +92,10 @@ void store_write_guess_counts(uint64_t *held, uint64_t *failed);
  * SQLite, whose one writer never loses. */
 uint64_t store_lost_write_count(void);
 
-/* SQLite write transactions begun before their batch came (store_expect_
- * write, or after a group of HTTP batches), process-wide: those a batch
- * came for, and those whose housekeeping committed alone. Zero on
- * DynamoDB. */
+/* SQLite write transactions begun before their batch came (on
+ * store_expect_write, or after a group of HTTP batches), process-wide:
+ * those a batch came for, and those whose housekeeping committed alone.
+ * Zero on DynamoDB. */
 void store_early_transaction_counts(uint64_t *with_batch, uint64_t *alone);
 
 /* Reads one player. TS_ERR_NOT_FOUND if the player has no row.
