@@ -2042,9 +2042,10 @@ static void test_a_batch_that_never_comes_holds_the_writer_from_no_one(void) {
   store_expect_write(s);
   usleep(4 * 1000 * TS_SQLITE_EXPECT_WAIT_MS);
   CU_ASSERT(!store_test_sqlite_expecting(s));
-  apply_ok(s, "{\"eventID\":\"x1\",\"eventName\":\"INSERT\",\"dynamodb\":"
-              "{\"NewImage\":{\"player\":{\"S\":\"bob\"},\"score\":"
-              "{\"N\":\"2\"},\"winner\":{\"BOOL\":false}}}}");
+  struct text t = {0};
+  rec(&t, "", "INSERT", "x1", "bob", "2", false);
+  apply_ok(s, t.p);
+  free(t.p);
   check_player(s, "bob", 1, 0, "2");
   store_free(s);
   remove_tmp();
