@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Paired rounds: one ingest scenario on the embedded store against two or
+# more builds, alternating build by build within each round, each run on a
+# fresh database, so that the machine's drift over minutes falls on every
+# build alike. This is how docs/BENCHMARKS.md measures a change's before
+# and after ("paired rounds"); bench/run.sh gives the ratios to references.
+#
+#   bench/ab.sh SECS CONNS BATCH CLOSE BIN_A BIN_B [BIN...]
+#     SECS seconds a run (from the server's start, as in bench/run.sh),
+#     CONNS connections (senders), BATCH records a request, CLOSE 1 for
+#     `Connection: close` on every request (a Pipe), 0 for keep-alive;
+#     ROUNDS (environment, default 3) rounds.
+#
+# Prints a line per run: req/s, and the server's CPU (user + system, from
+# /proc) per request over the measured seconds; then each build's means.
+# Every run ends with bench/totals.mjs (every generated record sent again
+# until answered 200, every player's games and wins exact); the script exits
+# non-zero when a total is wrong. Needs wrk and node (bench/run.sh installs
+# wrk). Build the binaries with -DCMAKE_BUILD_TYPE=Release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ $# -ge 6 ] || {
+  sed -n '8,12p' "$0" >&2
+  exit 2
+}
+secs=$1 conns=$2 batch=$3 close=$4
+shift 4
+bins=("$@")
+rounds=${ROUNDS:-3}
+for b in "${bins[@]}"; do
+  [ -x "$b" ] || {
+    echo "ab: not an executable: $b" >&2
+    exit 2
+  }
+done
+command -v wrk >/dev/null || {
+  echo "ab: needs wrk (apt-get install wrk)" >&2
+  exit 2
+}
+
+work=$(mktemp -d)
+pid=
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() {
+  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(node -e 'const s=require("net").createServer();
+s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});')
+ticks=$(getconf CLK_TCK)
+t0=$(date +%s)
+url=http://127.0.0.1:$port
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# load <run> <seconds> <count file>: wrk's output on stdout.
+load() {
+  TS_BENCH_BATCH=$batch TS_BENCH_CLOSE=$close TS_BENCH_RUN=$1 TS_BENCH_T0=$t0 \
+    TS_BENCH_COUNT_FILE=$3 wrk -t1 -c"$conns" -d"$2s" --timeout 30s \
+    -s bench/ingest.lua "$url" 2>>"$work/wrk.err"
+}
+
+wrong=0
+for r in $(seq "$rounds"); do
+  for i in "${!bins[@]}"; do
+    rm -rf "$work/db"
+    mkdir "$work/db"
+    TS_BIND=127.0.0.1 TS_PORT=$port TS_LOG_LEVEL=warn \
+      TS_SQLITE_PATH="$work/db/ab.db" "${bins[$i]}" >"$work/server.log" 2>&1 &
+    pid=$!
+    up=0
+    for _ in $(seq 200); do
+      curl -sf -o /dev/null "$url/healthz" && up=1 && break
+      sleep 0.05
+    done
+    [ $up = 1 ] || {
+      echo "ab: ${bins[$i]} did not start:" >&2
+      tail -5 "$work/server.log" >&2
+      exit 1
+    }
+    before=$(cpu_ticks "$pid")
+    out=$(load "r$r-$i" "$secs" "$work/count")
+    after=$(cpu_ticks "$pid")
+    if ! node bench/totals.mjs "$port" "$(cat "$work/count")" "r$r-$i" \
+      "$t0" 1000 >/dev/null 2>>"$work/totals.err"; then
+      echo "ab: round $r build $i: totals wrong" >&2
+      tail -3 "$work/totals.err" >&2
+      wrong=1
+    fi
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=
+    rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+    n=$(awk '/requests in/ { print $1 }' <<<"$out")
+    non=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
+    cpu=$(awk -v t=$((after - before)) -v n="$n" -v hz="$ticks" \
+      'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+    printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s\n' \
+      "$r" "$i" "$rps" "$cpu" "$non"
+    echo "$i $rps $cpu" >>"$work/all"
+  done
+done
+awk -v nb=${#bins[@]} '{ s[$1] += $2; c[$1] += $3; k[$1]++ }
+  END { for (i = 0; i < nb; i++)
+          printf "build %d: mean %.1f req/s, cpu %.1f us/request (%d rounds)\n",
+                 i, s[i] / k[i], c[i] / k[i], k[i] }' "$work/all"
+for i in "${!bins[@]}"; do echo "build $i: ${bins[$i]}"; done
+exit "$wrong"
