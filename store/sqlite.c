@@ -1739,15 +1739,13 @@ fail:
   return st;
 }
 
-/* Applies b[0..n-1] in order (a later batch sees an earlier one's
- * eventIDs) and commits; either way the transaction ends. */
+/* Applies b[0..n-1], `records` records in all, in order (a later batch
+ * sees an earlier one's eventIDs) and commits; either way the transaction
+ * ends. */
 static enum ts_status wtx_commit(struct sq *sq, struct wtx *w, struct batch **b,
-                                 size_t n) {
+                                 size_t n, size_t records) {
   struct conn *c = &sq->w;
   enum ts_status st = TS_OK;
-  size_t records = 0;
-  for (size_t i = 0; i < n; i++)
-    records += batch_record_count(b[i]);
   /* Begun for fewer records than came: a cycle moves as many as it adds. */
   if (records > w->planned && !w->moved_all && recent_cycling(sq->recent))
     st = move_slice(sq, records - w->planned);
@@ -1783,7 +1781,7 @@ static enum ts_status apply_attempt(void *cls) {
     records += batch_record_count(a->b[i]);
   struct wtx w;
   enum ts_status st = wtx_begin(a->sq, &w, records, a->deadline_ms);
-  return st == TS_OK ? wtx_commit(a->sq, &w, a->b, a->n) : st;
+  return st == TS_OK ? wtx_commit(a->sq, &w, a->b, a->n, records) : st;
 }
 
 static enum ts_status apply_group(struct sq *sq, struct batch **b, size_t n,
@@ -1860,7 +1858,8 @@ static void lead_group(struct sq *sq, struct handoff *h, struct wtx *pre) {
 
   /* A begun transaction that fails is not the group's answer: the group
    * then runs as any, through the runner. */
-  enum ts_status st = pre ? wtx_commit(sq, pre, group, n) : TS_ERR_RETRY;
+  enum ts_status st =
+      pre ? wtx_commit(sq, pre, group, n, records) : TS_ERR_RETRY;
   if (pre)
     store_note_early_transaction(n > 0);
   if (st != TS_OK && n > 0)
