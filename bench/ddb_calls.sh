@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 if [ -z "${TS_DDB_CALLS_INNER:-}" ]; then
   if [ $# -lt 1 ] || [ ! -x "$1" ]; then
-    sed -n '10,13p' "$0" >&2
+    sed -n '10,12p' "$0" >&2
     exit 2
   fi
   command -v wrk >/dev/null || {
