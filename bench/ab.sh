@@ -39,59 +39,31 @@ command -v wrk >/dev/null || {
   exit 2
 }
 
-work=$(mktemp -d)
-pid=
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(node -e 'const s=require("net").createServer();
-s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});')
+bench_name=ab
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ticks=$(getconf CLK_TCK)
 t0=$(date +%s)
-url=http://127.0.0.1:$port
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # load <run> <seconds> <count file>: wrk's output on stdout.
 load() {
   TS_BENCH_BATCH=$batch TS_BENCH_CLOSE=$close TS_BENCH_RUN=$1 TS_BENCH_T0=$t0 \
     TS_BENCH_COUNT_FILE=$3 wrk -t1 -c"$conns" -d"$2s" --timeout 30s \
-    -s bench/ingest.lua "$url" 2>>"$work/wrk.err"
+    -s bench/ingest.lua "http://127.0.0.1:$bench_port" 2>>"$bench_work/wrk.err"
 }
 
 wrong=0
 for r in $(seq "$rounds"); do
   for i in "${!bins[@]}"; do
-    rm -rf "$work/db"
-    mkdir "$work/db"
-    TS_BIND=127.0.0.1 TS_PORT=$port TS_LOG_LEVEL=warn \
-      TS_SQLITE_PATH="$work/db/ab.db" "${bins[$i]}" >"$work/server.log" 2>&1 &
-    pid=$!
-    up=0
-    for _ in $(seq 200); do
-      curl -sf -o /dev/null "$url/healthz" && up=1 && break
-      sleep 0.05
-    done
-    [ $up = 1 ] || {
-      echo "ab: ${bins[$i]} did not start:" >&2
-      tail -5 "$work/server.log" >&2
-      exit 1
-    }
-    before=$(cpu_ticks "$pid")
-    out=$(load "r$r-$i" "$secs" "$work/count")
-    after=$(cpu_ticks "$pid")
-    if ! node bench/totals.mjs "$port" "$(cat "$work/count")" "r$r-$i" \
-      "$t0" 1000 >/dev/null 2>>"$work/totals.err"; then
-      echo "ab: round $r build $i: totals wrong" >&2
-      tail -3 "$work/totals.err" >&2
-      wrong=1
-    fi
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
+    rm -rf "$bench_work/db"
+    mkdir "$bench_work/db"
+    bench_start "${bins[$i]}" TS_SQLITE_PATH="$bench_work/db/ab.db"
+    before=$(cpu_ticks "$bench_pid")
+    out=$(load "r$r-$i" "$secs" "$bench_work/count")
+    after=$(cpu_ticks "$bench_pid")
+    bench_totals "r$r-$i" "$t0" || wrong=1
+    bench_stop
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
     non=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
@@ -99,12 +71,12 @@ for r in $(seq "$rounds"); do
       'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
     printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s\n' \
       "$r" "$i" "$rps" "$cpu" "$non"
-    echo "$i $rps $cpu" >>"$work/all"
+    echo "$i $rps $cpu" >>"$bench_work/all"
   done
 done
 awk -v nb=${#bins[@]} '{ s[$1] += $2; c[$1] += $3; k[$1]++ }
   END { for (i = 0; i < nb; i++)
           printf "build %d: mean %.1f req/s, cpu %.1f us/request (%d rounds)\n",
-                 i, s[i] / k[i], c[i] / k[i], k[i] }' "$work/all"
+                 i, s[i] / k[i], c[i] / k[i], k[i] }' "$bench_work/all"
 for i in "${!bins[@]}"; do echo "build $i: ${bins[$i]}"; done
 exit "$wrong"

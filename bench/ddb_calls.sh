@@ -32,33 +32,28 @@ if [ -z "${TS_DDB_CALLS_INNER:-}" ]; then
 fi
 
 bin=$1 secs=$2 rounds=$3
-w=$(mktemp -d)
-spid=
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-  [ -z "$spid" ] || kill "$spid" 2>/dev/null || true
-  rm -rf "$w"
-}
-trap cleanup EXIT
+bench_name=ddb_calls
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 kinds="get update put put_capacity put_new put_guessed service"
 
 table() { # a fresh table named $TS_TABLE-$1
-  TS_STORE=dynamodb TS_TABLE="$TS_TABLE-$1" "$bin" create-table >"$w/create.log" 2>&1 ||
-    { cat "$w/create.log" >&2; exit 1; }
+  TS_STORE=dynamodb TS_TABLE="$TS_TABLE-$1" "$bin" create-table >"$bench_work/create.log" 2>&1 ||
+    { cat "$bench_work/create.log" >&2; exit 1; }
 }
 
 # run <kind> <round> <url> <lua>: one connection; appends "kind p50_us rate".
 run() {
-  wrk -t1 -c1 -d"${secs}s" --latency -s "$4" "$3" >"$w/wrk" 2>"$w/err" || true
-  if [ -s "$w/err" ]; then
-    echo "ddb_calls: $1: $(head -c 300 "$w/err")" >&2
+  wrk -t1 -c1 -d"${secs}s" --latency -s "$4" "$3" >"$bench_work/wrk" 2>"$bench_work/err" || true
+  if [ -s "$bench_work/err" ]; then
+    echo "ddb_calls: $1: $(head -c 300 "$bench_work/err")" >&2
     exit 1
   fi
   awk -v k="$1" -v r="$2" '
     $1 == "50%" { v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
                   p = (u == "ms") ? v * 1000 : (u == "s") ? v * 1e6 : v }
     /Requests\/sec/ { rate = $2 }
-    END { printf "%s %d %.0f %.0f\n", k, r, p, rate }' "$w/wrk" | tee -a "$w/all"
+    END { printf "%s %d %.0f %.0f\n", k, r, p, rate }' "$bench_work/wrk" | tee -a "$bench_work/all"
 }
 
 t0=$(date +%s)
@@ -76,31 +71,16 @@ for r in $(seq "$rounds"); do
       run "$k" "$r" "$AWS_ENDPOINT_URL_DYNAMODB" bench/ddb_calls.lua
   done
   table "svc$r"
-  TS_STORE=dynamodb TS_TABLE="$TS_TABLE-svc$r" TS_BIND=127.0.0.1 TS_PORT=0 \
-    TS_LOG_LEVEL=warn "$bin" >"$w/server.log" 2>&1 &
-  spid=$!
-  port=
-  for _ in $(seq 100); do
-    port=$(ss -ltnpH 2>/dev/null | awk -v p="pid=$spid," 'index($0, p) {
-      n = split($4, a, ":"); print a[n]; exit }')
-    [ -n "$port" ] && curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break
-    sleep 0.05
-  done
-  [ -n "$port" ] || { echo "ddb_calls: the server did not start" >&2; cat "$w/server.log" >&2; exit 1; }
-  TS_BENCH_BATCH=1 TS_BENCH_RUN="c$r" TS_BENCH_T0=$t0 TS_BENCH_COUNT_FILE="$w/count" \
-    run service "$r" "http://127.0.0.1:$port" bench/ingest.lua
-  node bench/totals.mjs "$port" "$(cat "$w/count")" "c$r" "$t0" 1000 >/dev/null 2>"$w/totals.err" || {
-    echo "ddb_calls: TOTALS WRONG: $(grep -m1 'TOTALS WRONG' "$w/totals.err")" >&2
-    exit 1
-  }
-  kill "$spid"
-  wait "$spid" 2>/dev/null || true
-  spid=
+  bench_start "$bin" TS_STORE=dynamodb TS_TABLE="$TS_TABLE-svc$r"
+  TS_BENCH_BATCH=1 TS_BENCH_RUN="c$r" TS_BENCH_T0=$t0 TS_BENCH_COUNT_FILE="$bench_work/count" \
+    run service "$r" "http://127.0.0.1:$bench_port" bench/ingest.lua
+  bench_totals "c$r" "$t0" || exit 1
+  bench_stop
 done
 
 echo "median p50 of $rounds rounds, one connection, against GetItem's:"
 for k in $kinds; do
-  awk -v k="$k" '$1 == k { print $3 }' "$w/all" | sort -n |
+  awk -v k="$k" '$1 == k { print $3 }' "$bench_work/all" | sort -n |
     awk -v k="$k" '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print k, m }'
 done | awk '{ p[NR] = $2; k[NR] = $1 } $1 == "get" { g = $2 }
   END { for (i = 1; i <= NR; i++) printf "%-13s %6.0f us  %5.2fx\n", k[i], p[i], p[i] / g }'
