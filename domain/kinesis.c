@@ -93,8 +93,8 @@ enum lease_state kinesis_lease_state(const struct shard_lease *l,
   return strcmp(l->owner, me) == 0 ? LEASE_MINE : LEASE_HELD;
 }
 
-bool kinesis_lease_may_take(enum lease_state s) {
-  return s == LEASE_FREE || s == LEASE_MINE;
+bool kinesis_lease_may_take(enum lease_state s, size_t held, size_t target) {
+  return s == LEASE_MINE || (s == LEASE_FREE && held < target);
 }
 
 void kinesis_lease_take(const struct shard_lease *cur, const char *me,

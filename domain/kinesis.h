@@ -69,13 +69,15 @@ enum lease_state {
 enum lease_state kinesis_lease_state(const struct shard_lease *l,
                                      const char *me, int64_t now_ms);
 
-/* Whether a consumer may take a shard's lease it has no worker on: a free
- * one, or one still its own. A worker stops when its lease writes fail
- * (the store unreachable for a while); the row it leaves stays its
- * owner's until it expires, and no one else may take it before then:
- * waiting for the expiry stalled the shard for up to a lease after the
- * store came back. */
-bool kinesis_lease_may_take(enum lease_state s);
+/* Whether a consumer that holds `held` leases and aims at `target`
+ * (kinesis_lease_target) may take a shard's lease it has no worker on. A
+ * free one while under its share. One still its own whatever its share:
+ * a worker stops when its lease writes fail (the store unreachable for a
+ * while), and the row it leaves stays its owner's until it expires, so no
+ * one else may take it before then. Waiting for the expiry stalled the
+ * shard for up to a lease after the store came back; a consumer over its
+ * share after taking it back hands one over on its next look. */
+bool kinesis_lease_may_take(enum lease_state s, size_t held, size_t target);
 
 /* The next row when `me` takes (or renews) the lease at now_ms: same
  * checkpoint, expiry now + lease_ms. */

@@ -491,11 +491,12 @@ static void member_release(struct consumer *c) {
   c->member_slot = -1;
 }
 
-/* One look at the leases: take free ones of readable shards (and our own
- * that no worker of ours holds: kinesis_lease_may_take) up to this
- * consumer's share (kinesis_lease_target over the live members), and hand
- * one over when holding more than that, so that a consumer that joins gets
- * its share without any lease taken from a live holder. */
+/* One look at the leases: take free ones of readable shards up to this
+ * consumer's share (kinesis_lease_target over the live members), and our
+ * own that no worker of ours holds whatever the share
+ * (kinesis_lease_may_take); hand one over when holding more than the
+ * share, so that a consumer that joins gets its share without any lease
+ * taken from a live holder. */
 static void balance(struct consumer *c, const struct kinesis_shard *shards,
                     size_t n) {
   struct shard_lease *rows = calloc(n ? n : 1, sizeof *rows);
@@ -540,9 +541,10 @@ static void balance(struct consumer *c, const struct kinesis_shard *shards,
     }
   }
   pthread_mutex_unlock(&c->mu);
-  for (size_t i = 0; i < n && held < target; i++) {
+  for (size_t i = 0; i < n; i++) {
     if (!kinesis_shard_readable(shards, finished, n, i) ||
-        !kinesis_lease_may_take(kinesis_lease_state(&rows[i], c->owner, now)) ||
+        !kinesis_lease_may_take(kinesis_lease_state(&rows[i], c->owner, now),
+                                held, target) ||
         working_on(c, shards[i].id))
       continue;
     take(c, shards[i].id, &rows[i]);

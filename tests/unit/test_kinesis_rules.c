@@ -88,28 +88,41 @@ static void test_lease_state_free_mine_held_finished(void) {
   }
 }
 
-/* Free leases may be taken, and our own too (the coordinator takes only
- * those with no worker of ours: one whose worker stopped when the store
- * failed it); never another's live one nor a finished shard's. */
-static void test_lease_may_be_taken_when_free_or_still_ours(void) {
+/* Free leases may be taken while under the share, and our own (the
+ * coordinator takes only those with no worker of ours: one whose worker
+ * stopped when the store failed it) whatever the share, since no one else
+ * may take it before it expires; never another's live one nor a finished
+ * shard's. */
+static void test_lease_may_be_taken_when_free_under_share_or_still_ours(void) {
   const struct {
     const char *name;
     struct shard_lease l;
+    size_t held, target;
     bool want;
   } cases[] = {
-      {"no row", lease("", 0, false, 0), true},
-      {"released", lease("", 0, false, 3), true},
-      {"other's, expired", lease("you", 1000, false, 3), true},
-      {"mine, live, left by a stopped worker", lease("me", 2000, false, 3),
+      {"no row, under share", lease("", 0, false, 0), 1, 2, true},
+      {"no row, at share", lease("", 0, false, 0), 2, 2, false},
+      {"released, under share", lease("", 0, false, 3), 0, 1, true},
+      {"released, over share", lease("", 0, false, 3), 3, 2, false},
+      {"other's, expired, under share", lease("you", 1000, false, 3), 0, 2,
        true},
-      {"mine, expired", lease("me", 999, false, 3), true},
-      {"other's, live", lease("you", 2000, false, 3), false},
-      {"finished", lease("", 0, true, 9), false},
-      {"finished while mine", lease("me", 5000, true, 9), false},
+      {"other's, expired, at share", lease("you", 1000, false, 3), 2, 2, false},
+      {"mine, live, left by a stopped worker, under share",
+       lease("me", 2000, false, 3), 0, 2, true},
+      {"mine, live, left by a stopped worker, at share",
+       lease("me", 2000, false, 3), 2, 2, true},
+      {"mine, live, left by a stopped worker, over share",
+       lease("me", 2000, false, 3), 3, 2, true},
+      {"mine, expired, under share", lease("me", 999, false, 3), 1, 2, true},
+      {"mine, expired, at share", lease("me", 999, false, 3), 2, 2, false},
+      {"other's, live, under share", lease("you", 2000, false, 3), 0, 2, false},
+      {"finished", lease("", 0, true, 9), 0, 2, false},
+      {"finished while mine", lease("me", 5000, true, 9), 0, 2, false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     bool got =
-        kinesis_lease_may_take(kinesis_lease_state(&cases[i].l, "me", 1000));
+        kinesis_lease_may_take(kinesis_lease_state(&cases[i].l, "me", 1000),
+                               cases[i].held, cases[i].target);
     TS_CHECK_CASE(got == cases[i].want, cases[i].name, "may take: %d",
                   (int)got);
   }
@@ -445,7 +458,7 @@ void suite_kinesis_rules(void) {
   TS_SUITE("kinesis_rules",
            TS_TEST(test_child_is_readable_only_after_its_parents_end),
            TS_TEST(test_lease_state_free_mine_held_finished),
-           TS_TEST(test_lease_may_be_taken_when_free_or_still_ours),
+           TS_TEST(test_lease_may_be_taken_when_free_under_share_or_still_ours),
            TS_TEST(test_lease_transitions_keep_checkpoint_and_bump_version),
            TS_TEST(test_refused_lease_write_is_ours_only_when_the_row_is_it),
            TS_TEST(test_holder_stops_before_anyone_may_take_over),
