@@ -30,6 +30,7 @@
 #include "ddb.h"
 
 #include "../common/backoff.h"
+#include "../common/bounds.h"
 #include "../common/clock.h"
 #include "../common/json_parse.h"
 #include "../common/log.h"
@@ -115,6 +116,12 @@ struct ddb_client {
   struct ctx *pool;
   size_t n_pool;
   atomic_uint_fast64_t connects;
+  unsigned max_in_flight; /* set before the first call */
+  atomic_uint in_flight;  /* attempts running, at most max_in_flight */
+  atomic_uint waiters;    /* calls waiting on place_cv with nothing running */
+  pthread_mutex_t place_mu;
+  pthread_cond_t place_cv; /* on CLOCK_MONOTONIC */
+  bool place_ok;
 };
 
 /* Joins NULL-terminated strings into a new one (NULL on OOM). */
@@ -312,6 +319,9 @@ enum ts_status ddb_client_new(const struct ddb_options *opt,
     return TS_ERR_NOMEM;
   c->svc = service_of(opt->service);
   atomic_init(&c->connects, 0);
+  c->max_in_flight = TS_DEFAULT_DDB_MAX_IN_FLIGHT;
+  atomic_init(&c->in_flight, 0);
+  atomic_init(&c->waiters, 0);
   c->creds = creds;
   st = TS_ERR_NOMEM;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -320,6 +330,19 @@ enum ts_status ddb_client_new(const struct ddb_options *opt,
   if (pthread_mutex_init(&c->pool_mu, NULL) != 0)
     goto fail;
   c->pool_mu_ok = true;
+  pthread_condattr_t cattr;
+  if (pthread_condattr_init(&cattr) != 0)
+    goto fail;
+  bool cv_ok = pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) == 0 &&
+               pthread_cond_init(&c->place_cv, &cattr) == 0;
+  pthread_condattr_destroy(&cattr);
+  if (!cv_ok)
+    goto fail;
+  if (pthread_mutex_init(&c->place_mu, NULL) != 0) {
+    pthread_cond_destroy(&c->place_cv);
+    goto fail;
+  }
+  c->place_ok = true;
   for (; c->n_share_mu < CURL_LOCK_DATA_LAST; c->n_share_mu++)
     if (pthread_mutex_init(&c->share_mu[c->n_share_mu], NULL) != 0)
       goto fail;
@@ -359,6 +382,10 @@ fail:
   return st;
 }
 
+void ddb_client_set_max_in_flight(struct ddb_client *c, unsigned n) {
+  c->max_in_flight = n ? n : TS_DEFAULT_DDB_MAX_IN_FLIGHT;
+}
+
 void ddb_client_free(struct ddb_client *c) {
   if (!c)
     return;
@@ -374,6 +401,10 @@ void ddb_client_free(struct ddb_client *c) {
     pthread_mutex_destroy(&c->share_mu[i]);
   if (c->pool_mu_ok)
     pthread_mutex_destroy(&c->pool_mu);
+  if (c->place_ok) {
+    pthread_mutex_destroy(&c->place_mu);
+    pthread_cond_destroy(&c->place_cv);
+  }
   if (c->curl_ok)
     curl_global_cleanup();
   free(c->endpoint);
@@ -683,6 +714,7 @@ struct slot {
   enum crc_state crc;
   uint32_t crc_value;
   enum ddb_retry_reason why; /* of the last attempt judged V_RETRY */
+  bool waited; /* its next attempt found no place (max_in_flight) */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -773,6 +805,43 @@ static CURL *easy_take(struct exec *ex) {
   return e;
 }
 
+/* Over all of a client's calls at once, ddb_client_set_max_in_flight
+ * bounds the attempts in flight (a setting: its default is in
+ * common/bounds.h). An attempt that finds no place waits for one within
+ * its call's deadline: woken by its call's own transfers when it has some,
+ * else by a place given back. */
+static bool in_flight_take(struct ddb_client *c) {
+  unsigned n = atomic_load(&c->in_flight);
+  while (n < c->max_in_flight)
+    if (atomic_compare_exchange_weak(&c->in_flight, &n, n + 1))
+      return true;
+  return false;
+}
+
+static void in_flight_give(struct ddb_client *c) {
+  atomic_fetch_sub(&c->in_flight, 1);
+  if (atomic_load(&c->waiters) > 0) {
+    pthread_mutex_lock(&c->place_mu);
+    pthread_cond_broadcast(&c->place_cv);
+    pthread_mutex_unlock(&c->place_mu);
+  }
+}
+
+/* Waits until a place may be free or until `until` (monotonic ms). The
+ * count is raised before the place is looked at again, so a place given
+ * back after that look wakes the wait. */
+static void in_flight_wait(struct ddb_client *c, uint64_t until) {
+  pthread_mutex_lock(&c->place_mu);
+  atomic_fetch_add(&c->waiters, 1);
+  uint64_t now = clock_now_ms();
+  if (atomic_load(&c->in_flight) >= c->max_in_flight && until > now) {
+    struct timespec at = clock_deadline_abs(CLOCK_MONOTONIC, until - now);
+    pthread_cond_timedwait(&c->place_cv, &c->place_mu, &at);
+  }
+  atomic_fetch_sub(&c->waiters, 1);
+  pthread_mutex_unlock(&c->place_mu);
+}
+
 /* Detaches the slot's easy handle from the multi and frees it. Easy handles
  * are not reused: Debian 12's libcurl 7.88.1 keeps a header pointer across
  * transfers of a reused handle (curl#11101, fixed in 8.1.0), and a response
@@ -785,8 +854,10 @@ static void easy_release(struct exec *ex, struct slot *s) {
   curl_multi_remove_handle(ex->ctx->multi, s->easy);
   curl_easy_cleanup(s->easy);
   s->easy = NULL;
-  if (s->state == SLOT_RUNNING)
+  if (s->state == SLOT_RUNNING) {
     ex->running--;
+    in_flight_give(ex->c);
+  }
 }
 
 static bool add_header(struct curl_slist **list, const char *name,
@@ -932,6 +1003,21 @@ static void count_retry(const struct service_desc *svc,
     atomic_fetch_add_explicit(&retries[i][why], 1, memory_order_relaxed);
 }
 
+/* ddb_wait_count's counters, per service. */
+static atomic_uint_fast64_t waits[sizeof services / sizeof services[0]];
+
+static void count_wait(const struct service_desc *svc) {
+  size_t i = (size_t)(svc - services);
+  if (i < sizeof services / sizeof services[0])
+    atomic_fetch_add_explicit(&waits[i], 1, memory_order_relaxed);
+}
+
+uint64_t ddb_wait_count(enum ddb_service service) {
+  if (!service_of(service))
+    return 0;
+  return (uint64_t)atomic_load_explicit(&waits[service], memory_order_relaxed);
+}
+
 uint64_t ddb_retry_count(enum ddb_service service, enum ddb_retry_reason r) {
   if (!service_of(service) || (unsigned)r >= DDB_RETRY_REASONS)
     return 0;
@@ -1074,6 +1160,7 @@ static enum ts_status run(struct exec *ex) {
     uint64_t now = clock_now_ms();
     uint64_t wake = UINT64_MAX;
     size_t unfinished = 0;
+    bool blocked = false; /* a slot due to start found no place */
     for (size_t i = 0; i < ex->n; i++) {
       struct slot *s = &ex->slots[i];
       if (s->state == SLOT_FINISHED)
@@ -1090,8 +1177,17 @@ static enum ts_status run(struct exec *ex) {
         if (s->not_before > now) {
           if (s->not_before < wake)
             wake = s->not_before;
-        } else if (ex->running < DDB_MAX_PARALLEL) {
+        } else if (ex->running >= DDB_MAX_PARALLEL) {
+          /* curl's progress on ours wakes the loop */
+        } else if (!in_flight_take(ex->c)) {
+          blocked = s->waited = true;
+        } else {
+          if (s->waited)
+            count_wait(s->svc);
+          s->waited = false;
           enum ts_status st = start_attempt(ex, s, now);
+          if (s->state != SLOT_RUNNING) /* not sent: the place is free */
+            in_flight_give(ex->c);
           if (st != TS_OK)
             return st;
           if (s->state == SLOT_FINISHED)
@@ -1115,6 +1211,10 @@ static enum ts_status run(struct exec *ex) {
       wait = DDB_POLL_MAX_MS;
     if (wait == 0 && ex->running == 0)
       continue;
+    if (blocked && ex->running == 0) { /* nothing of ours to wake us */
+      in_flight_wait(ex->c, now + wait);
+      continue;
+    }
     mc = curl_multi_poll(ex->ctx->multi, NULL, 0, (int)wait, NULL);
     if (mc != CURLM_OK)
       return mc == CURLM_OUT_OF_MEMORY ? TS_ERR_NOMEM : TS_ERR_IO;

@@ -39,6 +39,11 @@ enum ts_status ddb_client_new(const struct ddb_options *opt,
                               struct aws_creds_provider *creds,
                               struct ddb_client **out) TS_WARN_UNUSED;
 void ddb_client_free(struct ddb_client *c);
+/* At most n attempts in flight at once over all of the client's calls
+ * (each on a connection of its own); 0: TS_DEFAULT_DDB_MAX_IN_FLIGHT, the
+ * default. Others wait for a place within their deadline. Before the
+ * client's first call. */
+void ddb_client_set_max_in_flight(struct ddb_client *c, unsigned n);
 const char *ddb_client_endpoint(const struct ddb_client *c);
 
 /* A client made from the environment, the one way every command does it:
@@ -132,6 +137,9 @@ enum ddb_retry_reason {
   DDB_RETRY_REASONS
 };
 uint64_t ddb_retry_count(enum ddb_service service, enum ddb_retry_reason r);
+/* Attempts that waited for a place (ddb_client_set_max_in_flight) before
+ * they were sent, summed over the process's life per service. */
+uint64_t ddb_wait_count(enum ddb_service service);
 /* "throttled", "transient", "transport". */
 const char *ddb_retry_reason_name(enum ddb_retry_reason r);
 /* "dynamodb", "kinesis" (the signing name). */

@@ -9,7 +9,9 @@
 #     SECS seconds a run (from the server's start, as in bench/run.sh),
 #     CONNS connections (senders), BATCH records a request, CLOSE 1 for
 #     `Connection: close` on every request (a Pipe), 0 for keep-alive;
-#     ROUNDS (environment, default 3) rounds.
+#     ROUNDS (environment, default 3) rounds; TS_AB_STORE=dynamodb runs
+#     on the DynamoDB store against one private dynalite (a fresh table a
+#     run) instead of a fresh SQLite file.
 #
 # Prints a line per run: req/s, and the server's CPU (user + system, from
 # /proc) per request over the measured seconds; then each build's means.
@@ -21,12 +23,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ $# -ge 6 ] || {
-  sed -n '8,12p' "$0" >&2
+  sed -n '8,14p' "$0" >&2
   exit 2
 }
 secs=$1 conns=$2 batch=$3 close=$4
-shift 4
-bins=("$@")
+bins=("${@:5}")
 rounds=${ROUNDS:-3}
 for b in "${bins[@]}"; do
   [ -x "$b" ] || {
@@ -38,6 +39,21 @@ command -v wrk >/dev/null || {
   echo "ab: needs wrk (apt-get install wrk)" >&2
   exit 2
 }
+store=${TS_AB_STORE:-sqlite}
+case $store in
+sqlite) ;;
+dynamodb)
+  if [ -z "${TS_AB_INNER:-}" ]; then
+    TS_AB_INNER=1 TS_TEST_BIN=$(cd "$(dirname "${bins[0]}")" && pwd)/$(basename "${bins[0]}") \
+      TS_TEST_DYNALITE=${TS_TEST_DYNALITE:-$PWD/tests/tools/node_modules/.bin/dynalite} \
+      exec tests/e2e/with-dynalite.sh "$0" "$@"
+  fi
+  ;;
+*)
+  echo "ab: TS_AB_STORE is sqlite or dynamodb, not $store" >&2
+  exit 2
+  ;;
+esac
 
 bench_name=ab
 # shellcheck source=bench/lib.sh
@@ -56,17 +72,30 @@ load() {
 wrong=0
 for r in $(seq "$rounds"); do
   for i in "${!bins[@]}"; do
-    rm -rf "$bench_work/db"
-    mkdir "$bench_work/db"
-    bench_start "${bins[$i]}" TS_SQLITE_PATH="$bench_work/db/ab.db"
+    if [ "$store" = sqlite ]; then
+      rm -rf "$bench_work/db"
+      mkdir "$bench_work/db"
+      bench_start "${bins[$i]}" TS_SQLITE_PATH="$bench_work/db/ab.db"
+    else
+      env=(TS_STORE=dynamodb TS_TABLE="$TS_TABLE-r$r-$i")
+      env "${env[@]}" "${bins[$i]}" create-table >"$bench_work/create.log" 2>&1 ||
+        { cat "$bench_work/create.log" >&2; exit 1; }
+      bench_start "${bins[$i]}" "${env[@]}"
+    fi
     before=$(cpu_ticks "$bench_pid")
     out=$(load "r$r-$i" "$secs" "$bench_work/count")
     after=$(cpu_ticks "$bench_pid")
+    if [ "$store" = dynamodb ]; then # calls sent again (connection failed, timed out)
+      transport=$(curl -sf "http://127.0.0.1:$bench_port/metrics" |
+        awk '/^ts_aws_retryable_errors_total\{service="dynamodb",reason="transport"\}/ { print $2 }')
+      out="$out
+transport retries ${transport:-?}"
+    fi
     bench_totals "r$r-$i" "$t0" || wrong=1
     bench_stop
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
-    non=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
+    non=$(grep -E 'Non-2xx|Socket errors|transport retries' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
     cpu=$(awk -v t=$((after - before)) -v n="$n" -v hz="$ticks" \
       'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
     printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s\n' \

@@ -303,6 +303,18 @@
 #define TS_TX_MAX_ATTEMPTS 8u
 #define TS_TX_BACKOFF_BASE_MS 5u
 #define TS_TX_BACKOFF_CAP_MS 200u
+/* AWS calls in flight at once per client (TS_DDB_MAX_IN_FLIGHT for the
+ * store's), each on a connection of its own; more wait for a place. Every
+ * thread applying a batch sends up to 32 at once (aws/ddb.c), so without a
+ * bound the sum grows with TS_THREADS and TS_INGEST_WORKERS: 768 with the
+ * defaults on 2 CPUs, which this default leaves unbound. At DynamoDB's few
+ * milliseconds a call, 1024 carry over a hundred thousand calls a second.
+ * A store on one CPU (dynalite, DynamoDB Local) fails connections under
+ * such a load: 256 there gave no connection errors and no 503 with 32
+ * senders of batches of 100, at about 12% fewer records a second
+ * (docs/BENCHMARKS.md, change 35). */
+#define TS_DEFAULT_DDB_MAX_IN_FLIGHT 1024 /* TS_DDB_MAX_IN_FLIGHT */
+#define TS_MAX_DDB_MAX_IN_FLIGHT 4096u
 /* DynamoDB's batch calls: what comes back unprocessed (throttled) is sent
  * again after a pause with full jitter, from this base doubling to this
  * cap, never past the call's deadline. */

@@ -83,6 +83,11 @@ static const struct setting settings[] = {
      "DynamoDB: seconds a leaderboard snapshot serves before it is "
      "refreshed in the background",
      1, TS_MAX_LEADERBOARD_REFRESH_S},
+    {"TS_DDB_MAX_IN_FLIGHT", "ddb-max-in-flight", K_UINT,
+     STRINGIFY(TS_DEFAULT_DDB_MAX_IN_FLIGHT), OFF(ddb_max_in_flight),
+     "DynamoDB store: calls in flight at once, each on a connection of its "
+     "own; more wait for a place",
+     1, TS_MAX_DDB_MAX_IN_FLIGHT},
     {"TS_DRAIN_S", "drain-s", K_UINT, "10", OFF(drain_s),
      "on SIGTERM, seconds to let requests in flight finish", 0, TS_MAX_DRAIN_S},
     {"TS_ATTR_PLAYER", "attr-player", K_STR, "player", OFF(attr_player),

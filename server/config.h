@@ -28,6 +28,7 @@ struct config {
   unsigned body_timeout_s;   /* TS_BODY_TIMEOUT_S: headers -> body */
   unsigned keepalive_s;      /* TS_KEEPALIVE_S: answer -> next headers */
   unsigned leaderboard_refresh_s; /* TS_LEADERBOARD_REFRESH_S: snapshot age */
+  unsigned ddb_max_in_flight;     /* TS_DDB_MAX_IN_FLIGHT: DynamoDB calls */
   char *attr_player;              /* TS_ATTR_PLAYER, --attr-player */
   char *attr_score;               /* TS_ATTR_SCORE, --attr-score */
   char *attr_winner;              /* TS_ATTR_WINNER, --attr-winner */

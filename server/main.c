@@ -115,7 +115,8 @@ int main(int argc, char **argv) {
                                .dead_letter_table = cfg.dead_letter_table,
                                .applied_log_table = cfg.applied_log_table,
                                .leaderboard_refresh_s =
-                                   cfg.leaderboard_refresh_s};
+                                   cfg.leaderboard_refresh_s,
+                               .ddb_max_in_flight = cfg.ddb_max_in_flight};
   enum ts_status st;
   if (action == CONFIG_CREATE_TABLE) {
     st = store_create_tables(&sopt);

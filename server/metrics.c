@@ -298,6 +298,15 @@ void metrics_write(struct buf *b) {
                (unsigned long long)ddb_retry_count(aws_services[i],
                                                    (enum ddb_retry_reason)r));
 
+  buf_adds(b, "# HELP ts_aws_call_waits_total AWS calls that waited for a "
+              "place among those in flight at once (TS_DDB_MAX_IN_FLIGHT "
+              "for DynamoDB) before they were sent, by service.\n"
+              "# TYPE ts_aws_call_waits_total counter\n");
+  for (size_t i = 0; i < sizeof aws_services / sizeof aws_services[0]; i++)
+    buf_addf(b, "ts_aws_call_waits_total{service=\"%s\"} %llu\n",
+             ddb_service_name(aws_services[i]),
+             (unsigned long long)ddb_wait_count(aws_services[i]));
+
   uint64_t held, failed;
   store_write_guess_counts(&held, &failed);
   buf_addf(b,

@@ -2614,6 +2614,7 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
     goto fail;
   if ((st = ddb_client_from_env(&dy->creds, &dy->client, &region)) != TS_OK)
     goto fail;
+  ddb_client_set_max_in_flight(dy->client, opt->ddb_max_in_flight);
   unsigned refresh_s = opt->leaderboard_refresh_s ? opt->leaderboard_refresh_s
                                                   : TS_LEADERBOARD_REFRESH_S;
   struct rank_cache_options ropt = {.k = TS_LEADERBOARD_TOP_K,

@@ -28,6 +28,8 @@ struct store_options {
   /* DynamoDB: seconds a leaderboard snapshot serves before a background
    * refresh; 0: TS_LEADERBOARD_REFRESH_S. */
   unsigned leaderboard_refresh_s;
+  /* DynamoDB: calls in flight at once; 0: TS_DEFAULT_DDB_MAX_IN_FLIGHT. */
+  unsigned ddb_max_in_flight;
 };
 
 /* One player's stored aggregate. */

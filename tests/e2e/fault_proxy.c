@@ -35,6 +35,7 @@ struct e2e_fault_proxy {
   char hold_operation[64];
   unsigned hold_ms;
   unsigned held;
+  unsigned in_flight, peak; /* calls read and not yet answered */
   struct fault_slot faults[PROXY_FAULT_SLOTS];
   int refs; /* the proxy's owner and each relay */
 };
@@ -318,6 +319,15 @@ out:
   return ok;
 }
 
+static void in_flight_end(struct e2e_fault_proxy *p, bool *counted) {
+  if (!*counted)
+    return;
+  *counted = false;
+  pthread_mutex_lock(&p->lock);
+  p->in_flight--;
+  pthread_mutex_unlock(&p->lock);
+}
+
 static void *relay_main(void *arg) {
   struct relay *r = arg;
   struct e2e_fault_proxy *p = r->p;
@@ -328,6 +338,11 @@ static void *relay_main(void *arg) {
     size_t tlen = 0;
     const char *target = header_in(req, req_len, "X-Amz-Target", &tlen);
     unsigned wait_ms;
+    bool counted = true;
+    pthread_mutex_lock(&p->lock);
+    if (++p->in_flight > p->peak)
+      p->peak = p->in_flight;
+    pthread_mutex_unlock(&p->lock);
     enum e2e_fault f = fault_take(p, target, tlen, &wait_ms);
     bool ok;
     switch (f) {
@@ -362,9 +377,13 @@ static void *relay_main(void *arg) {
       ok = send_all(up, req, req_len) && read_message(up, &ans, &ans_len);
       if (ok && wait_ms)
         e2e_sleep_ms(wait_ms);
+      /* Out of flight before the answer goes: the place it frees in the
+       * caller may carry the next call before this thread runs again. */
+      in_flight_end(p, &counted);
       ok = ok && send_all(r->client, ans, ans_len);
       break;
     }
+    in_flight_end(p, &counted);
     free(req);
     free(ans);
     req = ans = NULL;
@@ -455,6 +474,13 @@ void e2e_fault_proxy_hold(struct e2e_fault_proxy *p, const char *operation,
   snprintf(p->hold_operation, sizeof p->hold_operation, "%s", operation);
   p->hold_ms = ms;
   pthread_mutex_unlock(&p->lock);
+}
+
+unsigned e2e_fault_proxy_peak(struct e2e_fault_proxy *p) {
+  pthread_mutex_lock(&p->lock);
+  unsigned n = p->peak;
+  pthread_mutex_unlock(&p->lock);
+  return n;
 }
 
 unsigned e2e_fault_proxy_held(struct e2e_fault_proxy *p) {

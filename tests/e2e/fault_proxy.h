@@ -27,6 +27,10 @@ void e2e_fault_proxy_hold(struct e2e_fault_proxy *p, const char *operation,
                           unsigned ms);
 /* How many answers were held back so far. */
 unsigned e2e_fault_proxy_held(struct e2e_fault_proxy *p);
+/* The most calls in flight through the proxy at once so far: read from the
+ * store under test and not yet answered (an answer held included; a
+ * passed-on call leaves the count just before its answer is sent). */
+unsigned e2e_fault_proxy_peak(struct e2e_fault_proxy *p);
 
 enum e2e_fault {
   E2E_FAULT_NONE = 0,

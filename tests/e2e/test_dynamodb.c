@@ -1006,6 +1006,27 @@ static void test_store_that_is_gone_gives_503_and_the_server_lives_on(void) {
   json_decref(warm);
 }
 
+/* A private dynalite with the tables, the fault proxy in front of it and
+ * a server (with the NAME=value entries of env) on the proxy. False, with
+ * a CUnit failure and nothing left running, when one did not start. */
+static bool proxied_server_start(const char *const *env,
+                                 struct e2e_dynalite **dyn,
+                                 struct e2e_fault_proxy **proxy,
+                                 struct e2e_server **s) {
+  if (e2e_dynalite_start_with_tables(dyn) != TS_OK) {
+    CU_FAIL("dynalite did not start");
+    return false;
+  }
+  if (e2e_fault_proxy_start(*dyn, proxy) != TS_OK ||
+      e2e_server_start_at(e2e_fault_proxy_endpoint(*proxy), env, s) != TS_OK) {
+    CU_FAIL("proxy or server did not start");
+    e2e_fault_proxy_stop(*proxy);
+    e2e_dynalite_stop(*dyn);
+    return false;
+  }
+  return true;
+}
+
 /* A single record's try on the HTTP thread sends its PutItem, which lands
  * at once, but the answer comes after the try's 100 ms: a worker takes
  * the batch over, decides it again, and finds the record in the player's
@@ -1036,14 +1057,8 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   struct e2e_dynalite *dyn = NULL;
   struct e2e_fault_proxy *proxy = NULL;
   struct e2e_server *s = NULL;
-  CU_ASSERT_FATAL(e2e_dynalite_start_with_tables(&dyn) == TS_OK);
-  if (e2e_fault_proxy_start(dyn, &proxy) != TS_OK ||
-      e2e_server_start_at(e2e_fault_proxy_endpoint(proxy), env, &s) != TS_OK) {
-    CU_FAIL("proxy or server did not start");
-    e2e_fault_proxy_stop(proxy);
-    e2e_dynalite_stop(dyn);
+  if (!proxied_server_start(env, &dyn, &proxy, &s))
     return;
-  }
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char *label = cases[i].name;
     char p[128], base[64];
@@ -1098,6 +1113,75 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   int code = -1;
   e2e_server_stop(s, &code);
   TS_CHECK_CASE(code == 0, "SIGTERM after the late answer", "exit status %d",
+                code);
+  e2e_fault_proxy_stop(proxy);
+  e2e_dynalite_stop(dyn);
+}
+
+/* A process sends at most TS_DDB_MAX_IN_FLIGHT DynamoDB calls at once
+ * over all the batches it applies: the others wait for a place (counted
+ * in ts_aws_call_waits_total), and every record still counts once. Each
+ * PutItem's answer is held a while, so that the calls overlap. Without the
+ * bound, each batch sent its players' writes all at once. */
+static void test_calls_in_flight_stay_within_their_bound(void) {
+  enum { JOBS = 4, PER = 8, BOUND = 3 };
+  static const char *const env[] = {"TS_DDB_MAX_IN_FLIGHT=3", NULL};
+  struct e2e_dynalite *dyn = NULL;
+  struct e2e_fault_proxy *proxy = NULL;
+  struct e2e_server *s = NULL;
+  if (!proxied_server_start(env, &dyn, &proxy, &s))
+    return;
+  static char names[JOBS][PER][128];
+  json_t *bodies[JOBS];
+  for (int j = 0; j < JOBS; j++) {
+    json_t *recs = json_array();
+    for (int k = 0; k < PER; k++) {
+      char tag[64];
+      snprintf(tag, sizeof tag, "in-flight-%d-%d", j, k);
+      e2e_name(names[j][k], sizeof names[j][k], tag);
+      json_array_append_new(recs,
+                            e2e_insert(names[j][k], "2.5", WIN_BOOL_TRUE));
+    }
+    bodies[j] = e2e_lambda(recs);
+    json_decref(recs);
+  }
+  e2e_fault_proxy_hold(proxy, "PutItem", 60);
+  struct e2e_post_job jobs[JOBS];
+  memset(jobs, 0, sizeof jobs);
+  for (int j = 0; j < JOBS; j++)
+    e2e_post_start(&jobs[j], s, bodies[j]);
+  for (int j = 0; j < JOBS; j++)
+    e2e_post_join(&jobs[j]);
+  e2e_fault_proxy_hold(proxy, "PutItem", 0);
+  for (int j = 0; j < JOBS; j++) {
+    json_int_t applied =
+        json_integer_value(json_object_get(jobs[j].answer, "applied"));
+    char label[64];
+    snprintf(label, sizeof label, "batch %d of %d", j + 1, JOBS);
+    TS_CHECK_CASE(jobs[j].status == 200 && applied == PER, label,
+                  "status %ld, applied %lld of %d", jobs[j].status,
+                  (long long)applied, PER);
+  }
+  unsigned peak = e2e_fault_proxy_peak(proxy);
+  double waits =
+      e2e_server_metric(s, "ts_aws_call_waits_total{service=\"dynamodb\"} ");
+  TS_CHECK_CASE(peak >= 1 && peak <= BOUND && waits > 0,
+                "TS_DDB_MAX_IN_FLIGHT=3",
+                "%u calls at once through the proxy (bound %d); %.0f calls "
+                "waited for a place (want some)",
+                peak, BOUND, waits);
+  for (int j = 0; j < JOBS; j++)
+    for (int k = 0; k < PER; k++) {
+      struct e2e_expect e = {names[j][k], 1, 1, "2.5", "2.5", "100.00"};
+      e2e_expect_stats(s, "each record once", &e);
+    }
+  for (int j = 0; j < JOBS; j++) {
+    e2e_post_clear(&jobs[j]);
+    json_decref(bodies[j]);
+  }
+  int code = -1;
+  e2e_server_stop(s, &code);
+  TS_CHECK_CASE(code == 0, "SIGTERM after bounded calls", "exit status %d",
                 code);
   e2e_fault_proxy_stop(proxy);
   e2e_dynalite_stop(dyn);
@@ -1812,6 +1896,7 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_busy_player_is_counted_up_to_the_bookkeeping_bound),
       TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),
       TS_TEST(test_own_write_answered_after_the_try_is_applied_once),
+      TS_TEST(test_calls_in_flight_stay_within_their_bound),
       TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data),
       TS_TEST(test_every_resend_of_a_spilled_event_is_a_duplicate),
       TS_TEST(test_a_lost_race_leaves_an_orphan_chunk_and_counts_once),
