@@ -996,9 +996,14 @@ static void error_type_of(const json_t *body, char *out, size_t cap) {
 static atomic_uint_fast64_t retries[sizeof services / sizeof services[0]]
                                    [DDB_RETRY_REASONS];
 
+/* svc's row in services[], the counters' index. */
+static size_t service_index(const struct service_desc *svc) {
+  return (size_t)(svc - services);
+}
+
 static void count_retry(const struct service_desc *svc,
                         enum ddb_retry_reason why) {
-  size_t i = (size_t)(svc - services);
+  size_t i = service_index(svc);
   if (i < sizeof services / sizeof services[0] && why < DDB_RETRY_REASONS)
     atomic_fetch_add_explicit(&retries[i][why], 1, memory_order_relaxed);
 }
@@ -1007,7 +1012,7 @@ static void count_retry(const struct service_desc *svc,
 static atomic_uint_fast64_t waits[sizeof services / sizeof services[0]];
 
 static void count_wait(const struct service_desc *svc) {
-  size_t i = (size_t)(svc - services);
+  size_t i = service_index(svc);
   if (i < sizeof services / sizeof services[0])
     atomic_fetch_add_explicit(&waits[i], 1, memory_order_relaxed);
 }

@@ -77,10 +77,10 @@ for r in $(seq "$rounds"); do
       mkdir "$bench_work/db"
       bench_start "${bins[$i]}" TS_SQLITE_PATH="$bench_work/db/ab.db"
     else
-      env=(TS_STORE=dynamodb TS_TABLE="$TS_TABLE-r$r-$i")
-      env "${env[@]}" "${bins[$i]}" create-table >"$bench_work/create.log" 2>&1 ||
+      store_vars=(TS_STORE=dynamodb TS_TABLE="$TS_TABLE-r$r-$i")
+      env "${store_vars[@]}" "${bins[$i]}" create-table >"$bench_work/create.log" 2>&1 ||
         { cat "$bench_work/create.log" >&2; exit 1; }
-      bench_start "${bins[$i]}" "${env[@]}"
+      bench_start "${bins[$i]}" "${store_vars[@]}"
     fi
     before=$(cpu_ticks "$bench_pid")
     out=$(load "r$r-$i" "$secs" "$bench_work/count")

@@ -1027,6 +1027,18 @@ static bool proxied_server_start(const char *const *env,
   return true;
 }
 
+/* Stops what proxied_server_start started; the server must exit 0 on
+ * SIGTERM (checked as case `label`). */
+static void proxied_server_stop(const char *label, struct e2e_server *s,
+                                struct e2e_fault_proxy *proxy,
+                                struct e2e_dynalite *dyn) {
+  int code = -1;
+  e2e_server_stop(s, &code);
+  TS_CHECK_CASE(code == 0, label, "exit status %d", code);
+  e2e_fault_proxy_stop(proxy);
+  e2e_dynalite_stop(dyn);
+}
+
 /* A single record's try on the HTTP thread sends its PutItem, which lands
  * at once, but the answer comes after the try's 100 ms: a worker takes
  * the batch over, decides it again, and finds the record in the player's
@@ -1110,12 +1122,7 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
     e2e_expect_stats(s, label, &e);
     json_decref(rec);
   }
-  int code = -1;
-  e2e_server_stop(s, &code);
-  TS_CHECK_CASE(code == 0, "SIGTERM after the late answer", "exit status %d",
-                code);
-  e2e_fault_proxy_stop(proxy);
-  e2e_dynalite_stop(dyn);
+  proxied_server_stop("SIGTERM after the late answer", s, proxy, dyn);
 }
 
 /* A process sends at most TS_DDB_MAX_IN_FLIGHT DynamoDB calls at once
@@ -1179,12 +1186,7 @@ static void test_calls_in_flight_stay_within_their_bound(void) {
     e2e_post_clear(&jobs[j]);
     json_decref(bodies[j]);
   }
-  int code = -1;
-  e2e_server_stop(s, &code);
-  TS_CHECK_CASE(code == 0, "SIGTERM after bounded calls", "exit status %d",
-                code);
-  e2e_fault_proxy_stop(proxy);
-  e2e_dynalite_stop(dyn);
+  proxied_server_stop("SIGTERM after bounded calls", s, proxy, dyn);
 }
 
 /* ---------------------------------------------------------------- */
