@@ -1144,6 +1144,19 @@ enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
   return b->players[player].entries[entry].outcome;
 }
 
+bool batch_player_alone(const struct batch *b, size_t player) {
+  if (player >= b->n_players)
+    return false;
+  const struct player *pl = &b->players[player];
+  for (size_t e = 0; e < pl->n; e++) {
+    const struct rec *r = &b->recs[pl->entries[e].e.record];
+    for (size_t k = 0; k < r->n_refs; k++)
+      if (r->refs[k].player != player)
+        return false;
+  }
+  return true;
+}
+
 size_t batch_exclude_rejected_records(struct batch *b) {
   size_t newly = 0;
   for (size_t i = 0; i < b->n_recs; i++) {

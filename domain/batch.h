@@ -130,6 +130,13 @@ const struct batch_entry *batch_entry(const struct batch *b, size_t player,
 enum entry_outcome batch_entry_outcome(const struct batch *b, size_t player,
                                        size_t entry);
 
+/* Whether none of the player's entries shares its record with another
+ * player (a MODIFY that moves a game has an entry for each). Only such a
+ * player may be decided and written after the batch's other players: a
+ * record is applied whole or not at all (decide.h, rule 4), and a later
+ * decision could reject a record whose other entry is already written. */
+bool batch_player_alone(const struct batch *b, size_t player);
+
 /* A store notes that it sent a write of the player's decided stats that
  * may have landed (answered OK, or not answered at all), so that a later
  * attempt on this batch can tell its own applied records from duplicates

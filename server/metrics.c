@@ -336,6 +336,13 @@ void metrics_write(struct buf *b) {
            "# TYPE ts_dynamodb_lost_writes_total counter\n"
            "ts_dynamodb_lost_writes_total %llu\n",
            (unsigned long long)store_lost_write_count());
+  buf_addf(b,
+           "# HELP ts_dynamodb_turn_waits_total Batch players that waited "
+           "for another batch of this process to write them first, instead "
+           "of racing it.\n"
+           "# TYPE ts_dynamodb_turn_waits_total counter\n"
+           "ts_dynamodb_turn_waits_total %llu\n",
+           (unsigned long long)store_turn_wait_count());
 
   buf_addf(b,
            "# HELP ts_http_requests_in_flight Requests being served.\n"

@@ -85,6 +85,7 @@
 #include "guess.h"
 #include "rank_cache.h"
 #include "store_impl.h"
+#include "turns.h"
 
 /* Keys in one BatchGetItem call, and puts in one BatchWriteItem call
  * (DynamoDB's limits). */
@@ -112,6 +113,7 @@ struct dy {
   atomic_uint apply_deadline_ms;
   struct rank_cache *board; /* leaderboards: top-K snapshot, see README */
   struct guess *guess;      /* items this process wrote (store/guess.h) */
+  struct turns *turns;      /* players a batch is applying (store/turns.h) */
   /* The open backfill session as last read (store.h): "" when none. */
   pthread_mutex_t session_mu;
   char session[72];
@@ -329,6 +331,9 @@ static enum ts_status attr_b_take(const json_t *item, const char *name,
 struct pstate {
   size_t p;     /* player index in the batch */
   bool pending; /* not yet written (or nothing to write) */
+  bool turn;    /* claimed in dy->turns: release when written */
+  bool waiting; /* pending, but another batch holds the player's turn */
+  bool waited;  /* waited at least once (counted once) */
   bool read;    /* item below is current */
   bool exists;
   bool has_version;
@@ -1970,6 +1975,93 @@ out:
   return st;
 }
 
+/* Claims the turn of every pending player that has none; a player that
+ * another batch holds waits (pending false, waiting true) unless it shares
+ * a record with another player of the batch (batch_player_alone), which
+ * goes on without a turn, as does every player when the table is full.
+ * names and got have room for every player. Returns turns_claim's epoch;
+ * *waiting: how many wait. */
+static uint64_t claim_turns(struct apply_ctx *a, const char **names,
+                            enum turn *got, size_t *waiting) {
+  size_t n = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    struct pstate *ps = &a->ps[i];
+    if (ps->waiting) {
+      ps->waiting = false;
+      ps->pending = true;
+    }
+    if (ps->pending && !ps->turn)
+      names[n++] = batch_player_name(a->b, ps->p);
+  }
+  uint64_t epoch = turns_claim(a->dy->turns, names, n, got);
+  *waiting = 0;
+  for (size_t i = 0, k = 0; i < a->n; i++) {
+    struct pstate *ps = &a->ps[i];
+    if (!ps->pending || ps->turn)
+      continue;
+    enum turn t = got[k++];
+    if (t == TURN_MINE)
+      ps->turn = true;
+    else if (t == TURN_BUSY && batch_player_alone(a->b, ps->p)) {
+      ps->pending = false;
+      ps->waiting = true;
+      (*waiting)++;
+      if (!ps->waited)
+        store_note_turn_wait();
+      ps->waited = true;
+    }
+  }
+  return epoch;
+}
+
+/* Releases the turns of the players written; of every player when all. */
+static void release_turns(struct apply_ctx *a, const char **names, bool all) {
+  size_t n = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    struct pstate *ps = &a->ps[i];
+    if (ps->turn && (all || !ps->pending)) {
+      names[n++] = batch_player_name(a->b, ps->p);
+      ps->turn = false;
+    }
+  }
+  if (n > 0)
+    turns_release(a->dy->turns, names, n);
+}
+
+/* Applies the batch in rounds: each round reads, decides and writes the
+ * players whose turn it holds (and those without turns), through the
+ * transaction runner; the players that waited go in a later round, once
+ * the batch holding them has released them, and then usually start from
+ * that batch's write (store/guess.h) instead of losing to it. A round's
+ * players are settled for the next one's decision (view_settled), as a
+ * retry's written players are. */
+static enum ts_status apply_in_turns(struct apply_ctx *a) {
+  const char **names = calloc(a->n ? a->n : 1, sizeof *names);
+  enum turn *got = calloc(a->n ? a->n : 1, sizeof *got);
+  enum ts_status st = TS_ERR_NOMEM;
+  if (!names || !got)
+    goto out;
+  for (;;) {
+    size_t waiting;
+    uint64_t epoch = claim_turns(a, names, got, &waiting);
+    bool any = false;
+    for (size_t i = 0; i < a->n && !any; i++)
+      any = a->ps[i].pending;
+    st = any ? store_run_tx("dynamodb.apply", apply_attempt, a, NULL,
+                            a->deadline_ms)
+             : TS_OK;
+    release_turns(a, names, st != TS_OK);
+    if (st != TS_OK || waiting == 0)
+      break;
+    if (!any && (st = turns_wait(a->dy->turns, epoch, a->deadline_ms)) != TS_OK)
+      break;
+  }
+out:
+  free(names);
+  free(got);
+  return st;
+}
+
 /* Read-your-writes: the players written (also by a batch that failed
  * later: their writes stand) go into this process's leaderboards before
  * the batch is answered. */
@@ -2011,8 +2103,7 @@ static enum ts_status dy_apply(void *impl, struct batch *b,
     a.ps[i].p = i;
     a.ps[i].pending = true;
   }
-  enum ts_status st =
-      store_run_tx("dynamodb.apply", apply_attempt, &a, NULL, a.deadline_ms);
+  enum ts_status st = apply_in_turns(&a);
   /* Only now is every rejection final (a re-read can change one). */
   if (st == TS_OK)
     st = keep_dead_letters(dy, b, a.deadline_ms);
@@ -2562,6 +2653,7 @@ static void dy_close(void *impl) {
     return;
   rank_cache_free(dy->board); /* first: its refresher uses the client */
   guess_free(dy->guess);
+  turns_free(dy->turns);
   ddb_client_free(dy->client);
   aws_creds_provider_free(dy->creds);
   free(dy->table);
@@ -2626,7 +2718,8 @@ static enum ts_status dy_new(const struct store_options *opt, struct dy **out) {
                                     .scan_cls = dy};
   if ((st = rank_cache_new(&ropt, &dy->board)) != TS_OK)
     goto fail;
-  if ((st = guess_new(TS_GUESS_SLOTS, &dy->guess)) != TS_OK)
+  if ((st = guess_new(TS_GUESS_SLOTS, &dy->guess)) != TS_OK ||
+      (st = turns_new(TS_TURN_SLOTS, &dy->turns)) != TS_OK)
     goto fail;
   unsigned char r[8];
   if (RAND_bytes(r, sizeof r) != 1) {

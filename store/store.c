@@ -289,6 +289,12 @@ void store_note_lost_write(void) { atomic_fetch_add(&lost_writes, 1); }
 
 uint64_t store_lost_write_count(void) { return atomic_load(&lost_writes); }
 
+static atomic_uint_fast64_t turn_waits;
+
+void store_note_turn_wait(void) { atomic_fetch_add(&turn_waits, 1); }
+
+uint64_t store_turn_wait_count(void) { return atomic_load(&turn_waits); }
+
 static atomic_uint_fast64_t early_with_batch, early_alone;
 
 void store_note_early_transaction(bool with_batch) {

@@ -94,6 +94,10 @@ void store_write_guess_counts(uint64_t *held, uint64_t *failed);
  * SQLite, whose one writer never loses. */
 uint64_t store_lost_write_count(void);
 
+/* DynamoDB players that waited for another batch of this process to write
+ * them first (store/turns.h), process-wide. Zero on SQLite. */
+uint64_t store_turn_wait_count(void);
+
 /* SQLite write transactions begun before their batch came (on
  * store_expect_write, or after a group of HTTP batches), process-wide:
  * those a batch came for, and those whose housekeeping committed alone.

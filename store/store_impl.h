@@ -75,6 +75,8 @@ store_dynamodb_create_tables(const struct store_options *opt) TS_WARN_UNUSED;
 
 /* Counts one store_lost_write_count. */
 void store_note_lost_write(void);
+/* Counts one store_turn_wait_count. */
+void store_note_turn_wait(void);
 /* Counts one store_early_transaction_counts. */
 void store_note_early_transaction(bool with_batch);
 

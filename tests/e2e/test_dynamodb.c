@@ -1189,6 +1189,69 @@ static void test_calls_in_flight_stay_within_their_bound(void) {
   proxied_server_stop("SIGTERM after bounded calls", s, proxy, dyn);
 }
 
+/* Batches of one process that change the same players take turns
+ * (store/turns.h): the later ones wait for the player's write and start
+ * from it, so no write loses its condition to a batch of the same process
+ * (ts_dynamodb_lost_writes_total stays 0), players waited
+ * (ts_dynamodb_turn_waits_total), and every record counts once. Each
+ * PutItem's answer is held a while, so that all the batches are in
+ * progress at once: without turns, each read the players before any
+ * write landed, and all but one write of each player failed. */
+static void test_batches_of_one_process_take_turns_on_a_player(void) {
+  enum { JOBS = 4, PER = 6 };
+  struct e2e_dynalite *dyn = NULL;
+  struct e2e_fault_proxy *proxy = NULL;
+  struct e2e_server *s = NULL;
+  if (!proxied_server_start(NULL, &dyn, &proxy, &s))
+    return;
+  char names[PER][128];
+  for (int k = 0; k < PER; k++) {
+    char tag[64];
+    snprintf(tag, sizeof tag, "turns-%d", k);
+    e2e_name(names[k], sizeof names[k], tag);
+  }
+  json_t *bodies[JOBS];
+  for (int j = 0; j < JOBS; j++) {
+    json_t *recs = json_array();
+    for (int k = 0; k < PER; k++)
+      json_array_append_new(recs, e2e_insert(names[k], "3", WIN_BOOL_TRUE));
+    bodies[j] = e2e_lambda(recs);
+    json_decref(recs);
+  }
+  e2e_fault_proxy_hold(proxy, "PutItem", 60);
+  struct e2e_post_job jobs[JOBS];
+  memset(jobs, 0, sizeof jobs);
+  for (int j = 0; j < JOBS; j++)
+    e2e_post_start(&jobs[j], s, bodies[j]);
+  for (int j = 0; j < JOBS; j++)
+    e2e_post_join(&jobs[j]);
+  e2e_fault_proxy_hold(proxy, "PutItem", 0);
+  for (int j = 0; j < JOBS; j++) {
+    json_int_t applied =
+        json_integer_value(json_object_get(jobs[j].answer, "applied"));
+    char label[64];
+    snprintf(label, sizeof label, "batch %d of %d", j + 1, JOBS);
+    TS_CHECK_CASE(jobs[j].status == 200 && applied == PER, label,
+                  "status %ld, applied %lld of %d", jobs[j].status,
+                  (long long)applied, PER);
+  }
+  double lost = e2e_server_metric(s, "ts_dynamodb_lost_writes_total ");
+  double waits = e2e_server_metric(s, "ts_dynamodb_turn_waits_total ");
+  TS_CHECK_CASE(lost == 0 && waits > 0, "four batches of the same players",
+                "%.0f writes lost their condition (want 0); %.0f players "
+                "waited for their turn (want some)",
+                lost, waits);
+  for (int k = 0; k < PER; k++) {
+    struct e2e_expect e = {names[k], JOBS, JOBS, "12", "3", "100.00"};
+    e2e_expect_stats(s, "each batch's record once", &e);
+  }
+  for (int j = 0; j < JOBS; j++) {
+    e2e_post_clear(&jobs[j]);
+    json_decref(bodies[j]);
+  }
+  proxied_server_stop("SIGTERM after batches took turns", s, proxy, dyn);
+}
+
 /* ---------------------------------------------------------------- */
 /* (e) create-table                                                 */
 
@@ -1899,6 +1962,7 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_store_that_is_gone_gives_503_and_the_server_lives_on),
       TS_TEST(test_own_write_answered_after_the_try_is_applied_once),
       TS_TEST(test_calls_in_flight_stay_within_their_bound),
+      TS_TEST(test_batches_of_one_process_take_turns_on_a_player),
       TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data),
       TS_TEST(test_every_resend_of_a_spilled_event_is_a_duplicate),
       TS_TEST(test_a_lost_race_leaves_an_orphan_chunk_and_counts_once),

@@ -20,6 +20,7 @@
   X(sqlite_vfs)                                                                \
   X(rank_cache)                                                                \
   X(guess)                                                                     \
+  X(turns)                                                                     \
   X(http_util)                                                                 \
   X(conn_guard)                                                                \
   X(config)                                                                    \

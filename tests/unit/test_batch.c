@@ -224,6 +224,59 @@ static void test_modify_with_old_image_moves_game_between_players(void) {
   batch_free(b);
 }
 
+/* A player may be written after the batch's others (store/turns.h) only
+ * when none of its records has an entry for another player: a record is
+ * applied whole or not at all. */
+static void test_a_player_is_alone_unless_a_record_moves_a_game(void) {
+  static const struct {
+    const char *name, *body, *player;
+    bool alone;
+  } cases[] = {
+      {"an insert", "[" REC("a", "INSERT", NEW(PS("x") SC("1"))) "]", "x",
+       true},
+      {"a modify that keeps the player",
+       "[" REC("a", "MODIFY",
+               NEW(PS("x") SC("2")) "," OLD(PS("x") SC("1"))) "]",
+       "x", true},
+      {"the old player of a moved game",
+       "[" REC("a", "MODIFY",
+               NEW(PS("y") SC("2")) "," OLD(PS("x") SC("1"))) "]",
+       "x", false},
+      {"the new player of a moved game",
+       "[" REC("a", "MODIFY",
+               NEW(PS("y") SC("2")) "," OLD(PS("x") SC("1"))) "]",
+       "y", false},
+      {"a player with an insert and a moved game",
+       "[" REC("a", "INSERT", NEW(PS("x") SC("1"))) "," REC(
+           "b", "MODIFY", NEW(PS("y") SC("2")) "," OLD(PS("x") SC("1"))) "]",
+       "x", false},
+      {"another player of that batch",
+       "[" REC("a", "INSERT", NEW(PS("z") SC("1"))) "," REC(
+           "b", "MODIFY", NEW(PS("y") SC("2")) "," OLD(PS("x") SC("1"))) "]",
+       "z", true},
+      {"a removed game", "[" REC("a", "REMOVE", OLD(PS("x") SC("1"))) "]", "x",
+       true},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct batch *b = try_load(cases[i].body);
+    if (!b)
+      continue;
+    size_t p = 0;
+    while (p < batch_player_count(b) &&
+           strcmp(batch_player_name(b, p), cases[i].player) != 0)
+      p++;
+    TS_CHECK_CASE(p < batch_player_count(b), cases[i].name, "no player %s",
+                  cases[i].player);
+    bool alone = batch_player_alone(b, p);
+    TS_CHECK_CASE(alone == cases[i].alone, cases[i].name, "alone %d, want %d",
+                  alone, cases[i].alone);
+    batch_free(b);
+  }
+  struct batch *b = load("[" REC("a", "INSERT", NEW(PS("x") SC("1"))) "]");
+  CU_ASSERT_FALSE(batch_player_alone(b, 1)); /* no such player */
+  batch_free(b);
+}
+
 static void test_modify_without_old_image_adds_new_and_is_counted(void) {
   struct batch *b = load(REC("e1", "MODIFY", NEW(PS("bob") SC("3"))));
   CU_ASSERT_EQUAL_FATAL(batch_player_count(b), 1);
@@ -1165,6 +1218,7 @@ void suite_batch(void) {
       TS_TEST(test_modify_with_old_image_is_not_a_new_game),
       TS_TEST(test_modify_that_changes_nothing_counted_is_skipped),
       TS_TEST(test_modify_with_old_image_moves_game_between_players),
+      TS_TEST(test_a_player_is_alone_unless_a_record_moves_a_game),
       TS_TEST(test_modify_without_old_image_adds_new_and_is_counted),
       TS_TEST(test_remove_subtracts_its_old_image_and_nothing_else),
       TS_TEST(test_image_given_as_json_null_counts_as_absent),

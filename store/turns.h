@@ -1,0 +1,55 @@
+/* Player turns (DynamoDB): within one process, the batches that change
+ * one player take turns. A batch claims its players before it reads them
+ * and releases them once written; a player another batch holds waits, so
+ * the later batch reads (or guesses, store/guess.h) what the earlier one
+ * wrote instead of racing it to a failed condition. Without turns, batches
+ * of one process that share players lose about a fifth of their writes
+ * under load (docs/BENCHMARKS.md), each a failed conditional write and a
+ * read paid for nothing.
+ *
+ * An order, not a lock that correctness needs: every write is still
+ * conditioned on the item as read, which is what keeps replicas (and any
+ * writer that does not take turns) exact. So a full table answers
+ * TURN_UNORDERED, and the caller goes on as it would without turns.
+ * Not for callers outside store/.
+ *
+ * Bounded: at most `slots` - 1 names held at once (TS_TURN_SLOTS,
+ * bounds.h). Names are borrowed: a caller keeps a claimed name alive, and
+ * unchanged, until it releases it. Thread-safe. */
+#ifndef TS_STORE_TURNS_H
+#define TS_STORE_TURNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/status.h"
+
+struct turns;
+
+enum turn {
+  TURN_MINE,      /* claimed: release it with turns_release */
+  TURN_BUSY,      /* another caller holds it: wait (turns_wait) */
+  TURN_UNORDERED, /* the table is full: go on without a turn */
+};
+
+/* slots: a power of two, at least 2. */
+enum ts_status turns_new(size_t slots, struct turns **out) TS_WARN_UNUSED;
+void turns_free(struct turns *t);
+
+/* Claims each of names[0..n): got[i] says what came of names[i]. Returns
+ * the count that every release advances, read with the claims: waiting
+ * with it (turns_wait) cannot miss a release that came after them. */
+uint64_t turns_claim(struct turns *t, const char *const *names, size_t n,
+                     enum turn *got);
+/* Releases names[0..n), each claimed with TURN_MINE, and wakes the
+ * waiters once. */
+void turns_release(struct turns *t, const char *const *names, size_t n);
+/* Returns TS_OK once a release has happened since epoch (at once when one
+ * has), TS_ERR_UNAVAILABLE when deadline_ms (clock_now_ms) comes first. */
+enum ts_status turns_wait(struct turns *t, uint64_t epoch,
+                          uint64_t deadline_ms);
+
+/* Names held now, for tests. */
+size_t turns_held(struct turns *t);
+
+#endif /* TS_STORE_TURNS_H */

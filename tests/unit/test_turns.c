@@ -1,0 +1,170 @@
+/* suite_turns: player turns (store/turns.h): one holder per name, what a
+ * full table answers, names found again after others leave their probe
+ * chain, and waits that end on a release or at their deadline. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "store/turns.h"
+#include "unit.h"
+
+static struct turns *fresh(size_t slots) {
+  struct turns *t = NULL;
+  CU_ASSERT_EQUAL_FATAL(turns_new(slots, &t), TS_OK);
+  return t;
+}
+
+static enum turn claim1(struct turns *t, const char *name) {
+  enum turn got;
+  (void)turns_claim(t, &name, 1, &got);
+  return got;
+}
+
+static void release1(struct turns *t, const char *name) {
+  turns_release(t, &name, 1);
+}
+
+static void test_slots_must_be_a_power_of_two(void) {
+  static const struct {
+    size_t slots;
+    enum ts_status want;
+  } cases[] = {{0, TS_ERR_INVALID}, {1, TS_ERR_INVALID}, {3, TS_ERR_INVALID},
+               {2, TS_OK},          {64, TS_OK},         {100, TS_ERR_INVALID}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct turns *t = NULL;
+    enum ts_status st = turns_new(cases[i].slots, &t);
+    char label[32];
+    snprintf(label, sizeof label, "%zu slots", cases[i].slots);
+    TS_CHECK_CASE(st == cases[i].want && (st == TS_OK) == (t != NULL), label,
+                  "%s", ts_status_name(st));
+    turns_free(t);
+  }
+  turns_free(NULL);
+}
+
+/* A script of claims ('+name': want MINE, '=name': want BUSY, '!name':
+ * want UNORDERED) and releases ('-name'), then the names held. */
+static void test_a_name_has_one_holder_until_released(void) {
+  static const struct {
+    const char *name;
+    size_t slots;
+    const char *steps[8];
+    size_t held;
+  } cases[] = {
+      {"a second claim waits", 8, {"+a", "=a", "+b"}, 2},
+      {"a release frees the name", 8, {"+a", "-a", "+a", "=a"}, 1},
+      {"names are compared whole", 8, {"+a", "+ab", "+b", "=ab"}, 3},
+      {"a full table goes unordered", 4, {"+a", "+b", "+c", "!d", "=a"}, 3},
+      {"a release makes room", 4, {"+a", "+b", "+c", "-b", "+d", "!e"}, 3},
+      {"two slots hold one name", 2, {"+a", "!b", "=a", "-a", "+b"}, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct turns *t = fresh(cases[i].slots);
+    for (size_t s = 0; s < 8 && cases[i].steps[s]; s++) {
+      const char *step = cases[i].steps[s], *name = step + 1;
+      if (step[0] == '-') {
+        release1(t, name);
+        continue;
+      }
+      enum turn want = step[0] == '+'   ? TURN_MINE
+                       : step[0] == '=' ? TURN_BUSY
+                                        : TURN_UNORDERED;
+      enum turn got = claim1(t, name);
+      TS_CHECK_CASE(got == want, cases[i].name, "step %s: got %d, want %d",
+                    step, (int)got, (int)want);
+    }
+    size_t held = turns_held(t);
+    TS_CHECK_CASE(held == cases[i].held, cases[i].name, "%zu held, want %zu",
+                  held, cases[i].held);
+    turns_free(t);
+  }
+}
+
+/* Many names in a small table share probe chains; releasing some in any
+ * order must leave every other one found (still held by its claimer). */
+static void test_names_are_found_after_others_leave_their_chain(void) {
+  enum { N = 48 };
+  static char names[N][8];
+  const char *all[N];
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "n%d", i);
+    all[i] = names[i];
+  }
+  for (int stride = 1; stride <= 5; stride++) {
+    struct turns *t = fresh(64);
+    enum turn got[N];
+    (void)turns_claim(t, all, N, got);
+    int mine = 0;
+    for (int i = 0; i < N; i++)
+      mine += got[i] == TURN_MINE;
+    CU_ASSERT_EQUAL(mine, N);
+    /* release every stride-th name, then check each one's state */
+    const char *gone[N];
+    size_t n_gone = 0;
+    for (int i = 0; i < N; i += stride)
+      gone[n_gone++] = all[i];
+    turns_release(t, gone, n_gone);
+    for (int i = 0; i < N; i++) {
+      enum turn want = i % stride == 0 ? TURN_MINE : TURN_BUSY;
+      enum turn g = claim1(t, all[i]);
+      char label[32];
+      snprintf(label, sizeof label, "stride %d, %s", stride, all[i]);
+      TS_CHECK_CASE(g == want, label, "got %d, want %d", (int)g, (int)want);
+    }
+    CU_ASSERT_EQUAL(turns_held(t), (size_t)N);
+    turns_free(t);
+  }
+}
+
+struct releaser {
+  struct turns *t;
+  const char *name;
+  uint32_t after_ms;
+};
+
+static void *release_later(void *cls) {
+  struct releaser *r = cls;
+  clock_sleep_ms(r->after_ms);
+  release1(r->t, r->name);
+  return NULL;
+}
+
+/* A wait ends with TS_OK on a release after its epoch (at once when one
+ * came before the wait), and with TS_ERR_UNAVAILABLE at its deadline when
+ * none comes. */
+static void test_a_wait_ends_on_a_release_or_at_its_deadline(void) {
+  struct turns *t = fresh(8);
+  enum turn got;
+  const char *a = "a";
+  uint64_t epoch = turns_claim(t, &a, 1, &got);
+  CU_ASSERT_EQUAL(got, TURN_MINE);
+  uint64_t start = clock_now_ms();
+  CU_ASSERT_EQUAL(turns_wait(t, epoch, start + 30), TS_ERR_UNAVAILABLE);
+  CU_ASSERT(clock_now_ms() >= start + 30);
+
+  /* a release between the claim and the wait is not missed */
+  uint64_t seen = turns_claim(t, &a, 1, &got);
+  CU_ASSERT_EQUAL(got, TURN_BUSY);
+  release1(t, "a");
+  CU_ASSERT_EQUAL(turns_wait(t, seen, clock_now_ms() + 60000), TS_OK);
+
+  /* a release from another thread wakes the waiter */
+  CU_ASSERT_EQUAL(claim1(t, "a"), TURN_MINE);
+  seen = turns_claim(t, &a, 1, &got);
+  CU_ASSERT_EQUAL(got, TURN_BUSY);
+  struct releaser r = {t, "a", 20};
+  pthread_t th;
+  CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, release_later, &r), 0);
+  CU_ASSERT_EQUAL(turns_wait(t, seen, clock_now_ms() + 60000), TS_OK);
+  pthread_join(th, NULL);
+  CU_ASSERT_EQUAL(claim1(t, "a"), TURN_MINE);
+  turns_free(t);
+}
+
+void suite_turns(void) {
+  TS_SUITE("turns", TS_TEST(test_slots_must_be_a_power_of_two),
+           TS_TEST(test_a_name_has_one_holder_until_released),
+           TS_TEST(test_names_are_found_after_others_leave_their_chain),
+           TS_TEST(test_a_wait_ends_on_a_release_or_at_its_deadline));
+}
