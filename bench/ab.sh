@@ -87,18 +87,22 @@ for r in $(seq "$rounds"); do
     after=$(cpu_ticks "$bench_pid")
     if [ "$store" = dynamodb ]; then
       # Calls sent again (connection failed, timed out), player writes
-      # lost to another writer, players that waited for their turn.
+      # lost to another writer, players that waited for their turn, capacity
+      # units consumed (read, write; failed conditional writes are not in it).
       out="$out
 $(curl -sf "http://127.0.0.1:$bench_port/metrics" | awk '
         /^ts_aws_retryable_errors_total\{service="dynamodb",reason="transport"\}/ { printf "transport retries %s\n", $2 }
         /^ts_dynamodb_lost_writes_total / { printf "lost writes %s\n", $2 }
-        /^ts_dynamodb_turn_waits_total / { printf "turn waits %s\n", $2 }')"
+        /^ts_dynamodb_turn_waits_total / { printf "turn waits %s\n", $2 }
+        /^ts_dynamodb_consumed_capacity_units_total\{.*kind="read"/ { r += $2 }
+        /^ts_dynamodb_consumed_capacity_units_total\{.*kind="write"/ { w += $2 }
+        END { printf "units read %.0f write %.0f\n", r, w }')"
     fi
     bench_totals "r$r-$i" "$t0" || wrong=1
     bench_stop
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
-    non=$(grep -E 'Non-2xx|Socket errors|transport retries|lost writes|turn waits' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
+    non=$(grep -E 'Non-2xx|Socket errors|transport retries|lost writes|turn waits|units read' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
     cpu=$(awk -v t=$((after - before)) -v n="$n" -v hz="$ticks" \
       'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
     printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s\n' \
