@@ -1125,6 +1125,33 @@ static void test_own_write_answered_after_the_try_is_applied_once(void) {
   proxied_server_stop("SIGTERM after the late answer", s, proxy, dyn);
 }
 
+/* Posts the n bodies at once while the proxy holds each PutItem's answer
+ * 60 ms, so that the batches are in progress together; each must be
+ * answered 200 with `per` records applied. */
+static void post_while_writes_wait(struct e2e_server *s,
+                                   struct e2e_fault_proxy *proxy,
+                                   json_t *const *bodies, int n, int per) {
+  struct e2e_post_job jobs[8];
+  CU_ASSERT_FATAL(n <= 8);
+  memset(jobs, 0, sizeof jobs);
+  e2e_fault_proxy_hold(proxy, "PutItem", 60);
+  for (int j = 0; j < n; j++)
+    e2e_post_start(&jobs[j], s, bodies[j]);
+  for (int j = 0; j < n; j++)
+    e2e_post_join(&jobs[j]);
+  e2e_fault_proxy_hold(proxy, "PutItem", 0);
+  for (int j = 0; j < n; j++) {
+    json_int_t applied =
+        json_integer_value(json_object_get(jobs[j].answer, "applied"));
+    char label[64];
+    snprintf(label, sizeof label, "batch %d of %d", j + 1, n);
+    TS_CHECK_CASE(jobs[j].status == 200 && applied == per, label,
+                  "status %ld, applied %lld of %d", jobs[j].status,
+                  (long long)applied, per);
+    e2e_post_clear(&jobs[j]);
+  }
+}
+
 /* A process sends at most TS_DDB_MAX_IN_FLIGHT DynamoDB calls at once
  * over all the batches it applies: the others wait for a place (counted
  * in ts_aws_call_waits_total), and every record still counts once. Each
@@ -1152,23 +1179,7 @@ static void test_calls_in_flight_stay_within_their_bound(void) {
     bodies[j] = e2e_lambda(recs);
     json_decref(recs);
   }
-  e2e_fault_proxy_hold(proxy, "PutItem", 60);
-  struct e2e_post_job jobs[JOBS];
-  memset(jobs, 0, sizeof jobs);
-  for (int j = 0; j < JOBS; j++)
-    e2e_post_start(&jobs[j], s, bodies[j]);
-  for (int j = 0; j < JOBS; j++)
-    e2e_post_join(&jobs[j]);
-  e2e_fault_proxy_hold(proxy, "PutItem", 0);
-  for (int j = 0; j < JOBS; j++) {
-    json_int_t applied =
-        json_integer_value(json_object_get(jobs[j].answer, "applied"));
-    char label[64];
-    snprintf(label, sizeof label, "batch %d of %d", j + 1, JOBS);
-    TS_CHECK_CASE(jobs[j].status == 200 && applied == PER, label,
-                  "status %ld, applied %lld of %d", jobs[j].status,
-                  (long long)applied, PER);
-  }
+  post_while_writes_wait(s, proxy, bodies, JOBS, PER);
   unsigned peak = e2e_fault_proxy_peak(proxy);
   double waits =
       e2e_server_metric(s, "ts_aws_call_waits_total{service=\"dynamodb\"} ");
@@ -1182,10 +1193,8 @@ static void test_calls_in_flight_stay_within_their_bound(void) {
       struct e2e_expect e = {names[j][k], 1, 1, "2.5", "2.5", "100.00"};
       e2e_expect_stats(s, "each record once", &e);
     }
-  for (int j = 0; j < JOBS; j++) {
-    e2e_post_clear(&jobs[j]);
+  for (int j = 0; j < JOBS; j++)
     json_decref(bodies[j]);
-  }
   proxied_server_stop("SIGTERM after bounded calls", s, proxy, dyn);
 }
 
@@ -1218,23 +1227,7 @@ static void test_batches_of_one_process_take_turns_on_a_player(void) {
     bodies[j] = e2e_lambda(recs);
     json_decref(recs);
   }
-  e2e_fault_proxy_hold(proxy, "PutItem", 60);
-  struct e2e_post_job jobs[JOBS];
-  memset(jobs, 0, sizeof jobs);
-  for (int j = 0; j < JOBS; j++)
-    e2e_post_start(&jobs[j], s, bodies[j]);
-  for (int j = 0; j < JOBS; j++)
-    e2e_post_join(&jobs[j]);
-  e2e_fault_proxy_hold(proxy, "PutItem", 0);
-  for (int j = 0; j < JOBS; j++) {
-    json_int_t applied =
-        json_integer_value(json_object_get(jobs[j].answer, "applied"));
-    char label[64];
-    snprintf(label, sizeof label, "batch %d of %d", j + 1, JOBS);
-    TS_CHECK_CASE(jobs[j].status == 200 && applied == PER, label,
-                  "status %ld, applied %lld of %d", jobs[j].status,
-                  (long long)applied, PER);
-  }
+  post_while_writes_wait(s, proxy, bodies, JOBS, PER);
   double lost = e2e_server_metric(s, "ts_dynamodb_lost_writes_total ");
   double waits = e2e_server_metric(s, "ts_dynamodb_turn_waits_total ");
   TS_CHECK_CASE(lost == 0 && waits > 0, "four batches of the same players",
@@ -1245,10 +1238,8 @@ static void test_batches_of_one_process_take_turns_on_a_player(void) {
     struct e2e_expect e = {names[k], JOBS, JOBS, "12", "3", "100.00"};
     e2e_expect_stats(s, "each batch's record once", &e);
   }
-  for (int j = 0; j < JOBS; j++) {
-    e2e_post_clear(&jobs[j]);
+  for (int j = 0; j < JOBS; j++)
     json_decref(bodies[j]);
-  }
   proxied_server_stop("SIGTERM after batches took turns", s, proxy, dyn);
 }
 
