@@ -330,13 +330,7 @@ enum ts_status ddb_client_new(const struct ddb_options *opt,
   if (pthread_mutex_init(&c->pool_mu, NULL) != 0)
     goto fail;
   c->pool_mu_ok = true;
-  pthread_condattr_t cattr;
-  if (pthread_condattr_init(&cattr) != 0)
-    goto fail;
-  bool cv_ok = pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) == 0 &&
-               pthread_cond_init(&c->place_cv, &cattr) == 0;
-  pthread_condattr_destroy(&cattr);
-  if (!cv_ok)
+  if (!clock_cond_init(&c->place_cv))
     goto fail;
   if (pthread_mutex_init(&c->place_mu, NULL) != 0) {
     pthread_cond_destroy(&c->place_cv);
@@ -833,11 +827,8 @@ static void in_flight_give(struct ddb_client *c) {
 static void in_flight_wait(struct ddb_client *c, uint64_t until) {
   pthread_mutex_lock(&c->place_mu);
   atomic_fetch_add(&c->waiters, 1);
-  uint64_t now = clock_now_ms();
-  if (atomic_load(&c->in_flight) >= c->max_in_flight && until > now) {
-    struct timespec at = clock_deadline_abs(CLOCK_MONOTONIC, until - now);
-    pthread_cond_timedwait(&c->place_cv, &c->place_mu, &at);
-  }
+  if (atomic_load(&c->in_flight) >= c->max_in_flight)
+    clock_cond_wait_until(&c->place_cv, &c->place_mu, until);
   atomic_fetch_sub(&c->waiters, 1);
   pthread_mutex_unlock(&c->place_mu);
 }

@@ -41,3 +41,22 @@ struct timespec clock_deadline_abs(clockid_t clock, uint64_t ms) {
   }
   return ts;
 }
+
+bool clock_cond_init(pthread_cond_t *cv) {
+  pthread_condattr_t attr;
+  if (pthread_condattr_init(&attr) != 0)
+    return false;
+  bool ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+            pthread_cond_init(cv, &attr) == 0;
+  pthread_condattr_destroy(&attr);
+  return ok;
+}
+
+void clock_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
+                           uint64_t deadline_ms) {
+  uint64_t now = clock_now_ms();
+  if (now >= deadline_ms)
+    return;
+  struct timespec at = clock_deadline_abs(CLOCK_MONOTONIC, deadline_ms - now);
+  pthread_cond_timedwait(cv, mu, &at);
+}

@@ -3,6 +3,8 @@
 #ifndef TS_COMMON_CLOCK_H
 #define TS_COMMON_CLOCK_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -24,5 +26,16 @@ int64_t clock_wall_ms(void);
  * clock must be the one the wait measures: CLOCK_REALTIME, or the clock
  * given to pthread_condattr_setclock (CLOCK_MONOTONIC). */
 struct timespec clock_deadline_abs(clockid_t clock, uint64_t ms);
+
+/* Initializes cv so that its timed waits measure CLOCK_MONOTONIC, the
+ * clock of clock_now_ms deadlines. False when it could not (cv is then
+ * not initialized). */
+bool clock_cond_init(pthread_cond_t *cv);
+
+/* One wait on cv (made by clock_cond_init; mu held) until a signal or
+ * deadline_ms (clock_now_ms); returns at once when that has passed. The
+ * caller looks at its condition again, as after any wait. */
+void clock_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
+                           uint64_t deadline_ms);
 
 #endif /* TS_COMMON_CLOCK_H */

@@ -436,7 +436,6 @@ enum ts_status source_scan(struct source *s, source_item_fn fn, void *cls,
   struct segment *segs = NULL;
   unsigned started = 0;
   bool mu = false, cv = false, fn_mu = false;
-  pthread_condattr_t attr;
   if (out)
     *out = (struct source_stats){0};
   if (!s || !fn)
@@ -445,12 +444,7 @@ enum ts_status source_scan(struct source *s, source_item_fn fn, void *cls,
    * consistent); later pages go by what the last one cost. */
   atomic_init(&r.stop, false);
   r.start_ms = r.filled_ms = clock_now_ms();
-  if (pthread_condattr_init(&attr) != 0)
-    goto out;
-  if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-      pthread_cond_init(&r.cv, &attr) == 0)
-    cv = true;
-  pthread_condattr_destroy(&attr);
+  cv = clock_cond_init(&r.cv);
   mu = pthread_mutex_init(&r.mu, NULL) == 0;
   fn_mu = pthread_mutex_init(&r.fn_mu, NULL) == 0;
   if (!cv || !mu || !fn_mu || !(segs = calloc(s->segments, sizeof *segs)))

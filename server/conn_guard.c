@@ -129,12 +129,10 @@ enum ts_status conn_guard_new(const struct conn_guard_limits *limits,
   if (!g)
     return TS_ERR_NOMEM;
   g->lim = *limits;
-  pthread_condattr_t ca;
-  bool ok = pthread_condattr_init(&ca) == 0;
-  ok = ok && pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-       pthread_cond_init(&g->cv, &ca) == 0;
-  pthread_condattr_destroy(&ca);
-  if (!ok || pthread_mutex_init(&g->mu, NULL) != 0) {
+  bool cv_ok = clock_cond_init(&g->cv);
+  if (!cv_ok || pthread_mutex_init(&g->mu, NULL) != 0) {
+    if (cv_ok)
+      pthread_cond_destroy(&g->cv);
     free(g);
     return TS_ERR_NOMEM;
   }

@@ -419,14 +419,9 @@ enum ts_status rank_cache_new(const struct rank_cache_options *opt,
     return TS_ERR_NOMEM;
   c->opt = *opt;
   atomic_init(&c->stop, false);
-  pthread_condattr_t attr;
-  bool attr_ok = pthread_condattr_init(&attr) == 0;
-  bool ok = attr_ok && pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-            pthread_mutex_init(&c->mu, NULL) == 0;
+  bool ok = pthread_mutex_init(&c->mu, NULL) == 0;
   bool wake_ok = ok && pthread_cond_init(&c->wake, NULL) == 0;
-  bool done_ok = wake_ok && pthread_cond_init(&c->done, &attr) == 0;
-  if (attr_ok)
-    pthread_condattr_destroy(&attr);
+  bool done_ok = wake_ok && clock_cond_init(&c->done);
   if (!done_ok) {
     if (wake_ok)
       pthread_cond_destroy(&c->wake);

@@ -29,18 +29,12 @@ enum ts_status turns_new(size_t slots, struct turns **out) {
   *out = NULL;
   if (slots < 2 || (slots & (slots - 1)) != 0)
     return TS_ERR_INVALID;
-  enum ts_status st = TS_ERR_NOMEM;
   struct turns *t = calloc(1, sizeof *t);
-  pthread_condattr_t cattr;
-  bool attr_ok = false, cv_ok = false;
-  if (!t || !(t->slots = calloc(slots, sizeof *t->slots)))
-    goto fail;
-  if (!(attr_ok = pthread_condattr_init(&cattr) == 0) ||
-      pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) != 0 ||
-      !(cv_ok = pthread_cond_init(&t->released, &cattr) == 0) ||
+  bool cv_ok = false;
+  if (!t || !(t->slots = calloc(slots, sizeof *t->slots)) ||
+      !(cv_ok = clock_cond_init(&t->released)) ||
       pthread_mutex_init(&t->mu, NULL) != 0)
     goto fail;
-  pthread_condattr_destroy(&cattr);
   t->mask = slots - 1;
   t->seed = hash_seed();
   *out = t;
@@ -48,12 +42,10 @@ enum ts_status turns_new(size_t slots, struct turns **out) {
 fail:
   if (cv_ok)
     pthread_cond_destroy(&t->released);
-  if (attr_ok)
-    pthread_condattr_destroy(&cattr);
   if (t)
     free(t->slots);
   free(t);
-  return st;
+  return TS_ERR_NOMEM;
 }
 
 void turns_free(struct turns *t) {
@@ -138,15 +130,8 @@ enum ts_status turns_wait(struct turns *t, uint64_t epoch,
                           uint64_t deadline_ms) {
   pthread_mutex_lock(&t->mu);
   t->waiters++;
-  for (;;) {
-    if (t->epoch != epoch)
-      break;
-    uint64_t now = clock_now_ms();
-    if (now >= deadline_ms)
-      break;
-    struct timespec at = clock_deadline_abs(CLOCK_MONOTONIC, deadline_ms - now);
-    pthread_cond_timedwait(&t->released, &t->mu, &at);
-  }
+  while (t->epoch == epoch && clock_now_ms() < deadline_ms)
+    clock_cond_wait_until(&t->released, &t->mu, deadline_ms);
   t->waiters--;
   enum ts_status st = t->epoch != epoch ? TS_OK : TS_ERR_UNAVAILABLE;
   pthread_mutex_unlock(&t->mu);
