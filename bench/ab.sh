@@ -13,8 +13,9 @@
 #     on the DynamoDB store against one private dynalite (a fresh table a
 #     run) instead of a fresh SQLite file.
 #
-# Prints a line per run: req/s, and the server's CPU (user + system, from
-# /proc) per request over the measured seconds; then each build's means.
+# Prints a line per run: req/s, the server's CPU (user + system, from
+# /proc) per request over the measured seconds, and wrk's p99 and slowest
+# request; then each build's means.
 # Every run ends with bench/totals.mjs (every generated record sent again
 # until answered 200, every player's games and wins exact); the script exits
 # non-zero when a total is wrong. Needs wrk and node (bench/run.sh installs
@@ -65,7 +66,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # load <run> <seconds> <count file>: wrk's output on stdout.
 load() {
   TS_BENCH_BATCH=$batch TS_BENCH_CLOSE=$close TS_BENCH_RUN=$1 TS_BENCH_T0=$t0 \
-    TS_BENCH_COUNT_FILE=$3 wrk -t1 -c"$conns" -d"$2s" --timeout 30s \
+    TS_BENCH_COUNT_FILE=$3 wrk -t1 -c"$conns" -d"$2s" --timeout 30s --latency \
     -s bench/ingest.lua "http://127.0.0.1:$bench_port" 2>>"$bench_work/wrk.err"
 }
 
@@ -100,13 +101,26 @@ $(curl -sf "http://127.0.0.1:$bench_port/metrics" | awk '
     fi
     bench_totals "r$r-$i" "$t0" || wrong=1
     bench_stop
+    # A run with answers other than 200: what the server logged about
+    # them (it logs at warn and above here), so that one is traced, not
+    # guessed at.
+    if grep -q 'Non-2xx' <<<"$out"; then
+      echo "round $r build $i: the server's log:" >&2
+      tail -20 "$bench_work/server.log" >&2
+    fi
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
     non=$(grep -E 'Non-2xx|Socket errors|transport retries|lost writes|turn waits|units read' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
     cpu=$(awk -v t=$((after - before)) -v n="$n" -v hz="$ticks" \
       'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
-    printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s\n' \
-      "$r" "$i" "$rps" "$cpu" "$non"
+    # p99 and the slowest request: where a request waits long (a turn, a
+    # lock), the mean rate hides it.
+    tail_ms=$(awk '
+      function ms(v) { return v ~ /us$/ ? v / 1000 : v ~ /ms$/ ? v + 0 : v ~ /s$/ ? v * 1000 : v }
+      $1 == "Latency" && $2 != "Distribution" { max = ms($4) } $1 == "99%" { p99 = ms($2) }
+      END { printf "p99 %.1f ms max %.1f ms", p99, max }' <<<"$out")
+    printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s  %s\n' \
+      "$r" "$i" "$rps" "$cpu" "$tail_ms" "$non"
     echo "$i $rps $cpu" >>"$bench_work/all"
   done
 done

@@ -143,9 +143,10 @@
  * cases, and each such pair evicted the other on every write. */
 #define TS_GUESS_WAYS 4u
 /* Player turns (store/turns.h): the table's slots, a power of two, so at
- * most 16,383 players held at once by the batches one process applies
- * (16 workers' batches of 100 players hold 1,600); past it a batch's
- * players go on without a turn, as they would without turns at all. */
+ * most 16,383 players held or waited for at once by the batches one
+ * process applies (16 workers' batches of 100 players hold 1,600, and
+ * wait for at most as many); past it a batch's players go on without a
+ * turn, as they would without turns at all. */
 #define TS_TURN_SLOTS 16384u
 
 /* Scores: at most this many digits after the point, and magnitude below

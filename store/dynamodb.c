@@ -1653,6 +1653,7 @@ struct apply_ctx {
   struct pstate *ps;
   size_t n;
   uint64_t deadline_ms;
+  uint64_t ticket; /* the batch's place in the turns' lines; 0: none yet */
 };
 
 /* read_merged's take: the digests of the chunk logs[tag] joins, which must
@@ -1975,14 +1976,22 @@ out:
   return st;
 }
 
+/* apply_in_turns's scratch: room for every player's name, claim and
+ * whether it may wait. */
+struct turn_scratch {
+  const char **names;
+  enum turn *got;
+  bool *queue;
+};
+
 /* Claims the turn of every pending player that has none; a player that
- * another batch holds waits (pending false, waiting true) unless it shares
- * a record with another player of the batch (batch_player_alone), which
- * goes on without a turn, as does every player when the table is full.
- * names and got have room for every player. Returns turns_claim's epoch;
- * *waiting: how many wait. */
-static uint64_t claim_turns(struct apply_ctx *a, const char **names,
-                            enum turn *got, size_t *waiting) {
+ * another batch holds waits (pending false, waiting true), in line for it,
+ * unless it shares a record with another player of the batch
+ * (batch_player_alone), which goes on without a turn, as does every player
+ * when the table is full. Returns turns_claim's epoch; *waiting: how many
+ * wait. */
+static uint64_t claim_turns(struct apply_ctx *a, struct turn_scratch *x,
+                            size_t *waiting) {
   size_t n = 0;
   for (size_t i = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
@@ -1990,19 +1999,23 @@ static uint64_t claim_turns(struct apply_ctx *a, const char **names,
       ps->waiting = false;
       ps->pending = true;
     }
-    if (ps->pending && !ps->turn)
-      names[n++] = batch_player_name(a->b, ps->p);
+    if (ps->pending && !ps->turn) {
+      x->queue[n] = batch_player_alone(a->b, ps->p);
+      x->names[n++] = batch_player_name(a->b, ps->p);
+    }
   }
-  uint64_t epoch = turns_claim(a->dy->turns, names, n, got);
+  uint64_t epoch =
+      turns_claim(a->dy->turns, x->names, n, x->queue, &a->ticket, x->got);
   *waiting = 0;
   for (size_t i = 0, k = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
     if (!ps->pending || ps->turn)
       continue;
-    enum turn t = got[k++];
+    bool queued = x->queue[k];
+    enum turn t = x->got[k++];
     if (t == TURN_MINE)
       ps->turn = true;
-    else if (t == TURN_BUSY && batch_player_alone(a->b, ps->p)) {
+    else if (t == TURN_BUSY && queued) {
       ps->pending = false;
       ps->waiting = true;
       (*waiting)++;
@@ -2028,6 +2041,17 @@ static void release_turns(struct apply_ctx *a, const char **names, bool all) {
     turns_release(a->dy->turns, names, n);
 }
 
+/* The batch stops waiting: it leaves the lines of the players that still
+ * wait, whose names go with it. */
+static void leave_turns(struct apply_ctx *a, const char **names) {
+  size_t n = 0;
+  for (size_t i = 0; i < a->n; i++)
+    if (a->ps[i].waiting)
+      names[n++] = batch_player_name(a->b, a->ps[i].p);
+  if (n > 0)
+    turns_leave(a->dy->turns, names, n, a->ticket);
+}
+
 /* Applies the batch in rounds: each round reads, decides and writes the
  * players whose turn it holds (and those without turns), through the
  * transaction runner; the players that waited go in a later round, once
@@ -2036,29 +2060,33 @@ static void release_turns(struct apply_ctx *a, const char **names, bool all) {
  * players are settled for the next one's decision (view_settled), as a
  * retry's written players are. */
 static enum ts_status apply_in_turns(struct apply_ctx *a) {
-  const char **names = calloc(a->n ? a->n : 1, sizeof *names);
-  enum turn *got = calloc(a->n ? a->n : 1, sizeof *got);
+  size_t room = a->n ? a->n : 1;
+  struct turn_scratch x = {.names = calloc(room, sizeof *x.names),
+                           .got = calloc(room, sizeof *x.got),
+                           .queue = calloc(room, sizeof *x.queue)};
   enum ts_status st = TS_ERR_NOMEM;
-  if (!names || !got)
+  if (!x.names || !x.got || !x.queue)
     goto out;
   for (;;) {
     size_t waiting;
-    uint64_t epoch = claim_turns(a, names, got, &waiting);
+    uint64_t epoch = claim_turns(a, &x, &waiting);
     bool any = false;
     for (size_t i = 0; i < a->n && !any; i++)
       any = a->ps[i].pending;
     st = any ? store_run_tx("dynamodb.apply", apply_attempt, a, NULL,
                             a->deadline_ms)
              : TS_OK;
-    release_turns(a, names, st != TS_OK);
+    release_turns(a, x.names, st != TS_OK);
     if (st != TS_OK || waiting == 0)
       break;
     if (!any && (st = turns_wait(a->dy->turns, epoch, a->deadline_ms)) != TS_OK)
       break;
   }
+  leave_turns(a, x.names);
 out:
-  free(names);
-  free(got);
+  free(x.names);
+  free(x.got);
+  free(x.queue);
   return st;
 }
 

@@ -1,6 +1,15 @@
-/* Player turns: the names held, in one open-addressing table (linear
- * probing, deletion by backward shift, so no tombstones) under one mutex,
- * with one condition variable for every waiter. See turns.h. */
+/* Player turns: the names held or waited for, in one open-addressing
+ * table (linear probing, deletion by backward shift, so no tombstones)
+ * under one mutex, with one condition variable for every waiter. See
+ * turns.h.
+ *
+ * The line: a slot keeps the oldest ticket that found its name busy and
+ * will wait for it. A free name with a line goes to that ticket (or an
+ * older one), so a batch that has waited is not overtaken, again and
+ * again, by batches that came after it. The ticket leaves the line when it
+ * claims the name, when an older ticket takes its place (and then puts
+ * itself in line again at its next claim, behind only older ones), or
+ * with turns_leave. */
 #include "turns.h"
 
 #include <pthread.h>
@@ -13,15 +22,20 @@
 
 struct slot {
   uint64_t h;
-  const char *name; /* borrowed; NULL: empty */
+  /* Borrowed from the holder, or from the first in line when not held
+   * (first_name): the slot never outlives the claimants that lent them.
+   * NULL: empty. */
+  const char *name, *first_name;
+  uint64_t first; /* the ticket first in line; 0: no line */
+  bool held;
 };
 
 struct turns {
   pthread_mutex_t mu;
   pthread_cond_t released;
   struct slot *slots;
-  size_t mask, held;
-  uint64_t seed, epoch;
+  size_t mask, used, held;
+  uint64_t seed, epoch, tickets;
   unsigned waiters;
 };
 
@@ -71,19 +85,41 @@ static size_t find(const struct turns *t, uint64_t h, const char *name) {
 }
 
 uint64_t turns_claim(struct turns *t, const char *const *names, size_t n,
-                     enum turn *got) {
+                     const bool *queue, uint64_t *ticket, enum turn *got) {
   pthread_mutex_lock(&t->mu);
+  if (*ticket == 0)
+    *ticket = ++t->tickets;
   for (size_t k = 0; k < n; k++) {
     uint64_t h = name_hash(t, names[k]);
     size_t i = find(t, h, names[k]);
-    if (t->slots[i].name)
-      got[k] = TURN_BUSY;
-    else if (t->held < t->mask) { /* one slot stays empty: probes end */
-      t->slots[i] = (struct slot){h, names[k]};
+    struct slot *s = &t->slots[i];
+    bool waits = !queue || queue[k];
+    if (!s->name) {
+      if (t->used < t->mask) { /* one slot stays empty: probes end */
+        *s = (struct slot){.h = h, .name = names[k], .held = true};
+        t->used++;
+        t->held++;
+        got[k] = TURN_MINE;
+      } else {
+        got[k] = TURN_UNORDERED;
+      }
+    } else if (!s->held && *ticket <= s->first) {
+      /* free, and this ticket is first in line (or older than the first) */
+      s->held = true;
+      s->name = names[k];
+      if (s->first == *ticket) {
+        s->first = 0;
+        s->first_name = NULL;
+      }
       t->held++;
       got[k] = TURN_MINE;
-    } else
-      got[k] = TURN_UNORDERED;
+    } else {
+      if (waits && (s->first == 0 || *ticket < s->first)) {
+        s->first = *ticket;
+        s->first_name = names[k];
+      }
+      got[k] = TURN_BUSY;
+    }
   }
   uint64_t epoch = t->epoch;
   pthread_mutex_unlock(&t->mu);
@@ -94,8 +130,9 @@ uint64_t turns_claim(struct turns *t, const char *const *names, size_t n,
  * no longer be found from their home slot. */
 static void remove_at(struct turns *t, size_t i) {
   size_t j = i;
+  t->used--;
   for (;;) {
-    t->slots[i].name = NULL;
+    t->slots[i] = (struct slot){0};
     for (;;) {
       j = (j + 1) & t->mask;
       if (!t->slots[j].name)
@@ -115,14 +152,45 @@ void turns_release(struct turns *t, const char *const *names, size_t n) {
   pthread_mutex_lock(&t->mu);
   for (size_t k = 0; k < n; k++) {
     size_t i = find(t, name_hash(t, names[k]), names[k]);
-    if (t->slots[i].name) {
+    struct slot *s = &t->slots[i];
+    if (!s->name || !s->held)
+      continue;
+    s->held = false;
+    t->held--;
+    if (s->first)
+      s->name = s->first_name; /* the holder's copy may go now */
+    else
       remove_at(t, i);
-      t->held--;
-    }
   }
   t->epoch++;
   if (t->waiters > 0)
     pthread_cond_broadcast(&t->released);
+  pthread_mutex_unlock(&t->mu);
+}
+
+void turns_leave(struct turns *t, const char *const *names, size_t n,
+                 uint64_t ticket) {
+  if (ticket == 0)
+    return;
+  pthread_mutex_lock(&t->mu);
+  bool freed = false;
+  for (size_t k = 0; k < n; k++) {
+    size_t i = find(t, name_hash(t, names[k]), names[k]);
+    struct slot *s = &t->slots[i];
+    if (!s->name || s->first != ticket)
+      continue;
+    s->first = 0;
+    s->first_name = NULL;
+    if (!s->held) {
+      remove_at(t, i);
+      freed = true; /* those behind it may claim it now */
+    }
+  }
+  if (freed) {
+    t->epoch++;
+    if (t->waiters > 0)
+      pthread_cond_broadcast(&t->released);
+  }
   pthread_mutex_unlock(&t->mu);
 }
 

@@ -13,12 +13,17 @@
  * TURN_UNORDERED, and the caller goes on as it would without turns.
  * Not for callers outside store/.
  *
- * Bounded: at most `slots` - 1 names held at once (TS_TURN_SLOTS,
- * bounds.h). Names are borrowed: a caller keeps a claimed name alive, and
- * unchanged, until it releases it. Thread-safe. */
+ * Fair: a batch that waited for a player gets it before batches that came
+ * later (a line per name, turns_claim).
+ *
+ * Bounded: at most `slots` - 1 names held or waited for at once
+ * (TS_TURN_SLOTS, bounds.h). Names are borrowed: a caller keeps a name it
+ * claimed or waits for alive, and unchanged, until it releases it or
+ * leaves its line. Thread-safe. */
 #ifndef TS_STORE_TURNS_H
 #define TS_STORE_TURNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,14 +41,25 @@ enum turn {
 enum ts_status turns_new(size_t slots, struct turns **out) TS_WARN_UNUSED;
 void turns_free(struct turns *t);
 
-/* Claims each of names[0..n): got[i] says what came of names[i]. Returns
- * the count that every release advances, read with the claims: waiting
- * with it (turns_wait) cannot miss a release that came after them. */
+/* Claims each of names[0..n) for the caller with *ticket (0: the first
+ * claim gives it one, kept by the caller for all of its claims): got[i]
+ * says what came of names[i]. A busy name for which queue[i] is true
+ * (every name when queue is NULL) keeps the caller a place in line: once
+ * free, it goes to the oldest ticket in line, not to whoever claims first,
+ * so a caller that waits is not overtaken by callers that came after it.
+ * Returns the count that every release advances, read with the claims:
+ * waiting with it (turns_wait) cannot miss a release that came after
+ * them. */
 uint64_t turns_claim(struct turns *t, const char *const *names, size_t n,
-                     enum turn *got);
+                     const bool *queue, uint64_t *ticket, enum turn *got);
 /* Releases names[0..n), each claimed with TURN_MINE, and wakes the
  * waiters once. */
 void turns_release(struct turns *t, const char *const *names, size_t n);
+/* The caller with ticket stops waiting for names[0..n): it gives up its
+ * places in line (a caller that waited must, before its names go), and
+ * wakes the waiters when that frees a name. */
+void turns_leave(struct turns *t, const char *const *names, size_t n,
+                 uint64_t ticket);
 /* Returns TS_OK once a release has happened since epoch (at once when one
  * has), TS_ERR_UNAVAILABLE when deadline_ms (clock_now_ms) comes first. */
 enum ts_status turns_wait(struct turns *t, uint64_t epoch,

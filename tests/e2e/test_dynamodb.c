@@ -1257,6 +1257,80 @@ static void test_batches_of_one_process_take_turns_on_a_player(void) {
   proxied_server_stop("SIGTERM after batches took turns", s, proxy, dyn);
 }
 
+/* A batch that gives up while it waits for a player's turn leaves the
+ * player's line (store/turns.h), so the player is not kept for it: A's
+ * write of the player is held past every deadline; B, with the same player
+ * and another whose writes are throttled, waits in line for the first and
+ * runs out of time; C, with the first player alone, must then be applied
+ * at once. Had B kept its place, C would wait for it to its own deadline
+ * (503). */
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_a_batch_that_gives_up_leaves_its_place_in_line(void) {
+  struct e2e_dynalite *dyn = NULL;
+  struct e2e_fault_proxy *proxy = NULL;
+  struct e2e_server *s = NULL;
+  if (!proxied_server_start(NULL, &dyn, &proxy, &s))
+    return;
+  char x[128], y[128];
+  e2e_name(x, sizeof x, "line-x");
+  e2e_name(y, sizeof y, "line-y");
+  json_t *ra = e2e_insert(x, "3", WIN_BOOL_TRUE);
+  json_t *one = json_array();
+  json_array_append(one, ra);
+  json_t *a_body = e2e_lambda(one);
+  json_decref(one);
+  json_t *rbx = e2e_insert(x, "3", WIN_BOOL_TRUE);
+  json_t *rby = e2e_insert(y, "3", WIN_BOOL_TRUE);
+  json_t *recs = json_array();
+  json_array_append(recs, rbx);
+  json_array_append(recs, rby);
+  json_t *b_body = e2e_lambda(recs);
+  json_decref(recs);
+
+  struct e2e_post_job a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  e2e_fault_proxy_hold(proxy, "PutItem", TS_INGEST_DEADLINE_MS + 500);
+  e2e_post_start(&a, s, a_body);
+  for (int i = 0; i < 200 && e2e_fault_proxy_held(proxy) == 0; i++)
+    e2e_sleep_ms(10); /* A's write of x is on its way: A holds x's turn */
+  e2e_fault_proxy_inject(proxy, "PutItem", E2E_FAULT_THROTTLE, 100000);
+  e2e_post_start(&b, s, b_body);
+  e2e_post_join(&b);
+  e2e_post_join(&a);
+  e2e_fault_proxy_inject(proxy, "PutItem", E2E_FAULT_NONE, 0);
+  e2e_fault_proxy_hold(proxy, "PutItem", 0);
+  double waits = e2e_server_metric(s, "ts_dynamodb_turn_waits_total ");
+  TS_CHECK_CASE(b.status == 503 && waits >= 1, "B waited for x, then gave up",
+                "B answered %ld (want 503), %.0f players waited (want 1)",
+                b.status, waits);
+
+  /* A's write landed (only its answer was held), whatever A was told. */
+  uint64_t start = mono_ms();
+  json_t *rc = e2e_insert(x, "3", WIN_BOOL_TRUE);
+  ingest_expect(s, "C after B gave up", rc, 1, 1, 0);
+  uint64_t took = mono_ms() - start;
+  TS_CHECK_CASE(took < TS_INGEST_DEADLINE_MS / 2, "C did not wait for B",
+                "C took %llu ms", (unsigned long long)took);
+  struct e2e_expect e = {x, 2, 2, "6", "3", "100.00"};
+  e2e_expect_stats(s, "x: A's record and C's", &e);
+
+  e2e_post_clear(&a);
+  e2e_post_clear(&b);
+  json_decref(ra);
+  json_decref(rbx);
+  json_decref(rby);
+  json_decref(rc);
+  json_decref(a_body);
+  json_decref(b_body);
+  proxied_server_stop("SIGTERM after a batch left its line", s, proxy, dyn);
+}
+
 /* ---------------------------------------------------------------- */
 /* (e) create-table                                                 */
 
@@ -1968,6 +2042,7 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_own_write_answered_after_the_try_is_applied_once),
       TS_TEST(test_calls_in_flight_stay_within_their_bound),
       TS_TEST(test_batches_of_one_process_take_turns_on_a_player),
+      TS_TEST(test_a_batch_that_gives_up_leaves_its_place_in_line),
       TS_TEST(test_create_table_twice_exits_zero_and_keeps_the_data),
       TS_TEST(test_every_resend_of_a_spilled_event_is_a_duplicate),
       TS_TEST(test_a_lost_race_leaves_an_orphan_chunk_and_counts_once),

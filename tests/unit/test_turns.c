@@ -1,6 +1,7 @@
-/* suite_turns: player turns (store/turns.h): one holder per name, what a
- * full table answers, names found again after others leave their probe
- * chain, and waits that end on a release or at their deadline. */
+/* suite_turns: player turns (store/turns.h): one holder per name, a line
+ * that gives a free name to the caller that waited longest, what a full
+ * table answers, names found again after others leave their probe chain,
+ * and waits that end on a release, a leave or their deadline. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,9 +16,11 @@ static struct turns *fresh(size_t slots) {
   return t;
 }
 
+/* A claim by a new caller each time (a ticket of its own). */
 static enum turn claim1(struct turns *t, const char *name) {
   enum turn got;
-  (void)turns_claim(t, &name, 1, &got);
+  uint64_t ticket = 0;
+  (void)turns_claim(t, &name, 1, NULL, &ticket, &got);
   return got;
 }
 
@@ -43,34 +46,79 @@ static void test_slots_must_be_a_power_of_two(void) {
   turns_free(NULL);
 }
 
-/* A script of claims ('+name': want MINE, '=name': want BUSY, '!name':
- * want UNORDERED) and releases ('-name'), then the names held. */
-static void test_a_name_has_one_holder_until_released(void) {
+/* A script of steps by callers 1-4 (a caller's ticket comes with its
+ * first claim, so the order of first claims is their age): "1+a" claims a
+ * and wants MINE, "1=a" wants BUSY (in line), "1?a" wants BUSY without a
+ * place in line (a caller that will not wait), "1!a" wants UNORDERED;
+ * "1-a" releases a, "1~a" leaves a's line. Then the names held. */
+static void test_a_name_has_one_holder_and_goes_to_the_oldest_in_line(void) {
   static const struct {
     const char *name;
     size_t slots;
     const char *steps[8];
     size_t held;
   } cases[] = {
-      {"a second claim waits", 8, {"+a", "=a", "+b"}, 2},
-      {"a release frees the name", 8, {"+a", "-a", "+a", "=a"}, 1},
-      {"names are compared whole", 8, {"+a", "+ab", "+b", "=ab"}, 3},
-      {"a full table goes unordered", 4, {"+a", "+b", "+c", "!d", "=a"}, 3},
-      {"a release makes room", 4, {"+a", "+b", "+c", "-b", "+d", "!e"}, 3},
-      {"two slots hold one name", 2, {"+a", "!b", "=a", "-a", "+b"}, 1},
+      {"a second claim waits", 8, {"1+a", "2=a", "2+b"}, 2},
+      {"a release frees the name", 8, {"1+a", "1-a", "2+a", "3=a"}, 1},
+      {"names are compared whole", 8, {"1+a", "1+ab", "1+b", "2=ab"}, 3},
+      {"a full table goes unordered",
+       4,
+       {"1+a", "1+b", "1+c", "1!d", "2=a"},
+       3},
+      {"a release makes room",
+       4,
+       {"1+a", "1+b", "1+c", "1-b", "1+d", "1!e"},
+       3},
+      {"two slots hold one name", 2, {"1+a", "1!b", "1-a", "1+b"}, 1},
+      {"a freed name goes to the one in line, not to a later claim",
+       8,
+       {"1+a", "2=a", "1-a", "3=a", "2+a", "3=a"},
+       1},
+      {"a caller older than the line goes before it",
+       8,
+       {"1+x", "2+a", "3=a", "2-a", "1+a"},
+       2},
+      {"an older caller takes the first place in line",
+       8,
+       {"1+x", "2+a", "3=a", "1=a", "2-a", "3=a", "1+a"},
+       2},
+      {"leaving the line frees the name",
+       8,
+       {"1+a", "2=a", "1-a", "3=a", "2~a", "3+a"},
+       1},
+      {"leaving keeps the holder's turn",
+       8,
+       {"1+a", "2=a", "2~a", "3=a", "1-a", "3+a"},
+       1},
+      {"a caller that will not wait keeps no place",
+       8,
+       {"1+a", "2?a", "1-a", "3+a"},
+       1},
+      {"a place in line takes a slot",
+       2,
+       {"1+a", "2=a", "1-a", "3!b", "2+a"},
+       1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct turns *t = fresh(cases[i].slots);
+    uint64_t tickets[5] = {0};
     for (size_t s = 0; s < 8 && cases[i].steps[s]; s++) {
-      const char *step = cases[i].steps[s], *name = step + 1;
-      if (step[0] == '-') {
-        release1(t, name);
+      const char *step = cases[i].steps[s], *name = step + 2;
+      uint64_t *ticket = &tickets[step[0] - '0'];
+      if (step[1] == '-') {
+        turns_release(t, &name, 1);
         continue;
       }
-      enum turn want = step[0] == '+'   ? TURN_MINE
-                       : step[0] == '=' ? TURN_BUSY
-                                        : TURN_UNORDERED;
-      enum turn got = claim1(t, name);
+      if (step[1] == '~') {
+        turns_leave(t, &name, 1, *ticket);
+        continue;
+      }
+      enum turn want = step[1] == '+'   ? TURN_MINE
+                       : step[1] == '!' ? TURN_UNORDERED
+                                        : TURN_BUSY;
+      bool queue = step[1] != '?';
+      enum turn got;
+      (void)turns_claim(t, &name, 1, &queue, ticket, &got);
       TS_CHECK_CASE(got == want, cases[i].name, "step %s: got %d, want %d",
                     step, (int)got, (int)want);
     }
@@ -94,7 +142,8 @@ static void test_names_are_found_after_others_leave_their_chain(void) {
   for (int stride = 1; stride <= 5; stride++) {
     struct turns *t = fresh(64);
     enum turn got[N];
-    (void)turns_claim(t, all, N, got);
+    uint64_t ticket = 0;
+    (void)turns_claim(t, all, N, NULL, &ticket, got);
     int mine = 0;
     for (int i = 0; i < N; i++)
       mine += got[i] == TURN_MINE;
@@ -131,40 +180,52 @@ static void *release_later(void *cls) {
 }
 
 /* A wait ends with TS_OK on a release after its epoch (at once when one
- * came before the wait), and with TS_ERR_UNAVAILABLE at its deadline when
- * none comes. */
+ * came before the wait) or a leave that frees a name, and with
+ * TS_ERR_UNAVAILABLE at its deadline when none comes. */
 static void test_a_wait_ends_on_a_release_or_at_its_deadline(void) {
   struct turns *t = fresh(8);
   enum turn got;
   const char *a = "a";
-  uint64_t epoch = turns_claim(t, &a, 1, &got);
+  uint64_t holder = 0, waiter = 0, later = 0;
+  uint64_t epoch = turns_claim(t, &a, 1, NULL, &holder, &got);
   CU_ASSERT_EQUAL(got, TURN_MINE);
   uint64_t start = clock_now_ms();
   CU_ASSERT_EQUAL(turns_wait(t, epoch, start + 30), TS_ERR_UNAVAILABLE);
   CU_ASSERT(clock_now_ms() >= start + 30);
 
   /* a release between the claim and the wait is not missed */
-  uint64_t seen = turns_claim(t, &a, 1, &got);
+  uint64_t seen = turns_claim(t, &a, 1, NULL, &waiter, &got);
   CU_ASSERT_EQUAL(got, TURN_BUSY);
   release1(t, "a");
   CU_ASSERT_EQUAL(turns_wait(t, seen, clock_now_ms() + 60000), TS_OK);
 
+  /* the name waits for the waiter in line; when it leaves instead, those
+   * behind it are woken */
+  seen = turns_claim(t, &a, 1, NULL, &later, &got);
+  CU_ASSERT_EQUAL(got, TURN_BUSY);
+  turns_leave(t, &a, 1, waiter);
+  CU_ASSERT_EQUAL(turns_wait(t, seen, clock_now_ms() + 60000), TS_OK);
+  (void)turns_claim(t, &a, 1, NULL, &later, &got);
+  CU_ASSERT_EQUAL(got, TURN_MINE);
+  release1(t, "a");
+
   /* a release from another thread wakes the waiter */
   CU_ASSERT_EQUAL(claim1(t, "a"), TURN_MINE);
-  seen = turns_claim(t, &a, 1, &got);
+  seen = turns_claim(t, &a, 1, NULL, &later, &got);
   CU_ASSERT_EQUAL(got, TURN_BUSY);
   struct releaser r = {t, "a", 20};
   pthread_t th;
   CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, release_later, &r), 0);
   CU_ASSERT_EQUAL(turns_wait(t, seen, clock_now_ms() + 60000), TS_OK);
   pthread_join(th, NULL);
-  CU_ASSERT_EQUAL(claim1(t, "a"), TURN_MINE);
+  (void)turns_claim(t, &a, 1, NULL, &later, &got);
+  CU_ASSERT_EQUAL(got, TURN_MINE);
   turns_free(t);
 }
 
 void suite_turns(void) {
   TS_SUITE("turns", TS_TEST(test_slots_must_be_a_power_of_two),
-           TS_TEST(test_a_name_has_one_holder_until_released),
+           TS_TEST(test_a_name_has_one_holder_and_goes_to_the_oldest_in_line),
            TS_TEST(test_names_are_found_after_others_leave_their_chain),
            TS_TEST(test_a_wait_ends_on_a_release_or_at_its_deadline));
 }
