@@ -2079,7 +2079,8 @@ static enum ts_status apply_in_turns(struct apply_ctx *a) {
     release_turns(a, x.names, st != TS_OK);
     if (st != TS_OK || waiting == 0)
       break;
-    if (!any && (st = turns_wait(a->dy->turns, epoch, a->deadline_ms)) != TS_OK)
+    if (!any && (st = turns_wait(a->dy->turns, a->ticket, epoch,
+                                 a->deadline_ms)) != TS_OK)
       break;
   }
   leave_turns(a, x.names);

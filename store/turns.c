@@ -4,12 +4,15 @@
  * turns.h.
  *
  * The line: a slot keeps the oldest ticket that found its name busy and
- * will wait for it. A free name with a line goes to that ticket (or an
- * older one), so a batch that has waited is not overtaken, again and
- * again, by batches that came after it. The ticket leaves the line when it
- * claims the name, when an older ticket takes its place (and then puts
- * itself in line again at its next claim, behind only older ones), or
- * with turns_leave. */
+ * will wait for it. A name released while that ticket sleeps in
+ * turns_wait stays kept for it (or for an older one), so a batch that
+ * waits is not overtaken, again and again, by batches that came after it.
+ * A name released while its first in line is awake (busy with a round of
+ * other players, which may take seconds under throttling) is not kept: it
+ * goes to whoever claims it, and the first in line takes a place again at
+ * its next claim. A ticket also leaves the line when it claims the name,
+ * when an older ticket takes its place (it then takes a place again at
+ * its next claim, behind only older ones), or with turns_leave. */
 #include "turns.h"
 
 #include <pthread.h>
@@ -30,8 +33,15 @@ struct slot {
   bool held;
 };
 
+/* A caller asleep in turns_wait, on its stack. */
+struct sleeper {
+  uint64_t ticket;
+  struct sleeper *next;
+};
+
 struct turns {
   pthread_mutex_t mu;
+  struct sleeper *sleepers;
   pthread_cond_t released;
   struct slot *slots;
   size_t mask, used, held;
@@ -148,6 +158,15 @@ static void remove_at(struct turns *t, size_t i) {
   }
 }
 
+/* Whether the caller with ticket sleeps in turns_wait (the list is as long
+ * as the callers asleep: a worker or HTTP thread each at most). */
+static bool asleep(const struct turns *t, uint64_t ticket) {
+  for (const struct sleeper *w = t->sleepers; w; w = w->next)
+    if (w->ticket == ticket)
+      return true;
+  return false;
+}
+
 void turns_release(struct turns *t, const char *const *names, size_t n) {
   pthread_mutex_lock(&t->mu);
   for (size_t k = 0; k < n; k++) {
@@ -157,10 +176,12 @@ void turns_release(struct turns *t, const char *const *names, size_t n) {
       continue;
     s->held = false;
     t->held--;
-    if (s->first)
+    if (s->first && asleep(t, s->first)) {
       s->name = s->first_name; /* the holder's copy may go now */
-    else
+    } else {
+      s->first = 0; /* an awake first in line takes a place again later */
       remove_at(t, i);
+    }
   }
   t->epoch++;
   if (t->waiters > 0)
@@ -194,13 +215,20 @@ void turns_leave(struct turns *t, const char *const *names, size_t n,
   pthread_mutex_unlock(&t->mu);
 }
 
-enum ts_status turns_wait(struct turns *t, uint64_t epoch,
+enum ts_status turns_wait(struct turns *t, uint64_t ticket, uint64_t epoch,
                           uint64_t deadline_ms) {
+  struct sleeper me = {.ticket = ticket};
   pthread_mutex_lock(&t->mu);
+  me.next = t->sleepers;
+  t->sleepers = &me;
   t->waiters++;
   while (t->epoch == epoch && clock_now_ms() < deadline_ms)
     clock_cond_wait_until(&t->released, &t->mu, deadline_ms);
   t->waiters--;
+  struct sleeper **at = &t->sleepers;
+  while (*at != &me)
+    at = &(*at)->next;
+  *at = me.next;
   enum ts_status st = t->epoch != epoch ? TS_OK : TS_ERR_UNAVAILABLE;
   pthread_mutex_unlock(&t->mu);
   return st;
@@ -209,6 +237,13 @@ enum ts_status turns_wait(struct turns *t, uint64_t epoch,
 size_t turns_held(struct turns *t) {
   pthread_mutex_lock(&t->mu);
   size_t n = t->held;
+  pthread_mutex_unlock(&t->mu);
+  return n;
+}
+
+size_t turns_sleeping(struct turns *t) {
+  pthread_mutex_lock(&t->mu);
+  size_t n = t->waiters;
   pthread_mutex_unlock(&t->mu);
   return n;
 }

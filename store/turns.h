@@ -13,8 +13,9 @@
  * TURN_UNORDERED, and the caller goes on as it would without turns.
  * Not for callers outside store/.
  *
- * Fair: a batch that waited for a player gets it before batches that came
- * later (a line per name, turns_claim).
+ * Fair: a batch that waits for a player gets it before batches that came
+ * later (a line per name, turns_claim); a batch busy with other players
+ * holds up nobody.
  *
  * Bounded: at most `slots` - 1 names held or waited for at once
  * (TS_TURN_SLOTS, bounds.h). Names are borrowed: a caller keeps a name it
@@ -44,9 +45,11 @@ void turns_free(struct turns *t);
 /* Claims each of names[0..n) for the caller with *ticket (0: the first
  * claim gives it one, kept by the caller for all of its claims): got[i]
  * says what came of names[i]. A busy name for which queue[i] is true
- * (every name when queue is NULL) keeps the caller a place in line: once
- * free, it goes to the oldest ticket in line, not to whoever claims first,
- * so a caller that waits is not overtaken by callers that came after it.
+ * (every name when queue is NULL) keeps the caller a place in line: when
+ * released while the oldest ticket in line sleeps in turns_wait, the name
+ * is kept for that ticket (or an older one), not given to whoever claims
+ * first, so a caller that waits is not overtaken by callers that came
+ * after it.
  * Returns the count that every release advances, read with the claims:
  * waiting with it (turns_wait) cannot miss a release that came after
  * them. */
@@ -60,12 +63,16 @@ void turns_release(struct turns *t, const char *const *names, size_t n);
  * wakes the waiters when that frees a name. */
 void turns_leave(struct turns *t, const char *const *names, size_t n,
                  uint64_t ticket);
-/* Returns TS_OK once a release has happened since epoch (at once when one
- * has), TS_ERR_UNAVAILABLE when deadline_ms (clock_now_ms) comes first. */
-enum ts_status turns_wait(struct turns *t, uint64_t epoch,
+/* The caller with ticket sleeps until a release has happened since epoch
+ * (returns TS_OK, at once when one has) or deadline_ms (clock_now_ms)
+ * comes first (TS_ERR_UNAVAILABLE). A name released while its first in
+ * line sleeps here is kept for it; one released while it is awake is
+ * not (turns.c). */
+enum ts_status turns_wait(struct turns *t, uint64_t ticket, uint64_t epoch,
                           uint64_t deadline_ms);
 
-/* Names held now, for tests. */
+/* Names held now, and callers asleep in turns_wait now; for tests. */
 size_t turns_held(struct turns *t);
+size_t turns_sleeping(struct turns *t);
 
 #endif /* TS_STORE_TURNS_H */

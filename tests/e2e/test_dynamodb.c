@@ -1257,13 +1257,13 @@ static void test_batches_of_one_process_take_turns_on_a_player(void) {
   proxied_server_stop("SIGTERM after batches took turns", s, proxy, dyn);
 }
 
-/* A batch that gives up while it waits for a player's turn leaves the
- * player's line (store/turns.h), so the player is not kept for it: A's
- * write of the player is held past every deadline; B, with the same player
- * and another whose writes are throttled, waits in line for the first and
- * runs out of time; C, with the first player alone, must then be applied
- * at once. Had B kept its place, C would wait for it to its own deadline
- * (503). */
+/* A batch in line for a player, busy with its other players when the
+ * player is released and then out of time, keeps no hold on it
+ * (store/turns.h): A's write of the player is held past every deadline;
+ * B, with the same player and another whose writes are throttled, is in
+ * line for the first and runs out of time; C, with the first player alone,
+ * must then be applied at once. Had the player been kept for B, C would
+ * wait to its own deadline (503). */
 static uint64_t mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
