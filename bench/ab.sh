@@ -15,7 +15,8 @@
 #
 # Prints a line per run: req/s, the server's CPU (user + system, from
 # /proc) per request over the measured seconds, and wrk's p99 and slowest
-# request; then each build's means.
+# request (on dynalite also dynalite's CPU per request); then each build's
+# means.
 # Every run ends with bench/totals.mjs (every generated record sent again
 # until answered 200, every player's games and wins exact); the script exits
 # non-zero when a total is wrong. Needs wrk and node (bench/run.sh installs
@@ -84,8 +85,10 @@ for r in $(seq "$rounds"); do
       bench_start "${bins[$i]}" "${store_vars[@]}"
     fi
     before=$(cpu_ticks "$bench_pid")
+    [ "$store" = sqlite ] || dyn_before=$(cpu_ticks "$TS_TEST_DYNALITE_PID")
     out=$(load "r$r-$i" "$secs" "$bench_work/count")
     after=$(cpu_ticks "$bench_pid")
+    [ "$store" = sqlite ] || dyn_after=$(cpu_ticks "$TS_TEST_DYNALITE_PID")
     if [ "$store" = dynamodb ]; then
       # Calls sent again (connection failed, timed out), player writes
       # lost to another writer, players that waited for their turn, capacity
@@ -119,6 +122,12 @@ $(curl -sf "http://127.0.0.1:$bench_port/metrics" | awk '
       function ms(v) { return v ~ /us$/ ? v / 1000 : v ~ /ms$/ ? v + 0 : v ~ /s$/ ? v * 1000 : v }
       $1 == "Latency" && $2 != "Distribution" { max = ms($4) } $1 == "99%" { p99 = ms($2) }
       END { printf "p99 %.1f ms max %.1f ms", p99, max }' <<<"$out")
+    if [ "$store" = dynamodb ]; then
+      # dynalite's own CPU (one Node.js thread) per request: the store's
+      # side of the cost, which the server's CPU leaves out.
+      non="dynalite cpu $(awk -v t=$((dyn_after - dyn_before)) -v n="$n" -v hz="$ticks" \
+        'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }') us/request;$non"
+    fi
     printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s  %s\n' \
       "$r" "$i" "$rps" "$cpu" "$tail_ms" "$non"
     echo "$i $rps $cpu" >>"$bench_work/all"
