@@ -63,6 +63,10 @@ bench_name=ab
 ticks=$(getconf CLK_TCK)
 t0=$(date +%s)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# per_request <ticks> <requests>: microseconds of CPU a request.
+per_request() {
+  awk -v t="$1" -v n="$2" -v hz="$ticks" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }'
+}
 
 # load <run> <seconds> <count file>: wrk's output on stdout.
 load() {
@@ -85,10 +89,10 @@ for r in $(seq "$rounds"); do
       bench_start "${bins[$i]}" "${store_vars[@]}"
     fi
     before=$(cpu_ticks "$bench_pid")
-    [ "$store" = sqlite ] || dyn_before=$(cpu_ticks "$TS_TEST_DYNALITE_PID")
+    [ "$store" = dynamodb ] && dyn_before=$(cpu_ticks "$TS_TEST_DYNALITE_PID")
     out=$(load "r$r-$i" "$secs" "$bench_work/count")
     after=$(cpu_ticks "$bench_pid")
-    [ "$store" = sqlite ] || dyn_after=$(cpu_ticks "$TS_TEST_DYNALITE_PID")
+    [ "$store" = dynamodb ] && dyn_after=$(cpu_ticks "$TS_TEST_DYNALITE_PID")
     if [ "$store" = dynamodb ]; then
       # Calls sent again (connection failed, timed out), player writes
       # lost to another writer, players that waited for their turn, capacity
@@ -114,8 +118,7 @@ $(curl -sf "http://127.0.0.1:$bench_port/metrics" | awk '
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
     non=$(grep -E 'Non-2xx|Socket errors|transport retries|lost writes|turn waits|units read' <<<"$out" | tr -s ' ' | paste -sd ';' || true)
-    cpu=$(awk -v t=$((after - before)) -v n="$n" -v hz="$ticks" \
-      'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+    cpu=$(per_request $((after - before)) "$n")
     # p99 and the slowest request: where a request waits long (a turn, a
     # lock), the mean rate hides it.
     tail_ms=$(awk '
@@ -125,8 +128,7 @@ $(curl -sf "http://127.0.0.1:$bench_port/metrics" | awk '
     if [ "$store" = dynamodb ]; then
       # dynalite's own CPU (one Node.js thread) per request: the store's
       # side of the cost, which the server's CPU leaves out.
-      non="dynalite cpu $(awk -v t=$((dyn_after - dyn_before)) -v n="$n" -v hz="$ticks" \
-        'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }') us/request;$non"
+      non="dynalite cpu $(per_request $((dyn_after - dyn_before)) "$n") us/request;$non"
     fi
     printf 'round %d build %d: %9.1f req/s  cpu %7.1f us/request  %s  %s\n' \
       "$r" "$i" "$rps" "$cpu" "$tail_ms" "$non"

@@ -44,9 +44,8 @@ struct turns {
   struct sleeper *sleepers;
   pthread_cond_t released;
   struct slot *slots;
-  size_t mask, used, held;
+  size_t mask, used; /* used: slots held or kept for a sleeper */
   uint64_t seed, epoch, tickets;
-  unsigned waiters;
 };
 
 enum ts_status turns_new(size_t slots, struct turns **out) {
@@ -108,7 +107,6 @@ uint64_t turns_claim(struct turns *t, const char *const *names, size_t n,
       if (t->used < t->mask) { /* one slot stays empty: probes end */
         *s = (struct slot){.h = h, .name = names[k], .held = true};
         t->used++;
-        t->held++;
         got[k] = TURN_MINE;
       } else {
         got[k] = TURN_UNORDERED;
@@ -121,7 +119,6 @@ uint64_t turns_claim(struct turns *t, const char *const *names, size_t n,
         s->first = 0;
         s->first_name = NULL;
       }
-      t->held++;
       got[k] = TURN_MINE;
     } else {
       if (waits && (s->first == 0 || *ticket < s->first)) {
@@ -167,6 +164,13 @@ static bool asleep(const struct turns *t, uint64_t ticket) {
   return false;
 }
 
+/* A release: every sleeper looks at its claims again. */
+static void wake_sleepers(struct turns *t) {
+  t->epoch++;
+  if (t->sleepers)
+    pthread_cond_broadcast(&t->released);
+}
+
 void turns_release(struct turns *t, const char *const *names, size_t n) {
   pthread_mutex_lock(&t->mu);
   for (size_t k = 0; k < n; k++) {
@@ -175,17 +179,12 @@ void turns_release(struct turns *t, const char *const *names, size_t n) {
     if (!s->name || !s->held)
       continue;
     s->held = false;
-    t->held--;
-    if (s->first && asleep(t, s->first)) {
+    if (s->first && asleep(t, s->first))
       s->name = s->first_name; /* the holder's copy may go now */
-    } else {
-      s->first = 0; /* an awake first in line takes a place again later */
+    else /* an awake first in line takes a place again later */
       remove_at(t, i);
-    }
   }
-  t->epoch++;
-  if (t->waiters > 0)
-    pthread_cond_broadcast(&t->released);
+  wake_sleepers(t);
   pthread_mutex_unlock(&t->mu);
 }
 
@@ -207,11 +206,8 @@ void turns_leave(struct turns *t, const char *const *names, size_t n,
       freed = true; /* those behind it may claim it now */
     }
   }
-  if (freed) {
-    t->epoch++;
-    if (t->waiters > 0)
-      pthread_cond_broadcast(&t->released);
-  }
+  if (freed)
+    wake_sleepers(t);
   pthread_mutex_unlock(&t->mu);
 }
 
@@ -221,10 +217,8 @@ enum ts_status turns_wait(struct turns *t, uint64_t ticket, uint64_t epoch,
   pthread_mutex_lock(&t->mu);
   me.next = t->sleepers;
   t->sleepers = &me;
-  t->waiters++;
   while (t->epoch == epoch && clock_now_ms() < deadline_ms)
     clock_cond_wait_until(&t->released, &t->mu, deadline_ms);
-  t->waiters--;
   struct sleeper **at = &t->sleepers;
   while (*at != &me)
     at = &(*at)->next;
@@ -235,15 +229,19 @@ enum ts_status turns_wait(struct turns *t, uint64_t ticket, uint64_t epoch,
 }
 
 size_t turns_held(struct turns *t) {
+  size_t n = 0;
   pthread_mutex_lock(&t->mu);
-  size_t n = t->held;
+  for (size_t i = 0; i <= t->mask; i++)
+    n += t->slots[i].held;
   pthread_mutex_unlock(&t->mu);
   return n;
 }
 
 size_t turns_sleeping(struct turns *t) {
+  size_t n = 0;
   pthread_mutex_lock(&t->mu);
-  size_t n = t->waiters;
+  for (const struct sleeper *w = t->sleepers; w; w = w->next)
+    n++;
   pthread_mutex_unlock(&t->mu);
   return n;
 }

@@ -99,11 +99,13 @@ void e2e_sleep_ms(long ms) {
   }
 }
 
-static long now_ms(void) {
+uint64_t e2e_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+static long now_ms(void) { return (long)e2e_now_ms(); }
 
 /* ------------------------------------------------------------------ */
 /* folders and files                                                  */

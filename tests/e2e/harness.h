@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/status.h"
@@ -302,6 +303,8 @@ void e2e_sqlite_lock_release(struct e2e_sqlite_lock *l);
 
 /* Sleeps for ms milliseconds. */
 void e2e_sleep_ms(long ms);
+/* Milliseconds on CLOCK_MONOTONIC, for measuring how long something took. */
+uint64_t e2e_now_ms(void);
 
 /* How much slower than an optimised build the server under test is built
  * to run (1, or 4 for a sanitized or Debug build; see CMakeLists.txt):

@@ -1264,12 +1264,6 @@ static void test_batches_of_one_process_take_turns_on_a_player(void) {
  * line for the first and runs out of time; C, with the first player alone,
  * must then be applied at once. Had the player been kept for B, C would
  * wait to its own deadline (503). */
-static uint64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void test_a_batch_that_gives_up_leaves_its_place_in_line(void) {
   struct e2e_dynalite *dyn = NULL;
   struct e2e_fault_proxy *proxy = NULL;
@@ -1279,16 +1273,11 @@ static void test_a_batch_that_gives_up_leaves_its_place_in_line(void) {
   char x[128], y[128];
   e2e_name(x, sizeof x, "line-x");
   e2e_name(y, sizeof y, "line-y");
-  json_t *ra = e2e_insert(x, "3", WIN_BOOL_TRUE);
-  json_t *one = json_array();
-  json_array_append(one, ra);
-  json_t *a_body = e2e_lambda(one);
-  json_decref(one);
-  json_t *rbx = e2e_insert(x, "3", WIN_BOOL_TRUE);
-  json_t *rby = e2e_insert(y, "3", WIN_BOOL_TRUE);
-  json_t *recs = json_array();
-  json_array_append(recs, rbx);
-  json_array_append(recs, rby);
+  json_t *recs = e2e_records(e2e_insert(x, "3", WIN_BOOL_TRUE), NULL);
+  json_t *a_body = e2e_lambda(recs);
+  json_decref(recs);
+  recs = e2e_records(e2e_insert(x, "3", WIN_BOOL_TRUE),
+                     e2e_insert(y, "3", WIN_BOOL_TRUE), NULL);
   json_t *b_body = e2e_lambda(recs);
   json_decref(recs);
 
@@ -1311,10 +1300,10 @@ static void test_a_batch_that_gives_up_leaves_its_place_in_line(void) {
                 b.status, waits);
 
   /* A's write landed (only its answer was held), whatever A was told. */
-  uint64_t start = mono_ms();
+  uint64_t start = e2e_now_ms();
   json_t *rc = e2e_insert(x, "3", WIN_BOOL_TRUE);
   ingest_expect(s, "C after B gave up", rc, 1, 1, 0);
-  uint64_t took = mono_ms() - start;
+  uint64_t took = e2e_now_ms() - start;
   TS_CHECK_CASE(took < TS_INGEST_DEADLINE_MS / 2, "C did not wait for B",
                 "C took %llu ms", (unsigned long long)took);
   struct e2e_expect e = {x, 2, 2, "6", "3", "100.00"};
@@ -1322,9 +1311,6 @@ static void test_a_batch_that_gives_up_leaves_its_place_in_line(void) {
 
   e2e_post_clear(&a);
   e2e_post_clear(&b);
-  json_decref(ra);
-  json_decref(rbx);
-  json_decref(rby);
   json_decref(rc);
   json_decref(a_body);
   json_decref(b_body);

@@ -193,12 +193,6 @@ static void stop(struct e2e_server *s, const char *what) {
   TS_CHECK_CASE(code == 0, what, "exit status %d", code);
 }
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- tests ---- */
 
 /* With a refresh period of an hour, only read-your-writes can explain a
@@ -286,8 +280,8 @@ static void test_second_replica_sees_writes_within_its_refresh_period(void) {
   e2e_ingest_all(a, "player 3 takes the lead", more);
   expect_all_boards(a, "A at once", 1000);
 
-  uint64_t t0 = now_ms(), seen_ms = 0;
-  while (!seen_ms && now_ms() - t0 < 10000) {
+  uint64_t t0 = e2e_now_ms(), seen_ms = 0;
+  while (!seen_ms && e2e_now_ms() - t0 < 10000) {
     struct e2e_reply r;
     (void)e2e_get(b, "/v1/leaderboard?by=wins&limit=1", &r);
     const json_t *first = json_array_get(json_object_get(r.json, "players"), 0);
@@ -296,7 +290,7 @@ static void test_second_replica_sees_writes_within_its_refresh_period(void) {
      * random games depend on the tests run before this one) */
     if (r.status == 200 && top && strcmp(top, model[3].name) == 0 &&
         json_integer_value(json_object_get(first, "wins")) == model[3].wins)
-      seen_ms = now_ms() - t0;
+      seen_ms = e2e_now_ms() - t0;
     e2e_reply_clear(&r);
     if (!seen_ms)
       e2e_sleep_ms(100);

@@ -759,12 +759,6 @@ struct slow_conn {
   uint64_t closed_ms; /* 0 while open */
 };
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Reads what is there; records the close (end of stream or reset). */
 static void slow_poll(struct slow_conn *c, uint64_t now) {
   char sink[4096];
@@ -808,7 +802,7 @@ test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets(void) {
                                                   KEEPALIVE_S};
   struct slow_conn conns[N_SLOW_KINDS * PER_KIND];
   size_t n = 0;
-  uint64_t t0 = now_ms();
+  uint64_t t0 = e2e_now_ms();
   for (int k = 0; k < N_SLOW_KINDS; k++) {
     for (int i = 0; i < PER_KIND; i++) {
       int fd = e2e_raw_connect(s);
@@ -826,8 +820,8 @@ test_slow_clients_are_cut_at_their_deadline_and_never_keep_out_gets(void) {
   unsigned gets = 0, gets_ok = 0;
   double slowest = 0;
   const uint64_t run_ms = (KEEPALIVE_S + 2) * 1000u;
-  while (now_ms() - t0 < run_ms) {
-    uint64_t now = now_ms();
+  while (e2e_now_ms() - t0 < run_ms) {
+    uint64_t now = e2e_now_ms();
     for (size_t i = 0; i < n; i++) {
       if (conns[i].closed_ms)
         continue;
