@@ -19,6 +19,16 @@ struct entry {
   char key[]; /* player, NUL, event_id, NUL */
 };
 
+/* An entry of a cycle's order, with the first eight bytes of its player
+ * (zero after its NUL) as a big-endian number, so that the sort compares
+ * two different players without reading either entry: a cycle sorts some
+ * 16,000 entries scattered over the heap, and reading them at each of the
+ * sort's comparisons was most of its cost. */
+struct sorted {
+  uint64_t prefix;
+  struct entry *e;
+};
+
 struct recent {
   struct entry **e;
   size_t n, committed, cap;
@@ -26,7 +36,7 @@ struct recent {
   size_t n_slots; /* a power of two, at least twice n */
   /* The cycle: order[0, snap) is the first snap entries sorted by key;
    * pos were merged by committed transactions, pos_tx so far in this one. */
-  struct entry **order;
+  struct sorted *order;
   size_t snap, pos, pos_tx;
   size_t drop_tx; /* entries [0, drop_tx) leave at commit */
 };
@@ -110,8 +120,9 @@ void recent_free(struct recent *r) {
 
 enum ts_status recent_add(struct recent *r, const char *player,
                           const char *event_id, int64_t applied_at,
-                          int64_t rowid) {
+                          int64_t rowid, int64_t cutoff, bool *seen) {
   size_t player_len = strlen(player), event_len = strlen(event_id);
+  *seen = false;
   if (r->n >= UINT32_MAX - 1)
     return TS_ERR_TOO_LARGE;
   if (r->n == r->cap) {
@@ -125,17 +136,30 @@ enum ts_status recent_add(struct recent *r, const char *player,
   /* Grow the table before adding, so that a failure leaves r as it was. */
   if (2 * (r->n + 1) > r->n_slots && rebuild(r, 2 * (r->n + 1)) != TS_OK)
     return TS_ERR_NOMEM;
+  uint64_t h = key_hash(player, player_len, event_id, event_len);
+  size_t mask = r->n_slots - 1, s = h & mask;
+  for (;; s = (s + 1) & mask) {
+    uint32_t at = r->slot[s];
+    if (at == 0)
+      break;
+    const struct entry *old = r->e[at - 1];
+    if (old->h == h && same_key(old, player, player_len, event_id)) {
+      if ((*seen = old->applied_at >= cutoff))
+        return TS_OK;
+      break; /* expired: the new pair takes the key's slot */
+    }
+  }
   struct entry *e = malloc(sizeof *e + player_len + event_len + 2);
   if (!e)
     return TS_ERR_NOMEM;
-  e->h = key_hash(player, player_len, event_id, event_len);
+  e->h = h;
   e->applied_at = applied_at;
   e->rowid = rowid;
   e->player_len = player_len;
   memcpy(e->key, player, player_len + 1);
   memcpy(e->key + player_len + 1, event_id, event_len + 1);
   r->e[r->n] = e;
-  place(r, r->n++);
+  r->slot[s] = (uint32_t)(++r->n);
   return TS_OK;
 }
 
@@ -158,20 +182,34 @@ size_t recent_count(const struct recent *r) { return r->n; }
 
 bool recent_cycling(const struct recent *r) { return r->snap > 0; }
 
+static uint64_t prefix_of(const struct entry *e) {
+  uint64_t v = 0;
+  size_t n = e->player_len < 8 ? e->player_len : 8;
+  for (size_t i = 0; i < 8; i++)
+    v = v << 8 | (i < n ? (unsigned char)e->key[i] : 0u);
+  return v;
+}
+
+/* Key order, as strcmp on the player then on the event_id: equal prefixes
+ * of players shorter than eight bytes are equal players. */
 static int by_key(const void *a, const void *b) {
-  const struct entry *x = *(struct entry *const *)a;
-  const struct entry *y = *(struct entry *const *)b;
-  int c = strcmp(x->key, y->key);
-  return c ? c : strcmp(event_of(x), event_of(y));
+  const struct sorted *x = a, *y = b;
+  if (x->prefix != y->prefix)
+    return x->prefix < y->prefix ? -1 : 1;
+  int c = x->e->player_len < 8 && y->e->player_len < 8
+              ? 0
+              : strcmp(x->e->key, y->e->key);
+  return c ? c : strcmp(event_of(x->e), event_of(y->e));
 }
 
 enum ts_status recent_cycle_start(struct recent *r) {
   if (r->snap > 0 || r->n != r->committed || r->n == 0)
     return TS_ERR_INVALID;
-  struct entry **order = malloc(r->n * sizeof *order);
+  struct sorted *order = malloc(r->n * sizeof *order);
   if (!order)
     return TS_ERR_NOMEM;
-  memcpy(order, r->e, r->n * sizeof *order);
+  for (size_t i = 0; i < r->n; i++)
+    order[i] = (struct sorted){.prefix = prefix_of(r->e[i]), .e = r->e[i]};
   qsort(order, r->n, sizeof *order, by_key);
   r->order = order;
   r->snap = r->n;
@@ -189,7 +227,7 @@ enum ts_status recent_slice(struct recent *r, size_t max,
     return TS_OK;
   size_t end = r->pos_tx + max < r->snap ? r->pos_tx + max : r->snap;
   for (; r->pos_tx < end; r->pos_tx++) {
-    const struct entry *e = r->order[r->pos_tx];
+    const struct entry *e = r->order[r->pos_tx].e;
     struct recent_pair p = {
         .player = e->key, .event_id = event_of(e), .applied_at = e->applied_at};
     enum ts_status st = put(cls, &p);

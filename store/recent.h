@@ -41,10 +41,13 @@ struct recent *recent_new(void);
 void recent_free(struct recent *r);
 
 /* Adds a pair applied at applied_at, its row's rowid; pending. The newest
- * pair of a key is the one recent_seen judges. */
+ * pair of a key is the one recent_seen judges. When the pair is already
+ * here with applied_at >= cutoff (as recent_seen would say), sets *seen and
+ * adds nothing: one lookup for the check and the add. */
 enum ts_status recent_add(struct recent *r, const char *player,
                           const char *event_id, int64_t applied_at,
-                          int64_t rowid) TS_WARN_UNUSED;
+                          int64_t rowid, int64_t cutoff,
+                          bool *seen) TS_WARN_UNUSED;
 
 /* Whether the pair is here with applied_at >= cutoff (pending included). */
 bool recent_seen(const struct recent *r, const char *player,

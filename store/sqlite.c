@@ -1091,8 +1091,6 @@ static enum ts_status flush_pairs(struct conn *c) {
 static enum ts_status mark_applied(struct conn *c, struct recent *recent,
                                    const char *player, const char *event_id,
                                    int64_t now_s, bool *dup) {
-  if ((*dup = recent_seen(recent, player, event_id, retention_cutoff(now_s))))
-    return TS_OK;
   int rc;
   if (c->pairs_id == 0) { /* the transaction's first: its row's id */
     sqlite3_stmt *s = stmt(c, ST_NEXT_RECENT_ID, &rc);
@@ -1105,6 +1103,12 @@ static enum ts_status mark_applied(struct conn *c, struct recent *recent,
     if (rc != SQLITE_ROW)
       return from_rc(rc);
   }
+  /* Memory first: it says whether the pair is there already. Whatever it
+   * added is undone with the transaction if the row's text fails. */
+  enum ts_status st = recent_add(recent, player, event_id, now_s, c->pairs_id,
+                                 retention_cutoff(now_s), dup);
+  if (st != TS_OK || *dup)
+    return st;
   buf_add(&c->pairs, c->pairs.len ? ",[" : "[[", 2);
   buf_add_json_string(&c->pairs, player);
   buf_add(&c->pairs, ",", 1);
@@ -1112,9 +1116,7 @@ static enum ts_status mark_applied(struct conn *c, struct recent *recent,
   buf_add(&c->pairs, ",", 1);
   buf_add_i64(&c->pairs, now_s);
   buf_add(&c->pairs, "]", 1);
-  enum ts_status st = buf_status(&c->pairs);
-  if (st == TS_OK)
-    st = recent_add(recent, player, event_id, now_s, c->pairs_id);
+  st = buf_status(&c->pairs);
   if (st == TS_OK && c->pairs.len >= TS_SQLITE_PAIRS_ROW_BYTES)
     st = flush_pairs(c);
   return st;

@@ -14,9 +14,13 @@ static struct recent *fresh(void) {
   return r;
 }
 
+/* Adds whatever is there: a cutoff no pair reaches. */
 static void add(struct recent *r, const char *player, const char *event_id,
                 int64_t at, int64_t rowid) {
-  CU_ASSERT_EQUAL_FATAL(recent_add(r, player, event_id, at, rowid), TS_OK);
+  bool seen = true;
+  CU_ASSERT_EQUAL_FATAL(
+      recent_add(r, player, event_id, at, rowid, INT64_MAX, &seen), TS_OK);
+  CU_ASSERT_FALSE(seen);
 }
 
 static void test_seen_means_the_newest_pair_within_the_cutoff(void) {
@@ -116,6 +120,61 @@ static void test_a_cycle_moves_its_snapshot_once_in_key_order(void) {
   recent_free(r);
 }
 
+/* The sort compares the first eight bytes of players as a number; past
+ * them, and between players that are prefixes of each other, it must still
+ * be strcmp's order. */
+static void
+test_a_cycle_orders_players_by_every_byte_not_the_first_eight(void) {
+  struct recent *r = fresh();
+  static const char *const players[] = {
+      "player-0002", "player-0001b", "player-0001", "player-", "player",
+      "player-0001", "p\xc3\xa9",    "p",           "playerZ", "player-0001"};
+  static const char *const events[] = {"e", "e", "b", "e", "e",
+                                       "a", "e", "e", "e", "aa"};
+  for (size_t i = 0; i < 10; i++)
+    add(r, players[i], events[i], 10, (int64_t)i + 1);
+  recent_commit(r);
+  CU_ASSERT_EQUAL_FATAL(recent_cycle_start(r), TS_OK);
+  struct taken t = {0};
+  bool last = false;
+  int64_t max_rowid = 0;
+  CU_ASSERT_EQUAL(recent_slice(r, 64, take, &t, &last, &max_rowid), TS_OK);
+  CU_ASSERT(last);
+  static const char *const want[] = {"p/e",
+                                     "player/e",
+                                     "player-/e",
+                                     "player-0001/a",
+                                     "player-0001/aa",
+                                     "player-0001/b",
+                                     "player-0001b/e",
+                                     "player-0002/e",
+                                     "playerZ/e",
+                                     "p\xc3\xa9/e"};
+  CU_ASSERT_EQUAL_FATAL(t.n, 10u);
+  for (size_t i = 0; i < 10; i++)
+    TS_CHECK_CASE(strcmp(t.keys[i], want[i]) == 0, want[i], "got %s",
+                  t.keys[i]);
+  recent_free(r);
+}
+
+/* recent_add is the check and the add in one: a pair within the cutoff is
+ * not added again; an expired one is, and is the one judged after. */
+static void test_adding_a_pair_within_the_cutoff_adds_nothing(void) {
+  struct recent *r = fresh();
+  bool seen = true;
+  CU_ASSERT_EQUAL(recent_add(r, "p", "e", 100, 1, 50, &seen), TS_OK);
+  CU_ASSERT_FALSE(seen);
+  CU_ASSERT_EQUAL(recent_add(r, "p", "e", 120, 2, 100, &seen), TS_OK);
+  CU_ASSERT(seen);
+  CU_ASSERT_EQUAL(recent_count(r), 1u);
+  CU_ASSERT_EQUAL(recent_add(r, "p", "e", 300, 3, 101, &seen), TS_OK);
+  CU_ASSERT_FALSE(seen);
+  CU_ASSERT_EQUAL(recent_count(r), 2u);
+  CU_ASSERT(recent_seen(r, "p", "e", 300));
+  CU_ASSERT(!recent_seen(r, "p", "e", 301));
+  recent_free(r);
+}
+
 static void test_dropping_the_committed_keeps_what_this_transaction_adds(void) {
   struct recent *r = fresh();
   for (int i = 0; i < 300; i++) { /* past the first table size */
@@ -143,5 +202,7 @@ void suite_recent(void) {
       "recent", TS_TEST(test_seen_means_the_newest_pair_within_the_cutoff),
       TS_TEST(test_rollback_forgets_only_what_was_pending),
       TS_TEST(test_a_cycle_moves_its_snapshot_once_in_key_order),
+      TS_TEST(test_a_cycle_orders_players_by_every_byte_not_the_first_eight),
+      TS_TEST(test_adding_a_pair_within_the_cutoff_adds_nothing),
       TS_TEST(test_dropping_the_committed_keeps_what_this_transaction_adds));
 }
