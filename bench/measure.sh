@@ -50,6 +50,12 @@ wrk_run() {
   RATE=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$w/$label.wrk")
   P50=$(awk '$1=="50%" {print $2}' "$w/$label.wrk")
   P99=$(awk '$1=="99%" {print $2}' "$w/$label.wrk")
+  # bench/ingest.lua measures each request itself (wrk's distribution is a
+  # sample per interval, see there): its figures replace wrk's.
+  if grep -q '^Per-request latency' "$w/$label.wrk"; then
+    P50=$(awk '/^Per-request latency/ {print $4 "us"}' "$w/$label.wrk")
+    P99=$(awk '/^Per-request latency/ {print $7 "us"}' "$w/$label.wrk")
+  fi
   NOTE=$(grep -hE 'Non-2xx|Socket errors' "$w/$label.wrk" | tr -s ' ' | paste -sd ';' || true)
   # What the non-2xx answers were (bench/*.lua write "status N: body").
   [ -z "$NOTE" ] || NOTE="$NOTE; $(grep -o '^status [0-9]*' "$w/$label.err" | sort | uniq -c |
