@@ -277,11 +277,14 @@
 /* The filter of applied_events' pairs (store/pair_filter.h): sized for
  * four times the pairs the table holds when it is built (between MIN and
  * MAX), 16 bits a pair, so at most 4 MiB; a table of more than MAX / 2
- * pairs goes without (every new pair looked up, as before). Built again once no other
- * connection has committed for QUIET ms, and no more often. */
+ * pairs goes without (every new pair looked up, as before). Built again
+ * once no other connection has committed for QUIET ms, and no more often.
+ * A table found too large is counted again after twice the last wait,
+ * from QUIET ms up to TOO_LARGE_MAX ms: a count reads every page of it. */
 #define TS_SQLITE_FILTER_MIN_PAIRS 65536u
 #define TS_SQLITE_FILTER_MAX_PAIRS (2u * 1024u * 1024u)
 #define TS_SQLITE_FILTER_QUIET_MS 5000u
+#define TS_SQLITE_FILTER_TOO_LARGE_MAX_MS (3600u * 1000u)
 /* How long the committer, having begun a transaction for a batch on its
  * way (store_expect_write, or after a group of HTTP batches), waits for it
  * before committing the housekeeping alone. One sender's next batch comes

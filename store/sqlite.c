@@ -480,6 +480,12 @@ struct sq {
   int64_t filter_version, seen_version; /* seen_version -1: none yet */
   uint64_t filter_tried_ms, version_moved_ms;
   uint32_t filter_quiet_ms; /* TS_SQLITE_FILTER_QUIET_MS */
+  /* The wait before the next try: filter_quiet_ms, or longer after tries
+   * that found the table too large (bounds.h). filter_max_pairs is
+   * TS_SQLITE_FILTER_MAX_PAIRS; filter_counts counts the tries. */
+  uint64_t filter_wait_ms;
+  size_t filter_max_pairs;
+  uint64_t filter_counts;
   atomic_uint_least32_t apply_deadline_ms;
 
   /* Leaderboards, without indexes on their keys (schema 7): every
@@ -1534,11 +1540,13 @@ static enum ts_status tend_recent(struct sq *sq, size_t records,
 
 /* In the open write transaction, after tend_recent (applied_recent's pairs
  * are all in memory): a new filter of every pair in applied_events, or
- * none when the table holds more than the bound. */
-static enum ts_status build_filter(struct sq *sq) {
+ * none, with *too_large set, when the table holds more than the bound. */
+static enum ts_status build_filter(struct sq *sq, bool *too_large) {
   struct conn *c = &sq->w;
+  *too_large = false;
   pair_filter_free(sq->filter);
   sq->filter = NULL;
+  sq->filter_counts++;
   int rc;
   sqlite3_stmt *s = stmt(c, ST_FILTER_COUNT, &rc);
   if (!s)
@@ -1548,14 +1556,16 @@ static enum ts_status build_filter(struct sq *sq) {
   done(s);
   if (rc != SQLITE_ROW)
     return from_rc(rc);
-  if (rows > (int64_t)TS_SQLITE_FILTER_MAX_PAIRS / 2)
+  if (rows > (int64_t)(sq->filter_max_pairs / 2)) {
+    *too_large = true;
     return TS_OK; /* lookups, as without a filter */
+  }
   /* Room for three times as many again before it fills and is built
    * again: the scans add up to about a third of the pairs ever added. */
   size_t cap = 4u * (size_t)rows;
-  cap = cap < TS_SQLITE_FILTER_MIN_PAIRS   ? TS_SQLITE_FILTER_MIN_PAIRS
-        : cap > TS_SQLITE_FILTER_MAX_PAIRS ? TS_SQLITE_FILTER_MAX_PAIRS
-                                           : cap;
+  cap = cap < TS_SQLITE_FILTER_MIN_PAIRS ? TS_SQLITE_FILTER_MIN_PAIRS
+        : cap > sq->filter_max_pairs     ? sq->filter_max_pairs
+                                         : cap;
   struct pair_filter *f = pair_filter_new(cap);
   if (!f)
     return TS_OK; /* out of memory: lookups */
@@ -1602,15 +1612,24 @@ static enum ts_status tend_filter(struct sq *sq, int64_t version,
    * last try (perhaps a table too large) long enough ago. */
   bool quiet = now_ms - sq->version_moved_ms >= sq->filter_quiet_ms;
   bool due =
-      sq->filter_due || now_ms - sq->filter_tried_ms >= sq->filter_quiet_ms;
+      sq->filter_due || now_ms - sq->filter_tried_ms >= sq->filter_wait_ms;
   if (!sq->filter_ok && quiet && due) {
     sq->filter_tried_ms = now_ms;
     sq->filter_due = false;
-    enum ts_status st = build_filter(sq);
+    bool too_large = false;
+    enum ts_status st = build_filter(sq, &too_large);
     if (st != TS_OK)
       return st;
     sq->filter_ok = sq->filter != NULL;
     sq->filter_version = version;
+    /* A table too large stays so for a while (pairs leave it 26 hours
+     * after they came), and counting it reads every page of it. */
+    uint64_t longer = 2 * sq->filter_wait_ms;
+    sq->filter_wait_ms = !too_large                     ? sq->filter_quiet_ms
+                         : longer < sq->filter_quiet_ms ? sq->filter_quiet_ms
+                         : longer > TS_SQLITE_FILTER_TOO_LARGE_MAX_MS
+                             ? TS_SQLITE_FILTER_TOO_LARGE_MAX_MS
+                             : longer;
   }
   sq->filter_live = sq->filter_ok;
   return TS_OK;
@@ -3122,6 +3141,8 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   sq->purge_per_record = SQ_PURGE_SCAN_PER_RECORD;
   sq->recent_max_rows = TS_SQLITE_RECENT_MAX_ROWS;
   sq->filter_quiet_ms = TS_SQLITE_FILTER_QUIET_MS;
+  sq->filter_wait_ms = TS_SQLITE_FILTER_QUIET_MS;
+  sq->filter_max_pairs = TS_SQLITE_FILTER_MAX_PAIRS;
   sq->filter_due = true;
   sq->seen_version = -1;
   sq->path = strdup(opt->sqlite_path);
@@ -3302,7 +3323,27 @@ void store_test_sqlite_set_filter_quiet(struct store *s, uint32_t ms) {
     return;
   (void)writer_claim(sq, 0);
   sq->filter_quiet_ms = ms;
+  sq->filter_wait_ms = ms;
   pthread_mutex_unlock(&sq->wmu);
+}
+
+void store_test_sqlite_set_filter_max_pairs(struct store *s, size_t pairs) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return;
+  (void)writer_claim(sq, 0);
+  sq->filter_max_pairs = pairs;
+  pthread_mutex_unlock(&sq->wmu);
+}
+
+uint64_t store_test_sqlite_filter_counts(struct store *s) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return 0;
+  (void)writer_claim(sq, 0);
+  uint64_t n = sq->filter_counts;
+  pthread_mutex_unlock(&sq->wmu);
+  return n;
 }
 
 bool store_test_sqlite_filter_holds(struct store *s) {

@@ -55,6 +55,12 @@ bool store_test_sqlite_expecting(struct store *s);
  * answers in the next write transaction if no other connection commits). */
 bool store_test_sqlite_filter_holds(struct store *s);
 
+/* The bound of pairs past which applied_events goes without a filter
+ * (TS_SQLITE_FILTER_MAX_PAIRS; a table of more than half of it), and how
+ * many times the writer has counted the table to build one. */
+void store_test_sqlite_set_filter_max_pairs(struct store *s, size_t pairs);
+uint64_t store_test_sqlite_filter_counts(struct store *s);
+
 /* Puts a row that is not the table's in the SQLite writer's copy of
  * rows: games games (no wins, no score) at version (0: no row). */
 void store_test_sqlite_forge_row(struct store *s, const char *player,

@@ -1010,6 +1010,43 @@ static void test_pairs_of_a_large_transaction_span_rows_and_stay_applied(void) {
   remove_tmp();
 }
 
+/* A table of applied pairs too large for the filter stays so for hours,
+ * and counting it reads every page: the writer counts it again after
+ * twice its last wait each time, not every quiet period. */
+static void
+test_a_table_too_large_for_the_filter_is_counted_ever_less_often(void) {
+  fresh_path();
+  struct store *s = open_store();
+  size_t applied = 0, dups = 0;
+  recent_apply(s, 0, 100, &applied, &dups);
+  store_free(s);
+  s = open_store(); /* its first write moves the 100 into applied_events */
+  store_test_sqlite_set_filter_max_pairs(s, 8);
+  store_test_sqlite_set_filter_quiet(s, 40);
+  /* 1.2 s of writes: every 40 ms would count about 30 times; doubling
+   * waits of 80, 160, 320 and 640 ms count at 0, 80, 240, 560 (1,200). */
+  uint64_t t0 = clock_now_ms();
+  size_t next = 100;
+  while (clock_now_ms() - t0 < 1200) {
+    recent_apply(s, next, next + 1, &applied, &dups);
+    CU_ASSERT(applied == 1 && dups == 0);
+    next++;
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  uint64_t counts = store_test_sqlite_filter_counts(s);
+  TS_CHECK_CASE(counts >= 3 && counts <= 6, "counts in 1.2 s",
+                "%llu counts, %zu writes", (unsigned long long)counts,
+                next - 100);
+  CU_ASSERT(!store_test_sqlite_filter_holds(s));
+  /* Without a filter every pair is looked up: the first ones are seen. */
+  recent_apply(s, 0, 100, &applied, &dups);
+  CU_ASSERT(applied == 0 && dups == 100);
+  recent_check_totals(s, next);
+  store_free(s);
+  remove_tmp();
+}
+
 /* Two handles on one file (as two processes would be): each one's pairs
  * in memory are unknown to the other, which must still see them applied,
  * whether its filter of applied pairs waits out the other's commits
@@ -2301,6 +2338,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_pairs_of_a_large_transaction_span_rows_and_stay_applied),
       TS_TEST(test_pairs_moved_at_once_past_the_bound_stay_applied),
       TS_TEST(test_another_writer_pairs_are_seen_applied),
+      TS_TEST(test_a_table_too_large_for_the_filter_is_counted_ever_less_often),
       TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
       TS_TEST(test_wal_starts_over_under_steady_writes),
       TS_TEST(test_crash_during_checkpoints_loses_and_doubles_nothing),
