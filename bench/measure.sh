@@ -193,6 +193,7 @@ read_scenario f_floor32 full "$LAST_STORE" 32 /healthz
 read_scenario f_stats32 full "$LAST_STORE" 32 "$stats_path"
 read_scenario f_stats256 full "$LAST_STORE" 256 "$stats_path"
 read_scenario f_board32 full "$LAST_STORE" 32 bench/leaderboard.lua
+read_scenario f_board256 full "$LAST_STORE" 256 bench/leaderboard.lua
 
 log "SQLite store, TS_SQLITE_SYNC=normal"
 ingest n_ing1_ka32 normal 32 1 0
@@ -263,7 +264,9 @@ if [ -z "${BENCH_NO_DDB:-}" ]; then
     stats_path=/v1/players/$(first_player)/stats
   stop_server
   read_scenario d_stats32 ddb "$LAST_STORE" 32 "$stats_path"
+  read_scenario d_stats256 ddb "$LAST_STORE" 256 "$stats_path"
   read_scenario d_board32 ddb "$LAST_STORE" 32 bench/leaderboard.lua
+  read_scenario d_board256 ddb "$LAST_STORE" 256 bench/leaderboard.lua
 
   log "the original Lambda's logic (bench/lambda_logic.py, python3-boto3)"
   if out=$(/usr/bin/python3 bench/lambda_logic.py "$secs" 2>"$w/lambda.err"); then
