@@ -14,8 +14,8 @@
 #     run) instead of a fresh SQLite file.
 #
 # Prints a line per run: req/s, the server's CPU (user + system, from
-# /proc) per request over the measured seconds, the p99 and the slowest
-# request as bench/ingest.lua measures them, each request timed (on
+# /proc) per request over the measured seconds, the p50, the p99 and the
+# slowest request as bench/ingest.lua measures them, each request timed (on
 # dynalite also dynalite's CPU per request); then each build's means.
 # Every run ends with bench/totals.mjs (every generated record sent again
 # until answered 200, every player's games and wins exact); the script exits
@@ -123,7 +123,7 @@ $(curl -sf "http://127.0.0.1:$bench_port/metrics" | awk '
     # lock), the mean rate hides it. bench/ingest.lua's own per-request
     # figures, not wrk's sample (see there).
     tail_ms=$(awk '/^Per-request latency/ {
-        printf "p99 %.1f ms max %.1f ms", $7 / 1000, $10 / 1000 }' <<<"$out")
+        printf "p50 %.2f ms p99 %.1f ms max %.1f ms", $4 / 1000, $7 / 1000, $10 / 1000 }' <<<"$out")
     if [ "$store" = dynamodb ]; then
       # dynalite's own CPU (one Node.js thread) per request: the store's
       # side of the cost, which the server's CPU leaves out.
