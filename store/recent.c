@@ -59,17 +59,26 @@ static bool same_key(const struct entry *e, const char *player,
          strcmp(event_of(e), event_id) == 0;
 }
 
+/* The key's slot: the one of its newest entry (*found), or the empty one
+ * where it would go (*found NULL). */
+static size_t find_slot(const struct recent *r, uint64_t h, const char *player,
+                        size_t player_len, const char *event_id,
+                        const struct entry **found) {
+  size_t mask = r->n_slots - 1;
+  for (size_t s = h & mask;; s = (s + 1) & mask) {
+    uint32_t at = r->slot[s];
+    *found = at ? r->e[at - 1] : NULL;
+    if (!*found ||
+        ((*found)->h == h && same_key(*found, player, player_len, event_id)))
+      return s;
+  }
+}
+
 /* Points the table at index i for e's key (the newest wins). */
 static void place(struct recent *r, size_t i) {
-  const struct entry *e = r->e[i];
-  size_t mask = r->n_slots - 1;
-  for (size_t s = e->h & mask;; s = (s + 1) & mask) {
-    uint32_t at = r->slot[s];
-    if (at == 0 || same_key(r->e[at - 1], e->key, e->player_len, event_of(e))) {
-      r->slot[s] = (uint32_t)(i + 1);
-      return;
-    }
-  }
+  const struct entry *e = r->e[i], *old;
+  size_t s = find_slot(r, e->h, e->key, e->player_len, event_of(e), &old);
+  r->slot[s] = (uint32_t)(i + 1);
 }
 
 /* Rebuilds the table for n entries, with at least want slots. */
@@ -137,18 +146,10 @@ enum ts_status recent_add(struct recent *r, const char *player,
   if (2 * (r->n + 1) > r->n_slots && rebuild(r, 2 * (r->n + 1)) != TS_OK)
     return TS_ERR_NOMEM;
   uint64_t h = key_hash(player, player_len, event_id, event_len);
-  size_t mask = r->n_slots - 1, s = h & mask;
-  for (;; s = (s + 1) & mask) {
-    uint32_t at = r->slot[s];
-    if (at == 0)
-      break;
-    const struct entry *old = r->e[at - 1];
-    if (old->h == h && same_key(old, player, player_len, event_id)) {
-      if ((*seen = old->applied_at >= cutoff))
-        return TS_OK;
-      break; /* expired: the new pair takes the key's slot */
-    }
-  }
+  const struct entry *old;
+  size_t s = find_slot(r, h, player, player_len, event_id, &old);
+  if (old && (*seen = old->applied_at >= cutoff))
+    return TS_OK; /* else expired: the new pair takes the key's slot */
   struct entry *e = malloc(sizeof *e + player_len + event_len + 2);
   if (!e)
     return TS_ERR_NOMEM;
@@ -166,16 +167,10 @@ enum ts_status recent_add(struct recent *r, const char *player,
 bool recent_seen(const struct recent *r, const char *player,
                  const char *event_id, int64_t cutoff) {
   size_t player_len = strlen(player);
-  uint64_t h = key_hash(player, player_len, event_id, strlen(event_id));
-  size_t mask = r->n_slots - 1;
-  for (size_t s = h & mask;; s = (s + 1) & mask) {
-    uint32_t at = r->slot[s];
-    if (at == 0)
-      return false;
-    const struct entry *e = r->e[at - 1];
-    if (e->h == h && same_key(e, player, player_len, event_id))
-      return e->applied_at >= cutoff;
-  }
+  const struct entry *e;
+  (void)find_slot(r, key_hash(player, player_len, event_id, strlen(event_id)),
+                  player, player_len, event_id, &e);
+  return e && e->applied_at >= cutoff;
 }
 
 size_t recent_count(const struct recent *r) { return r->n; }

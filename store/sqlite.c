@@ -1624,12 +1624,12 @@ static enum ts_status tend_filter(struct sq *sq, int64_t version,
     sq->filter_version = version;
     /* A table too large stays so for a while (pairs leave it 26 hours
      * after they came), and counting it reads every page of it. */
-    uint64_t longer = 2 * sq->filter_wait_ms;
-    sq->filter_wait_ms = !too_large                     ? sq->filter_quiet_ms
-                         : longer < sq->filter_quiet_ms ? sq->filter_quiet_ms
-                         : longer > TS_SQLITE_FILTER_TOO_LARGE_MAX_MS
-                             ? TS_SQLITE_FILTER_TOO_LARGE_MAX_MS
-                             : longer;
+    uint64_t wait = too_large ? 2 * sq->filter_wait_ms : 0;
+    if (wait < sq->filter_quiet_ms)
+      wait = sq->filter_quiet_ms;
+    if (wait > TS_SQLITE_FILTER_TOO_LARGE_MAX_MS)
+      wait = TS_SQLITE_FILTER_TOO_LARGE_MAX_MS;
+    sq->filter_wait_ms = wait;
   }
   sq->filter_live = sq->filter_ok;
   return TS_OK;
