@@ -175,7 +175,7 @@ bool recent_seen(const struct recent *r, const char *player,
 
 size_t recent_count(const struct recent *r) { return r->n; }
 
-bool recent_cycling(const struct recent *r) { return r->snap > 0; }
+size_t recent_cycle_size(const struct recent *r) { return r->snap; }
 
 static uint64_t prefix_of(const struct entry *e) {
   uint64_t v = 0;

@@ -56,8 +56,8 @@ bool recent_seen(const struct recent *r, const char *player,
 /* Pairs held, pending included. */
 size_t recent_count(const struct recent *r);
 
-/* Whether a cycle is under way. */
-bool recent_cycling(const struct recent *r);
+/* The pairs of the cycle under way (its snapshot, moved or not); 0: none. */
+size_t recent_cycle_size(const struct recent *r);
 
 /* Starts a cycle over the committed pairs. Only between transactions' work
  * (nothing pending) and when no cycle is under way. */
