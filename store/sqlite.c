@@ -1726,7 +1726,9 @@ static void wtx_end(struct sq *sq, struct wtx *w, enum ts_status st) {
 }
 
 /* TS_OK: the transaction is open with the writer locked, for wtx_commit.
- * Else nothing is held. */
+ * Else nothing is held. planned: the records it expects; early: begun
+ * before they came (lead_expected), its housekeeping sized to fit the
+ * time they take to arrive (tend_recent). */
 static enum ts_status wtx_begin(struct sq *sq, struct wtx *w, size_t planned,
                                 bool early, uint64_t deadline_ms) {
   struct conn *c = &sq->w;
