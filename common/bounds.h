@@ -261,9 +261,11 @@
 #define TS_SQLITE_CKPT_LOG_MS 60000u
 /* applied_recent (store/recent.h): a cycle moving its pairs into
  * applied_events starts once it holds this many; each write transaction
- * of a cycle moves this many, or as many as it applies if more. The pairs
- * are also held in memory (about 100 bytes each): past the last bound
- * every pair moves at once, in one transaction. */
+ * of a cycle moves this many, or as many as it applies if more (one begun
+ * before its batch came: as many as it expects), scaled up when the
+ * cycle holds more than the first bound (store/sqlite.c, tend_recent).
+ * The pairs are also held in memory (about 100 bytes each): past the last
+ * bound every pair moves at once, in one transaction. */
 #define TS_SQLITE_RECENT_MERGE_ROWS 16384u
 #define TS_SQLITE_RECENT_SLICE_ROWS 256u
 #define TS_SQLITE_RECENT_MAX_ROWS (4u * TS_SQLITE_RECENT_MERGE_ROWS)
