@@ -854,17 +854,24 @@ static void recent_rec(struct text *t, const char *sep, size_t i) {
   rec(t, sep, "INSERT", ev, player, "1", i % 2 == 0);
 }
 
+static enum ts_status apply_queued(struct store *s, struct batch *b,
+                                   uint64_t deadline_ms, unsigned *calls);
+
 /* Records [from, to) and, unless SIZE_MAX, record `also`, as one batch,
- * applied; the outcomes counted. */
-static void recent_apply_with(struct store *s, size_t from, size_t to,
-                              size_t also, size_t *applied, size_t *dups) {
+ * applied (queued: as an HTTP batch is, store_apply_async); the outcomes
+ * counted. */
+static void recent_apply_via(struct store *s, bool queued, size_t from,
+                             size_t to, size_t also, size_t *applied,
+                             size_t *dups) {
   struct text t = {0};
   for (size_t i = from; i < to; i++)
     recent_rec(&t, i == from ? "" : ",", i);
   if (also != SIZE_MAX)
     recent_rec(&t, from == to ? "" : ",", also);
   struct batch *b = batch_of(t.p);
-  CU_ASSERT_FATAL(store_apply(s, b) == TS_OK);
+  unsigned calls = 0;
+  CU_ASSERT_FATAL((queued ? apply_queued(s, b, UINT64_MAX, &calls)
+                          : store_apply(s, b)) == TS_OK);
   *applied = *dups = 0;
   for (size_t r = 0; r < batch_record_count(b); r++) {
     enum record_outcome o = batch_record_outcome(b, r);
@@ -873,6 +880,11 @@ static void recent_apply_with(struct store *s, size_t from, size_t to,
   }
   batch_free(b);
   free(t.p);
+}
+
+static void recent_apply_with(struct store *s, size_t from, size_t to,
+                              size_t also, size_t *applied, size_t *dups) {
+  recent_apply_via(s, false, from, to, also, applied, dups);
 }
 
 static void recent_apply(struct store *s, size_t from, size_t to,
@@ -2076,6 +2088,43 @@ test_a_batch_expected_is_applied_once_in_the_transaction_begun(void) {
   remove_tmp();
 }
 
+/* HTTP batches one after another: each transaction begins before its
+ * batch comes and moves a slice sized to the batch it expects. Its pairs
+ * must still move at the pace they come in (held near two cycles' worth,
+ * never the bound), and every pair stays applied. */
+static void test_early_transactions_move_pairs_as_fast_as_they_come(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_recent_rows(s, 40, 15); /* bound: 160 pairs */
+  store_test_sqlite_set_expect_wait_ms(s, 20000);
+  static const size_t sizes[] = {5, 13, 7, 11, 3, 9, 12, 4};
+  uint64_t early0 = 0, alone0 = 0, early1 = 0, alone1 = 0;
+  store_early_transaction_counts(&early0, &alone0);
+  size_t applied = 0, dups = 0, most = 0, at = 0, total = 0;
+  for (size_t i = 0; at < 2000; i++) {
+    /* As an HTTP sender's next batch would: once the committer has begun
+     * for it. (Told each time: reading the count below claims the writer,
+     * which ends a wait.) */
+    CU_ASSERT_FATAL(expect_begun(s));
+    size_t to = at + sizes[i % (sizeof sizes / sizeof *sizes)];
+    recent_apply_via(s, true, at, to, SIZE_MAX, &applied, &dups);
+    total += applied;
+    at = to;
+    size_t held = store_test_sqlite_recent_count(s);
+    most = held > most ? held : most;
+  }
+  store_early_transaction_counts(&early1, &alone1);
+  CU_ASSERT(early1 - early0 >= 200); /* every batch came to one */
+  CU_ASSERT_EQUAL(total, at);
+  TS_CHECK_CASE(most <= 2 * (40 + 13), "held", "at most %zu", most);
+  recent_apply_via(s, true, 0, at, SIZE_MAX, &applied, &dups);
+  TS_CHECK_CASE(applied == 0 && dups == at, "resent",
+                "%zu applied, %zu duplicates", applied, dups);
+  recent_check_totals(s, at);
+  store_free(s);
+  remove_tmp();
+}
+
 static void test_a_batch_that_never_comes_holds_the_writer_from_no_one(void) {
   fresh_path();
   struct store *s = open_store();
@@ -2365,6 +2414,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_stats_and_applied_events_survive_close_and_reopen),
       TS_TEST(test_resent_records_are_duplicates_in_every_cycle_state),
       TS_TEST(test_cycles_of_uneven_batches_stay_near_their_mark),
+      TS_TEST(test_early_transactions_move_pairs_as_fast_as_they_come),
       TS_TEST(test_pairs_of_a_cycle_cut_by_a_restart_stay_applied),
       TS_TEST(test_pairs_of_a_large_transaction_span_rows_and_stay_applied),
       TS_TEST(test_pairs_moved_at_once_past_the_bound_stay_applied),
