@@ -251,8 +251,8 @@ enum stmt_id {
   ST_MERGE_RECENT,
   ST_CLEAR_RECENT,
   ST_DATA_VERSION,
-  ST_FILTER_COUNT,
-  ST_FILTER_SCAN,
+  ST_FILTER_FIRST,
+  ST_FILTER_AFTER,
   ST_INSERT_PLAYER,
   ST_UPDATE_PLAYER,
   ST_COUNT
@@ -344,8 +344,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* Changes when another connection (here or in another process) has
      * committed since this one last looked. */
     [ST_DATA_VERSION] = "PRAGMA data_version",
-    [ST_FILTER_COUNT] = "SELECT count(*) FROM applied_events",
-    [ST_FILTER_SCAN] = "SELECT player, event_id FROM applied_events",
+    /* The filter's build: the first ?1 keys, or the next ?1 after
+     * (?2, ?3). */
+    [ST_FILTER_FIRST] = "SELECT player, event_id FROM applied_events "
+                        "ORDER BY player, event_id LIMIT ?1",
+    [ST_FILTER_AFTER] = "SELECT player, event_id FROM applied_events "
+                        "WHERE (player, event_id) > (?2, ?3) "
+                        "ORDER BY player, event_id LIMIT ?1",
     /* A row whose version the writer knows (put_player): none yet, or
      * version ?9. A failed condition is a stale read (TS_ERR_RETRY). */
     [ST_INSERT_PLAYER] =
@@ -469,11 +474,15 @@ struct sq {
   /* What applied_events certainly does not hold (store/pair_filter.h). It
    * holds every pair of applied_events while filter_ok, as of the
    * writer's data_version filter_version: another connection's commit
-   * (the version moves), a move of every pair at once, a failed
-   * transaction or a full filter ends that. It is built again by a scan
-   * once the version has stayed put for TS_SQLITE_FILTER_QUIET_MS: at once
-   * when this connection ended it (filter_due: full, or every pair moved
-   * at once), else at most that often. filter_live: it answers in the
+   * (the version moves), a move of every pair at once or a failed
+   * transaction ends that. A new filter is built by a scan in key order,
+   * a slice per write transaction (the build), so that no transaction
+   * reads the whole table; pairs moved in meanwhile go into both. A full
+   * filter (more pairs than its capacity: false positives grow, but it
+   * misses none) answers until a larger one is built. Without one, a build
+   * starts once the version has stayed put for TS_SQLITE_FILTER_QUIET_MS:
+   * at once when this connection ended it (filter_due: every pair moved at
+   * once), else at most that often. filter_live: it answers in the
    * transaction under way. */
   struct pair_filter *filter;
   bool filter_ok, filter_live, filter_due;
@@ -481,11 +490,21 @@ struct sq {
   uint64_t filter_tried_ms, version_moved_ms;
   uint32_t filter_quiet_ms; /* TS_SQLITE_FILTER_QUIET_MS */
   /* The wait before the next try: filter_quiet_ms, or longer after tries
-   * that found the table too large (bounds.h). filter_max_pairs is
-   * TS_SQLITE_FILTER_MAX_PAIRS; filter_counts counts the tries. */
+   * that found the table too large (bounds.h). filter_max_pairs and
+   * filter_min_pairs are TS_SQLITE_FILTER_MAX_PAIRS and _MIN_PAIRS;
+   * filter_counts counts the builds begun. */
   uint64_t filter_wait_ms;
-  size_t filter_max_pairs;
+  size_t filter_max_pairs, filter_min_pairs;
   uint64_t filter_counts;
+  /* The build under way, if build: the pairs of applied_events read so
+   * far (build_rows of them, in key order up to the key build_p,
+   * build_e; NULL: none yet) and those moved in since it began, as of
+   * data_version build_version. build_scan_rows: a slice's rows, or 0
+   * for TS_SQLITE_FILTER_SCAN_*; build_most: the most one slice read. */
+  struct pair_filter *build;
+  char *build_p, *build_e;
+  size_t build_rows, build_scan_rows, build_most;
+  int64_t build_version;
   atomic_uint_least32_t apply_deadline_ms;
 
   /* Leaderboards, without indexes on their keys (schema 7): every
@@ -1439,12 +1458,24 @@ out:
 
 /* ---- applied_recent: pairs moved into applied_events ---- */
 
-/* A pair of a cycle moved into applied_events; the filter, if any, takes
- * it too, since it leaves memory when the cycle ends. */
+/* Ends the build under way, if any, without its filter. */
+static void build_drop(struct sq *sq) {
+  pair_filter_free(sq->build);
+  sq->build = NULL;
+  free(sq->build_p);
+  free(sq->build_e);
+  sq->build_p = sq->build_e = NULL;
+  sq->build_rows = 0;
+}
+
+/* A pair of a cycle moved into applied_events; the filter and the build,
+ * if any, take it too, since it leaves memory when the cycle ends. */
 static enum ts_status put_merged(void *cls, const struct recent_pair *p) {
   struct sq *sq = cls;
   if (sq->filter)
     pair_filter_add(sq->filter, p->player, p->event_id);
+  if (sq->build)
+    pair_filter_add(sq->build, p->player, p->event_id);
   return merge_pair(&sq->w, p->player, p->event_id, p->applied_at);
 }
 
@@ -1527,6 +1558,7 @@ static enum ts_status tend_recent(struct sq *sq, size_t records, bool early,
       recent_count(sq->recent) >= sq->recent_max_rows) {
     sq->filter_ok = false; /* pairs it never saw move */
     sq->filter_due = true;
+    build_drop(sq);
     rc = run_plain(c, ST_MERGE_RECENT);
     if (rc == SQLITE_OK)
       rc = run_plain(c, ST_CLEAR_RECENT);
@@ -1552,64 +1584,94 @@ static enum ts_status tend_recent(struct sq *sq, size_t records, bool early,
   return move_slice(sq, slice);
 }
 
-/* In the open write transaction, after tend_recent (applied_recent's pairs
- * are all in memory): a new filter of every pair in applied_events, or
- * none, with *too_large set, when the table holds more than the bound. */
-static enum ts_status build_filter(struct sq *sq, bool *too_large) {
-  struct conn *c = &sq->w;
-  *too_large = false;
-  pair_filter_free(sq->filter);
-  sq->filter = NULL;
+/* Begins a build (dropping one under way) sized for four times `pairs`,
+ * the pairs the table is thought to hold, so that it has room for three
+ * times as many again before it fills and is built again: the scans then
+ * add up to about a third of the pairs ever moved in. Out of memory, no
+ * build: lookups, as without a filter, until the next try. */
+static void build_begin(struct sq *sq, size_t pairs, int64_t version) {
+  build_drop(sq);
+  size_t cap =
+      pairs > sq->filter_max_pairs / 4 ? sq->filter_max_pairs : 4 * pairs;
+  if (cap < sq->filter_min_pairs)
+    cap = sq->filter_min_pairs;
+  if (cap > sq->filter_max_pairs)
+    cap = sq->filter_max_pairs;
+  sq->build = pair_filter_new(cap);
+  sq->build_version = version;
   sq->filter_counts++;
+}
+
+enum build_step {
+  BUILD_MORE,      /* keys left to read */
+  BUILD_DONE,      /* it holds every pair of applied_events */
+  BUILD_LARGER,    /* past half its capacity: begin a larger one */
+  BUILD_TOO_LARGE, /* more than filter_max_pairs / 2 pairs: no filter */
+};
+
+/* In the open write transaction, after tend_recent (the pairs it moves go
+ * into the build through put_merged): the build's next slice of at most
+ * `rows` keys of applied_events, in key order. */
+static enum ts_status build_slice(struct sq *sq, size_t rows,
+                                  enum build_step *step) {
+  struct conn *c = &sq->w;
+  char *last_p = NULL, *last_e = NULL;
+  size_t n = 0;
   int rc;
-  sqlite3_stmt *s = stmt(c, ST_FILTER_COUNT, &rc);
+  sqlite3_stmt *s =
+      stmt(c, sq->build_p ? ST_FILTER_AFTER : ST_FILTER_FIRST, &rc);
   if (!s)
     return from_rc(rc);
-  rc = sqlite3_step(s);
-  int64_t rows = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-  done(s);
-  if (rc != SQLITE_ROW)
-    return from_rc(rc);
-  if (rows > (int64_t)(sq->filter_max_pairs / 2)) {
-    *too_large = true;
-    return TS_OK; /* lookups, as without a filter */
-  }
-  /* Room for three times as many again before it fills and is built
-   * again: the scans add up to about a third of the pairs ever added. */
-  size_t cap = 4u * (size_t)rows;
-  cap = cap < TS_SQLITE_FILTER_MIN_PAIRS ? TS_SQLITE_FILTER_MIN_PAIRS
-        : cap > sq->filter_max_pairs     ? sq->filter_max_pairs
-                                         : cap;
-  struct pair_filter *f = pair_filter_new(cap);
-  if (!f)
-    return TS_OK; /* out of memory: lookups */
-  if (!(s = stmt(c, ST_FILTER_SCAN, &rc))) {
-    pair_filter_free(f);
-    return from_rc(rc);
-  }
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    const char *player = (const char *)sqlite3_column_text(s, 0);
-    const char *event_id = (const char *)sqlite3_column_text(s, 1);
-    if (!player || !event_id) {
-      rc = SQLITE_NOMEM;
+  rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)rows);
+  if (rc == SQLITE_OK && sq->build_p)
+    rc = bind_text(s, 2, sq->build_p);
+  if (rc == SQLITE_OK && sq->build_p)
+    rc = bind_text(s, 3, sq->build_e);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *p = (const char *)sqlite3_column_text(s, 0),
+               *e = (const char *)sqlite3_column_text(s, 1);
+    rc = p && e ? SQLITE_OK : SQLITE_NOMEM; /* NOT NULL columns */
+    if (rc != SQLITE_OK)
       break;
+    pair_filter_add(sq->build, p, e);
+    if (++n == rows) { /* the slice's last key: the next one resumes */
+      last_p = strdup(p);
+      last_e = strdup(e);
+      if (!last_p || !last_e)
+        rc = SQLITE_NOMEM;
     }
-    pair_filter_add(f, player, event_id);
   }
   done(s);
   if (rc != SQLITE_DONE) {
-    pair_filter_free(f);
+    free(last_p);
+    free(last_e);
     return from_rc(rc);
   }
-  sq->filter = f;
+  free(sq->build_p);
+  free(sq->build_e);
+  sq->build_p = last_p;
+  sq->build_e = last_e;
+  sq->build_rows += n;
+  if (n > sq->build_most)
+    sq->build_most = n;
+  size_t cap = pair_filter_capacity(sq->build);
+  if (sq->build_rows > sq->filter_max_pairs / 2)
+    *step = BUILD_TOO_LARGE;
+  else if (pair_filter_added(sq->build) > cap / 2 && cap < sq->filter_max_pairs)
+    *step = BUILD_LARGER;
+  else if (!last_p) /* fewer keys than asked: the table's end */
+    *step = BUILD_DONE;
+  else
+    *step = BUILD_MORE;
   return TS_OK;
 }
 
-/* In the open write transaction whose data_version is version: whether
- * the filter answers in it (filter_live), building it again if it is due
- * (see struct sq). */
+/* In the open write transaction whose data_version is version, for
+ * `planned` records: whether the filter answers in it (filter_live),
+ * beginning a build when one is due and taking its next slice (see
+ * struct sq). */
 static enum ts_status tend_filter(struct sq *sq, int64_t version,
-                                  uint64_t now_ms) {
+                                  uint64_t now_ms, size_t planned) {
   if (version != sq->seen_version) {
     if (sq->seen_version >= 0) /* not the first reading */
       sq->version_moved_ms = now_ms;
@@ -1617,33 +1679,65 @@ static enum ts_status tend_filter(struct sq *sq, int64_t version,
   }
   if (sq->filter_ok && version != sq->filter_version)
     sq->filter_ok = false;
-  if (sq->filter_ok &&
-      pair_filter_added(sq->filter) > pair_filter_capacity(sq->filter)) {
-    sq->filter_ok = false;
-    sq->filter_due = true; /* a larger one now */
-  }
+  if (sq->build && version != sq->build_version)
+    build_drop(sq); /* another connection wrote behind the build's back */
+  if (!sq->build && sq->filter_ok &&
+      pair_filter_added(sq->filter) > pair_filter_capacity(sq->filter))
+    /* Full: it answers, with more false positives, until a larger one
+     * is built. */
+    build_begin(sq, pair_filter_added(sq->filter), version);
   /* Other connections quiet, and a build due: by our own doing, or the
    * last try (perhaps a table too large) long enough ago. */
   bool quiet = now_ms - sq->version_moved_ms >= sq->filter_quiet_ms;
   bool due =
       sq->filter_due || now_ms - sq->filter_tried_ms >= sq->filter_wait_ms;
-  if (!sq->filter_ok && quiet && due) {
+  if (!sq->build && !sq->filter_ok && quiet && due) {
     sq->filter_tried_ms = now_ms;
     sq->filter_due = false;
-    bool too_large = false;
-    enum ts_status st = build_filter(sq, &too_large);
+    build_begin(sq, sq->filter ? pair_filter_added(sq->filter) : 0, version);
+  }
+  if (sq->build) {
+    size_t rows = sq->build_scan_rows;
+    if (!rows) {
+      rows = planned * TS_SQLITE_FILTER_SCAN_PER_RECORD;
+      rows = rows < TS_SQLITE_FILTER_SCAN_MIN   ? TS_SQLITE_FILTER_SCAN_MIN
+             : rows > TS_SQLITE_FILTER_SCAN_MAX ? TS_SQLITE_FILTER_SCAN_MAX
+                                                : rows;
+    }
+    enum build_step step = BUILD_MORE;
+    enum ts_status st = build_slice(sq, rows, &step);
     if (st != TS_OK)
       return st;
-    sq->filter_ok = sq->filter != NULL;
-    sq->filter_version = version;
-    /* A table too large stays so for a while (pairs leave it 26 hours
-     * after they came), and counting it reads every page of it. */
-    uint64_t wait = too_large ? 2 * sq->filter_wait_ms : 0;
-    if (wait < sq->filter_quiet_ms)
-      wait = sq->filter_quiet_ms;
-    if (wait > TS_SQLITE_FILTER_TOO_LARGE_MAX_MS)
-      wait = TS_SQLITE_FILTER_TOO_LARGE_MAX_MS;
-    sq->filter_wait_ms = wait;
+    uint64_t wait = 0;
+    switch (step) {
+    case BUILD_MORE: break;
+    case BUILD_LARGER:
+      build_begin(sq, 2 * pair_filter_added(sq->build), version);
+      break;
+    case BUILD_DONE:
+      pair_filter_free(sq->filter);
+      sq->filter = sq->build;
+      sq->build = NULL;
+      build_drop(sq); /* the cursor */
+      sq->filter_ok = true;
+      sq->filter_version = version;
+      sq->filter_wait_ms = sq->filter_quiet_ms;
+      break;
+    case BUILD_TOO_LARGE:
+      /* It stays so for a while (pairs leave it 26 hours after they
+       * came), and finding it so reads half the bound's keys. */
+      build_drop(sq);
+      pair_filter_free(sq->filter);
+      sq->filter = NULL;
+      sq->filter_ok = false;
+      wait = 2 * sq->filter_wait_ms;
+      if (wait < sq->filter_quiet_ms)
+        wait = sq->filter_quiet_ms;
+      if (wait > TS_SQLITE_FILTER_TOO_LARGE_MAX_MS)
+        wait = TS_SQLITE_FILTER_TOO_LARGE_MAX_MS;
+      sq->filter_wait_ms = wait;
+      break;
+    }
   }
   sq->filter_live = sq->filter_ok;
   return TS_OK;
@@ -1710,7 +1804,9 @@ static void wtx_end(struct sq *sq, struct wtx *w, enum ts_status st) {
     (void)run_plain(c, ST_ROLLBACK);
   if (st != TS_OK) {
     recent_rollback(sq->recent);
-    sq->filter_ok = false; /* what it was built from may be rolled back */
+    /* What the filter or the build read may be rolled back. */
+    sq->filter_ok = false;
+    build_drop(sq);
   }
   sq->filter_live = false;
   end_writes(sq, st == TS_OK);
@@ -1765,7 +1861,7 @@ static enum ts_status wtx_begin(struct sq *sq, struct wtx *w, size_t planned,
     goto fail;
   if (others_wrote(sq, w->version))
     row_cache_clear(c->rows);
-  if ((st = tend_filter(sq, w->version, w->now_ms)) != TS_OK)
+  if ((st = tend_filter(sq, w->version, w->now_ms, planned)) != TS_OK)
     goto fail;
   /* The open backfill session, read under the write lock: every write of
    * this transaction is tracked, or none (domain/backfill.h). */
@@ -3052,6 +3148,7 @@ static void sq_close(void *impl) {
   conn_close(&sq->w); /* last: the final close checkpoints the WAL */
   recent_free(sq->recent);
   pair_filter_free(sq->filter);
+  build_drop(sq);
   row_cache_free(sq->w.rows);
   free(sq->purge_player);
   free(sq->purge_event);
@@ -3161,6 +3258,7 @@ enum ts_status store_sqlite_open(const struct store_options *opt, void **impl,
   sq->filter_quiet_ms = TS_SQLITE_FILTER_QUIET_MS;
   sq->filter_wait_ms = TS_SQLITE_FILTER_QUIET_MS;
   sq->filter_max_pairs = TS_SQLITE_FILTER_MAX_PAIRS;
+  sq->filter_min_pairs = TS_SQLITE_FILTER_MIN_PAIRS;
   sq->filter_due = true;
   sq->seen_version = -1;
   sq->path = strdup(opt->sqlite_path);
@@ -3362,6 +3460,28 @@ uint64_t store_test_sqlite_filter_counts(struct store *s) {
   uint64_t n = sq->filter_counts;
   pthread_mutex_unlock(&sq->wmu);
   return n;
+}
+
+void store_test_sqlite_set_filter_build(struct store *s, size_t min_pairs,
+                                        size_t scan_rows) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return;
+  (void)writer_claim(sq, 0);
+  sq->filter_min_pairs = min_pairs;
+  sq->build_scan_rows = scan_rows;
+  pthread_mutex_unlock(&sq->wmu);
+}
+
+bool store_test_sqlite_filter_building(struct store *s, size_t *most_rows) {
+  struct sq *sq = sq_of(s);
+  if (!sq)
+    return false;
+  (void)writer_claim(sq, 0);
+  bool building = sq->build != NULL;
+  *most_rows = sq->build_most;
+  pthread_mutex_unlock(&sq->wmu);
+  return building;
 }
 
 bool store_test_sqlite_filter_holds(struct store *s) {

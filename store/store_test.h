@@ -60,6 +60,12 @@ bool store_test_sqlite_filter_holds(struct store *s);
  * many times the writer has counted the table to build one. */
 void store_test_sqlite_set_filter_max_pairs(struct store *s, size_t pairs);
 uint64_t store_test_sqlite_filter_counts(struct store *s);
+/* The smallest filter (TS_SQLITE_FILTER_MIN_PAIRS) and the keys a build
+ * reads per transaction (0: TS_SQLITE_FILTER_SCAN_*); whether a build is
+ * under way, and the most keys one transaction read for a build. */
+void store_test_sqlite_set_filter_build(struct store *s, size_t min_pairs,
+                                        size_t scan_rows);
+bool store_test_sqlite_filter_building(struct store *s, size_t *most_rows);
 
 /* Puts a row that is not the table's in the SQLite writer's copy of
  * rows: games games (no wins, no score) at version (0: no row). */

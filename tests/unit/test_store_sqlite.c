@@ -1089,6 +1089,52 @@ test_a_table_too_large_for_the_filter_is_counted_ever_less_often(void) {
   remove_tmp();
 }
 
+/* A filter is built by reading applied_events a slice per transaction
+ * while cycles keep moving pairs into it, ahead of the build's key and
+ * behind it: the new filter must hold them all, or a resent record would
+ * be taken for new. Each time a build ends, every record sent is sent
+ * again and must be a duplicate; while one is under way, the full filter
+ * it replaces answers, and the latest records sent again are duplicates
+ * too. No transaction reads more keys than its slice. */
+static void test_a_filter_built_in_slices_misses_no_pair(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_recent_rows(s, 40, 5);
+  store_test_sqlite_set_filter_build(s, 64, 16);
+  uint64_t builds = store_test_sqlite_filter_counts(s);
+  size_t applied = 0, dups = 0, at = 0, most = 0;
+  size_t slices = 0, ended = 0;
+  bool was_building = false;
+  while (at < 3000) {
+    recent_apply(s, at, at + 10, &applied, &dups);
+    CU_ASSERT(applied == 10 && dups == 0);
+    at += 10;
+    bool building = store_test_sqlite_filter_building(s, &most);
+    slices += building;
+    if (building && at % 50 == 0) {
+      recent_apply(s, at - 50, at, &applied, &dups);
+      TS_CHECK_CASE(applied == 0 && dups == 50, "mid-build",
+                    "at %zu: %zu applied, %zu duplicates", at, applied, dups);
+    }
+    if (was_building && !building && store_test_sqlite_filter_holds(s)) {
+      ended++;
+      recent_apply(s, 0, at, &applied, &dups);
+      TS_CHECK_CASE(applied == 0 && dups == at, "a build ended",
+                    "at %zu: %zu applied, %zu duplicates", at, applied, dups);
+    }
+    was_building = building;
+  }
+  builds = store_test_sqlite_filter_counts(s) - builds;
+  /* 64 pairs, then about 4x as many each time: 256, 1,024 ... */
+  TS_CHECK_CASE(builds >= 3 && ended >= 3 && slices >= 30, "builds",
+                "%llu begun, %zu ended, %zu transactions mid-build",
+                (unsigned long long)builds, ended, slices);
+  TS_CHECK_CASE(most <= 16, "slice", "%zu keys in one transaction", most);
+  recent_check_totals(s, at);
+  store_free(s);
+  remove_tmp();
+}
+
 /* Two handles on one file (as two processes would be): each one's pairs
  * in memory are unknown to the other, which must still see them applied,
  * whether its filter of applied pairs waits out the other's commits
@@ -2420,6 +2466,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_pairs_moved_at_once_past_the_bound_stay_applied),
       TS_TEST(test_another_writer_pairs_are_seen_applied),
       TS_TEST(test_a_table_too_large_for_the_filter_is_counted_ever_less_often),
+      TS_TEST(test_a_filter_built_in_slices_misses_no_pair),
       TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
       TS_TEST(test_wal_starts_over_under_steady_writes),
       TS_TEST(test_crash_during_checkpoints_loses_and_doubles_nothing),
