@@ -1491,9 +1491,15 @@ static enum ts_status drop_recent(struct conn *c, int64_t max_rowid) {
   return rc == SQLITE_DONE ? TS_OK : from_rc(rc);
 }
 
-/* The cycle's next at most max pairs into applied_events; the cycle's
- * rows leave applied_recent with its last slice. */
-static enum ts_status move_slice(struct sq *sq, size_t max) {
+/* The cycle's next pairs into applied_events, as many as `records`
+ * records bring, or proportionally more from a snapshot over
+ * recent_merge_rows (tend_recent); the cycle's rows leave applied_recent
+ * with its last slice. */
+static enum ts_status move_slice(struct sq *sq, size_t records) {
+  size_t max = records;
+  size_t snap = recent_cycle_size(sq->recent);
+  if (sq->recent_merge_rows > 0 && snap > sq->recent_merge_rows)
+    max = (max * snap + sq->recent_merge_rows - 1) / sq->recent_merge_rows;
   bool last = false;
   int64_t max_rowid = 0;
   enum ts_status st =
@@ -1575,13 +1581,9 @@ static enum ts_status tend_recent(struct sq *sq, size_t records, bool early,
     if ((st = recent_cycle_start(sq->recent)) != TS_OK)
       return st;
   }
-  size_t slice = early || records > sq->recent_slice_rows
-                     ? records
-                     : sq->recent_slice_rows;
-  size_t snap = recent_cycle_size(sq->recent);
-  if (sq->recent_merge_rows > 0 && snap > sq->recent_merge_rows)
-    slice = (slice * snap + sq->recent_merge_rows - 1) / sq->recent_merge_rows;
-  return move_slice(sq, slice);
+  return move_slice(sq, early || records > sq->recent_slice_rows
+                            ? records
+                            : sq->recent_slice_rows);
 }
 
 /* Begins a build (dropping one under way) sized for four times `pairs`,
