@@ -262,8 +262,9 @@
 /* applied_recent (store/recent.h): a cycle moving its pairs into
  * applied_events starts once it holds this many; each write transaction
  * of a cycle moves this many, or as many as it applies if more (one begun
- * before its batch came: as many as it expects), scaled up when the
- * cycle holds more than the first bound (store/sqlite.c, tend_recent).
+ * before its batch came: as many as it expects, and the difference if
+ * more come), scaled up when the cycle holds more than the first bound
+ * (store/sqlite.c, move_slice).
  * The pairs are also held in memory (about 100 bytes each): past the last
  * bound every pair moves at once, in one transaction. */
 #define TS_SQLITE_RECENT_MERGE_ROWS 16384u
