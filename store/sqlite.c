@@ -495,6 +495,7 @@ struct sq {
    * filter_counts counts the builds begun. */
   uint64_t filter_wait_ms;
   size_t filter_max_pairs, filter_min_pairs;
+  size_t filter_built; /* the pairs the filter held when it was built */
   uint64_t filter_counts;
   /* The build under way, if build: the pairs of applied_events read so
    * far (build_rows of them, in key order up to the key build_p,
@@ -1608,7 +1609,7 @@ enum build_step {
   BUILD_MORE,      /* keys left to read */
   BUILD_DONE,      /* it holds every pair of applied_events */
   BUILD_LARGER,    /* past half its capacity: begin a larger one */
-  BUILD_TOO_LARGE, /* more than filter_max_pairs / 2 pairs: no filter */
+  BUILD_TOO_LARGE, /* more than filter_max_pairs * MAX_LOAD: no filter */
 };
 
 /* In the open write transaction, after tend_recent (the pairs it moves go
@@ -1657,7 +1658,7 @@ static enum ts_status build_slice(struct sq *sq, size_t rows,
   if (n > sq->build_most)
     sq->build_most = n;
   size_t cap = pair_filter_capacity(sq->build);
-  if (sq->build_rows > sq->filter_max_pairs / 2)
+  if (sq->build_rows > sq->filter_max_pairs * TS_SQLITE_FILTER_MAX_LOAD)
     *step = BUILD_TOO_LARGE;
   else if (pair_filter_added(sq->build) > cap / 2 && cap < sq->filter_max_pairs)
     *step = BUILD_LARGER;
@@ -1683,11 +1684,14 @@ static enum ts_status tend_filter(struct sq *sq, int64_t version,
     sq->filter_ok = false;
   if (sq->build && version != sq->build_version)
     build_drop(sq); /* another connection wrote behind the build's back */
-  if (!sq->build && sq->filter_ok &&
-      pair_filter_added(sq->filter) > pair_filter_capacity(sq->filter))
-    /* Full: it answers, with more false positives, until a larger one
-     * is built. */
-    build_begin(sq, pair_filter_added(sq->filter), version);
+  /* Full: it answers, with more false positives, until a larger one is
+   * built; one of the largest size, once it has taken twice the pairs it
+   * was built with (bounds.h). */
+  size_t added = sq->filter ? pair_filter_added(sq->filter) : 0;
+  if (!sq->build && sq->filter_ok && added > pair_filter_capacity(sq->filter) &&
+      (pair_filter_capacity(sq->filter) < sq->filter_max_pairs ||
+       added / 2 > sq->filter_built))
+    build_begin(sq, added, version);
   /* Other connections quiet, and a build due: by our own doing, or the
    * last try (perhaps a table too large) long enough ago. */
   bool quiet = now_ms - sq->version_moved_ms >= sq->filter_quiet_ms;
@@ -1719,6 +1723,7 @@ static enum ts_status tend_filter(struct sq *sq, int64_t version,
     case BUILD_DONE:
       pair_filter_free(sq->filter);
       sq->filter = sq->build;
+      sq->filter_built = pair_filter_added(sq->filter);
       sq->build = NULL;
       build_drop(sq); /* the cursor */
       sq->filter_ok = true;

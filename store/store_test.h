@@ -55,9 +55,9 @@ bool store_test_sqlite_expecting(struct store *s);
  * answers in the next write transaction if no other connection commits). */
 bool store_test_sqlite_filter_holds(struct store *s);
 
-/* The bound of pairs past which applied_events goes without a filter
- * (TS_SQLITE_FILTER_MAX_PAIRS; a table of more than half of it), and how
- * many times the writer has counted the table to build one. */
+/* The largest filter (TS_SQLITE_FILTER_MAX_PAIRS; applied_events goes
+ * without one past TS_SQLITE_FILTER_MAX_LOAD times that), and how many
+ * builds the writer has begun. */
 void store_test_sqlite_set_filter_max_pairs(struct store *s, size_t pairs);
 uint64_t store_test_sqlite_filter_counts(struct store *s);
 /* The smallest filter (TS_SQLITE_FILTER_MIN_PAIRS) and the keys a build

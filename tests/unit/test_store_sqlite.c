@@ -1135,6 +1135,47 @@ static void test_a_filter_built_in_slices_misses_no_pair(void) {
   remove_tmp();
 }
 
+/* A table past the largest filter's capacity, up to MAX_LOAD times it, is
+ * served by that filter overfull: it still misses no pair, and is built
+ * again only once it has taken twice the pairs it was built with, not
+ * over and over. Past MAX_LOAD times, no filter: every pair looked up. */
+static void test_an_overfull_filter_serves_a_table_past_its_capacity(void) {
+  fresh_path();
+  struct store *s = open_store();
+  store_test_sqlite_set_recent_rows(s, 40, 5);
+  store_test_sqlite_set_filter_max_pairs(s, 64); /* none past 256 pairs */
+  store_test_sqlite_set_filter_build(s, 64, 16);
+  uint64_t builds = store_test_sqlite_filter_counts(s);
+  size_t applied = 0, dups = 0, at = 0;
+  for (; at < 220; at += 2) {
+    recent_apply(s, at, at + 2, &applied, &dups);
+    CU_ASSERT(applied == 2 && dups == 0);
+  }
+  builds = store_test_sqlite_filter_counts(s) - builds;
+  int64_t pairs = count(s, STORE_TEST_APPLIED_EVENTS);
+  TS_CHECK_CASE(pairs > 128 && store_test_sqlite_filter_holds(s), "overfull",
+                "%lld pairs in applied_events, filter %d", (long long)pairs,
+                store_test_sqlite_filter_holds(s));
+  /* Built at 0, then past 64, 128 ... pairs taken; rebuilt whenever full,
+   * it would begin one every dozen transactions or so (some 9 here). */
+  TS_CHECK_CASE(builds <= 5, "builds", "%llu begun in 110 transactions",
+                (unsigned long long)builds);
+  recent_apply(s, 0, at, &applied, &dups);
+  TS_CHECK_CASE(applied == 0 && dups == at, "resent, overfull",
+                "%zu applied, %zu duplicates", applied, dups);
+  for (; at < 700; at += 2)
+    recent_apply(s, at, at + 2, &applied, &dups);
+  TS_CHECK_CASE(!store_test_sqlite_filter_holds(s), "past 4 x 64",
+                "%lld pairs in applied_events, still a filter",
+                (long long)count(s, STORE_TEST_APPLIED_EVENTS));
+  recent_apply(s, 0, at, &applied, &dups);
+  TS_CHECK_CASE(applied == 0 && dups == at, "resent, no filter",
+                "%zu applied, %zu duplicates", applied, dups);
+  recent_check_totals(s, at);
+  store_free(s);
+  remove_tmp();
+}
+
 /* Two handles on one file (as two processes would be): each one's pairs
  * in memory are unknown to the other, which must still see them applied,
  * whether its filter of applied pairs waits out the other's commits
@@ -2467,6 +2508,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_another_writer_pairs_are_seen_applied),
       TS_TEST(test_a_table_too_large_for_the_filter_is_counted_ever_less_often),
       TS_TEST(test_a_filter_built_in_slices_misses_no_pair),
+      TS_TEST(test_an_overfull_filter_serves_a_table_past_its_capacity),
       TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
       TS_TEST(test_wal_starts_over_under_steady_writes),
       TS_TEST(test_crash_during_checkpoints_loses_and_doubles_nothing),
