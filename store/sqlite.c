@@ -1732,7 +1732,7 @@ static enum ts_status tend_filter(struct sq *sq, int64_t version,
       break;
     case BUILD_TOO_LARGE:
       /* It stays so for a while (pairs leave it 26 hours after they
-       * came), and finding it so reads half the bound's keys. */
+       * came), and finding it so reads MAX_LOAD times the bound's keys. */
       build_drop(sq);
       pair_filter_free(sq->filter);
       sq->filter = NULL;

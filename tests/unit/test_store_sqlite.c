@@ -1135,6 +1135,33 @@ static void test_a_filter_built_in_slices_misses_no_pair(void) {
   remove_tmp();
 }
 
+/* A build with nothing to size it by (the first write after a start)
+ * begins at the smallest filter and, past half its capacity, begins again
+ * larger: the filter it ends with holds every pair. */
+static void test_a_first_build_begins_again_larger_and_misses_no_pair(void) {
+  fresh_path();
+  struct store *s = open_store();
+  size_t applied = 0, dups = 0;
+  recent_apply(s, 0, 300, &applied, &dups);
+  store_free(s);
+  s = open_store(); /* its first write moves the 300 into applied_events */
+  store_test_sqlite_set_filter_build(s, 64, 16);
+  uint64_t builds = store_test_sqlite_filter_counts(s);
+  size_t at = 300;
+  for (; at < 400 && !store_test_sqlite_filter_holds(s); at++)
+    recent_apply(s, at, at + 1, &applied, &dups);
+  builds = store_test_sqlite_filter_counts(s) - builds;
+  TS_CHECK_CASE(store_test_sqlite_filter_holds(s) && builds >= 2, "built",
+                "%llu builds begun in %zu transactions",
+                (unsigned long long)builds, at - 300);
+  recent_apply(s, 0, at, &applied, &dups);
+  TS_CHECK_CASE(applied == 0 && dups == at, "resent",
+                "%zu applied, %zu duplicates", applied, dups);
+  recent_check_totals(s, at);
+  store_free(s);
+  remove_tmp();
+}
+
 /* A table past the largest filter's capacity, up to MAX_LOAD times it, is
  * served by that filter overfull: it still misses no pair, and is built
  * again only once it has taken twice the pairs it was built with, not
@@ -2509,6 +2536,7 @@ void suite_store_sqlite(void) {
       TS_TEST(test_a_table_too_large_for_the_filter_is_counted_ever_less_often),
       TS_TEST(test_a_filter_built_in_slices_misses_no_pair),
       TS_TEST(test_an_overfull_filter_serves_a_table_past_its_capacity),
+      TS_TEST(test_a_first_build_begins_again_larger_and_misses_no_pair),
       TS_TEST(test_pairs_of_a_rolled_back_group_apply_when_resent),
       TS_TEST(test_wal_starts_over_under_steady_writes),
       TS_TEST(test_crash_during_checkpoints_loses_and_doubles_nothing),
