@@ -318,6 +318,16 @@ void metrics_write(struct buf *b) {
            "ts_dynamodb_write_guesses_total{outcome=\"held\"} %llu\n"
            "ts_dynamodb_write_guesses_total{outcome=\"failed\"} %llu\n",
            (unsigned long long)held, (unsigned long long)failed);
+  store_new_player_guess_counts(&held, &failed);
+  buf_addf(b,
+           "# HELP ts_dynamodb_new_player_guesses_total Players this process "
+           "knew nothing of written as new without reading them first, by "
+           "whether the write's condition (no item yet) held; a failed one "
+           "was then read and written.\n"
+           "# TYPE ts_dynamodb_new_player_guesses_total counter\n"
+           "ts_dynamodb_new_player_guesses_total{outcome=\"held\"} %llu\n"
+           "ts_dynamodb_new_player_guesses_total{outcome=\"failed\"} %llu\n",
+           (unsigned long long)held, (unsigned long long)failed);
   uint64_t early_batch, early_alone;
   store_early_transaction_counts(&early_batch, &early_alone);
   buf_addf(b,

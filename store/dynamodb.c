@@ -39,7 +39,9 @@
  * rejected (dead-lettered) rather than failing every later batch.
  *
  * store_apply, through store_run_tx:
- *   1. BatchGetItem (strongly consistent) of every player still pending;
+ *   1. BatchGetItem (strongly consistent) of every player still pending
+ *      and not guessed (store/guess.h: this process's last write of it, or
+ *      no item for a player it knows nothing of);
  *      expired descriptors dropped; BatchGetItem of the chunks that may hold
  *      an entry not in `recent` (read_chunks);
  *   2. batch_decide() (domain/decide.h) on what was read: an eventID whose
@@ -354,6 +356,9 @@ struct pstate {
   /* Taken from this process's last write instead of read (store/guess.h):
    * the write is conditioned on updated_at and the stats as well. */
   bool guessed;
+  /* Taken as having no item without reading (guess_take_new): the write
+   * is conditioned on there being none, as after such a read. */
+  bool guessed_new;
   bool tried_guess; /* once per apply: a wrong guess is then read */
   char guessed_at[32];
   /* What this process wrote, for its leaderboard snapshot. */
@@ -379,7 +384,7 @@ static void pstate_reset_item(struct pstate *ps) {
   dset_clear(&ps->seen);
   free(ps->state);
   ps->state = NULL;
-  ps->exists = ps->has_version = ps->guessed = false;
+  ps->exists = ps->has_version = ps->guessed = ps->guessed_new = false;
   ps->version = 0;
   memset(&ps->cur, 0, sizeof ps->cur);
 }
@@ -541,8 +546,9 @@ static enum ts_status pstate_take_guess(struct pstate *ps,
 }
 
 /* Guesses every pending unread player this process wrote last, while
- * guesses have been right lately (store/guess.h); a player once per apply,
- * so that a wrong guess is read next. */
+ * guesses have been right lately, and one it holds nothing of as new,
+ * while such guesses have been right lately (store/guess.h); a player once
+ * per apply, so that a wrong guess is read next. */
 static enum ts_status guess_players(struct dy *dy, const struct batch *b,
                                     struct pstate *ps, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -551,11 +557,18 @@ static enum ts_status guess_players(struct dy *dy, const struct batch *b,
     if (!ps[i].pending || ps[i].read || ps[i].tried_guess ||
         batch_player_write_token(b, ps[i].p))
       continue;
+    const char *name = batch_player_name(b, ps[i].p);
     struct guess_item it;
-    enum ts_status st =
-        guess_take(dy->guess, batch_player_name(b, ps[i].p), &it);
-    if (st == TS_ERR_NOT_FOUND)
+    enum ts_status st = guess_take(dy->guess, name, &it);
+    if (st == TS_ERR_NOT_FOUND) {
+      if (!guess_take_new(dy->guess, name))
+        continue;
+      ps[i].tried_guess = true;
+      if ((st = pstate_take_item(&ps[i], name, NULL, true)) != TS_OK)
+        return st;
+      ps[i].guessed_new = true;
       continue;
+    }
     ps[i].tried_guess = true;
     if (st == TS_OK)
       st = pstate_take_guess(&ps[i], &it);
@@ -1016,6 +1029,9 @@ static enum ts_status take_batch_get(const struct dy *dy, const struct batch *b,
     struct pstate *p = at ? &ps[json_integer_value(at)] : NULL;
     if (p && !p->read && (st = pstate_take_item(p, name, item, true)) != TS_OK)
       return st;
+    /* Before guess_note_read, which may forget a stale entry. */
+    if (p && !p->tried_guess)
+      guess_note_unknown_read(dy->guess, name, true);
     if (p && p->has_version && !p->tried_guess)
       guess_note_read(dy->guess, name, p->version,
                       attr_text(item, "updated_at", "S"));
@@ -1034,8 +1050,11 @@ static enum ts_status take_batch_get(const struct dy *dy, const struct batch *b,
   for (k = from; st == TS_OK && k < to; k++) {
     struct pstate *p = &ps[todo[k]];
     const char *name = batch_player_name(b, p->p);
-    if (!p->read && !json_object_get(later, name))
-      st = pstate_take_item(p, name, NULL, true);
+    if (p->read || json_object_get(later, name))
+      continue;
+    st = pstate_take_item(p, name, NULL, true);
+    if (st == TS_OK && !p->tried_guess)
+      guess_note_unknown_read(dy->guess, name, false);
   }
   json_decref(later);
   return st;
@@ -1765,12 +1784,12 @@ static bool unguess_rejecting(struct apply_ctx *a) {
   bool any = false;
   for (size_t i = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
-    if (!ps->pending || !ps->guessed)
+    if (!ps->pending || !(ps->guessed || ps->guessed_new))
       continue;
     size_t n = batch_entry_count(a->b, ps->p);
     for (size_t e = 0; e < n; e++)
       if (batch_entry_outcome(a->b, ps->p, e) == ENTRY_REJECTED) {
-        ps->read = ps->guessed = false;
+        ps->read = ps->guessed = ps->guessed_new = false;
         any = true;
         break;
       }
@@ -1798,8 +1817,10 @@ static void note_guess(struct dy *dy, const char *player,
 }
 
 /* The write token (batch.h) of a write that was never answered starts
- * with this mark; one whose condition failed is the bare write id. */
+ * with this mark, one of a new-player guess whose condition failed with
+ * the next; any other whose condition failed is the bare write id. */
 #define DY_UNANSWERED '?'
+#define DY_NEW_GUESS_FAILED '+'
 
 /* Players whose write failed its condition, or was never answered, read
  * again. When the item holds that very write's id, the write landed on an
@@ -1808,8 +1829,9 @@ static void note_guess(struct dy *dy, const char *player,
  * (applied, not duplicate), and the item read is what the batch wrote,
  * for this process's leaderboards. Counting does not depend on it: a
  * record in the log is never applied again either way. Another id after a
- * failed condition was another writer's doing: a lost write; after no
- * answer, the write did not land. */
+ * failed condition was another writer's doing: a lost write (unless the
+ * write guessed the player new: the item may be this process's own, its
+ * entry gone from the guesses); after no answer, the write did not land. */
 static void note_own_writes(struct apply_ctx *a) {
   for (size_t i = 0; i < a->n; i++) {
     struct pstate *ps = &a->ps[i];
@@ -1817,8 +1839,9 @@ static void note_own_writes(struct apply_ctx *a) {
     if (!failed || !ps->read || ps->guessed)
       continue;
     bool unanswered = failed[0] == DY_UNANSWERED;
-    if (strcmp(ps->write_id, failed + unanswered) != 0) {
-      if (!unanswered)
+    bool new_guess = failed[0] == DY_NEW_GUESS_FAILED;
+    if (strcmp(ps->write_id, failed + (unanswered || new_guess)) != 0) {
+      if (!unanswered && !new_guess)
         store_note_lost_write();
     } else {
       batch_player_note_write(a->b, ps->p);
@@ -1916,11 +1939,18 @@ static enum ts_status apply_attempt(void *cls) {
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
       /* Kept in the batch: a worker finishing a try cut short reads the
        * player with a pstate of its own. */
-      if ((st = batch_player_set_write_token(a->b, ps->p, write_ids[c])) !=
-          TS_OK)
+      char token[DY_WRITE_ID_MAX + 1];
+      if (ps->guessed_new)
+        snprintf(token, sizeof token, "%c%s", DY_NEW_GUESS_FAILED,
+                 write_ids[c]);
+      else
+        snprintf(token, sizeof token, "%s", write_ids[c]);
+      if ((st = batch_player_set_write_token(a->b, ps->p, token)) != TS_OK)
         goto out;
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, false);
+      else if (ps->guessed_new)
+        guess_note_new_outcome(dy->guess, false);
       ps->read = false; /* another writer won: re-read, decide */
       conflict = true;
       continue;
@@ -1932,6 +1962,8 @@ static enum ts_status apply_attempt(void *cls) {
     case TS_OK:
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, true);
+      else if (ps->guessed_new)
+        guess_note_new_outcome(dy->guess, true);
       ps->pending = false;
       ps->wrote = true;
       ps->wrote_stats = next[owner[c]].next;
@@ -1948,7 +1980,7 @@ static enum ts_status apply_attempt(void *cls) {
       if ((st = batch_player_set_write_token(a->b, ps->p, token)) != TS_OK)
         goto out;
       guess_forget(dy->guess, player);
-      ps->read = ps->guessed = false;
+      ps->read = ps->guessed = ps->guessed_new = false;
       gave_up = true;
       break;
     }

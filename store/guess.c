@@ -22,10 +22,12 @@ struct guess {
   struct slot *slots;
   size_t n_slots, ways; /* n_slots is a multiple of ways */
   uint64_t clock;
-  int trust; /* 0 .. TS_GUESS_TRUST_MAX */
+  int trust;     /* 0 .. TS_GUESS_TRUST_MAX */
+  int trust_new; /* the same, for players with no entry being new */
 };
 
 static atomic_uint_fast64_t total_held, total_failed;
+static atomic_uint_fast64_t total_new_held, total_new_failed;
 
 enum ts_status guess_new(size_t slots, struct guess **out) {
   *out = NULL;
@@ -173,13 +175,17 @@ enum ts_status guess_take(struct guess *g, const char *player,
   return st;
 }
 
-/* Under mu. */
+/* Under mu: a score (trust or trust_new) after one piece of evidence. */
+static void judge_score(int *score, bool right) {
+  *score += right ? 1 : -TS_GUESS_WRONG_COST;
+  if (*score > TS_GUESS_TRUST_MAX)
+    *score = TS_GUESS_TRUST_MAX;
+  if (*score < 0)
+    *score = 0;
+}
+
 static void judge(struct guess *g, bool right) {
-  g->trust += right ? 1 : -TS_GUESS_WRONG_COST;
-  if (g->trust > TS_GUESS_TRUST_MAX)
-    g->trust = TS_GUESS_TRUST_MAX;
-  if (g->trust < 0)
-    g->trust = 0;
+  judge_score(&g->trust, right);
 }
 
 void guess_note_read(struct guess *g, const char *player, int64_t version,
@@ -210,6 +216,39 @@ void guess_note_outcome(struct guess *g, const char *player, int64_t version,
   if (!held && !own_race && holds(s, player))
     slot_clear(s);
   pthread_mutex_unlock(&g->mu);
+}
+
+bool guess_take_new(struct guess *g, const char *player) {
+  pthread_mutex_lock(&g->mu);
+  bool take = g->trust_new >= TS_GUESS_TRUST_MIN && !find(g, player);
+  pthread_mutex_unlock(&g->mu);
+  return take;
+}
+
+void guess_note_unknown_read(struct guess *g, const char *player, bool found) {
+  pthread_mutex_lock(&g->mu);
+  if (!find(g, player))
+    judge_score(&g->trust_new, !found);
+  pthread_mutex_unlock(&g->mu);
+}
+
+void guess_note_new_outcome(struct guess *g, bool held) {
+  atomic_fetch_add(held ? &total_new_held : &total_new_failed, 1);
+  pthread_mutex_lock(&g->mu);
+  judge_score(&g->trust_new, held);
+  pthread_mutex_unlock(&g->mu);
+}
+
+void guess_new_counts(uint64_t *held, uint64_t *failed) {
+  *held = atomic_load(&total_new_held);
+  *failed = atomic_load(&total_new_failed);
+}
+
+bool guess_new_trusted(struct guess *g) {
+  pthread_mutex_lock(&g->mu);
+  bool t = g->trust_new >= TS_GUESS_TRUST_MIN;
+  pthread_mutex_unlock(&g->mu);
+  return t;
 }
 
 void guess_counts(uint64_t *held, uint64_t *failed) {

@@ -21,6 +21,18 @@
  * write (1 write unit per KB, five times a read unit's price) and a round
  * trip, a right one saves a strongly consistent read and a round trip.
  *
+ * A player this process holds no entry for may be new: its write is then
+ * conditioned on there being no item (as after a read that found none)
+ * without reading first. A wrong guess costs the same as above, a failed
+ * write and the read after it; whether such guesses pay is judged apart,
+ * by a second score kept the same way from:
+ *   - a new-player write whose condition held (right) or failed (wrong);
+ *   - while not guessing, a read of a player this process holds no entry
+ *     for: right when it found no item.
+ * So a tournament's first games skip a read each, while a replica that
+ * restarted, or shares players with others, finds items it does not know
+ * and reads first.
+ *
  * Bounded: TS_GUESS_SLOTS entries in sets of TS_GUESS_WAYS per player
  * name hash (a new player replaces its set's least recently used entry),
  * each at most TS_GUESS_MAX_LOG_BYTES of log. Thread-safe. */
@@ -73,11 +85,24 @@ void guess_note_outcome(struct guess *g, const char *player, int64_t version,
                         bool held);
 void guess_item_clear(struct guess_item *it);
 
+/* Whether to write player as new without reading it: this process holds
+ * no entry for it and new-player guesses pay now. */
+bool guess_take_new(struct guess *g, const char *player);
+/* Evidence of a read of player: whether an item was found. Counts only
+ * when this process holds no entry for the player. */
+void guess_note_unknown_read(struct guess *g, const char *player, bool found);
+/* Evidence of a new-player write: its condition held or not. */
+void guess_note_new_outcome(struct guess *g, bool held);
+
 /* Process-wide totals for /metrics: guessed writes whose condition held
  * and failed. */
 void guess_counts(uint64_t *held, uint64_t *failed);
+/* The same for new-player writes made without a read. */
+void guess_new_counts(uint64_t *held, uint64_t *failed);
 
 /* For tests: whether guesses are used now. */
 bool guess_trusted(struct guess *g);
+/* For tests: whether new-player guesses are used now. */
+bool guess_new_trusted(struct guess *g);
 
 #endif /* TS_STORE_GUESS_H */

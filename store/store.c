@@ -283,6 +283,10 @@ void store_write_guess_counts(uint64_t *held, uint64_t *failed) {
   guess_counts(held, failed);
 }
 
+void store_new_player_guess_counts(uint64_t *held, uint64_t *failed) {
+  guess_new_counts(held, failed);
+}
+
 static atomic_uint_fast64_t lost_writes;
 
 void store_note_lost_write(void) { atomic_fetch_add(&lost_writes, 1); }

@@ -88,6 +88,8 @@ void store_expect_write(struct store *s);
  * process-wide: whose condition held, and whose failed (then the item was
  * read and written as usual). Zero on SQLite. */
 void store_write_guess_counts(uint64_t *held, uint64_t *failed);
+/* The same for new players written without a read first. */
+void store_new_player_guess_counts(uint64_t *held, uint64_t *failed);
 
 /* DynamoDB player writes that lost their condition to another writer (the
  * batch's player was then read and decided again), process-wide. Zero on

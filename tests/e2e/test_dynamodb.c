@@ -1885,6 +1885,7 @@ static void test_consumed_capacity_is_counted_per_table(void) {
  * record still counts exactly once. */
 struct guess_tally {
   double held, failed, reads;
+  double new_held, new_failed, lost;
 };
 
 static void guess_tally(const struct e2e_server *s, struct guess_tally *t) {
@@ -1900,6 +1901,11 @@ static void guess_tally(const struct e2e_server *s, struct guess_tally *t) {
   t->failed = e2e_metric(
       r.body, "ts_dynamodb_write_guesses_total{outcome=\"failed\"} ");
   t->reads = e2e_metric(r.body, reads);
+  t->new_held = e2e_metric(
+      r.body, "ts_dynamodb_new_player_guesses_total{outcome=\"held\"} ");
+  t->new_failed = e2e_metric(
+      r.body, "ts_dynamodb_new_player_guesses_total{outcome=\"failed\"} ");
+  t->lost = e2e_metric(r.body, "ts_dynamodb_lost_writes_total ");
   if (t->reads < 0)
     t->reads = 0;
   e2e_reply_clear(&r);
@@ -2005,6 +2011,71 @@ static void test_a_lone_replica_writes_without_reading_and_falls_back(void) {
   CU_ASSERT(code == 0);
 }
 
+static void test_a_new_player_is_written_without_a_read_and_falls_back(void) {
+  struct e2e_server *a = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &a) == TS_OK);
+  struct guess_tally t0, t1, t2, t3;
+  guess_tally(a, &t0);
+  char p[128], base[64];
+
+  /* New players: read until TS_GUESS_TRUST_MIN reads found no item, then
+   * written as new without a read. */
+  const int extra = 8, n = TS_GUESS_TRUST_MIN + extra;
+  for (int i = 0; i < n; i++) {
+    snprintf(base, sizeof base, "new-%d", i);
+    e2e_name(p, sizeof p, base);
+    insert_one(a, "new players", p);
+    long games = stored_games("new players", p);
+    TS_CHECK_CASE(games == 1, "new players", "%s: games %ld, want 1", p, games);
+  }
+  guess_tally(a, &t1);
+  TS_CHECK_CASE(t1.new_held - t0.new_held == extra &&
+                    t1.new_failed == t0.new_failed && t1.held == t0.held,
+                "new players",
+                "%d players: %g new-player guesses held (want %d), %g failed "
+                "(want 0), %g known-player guesses held (want 0)",
+                n, t1.new_held - t0.new_held, extra,
+                t1.new_failed - t0.new_failed, t1.held - t0.held);
+
+  /* Another replica wrote the player first: the condition fails, the item
+   * is read and the record applied to it, not counted as a lost write. */
+  e2e_name(p, sizeof p, "new-theirs");
+  insert_one(srv, "another replica's player", p);
+  insert_one(a, "another replica's player", p);
+  guess_tally(a, &t2);
+  long games = stored_games("another replica's player", p);
+  TS_CHECK_CASE(t2.new_failed - t1.new_failed == 1 && t2.lost == t1.lost &&
+                    games == 2,
+                "another replica's player",
+                "%g new-player guesses failed (want 1), %g lost writes "
+                "(want 0), games %ld (want 2)",
+                t2.new_failed - t1.new_failed, t2.lost - t1.lost, games);
+
+  /* A replica meeting players others wrote (a restart, a shared table)
+   * stops guessing after a failure or two and reads them. */
+  const int known = 4;
+  for (int i = 0; i < known; i++) {
+    snprintf(base, sizeof base, "theirs-%d", i);
+    e2e_name(p, sizeof p, base);
+    insert_one(srv, "players others wrote", p);
+    insert_one(a, "players others wrote", p);
+    games = stored_games("players others wrote", p);
+    TS_CHECK_CASE(games == 2, "players others wrote", "%s: games %ld, want 2",
+                  p, games);
+  }
+  guess_tally(a, &t3);
+  double wrong = t3.new_failed - t2.new_failed;
+  TS_CHECK_CASE(wrong >= 1 && wrong < known && t3.new_held == t2.new_held &&
+                    t3.lost == t2.lost,
+                "players others wrote",
+                "%d players: %g new-player guesses failed (want 1 or 2), %g "
+                "held (want 0), %g lost writes (want 0)",
+                known, wrong, t3.new_held - t2.new_held, t3.lost - t2.lost);
+  int code = -1;
+  e2e_server_stop(a, &code);
+  CU_ASSERT(code == 0);
+}
+
 void e2e_suite_dynamodb(void) {
   if (strcmp(e2e_store_kind(), "dynamodb") != 0) {
     fprintf(stderr,
@@ -2037,5 +2108,6 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_a_spill_joins_the_chunk_of_its_window),
       TS_TEST(test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten),
       TS_TEST(test_consumed_capacity_is_counted_per_table),
-      TS_TEST(test_a_lone_replica_writes_without_reading_and_falls_back));
+      TS_TEST(test_a_lone_replica_writes_without_reading_and_falls_back),
+      TS_TEST(test_a_new_player_is_written_without_a_read_and_falls_back));
 }

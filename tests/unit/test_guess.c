@@ -31,7 +31,10 @@ static void note(struct guess *g, const char *player, int64_t version,
  * another writer's newer version, 'h' a guessed write that held, 'f' one
  * that failed (another writer); 's' and 'S' reads of a player this process
  * never wrote, finding the version of our last write of "p" or a newer one
- * (no evidence either way, even if the two share a slot). */
+ * (no evidence either way, even if the two share a slot). New-player
+ * evidence: 'n' and 'N' reads of a player this process never wrote that
+ * found no item or one, 'y' and 'x' new-player writes that held or failed,
+ * 'k' a read of "p" that found no item (no evidence: "p" is known). */
 static void play(struct guess *g, const char *steps, int64_t *version) {
   for (const char *s = steps; *s; s++) {
     switch (*s) {
@@ -42,6 +45,11 @@ static void play(struct guess *g, const char *steps, int64_t *version) {
     case 'f': guess_note_outcome(g, "p", *version, false); break;
     case 's': guess_note_read(g, "stranger", *version, "t"); break;
     case 'S': guess_note_read(g, "stranger", *version + 1, "t2"); break;
+    case 'n': guess_note_unknown_read(g, "stranger", false); break;
+    case 'N': guess_note_unknown_read(g, "stranger", true); break;
+    case 'y': guess_note_new_outcome(g, true); break;
+    case 'x': guess_note_new_outcome(g, false); break;
+    case 'k': guess_note_unknown_read(g, "p", false); break;
     }
   }
 }
@@ -88,6 +96,52 @@ static void test_guesses_are_used_only_after_enough_right_evidence(void) {
     play(g, repeat(a, sizeof a, cases[i].unit, cases[i].times), &v);
     TS_CHECK_CASE(guess_trusted(g) == cases[i].trusted, cases[i].name,
                   "trusted %d, want %d", guess_trusted(g), cases[i].trusted);
+    guess_free(g);
+  }
+}
+
+static void test_players_are_guessed_new_only_while_unknown_ones_were(void) {
+  char a[1024];
+  static const struct {
+    const char *name;
+    const char *unit; /* repeated `times` */
+    int times;
+    bool trusted_new, trusted;
+  } cases[] = {
+      {"nothing seen yet", "", 0, false, false},
+      {"reads that found no item, one short of the bar", "n",
+       TS_GUESS_TRUST_MIN - 1, false, false},
+      {"reads that found no item, up to the bar", "n", TS_GUESS_TRUST_MIN, true,
+       false},
+      {"new-player writes that held keep it", "ny", TS_GUESS_TRUST_MIN / 2,
+       true, false},
+      {"a restarted replica finding items it does not know", "nnnN", 40, false,
+       false},
+      {"one failed new-player write in twenty is worth it",
+       "nnnnnnnnnnnnnnnnnnnx", 4, true, false},
+      {"one in four is not", "nnnx", 20, false, false},
+      {"reads of a player written here say nothing of new ones", "wk",
+       TS_GUESS_TRUST_MIN, false, false},
+      {"trust in known players' guesses does not carry over", "wr",
+       TS_GUESS_TRUST_MIN, false, true},
+      {"nor the other way", "wn", TS_GUESS_TRUST_MIN, true, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct guess *g = fresh();
+    int64_t v = 0;
+    play(g, repeat(a, sizeof a, cases[i].unit, cases[i].times), &v);
+    TS_CHECK_CASE(guess_new_trusted(g) == cases[i].trusted_new, cases[i].name,
+                  "trusted new %d, want %d", guess_new_trusted(g),
+                  cases[i].trusted_new);
+    TS_CHECK_CASE(guess_trusted(g) == cases[i].trusted, cases[i].name,
+                  "trusted %d, want %d", guess_trusted(g), cases[i].trusted);
+    /* Never for a player this process holds an entry for. */
+    TS_CHECK_CASE(guess_take_new(g, "stranger") == cases[i].trusted_new,
+                  cases[i].name, "take_new(stranger) %d",
+                  guess_take_new(g, "stranger"));
+    if (v > 0)
+      TS_CHECK_CASE(!guess_take_new(g, "p"), cases[i].name,
+                    "a player written here taken as new");
     guess_free(g);
   }
 }
@@ -230,12 +284,25 @@ static void test_counts_are_the_guessed_writes_by_outcome(void) {
   guess_counts(&h1, &f1);
   CU_ASSERT_EQUAL(h1 - h0, 2u);
   CU_ASSERT_EQUAL(f1 - f0, 1u);
+  /* New-player writes count apart. */
+  uint64_t nh0, nf0, nh1, nf1;
+  guess_new_counts(&nh0, &nf0);
+  guess_note_new_outcome(g, true);
+  guess_note_new_outcome(g, false);
+  guess_note_new_outcome(g, false);
+  guess_new_counts(&nh1, &nf1);
+  guess_counts(&h0, &f0);
+  CU_ASSERT_EQUAL(nh1 - nh0, 1u);
+  CU_ASSERT_EQUAL(nf1 - nf0, 2u);
+  CU_ASSERT_EQUAL(h0, h1);
+  CU_ASSERT_EQUAL(f0, f1);
   guess_free(g);
 }
 
 void suite_guess(void) {
   TS_SUITE("guess",
            TS_TEST(test_guesses_are_used_only_after_enough_right_evidence),
+           TS_TEST(test_players_are_guessed_new_only_while_unknown_ones_were),
            TS_TEST(test_wrong_guesses_take_trust_away_faster_than_right_ones),
            TS_TEST(test_take_gives_a_copy_of_the_last_write_while_trusted),
            TS_TEST(test_entries_follow_the_newest_write_and_forget_stale_ones),
