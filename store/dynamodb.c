@@ -1818,7 +1818,8 @@ static void note_guess(struct dy *dy, const char *player,
 
 /* The write token (batch.h) of a write that was never answered starts
  * with this mark, one of a new-player guess whose condition failed with
- * the next; any other whose condition failed is the bare write id. */
+ * the next (that guess is judged when the item is read again); any other
+ * whose condition failed is the bare write id. */
 #define DY_UNANSWERED '?'
 #define DY_NEW_GUESS_FAILED '+'
 
@@ -1840,7 +1841,10 @@ static void note_own_writes(struct apply_ctx *a) {
       continue;
     bool unanswered = failed[0] == DY_UNANSWERED;
     bool new_guess = failed[0] == DY_NEW_GUESS_FAILED;
-    if (strcmp(ps->write_id, failed + (unanswered || new_guess)) != 0) {
+    bool own = strcmp(ps->write_id, failed + (unanswered || new_guess)) == 0;
+    if (new_guess) /* right when the item is the write itself, resent */
+      guess_note_new_outcome(a->dy->guess, own);
+    if (!own) {
       if (!unanswered && !new_guess)
         store_note_lost_write();
     } else {
@@ -1947,10 +1951,10 @@ static enum ts_status apply_attempt(void *cls) {
         snprintf(token, sizeof token, "%s", write_ids[c]);
       if ((st = batch_player_set_write_token(a->b, ps->p, token)) != TS_OK)
         goto out;
+      /* A new-player guess is judged when the item is read again
+       * (note_own_writes): it may hold this very write, resent. */
       if (ps->guessed)
         guess_note_outcome(dy->guess, player, ps->version, false);
-      else if (ps->guessed_new)
-        guess_note_new_outcome(dy->guess, false);
       ps->read = false; /* another writer won: re-read, decide */
       conflict = true;
       continue;

@@ -2087,6 +2087,43 @@ static void test_a_new_player_is_written_without_a_read_and_falls_back(void) {
   CU_ASSERT(code == 0);
 }
 
+static void test_a_lost_answer_is_no_evidence_against_new_players(void) {
+  struct e2e_dynalite *dyn = NULL;
+  struct e2e_fault_proxy *proxy = NULL;
+  struct e2e_server *s = NULL;
+  if (!proxied_server_start(NULL, &dyn, &proxy, &s))
+    return;
+  const char *label = "a lost answer";
+  char p[128], base[64];
+  /* Trust that unknown players are new, 4 above the bar. */
+  for (int i = 0; i < TS_GUESS_TRUST_MIN + 4; i++) {
+    snprintf(base, sizeof base, "lost-new-%d", i);
+    e2e_name(p, sizeof p, base);
+    insert_one(s, label, p);
+  }
+  struct guess_tally t0, t1, t2;
+  guess_tally(s, &t0);
+  /* A new player's write lands and its answer is lost: the player is read
+   * again and found, its own write. */
+  e2e_name(p, sizeof p, "lost-new-x");
+  e2e_fault_proxy_inject(proxy, "PutItem", E2E_FAULT_LOSE_ANSWER, 1);
+  insert_one(s, label, p);
+  long games = served_games(s, p);
+  TS_CHECK_CASE(games == 1, label, "games %ld, want 1", games);
+  guess_tally(s, &t1);
+  /* That read says nothing of unknown players: the next is still guessed
+   * new. */
+  e2e_name(p, sizeof p, "lost-new-y");
+  insert_one(s, label, p);
+  guess_tally(s, &t2);
+  TS_CHECK_CASE(
+      t2.new_held - t1.new_held == 1 && t2.new_failed == t1.new_failed, label,
+      "the next new player: %g new-player guesses held (want 1), "
+      "%g failed (want 0)",
+      t2.new_held - t1.new_held, t2.new_failed - t1.new_failed);
+  proxied_server_stop(label, s, proxy, dyn);
+}
+
 void e2e_suite_dynamodb(void) {
   if (strcmp(e2e_store_kind(), "dynamodb") != 0) {
     fprintf(stderr,
@@ -2120,5 +2157,6 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten),
       TS_TEST(test_consumed_capacity_is_counted_per_table),
       TS_TEST(test_a_lone_replica_writes_without_reading_and_falls_back),
-      TS_TEST(test_a_new_player_is_written_without_a_read_and_falls_back));
+      TS_TEST(test_a_new_player_is_written_without_a_read_and_falls_back),
+      TS_TEST(test_a_lost_answer_is_no_evidence_against_new_players));
 }
