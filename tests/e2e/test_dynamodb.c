@@ -1286,8 +1286,15 @@ static void test_a_batch_that_gives_up_leaves_its_place_in_line(void) {
   memset(&b, 0, sizeof b);
   e2e_fault_proxy_hold(proxy, "PutItem", TS_INGEST_DEADLINE_MS + 500);
   e2e_post_start(&a, s, a_body);
-  for (int i = 0; i < 200 && e2e_fault_proxy_held(proxy) == 0; i++)
-    e2e_sleep_ms(10); /* A's write of x is on its way: A holds x's turn */
+  /* B must start once A's write of x is on its way, so that A holds x's
+   * turn; A may take seconds to get there on a loaded machine under ASan
+   * (a fresh server and dynalite), and its deadline bounds the wait. */
+  uint64_t until = e2e_now_ms() + TS_INGEST_DEADLINE_MS;
+  while (e2e_fault_proxy_held(proxy) == 0 && e2e_now_ms() < until)
+    e2e_sleep_ms(10);
+  TS_CHECK_CASE(e2e_fault_proxy_held(proxy) == 1, "A's write of x is held",
+                "%u PutItem calls held before B starts (want 1)",
+                e2e_fault_proxy_held(proxy));
   e2e_fault_proxy_inject(proxy, "PutItem", E2E_FAULT_THROTTLE, 100000);
   e2e_post_start(&b, s, b_body);
   e2e_post_join(&b);
