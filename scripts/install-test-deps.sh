@@ -3,10 +3,9 @@
 # tools pinned in tests/tools (dynalite, a DynamoDB-compatible server;
 # kinesalite, a Kinesis-compatible one, pure JS without --path; the
 # Redocly CLI; ajv; playwright-core), Debian's chromium for the dashboard
-# test, the AWS CLI to read items back, the sqlite3 shell, clang-format,
-# clang with libFuzzer for the fuzz targets, nginx for the local stack
-# (deploy/local-stack.sh) and patch for the mutation runner
-# (scripts/mutate.sh). Idempotent.
+# test, the sqlite3 shell, clang-format, clang with libFuzzer for the fuzz
+# targets, nginx for the local stack (deploy/local-stack.sh) and patch for
+# the mutation runner (scripts/mutate.sh). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_cmd=""
@@ -14,7 +13,6 @@ sudo_cmd=""
 missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
-command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v clang-format >/dev/null 2>&1 || missing+=(clang-format)

@@ -1523,7 +1523,6 @@ bool e2e_raw_number(const char *body, const char *key, char *buf, size_t cap) {
 
 #define DYNALITE_START_TIMEOUT_MS 15000L
 #define DYNALITE_START_ATTEMPTS 3
-#define MAX_AWS_ARGS 32
 
 const char *e2e_ddb_endpoint(void) {
   const char *e = getenv("AWS_ENDPOINT_URL_DYNAMODB");
@@ -1542,94 +1541,83 @@ const char *e2e_ddb_dead_letter_table(void) {
   return t && *t ? t : "TaTourneyStatsDeadLetters";
 }
 
-json_t *e2e_aws_ddb(const char *endpoint, const char *const *args,
-                    int *exit_code) {
-  char *argv[MAX_AWS_ARGS + 8];
-  size_t n = 0;
-  json_t *res = NULL;
-  *exit_code = -1;
-  if (!endpoint)
-    endpoint = e2e_ddb_endpoint();
-  argv[n++] = "aws";
-  argv[n++] = "dynamodb";
-  for (const char *const *a = args; *a; a++) {
-    if (n >= MAX_AWS_ARGS) {
-      fprintf(stderr, "  e2e_aws_ddb: too many arguments\n");
-      return NULL;
-    }
-    argv[n++] = (char *)*a;
-  }
-  if (endpoint) {
-    argv[n++] = "--endpoint-url";
-    argv[n++] = (char *)endpoint;
-  }
-  argv[n++] = "--output";
-  argv[n++] = "json";
-  argv[n] = NULL;
-  char *out = e2e_run_capture(argv, exit_code);
-  if (*exit_code == 0 && out) {
-    size_t blank = strspn(out, " \t\r\n");
-    /* put-item and friends print nothing on success. */
-    res = out[blank] == '\0' ? json_object() : json_loads(out, 0, NULL);
-    if (!res)
-      fprintf(stderr, "  aws dynamodb %s printed no JSON: %.300s\n", args[0],
-              out);
-  } else {
-    fprintf(stderr, "  aws dynamodb %s exited with status %d\n", args[0],
-            *exit_code);
-  }
-  free(out);
-  return res;
-}
-
 json_t *e2e_ddb_scan_all(const char *endpoint, const char *table) {
-  const char *args[] = {"scan", "--table-name", table, "--consistent-read",
-                        NULL};
-  int code = -1;
-  json_t *j = e2e_aws_ddb(endpoint, args, &code);
-  json_t *items = json_object_get(j, "Items");
-  json_t *res = json_is_array(items) ? json_incref(items) : NULL;
-  json_decref(j);
-  return res;
+  json_t *items = json_array();
+  json_t *start = NULL; /* LastEvaluatedKey of the page before */
+  for (;;) {
+    json_t *req =
+        json_pack("{s:s, s:b}", "TableName", table, "ConsistentRead", 1);
+    if (req && start)
+      json_object_set(req, "ExclusiveStartKey", start);
+    long status = 0;
+    json_t *ans = req ? e2e_ddb_call(endpoint, "Scan", req, &status) : NULL;
+    json_decref(req);
+    json_t *page = json_object_get(ans, "Items");
+    if (status != 200 || !json_is_array(page)) {
+      fprintf(stderr, "  Scan of %s answered %ld\n", table, status);
+      json_decref(ans);
+      json_decref(items);
+      items = NULL;
+      break;
+    }
+    json_array_extend(items, page);
+    json_t *next = json_object_get(ans, "LastEvaluatedKey");
+    json_decref(start);
+    start = json_is_object(next) ? json_incref(next) : NULL;
+    json_decref(ans);
+    if (!start)
+      break;
+  }
+  json_decref(start);
+  return items;
 }
 
 enum ts_status e2e_ddb_get_item(const char *endpoint, const char *table,
                                 const char *player, json_t **item) {
   *item = NULL;
-  json_t *key = json_pack("{s:{s:s}}", "player", "S", player);
-  char *key_text = key ? json_dumps(key, JSON_COMPACT) : NULL;
-  json_decref(key);
-  if (!key_text)
+  json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", table, "Key",
+                          "player", "S", player, "ConsistentRead", 1);
+  if (!req)
     return TS_ERR_NOMEM;
-  const char *args[] = {"get-item", "--table-name", table, "--consistent-read",
-                        "--key",    key_text,       NULL};
-  int code = -1;
-  json_t *j = e2e_aws_ddb(endpoint, args, &code);
-  free(key_text);
-  if (!json_is_object(j)) {
-    json_decref(j);
+  long status = 0;
+  json_t *ans = e2e_ddb_call(endpoint, "GetItem", req, &status);
+  json_decref(req);
+  if (status != 200 || !json_is_object(ans)) {
+    fprintf(stderr, "  GetItem of %s in %s answered %ld\n", player, table,
+            status);
+    json_decref(ans);
     return TS_ERR_IO;
   }
-  json_t *it = json_object_get(j, "Item");
+  json_t *it = json_object_get(ans, "Item");
   if (json_is_object(it))
     *item = json_incref(it);
-  json_decref(j);
+  json_decref(ans);
   return TS_OK;
 }
 
 enum ts_status e2e_ddb_put_item(const char *endpoint, const char *table,
                                 const json_t *item) {
-  char *text = json_dumps(item, JSON_COMPACT);
-  if (!text)
+  json_t *req = json_pack("{s:s, s:O}", "TableName", table, "Item", item);
+  if (!req)
     return TS_ERR_NOMEM;
-  const char *args[] = {"put-item", "--table-name", table,
-                        "--item",   text,           NULL};
-  int code = -1;
-  json_t *j = e2e_aws_ddb(endpoint, args, &code);
-  free(text);
-  enum ts_status st = j && code == 0 ? TS_OK : TS_ERR_IO;
-  json_decref(j);
-  return st;
+  long status = 0;
+  json_t *ans = e2e_ddb_call(endpoint, "PutItem", req, &status);
+  json_decref(req);
+  json_decref(ans);
+  if (status != 200)
+    fprintf(stderr, "  PutItem in %s answered %ld\n", table, status);
+  return status == 200 ? TS_OK : TS_ERR_IO;
+}
+
+enum ts_status e2e_ddb_delete_table(const char *endpoint, const char *table) {
+  json_t *req = json_pack("{s:s}", "TableName", table);
+  if (!req)
+    return TS_ERR_NOMEM;
+  long status = 0;
+  json_t *ans = e2e_ddb_call(endpoint, "DeleteTable", req, &status);
+  json_decref(req);
+  json_decref(ans);
+  return status == 200 ? TS_OK : TS_ERR_IO;
 }
 
 enum ts_status e2e_create_tables(const char *endpoint, int *exit_code) {

@@ -322,12 +322,6 @@ const char *e2e_ddb_endpoint(void);
 const char *e2e_ddb_table(void);
 const char *e2e_ddb_dead_letter_table(void);
 
-/* Runs `aws dynamodb <args...> --endpoint-url <endpoint> --output json`
- * (endpoint NULL: e2e_ddb_endpoint()); args is NULL-terminated. Returns the
- * parsed stdout (an empty object when it printed nothing), or NULL when the
- * CLI failed (its stderr goes to ours). */
-json_t *e2e_aws_ddb(const char *endpoint, const char *const *args,
-                    int *exit_code);
 /* The stored item's exactly-once log (DynamoDB store): `recent`, a binary
  * attribute of 16-byte records (the first 12 bytes of SHA-256 of the
  * eventID, then the record's creation time, u32 big-endian), and `chunks`,
@@ -352,20 +346,22 @@ json_t *e2e_attr_b(const unsigned char *bytes, size_t n);
 const char *e2e_ddb_applied_log_table(void);
 /* One DynamoDB API call (op e.g. "PutItem") sent to endpoint (NULL:
  * e2e_ddb_endpoint()) as raw JSON, with a dummy signature (dynalite does
- * not check it): for binary attributes, which AWS CLI v1 would encode
- * twice. Returns the parsed answer and *status, or NULL. */
+ * not check it). Returns the parsed answer and *status, or NULL. */
 json_t *e2e_ddb_call(const char *endpoint, const char *op,
                      const json_t *request, long *status);
 
-/* Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
- * when the CLI failed. */
+/* Reads and writes of the test's own, through e2e_ddb_call (no AWS CLI:
+ * a process a call cost a second, on the e2e suite's critical path).
+ * Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
+ * when a call failed. */
 json_t *e2e_ddb_scan_all(const char *endpoint, const char *table);
 /* GetItem with ConsistentRead of the item keyed player (S); *item is NULL
- * when there is none. TS_ERR_IO when the CLI failed. */
+ * when there is none. TS_ERR_IO when the call failed. */
 enum ts_status e2e_ddb_get_item(const char *endpoint, const char *table,
                                 const char *player, json_t **item);
 enum ts_status e2e_ddb_put_item(const char *endpoint, const char *table,
                                 const json_t *item);
+enum ts_status e2e_ddb_delete_table(const char *endpoint, const char *table);
 
 /* Runs `TS_TEST_BIN create-table` with TS_STORE=dynamodb against endpoint
  * (NULL: the inherited one); TS_OK when it exited 0. */

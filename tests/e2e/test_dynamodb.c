@@ -1,7 +1,7 @@
 /* The DynamoDB store seen from outside: the items themselves (read back
- * with the AWS CLI), replicas sharing one table under concurrent senders,
- * adoption of items the original Lambda wrote, a store that goes away, and
- * create-table run twice.
+ * with the test's own GetItem and Scan), replicas sharing one table under
+ * concurrent senders, adoption of items the original Lambda wrote, a store
+ * that goes away, and create-table run twice.
  *
  * Registered only when TS_TEST_STORE=dynamodb (tests/e2e/with-dynalite.sh
  * sets up dynalite and the tables); with another store it says so and adds
@@ -108,7 +108,7 @@ static json_t *get_item(const char *case_name, const char *player) {
   json_t *item = NULL;
   enum ts_status st = e2e_ddb_get_item(NULL, e2e_ddb_table(), player, &item);
   TS_CHECK_CASE(st == TS_OK && item, case_name,
-                "aws dynamodb get-item found no item for \"%s\"", player);
+                "GetItem found no item for \"%s\"", player);
   return item;
 }
 
@@ -195,7 +195,7 @@ static void check_item_matches_http(const char *case_name, const json_t *item,
 }
 
 /* ---------------------------------------------------------------- */
-/* (a) the items, read back with the AWS CLI                         */
+/* (a) the items, read back with GetItem and Scan                   */
 
 static const struct item_case {
   const char *name;
@@ -300,8 +300,7 @@ test_items_read_back_with_the_cli_match_the_contract_and_http(void) {
 
   /* A scan holds each of these players exactly once. */
   json_t *items = e2e_ddb_scan_all(NULL, e2e_ddb_table());
-  TS_CHECK_CASE(items != NULL, "scan", "aws dynamodb scan of %s failed",
-                e2e_ddb_table());
+  TS_CHECK_CASE(items != NULL, "scan", "Scan of %s failed", e2e_ddb_table());
   for (size_t c = 0; items && c < N; c++) {
     size_t seen = 0, i;
     json_t *it;
@@ -1817,10 +1816,8 @@ static void test_a_chunk_that_cannot_be_written_keeps_the_item_unwritten(void) {
   int code = -1;
   TS_CHECK_CASE(e2e_create_tables(ep, &code) == TS_OK, "create-table",
                 "exit status %d", code);
-  const char *drop[] = {"delete-table", "--table-name",
-                        e2e_ddb_applied_log_table(), NULL};
-  json_decref(e2e_aws_ddb(ep, drop, &code));
-  TS_CHECK_CASE(code == 0, "delete the applied log", "exit status %d", code);
+  TS_CHECK_CASE(e2e_ddb_delete_table(ep, e2e_ddb_applied_log_table()) == TS_OK,
+                "delete the applied log", "DeleteTable failed");
   struct e2e_server *s = NULL;
   if (e2e_server_start_on(dyn, NULL, &s) != TS_OK) {
     CU_FAIL("server did not start");

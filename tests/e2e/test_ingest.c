@@ -615,7 +615,7 @@ static long dynamodb_dead_letters_of(const json_t *items, const char *p) {
 }
 
 /* On SQLite the dead letters are read with sqlite3 from the server's file;
- * on DynamoDB from the dead-letter table with the AWS CLI. */
+ * on DynamoDB from the dead-letter table with a Scan. */
 static void
 test_poison_records_are_kept_once_as_dead_letters_when_resent(void) {
   const bool sqlite = e2e_store_is_sqlite();
@@ -633,8 +633,7 @@ test_poison_records_are_kept_once_as_dead_letters_when_resent(void) {
   json_t *items = NULL;
   if (!sqlite) {
     items = e2e_ddb_scan_all(NULL, e2e_ddb_dead_letter_table());
-    TS_CHECK_CASE(items != NULL, "dead-letter table",
-                  "aws dynamodb scan of %s failed",
+    TS_CHECK_CASE(items != NULL, "dead-letter table", "Scan of %s failed",
                   e2e_ddb_dead_letter_table());
     if (!items)
       goto out;
