@@ -2091,6 +2091,47 @@ static void test_a_new_player_is_written_without_a_read_and_falls_back(void) {
   CU_ASSERT(code == 0);
 }
 
+/* A record rejected on a new-player guess is decided again on the item
+ * read: another replica inserted the game, this one gets its removal
+ * first. On the guess (no item) the removal would take games below 0;
+ * on the item it applies, and no write was guessed. */
+static void
+test_a_removal_rejected_on_a_new_player_guess_is_decided_again(void) {
+  struct e2e_server *a = NULL;
+  CU_ASSERT_FATAL(e2e_server_start(NULL, &a) == TS_OK);
+  const char *label = "a removal for a player guessed new";
+  char p[128], base[64];
+  /* Trust that unknown players are new, 4 above the bar. */
+  for (int i = 0; i < TS_GUESS_TRUST_MIN + 4; i++) {
+    snprintf(base, sizeof base, "rej-new-%d", i);
+    e2e_name(p, sizeof p, base);
+    insert_one(a, label, p);
+  }
+  e2e_name(p, sizeof p, "rej-new-x");
+  struct e2e_image img = {p, "3", WIN_BOOL_TRUE, 0, 0};
+  json_t *ins = e2e_record("INSERT", NULL, "rej-new-g1", NULL, &img);
+  json_t *rem = e2e_record("REMOVE", NULL, "rej-new-g1", &img, NULL);
+  e2e_ingest_expect(srv, label, ins, 1, 1, 0, 0, 0);
+  struct guess_tally t0, t1;
+  guess_tally(a, &t0);
+  e2e_ingest_expect(a, label, rem, 1, 1, 0, 0, 0);
+  guess_tally(a, &t1);
+  long games = served_games(a, p);
+  TS_CHECK_CASE(games == 0 && t1.new_held == t0.new_held &&
+                    t1.new_failed == t0.new_failed && t1.lost == t0.lost,
+                label,
+                "games %ld (want 0: the removal applied to the other "
+                "replica's game); %g new-player guesses held, %g failed, %g "
+                "lost writes (want 0 each)",
+                games, t1.new_held - t0.new_held, t1.new_failed - t0.new_failed,
+                t1.lost - t0.lost);
+  json_decref(ins);
+  json_decref(rem);
+  int code = -1;
+  e2e_server_stop(a, &code);
+  CU_ASSERT(code == 0);
+}
+
 static void test_a_lost_answer_is_no_evidence_against_new_players(void) {
   struct e2e_dynalite *dyn = NULL;
   struct e2e_fault_proxy *proxy = NULL;
@@ -2162,5 +2203,6 @@ void e2e_suite_dynamodb(void) {
       TS_TEST(test_consumed_capacity_is_counted_per_table),
       TS_TEST(test_a_lone_replica_writes_without_reading_and_falls_back),
       TS_TEST(test_a_new_player_is_written_without_a_read_and_falls_back),
-      TS_TEST(test_a_lost_answer_is_no_evidence_against_new_players));
+      TS_TEST(test_a_lost_answer_is_no_evidence_against_new_players),
+      TS_TEST(test_a_removal_rejected_on_a_new_player_guess_is_decided_again));
 }
