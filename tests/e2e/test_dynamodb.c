@@ -2091,6 +2091,18 @@ static void test_a_new_player_is_written_without_a_read_and_falls_back(void) {
   CU_ASSERT(code == 0);
 }
 
+/* Makes s trust that unknown players are new, 4 reads above the bar: new
+ * players named after prefix, a record each. */
+static void trust_new_players(const struct e2e_server *s, const char *label,
+                              const char *prefix) {
+  char p[128], base[64];
+  for (int i = 0; i < TS_GUESS_TRUST_MIN + 4; i++) {
+    snprintf(base, sizeof base, "%s-%d", prefix, i);
+    e2e_name(p, sizeof p, base);
+    insert_one(s, label, p);
+  }
+}
+
 /* A record rejected on a new-player guess is decided again on the item
  * read: another replica inserted the game, this one gets its removal
  * first. On the guess (no item) the removal would take games below 0;
@@ -2100,13 +2112,8 @@ test_a_removal_rejected_on_a_new_player_guess_is_decided_again(void) {
   struct e2e_server *a = NULL;
   CU_ASSERT_FATAL(e2e_server_start(NULL, &a) == TS_OK);
   const char *label = "a removal for a player guessed new";
-  char p[128], base[64];
-  /* Trust that unknown players are new, 4 above the bar. */
-  for (int i = 0; i < TS_GUESS_TRUST_MIN + 4; i++) {
-    snprintf(base, sizeof base, "rej-new-%d", i);
-    e2e_name(p, sizeof p, base);
-    insert_one(a, label, p);
-  }
+  trust_new_players(a, label, "rej-new");
+  char p[128];
   e2e_name(p, sizeof p, "rej-new-x");
   struct e2e_image img = {p, "3", WIN_BOOL_TRUE, 0, 0};
   json_t *ins = e2e_record("INSERT", NULL, "rej-new-g1", NULL, &img);
@@ -2139,13 +2146,8 @@ static void test_a_lost_answer_is_no_evidence_against_new_players(void) {
   if (!proxied_server_start(NULL, &dyn, &proxy, &s))
     return;
   const char *label = "a lost answer";
-  char p[128], base[64];
-  /* Trust that unknown players are new, 4 above the bar. */
-  for (int i = 0; i < TS_GUESS_TRUST_MIN + 4; i++) {
-    snprintf(base, sizeof base, "lost-new-%d", i);
-    e2e_name(p, sizeof p, base);
-    insert_one(s, label, p);
-  }
+  trust_new_players(s, label, "lost-new");
+  char p[128];
   struct guess_tally t0, t1, t2;
   guess_tally(s, &t0);
   /* A new player's write lands and its answer is lost: the player is read
