@@ -1291,8 +1291,8 @@ static void test_a_batch_that_gives_up_leaves_its_place_in_line(void) {
   uint64_t until = e2e_now_ms() + TS_INGEST_DEADLINE_MS;
   while (e2e_fault_proxy_held(proxy) == 0 && e2e_now_ms() < until)
     e2e_sleep_ms(10);
-  TS_CHECK_CASE(e2e_fault_proxy_held(proxy) == 1, "A's write of x is held",
-                "%u PutItem calls held before B starts (want 1)",
+  TS_CHECK_CASE(e2e_fault_proxy_held(proxy) >= 1, "A's write of x is held",
+                "%u PutItem calls held before B starts (want 1 or more)",
                 e2e_fault_proxy_held(proxy));
   e2e_fault_proxy_inject(proxy, "PutItem", E2E_FAULT_THROTTLE, 100000);
   e2e_post_start(&b, s, b_body);
