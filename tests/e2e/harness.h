@@ -350,8 +350,8 @@ const char *e2e_ddb_applied_log_table(void);
 json_t *e2e_ddb_call(const char *endpoint, const char *op,
                      const json_t *request, long *status);
 
-/* Reads and writes of the test's own, through e2e_ddb_call (no AWS CLI:
- * a process a call cost a second, on the e2e suite's critical path).
+/* The tests' own reads and writes, through e2e_ddb_call (not the AWS CLI,
+ * whose process cost about a second a call).
  * Every item of table (consistent scan, all pages), as DynamoDB JSON; NULL
  * when a call failed. */
 json_t *e2e_ddb_scan_all(const char *endpoint, const char *table);

@@ -235,8 +235,7 @@ static const struct item_case {
      "0.00%"},
 };
 
-static void
-test_items_read_back_with_the_cli_match_the_contract_and_http(void) {
+static void test_items_read_back_match_the_contract_and_http(void) {
   enum { N = sizeof item_cases / sizeof item_cases[0] };
   char names[N][128];
   for (size_t c = 0; c < N; c++) {
@@ -2015,8 +2014,7 @@ static void test_a_lone_replica_writes_without_reading_and_falls_back(void) {
   CU_ASSERT(code == 0);
 }
 
-/* The player's games as the server answers them (a consistent GetItem;
- * quicker than the CLI's read of the item), or -1. */
+/* The player's games as the server answers them (GET .../stats), or -1. */
 static long served_games(const struct e2e_server *s, const char *player) {
   long status = 0;
   json_t *stats = e2e_fetch_stats(s, player, &status);
@@ -2182,7 +2180,7 @@ void e2e_suite_dynamodb(void) {
   }
   E2E_SUITE(
       "dynamodb", up, down,
-      TS_TEST(test_items_read_back_with_the_cli_match_the_contract_and_http),
+      TS_TEST(test_items_read_back_match_the_contract_and_http),
       TS_TEST(test_each_write_of_a_player_raises_its_version),
       TS_TEST(test_two_replicas_and_four_senders_count_every_record_once),
       TS_TEST(test_writers_racing_on_one_player_are_reread_not_503),
