@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -300,6 +301,61 @@ char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
     if (n <= 0)
       break;
     used += (size_t)n;
+  }
+  if (out) {
+    out[used] = '\0';
+    *got_len = used;
+  }
+  return out;
+}
+
+/* Whether the `used` bytes at `p` hold one whole answer: its head, and
+ * the body its Content-Length gives (none without one). *closes says
+ * whether the head carries Connection: close. */
+static bool answer_whole(const char *p, size_t used, bool *closes) {
+  const char *end = strstr(p, "\r\n\r\n");
+  if (!end)
+    return false;
+  size_t head = (size_t)(end - p) + 4;
+  size_t body = 0;
+  *closes = false;
+  for (const char *line = strstr(p, "\r\n"); line && line < end;
+       line = strstr(line + 2, "\r\n")) {
+    if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
+      body = strtoul(line + 17, NULL, 10);
+    else if (strncasecmp(line + 2, "Connection: close", 17) == 0)
+      *closes = true;
+  }
+  return used >= head + body;
+}
+
+char *e2e_raw_ask(int fd, const char *bytes, size_t len, int deadline_ms,
+                  size_t *got_len, bool *closed) {
+  *got_len = 0;
+  *closed = false;
+  for (size_t off = 0; off < len;) {
+    ssize_t n = send(fd, bytes + off, len - off, MSG_NOSIGNAL);
+    if (n <= 0)
+      break;
+    off += (size_t)n;
+  }
+  size_t cap = 65536, used = 0;
+  char *out = malloc(cap + 1);
+  long deadline = now_ms() + deadline_ms;
+  bool whole = false, closes = false;
+  while (out && used < cap && !(whole && !closes)) {
+    long left = deadline - now_ms();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+      break;
+    ssize_t n = recv(fd, out + used, cap - used, 0);
+    if (n == 0)
+      *closed = true;
+    if (n <= 0)
+      break;
+    used += (size_t)n;
+    out[used] = '\0';
+    whole = answer_whole(out, used, &closes);
   }
   if (out) {
     out[used] = '\0';

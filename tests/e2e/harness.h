@@ -269,6 +269,13 @@ char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
                    size_t *got_len, bool *closed);
 char *e2e_raw_exchange(const struct e2e_server *s, const char *bytes,
                        size_t len, int wait_ms, size_t *got_len, bool *closed);
+/* e2e_raw_ask sends `len` bytes on a connection kept alive and reads one
+ * whole answer (its head and its Content-Length's body), and the server's
+ * close when that answer says Connection: close; it stops there, at a
+ * close, or after deadline_ms in all, so a slow answer is waited for and
+ * a fast one is not. Returns and sets as e2e_raw_talk. */
+char *e2e_raw_ask(int fd, const char *bytes, size_t len, int deadline_ms,
+                  size_t *got_len, bool *closed);
 /* body as the raw bytes of a POST /v1/stream-records (JSON, with its
  * Content-Length) in out; the length, or 0 when it does not fit. */
 size_t e2e_raw_post(const json_t *body, char *out, size_t cap);

@@ -533,9 +533,12 @@ static void test_open_connections_are_a_gauge(void) {
     fds[i] = e2e_raw_connect(srv);
     size_t n = 0;
     bool closed = false;
-    free(fds[i] >= 0
-             ? e2e_raw_talk(fds[i], probe, sizeof probe - 1, 300, &n, &closed)
-             : NULL);
+    char *got = fds[i] >= 0 ? e2e_raw_ask(fds[i], probe, sizeof probe - 1, 5000,
+                                          &n, &closed)
+                            : NULL;
+    TS_CHECK_CASE(got && strncmp(got, "HTTP/1.1 200", 12) == 0 && !closed,
+                  "a connection held open", "%.80s", got ? got : "(none)");
+    free(got);
   }
   text = metrics_text();
   double held = sample(text, "ts_http_connections_open");

@@ -285,8 +285,8 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
     keep[k] = e2e_raw_connect(s);
     size_t n = 0;
     bool closed = false;
-    char *got = keep[k] >= 0 ? e2e_raw_talk(keep[k], probe, sizeof probe - 1,
-                                            300, &n, &closed)
+    char *got = keep[k] >= 0 ? e2e_raw_ask(keep[k], probe, sizeof probe - 1,
+                                           5000, &n, &closed)
                              : NULL;
     TS_CHECK_CASE(got && strncmp(got, "HTTP/1.1 200", 12) == 0 && !closed,
                   "keep-alive before SIGTERM", "%.80s", got ? got : "(none)");
@@ -314,8 +314,8 @@ static void test_sigterm_finishes_in_flight_post_and_exits_zero(void) {
   for (int k = 0; k < 2; k++) {
     size_t n = 0;
     bool closed = false;
-    char *got = keep[k] >= 0 ? e2e_raw_talk(keep[k], during[k].bytes,
-                                            during[k].len, 1000, &n, &closed)
+    char *got = keep[k] >= 0 ? e2e_raw_ask(keep[k], during[k].bytes,
+                                           during[k].len, 5000, &n, &closed)
                              : NULL;
     TS_CHECK_CASE(got && strncmp(got, "HTTP/1.1 503", 12) == 0 &&
                       strstr(got, "Connection: close") && closed,
