@@ -55,6 +55,20 @@ function request()
         '"},":u":{"S":"' .. stamp(p) .. '"},":g":{"N":"' .. p .. '"},":w":{"N":"' .. p ..
         '"},":t":{"N":"' .. p .. '.5"}}}'
     end
+  elseif call == "put_new_expected" then
+    body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("n" .. n, 1) ..
+      ',"Expected":{"player":{"Exists":false}}}'
+  elseif call == "put_guessed_expected" then
+    local p = written
+    if p == 0 then
+      body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("guessed", 1) .. '}'
+    else
+      body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("guessed", p + 1) ..
+        ',"Expected":{"version":{"Value":{"N":"' .. p .. '"}},' ..
+        '"updated_at":{"Value":{"S":"' .. stamp(p) .. '"}},' ..
+        '"games":{"Value":{"N":"' .. p .. '"}},"wins":{"Value":{"N":"' .. p .. '"}},' ..
+        '"total_score":{"Value":{"N":"' .. p .. '.5"}}}}'
+    end
   else
     error("unknown TS_BENCH_CALL " .. call)
   end

@@ -35,7 +35,7 @@ bin=$1 secs=$2 rounds=$3
 bench_name=ddb_calls
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-kinds="get update put put_capacity put_new put_guessed service"
+kinds="get update put put_capacity put_new put_guessed put_new_expected put_guessed_expected service"
 
 table() { # a fresh table named $TS_TABLE-$1
   TS_STORE=dynamodb TS_TABLE="$TS_TABLE-$1" "$bin" create-table >"$bench_work/create.log" 2>&1 ||
@@ -65,7 +65,7 @@ for r in $(seq "$rounds"); do
   table "raw$r"
   TS_BENCH_TABLE="$TS_TABLE-raw$r" run update "$r" "$AWS_ENDPOINT_URL_DYNAMODB" bench/ddb_raw.lua
   TS_BENCH_TABLE="$TS_TABLE-raw$r" run get "$r" "$AWS_ENDPOINT_URL_DYNAMODB" bench/ddb_get.lua
-  for k in put put_capacity put_new put_guessed; do
+  for k in put put_capacity put_new put_guessed put_new_expected put_guessed_expected; do
     table "$k$r"
     TS_BENCH_TABLE="$TS_TABLE-$k$r" TS_BENCH_CALL=$k \
       run "$k" "$r" "$AWS_ENDPOINT_URL_DYNAMODB" bench/ddb_calls.lua

@@ -1817,11 +1817,13 @@ static void note_guess(struct dy *dy, const char *player,
 }
 
 /* The write token (batch.h) of a write that was never answered starts
- * with this mark, one of a new-player guess whose condition failed with
- * the next (that guess is judged when the item is read again); any other
- * whose condition failed is the bare write id. */
+ * with this mark, one of a new-player guess or of a guessed write whose
+ * condition failed with the next two (such a guess is judged when the
+ * item is read again); any other whose condition failed is the bare write
+ * id. */
 #define DY_UNANSWERED '?'
 #define DY_NEW_GUESS_FAILED '+'
+#define DY_GUESS_FAILED '*'
 
 /* Players whose write failed its condition, or was never answered, read
  * again. When the item holds that very write's id, the write landed on an
@@ -1841,9 +1843,14 @@ static void note_own_writes(struct apply_ctx *a) {
       continue;
     bool unanswered = failed[0] == DY_UNANSWERED;
     bool new_guess = failed[0] == DY_NEW_GUESS_FAILED;
-    bool own = strcmp(ps->write_id, failed + (unanswered || new_guess)) == 0;
-    if (new_guess) /* right when the item is the write itself, resent */
+    bool guess = failed[0] == DY_GUESS_FAILED;
+    bool own =
+        strcmp(ps->write_id, failed + (unanswered || new_guess || guess)) == 0;
+    /* A guess is right when the item is the write itself, resent. */
+    if (new_guess)
       guess_note_new_outcome(a->dy->guess, own);
+    else if (guess)
+      guess_note_verdict(a->dy->guess, own);
     if (!own) {
       if (!unanswered && !new_guess)
         store_note_lost_write();
@@ -1943,18 +1950,18 @@ static enum ts_status apply_attempt(void *cls) {
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
       /* Kept in the batch: a worker finishing a try cut short reads the
        * player with a pstate of its own. */
+      /* A guess is judged when the item is read again (note_own_writes):
+       * it may hold this very write, resent. */
       char token[DY_WRITE_ID_MAX + 1];
       if (ps->guessed_new)
         snprintf(token, sizeof token, "%c%s", DY_NEW_GUESS_FAILED,
                  write_ids[c]);
+      else if (ps->guessed && guess_note_failed(dy->guess, player, ps->version))
+        snprintf(token, sizeof token, "%c%s", DY_GUESS_FAILED, write_ids[c]);
       else
         snprintf(token, sizeof token, "%s", write_ids[c]);
       if ((st = batch_player_set_write_token(a->b, ps->p, token)) != TS_OK)
         goto out;
-      /* A new-player guess is judged when the item is read again
-       * (note_own_writes): it may hold this very write, resent. */
-      if (ps->guessed)
-        guess_note_outcome(dy->guess, player, ps->version, false);
       ps->read = false; /* another writer won: re-read, decide */
       conflict = true;
       continue;
@@ -1965,7 +1972,7 @@ static enum ts_status apply_attempt(void *cls) {
     switch (cst) {
     case TS_OK:
       if (ps->guessed)
-        guess_note_outcome(dy->guess, player, ps->version, true);
+        guess_note_held(dy->guess);
       else if (ps->guessed_new)
         guess_note_new_outcome(dy->guess, true);
       ps->pending = false;

@@ -202,19 +202,24 @@ void guess_note_read(struct guess *g, const char *player, int64_t version,
   pthread_mutex_unlock(&g->mu);
 }
 
-void guess_note_outcome(struct guess *g, const char *player, int64_t version,
-                        bool held) {
-  atomic_fetch_add(held ? &total_held : &total_failed, 1);
+void guess_note_held(struct guess *g) { guess_note_verdict(g, true); }
+
+bool guess_note_failed(struct guess *g, const char *player, int64_t version) {
   pthread_mutex_lock(&g->mu);
   struct slot *s = find(g, player);
-  /* Lost to a newer write of this process (two batches of one player at
-   * once): a read would have lost that race too, so it says nothing about
-   * other writers. */
-  bool own_race = !held && holds(s, player) && s->it.version > version;
-  if (!own_race)
-    judge(g, held);
-  if (!held && !own_race && holds(s, player))
+  bool own_race = s && s->it.version > version;
+  if (s && !own_race)
     slot_clear(s);
+  pthread_mutex_unlock(&g->mu);
+  if (own_race)
+    atomic_fetch_add(&total_failed, 1);
+  return !own_race;
+}
+
+void guess_note_verdict(struct guess *g, bool right) {
+  atomic_fetch_add(right ? &total_held : &total_failed, 1);
+  pthread_mutex_lock(&g->mu);
+  judge(g, right);
   pthread_mutex_unlock(&g->mu);
 }
 

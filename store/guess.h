@@ -78,11 +78,18 @@ enum ts_status guess_take(struct guess *g, const char *player,
  * Counts only when this process holds an entry for the player. */
 void guess_note_read(struct guess *g, const char *player, int64_t version,
                      const char *updated_at);
-/* Evidence of a guessed write of `version`: its condition held or not. A
- * wrong guess also forgets the entry; one that lost to a newer write of
- * this process (its entry is newer) is no evidence. */
-void guess_note_outcome(struct guess *g, const char *player, int64_t version,
-                        bool held);
+/* Evidence of a guessed write: its condition held. */
+void guess_note_held(struct guess *g);
+/* A guessed write of `version` failed its condition. It may have failed
+ * on itself (resent after its answer was lost, its first copy landed), so
+ * it is judged when the item is read again, by guess_note_verdict: true
+ * then, and the entry is forgotten (the read after it is no evidence).
+ * False when it lost to a newer write of this process (its entry is
+ * newer): a read would have lost that race too, so nothing is judged. */
+bool guess_note_failed(struct guess *g, const char *player, int64_t version);
+/* The verdict on a failed guessed write once its item was read again:
+ * right when the item holds that very write. */
+void guess_note_verdict(struct guess *g, bool right);
 void guess_item_clear(struct guess_item *it);
 
 /* Whether to write player as new without reading it: this process holds

@@ -29,7 +29,9 @@ static void note(struct guess *g, const char *player, int64_t version,
 /* Steps of a scenario, one letter each: 'w' our write of "p" (the next
  * version), 'r' a read that finds our last write, 'o' a read that finds
  * another writer's newer version, 'h' a guessed write that held, 'f' one
- * that failed (another writer); 's' and 'S' reads of a player this process
+ * that failed (another writer's item read after it), 'F' one that failed
+ * on its own first copy (resent, the item read after it is that write);
+ * 's' and 'S' reads of a player this process
  * never wrote, finding the version of our last write of "p" or a newer one
  * (no evidence either way, even if the two share a slot). New-player
  * evidence: 'n' and 'N' reads of a player this process never wrote that
@@ -41,8 +43,15 @@ static void play(struct guess *g, const char *steps, int64_t *version) {
     case 'w': note(g, "p", ++*version, "t"); break;
     case 'r': guess_note_read(g, "p", *version, "t"); break;
     case 'o': guess_note_read(g, "p", *version + 1, "t2"); break;
-    case 'h': guess_note_outcome(g, "p", *version, true); break;
-    case 'f': guess_note_outcome(g, "p", *version, false); break;
+    case 'h': guess_note_held(g); break;
+    case 'f':
+      if (guess_note_failed(g, "p", *version))
+        guess_note_verdict(g, false);
+      break;
+    case 'F':
+      if (guess_note_failed(g, "p", *version))
+        guess_note_verdict(g, true);
+      break;
     case 's': guess_note_read(g, "stranger", *version, "t"); break;
     case 'S': guess_note_read(g, "stranger", *version + 1, "t2"); break;
     case 'n': guess_note_unknown_read(g, "stranger", false); break;
@@ -85,6 +94,10 @@ static void test_guesses_are_used_only_after_enough_right_evidence(void) {
       {"one wrong in twenty is worth it",
        "wrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwrwo", 4, true},
       {"one wrong in four is not", "wrwrwrwo", 20, false},
+      {"guessed writes failing on their own landed copy are right", "wrwF",
+       TS_GUESS_TRUST_MIN / 2, true},
+      {"failing on another writer's item they are wrong", "wrwf",
+       TS_GUESS_TRUST_MIN, false},
       {"reads of players never written here give no trust", "wrs",
        TS_GUESS_TRUST_MIN - 1, false},
       {"reads of players never written here take none away", "wrS",
@@ -206,6 +219,7 @@ static void test_entries_follow_the_newest_write_and_forget_stale_ones(void) {
       {"an older write does not replace a newer one", "<", true},
       {"a read of another writer's version forgets it", "o", false},
       {"a failed guess forgets it", "f", false},
+      {"so does one failing on its own landed copy", "F", false},
       {"losing to our own newer write keeps the newer one", "=", true},
       {"a write with a session state forgets it", "x", false},
       {"a log over the bound is not kept", "L", false},
@@ -214,7 +228,9 @@ static void test_entries_follow_the_newest_write_and_forget_stale_ones(void) {
     note(g, "p", ++v, "t");
     switch (cases[i].steps[0]) {
     case '<': note(g, "p", v - 1, "old"); break;
-    case '=': guess_note_outcome(g, "p", v - 1, false); break;
+    case '=': /* nothing to judge: a read would have lost the race too */
+      CU_ASSERT_FALSE(guess_note_failed(g, "p", v - 1));
+      break;
     case 'x': guess_forget(g, "p"); break;
     case 'L': {
       static unsigned char big[TS_GUESS_MAX_LOG_BYTES + 1];
@@ -280,12 +296,23 @@ static void test_counts_are_the_guessed_writes_by_outcome(void) {
   uint64_t h0, f0, h1, f1;
   guess_counts(&h0, &f0);
   struct guess *g = fresh();
-  guess_note_outcome(g, "a", 1, true);
-  guess_note_outcome(g, "a", 2, true);
-  guess_note_outcome(g, "b", 1, false);
+  guess_note_held(g);
+  guess_note_held(g);
+  /* A failure counts once judged: failed on another writer's item, or
+   * held after all (its own first copy); at once when it lost to a newer
+   * write of this process. */
+  CU_ASSERT_TRUE(guess_note_failed(g, "b", 1));
+  guess_note_verdict(g, false);
+  CU_ASSERT_TRUE(guess_note_failed(g, "c", 1));
   guess_counts(&h1, &f1);
   CU_ASSERT_EQUAL(h1 - h0, 2u);
   CU_ASSERT_EQUAL(f1 - f0, 1u);
+  guess_note_verdict(g, true);
+  note(g, "d", 5, "t");
+  CU_ASSERT_FALSE(guess_note_failed(g, "d", 4));
+  guess_counts(&h1, &f1);
+  CU_ASSERT_EQUAL(h1 - h0, 3u);
+  CU_ASSERT_EQUAL(f1 - f0, 2u);
   /* New-player writes count apart. */
   uint64_t nh0, nf0, nh1, nf1;
   guess_new_counts(&nh0, &nf0);
