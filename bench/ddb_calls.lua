@@ -10,12 +10,17 @@
 --                 on the five attributes of the write before it: the store's
 --                 write of a player it wrote last (store/guess.h); needs one
 --                 connection
+--   put_new_expected, put_guessed_expected
+--                 put_new and put_guessed with the same conditions in the
+--                 legacy `Expected` form instead of a ConditionExpression:
+--                 what dynalite's expression parser costs (the store does
+--                 not send this form)
 -- dynalite checks the shape of a SigV4 Authorization header, not the
 -- signature.
 local table_name = os.getenv("TS_BENCH_TABLE") or "TaTourneyStats"
 local call = os.getenv("TS_BENCH_CALL") or "put"
 local n = 0
-local written = 0 -- put_guessed: writes answered 200; the next one is +1
+local written = 0 -- put_guessed*: writes answered 200; the next one is +1
 
 local function stamp(i)
   return string.format("2026-12-06T%02d:%02d:%02dZ", math.floor(i / 3600) % 24,
@@ -31,6 +36,18 @@ local function item(key, i)
     '"recent":{"B":"qE9QuRbzBizhcDNpaSSC5NEig4qkxxKG4b+XWmkkhsyg7544CJ+vdGUZUsRpJIq0"}}'
 end
 
+-- The write after the last one answered 200 (the first: unconditioned),
+-- conditioned by cond(p) on the item as write p left it.
+local function guessed(cond)
+  local p = written
+  local body = '{"TableName":"' .. table_name .. '","ReturnConsumedCapacity":"TOTAL",' ..
+    '"Item":' .. item("guessed", p + 1)
+  if p > 0 then
+    body = body .. ',' .. cond(p)
+  end
+  return body .. '}'
+end
+
 function request()
   n = n + 1
   local t = '{"TableName":"' .. table_name .. '",'
@@ -44,31 +61,23 @@ function request()
       ',"ConditionExpression":"attribute_not_exists(#p)",' ..
       '"ExpressionAttributeNames":{"#p":"player"}}'
   elseif call == "put_guessed" then
-    local p = written
-    if p == 0 then
-      body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("guessed", 1) .. '}'
-    else
-      body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("guessed", p + 1) ..
-        ',"ConditionExpression":"#v = :v AND #u = :u AND #g = :g AND #w = :w AND #t = :t",' ..
+    body = guessed(function(p)
+      return '"ConditionExpression":"#v = :v AND #u = :u AND #g = :g AND #w = :w AND #t = :t",' ..
         '"ExpressionAttributeNames":{"#v":"version","#u":"updated_at","#g":"games",' ..
         '"#w":"wins","#t":"total_score"},"ExpressionAttributeValues":{":v":{"N":"' .. p ..
         '"},":u":{"S":"' .. stamp(p) .. '"},":g":{"N":"' .. p .. '"},":w":{"N":"' .. p ..
-        '"},":t":{"N":"' .. p .. '.5"}}}'
-    end
+        '"},":t":{"N":"' .. p .. '.5"}}'
+    end)
   elseif call == "put_new_expected" then
     body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("n" .. n, 1) ..
       ',"Expected":{"player":{"Exists":false}}}'
   elseif call == "put_guessed_expected" then
-    local p = written
-    if p == 0 then
-      body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("guessed", 1) .. '}'
-    else
-      body = t .. '"ReturnConsumedCapacity":"TOTAL","Item":' .. item("guessed", p + 1) ..
-        ',"Expected":{"version":{"Value":{"N":"' .. p .. '"}},' ..
+    body = guessed(function(p)
+      return '"Expected":{"version":{"Value":{"N":"' .. p .. '"}},' ..
         '"updated_at":{"Value":{"S":"' .. stamp(p) .. '"}},' ..
         '"games":{"Value":{"N":"' .. p .. '"}},"wins":{"Value":{"N":"' .. p .. '"}},' ..
-        '"total_score":{"Value":{"N":"' .. p .. '.5"}}}}'
-    end
+        '"total_score":{"Value":{"N":"' .. p .. '.5"}}}'
+    end)
   else
     error("unknown TS_BENCH_CALL " .. call)
   end

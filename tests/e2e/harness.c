@@ -279,16 +279,21 @@ int e2e_raw_connect(const struct e2e_server *s) {
   return fd;
 }
 
-char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
-                   size_t *got_len, bool *closed) {
-  *got_len = 0;
-  *closed = false;
+/* Sends len bytes, or as many as the peer takes before it fails. */
+static void send_all(int fd, const char *bytes, size_t len) {
   for (size_t off = 0; off < len;) {
     ssize_t n = send(fd, bytes + off, len - off, MSG_NOSIGNAL);
     if (n <= 0)
       break;
     off += (size_t)n;
   }
+}
+
+char *e2e_raw_talk(int fd, const char *bytes, size_t len, int wait_ms,
+                   size_t *got_len, bool *closed) {
+  *got_len = 0;
+  *closed = false;
+  send_all(fd, bytes, len);
   size_t cap = 65536, used = 0;
   char *out = malloc(cap + 1);
   struct timeval tv = {.tv_sec = wait_ms / 1000,
@@ -333,12 +338,7 @@ char *e2e_raw_ask(int fd, const char *bytes, size_t len, int deadline_ms,
                   size_t *got_len, bool *closed) {
   *got_len = 0;
   *closed = false;
-  for (size_t off = 0; off < len;) {
-    ssize_t n = send(fd, bytes + off, len - off, MSG_NOSIGNAL);
-    if (n <= 0)
-      break;
-    off += (size_t)n;
-  }
+  send_all(fd, bytes, len);
   size_t cap = 65536, used = 0;
   char *out = malloc(cap + 1);
   long deadline = now_ms() + deadline_ms;
@@ -1048,6 +1048,16 @@ double e2e_server_metric(const struct e2e_server *s, const char *sample) {
   (void)e2e_get(s, "/metrics", &r);
   double v = r.status == 200 && r.body ? e2e_metric(r.body, sample) : -1;
   e2e_reply_clear(&r);
+  return v;
+}
+
+double e2e_server_metric_reaching(const struct e2e_server *s,
+                                  const char *sample, double want) {
+  double v = e2e_server_metric(s, sample);
+  for (int i = 0; i < 50 && v < want; i++) {
+    e2e_sleep_ms(100);
+    v = e2e_server_metric(s, sample);
+  }
   return v;
 }
 

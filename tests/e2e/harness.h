@@ -138,6 +138,9 @@ double e2e_metric(const char *text, const char *sample);
 /* The same sample in the server's GET /metrics now; -1 when there is none
  * or /metrics did not answer 200. */
 double e2e_server_metric(const struct e2e_server *s, const char *sample);
+/* The same once it reaches want, or its value after 5 s. */
+double e2e_server_metric_reaching(const struct e2e_server *s,
+                                  const char *sample, double want);
 /* The games the server's GET /v1/leaderboard?by=games&limit=100 shows for
  * player; -1 when it is not on the board (a failed GET is a test failure). */
 long e2e_board_games(const struct e2e_server *s, const char *player);

@@ -52,17 +52,6 @@ static long status_of_get(const struct e2e_server *s, const char *player) {
   return status;
 }
 
-/* The sample in /metrics once it reaches want, or its value after 5 s. */
-static double metric_reaching(const struct e2e_server *s, const char *sample,
-                              double want) {
-  double v = e2e_server_metric(s, sample);
-  for (int i = 0; i < 50 && v < want; i++) {
-    e2e_sleep_ms(100);
-    v = e2e_server_metric(s, sample);
-  }
-  return v;
-}
-
 static struct e2e_server *private_server(void) {
   struct e2e_server_opts opt = {0};
   struct e2e_server *s = NULL;
@@ -97,7 +86,8 @@ static void test_transactions_begun_early_are_counted_and_totals_exact(void) {
   TS_CHECK_CASE(r.status == 400, "a body that is not JSON", "status %ld",
                 r.status);
   e2e_reply_clear(&r);
-  TS_CHECK_CASE(metric_reaching(s, alone, 1) == 1, "a body that is not JSON",
+  TS_CHECK_CASE(e2e_server_metric_reaching(s, alone, 1) == 1,
+                "a body that is not JSON",
                 "its early transaction did not commit alone");
   char p[128];
   e2e_name(p, sizeof p, "early");
@@ -118,8 +108,8 @@ static void test_transactions_begun_early_are_counted_and_totals_exact(void) {
   double batch = e2e_server_metric(s, with);
   TS_CHECK_CASE(batch >= 0 && batch <= 5, "batches one after another",
                 "%.0f early transactions took a batch, of 5 batches", batch);
-  TS_CHECK_CASE(metric_reaching(s, alone, 2) >= 2, "after the last batch",
-                "no early transaction committed alone");
+  TS_CHECK_CASE(e2e_server_metric_reaching(s, alone, 2) >= 2,
+                "after the last batch", "no early transaction committed alone");
   int code = -1;
   e2e_server_stop(s, &code);
   TS_CHECK_CASE(code == 0, "stop", "exit code %d", code);
@@ -265,7 +255,7 @@ static void test_a_client_gone_before_its_answer_is_no_server_error(void) {
       e2e_sleep_ms(100);
   TS_CHECK_CASE(status == 200, "the batch of the client gone",
                 "GET answers %ld", status);
-  double ok = metric_reaching(
+  double ok = e2e_server_metric_reaching(
       s, "ts_http_requests_total{route=\"ingest\",status=\"200\"} ", 1);
   double err = e2e_server_metric(
       s, "ts_http_requests_total{route=\"ingest\",status=\"500\"} ");
@@ -286,7 +276,7 @@ static void test_a_client_gone_before_its_answer_is_no_server_error(void) {
                    : NULL;
   if (fd >= 0)
     close(fd);
-  double gone = metric_reaching(
+  double gone = e2e_server_metric_reaching(
       s, "ts_http_requests_total{route=\"ingest\",status=\"499\"} ", 1);
   err = e2e_server_metric(
       s, "ts_http_requests_total{route=\"ingest\",status=\"500\"} ");
