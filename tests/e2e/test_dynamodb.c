@@ -2172,8 +2172,8 @@ static void test_a_lost_answer_is_no_evidence_against_new_players(void) {
 /* The same for a write guessed on what this process wrote last: it
  * lands, its answer is lost, and the resend fails its condition on the
  * first copy. That is no wrong guess, and trust just above the bar stays
- * there: once the player is known again (a write after a read, the entry
- * being forgotten with the failure), its writes are guessed again. */
+ * there: once the player is known again, its writes are guessed again.
+ * Judged wrong (8 off), trust would stay under the bar for all of them. */
 static void test_a_lost_answer_is_no_evidence_against_guessed_writes(void) {
   struct e2e_dynalite *dyn = NULL;
   struct e2e_fault_proxy *proxy = NULL;
@@ -2183,38 +2183,44 @@ static void test_a_lost_answer_is_no_evidence_against_guessed_writes(void) {
   const char *label = "a lost answer to a guessed write";
   char p[128];
   e2e_name(p, sizeof p, "lost-guess");
-  /* One write, TS_GUESS_TRUST_MIN reads of it that found it, then two
-   * guesses that held: 2 above the bar, under one wrong guess's cost. */
-  const int warm = TS_GUESS_TRUST_MIN + 3;
-  for (int i = 0; i < warm; i++)
-    insert_one(s, label, p);
+  /* Writes until two guesses held: TS_GUESS_TRUST_MIN reads that found
+   * the last write earn the bar, each guess that held adds 1, so trust is
+   * about 2 above the bar, under one wrong guess's cost. (A write whose try
+   * a loaded machine cut short is no evidence either way.) */
   struct guess_tally t0, t1, t2;
-  guess_tally(s, &t0);
+  int writes = 0;
+  do {
+    insert_one(s, label, p);
+    guess_tally(s, &t0);
+  } while (++writes < 3 * TS_GUESS_TRUST_MIN && t0.held < 2);
   TS_CHECK_CASE(t0.held == 2 && t0.failed <= 0, "setup",
-                "%g guesses held (want 2), %g failed (want 0)", t0.held,
-                t0.failed);
+                "after %d writes: %g guesses held (want 2), %g failed (want 0)",
+                writes, t0.held, t0.failed);
   e2e_fault_proxy_inject(proxy, "PutItem", E2E_FAULT_LOSE_ANSWER, 1);
   insert_one(s, label, p);
   guess_tally(s, &t1);
-  insert_one(s, label, p); /* read: the entry is written again */
-  insert_one(s, label, p);
+  /* The failure forgot the entry: a write that reads writes it again;
+   * the writes after it are guessed while trust stayed above the bar. */
+  enum { AFTER = 4 };
+  for (int i = 0; i < AFTER; i++)
+    insert_one(s, label, p);
   guess_tally(s, &t2);
   long games = served_games(s, p);
   TS_CHECK_CASE(e2e_fault_proxy_injected(proxy, "PutItem") == 1 &&
-                    games == warm + 3 && t2.lost == t0.lost,
+                    games == writes + 1 + AFTER && t2.lost == t0.lost,
                 label,
                 "answers lost %u (want 1), games %ld (want %d), %g "
                 "lost writes (want 0)",
-                e2e_fault_proxy_injected(proxy, "PutItem"), games, warm + 3,
-                t2.lost - t0.lost);
-  TS_CHECK_CASE(t1.held - t0.held == 1 && t1.failed == t0.failed, label,
-                "the write whose answer was lost: %g guesses held (want 1), "
-                "%g failed (want 0)",
-                t1.held - t0.held, t1.failed - t0.failed);
-  TS_CHECK_CASE(t2.held - t1.held == 1 && t2.failed == t1.failed, label,
-                "the two writes after: %g guesses held (want 1: guessed "
-                "once known again), %g failed (want 0)",
-                t2.held - t1.held, t2.failed - t1.failed);
+                e2e_fault_proxy_injected(proxy, "PutItem"), games,
+                writes + 1 + AFTER, t2.lost - t0.lost);
+  TS_CHECK_CASE(t1.failed == t0.failed && t1.held - t0.held <= 1, label,
+                "the write whose answer was lost: %g guesses failed (want "
+                "0), %g held (want 1, or 0 if its try was cut short)",
+                t1.failed - t0.failed, t1.held - t0.held);
+  TS_CHECK_CASE(t2.held - t1.held >= 1 && t2.failed == t1.failed, label,
+                "the %d writes after: %g guesses held (want 1 or more: "
+                "guessed once known again), %g failed (want 0)",
+                AFTER, t2.held - t1.held, t2.failed - t1.failed);
   proxied_server_stop(label, s, proxy, dyn);
 }
 
