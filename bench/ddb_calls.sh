@@ -10,9 +10,9 @@
 #   bench/ddb_calls.sh BIN [SECS] [ROUNDS]
 #     BIN a release build of tourney-stats; SECS a run (default 3);
 #     ROUNDS (default 3).
-# Prints each round's p50 and req/s per kind, then each kind's median p50
-# and its ratio to GetItem's. Needs wrk, node and dynalite
-# (scripts/install-test-deps.sh).
+# Prints each round's p50, req/s and dynalite's CPU a request per kind,
+# then each kind's median p50 and CPU and their ratios to GetItem's.
+# Needs wrk, node and dynalite (scripts/install-test-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,18 +42,34 @@ table() { # a fresh table named $TS_TABLE-$1
     { cat "$bench_work/create.log" >&2; exit 1; }
 }
 
-# run <kind> <round> <url> <lua>: one connection; appends "kind p50_us rate".
+# dynalite's CPU so far (user + system), in clock ticks.
+dyn_ticks() { awk '{ print $14 + $15 }' "/proc/$TS_TEST_DYNALITE_PID/stat"; }
+hz=$(getconf CLK_TCK)
+
+# run <kind> <round> <url> <lua>: one connection; appends "kind round
+# p50_us rate dynalite_cpu_us_per_request".
 run() {
+  local c0 c1
+  c0=$(dyn_ticks)
   wrk -t1 -c1 -d"${secs}s" --latency -s "$4" "$3" >"$bench_work/wrk" 2>"$bench_work/err" || true
+  c1=$(dyn_ticks)
   if [ -s "$bench_work/err" ]; then
     echo "ddb_calls: $1: $(head -c 300 "$bench_work/err")" >&2
     exit 1
   fi
-  awk -v k="$1" -v r="$2" '
+  awk -v k="$1" -v r="$2" -v ticks=$((c1 - c0)) -v hz="$hz" '
     $1 == "50%" { v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
                   p = (u == "ms") ? v * 1000 : (u == "s") ? v * 1e6 : v }
+    / requests in / { n = $1 }
     /Requests\/sec/ { rate = $2 }
-    END { printf "%s %d %.0f %.0f\n", k, r, p, rate }' "$bench_work/wrk" | tee -a "$bench_work/all"
+    END { printf "%s %d %.0f %.0f %.0f\n", k, r, p, rate, n ? ticks * 1e6 / hz / n : 0 }' \
+    "$bench_work/wrk" | tee -a "$bench_work/all"
+}
+
+# median <kind> <column>: the median of that column over the rounds.
+median() {
+  awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$bench_work/all" | sort -n |
+    awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 t0=$(date +%s)
@@ -78,9 +94,9 @@ for r in $(seq "$rounds"); do
   bench_stop
 done
 
-echo "median p50 of $rounds rounds, one connection, against GetItem's:"
+echo "medians of $rounds rounds, one connection: p50 against GetItem's, and dynalite's CPU a call:"
 for k in $kinds; do
-  awk -v k="$k" '$1 == k { print $3 }' "$bench_work/all" | sort -n |
-    awk -v k="$k" '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print k, m }'
-done | awk '{ p[NR] = $2; k[NR] = $1 } $1 == "get" { g = $2 }
-  END { for (i = 1; i <= NR; i++) printf "%-13s %6.0f us  %5.2fx\n", k[i], p[i], p[i] / g }'
+  echo "$k $(median "$k" 3) $(median "$k" 5)"
+done | awk '{ p[NR] = $2; k[NR] = $1; c[NR] = $3 } $1 == "get" { g = $2; gc = $3 }
+  END { for (i = 1; i <= NR; i++)
+          printf "%-21s %6.0f us  %5.2fx   cpu %5.0f us  %5.2fx\n", k[i], p[i], p[i] / g, c[i], c[i] / gc }'
