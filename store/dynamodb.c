@@ -1816,11 +1816,10 @@ static void note_guess(struct dy *dy, const char *player,
   guess_note_write(dy->guess, player, &it);
 }
 
-/* The write token (batch.h) of a write that was never answered starts
- * with this mark, one of a new-player guess or of a guessed write whose
- * condition failed with the next two (such a guess is judged when the
- * item is read again); any other whose condition failed is the bare write
- * id. */
+/* Marks that start a write token (batch.h): a write never answered; a
+ * new-player guess, or a guessed write, whose condition failed (such a
+ * guess is judged when the item is read again). Any other write whose
+ * condition failed leaves its bare write id. */
 #define DY_UNANSWERED '?'
 #define DY_NEW_GUESS_FAILED '+'
 #define DY_GUESS_FAILED '*'
@@ -1949,9 +1948,9 @@ static enum ts_status apply_attempt(void *cls) {
     const char *player = batch_player_name(a->b, ps->p);
     if (calls[c].outcome == DDB_CONDITION_FAILED) {
       /* Kept in the batch: a worker finishing a try cut short reads the
-       * player with a pstate of its own. */
-      /* A guess is judged when the item is read again (note_own_writes):
-       * it may hold this very write, resent. */
+       * player with a pstate of its own. A guess is judged when the item
+       * is read again (note_own_writes): it may hold this very write,
+       * resent. */
       char token[DY_WRITE_ID_MAX + 1];
       if (ps->guessed_new)
         snprintf(token, sizeof token, "%c%s", DY_NEW_GUESS_FAILED,
