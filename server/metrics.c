@@ -312,8 +312,9 @@ void metrics_write(struct buf *b) {
   buf_addf(b,
            "# HELP ts_dynamodb_write_guesses_total Player items written "
            "without reading them first (what this process wrote last), by "
-           "whether the write's condition held; a failed one was then read "
-           "and written.\n"
+           "whether the write's condition held (a resend failing on its own "
+           "first copy counts as held); a failed one was then read and "
+           "written.\n"
            "# TYPE ts_dynamodb_write_guesses_total counter\n"
            "ts_dynamodb_write_guesses_total{outcome=\"held\"} %llu\n"
            "ts_dynamodb_write_guesses_total{outcome=\"failed\"} %llu\n",
@@ -322,8 +323,9 @@ void metrics_write(struct buf *b) {
   buf_addf(b,
            "# HELP ts_dynamodb_new_player_guesses_total Players this process "
            "knew nothing of written as new without reading them first, by "
-           "whether the write's condition (no item yet) held; a failed one "
-           "was then read and written.\n"
+           "whether the write's condition (no item yet) held (a resend "
+           "failing on its own first copy counts as held); a failed one was "
+           "then read and written.\n"
            "# TYPE ts_dynamodb_new_player_guesses_total counter\n"
            "ts_dynamodb_new_player_guesses_total{outcome=\"held\"} %llu\n"
            "ts_dynamodb_new_player_guesses_total{outcome=\"failed\"} %llu\n",
