@@ -29,14 +29,14 @@ static void note(struct guess *g, const char *player, int64_t version,
 /* Steps of a scenario, one letter each: 'w' our write of "p" (the next
  * version), 'r' a read that finds our last write, 'o' a read that finds
  * another writer's newer version, 'h' a guessed write that held, 'f' one
- * that failed (another writer's item read after it), 'F' one that failed
- * on its own first copy (resent, the item read after it is that write);
- * 's' and 'S' reads of a player this process
- * never wrote, finding the version of our last write of "p" or a newer one
- * (no evidence either way, even if the two share a slot). New-player
- * evidence: 'n' and 'N' reads of a player this process never wrote that
- * found no item or one, 'y' and 'x' new-player writes that held or failed,
- * 'k' a read of "p" that found no item (no evidence: "p" is known). */
+ * that failed (another writer's item read after it), 'F' one that failed on
+ * its own first copy (resent, the item read after it is that write); 's' and
+ * 'S' reads of a player this process never wrote, finding the version of our
+ * last write of "p" or a newer one (no evidence either way, even if the two
+ * share a slot). New-player evidence: 'n' and 'N' reads of a player this
+ * process never wrote that found no item or one, 'y' and 'x' new-player
+ * writes that held or failed, 'k' a read of "p" that found no item (no
+ * evidence: "p" is known). */
 static void play(struct guess *g, const char *steps, int64_t *version) {
   for (const char *s = steps; *s; s++) {
     switch (*s) {
